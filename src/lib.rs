@@ -1,0 +1,23 @@
+//! pgxc-deploy: deploy and operate Postgres-XC clusters over SSH.
+//!
+//! # Layout
+//!
+//! Data flows one way, from the user's inventory to the hosts:
+//!
+//! - [`cli`]: clap types only.
+//! - [`commands`]: one module per subcommand: load inventory, select targets, execute, report.
+//! - [`inventory`]: PURE. TOML text -> validated [`inventory::Inventory`], every problem reported at once.
+//! - [`executor`]: runs work on many targets with a concurrency limit, one outcome per target.
+//! - [`transport`]: the only code that speaks SSH (russh): one session per host.
+//! - [`shell`]: PURE. The only way to build a remote command line (quoting).
+//! - [`lab`]: local sshd "hosts" on loopback addresses, to try the tool and to test it.
+//!
+//! Start reading at [`commands::run`].
+
+pub mod cli;
+pub mod commands;
+pub mod executor;
+pub mod inventory;
+pub mod lab;
+pub mod shell;
+pub mod transport;
