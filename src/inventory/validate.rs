@@ -1,0 +1,880 @@
+//! Raw inventory -> [`Inventory`]: every check on the meaning of the file.
+//!
+//! Called by `inventory::parse`. The checks do not stop at the first problem: each one records a
+//! [`Diagnostic`] (file:line:column from the value's span, plus a hint) and carries on, and an
+//! [`Inventory`] is only returned when there were none. Only TOML syntax and shape errors (unknown
+//! key, wrong type, missing key) stop early, because serde gives up there. No I/O here; the
+//! caller passes `$HOME` in.
+
+use super::model::{
+    Cluster, Flavor, Host, Inventory, Node, NodeName, Role, SshTarget, describe_char,
+};
+use super::raw::{self, RawFlavor, RawInventory};
+use super::{Diagnostic, Error};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use toml::Spanned;
+
+const DEFAULT_OS_USER: &str = "postgres";
+const DEFAULT_INSTALL_PREFIX: &str = "/usr/local/pgsql";
+const DEFAULT_DATA_ROOT: &str = "/var/lib/pgxc";
+const DEFAULT_SSH_PORT: u16 = 22;
+const DEFAULT_KNOWN_HOSTS: &str = "~/.ssh/known_hosts";
+const DEFAULT_CONNECT_TIMEOUT: u64 = 10;
+const DEFAULT_COMMAND_TIMEOUT: u64 = 600;
+const DEFAULT_GTM_NAME: &str = "gtm";
+const DEFAULT_GTM_PORT: u16 = 6666;
+
+pub fn validate(text: &str, path: &Path, home: Option<&Path>) -> Result<Inventory, Error> {
+    let mut cx = Checker { file: path.display().to_string(), text, diagnostics: Vec::new() };
+    let inventory = match raw::from_str(text) {
+        Ok(raw) => Some(cx.inventory(raw, path, home)),
+        Err(err) => {
+            cx.toml_error(&err);
+            None
+        }
+    };
+    match inventory {
+        Some(inventory) if cx.diagnostics.is_empty() => Ok(inventory),
+        _ => {
+            let mut diagnostics = cx.diagnostics;
+            diagnostics.sort_by_key(|d| (d.line, d.column));
+            Err(Error { diagnostics })
+        }
+    }
+}
+
+/// Collects diagnostics while walking the raw inventory.
+struct Checker<'a> {
+    file: String,
+    text: &'a str,
+    diagnostics: Vec<Diagnostic>,
+}
+
+/// A node on its way into the model, with the spans the cross-node checks point at.
+struct PendingNode {
+    name: String,
+    /// The name's span, or the node's table when the name is a default.
+    name_span: Range<usize>,
+    /// The name was not written but derived (`gtm`, `<datanode>_standby`).
+    default_name: bool,
+    role: Role,
+    host: Spanned<String>,
+    port: Spanned<u16>,
+    pooler_port: Option<Spanned<u16>>,
+    primary: Option<String>,
+    synchronous: bool,
+}
+
+/// `[ssh]` after defaults, before each host's overrides.
+struct SshDefaults {
+    user: Option<String>,
+    port: u16,
+    identity_file: Option<PathBuf>,
+    known_hosts: PathBuf,
+    connect_timeout: Duration,
+    command_timeout: Duration,
+}
+
+impl Checker<'_> {
+    fn inventory(&mut self, raw: RawInventory, path: &Path, home: Option<&Path>) -> Inventory {
+        let base_dir = path.parent().unwrap_or(Path::new(""));
+        let cluster = self.cluster(&raw.cluster, path);
+        let install_prefix = match &raw.cluster.install_prefix {
+            Some(path) => self.remote_path(path, "install_prefix"),
+            None => DEFAULT_INSTALL_PREFIX.to_string(),
+        };
+        let data_root = match &raw.cluster.data_root {
+            Some(path) => self.remote_path(path, "data_root"),
+            None => DEFAULT_DATA_ROOT.to_string(),
+        };
+        let ssh = self.ssh(&raw.ssh, base_dir, home);
+        let hosts = self.hosts(&raw, &ssh, base_dir, home, install_prefix, data_root);
+        let nodes = self.nodes(&raw, cluster.flavor);
+        let nodes = self.cross_checks(nodes, &hosts);
+        Inventory { path: path.to_path_buf(), cluster, hosts, nodes }
+    }
+
+    fn cluster(&mut self, raw: &raw::RawCluster, path: &Path) -> Cluster {
+        let name = match &raw.name {
+            Some(name) => {
+                self.check_host_like(name, "cluster name");
+                name.get_ref().clone()
+            }
+            None => {
+                let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+                let stem = stem.unwrap_or_default();
+                if !is_host_like(&stem) {
+                    self.whole_file(
+                        format!("cannot use the file name `{stem}` as the cluster name"),
+                        "set `name` in [cluster]: letters, digits, `.`, `_` and `-`",
+                    );
+                }
+                stem
+            }
+        };
+        let flavor = match raw.flavor.as_ref().map(|f| *f.get_ref()) {
+            Some(RawFlavor::Postgresql) => Flavor::Postgresql,
+            Some(RawFlavor::PostgresXc) | None => Flavor::PostgresXc,
+        };
+        let os_user = match &raw.os_user {
+            Some(user) => {
+                self.check_user(user, "os_user");
+                user.get_ref().clone()
+            }
+            None => DEFAULT_OS_USER.to_string(),
+        };
+        Cluster { name, flavor, os_user }
+    }
+
+    fn ssh(&mut self, raw: &raw::RawSsh, base_dir: &Path, home: Option<&Path>) -> SshDefaults {
+        if let Some(user) = &raw.user {
+            self.check_user(user, "ssh user");
+        }
+        let known_hosts = match &raw.known_hosts {
+            Some(path) => self.local_path(path, "known_hosts", base_dir, home),
+            None => match home {
+                Some(home) => home.join(".ssh/known_hosts"),
+                None => {
+                    self.whole_file(
+                        format!("cannot expand the default known_hosts `{DEFAULT_KNOWN_HOSTS}`: HOME is not set"),
+                        "set HOME, or set `known_hosts` in [ssh] to an absolute path",
+                    );
+                    PathBuf::new()
+                }
+            },
+        };
+        SshDefaults {
+            user: raw.user.as_ref().map(|u| u.get_ref().clone()),
+            port: self.port(raw.port.as_ref(), DEFAULT_SSH_PORT),
+            identity_file: raw
+                .identity_file
+                .as_ref()
+                .map(|p| self.local_path(p, "identity_file", base_dir, home)),
+            known_hosts,
+            connect_timeout: self.timeout(raw.connect_timeout.as_ref(), DEFAULT_CONNECT_TIMEOUT),
+            command_timeout: self.timeout(raw.command_timeout.as_ref(), DEFAULT_COMMAND_TIMEOUT),
+        }
+    }
+
+    fn hosts(
+        &mut self,
+        raw: &RawInventory,
+        ssh: &SshDefaults,
+        base_dir: &Path,
+        home: Option<&Path>,
+        install_prefix: String,
+        data_root: String,
+    ) -> Vec<Host> {
+        if raw.hosts.is_empty() {
+            self.whole_file(
+                "no hosts defined".to_string(),
+                "add at least one host: a [hosts.db1] table with `address = \"10.0.0.1\"`",
+            );
+        }
+        // The map is sorted by name; the user expects the order of the file.
+        let mut entries: Vec<_> = raw.hosts.iter().collect();
+        entries.sort_by_key(|(name, _)| name.span().start);
+        let mut hosts = Vec::new();
+        for (name, host) in entries {
+            let host = host.get_ref();
+            self.check_host_like(name, "host name");
+            self.check_address(&host.address);
+            if let Some(user) = &host.user {
+                self.check_user(user, "ssh user");
+            }
+            let identity_file = match &host.identity_file {
+                Some(path) => Some(self.local_path(path, "identity_file", base_dir, home)),
+                None => ssh.identity_file.clone(),
+            };
+            let install_prefix = match &host.install_prefix {
+                Some(path) => self.remote_path(path, "install_prefix"),
+                None => install_prefix.clone(),
+            };
+            let data_root = match &host.data_root {
+                Some(path) => self.remote_path(path, "data_root"),
+                None => data_root.clone(),
+            };
+            hosts.push(Host {
+                name: name.get_ref().clone(),
+                address: host.address.get_ref().clone(),
+                ssh: SshTarget {
+                    user: host.user.as_ref().map(|u| u.get_ref().clone()).or(ssh.user.clone()),
+                    port: self.port(host.port.as_ref(), ssh.port),
+                    identity_file,
+                    known_hosts: ssh.known_hosts.clone(),
+                    connect_timeout: ssh.connect_timeout,
+                    command_timeout: ssh.command_timeout,
+                },
+                install_prefix,
+                data_root,
+            });
+        }
+        hosts
+    }
+
+    /// Flatten gtm, coordinators and datanodes (each followed by its standby) and check what
+    /// each node needs on its own, including the flavor rules.
+    fn nodes(&mut self, raw: &RawInventory, flavor: Flavor) -> Vec<PendingNode> {
+        let xc = flavor == Flavor::PostgresXc;
+        let mut nodes = Vec::new();
+        if let Some(gtm) = &raw.gtm {
+            if !xc {
+                self.error(
+                    gtm.span(),
+                    "[gtm] is not used by flavor postgresql".to_string(),
+                    "remove the [gtm] table, or set `flavor = \"postgres-xc\"` in [cluster]",
+                );
+            }
+            let g = gtm.get_ref();
+            nodes.push(PendingNode {
+                name: g.name.as_ref().map_or(DEFAULT_GTM_NAME.to_string(), |n| n.get_ref().clone()),
+                name_span: g.name.as_ref().map_or(gtm.span(), Spanned::span),
+                default_name: g.name.is_none(),
+                role: Role::Gtm,
+                host: g.host.clone(),
+                port: g.port.clone().unwrap_or(Spanned::new(gtm.span(), DEFAULT_GTM_PORT)),
+                pooler_port: None,
+                primary: None,
+                synchronous: false,
+            });
+        }
+        if let (Some(first), false) = (raw.coordinators.first(), xc) {
+            self.error(
+                first.span(),
+                "[[coordinators]] are not used by flavor postgresql".to_string(),
+                "remove the [[coordinators]] tables, or set `flavor = \"postgres-xc\"` in [cluster]",
+            );
+        }
+        for coord in &raw.coordinators {
+            let c = coord.get_ref();
+            if xc && c.pooler_port.is_none() {
+                self.error(
+                    coord.span(),
+                    format!("coordinator `{}` has no `pooler_port`", c.name.get_ref()),
+                    "add `pooler_port = 6667` (any free port on its host): coordinators need a pooler under postgres-xc",
+                );
+            }
+            nodes.push(PendingNode {
+                name: c.name.get_ref().clone(),
+                name_span: c.name.span(),
+                default_name: false,
+                role: Role::Coordinator,
+                host: c.host.clone(),
+                port: c.port.clone(),
+                pooler_port: c.pooler_port.clone(),
+                primary: None,
+                synchronous: false,
+            });
+        }
+        for datanode in &raw.datanodes {
+            let d = datanode.get_ref();
+            nodes.push(PendingNode {
+                name: d.name.get_ref().clone(),
+                name_span: d.name.span(),
+                default_name: false,
+                role: Role::Datanode,
+                host: d.host.clone(),
+                port: d.port.clone(),
+                pooler_port: None,
+                primary: None,
+                synchronous: false,
+            });
+            if let Some(standby) = &d.standby {
+                let s = standby.get_ref();
+                nodes.push(PendingNode {
+                    name: s
+                        .name
+                        .as_ref()
+                        .map_or(format!("{}_standby", d.name.get_ref()), |n| n.get_ref().clone()),
+                    name_span: s.name.as_ref().map_or(standby.span(), Spanned::span),
+                    default_name: s.name.is_none(),
+                    role: Role::Standby,
+                    host: s.host.clone(),
+                    port: s.port.clone(),
+                    pooler_port: None,
+                    primary: Some(d.name.get_ref().clone()),
+                    synchronous: s.synchronous,
+                });
+            }
+        }
+        if xc && raw.gtm.is_none() {
+            let first_coordinator = raw.coordinators.first().map(Spanned::span);
+            if let Some(span) = first_coordinator.or(raw.datanodes.first().map(Spanned::span)) {
+                self.error(
+                    span,
+                    "flavor postgres-xc needs a [gtm] for its coordinators and datanodes"
+                        .to_string(),
+                    "add a [gtm] table with `host = \"<host name>\"` (port defaults to 6666)",
+                );
+            }
+        }
+        if let (true, Some(first), None) = (xc, raw.datanodes.first(), raw.coordinators.first()) {
+            self.error(
+                first.span(),
+                "flavor postgres-xc needs at least one coordinator in front of its datanodes"
+                    .to_string(),
+                "add a [[coordinators]] table with `name`, `host`, `port` and `pooler_port`",
+            );
+        }
+        nodes
+    }
+
+    /// Checks that involve more than one value: names, host references, listeners.
+    fn cross_checks(&mut self, pending: Vec<PendingNode>, hosts: &[Host]) -> Vec<Node> {
+        let host_names: Vec<&str> = hosts.iter().map(|h| h.name.as_str()).collect();
+        let mut seen_names: HashMap<&str, &PendingNode> = HashMap::new();
+        // (host, port) -> the node listening there, which key ("port"/"pooler_port"), where
+        let mut listeners: HashMap<(&str, u16), (&PendingNode, &str, Range<usize>)> =
+            HashMap::new();
+        let mut nodes = Vec::new();
+        for node in &pending {
+            let name = self.node_name(node);
+            if let Some(first) = seen_names.get(node.name.as_str()) {
+                self.error(
+                    node.name_span.clone(),
+                    format!("node name `{}` is used twice", node.name),
+                    &format!(
+                        "the {} at line {} already has this name{}; node names must be unique across gtm, coordinators, datanodes and standbys",
+                        first.role,
+                        self.line(first.name_span.start),
+                        if first.default_name { " by default" } else { "" },
+                    ),
+                );
+            } else {
+                seen_names.insert(&node.name, node);
+            }
+
+            let host = hosts.iter().find(|h| h.name == *node.host.get_ref());
+            if host.is_none() {
+                let known = match host_names.is_empty() {
+                    true => "no hosts are declared yet".to_string(),
+                    false => format!("known hosts: {}", quoted_list(&host_names)),
+                };
+                self.error(
+                    node.host.span(),
+                    format!("unknown host `{}`", node.host.get_ref()),
+                    &format!(
+                        "{known}; fix the name or add a [hosts.{}] table",
+                        node.host.get_ref()
+                    ),
+                );
+            }
+
+            let port = self.port(Some(&node.port), 0);
+            let pooler_port = node.pooler_port.as_ref().map(|p| self.port(Some(p), 0));
+            let mut ports = vec![(&node.port, "port")];
+            ports.extend(node.pooler_port.as_ref().map(|p| (p, "pooler_port")));
+            for (spanned, what) in ports {
+                let at = (node.host.get_ref().as_str(), *spanned.get_ref());
+                if at.1 == 0 {
+                    continue;
+                }
+                if let Some((other, other_what, other_span)) = listeners.get(&at) {
+                    self.error(
+                        spanned.span(),
+                        format!("port {} on host `{}` is already taken", at.1, at.0),
+                        &format!(
+                            "{} `{}` listens there (its {other_what}, line {}); choose another port here",
+                            other.role,
+                            other.name,
+                            self.line(other_span.start)
+                        ),
+                    );
+                } else {
+                    listeners.insert(at, (node, what, spanned.span()));
+                }
+            }
+
+            if let (Some(name), Some(host)) = (name, host) {
+                nodes.push(Node {
+                    data_dir: format!("{}/{}", host.data_root, name),
+                    name,
+                    role: node.role,
+                    host: host.name.clone(),
+                    port,
+                    pooler_port,
+                    primary: node.primary.as_deref().and_then(|p| NodeName::new(p).ok()),
+                    synchronous: node.synchronous,
+                });
+            }
+        }
+        nodes
+    }
+
+    fn node_name(&mut self, node: &PendingNode) -> Option<NodeName> {
+        match NodeName::new(&node.name) {
+            Ok(name) => Some(name),
+            Err(why) => {
+                let (default, set_name) = match node.default_name {
+                    true => ("default ", "set `name` in this table; "),
+                    false => ("", ""),
+                };
+                self.error(
+                    node.name_span.clone(),
+                    format!("{default}node name `{}` {why}", node.name),
+                    &format!("{set_name}node names are SQL identifiers: lowercase letters, digits and underscores, starting with a letter or underscore, at most 63 bytes, and not a reserved word such as `select` or `node`"),
+                );
+                None
+            }
+        }
+    }
+
+    fn check_host_like(&mut self, name: &Spanned<String>, what: &str) {
+        if !is_host_like(name.get_ref()) {
+            self.error(
+                name.span(),
+                format!("invalid {what} `{}`", name.get_ref()),
+                "use letters, digits, `.`, `_` and `-`, starting with a letter or digit",
+            );
+        }
+    }
+
+    fn check_address(&mut self, address: &Spanned<String>) {
+        if let Err(why) = check_address(address.get_ref()) {
+            self.error(
+                address.span(),
+                format!("invalid address `{}`: {why}", address.get_ref()),
+                "write an IPv4 or IPv6 address (no brackets) or a DNS name such as `db1.example.com`",
+            );
+        }
+    }
+
+    fn check_user(&mut self, user: &Spanned<String>, what: &str) {
+        if !is_user_name(user.get_ref()) {
+            self.error(
+                user.span(),
+                format!("invalid {what} `{}`", user.get_ref()),
+                "use a POSIX user name: lowercase letters, digits, `_` and `-`, starting with a letter or `_`, at most 32 characters",
+            );
+        }
+    }
+
+    /// A path on the remote hosts, written into commands and config files: absolute, no `..`,
+    /// and only characters that never need quoting. Trailing slashes are dropped.
+    fn remote_path(&mut self, path: &Spanned<String>, key: &str) -> String {
+        let value = path.get_ref();
+        let trimmed = value.trim_end_matches('/');
+        let problem = if !value.starts_with('/') {
+            Some("is not absolute".to_string())
+        } else if trimmed.is_empty() {
+            Some("is the root directory".to_string())
+        } else if let Some(bad) = value.chars().find(|&c| !is_remote_path_char(c)) {
+            Some(format!("contains {}", describe_char(bad)))
+        } else if value.split('/').any(|part| part == "..") {
+            Some("contains a `..` component".to_string())
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            self.error(
+                path.span(),
+                format!("{key} `{value}` {problem}"),
+                "write an absolute remote path such as `/opt/pgxc` using only letters, digits and `._/+-`",
+            );
+        }
+        trimmed.to_string()
+    }
+
+    /// A path on this machine (`identity_file`, `known_hosts`): `~/` is `$HOME`, other relative
+    /// paths are relative to the inventory file's directory.
+    fn local_path(
+        &mut self,
+        path: &Spanned<String>,
+        key: &str,
+        base_dir: &Path,
+        home: Option<&Path>,
+    ) -> PathBuf {
+        let value = path.get_ref();
+        if value.is_empty() || value.contains(['\n', '\0']) {
+            let problem = if value.is_empty() { "is empty" } else { "contains a newline or NUL" };
+            self.error(
+                path.span(),
+                format!("{key} {problem}"),
+                &format!("write the path of the file on this machine, or remove `{key}`"),
+            );
+            return PathBuf::new();
+        }
+        if let Some(rest) = value.strip_prefix("~/") {
+            return match home {
+                Some(home) => home.join(rest),
+                None => {
+                    self.error(
+                        path.span(),
+                        format!("cannot expand `~` in {key}: HOME is not set"),
+                        "set HOME, or write an absolute path",
+                    );
+                    PathBuf::new()
+                }
+            };
+        }
+        base_dir.join(value)
+    }
+
+    fn port(&mut self, port: Option<&Spanned<u16>>, default: u16) -> u16 {
+        match port {
+            Some(p) if *p.get_ref() == 0 => {
+                self.error(
+                    p.span(),
+                    "port 0 is not a valid port".to_string(),
+                    "use a port from 1 to 65535",
+                );
+                0
+            }
+            Some(p) => *p.get_ref(),
+            None => default,
+        }
+    }
+
+    fn timeout(&mut self, seconds: Option<&Spanned<u64>>, default: u64) -> Duration {
+        match seconds {
+            Some(s) if *s.get_ref() == 0 => {
+                self.error(
+                    s.span(),
+                    "a timeout of 0 seconds is not allowed".to_string(),
+                    "use a number of seconds greater than 0",
+                );
+                Duration::ZERO
+            }
+            Some(s) => Duration::from_secs(*s.get_ref()),
+            None => Duration::from_secs(default),
+        }
+    }
+
+    /// serde gave up: turn its error into one diagnostic with a cleaned message and a hint.
+    fn toml_error(&mut self, err: &toml::de::Error) {
+        let first_line = err.message().lines().next().unwrap_or("invalid TOML").trim();
+        let spanned_text = err.span().and_then(|span| self.text.get(span)).unwrap_or("");
+        let (message, hint) = explain_toml_error(first_line, spanned_text);
+        match err.span() {
+            Some(span) => self.error(span, message, &hint),
+            None => self.whole_file(message, &hint),
+        }
+    }
+
+    fn error(&mut self, span: Range<usize>, message: String, hint: &str) {
+        let (line, column) = self.position(span.start);
+        self.diagnostics.push(Diagnostic {
+            file: self.file.clone(),
+            line,
+            column,
+            message,
+            hint: Some(hint.to_string()),
+        });
+    }
+
+    fn whole_file(&mut self, message: String, hint: &str) {
+        self.diagnostics.push(Diagnostic {
+            file: self.file.clone(),
+            line: 0,
+            column: 0,
+            message,
+            hint: Some(hint.to_string()),
+        });
+    }
+
+    /// 1-based line and column (in characters) of a byte offset.
+    fn position(&self, offset: usize) -> (usize, usize) {
+        let mut offset = offset.min(self.text.len());
+        while !self.text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let before = &self.text[..offset];
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let line = before.matches('\n').count() + 1;
+        (line, before[line_start..].chars().count() + 1)
+    }
+
+    fn line(&self, offset: usize) -> usize {
+        self.position(offset).0
+    }
+}
+
+/// Split toml's message into ours: the first part says what is wrong, the hint what to write.
+/// `at` is the source text the error points at.
+fn explain_toml_error(message: &str, at: &str) -> (String, String) {
+    let message = message
+        .replace("expected a sequence", "expected an array")
+        .replace("expected u16", "expected a port number from 1 to 65535")
+        .replace("expected u64", "expected a whole number of seconds")
+        .replace("expected a boolean", "expected `true` or `false`");
+    let (what, expected) = match message.split_once(", expected ") {
+        Some((what, expected)) => (what, Some(expected)),
+        None => (message.as_str(), None),
+    };
+    if let Some(key) = what.strip_prefix("unknown field ") {
+        let allowed = expected.map(|e| e.strip_prefix("one of ").unwrap_or(e));
+        let hint = match allowed {
+            Some(allowed) => format!("remove it or fix its spelling; allowed keys here: {allowed}"),
+            None => "remove it; this table takes no keys".to_string(),
+        };
+        let key = key.split(',').next().unwrap_or(key);
+        return (format!("unknown key {key}"), hint);
+    }
+    if let Some(key) = what.strip_prefix("missing field ") {
+        let example = match key.trim_matches('`') {
+            "address" => "address = \"10.0.0.1\"",
+            "host" => "host = \"db1\"",
+            "name" => "name = \"dn1\"",
+            "port" => "port = 5432",
+            _ => "",
+        };
+        let hint = if example.is_empty() {
+            format!("add {key} to this table; it is required")
+        } else {
+            format!("add `{example}` to this table; {key} is required")
+        };
+        return (format!("missing key {key}"), hint);
+    }
+    if what == "duplicate key" {
+        return (
+            format!("duplicate key `{at}`"),
+            "each key and each [table] may appear only once; remove or rename this one".to_string(),
+        );
+    }
+    let is_value_error = ["invalid type", "invalid value", "invalid length", "unknown variant"]
+        .iter()
+        .any(|p| what.starts_with(p));
+    let hint = match expected {
+        Some("an array") if at.starts_with('[') => {
+            let table = at.trim_matches(['[', ']']);
+            format!("write [[{table}]] with double brackets: each entry is its own table in a list")
+        }
+        Some(expected) if what.starts_with("invalid type: string") => {
+            format!("change this value to {expected} (without quotes)")
+        }
+        Some(expected) if is_value_error => format!("change this value to {expected}"),
+        Some(expected) => format!("fix the TOML syntax here: expected {expected}"),
+        None => "fix the TOML syntax here (see https://toml.io)".to_string(),
+    };
+    (message, hint)
+}
+
+fn is_host_like(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+fn is_user_name(user: &str) -> bool {
+    let body = user.strip_suffix('$').unwrap_or(user);
+    let mut chars = body.chars();
+    user.len() <= 32
+        && chars.next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-'))
+}
+
+fn is_remote_path_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '/' | '+' | '-')
+}
+
+/// An IP literal, or a DNS name by RFC 1123 syntax.
+fn check_address(address: &str) -> Result<(), String> {
+    if address.parse::<IpAddr>().is_ok() {
+        return Ok(());
+    }
+    if address.is_empty() {
+        return Err("it is empty".to_string());
+    }
+    if let Some(bad) =
+        address.chars().find(|&c| !(c.is_ascii_alphanumeric() || c == '.' || c == '-'))
+    {
+        return Err(format!("contains {}", describe_char(bad)));
+    }
+    if address.len() > 253 {
+        return Err("a DNS name has at most 253 characters".to_string());
+    }
+    if address.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        return Err("not a valid IPv4 address".to_string());
+    }
+    for label in address.split('.') {
+        if label.is_empty() || label.len() > 63 {
+            return Err("each dot-separated part of a DNS name has 1 to 63 characters".to_string());
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err(format!("DNS label `{label}` starts or ends with `-`"));
+        }
+    }
+    Ok(())
+}
+
+/// `db1`, `db2` -> "`db1`, `db2`".
+fn quoted_list(names: &[&str]) -> String {
+    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::Diagnostic;
+
+    const HOME: &str = "/home/tester";
+
+    fn check(text: &str) -> Result<Inventory, Error> {
+        validate(text, Path::new("inv/test.toml"), Some(Path::new(HOME)))
+    }
+
+    fn errors(text: &str) -> Vec<Diagnostic> {
+        check(text).expect_err("inventory should be invalid").diagnostics
+    }
+
+    #[test]
+    fn full_inventory() {
+        let label = "tests/inventories/valid/full.toml";
+        let text =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(label)).unwrap();
+        let inv = validate(&text, Path::new(label), Some(Path::new(HOME))).unwrap();
+
+        assert_eq!(inv.path, Path::new(label));
+        assert_eq!(
+            inv.cluster,
+            Cluster { name: "lab".into(), flavor: Flavor::PostgresXc, os_user: "postgres".into() }
+        );
+
+        let names: Vec<&str> = inv.hosts.iter().map(|h| h.name.as_str()).collect();
+        assert_eq!(names, ["db1", "db2", "db3"]);
+        let db1 = inv.host("db1").unwrap();
+        assert_eq!(db1.address, "10.0.0.1");
+        assert_eq!(db1.install_prefix, "/opt/pgxc");
+        assert_eq!(db1.data_root, "/var/lib/pgxc");
+        assert_eq!(inv.bin_dir(db1), "/opt/pgxc/bin");
+        assert_eq!(
+            db1.ssh,
+            SshTarget {
+                user: Some("admin".into()),
+                port: 22,
+                identity_file: Some(PathBuf::from("/home/tester/.ssh/id_ed25519")),
+                known_hosts: PathBuf::from("tests/inventories/valid/keys/known_hosts"),
+                connect_timeout: Duration::from_secs(5),
+                command_timeout: Duration::from_secs(900),
+            }
+        );
+        assert_eq!(inv.host("db2").unwrap().ssh.port, 2222);
+        let db3 = inv.host("db3").unwrap();
+        assert_eq!(db3.address, "fd00::3");
+        assert_eq!(db3.ssh.user.as_deref(), Some("deploy"));
+        assert_eq!(db3.ssh.identity_file, Some(PathBuf::from("/etc/pgxc/db3_key")));
+        assert_eq!(db3.data_root, "/data/pgxc", "trailing slash dropped");
+
+        let summary: Vec<String> = inv
+            .nodes
+            .iter()
+            .map(|n| {
+                format!(
+                    "{} {} {}:{} {:?} {}",
+                    n.role, n.name, n.host, n.port, n.pooler_port, n.data_dir
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                "gtm gtm db1:6666 None /var/lib/pgxc/gtm",
+                "coordinator coord1 db1:5432 Some(6667) /var/lib/pgxc/coord1",
+                "coordinator coord2 db2:5432 Some(6667) /var/lib/pgxc/coord2",
+                "datanode dn1 db2:15432 None /var/lib/pgxc/dn1",
+                "standby dn1_standby db3:15432 None /data/pgxc/dn1_standby",
+                "datanode dn2 db3:15433 None /data/pgxc/dn2",
+                "standby dn2_replica db1:15433 None /var/lib/pgxc/dn2_replica",
+            ]
+        );
+        let dn1_standby = inv.node("dn1_standby").unwrap();
+        assert_eq!(dn1_standby.primary.as_ref().map(NodeName::as_str), Some("dn1"));
+        assert!(dn1_standby.synchronous);
+        let dn2_replica = inv.node("dn2_replica").unwrap();
+        assert_eq!(dn2_replica.primary.as_ref().map(NodeName::as_str), Some("dn2"));
+        assert!(!dn2_replica.synchronous);
+        assert!(inv.nodes.iter().filter(|n| n.role != Role::Standby).all(|n| n.primary.is_none()));
+        assert!(inv.node("dn3").is_none() && inv.host("db4").is_none());
+    }
+
+    #[test]
+    fn defaults() {
+        let inv = check("[hosts.db1]\naddress = \"db1\"\n").unwrap();
+        assert_eq!(
+            inv.cluster,
+            Cluster { name: "test".into(), flavor: Flavor::PostgresXc, os_user: "postgres".into() }
+        );
+        let host = &inv.hosts[0];
+        assert_eq!(host.install_prefix, "/usr/local/pgsql");
+        assert_eq!(host.data_root, "/var/lib/pgxc");
+        assert_eq!(
+            host.ssh,
+            SshTarget {
+                user: None,
+                port: 22,
+                identity_file: None,
+                known_hosts: PathBuf::from("/home/tester/.ssh/known_hosts"),
+                connect_timeout: Duration::from_secs(10),
+                command_timeout: Duration::from_secs(600),
+            }
+        );
+        assert!(inv.nodes.is_empty());
+    }
+
+    #[test]
+    fn plain_postgresql_needs_no_gtm_or_coordinator() {
+        let text = "[cluster]\nflavor = \"postgresql\"\n[hosts.db1]\naddress = \"db1\"\n\
+                    [[datanodes]]\nname = \"pg\"\nhost = \"db1\"\nport = 5432\n";
+        let inv = check(text).unwrap();
+        assert_eq!(inv.cluster.flavor, Flavor::Postgresql);
+        assert_eq!(inv.nodes.len(), 1);
+        assert_eq!(inv.nodes[0].pooler_port, None);
+    }
+
+    #[test]
+    fn without_home_tilde_paths_are_errors() {
+        let text = "[ssh]\nidentity_file = \"~/.ssh/key\"\n[hosts.db1]\naddress = \"db1\"\n";
+        let err = validate(text, Path::new("x.toml"), None).unwrap_err();
+        let messages: Vec<&str> = err.diagnostics.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                "cannot expand the default known_hosts `~/.ssh/known_hosts`: HOME is not set",
+                "cannot expand `~` in identity_file: HOME is not set",
+            ]
+        );
+    }
+
+    #[test]
+    fn file_stem_must_make_a_valid_cluster_name() {
+        let err = validate("[hosts.db1]\naddress = \"db1\"\n", Path::new("my lab.toml"), None)
+            .unwrap_err();
+        assert_eq!(err.diagnostics[0].line, 0);
+        assert!(err.diagnostics[0].message.contains("`my lab`"));
+    }
+
+    #[test]
+    fn positions_count_characters_from_one() {
+        let d = &errors("# é\n[hosts.db1]\naddress = \"é;\"\n")[0];
+        assert_eq!((d.line, d.column), (3, 11));
+        let d = &errors("[hosts.db1]\naddress = \"x\"\nport = 0\n")[0];
+        assert_eq!((d.line, d.column), (3, 8));
+    }
+
+    #[test]
+    fn addresses() {
+        for ok in ["10.0.0.1", "::1", "fd00::3", "db1", "db-1.example.com", "a.b.c", "x"] {
+            assert_eq!(check_address(ok), Ok(()), "{ok}");
+        }
+        let long = format!("{}.com", "a".repeat(64));
+        for bad in
+            ["", "10.0.0.256", "1.2.3", "-a", "a-", "a..b", "a.", "[::1]", "a b", "a;b", &long]
+        {
+            assert!(check_address(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn user_names() {
+        for ok in ["postgres", "_svc", "a-b_c1", "machine$", &"a".repeat(32)] {
+            assert!(is_user_name(ok), "{ok}");
+        }
+        for bad in ["", "Admin", "1user", "a b", "a;b", "$", "a$b", "-a", &"a".repeat(33)] {
+            assert!(!is_user_name(bad), "{bad}");
+        }
+    }
+}
