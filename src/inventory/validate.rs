@@ -877,4 +877,47 @@ mod tests {
             assert!(!is_user_name(bad), "{bad}");
         }
     }
+
+    /// The golden table: each `tests/inventories/invalid/<case>.toml` must fail with exactly the
+    /// text in `<case>.stderr` (Display plus a final newline, as the command prints it).
+    /// `SNAPSHOTS=overwrite cargo test` rewrites the `.stderr` files; review the diff.
+    #[test]
+    fn invalid_inventories() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let dir = root.join("tests/inventories/invalid");
+        let overwrite = std::env::var("SNAPSHOTS").is_ok_and(|v| v == "overwrite");
+        let mut cases: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.extension().is_some_and(|e| e == "toml"))
+            .collect();
+        cases.sort();
+        assert!(cases.len() >= 24, "only {} golden cases", cases.len());
+
+        let mut failures = Vec::new();
+        for case in &cases {
+            let name = case.file_name().unwrap().to_str().unwrap();
+            let label = format!("tests/inventories/invalid/{name}");
+            let text = std::fs::read_to_string(case).unwrap();
+            let actual = match validate(&text, Path::new(&label), Some(Path::new(HOME))) {
+                Ok(_) => "(no error: this inventory was accepted)\n".to_string(),
+                Err(err) => format!("{err}\n"),
+            };
+            let expected_path = case.with_extension("stderr");
+            if overwrite {
+                std::fs::write(&expected_path, &actual).unwrap();
+                continue;
+            }
+            let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
+            if actual != expected {
+                failures.push(format!("--- {label}\nexpected:\n{expected}actual:\n{actual}"));
+            }
+        }
+        assert!(
+            failures.is_empty(),
+            "{} golden case(s) differ (SNAPSHOTS=overwrite rewrites them):\n{}",
+            failures.len(),
+            failures.join("\n")
+        );
+    }
 }
