@@ -1,15 +1,18 @@
 //! The inventory: which hosts make up a cluster and which nodes run where.
 //!
 //! Pure except for [`load`], which reads the file. The pipeline is
-//! text -> `raw` (serde structs, spans kept) -> `validate` -> `model` ([`Inventory`]).
-//! Every problem in a file is reported at once as a [`Diagnostic`] with file:line:column and a
-//! hint. Commands call [`load`] first and print the [`Error`] (exit 2) when it fails.
+//! text -> `raw` (serde structs, spans kept) -> `validate` -> `model` ([`Inventory`]), and
+//! [`select`] turns a `--on` selector into targets. Every problem in a file is reported at
+//! once as a [`Diagnostic`] with file:line:column and a hint. Commands call [`load`] first and
+//! print the [`Error`] (exit 2) when it fails.
 
 mod model;
 mod raw;
+mod select;
 mod validate;
 
 pub use model::*;
+pub use select::{SelectError, Target, select};
 
 use std::fmt;
 use std::path::Path;
