@@ -20,6 +20,8 @@ mod error;
 mod files;
 mod keys;
 mod layout;
+#[cfg(test)]
+mod live_tests;
 mod sshd;
 mod users;
 
