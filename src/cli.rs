@@ -1,1 +1,102 @@
-//! TODO
+//! Command-line types (clap derive) and nothing else. `commands` turns them into work.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Deploy and operate Postgres-XC clusters over SSH, from one inventory file.
+#[derive(Debug, Parser)]
+#[command(name = "pgxc-deploy", version, about)]
+pub struct Cli {
+    /// More log output (-v: info, -vv: debug). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a command on every selected host, or once per selected node.
+    ///
+    /// Several words are passed to the remote command verbatim, each quoted. A single word is a
+    /// command line for the remote shell, as with ssh: `exec inv.toml -- 'pg_controldata "$PGDATA"'`.
+    /// Per node (when --on selects nodes) the command sees PGDATA, PGPORT, PGHOST, PGUSER,
+    /// PGXC_NODE, PGXC_ROLE and the install's bin directory first on PATH.
+    Exec(ExecArgs),
+    /// Local lab hosts: real sshd processes on 127.0.10.x, to try the tool and to test it.
+    #[command(subcommand)]
+    Lab(LabCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// The inventory file (TOML).
+    pub inventory: PathBuf,
+
+    /// Which targets: node or host names, globs (`dn*`), ranges (`dn[1-3]`), roles (`@gtm`,
+    /// `@coordinators`, `@datanodes`, `@standbys`, `@all`), comma-joined. Default: every host.
+    #[arg(long, value_name = "SELECTOR")]
+    pub on: Option<String>,
+
+    /// Print one JSON object per target and line instead of folded blocks.
+    #[arg(long)]
+    pub json: bool,
+
+    #[command(flatten)]
+    pub ssh: SshArgs,
+
+    /// The command to run, after `--`.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+/// SSH options shared by every command that reaches hosts.
+#[derive(Debug, Args, Clone)]
+pub struct SshArgs {
+    /// How many targets to work on at once.
+    #[arg(short = 'f', long, default_value_t = 64)]
+    pub forks: usize,
+
+    /// Record unknown host keys in known_hosts (never changed ones), like OpenSSH's
+    /// StrictHostKeyChecking=accept-new.
+    #[arg(long)]
+    pub accept_new: bool,
+
+    /// Seconds to connect and authenticate (default: the inventory's, else 10).
+    #[arg(long, value_name = "SECONDS")]
+    pub connect_timeout: Option<u64>,
+
+    /// Seconds a command may run (default: the inventory's, else 600).
+    #[arg(long, value_name = "SECONDS")]
+    pub command_timeout: Option<u64>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LabCommand {
+    /// Start N lab hosts (or add the missing ones) and print their [hosts] table.
+    Up {
+        /// How many hosts: 127.0.10.1 to 127.0.10.N.
+        #[arg(long, default_value_t = 3)]
+        hosts: usize,
+        #[arg(long, default_value = crate::lab::DEFAULT_DIR)]
+        dir: PathBuf,
+        /// sshd port (default: 22 as root, 2222 otherwise).
+        #[arg(long)]
+        port: Option<u16>,
+    },
+    /// Stop the lab's sshd processes (exactly those it started).
+    Down {
+        #[arg(long, default_value = crate::lab::DEFAULT_DIR)]
+        dir: PathBuf,
+        /// Also delete the lab directory (keys, logs, data).
+        #[arg(long)]
+        purge: bool,
+    },
+    /// List the lab's hosts and whether their sshd runs.
+    Status {
+        #[arg(long, default_value = crate::lab::DEFAULT_DIR)]
+        dir: PathBuf,
+    },
+}

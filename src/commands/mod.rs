@@ -1,1 +1,59 @@
-//! TODO
+//! One module per subcommand. Each loads what it needs (inventory), picks targets, runs the work
+//! through [`crate::executor`], and reports. [`run`] dispatches; `main` maps its result to an
+//! exit status: 0 all good, 1 some target failed, 2 invalid inventory or usage.
+
+mod exec;
+mod fleet;
+mod lab;
+
+use crate::cli::{Cli, Command};
+
+/// How a command ended, as the process exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Ok = 0,
+    Failed = 1,
+    Invalid = 2,
+}
+
+/// Why a command could not do its work at all (as opposed to a target failing).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Every problem found in the inventory, one diagnostic each.
+    #[error("{0}")]
+    Inventory(#[from] crate::inventory::Error),
+    #[error("{0}")]
+    Usage(String),
+    #[error("lab")]
+    Lab(#[from] crate::lab::Error),
+    #[error("cannot write output")]
+    Output(#[from] std::io::Error),
+}
+
+impl Error {
+    pub fn exit_status(&self) -> Status {
+        match self {
+            Error::Inventory(_) | Error::Usage(_) => Status::Invalid,
+            _ => Status::Failed,
+        }
+    }
+
+    /// Output closed by the reader (`| head`): not a failure.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, Error::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe)
+    }
+
+    /// An inventory error is a list of located diagnostics, printed as it is.
+    pub fn is_diagnostics(&self) -> bool {
+        matches!(self, Error::Inventory(_))
+    }
+}
+
+/// Run the subcommand the user asked for.
+pub async fn run(cli: Cli) -> Result<Status, Error> {
+    match cli.command {
+        Command::Exec(args) => exec::run(args).await,
+        Command::Lab(cmd) => lab::run(cmd).await,
+    }
+}

@@ -1,1 +1,148 @@
-//! TODO
+//! Runs one piece of work per target, at most `forks` at once, and collects one [`Outcome`] per
+//! target, in target order. A failing target never stops or hides the others. After Ctrl-C no new
+//! work starts; work already running finishes and reports.
+
+pub mod report;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+
+use crate::transport::Output;
+
+/// One unit of work: a host, or a node on a host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The inventory's host name.
+    pub host: String,
+    /// The node, when the work is per node.
+    pub node: Option<String>,
+}
+
+impl Target {
+    /// How reports name the target: `dn1` or `db2`.
+    pub fn label(&self) -> &str {
+        self.node.as_deref().unwrap_or(&self.host)
+    }
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.node {
+            Some(node) => write!(f, "{node} on {}", self.host),
+            None => f.write_str(&self.host),
+        }
+    }
+}
+
+/// A step's failure on one target: the error chain, already rendered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepError {
+    pub step: String,
+    pub message: String,
+}
+
+impl StepError {
+    /// Render `err` and its sources as `step: outer: inner: ...`.
+    pub fn new(step: &str, err: &(dyn std::error::Error + 'static)) -> StepError {
+        let mut message = err.to_string();
+        let mut source = err.source();
+        while let Some(cause) = source {
+            message.push_str(": ");
+            message.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        StepError { step: step.to_string(), message }
+    }
+}
+
+/// What happened on one target.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub target: Target,
+    pub result: Result<Output, StepError>,
+    pub elapsed: Duration,
+}
+
+impl Outcome {
+    pub fn ok(&self) -> bool {
+        matches!(&self.result, Ok(out) if out.status.success())
+    }
+}
+
+/// Run `work` for every target, at most `forks` at once. Outcomes come back in target order.
+pub async fn run_all<F, Fut>(targets: Vec<Target>, forks: usize, work: F) -> Vec<Outcome>
+where
+    F: Fn(Target) -> Fut,
+    Fut: Future<Output = Result<Output, StepError>>,
+{
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let interrupted = interrupted.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                tracing::warn!("interrupted: starting no new work, waiting for running work");
+                interrupted.store(true, Ordering::SeqCst);
+            }
+        })
+    };
+    let work = &work;
+    let interrupted = &interrupted;
+    let outcomes = futures::stream::iter(targets)
+        .map(|target| async move {
+            let start = Instant::now();
+            let result = if interrupted.load(Ordering::SeqCst) {
+                Err(StepError { step: "start".into(), message: "not started: interrupted".into() })
+            } else {
+                work(target.clone()).await
+            };
+            Outcome { target, result, elapsed: start.elapsed() }
+        })
+        .buffered(forks.max(1))
+        .collect()
+        .await;
+    watcher.abort();
+    outcomes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::ExitStatus;
+    use std::sync::atomic::AtomicUsize;
+
+    fn target(host: &str) -> Target {
+        Target { host: host.into(), node: None }
+    }
+
+    #[tokio::test]
+    async fn keeps_order_limits_concurrency_and_isolates_failures() {
+        let running = AtomicUsize::new(0);
+        let peak = AtomicUsize::new(0);
+        let targets: Vec<_> = (0..20).map(|i| target(&format!("h{i}"))).collect();
+        let outcomes = run_all(targets, 4, |t| {
+            let (running, peak) = (&running, &peak);
+            async move {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                running.fetch_sub(1, Ordering::SeqCst);
+                if t.host == "h3" {
+                    return Err(StepError { step: "connect".into(), message: "refused".into() });
+                }
+                let status = ExitStatus::Code(0);
+                Ok(Output { stdout: t.host.into_bytes(), stderr: vec![], status })
+            }
+        })
+        .await;
+        assert_eq!(outcomes.len(), 20);
+        assert_eq!(peak.load(Ordering::SeqCst), 4);
+        for (i, o) in outcomes.iter().enumerate() {
+            assert_eq!(o.target.host, format!("h{i}"));
+            assert_eq!(o.ok(), i != 3);
+        }
+    }
+}

@@ -20,8 +20,6 @@ mod error;
 mod files;
 mod keys;
 mod layout;
-#[cfg(test)]
-mod live_tests;
 mod sshd;
 mod users;
 

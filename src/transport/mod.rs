@@ -1,1 +1,296 @@
-//! TODO
+//! The only code that speaks SSH (russh). One [`Session`] per host, reused for every command and
+//! file of a run; [`Fleet`] hands out those sessions, connecting each host at most once.
+//!
+//! Callers give ready-made command lines (built with [`crate::shell`]) and get back stdout,
+//! stderr and exit status. Nothing here decides what to run.
+
+mod auth;
+mod error;
+pub mod known_hosts;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use russh::client::{self, Handle};
+use russh::keys::PublicKeyOrCertificate;
+use russh::{ChannelMsg, Preferred};
+use tokio::sync::OnceCell;
+
+pub use error::{Error, ErrorKind};
+pub use known_hosts::UnknownKeys;
+
+use crate::shell::Cmd;
+
+/// Where and how to reach one host.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// The inventory's name for the host, used in every message.
+    pub name: String,
+    pub address: String,
+    pub port: u16,
+    pub user: String,
+    /// `None`: ssh-agent, then ~/.ssh/id_ed25519 and ~/.ssh/id_rsa.
+    pub identity_file: Option<PathBuf>,
+    pub known_hosts: PathBuf,
+    pub unknown_keys: UnknownKeys,
+    pub connect_timeout: Duration,
+    pub command_timeout: Duration,
+}
+
+/// How a remote command ended.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExitStatus {
+    Code(u32),
+    Signal(String),
+}
+
+impl ExitStatus {
+    pub fn success(&self) -> bool {
+        *self == ExitStatus::Code(0)
+    }
+}
+
+impl std::fmt::Display for ExitStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExitStatus::Code(c) => write!(f, "exit {c}"),
+            ExitStatus::Signal(s) => write!(f, "killed by signal {s}"),
+        }
+    }
+}
+
+/// What a remote command printed, and how it ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub status: ExitStatus,
+}
+
+/// An authenticated connection to one host.
+pub struct Session {
+    endpoint: Endpoint,
+    handle: Handle<Client>,
+    kex: String,
+}
+
+impl Session {
+    /// Connect, check the host key and authenticate, all within the connect timeout.
+    pub async fn connect(endpoint: &Endpoint) -> Result<Session, Error> {
+        let err = |kind| Error { host: endpoint.name.clone(), kind };
+        let addr = format!("{}:{}", endpoint.address, endpoint.port);
+        let timeout = endpoint.connect_timeout;
+        match tokio::time::timeout(timeout, Session::establish(endpoint, &addr)).await {
+            Ok(result) => result.map_err(err),
+            Err(_) => Err(err(ErrorKind::ConnectTimeout { addr, timeout })),
+        }
+    }
+
+    async fn establish(ep: &Endpoint, addr: &str) -> Result<Session, ErrorKind> {
+        let tcp = tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(|e| ErrorKind::Connect { addr: addr.to_string(), source: Arc::new(e) })?;
+        let _ = tcp.set_nodelay(true);
+        let config = Arc::new(client::Config {
+            preferred: Preferred::DEFAULT,
+            // Keeps long-running commands (builds) alive through idle NAT/firewalls.
+            keepalive_interval: Some(Duration::from_secs(30)),
+            ..Default::default()
+        });
+        let verdict = Arc::new(Mutex::new(None));
+        let kex = Arc::new(Mutex::new(String::new()));
+        let handler = Client {
+            address: ep.address.clone(),
+            port: ep.port,
+            known_hosts: ep.known_hosts.clone(),
+            unknown_keys: ep.unknown_keys,
+            verdict: verdict.clone(),
+            kex: kex.clone(),
+        };
+        let mut handle = match client::connect_stream(config, tcp, handler).await {
+            Ok(handle) => handle,
+            Err(e) => {
+                // A refused host key surfaces from russh as a generic error: report ours.
+                let refused = verdict.lock().unwrap_or_else(|p| p.into_inner()).take();
+                return Err(refused.unwrap_or_else(|| ErrorKind::ssh(addr, e)));
+            }
+        };
+        auth::authenticate(&mut handle, ep, addr).await?;
+        let kex = kex.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        tracing::info!(host = %ep.name, addr, kex = %kex, user = %ep.user, "connected");
+        Ok(Session { endpoint: ep.clone(), handle, kex })
+    }
+
+    /// The inventory's name of the host.
+    pub fn host(&self) -> &str {
+        &self.endpoint.name
+    }
+
+    /// The key exchange algorithm negotiated with the host (e.g. `curve25519-sha256`).
+    pub fn kex(&self) -> &str {
+        &self.kex
+    }
+
+    /// Run a command line in the remote user's shell, within the command timeout.
+    pub async fn run(&self, command: &str) -> Result<Output, Error> {
+        self.run_with_stdin(command, None).await
+    }
+
+    /// Like [`Session::run`], feeding `stdin` to the command and then closing its input.
+    pub async fn run_with_stdin(
+        &self,
+        command: &str,
+        stdin: Option<&[u8]>,
+    ) -> Result<Output, Error> {
+        let timeout = self.endpoint.command_timeout;
+        let result = tokio::time::timeout(timeout, self.exchange(command, stdin)).await;
+        let kind = match result {
+            Ok(Ok(output)) => return Ok(output),
+            Ok(Err(kind)) => kind,
+            Err(_) => ErrorKind::CommandTimeout { timeout },
+        };
+        Err(Error { host: self.endpoint.name.clone(), kind })
+    }
+
+    async fn exchange(&self, command: &str, stdin: Option<&[u8]>) -> Result<Output, ErrorKind> {
+        let addr = &self.endpoint.address;
+        let ssh = |e| ErrorKind::ssh(addr, e);
+        let mut channel = self.handle.channel_open_session().await.map_err(ssh)?;
+        #[allow(clippy::disallowed_methods)] // transport/ is where commands are sent.
+        channel.exec(true, command).await.map_err(ssh)?;
+        if let Some(data) = stdin {
+            channel.data(data).await.map_err(ssh)?;
+        }
+        channel.eof().await.map_err(ssh)?;
+        let (mut stdout, mut stderr, mut status) = (Vec::new(), Vec::new(), None);
+        while let Some(msg) = channel.wait().await {
+            match msg {
+                ChannelMsg::Data { data } => stdout.extend_from_slice(&data),
+                ChannelMsg::ExtendedData { data, ext: 1 } => stderr.extend_from_slice(&data),
+                ChannelMsg::ExitStatus { exit_status } => {
+                    status = Some(ExitStatus::Code(exit_status))
+                }
+                ChannelMsg::ExitSignal { signal_name, .. } => {
+                    status = Some(ExitStatus::Signal(format!("{signal_name:?}")))
+                }
+                _ => {}
+            }
+        }
+        let status = status.ok_or(ErrorKind::NoExitStatus)?;
+        Ok(Output { stdout, stderr, status })
+    }
+
+    /// Write `contents` to `path` on the host with `mode`, atomically: a temporary file beside
+    /// it, then a rename, so a reader never sees half a file.
+    pub async fn upload(&self, path: &str, contents: &[u8], mode: u32) -> Result<Output, Error> {
+        let tmp = format!("{path}.pgxc-deploy.tmp");
+        let script = format!(
+            "umask 077 && {} && {} && {}",
+            Cmd::new("cat").raw(">").arg(&tmp),
+            Cmd::new("chmod").arg(format!("{mode:o}")).arg(&tmp),
+            Cmd::new("mv").arg("-f").arg(&tmp).arg(path),
+        );
+        let output = self.run_with_stdin(&script, Some(contents)).await?;
+        if !output.status.success() {
+            // Leave nothing half-written behind.
+            let _ = self.run(&Cmd::new("rm").arg("-f").arg(&tmp).to_string()).await;
+        }
+        Ok(output)
+    }
+
+    /// Close the connection politely.
+    pub async fn close(&self) {
+        let _ = self.handle.disconnect(russh::Disconnect::ByApplication, "", "en").await;
+    }
+}
+
+/// A host's session once connected, or why it could not be.
+type SessionCell = OnceCell<Result<Arc<Session>, Error>>;
+
+/// Every host's session, each connected on first use and then shared.
+pub struct Fleet {
+    endpoints: HashMap<String, Endpoint>,
+    sessions: Mutex<HashMap<String, Arc<SessionCell>>>,
+}
+
+impl Fleet {
+    pub fn new(endpoints: impl IntoIterator<Item = Endpoint>) -> Fleet {
+        let endpoints = endpoints.into_iter().map(|e| (e.name.clone(), e)).collect();
+        Fleet { endpoints, sessions: Mutex::new(HashMap::new()) }
+    }
+
+    /// The session with `host`, connecting if this is the first use. A failed connection is
+    /// remembered: every later user of the host gets the same error without a new attempt.
+    pub async fn session(&self, host: &str) -> Result<Arc<Session>, Error> {
+        let cell = {
+            let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+            sessions.entry(host.to_string()).or_default().clone()
+        };
+        let endpoint = self.endpoints.get(host).expect("host comes from the inventory");
+        cell.get_or_init(|| async { Session::connect(endpoint).await.map(Arc::new) }).await.clone()
+    }
+
+    /// Disconnect every session.
+    pub async fn close(&self) {
+        let cells: Vec<_> = {
+            let sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+            sessions.values().cloned().collect()
+        };
+        for cell in cells {
+            if let Some(Ok(session)) = cell.get() {
+                session.close().await;
+            }
+        }
+    }
+}
+
+/// russh's callbacks: host key check, and the negotiated key exchange.
+struct Client {
+    address: String,
+    port: u16,
+    known_hosts: PathBuf,
+    unknown_keys: UnknownKeys,
+    /// Why the host key was refused, for a better message than russh's.
+    verdict: Arc<Mutex<Option<ErrorKind>>>,
+    kex: Arc<Mutex<String>>,
+}
+
+impl client::Handler for Client {
+    type Error = russh::Error;
+
+    async fn check_server_key(
+        &mut self,
+        key: &PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        let PublicKeyOrCertificate::PublicKey { key, .. } = key else {
+            return Ok(false); // Host certificates are not supported: refuse rather than trust.
+        };
+        let checked = known_hosts::verify(
+            &self.address,
+            self.port,
+            key,
+            &self.known_hosts,
+            self.unknown_keys,
+        );
+        match checked {
+            Ok(()) => Ok(true),
+            Err(kind) => {
+                *self.verdict.lock().unwrap_or_else(|p| p.into_inner()) = Some(kind);
+                Ok(false)
+            }
+        }
+    }
+
+    async fn kex_done(
+        &mut self,
+        _shared_secret: Option<&[u8]>,
+        names: &russh::Names,
+        _session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        *self.kex.lock().unwrap_or_else(|p| p.into_inner()) = names.kex.as_ref().to_string();
+        Ok(())
+    }
+}

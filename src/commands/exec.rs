@@ -1,0 +1,78 @@
+//! `pgxc-deploy exec INVENTORY [--on SELECTOR] -- COMMAND...`: an ad-hoc command on every
+//! selected host, or once per selected node with that node's environment.
+
+use crate::cli::ExecArgs;
+use crate::executor::{self, StepError, Target};
+use crate::inventory::{self, Inventory, Node};
+use crate::shell::{Cmd, Script};
+
+use super::{Error, Status, fleet};
+
+pub async fn run(args: ExecArgs) -> Result<Status, Error> {
+    let inv = inventory::load(&args.inventory)?;
+    let selected = inventory::select(&inv, args.on.as_deref())
+        .map_err(|e| Error::Usage(format!("--on: {e}\n  hint: {}", e.hint())))?;
+    let targets: Vec<Target> = selected.iter().map(|t| target(&inv, t)).collect();
+    let fleet = fleet::fleet(&inv, &args.ssh);
+
+    let outcomes = executor::run_all(targets, args.ssh.forks, |target| {
+        let script = remote_script(&inv, &target, &args.command);
+        let fleet = &fleet;
+        async move {
+            let session =
+                fleet.session(&target.host).await.map_err(|e| StepError::new("connect", &e))?;
+            session.run(&script).await.map_err(|e| StepError::new("run", &e))
+        }
+    })
+    .await;
+    fleet.close().await;
+
+    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
+    if args.json {
+        executor::report::json(&outcomes, &mut out)?;
+        executor::report::summary(&outcomes, &mut err)?;
+    } else {
+        executor::report::human(&outcomes, &mut out, &mut err)?;
+    }
+    Ok(if outcomes.iter().all(|o| o.ok()) { Status::Ok } else { Status::Failed })
+}
+
+fn target(inv: &Inventory, t: &inventory::Target) -> Target {
+    match t {
+        inventory::Target::Host(host) => Target { host: host.clone(), node: None },
+        inventory::Target::Node(name) => {
+            let node = inv.node(name.as_str()).expect("selected nodes exist");
+            Target { host: node.host.clone(), node: Some(name.to_string()) }
+        }
+    }
+}
+
+/// The remote command line: the user's words quoted one by one (or their one-word shell line),
+/// preceded, for a node, by that node's environment.
+fn remote_script(inv: &Inventory, target: &Target, command: &[String]) -> String {
+    let mut script = Script::new();
+    if let Some(node) = target.node.as_deref().and_then(|n| inv.node(n)) {
+        script = node_env(inv, node, script);
+    }
+    let script = match command {
+        [line] => script.raw(line),
+        [program, args @ ..] => script.cmd(Cmd::new(program).args(args)),
+        [] => script,
+    };
+    script.to_string()
+}
+
+/// What a command run "on a node" can rely on. Remote shells are non-interactive and read no
+/// profile, so the install's bin directory is put on PATH here.
+fn node_env(inv: &Inventory, node: &Node, script: Script) -> Script {
+    let host = inv.host(&node.host).expect("node hosts exist");
+    script
+        .env("PGDATA", &node.data_dir)
+        .env("PGPORT", node.port.to_string())
+        // Each node keeps its Unix socket in its data directory (lab hosts share one /tmp).
+        .env("PGHOST", &node.data_dir)
+        .env("PGUSER", &inv.cluster.os_user)
+        .env("PGXC_NODE", node.name.as_str())
+        .env("PGXC_ROLE", node.role.to_string())
+        .path_prepend(inv.bin_dir(host))
+}

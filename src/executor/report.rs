@@ -1,0 +1,192 @@
+//! Renders outcomes for people (identical outputs folded into one block, as `clush -b` does) or
+//! for programs (`--json`: one object per target and line). All command output goes through here.
+
+use std::collections::HashMap;
+use std::io::{self, Write};
+
+use super::Outcome;
+use crate::transport::ExitStatus;
+
+/// Print outcomes folded by identical output. Failures also get a summary line on `err`.
+pub fn human(outcomes: &[Outcome], out: &mut dyn Write, err: &mut dyn Write) -> io::Result<()> {
+    // Group targets whose result is byte-for-byte the same, in order of first appearance.
+    let mut groups: Vec<(&Outcome, Vec<&str>)> = Vec::new();
+    let mut index: HashMap<GroupKey<'_>, usize> = HashMap::new();
+    for o in outcomes {
+        let key = GroupKey::of(o);
+        match index.get(&key) {
+            Some(&i) => groups[i].1.push(o.target.label()),
+            None => {
+                index.insert(key, groups.len());
+                groups.push((o, vec![o.target.label()]));
+            }
+        }
+    }
+    for (first, labels) in &groups {
+        let mut header = format!("{} ({})", fold(labels), labels.len());
+        match &first.result {
+            Ok(output) if !output.status.success() => {
+                header.push_str(&format!(": {}", output.status))
+            }
+            Err(e) => header.push_str(&format!(": {} failed", e.step)),
+            Ok(_) => {}
+        }
+        writeln!(out, "---------------\n{header}\n---------------")?;
+        match &first.result {
+            Ok(output) => {
+                out.write_all(&output.stdout)?;
+                if !output.stderr.is_empty() {
+                    out.write_all(&output.stderr)?;
+                }
+                if output.stdout.last().is_some_and(|b| *b != b'\n')
+                    || output.stderr.last().is_some_and(|b| *b != b'\n')
+                {
+                    writeln!(out)?;
+                }
+            }
+            Err(e) => writeln!(out, "{}", e.message)?,
+        }
+    }
+    out.flush()?;
+    summary(outcomes, err)
+}
+
+/// One line naming every failed target, or nothing when all succeeded.
+pub fn summary(outcomes: &[Outcome], err: &mut dyn Write) -> io::Result<()> {
+    let failed: Vec<String> = outcomes
+        .iter()
+        .filter(|o| !o.ok())
+        .map(|o| match &o.result {
+            Ok(output) => format!("{} ({})", o.target, output.status),
+            Err(e) => format!("{} ({} failed)", o.target, e.step),
+        })
+        .collect();
+    if !failed.is_empty() {
+        writeln!(
+            err,
+            "error: {} of {} targets failed: {}",
+            failed.len(),
+            outcomes.len(),
+            failed.join(", ")
+        )?;
+    }
+    Ok(())
+}
+
+/// One JSON object per target, one per line.
+pub fn json(outcomes: &[Outcome], out: &mut dyn Write) -> io::Result<()> {
+    for o in outcomes {
+        let (stdout, stderr, exit_code, signal, error) = match &o.result {
+            Ok(output) => {
+                let (code, signal) = match &output.status {
+                    ExitStatus::Code(c) => (Some(*c), None),
+                    ExitStatus::Signal(s) => (None, Some(s.as_str())),
+                };
+                let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+                (Some(text(&output.stdout)), Some(text(&output.stderr)), code, signal, None)
+            }
+            Err(e) => {
+                let error = serde_json::json!({ "step": e.step, "message": e.message });
+                (None, None, None, None, Some(error))
+            }
+        };
+        let line = serde_json::json!({
+            "host": o.target.host,
+            "node": o.target.node,
+            "ok": o.ok(),
+            "exit_code": exit_code,
+            "signal": signal,
+            "stdout": stdout,
+            "stderr": stderr,
+            "error": error,
+            "elapsed_ms": o.elapsed.as_millis() as u64,
+        });
+        writeln!(out, "{line}")?;
+    }
+    out.flush()
+}
+
+#[derive(PartialEq, Eq, Hash)]
+enum GroupKey<'a> {
+    Output(&'a [u8], &'a [u8], &'a ExitStatus),
+    Error(&'a str, &'a str),
+}
+
+impl<'a> GroupKey<'a> {
+    fn of(o: &'a Outcome) -> GroupKey<'a> {
+        match &o.result {
+            Ok(out) => GroupKey::Output(&out.stdout, &out.stderr, &out.status),
+            Err(e) => GroupKey::Error(&e.step, &e.message),
+        }
+    }
+}
+
+/// `h1,h2,h3,db1` -> `db1,h[1-3]` when the names fold as a node set, else joined as they are.
+fn fold(labels: &[&str]) -> String {
+    let joined = labels.join(",");
+    match joined.parse::<nodeset::NodeSet>() {
+        Ok(set) if labels.len() > 1 => set.to_string(),
+        _ => joined,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::executor::{StepError, Target};
+    use crate::transport::Output;
+    use std::time::Duration;
+
+    fn outcome(host: &str, node: Option<&str>, result: Result<Output, StepError>) -> Outcome {
+        let target = Target { host: host.into(), node: node.map(Into::into) };
+        Outcome { target, result, elapsed: Duration::from_millis(7) }
+    }
+
+    fn ok(stdout: &str, code: u32) -> Result<Output, StepError> {
+        let status = ExitStatus::Code(code);
+        Ok(Output { stdout: stdout.into(), stderr: vec![], status })
+    }
+
+    #[test]
+    fn folds_identical_output_and_summarises_failures() {
+        let outcomes = vec![
+            outcome("h1", None, ok("same\n", 0)),
+            outcome("h2", None, ok("other\n", 0)),
+            outcome("h3", None, ok("same\n", 0)),
+            outcome("h4", None, ok("", 3)),
+            outcome(
+                "h5",
+                None,
+                Err(StepError { step: "connect".into(), message: "h5: down".into() }),
+            ),
+        ];
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        human(&outcomes, &mut out, &mut err).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert_eq!(
+            out,
+            "---------------\nh[1,3] (2)\n---------------\nsame\n\
+             ---------------\nh2 (1)\n---------------\nother\n\
+             ---------------\nh4 (1): exit 3\n---------------\n\
+             ---------------\nh5 (1): connect failed\n---------------\nh5: down\n"
+        );
+        assert_eq!(
+            String::from_utf8(err).unwrap(),
+            "error: 2 of 5 targets failed: h4 (exit 3), h5 (connect failed)\n"
+        );
+    }
+
+    #[test]
+    fn json_has_one_object_per_target() {
+        let outcomes = vec![outcome("h1", Some("dn1"), ok("x", 0))];
+        let mut out = Vec::new();
+        json(&outcomes, &mut out).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["host"], "h1");
+        assert_eq!(v["node"], "dn1");
+        assert_eq!(v["ok"], true);
+        assert_eq!(v["exit_code"], 0);
+        assert_eq!(v["stdout"], "x");
+        assert_eq!(v["error"], serde_json::Value::Null);
+    }
+}

@@ -1,0 +1,334 @@
+//! `pgxc-deploy exec` against real lab hosts.
+
+use crate::support::*;
+
+/// An inventory of lab hosts `hosts` (and no nodes), with a given known_hosts file.
+fn hosts_inventory(
+    dir: &std::path::Path,
+    hosts: &[usize],
+    known_hosts: Option<&std::path::Path>,
+) -> String {
+    let text = format!("{}\n{}", ssh_table(known_hosts), hosts_tables(hosts));
+    write(dir, "hosts.toml", &text)
+}
+
+/// A Postgres-XC layout over h1-h3: gtm, two coordinators, two datanodes with standbys.
+fn cluster_inventory(dir: &std::path::Path) -> String {
+    let text = format!(
+        r#"[cluster]
+flavor = "postgres-xc"
+os_user = "pgxc"
+
+{}
+{}
+[gtm]
+host = "h1"
+port = 16666
+
+[[coordinators]]
+name = "coord1"
+host = "h1"
+port = 15432
+pooler_port = 16667
+
+[[coordinators]]
+name = "coord2"
+host = "h2"
+port = 15432
+pooler_port = 16668
+
+[[datanodes]]
+name = "dn1"
+host = "h2"
+port = 15433
+[datanodes.standby]
+host = "h3"
+port = 15434
+
+[[datanodes]]
+name = "dn2"
+host = "h3"
+port = 15433
+[datanodes.standby]
+host = "h1"
+port = 15434
+"#,
+        ssh_table(None),
+        hosts_tables(&[1, 2, 3])
+    );
+    write(dir, "cluster.toml", &text)
+}
+
+/// The address each host's sshd saw us connect to, as the remote shell reports it.
+const SERVER_ADDR: &str = r#"echo "$SSH_CONNECTION" | cut -d' ' -f3"#;
+
+#[test]
+fn runs_on_every_host_and_folds_identical_output() {
+    let dir = tempdir();
+    let inv = hosts_inventory(dir.path(), &[1, 2, 3], None);
+
+    let out = pgxc(&["exec", &inv, "--json", "--", SERVER_ADDR]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines = json_lines(&out.stdout);
+    let got: Vec<(String, String)> = lines
+        .iter()
+        .map(|l| (l["host"].as_str().unwrap().into(), l["stdout"].as_str().unwrap().into()))
+        .collect();
+    let want: Vec<(String, String)> =
+        (1..=3).map(|k| (format!("h{k}"), format!("127.0.10.{k}\n"))).collect();
+    assert_eq!(got, want);
+
+    let out = pgxc(&["exec", &inv, "--", "echo", "same"]);
+    assert!(out.status.success());
+    assert_eq!(text(&out.stdout), "---------------\nh[1-3] (3)\n---------------\nsame\n");
+}
+
+#[test]
+fn runs_once_per_selected_node_with_its_environment() {
+    let dir = tempdir();
+    let inv = cluster_inventory(dir.path());
+    let cmd = r#"echo "$PGXC_NODE|$PGXC_ROLE|$PGDATA|$PGPORT|$PGHOST|$PGUSER|${PATH%%:*}""#;
+
+    let out = pgxc(&["exec", &inv, "--on", "dn*", "--json", "--", cmd]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines = json_lines(&out.stdout);
+    let got: Vec<String> =
+        lines.iter().map(|l| l["stdout"].as_str().unwrap().to_string()).collect();
+    let data = |h: usize, n: &str| format!("{LAB_DIR}/hosts/h{h}/data/{n}");
+    let bin = |h: usize| format!("{LAB_DIR}/hosts/h{h}/install/bin");
+    let line = |node: &str, role: &str, h: usize, port: u16| {
+        format!("{node}|{role}|{}|{port}|{}|pgxc|{}\n", data(h, node), data(h, node), bin(h))
+    };
+    // `dn*` matches the datanodes and their standbys (dn1_standby...), in inventory order.
+    let want = vec![
+        line("dn1", "datanode", 2, 15433),
+        line("dn1_standby", "standby", 3, 15434),
+        line("dn2", "datanode", 3, 15433),
+        line("dn2_standby", "standby", 1, 15434),
+    ];
+    assert_eq!(got, want);
+    let hosts: Vec<&str> = lines.iter().map(|l| l["host"].as_str().unwrap()).collect();
+    assert_eq!(hosts, ["h2", "h3", "h3", "h1"]);
+
+    // Roles, ranges and host names, comma-joined; output in inventory order.
+    let out = pgxc(&[
+        "exec",
+        &inv,
+        "--on",
+        "@standbys,coord[1-2],@gtm",
+        "--json",
+        "--",
+        "echo $PGXC_NODE",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let nodes: Vec<String> =
+        json_lines(&out.stdout).iter().map(|l| l["node"].as_str().unwrap().to_string()).collect();
+    assert_eq!(nodes, ["gtm", "coord1", "coord2", "dn1_standby", "dn2_standby"]);
+}
+
+#[test]
+fn a_selector_that_matches_nothing_is_a_usage_error() {
+    let dir = tempdir();
+    let inv = cluster_inventory(dir.path());
+    let out = pgxc(&["exec", &inv, "--on", "dn9", "--", "true"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("dn9"), "{}", text(&out.stderr));
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn a_failing_command_reports_its_exit_status_and_stderr() {
+    let dir = tempdir();
+    let inv = hosts_inventory(dir.path(), &[1, 2], None);
+    let cmd =
+        r#"case "$SSH_CONNECTION" in *" 127.0.10.2 "*) echo broken >&2; exit 3;; esac; echo fine"#;
+
+    let out = pgxc(&["exec", &inv, "--json", "--", cmd]);
+    assert_eq!(out.status.code(), Some(1));
+    let lines = json_lines(&out.stdout);
+    assert_eq!(lines[0]["exit_code"], 0);
+    assert_eq!(lines[0]["stdout"], "fine\n");
+    assert_eq!(lines[1]["exit_code"], 3);
+    assert_eq!(lines[1]["stderr"], "broken\n");
+    assert_eq!(lines[1]["ok"], false);
+    assert_eq!(text(&out.stderr), "error: 1 of 2 targets failed: h2 (exit 3)\n");
+
+    let out = pgxc(&["exec", &inv, "--", cmd]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("h2 (1): exit 3\n---------------\nbroken\n"), "{stdout}");
+}
+
+#[test]
+fn arguments_reach_the_remote_command_verbatim() {
+    let dir = tempdir();
+    let inv = hosts_inventory(dir.path(), &[1], None);
+    let marker = dir.path().join("pwned");
+    let evil = [
+        "a b",
+        "it's",
+        "\"double\"",
+        "`touch MARK`",
+        "$(touch MARK)",
+        "; touch MARK",
+        "line1\nline2",
+        "-n",
+        "$HOME",
+        "*",
+        "",
+    ]
+    .map(|a| a.replace("MARK", &marker.display().to_string()));
+    let mut args = vec!["exec", &inv, "--json", "--", "printf", "[%s]\\n"];
+    args.extend(evil.iter().map(String::as_str));
+
+    let out = pgxc(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let want: String = evil.iter().map(|a| format!("[{a}]\n")).collect();
+    assert_eq!(json_lines(&out.stdout)[0]["stdout"], want);
+    assert!(!marker.exists(), "an argument was executed by the remote shell");
+}
+
+#[test]
+fn shell_characters_in_the_inventory_are_rejected_before_connecting() {
+    let dir = tempdir();
+    let marker = dir.path().join("pwned");
+    let m = marker.display();
+    let cases = [
+        format!("[hosts.h1]\naddress = \"127.0.10.1;touch {m}\"\n"),
+        format!("[hosts.h1]\naddress = \"127.0.10.1\"\nuser = \"$(touch {m})\"\n"),
+        format!("[hosts.\"h1;touch {m}\"]\naddress = \"127.0.10.1\"\n"),
+        format!("[hosts.h1]\naddress = \"127.0.10.1\"\ndata_root = \"/x`touch {m}`\"\n"),
+    ];
+    for case in cases {
+        let inv = write(dir.path(), "bad.toml", &format!("{}\n{case}", ssh_table(None)));
+        let out = pgxc(&["exec", &inv, "--", "true"]);
+        assert_eq!(out.status.code(), Some(2), "{case}\n{}", text(&out.stderr));
+        assert!(text(&out.stderr).contains("bad.toml:"), "{}", text(&out.stderr));
+        assert!(!marker.exists());
+    }
+}
+
+#[test]
+fn rsa_keys_authenticate_too() {
+    let dir = tempdir();
+    let text_inv = format!(
+        "[ssh]\nidentity_file = \"{LAB_DIR}/id_rsa\"\nknown_hosts = \"{LAB_DIR}/known_hosts\"\n\n{}",
+        hosts_tables(&[1])
+    );
+    lab();
+    let inv = write(dir.path(), "rsa.toml", &text_inv);
+    let out = pgxc(&["exec", &inv, "--", "echo", "rsa"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[test]
+fn an_unknown_host_key_is_refused_unless_accept_new_learns_it() {
+    let dir = tempdir();
+    let known = dir.path().join("known_hosts");
+    let inv = hosts_inventory(dir.path(), &[1, 2], Some(&known));
+
+    let out = pgxc(&["exec", &inv, "--", "true"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("host key of 127.0.10.1 is unknown (SHA256:"), "{stdout}");
+    assert!(stdout.contains("--accept-new"), "{stdout}");
+    assert!(!known.exists() || std::fs::read_to_string(&known).unwrap().is_empty());
+
+    let out = pgxc(&["exec", &inv, "--accept-new", "--", "true"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let learned = std::fs::read_to_string(&known).unwrap();
+    assert_eq!(learned.lines().filter(|l| !l.is_empty()).count(), 2, "{learned}");
+
+    let out = pgxc(&["exec", &inv, "--", "true"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[test]
+fn a_changed_host_key_is_refused_even_with_accept_new() {
+    let dir = tempdir();
+    let lab = lab();
+    // Record h2's key under h1's address: h1 now presents a "changed" key.
+    let real = std::fs::read_to_string(lab.join("known_hosts")).unwrap();
+    let h2_key = real.lines().find(|l| l.starts_with("127.0.10.2 ")).expect("h2 in known_hosts");
+    let forged = h2_key.replacen("127.0.10.2", "127.0.10.1", 1);
+    let known = dir.path().join("known_hosts");
+    std::fs::write(&known, format!("{forged}\n")).unwrap();
+    let inv = hosts_inventory(dir.path(), &[1], Some(&known));
+
+    for extra in [None, Some("--accept-new")] {
+        let mut args = vec!["exec", inv.as_str()];
+        args.extend(extra);
+        args.extend(["--", "true"]);
+        let out = pgxc(&args);
+        assert_eq!(out.status.code(), Some(1));
+        let stdout = text(&out.stdout);
+        assert!(stdout.contains("HOST KEY CHANGED for 127.0.10.1"), "{stdout}");
+        assert!(stdout.contains("line 1"), "{stdout}");
+    }
+    assert_eq!(std::fs::read_to_string(&known).unwrap(), format!("{forged}\n"));
+}
+
+#[test]
+fn a_stopped_sshd_fails_only_its_host() {
+    let dir = tempdir();
+    let inv = hosts_inventory(dir.path(), &[1, 4, 2], None);
+    kill("-TERM", sshd_pid(4));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+
+    let out = pgxc(&["exec", &inv, "--json", "--", "echo", "up"]);
+    // Bring h4 back before asserting, so a failure leaves the lab whole.
+    let restart = pgxc(&["lab", "up", "--hosts", &LAB_HOSTS.to_string(), "--dir", LAB_DIR]);
+    assert!(restart.status.success(), "{}", text(&restart.stderr));
+
+    assert_eq!(out.status.code(), Some(1));
+    let lines = json_lines(&out.stdout);
+    assert_eq!(lines[0]["stdout"], "up\n");
+    assert_eq!(lines[2]["stdout"], "up\n");
+    assert_eq!(lines[1]["host"], "h4");
+    assert_eq!(lines[1]["error"]["step"], "connect");
+    let msg = lines[1]["error"]["message"].as_str().unwrap();
+    assert!(msg.starts_with("h4: cannot connect to 127.0.10.4:"), "{msg}");
+    assert_eq!(text(&out.stderr), "error: 1 of 3 targets failed: h4 (connect failed)\n");
+}
+
+#[test]
+fn a_hung_sshd_is_reported_after_the_connect_timeout() {
+    let dir = tempdir();
+    let inv = hosts_inventory(dir.path(), &[5, 1], None);
+    let pid = sshd_pid(5);
+    kill("-STOP", pid);
+    let start = std::time::Instant::now();
+    let out = pgxc(&["exec", &inv, "--connect-timeout", "2", "--json", "--", "echo", "up"]);
+    let elapsed = start.elapsed();
+    kill("-CONT", pid);
+
+    assert_eq!(out.status.code(), Some(1));
+    let lines = json_lines(&out.stdout);
+    let msg = lines[0]["error"]["message"].as_str().unwrap();
+    assert!(msg.starts_with("h5: no answer from 127.0.10.5:"), "{msg}");
+    assert_eq!(lines[1]["stdout"], "up\n");
+    // Not a timing assertion: only that the timeout, not a hang, ended the run.
+    assert!(elapsed < std::time::Duration::from_secs(30), "{elapsed:?}");
+}
+
+#[test]
+fn a_command_that_runs_too_long_is_cut_off() {
+    let dir = tempdir();
+    let inv = hosts_inventory(dir.path(), &[1], None);
+    let out = pgxc(&["exec", &inv, "--command-timeout", "1", "--json", "--", "sleep", "20"]);
+    assert_eq!(out.status.code(), Some(1));
+    let lines = json_lines(&out.stdout);
+    assert_eq!(lines[0]["error"]["step"], "run");
+    let msg = lines[0]["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("command timed out after 1s"), "{msg}");
+}
+
+#[test]
+fn an_invalid_inventory_exits_2_naming_file_line_and_column() {
+    let dir = tempdir();
+    let inv = write(dir.path(), "bad.toml", "[hosts.h1]\naddress = \"127.0.10.1\"\nbogus = 1\n");
+    let out = pgxc(&["exec", &inv, "--", "true"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.starts_with(&format!("{inv}:3:1: error:")), "{stderr}");
+}

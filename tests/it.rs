@@ -1,0 +1,9 @@
+//! The integration tests: one binary, one module per command. They run the built `pgxc-deploy`
+//! against real lab hosts (OpenSSH sshd on 127.0.10.x); nothing is mocked.
+
+mod support;
+
+/// `exec`: fleet-wide commands, node environments, quoting, host keys, failures.
+mod exec;
+/// `lab`: the local sshd hosts themselves.
+mod lab;

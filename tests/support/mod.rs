@@ -1,0 +1,93 @@
+//! Test fixture: one set of lab hosts (real sshd on 127.0.10.x) shared by the whole test binary,
+//! started once, plus helpers to write inventories and run the built binary.
+//!
+//! Hosts h1-h3 are shared by tests that only read. Tests that break a host have one of their own
+//! (h4: sshd stopped, h5: sshd frozen) and repair it before they end.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// Where the test lab lives (also what `.ci/run` tears down afterwards).
+pub const LAB_DIR: &str = "/tmp/pgxc-deploy-test-lab";
+pub const LAB_HOSTS: usize = 6;
+
+/// The path of the built `pgxc-deploy` binary.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_pgxc-deploy")
+}
+
+/// Start the lab once for this test process; every later call returns at once.
+pub fn lab() -> &'static Path {
+    static LAB: OnceLock<PathBuf> = OnceLock::new();
+    LAB.get_or_init(|| {
+        let out = pgxc(&["lab", "up", "--hosts", &LAB_HOSTS.to_string(), "--dir", LAB_DIR]);
+        assert!(out.status.success(), "lab up failed:\n{}", text(&out.stderr));
+        PathBuf::from(LAB_DIR)
+    })
+}
+
+/// Run pgxc-deploy with `args`.
+pub fn pgxc(args: &[&str]) -> Output {
+    Command::new(bin()).args(args).env_remove("SSH_AUTH_SOCK").output().expect("run pgxc-deploy")
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A fresh directory for one test's files.
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new().prefix("pgxc-it-").tempdir().expect("tempdir")
+}
+
+/// The `[ssh]` table pointing at the lab's key and known_hosts.
+pub fn ssh_table(known_hosts: Option<&Path>) -> String {
+    let lab = lab();
+    let known = known_hosts.map(Path::to_path_buf).unwrap_or_else(|| lab.join("known_hosts"));
+    format!(
+        "[ssh]\nidentity_file = \"{}\"\nknown_hosts = \"{}\"\n",
+        lab.join("id_ed25519").display(),
+        known.display()
+    )
+}
+
+/// `[hosts.hK]` tables for the given lab host numbers.
+pub fn hosts_tables(hosts: &[usize]) -> String {
+    hosts
+        .iter()
+        .map(|k| {
+            let root = format!("{}/hosts/h{k}", LAB_DIR);
+            format!(
+                "[hosts.h{k}]\naddress = \"127.0.10.{k}\"\ninstall_prefix = \"{root}/install\"\n\
+                 data_root = \"{root}/data\"\n"
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Write `text` as `name` in `dir` and return its path as a string.
+pub fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write file");
+    path.display().to_string()
+}
+
+/// The PID of lab host `k`'s sshd.
+pub fn sshd_pid(k: usize) -> i32 {
+    let file = format!("{LAB_DIR}/hosts/h{k}/sshd.pid");
+    let pid = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("read {file}: {e}"));
+    pid.trim().parse().expect("pid")
+}
+
+/// Send `signal` (e.g. "-STOP") to a process.
+pub fn kill(signal: &str, pid: i32) {
+    let status = Command::new("kill").arg(signal).arg(pid.to_string()).status().expect("kill");
+    assert!(status.success(), "kill {signal} {pid}");
+}
+
+/// Parse `--json` output: one object per line.
+pub fn json_lines(stdout: &[u8]) -> Vec<serde_json::Value> {
+    text(stdout).lines().map(|l| serde_json::from_str(l).expect("json line")).collect()
+}
