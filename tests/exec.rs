@@ -212,7 +212,7 @@ fn shell_characters_in_the_inventory_are_rejected_before_connecting() {
 fn rsa_keys_authenticate_too() {
     let dir = tempdir();
     let text_inv = format!(
-        "[ssh]\nidentity_file = \"{LAB_DIR}/id_rsa\"\nknown_hosts = \"{LAB_DIR}/known_hosts\"\n\n{}",
+        "[ssh]\nport = {LAB_PORT}\nidentity_file = \"{LAB_DIR}/id_rsa\"\nknown_hosts = \"{LAB_DIR}/known_hosts\"\n\n{}",
         hosts_tables(&[1])
     );
     lab();
@@ -230,7 +230,8 @@ fn an_unknown_host_key_is_refused_unless_accept_new_learns_it() {
     let out = pgxc(&["exec", &inv, "--", "true"]);
     assert_eq!(out.status.code(), Some(1));
     let stdout = text(&out.stdout);
-    assert!(stdout.contains("host key of 127.0.10.1 is unknown (SHA256:"), "{stdout}");
+    let want = format!("host key of [127.0.10.1]:{LAB_PORT} is unknown (SHA256:");
+    assert!(stdout.contains(&want), "{stdout}");
     assert!(stdout.contains("--accept-new"), "{stdout}");
     assert!(!known.exists() || std::fs::read_to_string(&known).unwrap().is_empty());
 
@@ -249,7 +250,8 @@ fn a_changed_host_key_is_refused_even_with_accept_new() {
     let lab = lab();
     // Record h2's key under h1's address: h1 now presents a "changed" key.
     let real = std::fs::read_to_string(lab.join("known_hosts")).unwrap();
-    let h2_key = real.lines().find(|l| l.starts_with("127.0.10.2 ")).expect("h2 in known_hosts");
+    let h2 = format!("[127.0.10.2]:{LAB_PORT} ");
+    let h2_key = real.lines().find(|l| l.starts_with(&h2)).expect("h2 in known_hosts");
     let forged = h2_key.replacen("127.0.10.2", "127.0.10.1", 1);
     let known = dir.path().join("known_hosts");
     std::fs::write(&known, format!("{forged}\n")).unwrap();
@@ -262,7 +264,10 @@ fn a_changed_host_key_is_refused_even_with_accept_new() {
         let out = pgxc(&args);
         assert_eq!(out.status.code(), Some(1));
         let stdout = text(&out.stdout);
-        assert!(stdout.contains("HOST KEY CHANGED for 127.0.10.1"), "{stdout}");
+        assert!(
+            stdout.contains(&format!("HOST KEY CHANGED for [127.0.10.1]:{LAB_PORT}")),
+            "{stdout}"
+        );
         assert!(stdout.contains("line 1"), "{stdout}");
     }
     assert_eq!(std::fs::read_to_string(&known).unwrap(), format!("{forged}\n"));
@@ -277,7 +282,7 @@ fn a_stopped_sshd_fails_only_its_host() {
 
     let out = pgxc(&["exec", &inv, "--json", "--", "echo", "up"]);
     // Bring h4 back before asserting, so a failure leaves the lab whole.
-    let restart = pgxc(&["lab", "up", "--hosts", &LAB_HOSTS.to_string(), "--dir", LAB_DIR]);
+    let restart = lab_up();
     assert!(restart.status.success(), "{}", text(&restart.stderr));
 
     assert_eq!(out.status.code(), Some(1));

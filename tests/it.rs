@@ -7,3 +7,5 @@ mod support;
 mod exec;
 /// `lab`: the local sshd hosts themselves.
 mod lab;
+/// The SSH transport library itself: session reuse, upload, ssh-agent.
+mod transport;

@@ -12,6 +12,7 @@ fn lab_hosts_accept_the_openssh_client_with_the_lab_key() {
             .args(["-i", &lab.join("id_ed25519").display().to_string()])
             .args(["-o", &format!("UserKnownHostsFile={}", lab.join("known_hosts").display())])
             .args(["-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes"])
+            .args(["-p", &LAB_PORT.to_string()])
             .arg(format!("127.0.10.{k}"))
             .arg("echo ok")
             .output()

@@ -11,6 +11,9 @@ use std::sync::OnceLock;
 /// Where the test lab lives (also what `.ci/run` tears down afterwards).
 pub const LAB_DIR: &str = "/tmp/pgxc-deploy-test-lab";
 pub const LAB_HOSTS: usize = 6;
+/// The test lab's sshd port: not 22, so it neither collides with a `lab up` on the default port
+/// nor needs root to bind.
+pub const LAB_PORT: u16 = 2200;
 
 /// The path of the built `pgxc-deploy` binary.
 pub fn bin() -> &'static str {
@@ -21,10 +24,16 @@ pub fn bin() -> &'static str {
 pub fn lab() -> &'static Path {
     static LAB: OnceLock<PathBuf> = OnceLock::new();
     LAB.get_or_init(|| {
-        let out = pgxc(&["lab", "up", "--hosts", &LAB_HOSTS.to_string(), "--dir", LAB_DIR]);
+        let out = lab_up();
         assert!(out.status.success(), "lab up failed:\n{}", text(&out.stderr));
         PathBuf::from(LAB_DIR)
     })
+}
+
+/// `lab up` on the test lab: starts whatever is not running (again).
+pub fn lab_up() -> Output {
+    let (hosts, port) = (LAB_HOSTS.to_string(), LAB_PORT.to_string());
+    pgxc(&["lab", "up", "--hosts", &hosts, "--dir", LAB_DIR, "--port", &port])
 }
 
 /// Run pgxc-deploy with `args`.
@@ -46,7 +55,7 @@ pub fn ssh_table(known_hosts: Option<&Path>) -> String {
     let lab = lab();
     let known = known_hosts.map(Path::to_path_buf).unwrap_or_else(|| lab.join("known_hosts"));
     format!(
-        "[ssh]\nidentity_file = \"{}\"\nknown_hosts = \"{}\"\n",
+        "[ssh]\nport = {LAB_PORT}\nidentity_file = \"{}\"\nknown_hosts = \"{}\"\n",
         lab.join("id_ed25519").display(),
         known.display()
     )
