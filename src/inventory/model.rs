@@ -5,6 +5,7 @@
 //! non-zero, paths are absolute and shell-safe, and a [`NodeName`] is a valid SQL identifier.
 //! No I/O here.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -224,6 +225,127 @@ pub struct Inventory {
     pub hosts: Vec<Host>,
     /// The GTM, then coordinators, then datanodes, each datanode followed by its standby.
     pub nodes: Vec<Node>,
+    /// Where the server's install comes from; `None`: it is already at every install prefix.
+    pub source: Option<Source>,
+    /// How clients and nodes authenticate (pg_hba.conf).
+    pub auth: Auth,
+    /// Server settings by scope; a node's own settings are in [`Node::settings`].
+    pub settings: Settings,
+    /// A local directory whose `*.hbs` files replace the built-in templates of the same name.
+    pub templates_dir: Option<PathBuf>,
+}
+
+/// Where the install comes from (`[source]`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    /// A local, already-built install tree (`prebuilt = "$PGXC_HOME"`), shipped as it is.
+    Prebuilt { path: PathBuf },
+    /// Build from source with configure / make / make install.
+    Build(Build),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Build {
+    pub origin: Origin,
+    /// Extra `configure` arguments, each passed as one word (`CFLAGS=-O2 -fcommon` included).
+    pub configure_args: Vec<String>,
+    /// Local patch files applied with `patch -p1` in the source tree before configure.
+    pub patches: Vec<PathBuf>,
+    /// Shell command lines run in the source tree before configure (after the patches).
+    pub pre_configure: Vec<String>,
+    pub mode: BuildMode,
+    /// The host that builds in [`BuildMode::Once`] (default: the first host).
+    pub build_host: String,
+    /// `make -j`; `None`: the build host's CPU count.
+    pub make_jobs: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Origin {
+    /// Cloned or fetched on the build host.
+    Git { url: String, rev: String },
+    /// A local source tarball, uploaded.
+    Tarball(PathBuf),
+    /// A local source directory, uploaded.
+    Dir(PathBuf),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuildMode {
+    /// Build on one host, ship the install to the others.
+    Once,
+    /// Build on every host.
+    EveryHost,
+}
+
+/// `[auth]`: the method for every pg_hba.conf entry, and where its password comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Auth {
+    pub method: AuthMethod,
+    /// Required unless the method is trust.
+    pub password: Option<PasswordSource>,
+    /// Client networks (CIDR) allowed besides the cluster's own hosts.
+    pub allow: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    Trust,
+    ScramSha256,
+    Md5,
+}
+
+impl fmt::Display for AuthMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AuthMethod::Trust => "trust",
+            AuthMethod::ScramSha256 => "scram-sha-256",
+            AuthMethod::Md5 => "md5",
+        })
+    }
+}
+
+/// Where the cluster superuser's password is read (locally); it is never printed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PasswordSource {
+    File(PathBuf),
+    Env(String),
+}
+
+/// A postgresql.conf / gtm.conf value as written in the inventory.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SettingValue {
+    String(String),
+    Integer(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+impl SettingValue {
+    /// The value in postgresql.conf syntax: strings single-quoted with `'` doubled.
+    pub fn to_conf(&self) -> String {
+        match self {
+            SettingValue::String(s) => format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''")),
+            SettingValue::Integer(i) => i.to_string(),
+            SettingValue::Float(x) => x.to_string(),
+            SettingValue::Bool(b) => if *b { "on" } else { "off" }.to_string(),
+        }
+    }
+}
+
+/// Setting name -> value, in name order.
+pub type SettingMap = BTreeMap<String, SettingValue>;
+
+/// `[settings.*]`: scopes from widest to narrowest (a node's own settings win over all).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Settings {
+    /// Every coordinator, datanode and standby (postgresql.conf).
+    pub all: SettingMap,
+    pub coordinators: SettingMap,
+    /// Datanodes and their standbys (a standby must be able to replay what its primary does).
+    pub datanodes: SettingMap,
+    /// gtm.conf.
+    pub gtm: SettingMap,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -275,6 +397,8 @@ pub struct Node {
     pub primary: Option<NodeName>,
     /// Standbys only: replicate synchronously.
     pub synchronous: bool,
+    /// The node's own settings (`settings = { ... }` in its table).
+    pub settings: SettingMap,
 }
 
 impl Inventory {
@@ -284,6 +408,21 @@ impl Inventory {
 
     pub fn node(&self, name: &str) -> Option<&Node> {
         self.nodes.iter().find(|n| n.name.as_str() == name)
+    }
+
+    /// The node's effective settings: `all` (not for the GTM), its role's scope, then its own.
+    pub fn node_settings(&self, node: &Node) -> SettingMap {
+        let s = &self.settings;
+        let scopes: Vec<&SettingMap> = match node.role {
+            Role::Gtm => vec![&s.gtm],
+            Role::Coordinator => vec![&s.all, &s.coordinators],
+            Role::Datanode | Role::Standby => vec![&s.all, &s.datanodes],
+        };
+        let mut merged = SettingMap::new();
+        for scope in scopes.into_iter().chain([&node.settings]) {
+            merged.extend(scope.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        merged
     }
 
     /// Where the server binaries live on `host`.

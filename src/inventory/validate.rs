@@ -7,7 +7,8 @@
 //! caller passes `$HOME` in.
 
 use super::model::{
-    Cluster, Flavor, Host, Inventory, Node, NodeName, Role, SshTarget, describe_char,
+    Auth, AuthMethod, Cluster, Flavor, Host, Inventory, Node, NodeName, Role, Settings, SshTarget,
+    describe_char,
 };
 use super::raw::{self, RawFlavor, RawInventory};
 use super::{Diagnostic, Error};
@@ -95,7 +96,16 @@ impl Checker<'_> {
         let hosts = self.hosts(&raw, &ssh, base_dir, home, install_prefix, data_root);
         let nodes = self.nodes(&raw, cluster.flavor);
         let nodes = self.cross_checks(nodes, &hosts);
-        Inventory { path: path.to_path_buf(), cluster, hosts, nodes }
+        Inventory {
+            path: path.to_path_buf(),
+            cluster,
+            hosts,
+            nodes,
+            source: None,
+            auth: Auth { method: AuthMethod::ScramSha256, password: None, allow: Vec::new() },
+            settings: Settings::default(),
+            templates_dir: None,
+        }
     }
 
     fn cluster(&mut self, raw: &raw::RawCluster, path: &Path) -> Cluster {
@@ -399,6 +409,7 @@ impl Checker<'_> {
                     pooler_port,
                     primary: node.primary.as_deref().and_then(|p| NodeName::new(p).ok()),
                     synchronous: node.synchronous,
+                    settings: Default::default(),
                 });
             }
         }
