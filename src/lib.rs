@@ -10,6 +10,7 @@
 //! - [`executor`]: runs work on many targets with a concurrency limit, one outcome per target.
 //! - [`transport`]: the only code that speaks SSH (russh): one session per host.
 //! - [`shell`]: PURE. The only way to build a remote command line (quoting).
+//! - [`source`]: the install to ship (`[source] prebuilt`), packed locally.
 //! - [`lab`]: local sshd "hosts" on loopback addresses, to try the tool and to test it.
 //!
 //! Start reading at [`commands::run`].
@@ -19,5 +20,7 @@ pub mod commands;
 pub mod executor;
 pub mod inventory;
 pub mod lab;
+pub mod plan;
 pub mod shell;
+pub mod source;
 pub mod transport;

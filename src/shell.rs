@@ -131,6 +131,38 @@ impl fmt::Display for Script {
     }
 }
 
+/// How a command reaches the account that owns the cluster ("become", in Ansible's words).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Become {
+    /// The login user is the cluster's user.
+    No,
+    /// Logged in as root: `runuser` needs no password and no sudo configuration.
+    Runuser(String),
+    /// Logged in as another account: `sudo -n` (fails instead of prompting for a password).
+    Sudo(String),
+}
+
+impl Become {
+    /// What it takes for `login` to run commands as `owner`.
+    pub fn for_users(login: &str, owner: &str) -> Become {
+        match login {
+            l if l == owner => Become::No,
+            "root" => Become::Runuser(owner.to_string()),
+            _ => Become::Sudo(owner.to_string()),
+        }
+    }
+
+    /// `script` wrapped so that it runs as the cluster's user, in a POSIX shell.
+    pub fn wrap(&self, script: &str) -> String {
+        let cmd = match self {
+            Become::No => return script.to_string(),
+            Become::Runuser(user) => Cmd::new("runuser").arg("-u").arg(user),
+            Become::Sudo(user) => Cmd::new("sudo").arg("-n").arg("-u").arg(user),
+        };
+        cmd.arg("--").arg("sh").arg("-c").arg(script).to_string()
+    }
+}
+
 fn is_var_name(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
@@ -201,6 +233,16 @@ mod tests {
         let out = out.unwrap();
         assert!(out.stdout.is_empty());
         assert!(!out.status.success());
+    }
+
+    #[test]
+    fn become_wraps_in_runuser_or_sudo() {
+        assert_eq!(Become::for_users("pgxc", "pgxc"), Become::No);
+        assert_eq!(Become::No.wrap("id -un"), "id -un");
+        let root = Become::for_users("root", "pgxc");
+        assert_eq!(root.wrap("echo 'a b'"), r#"runuser -u pgxc -- sh -c 'echo '\''a b'\'''"#);
+        let admin = Become::for_users("admin", "postgres");
+        assert_eq!(admin.wrap("id -un"), "sudo -n -u postgres -- sh -c 'id -un'");
     }
 
     #[test]

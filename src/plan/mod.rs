@@ -1,0 +1,3 @@
+//! PURE. What should change: desired state vs observed facts.
+
+pub mod state;

@@ -1,0 +1,279 @@
+//! What a host looks like now ([`HostFacts`]), and the one read-only probe script that finds
+//! out. PURE: this module writes the script and parses what it prints; `observe` runs it, one
+//! round trip per host, and nothing here decides what to change.
+//!
+//! The probe prints one fact per line (`key value`), and files as `file NAME LENGTH` followed by
+//! exactly LENGTH bytes, so any file content parses back unchanged.
+
+use std::collections::BTreeMap;
+
+use crate::inventory::Role;
+use crate::shell::{Cmd, quote};
+
+/// Marker written in a data directory once its initialisation (initdb, initgtm or
+/// pg_basebackup, and the first configuration) completed. A directory without it is
+/// half-done and is redone.
+pub const INIT_MARKER: &str = ".pgxc-deploy-initialized";
+/// Marker holding the fingerprint of the install under an install prefix.
+pub const INSTALL_MARKER: &str = ".pgxc-deploy-install";
+
+/// What the probe needs to know about one node on the host.
+#[derive(Debug, Clone)]
+pub struct ProbeNode {
+    pub name: String,
+    pub role: Role,
+    pub data_dir: String,
+    pub port: u16,
+    /// Files (relative to the data directory) whose content is compared with the desired one.
+    pub files: Vec<String>,
+    /// Coordinators of a Postgres-XC cluster: read pgxc_node.
+    pub read_pgxc_node: bool,
+}
+
+/// One row of a coordinator's pgxc_node catalog.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PgxcNodeRow {
+    pub name: String,
+    /// `C` coordinator, `D` datanode.
+    pub kind: String,
+    pub host: String,
+    pub port: u16,
+}
+
+/// A standby connected to a primary, from its pg_stat_replication.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replica {
+    pub application_name: String,
+    pub state: String,
+    pub sync_state: String,
+}
+
+/// What the probe found for one node.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodeFacts {
+    pub dir_exists: bool,
+    pub initialized: bool,
+    /// Managed files present in the data directory, with their content.
+    pub files: BTreeMap<String, Vec<u8>>,
+    /// The server answers (pg_isready 0; for the GTM, gtm_ctl status).
+    pub running: bool,
+    pub start_time: Option<String>,
+    pub in_recovery: Option<bool>,
+    pub pgxc_node: Vec<PgxcNodeRow>,
+    pub replicas: Vec<Replica>,
+}
+
+/// What the probe found on one host.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostFacts {
+    /// The fingerprint recorded under the install prefix, if any.
+    pub install: Option<String>,
+    pub nodes: BTreeMap<String, NodeFacts>,
+}
+
+/// The probe script for one host: read-only, one line of output per fact.
+pub fn probe_script(
+    install_prefix: &str,
+    bin_dir: &str,
+    os_user: &str,
+    nodes: &[ProbeNode],
+) -> String {
+    let mut s = String::new();
+    s.push_str(&format!(
+        "m={}; [ -f \"$m\" ] && printf 'install %s\\n' \"$(cat \"$m\")\"\n",
+        quote(&format!("{install_prefix}/{INSTALL_MARKER}"))
+    ));
+    for n in nodes {
+        let d = quote(&n.data_dir);
+        s.push_str(&format!("printf 'node %s\\n' {}\nd={d}\n", quote(&n.name)));
+        s.push_str("[ -d \"$d\" ] && echo dir\n");
+        s.push_str(&format!("[ -f \"$d\"/{INIT_MARKER} ] && echo initialized\n"));
+        for f in &n.files {
+            let f = quote(f);
+            s.push_str(&format!(
+                "[ -f \"$d\"/{f} ] && {{ printf 'file %s %s\\n' {f} \"$(wc -c < \"$d\"/{f})\"; cat \"$d\"/{f}; echo; }}\n"
+            ));
+        }
+        if n.role == Role::Gtm {
+            let status = Cmd::new(format!("{bin_dir}/gtm_ctl"))
+                .args(["-Z", "gtm", "-D"])
+                .raw("\"$d\"")
+                .arg("status");
+            s.push_str(&format!("{status} >/dev/null 2>&1 && echo running\n"));
+            continue;
+        }
+        let port = n.port.to_string();
+        let ready = Cmd::new(format!("{bin_dir}/pg_isready"))
+            .arg("-q")
+            .arg("-h")
+            .raw("\"$d\"")
+            .arg("-p")
+            .arg(&port);
+        let psql = Cmd::new(format!("{bin_dir}/psql"))
+            .args(["-X", "-A", "-t", "-q", "-h"])
+            .raw("\"$d\"")
+            .args(["-p", &port, "-U", os_user, "-d", "postgres"]);
+        s.push_str(&format!("if {ready} 2>/dev/null; then\necho running\n{psql} <<'PGXC_SQL'\n"));
+        s.push_str("select 'start ' || pg_postmaster_start_time();\n");
+        s.push_str("select 'recovery ' || pg_is_in_recovery();\n");
+        s.push_str(
+            "select 'replica ' || coalesce(application_name, '') || ' ' || coalesce(state, '') || ' ' || coalesce(sync_state, '') from pg_stat_replication;\n",
+        );
+        if n.read_pgxc_node {
+            s.push_str(
+                "select 'pgxc_node ' || node_name || ' ' || node_type || ' ' || node_host || ' ' || node_port from pgxc_node;\n",
+            );
+        }
+        s.push_str("PGXC_SQL\nfi\n");
+    }
+    s
+}
+
+/// The probe's output could not be read (a bug, or a host that printed something unexpected).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unexpected probe output near byte {offset}: {what}")]
+pub struct ParseError {
+    pub offset: usize,
+    pub what: String,
+}
+
+/// Parse what [`probe_script`] printed.
+pub fn parse_probe(out: &[u8]) -> Result<HostFacts, ParseError> {
+    let mut facts = HostFacts::default();
+    let mut current: Option<String> = None;
+    let mut pos = 0;
+    while pos < out.len() {
+        let end = out[pos..].iter().position(|b| *b == b'\n').map_or(out.len(), |i| pos + i);
+        let line = String::from_utf8_lossy(&out[pos..end]).into_owned();
+        let at = pos;
+        let err = |what: &str| ParseError { offset: at, what: format!("{what}: {line:?}") };
+        pos = end + 1;
+        let (key, rest) = line.split_once(' ').unwrap_or((line.as_str(), ""));
+        if key == "install" {
+            facts.install = Some(rest.to_string());
+            continue;
+        }
+        if key == "node" {
+            facts.nodes.insert(rest.to_string(), NodeFacts::default());
+            current = Some(rest.to_string());
+            continue;
+        }
+        if line.is_empty() {
+            continue;
+        }
+        let node = current
+            .as_ref()
+            .and_then(|c| facts.nodes.get_mut(c))
+            .ok_or_else(|| err("fact before any node"))?;
+        match key {
+            "dir" => node.dir_exists = true,
+            "initialized" => node.initialized = true,
+            "running" => node.running = true,
+            "start" => node.start_time = Some(rest.to_string()),
+            "recovery" => node.in_recovery = Some(rest == "t"),
+            "file" => {
+                let (name, len) =
+                    rest.rsplit_once(' ').ok_or_else(|| err("file without length"))?;
+                let len: usize = len.trim().parse().map_err(|_| err("bad file length"))?;
+                let body = out.get(pos..pos + len).ok_or_else(|| err("file cut short"))?;
+                node.files.insert(name.to_string(), body.to_vec());
+                pos += len + 1; // and the newline the probe adds after the content
+            }
+            "replica" => {
+                let mut f = rest.split(' ');
+                let (a, s, y) = (f.next(), f.next(), f.next());
+                node.replicas.push(Replica {
+                    application_name: a.unwrap_or_default().to_string(),
+                    state: s.unwrap_or_default().to_string(),
+                    sync_state: y.unwrap_or_default().to_string(),
+                });
+            }
+            "pgxc_node" => {
+                let f: Vec<&str> = rest.split(' ').collect();
+                let [name, kind, host, port] = f[..] else { return Err(err("bad pgxc_node row")) };
+                let port = port.parse().map_err(|_| err("bad pgxc_node port"))?;
+                node.pgxc_node.push(PgxcNodeRow {
+                    name: name.into(),
+                    kind: kind.into(),
+                    host: host.into(),
+                    port,
+                });
+            }
+            _ => return Err(err("unknown fact")),
+        }
+    }
+    Ok(facts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(name: &str, role: Role, files: &[&str]) -> ProbeNode {
+        ProbeNode {
+            name: name.into(),
+            role,
+            data_dir: format!("/data/{name}"),
+            port: 5432,
+            files: files.iter().map(|f| f.to_string()).collect(),
+            read_pgxc_node: role == Role::Coordinator,
+        }
+    }
+
+    #[test]
+    fn parses_every_kind_of_fact() {
+        let out = b"install abc123\nnode coord1\ndir\ninitialized\nfile postgresql.conf 12\nport = 5432\n\n\
+running\nstart 2026-11-25 12:00:00.1+00\nrecovery f\npgxc_node coord1 C 127.0.10.1 5432\n\
+pgxc_node dn1 D 127.0.10.2 15432\nnode dn1_standby\ndir\nfile odd 3\na\nb\nreplica  \n";
+        let facts = parse_probe(out).unwrap();
+        assert_eq!(facts.install.as_deref(), Some("abc123"));
+        let c = &facts.nodes["coord1"];
+        assert!(c.dir_exists && c.initialized && c.running);
+        assert_eq!(c.files["postgresql.conf"], b"port = 5432\n");
+        assert_eq!(c.in_recovery, Some(false));
+        assert_eq!(c.start_time.as_deref(), Some("2026-11-25 12:00:00.1+00"));
+        assert_eq!(c.pgxc_node.len(), 2);
+        assert_eq!(
+            c.pgxc_node[1],
+            PgxcNodeRow {
+                name: "dn1".into(),
+                kind: "D".into(),
+                host: "127.0.10.2".into(),
+                port: 15432
+            }
+        );
+        let s = &facts.nodes["dn1_standby"];
+        assert!(s.dir_exists && !s.initialized && !s.running);
+        assert_eq!(s.files["odd"], b"a\nb");
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        assert!(parse_probe(b"running\n").is_err());
+        assert!(parse_probe(b"node a\nfile x 100\nshort\n").is_err());
+        assert!(parse_probe(b"node a\nbogus\n").is_err());
+    }
+
+    /// The script itself, run by a real /bin/sh over a fake data directory, parses back.
+    #[test]
+    fn probe_script_runs_and_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().display().to_string();
+        let d = format!("{root}/dn 1");
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(format!("{d}/{INIT_MARKER}"), "").unwrap();
+        std::fs::write(format!("{d}/pg_hba.conf"), "local all all trust\n'quoted' $x\n").unwrap();
+        std::fs::write(format!("{root}/{INSTALL_MARKER}"), "f00d").unwrap();
+        let mut n = node("dn1", Role::Datanode, &["pg_hba.conf", "postgresql.conf"]);
+        n.data_dir = d;
+        n.port = 1; // nothing listens: pg_isready fails, not running
+        let script = probe_script(&root, "/nonexistent/bin", "pgxc", &[n]);
+        let out = std::process::Command::new("/bin/sh").arg("-c").arg(&script).output().unwrap();
+        let facts = parse_probe(&out.stdout).unwrap();
+        assert_eq!(facts.install.as_deref(), Some("f00d"));
+        let f = &facts.nodes["dn1"];
+        assert!(f.dir_exists && f.initialized && !f.running);
+        assert_eq!(f.files.keys().collect::<Vec<_>>(), ["pg_hba.conf"]);
+        assert_eq!(f.files["pg_hba.conf"], b"local all all trust\n'quoted' $x\n");
+    }
+}

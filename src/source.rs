@@ -1,0 +1,156 @@
+//! The inventory's `[source] prebuilt = DIR` turned into something to ship: a tar archive of the
+//! install, its fingerprint, and where its binaries land under a host's install prefix. I/O
+//! (local only: `pg_config` and `tar` on this machine); nothing here talks to hosts.
+//!
+//! An install is relocatable the way PostgreSQL computes its paths: `postgres` finds its share
+//! and library directories relative to its own binary when they keep the same relative layout
+//! as at build time. So the archive keeps the directories `pg_config` reports (bindir, sharedir,
+//! pkglibdir) at their paths relative to their common prefix. For a `--prefix` build that is just
+//! `bin/`, `share/`, `lib/`; for Debian's postgresql-15 (`/usr/lib/postgresql/15/bin`,
+//! `/usr/share/postgresql/15`, ...) it is `lib/postgresql/15/bin`, `share/postgresql/15`, ...
+//! libpq (from libdir) comes along, for psql and pg_basebackup.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use sha2::{Digest, Sha256};
+
+/// Where the parts of an install live, relative to the install prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    /// e.g. `bin` or `lib/postgresql/15/bin`.
+    pub bin: String,
+    /// Where libpq is, for LD_LIBRARY_PATH.
+    pub lib: String,
+}
+
+impl Default for Layout {
+    /// A `configure --prefix` install.
+    fn default() -> Layout {
+        Layout { bin: "bin".into(), lib: "lib".into() }
+    }
+}
+
+/// A packed install, ready to unpack under any host's install prefix.
+#[derive(Debug, Clone)]
+pub struct Package {
+    pub layout: Layout,
+    /// `tar` archive bytes (uncompressed: loopback and LAN links are faster than gzip).
+    pub archive: Vec<u8>,
+    /// SHA-256 of the archive, hex: an install whose recorded fingerprint matches is skipped.
+    pub fingerprint: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error(
+        "prebuilt install {dir}: no {dir}/bin/pg_config; point [source] prebuilt at an install prefix (the directory holding bin/, lib/, share/)"
+    )]
+    NotAnInstall { dir: PathBuf },
+    #[error("running {program}")]
+    Run {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{program} failed: {stderr}")]
+    Failed { program: String, stderr: String },
+}
+
+/// Pack the install at `dir`.
+pub async fn pack_prebuilt(dir: &Path) -> Result<Package, Error> {
+    let pg_config = dir.join("bin/pg_config");
+    if !pg_config.is_file() {
+        return Err(Error::NotAnInstall { dir: dir.to_path_buf() });
+    }
+    let args = ["--bindir", "--sharedir", "--pkglibdir", "--libdir"];
+    let out = run(&pg_config.display().to_string(), &args.map(String::from), None).await?;
+    let text = String::from_utf8_lossy(&out);
+    let paths: Vec<&str> = text.lines().collect();
+    let [bindir, sharedir, pkglibdir, libdir] = paths[..] else {
+        return Err(Error::Failed { program: "pg_config".into(), stderr: text.into_owned() });
+    };
+    let root = common_dir([bindir, sharedir, pkglibdir]);
+    let rel = |p: &str| p.strip_prefix(&root).unwrap_or(p).trim_start_matches('/').to_string();
+
+    let mut members: Vec<String> = vec![rel(bindir), rel(sharedir), rel(pkglibdir)];
+    let lib = rel(libdir);
+    if libdir.starts_with(&root) && !members.iter().any(|m| lib.starts_with(m.as_str())) {
+        // Only libpq from a shared libdir such as /usr/lib/x86_64-linux-gnu.
+        let libpq = std::fs::read_dir(libdir)
+            .map_err(|source| Error::Run { program: format!("reading {libdir}"), source })?;
+        let mut names: Vec<String> = libpq
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("libpq.so"))
+            .map(|n| format!("{lib}/{n}"))
+            .collect();
+        names.sort();
+        members.extend(names);
+    }
+    members.dedup();
+
+    let mut tar_args = vec!["-C".to_string(), root.clone(), "-cf".into(), "-".into()];
+    // Stable order and owner, so an unchanged install packs to the same fingerprint.
+    tar_args.extend(["--sort=name", "--owner=0", "--group=0", "--numeric-owner"].map(String::from));
+    tar_args.extend(members);
+    let archive = run("tar", &tar_args, None).await?;
+    let fingerprint = hex(&Sha256::digest(&archive));
+    Ok(Package { layout: Layout { bin: rel(bindir), lib }, archive, fingerprint })
+}
+
+/// The longest directory prefix shared by all `paths`.
+fn common_dir<'a>(paths: impl IntoIterator<Item = &'a str>) -> String {
+    let mut iter = paths.into_iter();
+    let first: Vec<&str> = iter.next().unwrap_or("/").split('/').collect();
+    let mut len = first.len();
+    for p in iter {
+        let parts: Vec<&str> = p.split('/').collect();
+        len = len.min(first.iter().zip(&parts).take_while(|(a, b)| a == b).count());
+    }
+    let joined = first[..len].join("/");
+    if joined.is_empty() { "/".into() } else { joined }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+async fn run(program: &str, args: &[String], stdin: Option<&[u8]>) -> Result<Vec<u8>, Error> {
+    let err = |source| Error::Run { program: program.to_string(), source };
+    let mut child = tokio::process::Command::new(program)
+        .args(args)
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(err)?;
+    if let (Some(data), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        use tokio::io::AsyncWriteExt;
+        pipe.write_all(data).await.map_err(err)?;
+    }
+    let out = child.wait_with_output().await.map_err(err)?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        return Err(Error::Failed { program: program.to_string(), stderr });
+    }
+    Ok(out.stdout)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn common_dir_of_install_paths() {
+        assert_eq!(common_dir(["/opt/pgxc/bin", "/opt/pgxc/share", "/opt/pgxc/lib"]), "/opt/pgxc");
+        let debian = [
+            "/usr/lib/postgresql/15/bin",
+            "/usr/share/postgresql/15",
+            "/usr/lib/postgresql/15/lib",
+        ];
+        assert_eq!(common_dir(debian), "/usr");
+        assert_eq!(common_dir(["/a/b", "/c"]), "/");
+    }
+}
