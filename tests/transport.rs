@@ -4,6 +4,7 @@
 use std::process::Command;
 use std::time::Duration;
 
+use pgxc_deploy::shell::Become;
 use pgxc_deploy::transport::{Endpoint, ExitStatus, Session, UnknownKeys};
 
 use crate::support::*;
@@ -57,9 +58,9 @@ fn upload_replaces_the_file_atomically_with_its_mode() {
     let path = dir.path().join("conf file's.txt").display().to_string();
     runtime().block_on(async {
         let session = Session::connect(&endpoint(1)).await.expect("connect");
-        let out = session.upload(&path, b"first\n", 0o640).await.unwrap();
+        let out = session.upload(&path, b"first\n", 0o640, &Become::No).await.unwrap();
         assert!(out.status.success(), "{}", text(&out.stderr));
-        let out = session.upload(&path, b"second\n$(id)\n", 0o600).await.unwrap();
+        let out = session.upload(&path, b"second\n$(id)\n", 0o600, &Become::No).await.unwrap();
         assert!(out.status.success(), "{}", text(&out.stderr));
         let out = session.run(&format!("stat -c %a {}", pgxc_deploy::shell::quote(&path))).await;
         assert_eq!(out.unwrap().stdout, b"600\n");
@@ -71,7 +72,7 @@ fn upload_replaces_the_file_atomically_with_its_mode() {
     let missing = dir.path().join("no such dir/file").display().to_string();
     runtime().block_on(async {
         let session = Session::connect(&endpoint(1)).await.expect("connect");
-        let out = session.upload(&missing, b"x", 0o600).await.unwrap();
+        let out = session.upload(&missing, b"x", 0o600, &Become::No).await.unwrap();
         assert!(!out.status.success());
         assert!(text(&out.stderr).contains("No such file or directory"), "{}", text(&out.stderr));
     });

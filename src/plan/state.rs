@@ -61,6 +61,8 @@ pub struct NodeFacts {
     pub in_recovery: Option<bool>,
     pub pgxc_node: Vec<PgxcNodeRow>,
     pub replicas: Vec<Replica>,
+    /// pg_settings.context by setting name (`postmaster` needs a restart).
+    pub setting_context: BTreeMap<String, String>,
 }
 
 /// What the probe found on one host.
@@ -116,6 +118,8 @@ pub fn probe_script(
         s.push_str(&format!("if {ready} 2>/dev/null; then\necho running\n{psql} <<'PGXC_SQL'\n"));
         s.push_str("select 'start ' || pg_postmaster_start_time();\n");
         s.push_str("select 'recovery ' || pg_is_in_recovery();\n");
+        // Which settings need a restart and which a reload, as the server itself says.
+        s.push_str("select 'context ' || name || ' ' || context from pg_settings;\n");
         s.push_str(
             "select 'replica ' || coalesce(application_name, '') || ' ' || coalesce(state, '') || ' ' || coalesce(sync_state, '') from pg_stat_replication;\n",
         );
@@ -179,6 +183,10 @@ pub fn parse_probe(out: &[u8]) -> Result<HostFacts, ParseError> {
                 node.files.insert(name.to_string(), body.to_vec());
                 pos += len + 1; // and the newline the probe adds after the content
             }
+            "context" => {
+                let (name, context) = rest.split_once(' ').ok_or_else(|| err("bad context"))?;
+                node.setting_context.insert(name.to_string(), context.to_string());
+            }
             "replica" => {
                 let mut f = rest.split(' ');
                 let (a, s, y) = (f.next(), f.next(), f.next());
@@ -223,7 +231,7 @@ mod tests {
     #[test]
     fn parses_every_kind_of_fact() {
         let out = b"install abc123\nnode coord1\ndir\ninitialized\nfile postgresql.conf 12\nport = 5432\n\n\
-running\nstart 2026-11-25 12:00:00.1+00\nrecovery f\npgxc_node coord1 C 127.0.10.1 5432\n\
+running\nstart 2026-11-25 12:00:00.1+00\nrecovery f\ncontext port postmaster\npgxc_node coord1 C 127.0.10.1 5432\n\
 pgxc_node dn1 D 127.0.10.2 15432\nnode dn1_standby\ndir\nfile odd 3\na\nb\nreplica  \n";
         let facts = parse_probe(out).unwrap();
         assert_eq!(facts.install.as_deref(), Some("abc123"));
@@ -231,6 +239,7 @@ pgxc_node dn1 D 127.0.10.2 15432\nnode dn1_standby\ndir\nfile odd 3\na\nb\nrepli
         assert!(c.dir_exists && c.initialized && c.running);
         assert_eq!(c.files["postgresql.conf"], b"port = 5432\n");
         assert_eq!(c.in_recovery, Some(false));
+        assert_eq!(c.setting_context["port"], "postmaster");
         assert_eq!(c.start_time.as_deref(), Some("2026-11-25 12:00:00.1+00"));
         assert_eq!(c.pgxc_node.len(), 2);
         assert_eq!(

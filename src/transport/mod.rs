@@ -21,7 +21,7 @@ use tokio::sync::OnceCell;
 pub use error::{Error, ErrorKind};
 pub use known_hosts::UnknownKeys;
 
-use crate::shell::Cmd;
+use crate::shell::{Become, Cmd};
 
 /// Where and how to reach one host.
 #[derive(Debug, Clone)]
@@ -184,8 +184,15 @@ impl Session {
     }
 
     /// Write `contents` to `path` on the host with `mode`, atomically: a temporary file beside
-    /// it, then a rename, so a reader never sees half a file.
-    pub async fn upload(&self, path: &str, contents: &[u8], mode: u32) -> Result<Output, Error> {
+    /// it, then a rename, so a reader never sees half a file. The file belongs to whoever
+    /// `as_user` says.
+    pub async fn upload(
+        &self,
+        path: &str,
+        contents: &[u8],
+        mode: u32,
+        as_user: &Become,
+    ) -> Result<Output, Error> {
         let tmp = format!("{path}.pgxc-deploy.tmp");
         let script = format!(
             "umask 077 && {} && {} && {}",
@@ -193,10 +200,10 @@ impl Session {
             Cmd::new("chmod").arg(format!("{mode:o}")).arg(&tmp),
             Cmd::new("mv").arg("-f").arg(&tmp).arg(path),
         );
-        let output = self.run_with_stdin(&script, Some(contents)).await?;
+        let output = self.run_with_stdin(&as_user.wrap(&script), Some(contents)).await?;
         if !output.status.success() {
             // Leave nothing half-written behind.
-            let _ = self.run(&Cmd::new("rm").arg("-f").arg(&tmp).to_string()).await;
+            let _ = self.run(&as_user.wrap(&Cmd::new("rm").arg("-f").arg(&tmp).to_string())).await;
         }
         Ok(output)
     }
