@@ -7,6 +7,7 @@
 //! - [`cli`]: clap types only.
 //! - [`commands`]: one module per subcommand: load inventory, select targets, execute, report.
 //! - [`inventory`]: PURE. TOML text -> validated [`inventory::Inventory`], every problem reported at once.
+//! - [`observe`]: one read-only probe per host: what is installed, initialised, running.
 //! - [`executor`]: runs work on many targets with a concurrency limit, one outcome per target.
 //! - [`transport`]: the only code that speaks SSH (russh): one session per host.
 //! - [`shell`]: PURE. The only way to build a remote command line (quoting).
@@ -20,6 +21,7 @@ pub mod commands;
 pub mod executor;
 pub mod inventory;
 pub mod lab;
+pub mod observe;
 pub mod plan;
 pub mod shell;
 pub mod source;

@@ -1,0 +1,70 @@
+//! I/O. Gathers facts from every host in parallel, one read-only probe (one round trip) per
+//! host, into [`HostFacts`]. It decides nothing: `plan` compares these facts with the inventory.
+
+use std::collections::BTreeMap;
+
+use crate::executor::{self, StepError, Target};
+use crate::inventory::{Flavor, Inventory, Role};
+use crate::plan::state::{HostFacts, ProbeNode, parse_probe, probe_script};
+use crate::shell::Become;
+use crate::transport::{ExitStatus, Fleet, Output};
+
+/// Facts per host name, or why the host could not be probed.
+pub type Facts = BTreeMap<String, Result<HostFacts, StepError>>;
+
+/// Probe every host of the inventory. `bin_dir(host)` is where the install's binaries are;
+/// `files(node)` the node's managed files; `as_user(host)` how to run as the cluster's user.
+pub async fn observe(
+    inv: &Inventory,
+    fleet: &Fleet,
+    forks: usize,
+    bin_dir: &(dyn Fn(&str) -> String + Sync),
+    files: &(dyn Fn(&str) -> Vec<String> + Sync),
+    as_user: &(dyn Fn(&str) -> Become + Sync),
+) -> Facts {
+    let targets: Vec<Target> =
+        inv.hosts.iter().map(|h| Target { host: h.name.clone(), node: None }).collect();
+    let outcomes = executor::run_all(targets, forks, |target| async move {
+        let host = inv.host(&target.host).expect("inventory host");
+        let nodes: Vec<ProbeNode> = inv
+            .nodes
+            .iter()
+            .filter(|n| n.host == host.name)
+            .map(|n| ProbeNode {
+                name: n.name.to_string(),
+                role: n.role,
+                data_dir: n.data_dir.clone(),
+                port: n.port,
+                files: files(n.name.as_str()),
+                read_pgxc_node: inv.cluster.flavor == Flavor::PostgresXc
+                    && n.role == Role::Coordinator,
+            })
+            .collect();
+        let script =
+            probe_script(&host.install_prefix, &bin_dir(&host.name), &inv.cluster.os_user, &nodes);
+        let session = fleet.session(&host.name).await.map_err(|e| StepError::new("connect", &e))?;
+        let out = session.run(&as_user(&host.name).wrap(&script)).await;
+        out.map_err(|e| StepError::new("probe", &e))
+    })
+    .await;
+    outcomes
+        .into_iter()
+        .map(|o| {
+            let facts = o.result.and_then(|out| parse(&out));
+            (o.target.host, facts)
+        })
+        .collect()
+}
+
+fn parse(out: &Output) -> Result<HostFacts, StepError> {
+    // The probe's last command may fail harmlessly (a stopped node); what matters is its output,
+    // unless it could not run at all (e.g. sudo refused).
+    if out.stdout.is_empty() && out.status != ExitStatus::Code(0) && !out.stderr.is_empty() {
+        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        return Err(StepError {
+            step: "probe".into(),
+            message: format!("{}: {stderr}", out.status),
+        });
+    }
+    parse_probe(&out.stdout).map_err(|e| StepError::new("probe", &e))
+}

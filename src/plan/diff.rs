@@ -1,0 +1,417 @@
+//! Desired state vs observed facts -> [`Plan`]. PURE: every decision apply makes is here, and
+//! testable without a host.
+//!
+//! Order: install, initialise primaries (GTM, coordinators, datanodes), update files, start
+//! and reload/restart by tier (GTM, datanodes, coordinators), register nodes on coordinators,
+//! then standbys (cloned from their running primary, then started).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::state::{HostFacts, NodeFacts, PgxcNodeRow};
+use super::step::{Action, FileContent, Plan, Step};
+use crate::inventory::Role;
+
+/// What one host should look like.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredHost {
+    pub name: String,
+    /// `None`: the install is not ours to manage (no `[source]`).
+    pub install: Option<String>,
+}
+
+/// What one node should look like, with the commands that get it there.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredNode {
+    pub name: String,
+    pub role: Role,
+    pub host: String,
+    /// Every managed file with its desired content.
+    pub files: Vec<FileContent>,
+    pub init: Vec<String>,
+    pub start: Vec<String>,
+    pub reload: Vec<String>,
+    pub restart: Vec<String>,
+    /// Coordinators of a Postgres-XC cluster: the pgxc_node rows they must hold, and how to
+    /// run SQL on them (psql argv reading SQL from stdin).
+    pub pgxc_node: Option<Vec<PgxcNodeRow>>,
+    pub psql: Vec<String>,
+}
+
+/// Compute the plan. A host whose facts are missing (unreachable) gets no steps; the caller
+/// reports it and stops before applying anything.
+pub fn plan(
+    hosts: &[DesiredHost],
+    nodes: &[DesiredNode],
+    facts: &BTreeMap<String, HostFacts>,
+) -> Plan {
+    let empty = NodeFacts::default();
+    let fact =
+        |n: &DesiredNode| facts.get(&n.host).and_then(|h| h.nodes.get(&n.name)).unwrap_or(&empty);
+    let mut plan = Plan::default();
+
+    let install = hosts
+        .iter()
+        .filter_map(|h| {
+            let want = h.install.as_ref()?;
+            let have = facts.get(&h.name).and_then(|f| f.install.as_ref());
+            (have != Some(want)).then(|| Step {
+                host: h.name.clone(),
+                node: None,
+                action: Action::ShipInstall { fingerprint: want.clone() },
+            })
+        })
+        .collect();
+    plan.push("install", install);
+
+    let is_primary = |n: &&DesiredNode| n.role != Role::Standby;
+    let init = |n: &DesiredNode| {
+        let f = fact(n);
+        (!f.initialized).then(|| {
+            step(
+                n,
+                Action::Init { argv: n.init.clone(), files: n.files.clone(), redo: f.dir_exists },
+            )
+        })
+    };
+    plan.push("initialise", nodes.iter().filter(is_primary).filter_map(init).collect());
+
+    let mut files = Vec::new();
+    let mut tiers: BTreeMap<u8, Vec<Step>> = BTreeMap::new();
+    for n in nodes.iter().filter(is_primary) {
+        let f = fact(n);
+        if !f.initialized {
+            tiers
+                .entry(tier(n.role))
+                .or_default()
+                .push(step(n, Action::Start { argv: n.start.clone() }));
+            continue;
+        }
+        let (writes, change) = file_changes(n, f);
+        files.extend(writes);
+        if let Some(action) = change {
+            tiers.entry(tier(n.role)).or_default().push(step(n, action));
+        }
+    }
+    plan.push("configure", files);
+    for (tier, steps) in tiers {
+        plan.push(tier_name(tier), steps);
+    }
+
+    let register = nodes
+        .iter()
+        .filter_map(|n| {
+            let want = n.pgxc_node.as_ref()?;
+            let f = fact(n);
+            let mut have = f.pgxc_node.clone();
+            have.sort();
+            let mut want_sorted = want.clone();
+            want_sorted.sort();
+            (!f.initialized || !f.running || have != want_sorted)
+                .then(|| step(n, Action::Register { psql: n.psql.clone(), want: want.clone() }))
+        })
+        .collect();
+    plan.push("register nodes", register);
+
+    let standbys: Vec<&DesiredNode> = nodes.iter().filter(|n| n.role == Role::Standby).collect();
+    plan.push("clone standbys", standbys.iter().filter_map(|n| init(n)).collect());
+    let mut standby_files = Vec::new();
+    let mut standby_runs = Vec::new();
+    for n in standbys {
+        let f = fact(n);
+        if !f.initialized {
+            standby_runs.push(step(n, Action::Start { argv: n.start.clone() }));
+            continue;
+        }
+        let (writes, change) = file_changes(n, f);
+        standby_files.extend(writes);
+        standby_runs.extend(change.map(|a| step(n, a)));
+    }
+    plan.push("configure standbys", standby_files);
+    plan.push("start standbys", standby_runs);
+    plan
+}
+
+fn step(n: &DesiredNode, action: Action) -> Step {
+    Step { host: n.host.clone(), node: Some(n.name.clone()), action }
+}
+
+fn tier(role: Role) -> u8 {
+    match role {
+        Role::Gtm => 0,
+        Role::Datanode => 1,
+        Role::Coordinator => 2,
+        Role::Standby => 3,
+    }
+}
+
+fn tier_name(tier: u8) -> &'static str {
+    ["start gtm", "start datanodes", "start coordinators", "start standbys"][tier as usize]
+}
+
+/// The file writes an initialised node needs, and then whether it must start, reload or restart.
+fn file_changes(n: &DesiredNode, f: &NodeFacts) -> (Vec<Step>, Option<Action>) {
+    let mut writes = Vec::new();
+    let mut restart = BTreeSet::new();
+    let mut reload = BTreeSet::new();
+    for file in &n.files {
+        let old = f.files.get(&file.name).map(|b| String::from_utf8_lossy(b).into_owned());
+        if old.as_deref() == Some(file.content.as_str()) {
+            continue;
+        }
+        match file.name.as_str() {
+            "postgresql.conf" | "gtm.conf" => {
+                for name in changed_settings(old.as_deref().unwrap_or(""), &file.content) {
+                    let context = f.setting_context.get(&name).map(String::as_str);
+                    // gtm.conf has no pg_settings: every change needs a restart. So does a
+                    // setting the server does not know (it would refuse to start otherwise).
+                    if file.name == "gtm.conf" || matches!(context, Some("postmaster") | None) {
+                        restart.insert(name);
+                    } else {
+                        reload.insert(name);
+                    }
+                }
+            }
+            // Read only at start on 9.4-based servers.
+            "recovery.conf" | "standby.signal" => {
+                restart.insert(file.name.clone());
+            }
+            _ => {
+                reload.insert(file.name.clone());
+            }
+        }
+        writes.push(step(n, Action::WriteFile { file: file.clone(), old }));
+    }
+    let action = if !f.running {
+        Some(Action::Start { argv: n.start.clone() })
+    } else if !restart.is_empty() {
+        restart.extend(reload);
+        Some(Action::Restart { argv: n.restart.clone(), settings: restart.into_iter().collect() })
+    } else if !reload.is_empty() {
+        Some(Action::Reload { argv: n.reload.clone(), settings: reload.into_iter().collect() })
+    } else {
+        None
+    };
+    (writes, action)
+}
+
+/// Names of settings whose value differs between two configuration files (added or removed
+/// ones included).
+pub fn changed_settings(old: &str, new: &str) -> Vec<String> {
+    let (old, new) = (settings(old), settings(new));
+    let names: BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+    names.into_iter().filter(|n| old.get(*n) != new.get(*n)).cloned().collect()
+}
+
+/// `name = value` lines of a postgresql.conf / gtm.conf, comments and blank lines skipped.
+fn settings(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter_map(|line| {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                return None;
+            }
+            let (name, value) = match line.split_once('=') {
+                Some((n, v)) => (n.trim(), v.trim()),
+                None => line.split_once(char::is_whitespace).map(|(n, v)| (n, v.trim()))?,
+            };
+            Some((name.to_lowercase(), value.to_string()))
+        })
+        .collect()
+}
+
+/// SQL that turns `have` (a coordinator's current pgxc_node) into `want`: ALTER what differs or
+/// is the coordinator itself (initdb leaves it as localhost:5432), CREATE what is missing, DROP
+/// what the inventory no longer has, then reload the pooler. Node names are validated SQL
+/// identifiers; hosts are quoted as literals.
+pub fn registration_sql(coordinator: &str, want: &[PgxcNodeRow], have: &[PgxcNodeRow]) -> String {
+    let mut sql = String::from("BEGIN;\n");
+    for row in want {
+        let kind = if row.kind == "C" { "coordinator" } else { "datanode" };
+        let existing = have.iter().find(|h| h.name == row.name);
+        let with = format!("HOST = {}, PORT = {}", sql_literal(&row.host), row.port);
+        if row.name == coordinator || existing.is_some() {
+            if existing != Some(row) || have.is_empty() {
+                sql.push_str(&format!("ALTER NODE {} WITH ({with});\n", row.name));
+            }
+        } else {
+            sql.push_str(&format!("CREATE NODE {} WITH (TYPE = '{kind}', {with});\n", row.name));
+        }
+    }
+    for row in have {
+        if !want.iter().any(|w| w.name == row.name) {
+            sql.push_str(&format!("DROP NODE {};\n", row.name));
+        }
+    }
+    sql.push_str("COMMIT;\nSELECT pgxc_pool_reload();\n");
+    sql
+}
+
+fn sql_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(name: &str, kind: &str, host: &str, port: u16) -> PgxcNodeRow {
+        PgxcNodeRow { name: name.into(), kind: kind.into(), host: host.into(), port }
+    }
+
+    fn file(name: &str, content: &str) -> FileContent {
+        FileContent { name: name.into(), content: content.into(), mode: 0o600 }
+    }
+
+    fn node(name: &str, role: Role, host: &str) -> DesiredNode {
+        DesiredNode {
+            name: name.into(),
+            role,
+            host: host.into(),
+            files: vec![
+                file("postgresql.conf", "port = 5432\nshared_buffers = '128MB'\n"),
+                file("pg_hba.conf", "local all all trust\n"),
+            ],
+            init: vec!["/bin/initdb".into()],
+            start: vec!["start".into()],
+            reload: vec!["reload".into()],
+            restart: vec!["restart".into()],
+            pgxc_node: None,
+            psql: vec!["psql".into()],
+        }
+    }
+
+    fn running(n: &DesiredNode, context: &[(&str, &str)]) -> NodeFacts {
+        NodeFacts {
+            dir_exists: true,
+            initialized: true,
+            running: true,
+            files: n
+                .files
+                .iter()
+                .map(|f| (f.name.clone(), f.content.clone().into_bytes()))
+                .collect(),
+            setting_context: context.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
+            ..Default::default()
+        }
+    }
+
+    fn facts(
+        pairs: Vec<(&str, &str, NodeFacts)>,
+        install: Option<&str>,
+    ) -> BTreeMap<String, HostFacts> {
+        let mut map: BTreeMap<String, HostFacts> = BTreeMap::new();
+        for (host, node, f) in pairs {
+            let h = map.entry(host.into()).or_default();
+            h.install = install.map(Into::into);
+            h.nodes.insert(node.into(), f);
+        }
+        map
+    }
+
+    fn summary(plan: &Plan) -> Vec<String> {
+        plan.phases
+            .iter()
+            .flat_map(|p| p.steps.iter().map(move |s| format!("{}: {s}", p.name)))
+            .collect()
+    }
+
+    #[test]
+    fn from_nothing_installs_initialises_starts_in_order_and_clones_standbys() {
+        let hosts = vec![DesiredHost { name: "h1".into(), install: Some("abc".into()) }];
+        let mut dn = node("dn1", Role::Datanode, "h1");
+        dn.files.truncate(1);
+        let nodes =
+            vec![node("gtm", Role::Gtm, "h1"), dn, node("dn1_standby", Role::Standby, "h1")];
+        let plan = plan(&hosts, &nodes, &BTreeMap::new());
+        assert_eq!(
+            summary(&plan),
+            [
+                "install: h1: install (fingerprint abc)",
+                "initialise: gtm on h1: initialise with initdb, write postgresql.conf, pg_hba.conf",
+                "initialise: dn1 on h1: initialise with initdb, write postgresql.conf",
+                "start gtm: gtm on h1: start",
+                "start datanodes: dn1 on h1: start",
+                "clone standbys: dn1_standby on h1: initialise with initdb, write postgresql.conf, pg_hba.conf",
+                "start standbys: dn1_standby on h1: start",
+            ]
+        );
+    }
+
+    #[test]
+    fn an_unchanged_cluster_needs_nothing() {
+        let hosts = vec![DesiredHost { name: "h1".into(), install: Some("abc".into()) }];
+        let nodes =
+            vec![node("dn1", Role::Datanode, "h1"), node("dn1_standby", Role::Standby, "h1")];
+        let f = facts(
+            vec![
+                ("h1", "dn1", running(&nodes[0], &[])),
+                ("h1", "dn1_standby", running(&nodes[1], &[])),
+            ],
+            Some("abc"),
+        );
+        assert!(plan(&hosts, &nodes, &f).is_empty());
+    }
+
+    #[test]
+    fn a_changed_setting_reloads_or_restarts_by_its_context() {
+        let hosts = vec![DesiredHost { name: "h1".into(), install: None }];
+        let mut nodes = vec![node("dn1", Role::Datanode, "h1")];
+        let mut f = running(&nodes[0], &[("work_mem", "user"), ("shared_buffers", "postmaster")]);
+        nodes[0].files[0].content.push_str("work_mem = '8MB'\n");
+        let p = plan(&hosts, &nodes, &facts(vec![("h1", "dn1", f.clone())], None));
+        assert_eq!(
+            summary(&p),
+            [
+                "configure: dn1 on h1: update postgresql.conf",
+                "start datanodes: dn1 on h1: reload (work_mem)"
+            ]
+        );
+
+        nodes[0].files[0].content = nodes[0].files[0].content.replace("128MB", "256MB");
+        let p = plan(&hosts, &nodes, &facts(vec![("h1", "dn1", f.clone())], None));
+        assert_eq!(
+            summary(&p)[1],
+            "start datanodes: dn1 on h1: restart (shared_buffers, work_mem)"
+        );
+
+        f.running = false;
+        let p = plan(&hosts, &nodes, &facts(vec![("h1", "dn1", f)], None));
+        assert_eq!(summary(&p)[1], "start datanodes: dn1 on h1: start");
+    }
+
+    #[test]
+    fn a_half_initialised_node_is_redone() {
+        let hosts = vec![DesiredHost { name: "h1".into(), install: None }];
+        let nodes = vec![node("dn1", Role::Datanode, "h1")];
+        let f = NodeFacts { dir_exists: true, ..Default::default() };
+        let p = plan(&hosts, &nodes, &facts(vec![("h1", "dn1", f)], None));
+        assert!(matches!(p.phases[0].steps[0].action, Action::Init { redo: true, .. }));
+    }
+
+    #[test]
+    fn registration_alters_self_creates_missing_and_drops_extra() {
+        let want = vec![
+            row("coord1", "C", "10.0.0.1", 5432),
+            row("dn1", "D", "10.0.0.2", 15432),
+            row("dn2", "D", "10.0.0.3", 15432),
+        ];
+        let have = vec![
+            row("coord1", "C", "localhost", 5432),
+            row("dn1", "D", "10.0.0.2", 15432),
+            row("old", "D", "x", 1),
+        ];
+        assert_eq!(
+            registration_sql("coord1", &want, &have),
+            "BEGIN;\nALTER NODE coord1 WITH (HOST = '10.0.0.1', PORT = 5432);\n\
+             CREATE NODE dn2 WITH (TYPE = 'datanode', HOST = '10.0.0.3', PORT = 15432);\n\
+             DROP NODE old;\nCOMMIT;\nSELECT pgxc_pool_reload();\n"
+        );
+    }
+
+    #[test]
+    fn changed_settings_ignores_comments_and_spacing() {
+        let old = "# c\nport = 5432\nwork_mem='4MB'\nfsync = on\n";
+        let new = "port=5432\nwork_mem = '8MB'\nmax_connections = 100\n";
+        assert_eq!(changed_settings(old, new), ["fsync", "max_connections", "work_mem"]);
+    }
+}

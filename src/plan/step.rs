@@ -1,0 +1,109 @@
+//! What apply does, as values: a [`Plan`] is phases run one after the other, each a set of
+//! [`Step`]s run in parallel. `plan` prints it; `apply` runs exactly it. PURE.
+
+use std::fmt;
+
+/// One thing to do on one host, for one node or for the host itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    pub host: String,
+    pub node: Option<String>,
+    pub action: Action,
+}
+
+/// What a step does. Argument vectors are absolute paths and words; the executor quotes them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Unpack the install under the host's install prefix and record its fingerprint.
+    ShipInstall { fingerprint: String },
+    /// Create the node's data directory: run `argv` into `<data_dir>.pgxc-deploy-tmp` (initdb,
+    /// initgtm or pg_basebackup, with that directory as its target), write `files`, mark it
+    /// initialised, then rename it into place. A leftover temporary directory is removed first,
+    /// so an interrupted init is redone, never mistaken for done.
+    Init { argv: Vec<String>, files: Vec<FileContent>, redo: bool },
+    /// Replace one managed file (atomically).
+    WriteFile { file: FileContent, old: Option<String> },
+    /// Start the node and wait until it accepts connections.
+    Start { argv: Vec<String> },
+    /// Signal the node to re-read its configuration.
+    Reload { argv: Vec<String>, settings: Vec<String> },
+    /// Restart the node (settings that only take effect at start changed).
+    Restart { argv: Vec<String>, settings: Vec<String> },
+    /// Make a coordinator's pgxc_node match `want`: the executor reads pgxc_node (the
+    /// coordinator may only just have started) and runs [`super::diff::registration_sql`]
+    /// through `psql` (argv reading SQL from stdin).
+    Register { psql: Vec<String>, want: Vec<super::state::PgxcNodeRow> },
+}
+
+/// A managed file's desired content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileContent {
+    /// Relative to the node's data directory.
+    pub name: String,
+    pub content: String,
+    pub mode: u32,
+}
+
+/// Steps run in parallel; the next phase starts when every step of this one succeeded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Phase {
+    pub name: &'static str,
+    pub steps: Vec<Step>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Plan {
+    pub phases: Vec<Phase>,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.phases.iter().all(|p| p.steps.is_empty())
+    }
+
+    /// Add a phase, unless it has nothing to do.
+    pub fn push(&mut self, name: &'static str, steps: Vec<Step>) {
+        if !steps.is_empty() {
+            self.phases.push(Phase { name, steps });
+        }
+    }
+
+    pub fn step_count(&self) -> usize {
+        self.phases.iter().map(|p| p.steps.len()).sum()
+    }
+}
+
+impl fmt::Display for Step {
+    /// One line: `dn1 on h2: start`, `h1: install (fingerprint 1a2b3c4d)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.node {
+            Some(node) => write!(f, "{node} on {}: ", self.host)?,
+            None => write!(f, "{}: ", self.host)?,
+        }
+        match &self.action {
+            Action::ShipInstall { fingerprint } => {
+                write!(f, "install (fingerprint {})", &fingerprint[..fingerprint.len().min(12)])
+            }
+            Action::Init { argv, files, redo } => {
+                let tool = argv.first().map(|p| p.rsplit('/').next().unwrap_or(p)).unwrap_or("");
+                let files: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
+                let redo = if *redo { " (an earlier attempt was interrupted: redo)" } else { "" };
+                write!(f, "initialise with {tool}, write {}{redo}", files.join(", "))
+            }
+            Action::WriteFile { file, old: None } => write!(f, "create {}", file.name),
+            Action::WriteFile { file, old: Some(_) } => write!(f, "update {}", file.name),
+            Action::Start { .. } => f.write_str("start"),
+            Action::Reload { settings, .. } => write!(f, "reload{}", changed(settings)),
+            Action::Restart { settings, .. } => write!(f, "restart{}", changed(settings)),
+            Action::Register { want, .. } => {
+                let rows: Vec<String> =
+                    want.iter().map(|r| format!("{} {}:{}", r.name, r.host, r.port)).collect();
+                write!(f, "pgxc_node = {}", rows.join(", "))
+            }
+        }
+    }
+}
+
+fn changed(settings: &[String]) -> String {
+    if settings.is_empty() { String::new() } else { format!(" ({})", settings.join(", ")) }
+}
