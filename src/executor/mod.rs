@@ -3,6 +3,7 @@
 //! work starts; work already running finishes and reports.
 
 pub mod report;
+pub mod steps;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -27,6 +27,10 @@ pub struct DesiredNode {
     pub host: String,
     /// Every managed file with its desired content.
     pub files: Vec<FileContent>,
+    pub data_dir: String,
+    /// Where init builds the data directory before renaming it into place.
+    pub staging: String,
+    /// initdb / initgtm / pg_basebackup argv, targeting `staging`.
     pub init: Vec<String>,
     pub start: Vec<String>,
     pub reload: Vec<String>,
@@ -69,7 +73,13 @@ pub fn plan(
         (!f.initialized).then(|| {
             step(
                 n,
-                Action::Init { argv: n.init.clone(), files: n.files.clone(), redo: f.dir_exists },
+                Action::Init {
+                    argv: n.init.clone(),
+                    data_dir: n.data_dir.clone(),
+                    staging: n.staging.clone(),
+                    files: n.files.clone(),
+                    foreign: f.dir_exists,
+                },
             )
         })
     };
@@ -179,7 +189,10 @@ fn file_changes(n: &DesiredNode, f: &NodeFacts) -> (Vec<Step>, Option<Action>) {
                 reload.insert(file.name.clone());
             }
         }
-        writes.push(step(n, Action::WriteFile { file: file.clone(), old }));
+        writes.push(step(
+            n,
+            Action::WriteFile { data_dir: n.data_dir.clone(), file: file.clone(), old },
+        ));
     }
     let action = if !f.running {
         Some(Action::Start { argv: n.start.clone() })
@@ -271,6 +284,8 @@ mod tests {
                 file("postgresql.conf", "port = 5432\nshared_buffers = '128MB'\n"),
                 file("pg_hba.conf", "local all all trust\n"),
             ],
+            data_dir: format!("/data/{name}"),
+            staging: format!("/data/{name}.pgxc-deploy-tmp"),
             init: vec!["/bin/initdb".into()],
             start: vec!["start".into()],
             reload: vec!["reload".into()],
@@ -380,12 +395,12 @@ mod tests {
     }
 
     #[test]
-    fn a_half_initialised_node_is_redone() {
+    fn a_data_directory_not_made_by_pgxc_deploy_is_refused() {
         let hosts = vec![DesiredHost { name: "h1".into(), install: None }];
         let nodes = vec![node("dn1", Role::Datanode, "h1")];
         let f = NodeFacts { dir_exists: true, ..Default::default() };
         let p = plan(&hosts, &nodes, &facts(vec![("h1", "dn1", f)], None));
-        assert!(matches!(p.phases[0].steps[0].action, Action::Init { redo: true, .. }));
+        assert!(matches!(p.phases[0].steps[0].action, Action::Init { foreign: true, .. }));
     }
 
     #[test]

@@ -16,13 +16,20 @@ pub struct Step {
 pub enum Action {
     /// Unpack the install under the host's install prefix and record its fingerprint.
     ShipInstall { fingerprint: String },
-    /// Create the node's data directory: run `argv` into `<data_dir>.pgxc-deploy-tmp` (initdb,
-    /// initgtm or pg_basebackup, with that directory as its target), write `files`, mark it
-    /// initialised, then rename it into place. A leftover temporary directory is removed first,
-    /// so an interrupted init is redone, never mistaken for done.
-    Init { argv: Vec<String>, files: Vec<FileContent>, redo: bool },
-    /// Replace one managed file (atomically).
-    WriteFile { file: FileContent, old: Option<String> },
+    /// Create the node's data directory at `data_dir`: run `argv` (initdb, initgtm or
+    /// pg_basebackup) into `staging`, write `files`, mark it initialised, then rename it into
+    /// place. A leftover staging directory is removed first, so an interrupted init is redone,
+    /// never mistaken for done. `foreign`: `data_dir` exists without pgxc-deploy's marker: the
+    /// step refuses to touch it.
+    Init {
+        argv: Vec<String>,
+        data_dir: String,
+        staging: String,
+        files: Vec<FileContent>,
+        foreign: bool,
+    },
+    /// Replace one managed file in `data_dir` (atomically); `old` is what is there now.
+    WriteFile { data_dir: String, file: FileContent, old: Option<String> },
     /// Start the node and wait until it accepts connections.
     Start { argv: Vec<String> },
     /// Signal the node to re-read its configuration.
@@ -84,14 +91,18 @@ impl fmt::Display for Step {
             Action::ShipInstall { fingerprint } => {
                 write!(f, "install (fingerprint {})", &fingerprint[..fingerprint.len().min(12)])
             }
-            Action::Init { argv, files, redo } => {
+            Action::Init { argv, files, foreign, .. } => {
                 let tool = argv.first().map(|p| p.rsplit('/').next().unwrap_or(p)).unwrap_or("");
                 let files: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
-                let redo = if *redo { " (an earlier attempt was interrupted: redo)" } else { "" };
-                write!(f, "initialise with {tool}, write {}{redo}", files.join(", "))
+                let foreign = if *foreign {
+                    " (REFUSED: its data directory exists but pgxc-deploy did not create it)"
+                } else {
+                    ""
+                };
+                write!(f, "initialise with {tool}, write {}{foreign}", files.join(", "))
             }
-            Action::WriteFile { file, old: None } => write!(f, "create {}", file.name),
-            Action::WriteFile { file, old: Some(_) } => write!(f, "update {}", file.name),
+            Action::WriteFile { file, old: None, .. } => write!(f, "create {}", file.name),
+            Action::WriteFile { file, old: Some(_), .. } => write!(f, "update {}", file.name),
             Action::Start { .. } => f.write_str("start"),
             Action::Reload { settings, .. } => write!(f, "reload{}", changed(settings)),
             Action::Restart { settings, .. } => write!(f, "restart{}", changed(settings)),

@@ -1,0 +1,177 @@
+//! Runs plan [`Step`]s on their hosts: each [`Action`] becomes remote commands (built with
+//! [`crate::shell`], run as the cluster's user) over the host's one session. A step fails with
+//! the step's name and the end of what the remote command printed on stderr.
+
+use std::collections::BTreeMap;
+
+use super::StepError;
+use crate::plan::diff::registration_sql;
+use crate::plan::state::{INIT_MARKER, INSTALL_MARKER, PgxcNodeRow};
+use crate::plan::step::{Action, Step};
+use crate::shell::{Become, Cmd, Script};
+use crate::transport::{ExitStatus, Fleet, Output, Session};
+
+/// What running steps on a host needs besides the step itself.
+#[derive(Debug, Clone)]
+pub struct HostEnv {
+    pub as_user: Become,
+    pub install_prefix: String,
+    /// The install's library directory (for its libpq), put on LD_LIBRARY_PATH.
+    pub lib_dir: String,
+}
+
+/// Everything steps share during one apply.
+pub struct StepContext<'a> {
+    pub fleet: &'a Fleet,
+    pub hosts: BTreeMap<String, HostEnv>,
+    /// The install archive, for [`Action::ShipInstall`].
+    pub archive: Option<&'a [u8]>,
+}
+
+/// How many lines of a failed command's stderr an error shows.
+const TAIL_LINES: usize = 15;
+
+/// Run one step to completion.
+pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepError> {
+    let env = cx.hosts.get(&step.host).expect("every step's host is in the context");
+    let session = cx.fleet.session(&step.host).await.map_err(|e| StepError::new("connect", &e))?;
+    let remote = Remote { session: &session, env };
+    match &step.action {
+        Action::ShipInstall { fingerprint } => {
+            let archive = cx.archive.expect("an install step comes with its archive");
+            let prefix = &env.install_prefix;
+            let script = Script::new()
+                .cmd(Cmd::new("mkdir").arg("-p").arg(prefix))
+                .cmd(Cmd::new("tar").arg("-xf").arg("-").arg("-C").arg(prefix))
+                .cmd(
+                    Cmd::new("printf")
+                        .arg("%s")
+                        .arg(fingerprint)
+                        .raw(">")
+                        .arg(format!("{prefix}/{INSTALL_MARKER}")),
+                );
+            remote.run("install", &script, Some(archive)).await
+        }
+        Action::Init { argv, data_dir, staging, files, foreign } => {
+            if *foreign {
+                return Err(StepError {
+                    step: "init".into(),
+                    message: format!(
+                        "{data_dir} exists but pgxc-deploy did not create it (no {INIT_MARKER}); \
+                         move it away or remove it, then run apply again"
+                    ),
+                });
+            }
+            let parent =
+                data_dir.rsplit_once('/').map_or("/", |(p, _)| if p.is_empty() { "/" } else { p });
+            let prepare = Script::new()
+                // Only the staging directory of an interrupted run is ever removed.
+                .cmd(Cmd::new("rm").arg("-rf").arg(staging))
+                .cmd(Cmd::new("mkdir").arg("-p").arg(parent))
+                .cmd(Cmd::new(&argv[0]).args(&argv[1..]))
+                .cmd(Cmd::new("chmod").arg("700").arg(staging));
+            remote.run("init", &prepare, None).await?;
+            for file in files {
+                remote
+                    .upload(&format!("{staging}/{}", file.name), file.content.as_bytes(), file.mode)
+                    .await?;
+            }
+            let finish = Script::new()
+                .cmd(Cmd::new("touch").arg(format!("{staging}/{INIT_MARKER}")))
+                .cmd(Cmd::new("mv").arg("-T").arg(staging).arg(data_dir));
+            remote.run("init", &finish, None).await
+        }
+        Action::WriteFile { data_dir, file, .. } => {
+            remote
+                .upload(&format!("{data_dir}/{}", file.name), file.content.as_bytes(), file.mode)
+                .await
+        }
+        Action::Start { argv } => {
+            remote.run("start", &Script::new().cmd(Cmd::new(&argv[0]).args(&argv[1..])), None).await
+        }
+        Action::Reload { argv, .. } => {
+            remote
+                .run("reload", &Script::new().cmd(Cmd::new(&argv[0]).args(&argv[1..])), None)
+                .await
+        }
+        Action::Restart { argv, .. } => {
+            remote
+                .run("restart", &Script::new().cmd(Cmd::new(&argv[0]).args(&argv[1..])), None)
+                .await
+        }
+        Action::Register { psql, want } => {
+            let node = step.node.as_deref().unwrap_or_default();
+            let query = "select node_name, node_type, node_host, node_port from pgxc_node";
+            let read = Script::new().cmd(
+                Cmd::new(&psql[0]).args(&psql[1..]).args(["-A", "-t", "-F", " ", "-c", query]),
+            );
+            let out = remote.run("register", &read, None).await?;
+            let have = parse_pgxc_node(&out.stdout);
+            let sql = registration_sql(node, want, &have);
+            let run = Script::new().cmd(Cmd::new(&psql[0]).args(&psql[1..]).args([
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-f",
+                "-",
+            ]));
+            remote.run("register", &run, Some(sql.as_bytes())).await
+        }
+    }
+}
+
+fn parse_pgxc_node(out: &[u8]) -> Vec<PgxcNodeRow> {
+    String::from_utf8_lossy(out)
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            let [name, kind, host, port] = f[..] else { return None };
+            Some(PgxcNodeRow {
+                name: name.into(),
+                kind: kind.into(),
+                host: host.into(),
+                port: port.parse().ok()?,
+            })
+        })
+        .collect()
+}
+
+/// One host's session, running scripts as the cluster's user with the install's environment.
+struct Remote<'a> {
+    session: &'a Session,
+    env: &'a HostEnv,
+}
+
+impl Remote<'_> {
+    async fn run(
+        &self,
+        step: &str,
+        script: &Script,
+        stdin: Option<&[u8]>,
+    ) -> Result<Output, StepError> {
+        let script = script.clone().env("LD_LIBRARY_PATH", &self.env.lib_dir).to_string();
+        let command = self.env.as_user.wrap(&script);
+        let out = self
+            .session
+            .run_with_stdin(&command, stdin)
+            .await
+            .map_err(|e| StepError::new(step, &e))?;
+        check(step, out)
+    }
+
+    async fn upload(&self, path: &str, content: &[u8], mode: u32) -> Result<Output, StepError> {
+        let out = self.session.upload(path, content, mode, &self.env.as_user).await;
+        check("write", out.map_err(|e| StepError::new("write", &e))?)
+    }
+}
+
+/// A non-zero exit is a failed step; its message is the end of stderr (or stdout).
+fn check(step: &str, out: Output) -> Result<Output, StepError> {
+    if out.status == ExitStatus::Code(0) {
+        return Ok(out);
+    }
+    let text = if out.stderr.is_empty() { &out.stdout } else { &out.stderr };
+    let text = String::from_utf8_lossy(text);
+    let lines: Vec<&str> = text.lines().collect();
+    let tail = lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n");
+    Err(StepError { step: step.to_string(), message: format!("{}: {tail}", out.status) })
+}
