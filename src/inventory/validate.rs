@@ -804,10 +804,13 @@ mod tests {
     use super::*;
     use crate::inventory::Diagnostic;
     use crate::inventory::model::{
-        Auth, AuthMethod, Build, BuildMode, Origin, PasswordSource, SettingMap, Source,
+        Auth, AuthMethod, Build, BuildMode, Origin, PasswordSource, SettingMap, SettingValue,
+        Settings, Source,
     };
 
     use super::test_env as env;
+
+    const HOME: &str = "/home/tester";
 
     fn no_env(_: &str) -> Option<String> {
         None
@@ -997,6 +1000,146 @@ mod tests {
             }
         );
         assert!(inv.nodes.is_empty());
+        // Hosts only (as for `exec`): no [auth] needed.
+        assert_eq!(
+            inv.auth,
+            Auth { method: AuthMethod::ScramSha256, password: None, allow: vec![] }
+        );
+        assert_eq!((inv.source, inv.templates_dir), (None, None));
+        assert_eq!(inv.settings, Settings::default());
+    }
+
+    /// Every string value the file can hold, each with its own variable. With an empty
+    /// environment, each must give exactly one "not set" diagnostic and nothing else: a value
+    /// `RawInventory::strings_mut` forgot would not be reported, and its other checks would fire.
+    #[test]
+    fn every_string_value_is_expanded() {
+        let text = r#"
+[cluster]
+name = "$V_NAME"
+os_user = "$V_OS_USER"
+install_prefix = "$V_PREFIX"
+data_root = "$V_ROOT"
+templates_dir = "$V_TEMPLATES"
+[ssh]
+user = "$V_SSH_USER"
+identity_file = "$V_KEY"
+known_hosts = "$V_KNOWN"
+[source]
+git = "$V_GIT"
+rev = "$V_REV"
+prebuilt = "$V_PREBUILT"
+tarball = "$V_TARBALL"
+dir = "$V_DIR"
+configure_args = ["$V_ARG"]
+patches = ["$V_PATCH"]
+pre_configure = ["$V_LINE"]
+build_host = "$V_BUILD_HOST"
+[auth]
+password_file = "$V_PASSWORD_FILE"
+allow = ["$V_NET"]
+[settings.all]
+a = "$V_ALL"
+[settings.coordinators]
+a = "$V_COORDINATORS"
+[settings.datanodes]
+a = "$V_DATANODES"
+[settings.gtm]
+a = "$V_GTM_CONF"
+[hosts.h1]
+address = "$V_ADDRESS"
+user = "$V_HOST_USER"
+identity_file = "$V_HOST_KEY"
+install_prefix = "$V_HOST_PREFIX"
+data_root = "$V_HOST_ROOT"
+[gtm]
+name = "$V_GTM_NAME"
+host = "$V_GTM_HOST"
+settings = { a = "$V_GTM_SETTING" }
+[[coordinators]]
+name = "$V_COORD_NAME"
+host = "$V_COORD_HOST"
+port = 5432
+pooler_port = 6667
+settings = { a = "$V_COORD_SETTING" }
+[[datanodes]]
+name = "$V_DN_NAME"
+host = "$V_DN_HOST"
+port = 5433
+settings = { a = "$V_DN_SETTING" }
+[datanodes.standby]
+name = "$V_STANDBY_NAME"
+host = "$V_STANDBY_HOST"
+port = 5434
+settings = { a = "$V_STANDBY_SETTING" }
+"#;
+        let written: Vec<String> =
+            text.split('$').skip(1).map(|s| s.split('"').next().unwrap().to_string()).collect();
+        assert_eq!(written.len(), 40);
+        let diagnostics = validate(text, Path::new("x.toml"), &no_env).unwrap_err().diagnostics;
+        let reported: Vec<String> = diagnostics
+            .iter()
+            .map(|d| {
+                let name = d.message.strip_prefix("environment variable `");
+                let name = name.and_then(|m| m.strip_suffix("` is not set"));
+                name.unwrap_or_else(|| panic!("unexpected diagnostic: {d}")).to_string()
+            })
+            .collect();
+        assert_eq!(reported, written);
+    }
+
+    #[test]
+    fn an_unset_variable_is_one_diagnostic_at_the_value() {
+        let d = errors("[hosts.db1]\naddress = \"${DB1_ADDRESS}\"\n");
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!((d[0].line, d[0].column), (2, 11));
+        assert_eq!(d[0].message, "environment variable `DB1_ADDRESS` is not set");
+        assert_eq!(
+            d[0].hint.as_deref(),
+            Some("export it, or write the value itself; `$$` is a literal `$`")
+        );
+        let d = errors("[hosts.db1]\naddress = \"${DB1\"\n");
+        assert_eq!(d[0].message, "`${DB1` has no closing `}`");
+        let d = errors("[hosts.db1]\naddress = \"${DB-1}\"\n");
+        assert_eq!(d[0].message, "`${DB-1}` is not a variable reference");
+    }
+
+    #[test]
+    fn checks_see_the_expanded_value_and_point_at_the_written_one() {
+        let env = |name: &str| match name {
+            "ADDR" => Some("10.0.0.1;reboot".to_string()),
+            "HOME" => Some(HOME.to_string()),
+            _ => None,
+        };
+        let text = "[hosts.db1]\naddress = \"$ADDR\"\n";
+        let d = validate(text, Path::new("x.toml"), &env).unwrap_err().diagnostics;
+        assert_eq!((d[0].line, d[0].column), (2, 11));
+        assert_eq!(d[0].message, "invalid address `10.0.0.1;reboot`: contains `;`");
+    }
+
+    #[test]
+    fn double_dollar_is_a_literal_dollar() {
+        let text = "[hosts.db1]\naddress = \"db1\"\n\
+                    [cluster]\nflavor = \"postgresql\"\n\
+                    [[datanodes]]\nname = \"dn$$1\"\nhost = \"db1\"\nport = 5432\n\
+                    settings = { log_line_prefix = \"$$%m \", lone = \"a$\" }\n\
+                    [auth]\nmethod = \"trust\"\n";
+        let inv = check(text).unwrap();
+        let dn = &inv.nodes[0];
+        assert_eq!(dn.name.as_str(), "dn$1");
+        assert_eq!(dn.settings["log_line_prefix"], SettingValue::String("$%m ".into()));
+        assert_eq!(dn.settings["lone"], SettingValue::String("a$".into()));
+    }
+
+    #[test]
+    fn home_comes_from_the_lookup() {
+        let env = |name: &str| (name == "HOME").then(|| "/elsewhere".to_string());
+        let text = "[ssh]\nidentity_file = \"~/k\"\n[hosts.db1]\naddress = \"db1\"\n";
+        let inv = validate(text, Path::new("x.toml"), &env).unwrap();
+        assert_eq!(inv.hosts[0].ssh.identity_file, Some(PathBuf::from("/elsewhere/k")));
+        assert_eq!(inv.hosts[0].ssh.known_hosts, PathBuf::from("/elsewhere/.ssh/known_hosts"));
+        let empty = |name: &str| (name == "HOME").then(String::new);
+        assert!(validate(text, Path::new("x.toml"), &empty).is_err(), "an empty HOME is unset");
     }
 
     #[test]

@@ -105,6 +105,8 @@ fn check_cidr(network: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::inventory::validate::{test_env, validate};
+    use std::path::PathBuf;
 
     #[test]
     fn networks() {
@@ -128,5 +130,48 @@ mod tests {
         ] {
             assert!(check_cidr(bad).is_err(), "{bad}");
         }
+    }
+
+    const NODES: &str = "[hosts.db1]\naddress = \"db1\"\n[cluster]\nflavor = \"postgresql\"\n\
+                         [[datanodes]]\nname = \"pg\"\nhost = \"db1\"\nport = 5432\n";
+
+    fn auth(text: &str) -> Result<Auth, Vec<String>> {
+        match validate(text, Path::new("inv/x.toml"), &test_env) {
+            Ok(inv) => Ok(inv.auth),
+            Err(err) => Err(err.diagnostics.iter().map(|d| d.message.clone()).collect()),
+        }
+    }
+
+    #[test]
+    fn password_sources() {
+        let a = auth(&format!("{NODES}[auth]\npassword_file = \"~/.pgxc-password\"\n")).unwrap();
+        assert_eq!(a.method, AuthMethod::ScramSha256);
+        assert_eq!(
+            a.password,
+            Some(PasswordSource::File(PathBuf::from("/home/tester/.pgxc-password")))
+        );
+        let a = auth(&format!("{NODES}[auth]\nmethod = \"trust\"\n")).unwrap();
+        assert_eq!((a.method, a.password), (AuthMethod::Trust, None));
+        // Trust may still set the superuser's password.
+        let a = auth(&format!("{NODES}[auth]\nmethod = \"trust\"\npassword_env = \"PW\"\n"));
+        assert_eq!(a.unwrap().password, Some(PasswordSource::Env("PW".into())));
+    }
+
+    #[test]
+    fn without_nodes_no_password_is_needed() {
+        let hosts = "[hosts.db1]\naddress = \"db1\"\n";
+        assert!(auth(hosts).is_ok());
+        assert_eq!(
+            auth(&format!("{hosts}[auth]\nmethod = \"md5\"\n")).unwrap().method,
+            AuthMethod::Md5
+        );
+        assert_eq!(
+            auth(&format!("{NODES}[auth]\nmethod = \"md5\"\n")),
+            Err(vec!["auth method `md5` needs a password".to_string()])
+        );
+        assert_eq!(
+            auth(NODES),
+            Err(vec!["no [auth]: the default method scram-sha-256 needs a password".to_string()])
+        );
     }
 }

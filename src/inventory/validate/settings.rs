@@ -148,6 +148,9 @@ fn is_setting_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::inventory::model::SettingValue;
+    use crate::inventory::validate::{test_env, validate};
+    use std::path::Path;
 
     #[test]
     fn setting_names() {
@@ -164,5 +167,64 @@ mod tests {
         for list in [MANAGED_SERVER, MANAGED_GTM] {
             assert!(list.windows(2).all(|w| w[0].0 < w[1].0));
         }
+    }
+
+    const CLUSTER: &str = "[hosts.db1]\naddress = \"db1\"\n[auth]\nmethod = \"trust\"\n";
+
+    fn messages(text: &str) -> Vec<String> {
+        let text = format!("{CLUSTER}{text}");
+        match validate(&text, Path::new("x.toml"), &test_env) {
+            Ok(_) => Vec::new(),
+            Err(err) => err.diagnostics.iter().map(|d| d.message.clone()).collect(),
+        }
+    }
+
+    #[test]
+    fn scalar_values() {
+        let text = format!(
+            "{CLUSTER}[settings.all]\ns = \"a'b\"\ni = -3\nf = 0.5\nb = false\n\"x.y\" = 1\n"
+        );
+        let inv = validate(&text, Path::new("x.toml"), &test_env).unwrap();
+        let all = &inv.settings.all;
+        assert_eq!(all["s"], SettingValue::String("a'b".into()));
+        assert_eq!(all["s"].to_conf(), "'a''b'");
+        assert_eq!(all["i"], SettingValue::Integer(-3));
+        assert_eq!(all["f"], SettingValue::Float(0.5));
+        assert_eq!(all["b"].to_conf(), "off");
+        assert_eq!(all["x.y"], SettingValue::Integer(1));
+    }
+
+    #[test]
+    fn other_values_name_the_setting() {
+        assert_eq!(
+            messages("[settings.all]\nd = 1979-05-27\nx.y = 1\nn = nan\nl = \"a\\nb\"\n"),
+            [
+                "setting `d` has a date or time value",
+                "setting `x` has a table value",
+                "setting `n` has a value that is not a finite number",
+                "setting `l` has a newline or NUL",
+            ]
+        );
+    }
+
+    #[test]
+    fn gtm_conf_has_its_own_managed_settings() {
+        assert_eq!(
+            messages("[settings.gtm]\nnodename = \"g\"\npgxc_node_name = \"g\"\n"),
+            ["`nodename` is set by pgxc-deploy"]
+        );
+        assert_eq!(messages("[settings.all]\nnodename = \"g\"\n"), Vec::<String>::new());
+    }
+
+    #[test]
+    fn postgresql_has_no_gtm_or_coordinator_settings() {
+        let text = "[cluster]\nflavor = \"postgresql\"\n[settings.gtm]\n[settings.coordinators]\n";
+        assert_eq!(
+            messages(text),
+            [
+                "[settings.gtm] is not used by flavor postgresql",
+                "[settings.coordinators] is not used by flavor postgresql",
+            ]
+        );
     }
 }

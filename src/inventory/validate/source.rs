@@ -194,3 +194,96 @@ fn build_keys(s: &RawSource) -> Vec<(&'static str, Range<usize>)> {
 fn strings(list: Option<&Spanned<Vec<Spanned<String>>>>) -> Vec<String> {
     list.iter().flat_map(|l| l.get_ref()).map(|s| s.get_ref().clone()).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::inventory::model::{BuildMode, Origin, Source};
+    use crate::inventory::parse_with_env;
+    use std::path::{Path, PathBuf};
+
+    const HOSTS: &str = "[hosts.db1]\naddress = \"db1\"\n[hosts.db2]\naddress = \"db2\"\n";
+
+    fn env(name: &str) -> Option<String> {
+        match name {
+            "HOME" => Some("/home/tester".into()),
+            "PGXC_HOME" => Some("/opt/pgxc-build".into()),
+            _ => None,
+        }
+    }
+
+    fn source(table: &str) -> Result<Option<Source>, Vec<String>> {
+        let text = format!("{HOSTS}[source]\n{table}");
+        match parse_with_env(&text, Path::new("inv/test.toml"), &env) {
+            Ok(inv) => Ok(inv.source),
+            Err(err) => Err(err.diagnostics.iter().map(|d| d.message.clone()).collect()),
+        }
+    }
+
+    fn build(table: &str) -> crate::inventory::model::Build {
+        match source(table) {
+            Ok(Some(Source::Build(build))) => build,
+            other => panic!("{table}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn prebuilt_paths() {
+        let path = |v: &str| match source(&format!("prebuilt = \"{v}\"\n")) {
+            Ok(Some(Source::Prebuilt { path })) => path,
+            other => panic!("{v}: {other:?}"),
+        };
+        assert_eq!(path("$PGXC_HOME"), PathBuf::from("/opt/pgxc-build"));
+        assert_eq!(path("~/pgxc"), PathBuf::from("/home/tester/pgxc"));
+        assert_eq!(path("build/install"), PathBuf::from("inv/build/install"));
+    }
+
+    #[test]
+    fn origins_and_defaults() {
+        let b = build("git = \"https://example.com/pgxc.git\"\n");
+        assert_eq!(
+            b.origin,
+            Origin::Git { url: "https://example.com/pgxc.git".into(), rev: "master".into() }
+        );
+        assert_eq!((b.mode, b.build_host.as_str(), b.make_jobs), (BuildMode::Once, "db1", None));
+        assert!(b.configure_args.is_empty() && b.patches.is_empty() && b.pre_configure.is_empty());
+        let b = build("tarball = \"postgresql-15.18.tar.bz2\"\nbuild = \"every-host\"\n");
+        assert_eq!(b.origin, Origin::Tarball(PathBuf::from("inv/postgresql-15.18.tar.bz2")));
+        assert_eq!(b.mode, BuildMode::EveryHost);
+        let b = build("dir = \"../postgres-x2\"\nbuild_host = \"db2\"\n");
+        assert_eq!(b.origin, Origin::Dir(PathBuf::from("inv/../postgres-x2")));
+        assert_eq!(b.build_host, "db2");
+    }
+
+    #[test]
+    fn rules() {
+        let cases = [
+            ("make_jobs = 2\n", "[source] needs one of `prebuilt`, `git`, `tarball` or `dir`"),
+            ("dir = \"src\"\nrev = \"v1\"\n", "`rev` is only for `git`"),
+            (
+                "dir = \"src\"\nconfigure_args = [\"--prefix=/x\"]\n",
+                "`--prefix` is set by pgxc-deploy",
+            ),
+            (
+                "dir = \"src\"\nbuild = \"every-host\"\nbuild_host = \"db2\"\n",
+                "`build_host` is only used with `build = \"once\"`",
+            ),
+            ("git = \"--upload-pack=x\"\n", "git url `--upload-pack=x` starts with `-`"),
+            ("git = \"u\"\nrev = \"a b\"\n", "rev `a b` contains a space"),
+            ("dir = \"src\"\nbuild_host = \"db9\"\n", "unknown host `db9`"),
+            ("prebuilt = \"x\"\nmake_jobs = 3\n", "`make_jobs` is only for builds from source"),
+        ];
+        for (table, message) in cases {
+            assert_eq!(source(table), Err(vec![message.to_string()]), "{table}");
+        }
+        let every =
+            source("prebuilt = \"x\"\ngit = \"u\"\ndir = \"d\"\nrev = \"r\"\n").unwrap_err();
+        assert_eq!(
+            every,
+            [
+                "[source] has both `prebuilt` and `git`",
+                "[source] has both `prebuilt` and `dir`",
+                "`rev` is only for builds from source",
+            ]
+        );
+    }
+}
