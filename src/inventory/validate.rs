@@ -1220,7 +1220,7 @@ settings = { a = "$V_STANDBY_SETTING" }
             .filter(|path| path.extension().is_some_and(|e| e == "toml"))
             .collect();
         cases.sort();
-        assert!(cases.len() >= 24, "only {} golden cases", cases.len());
+        assert!(cases.len() >= 56, "only {} golden cases", cases.len());
 
         let mut failures = Vec::new();
         for case in &cases {
