@@ -1,8 +1,9 @@
 //! The inventory: which hosts make up a cluster and which nodes run where.
 //!
-//! Pure except for [`load`], which reads the file. The pipeline is
+//! Pure except for [`load`], which reads the file, and [`parse`], which reads the process
+//! environment for `$VARIABLES` and `~/` ([`parse_with_env`] takes it as a lookup). The pipeline is
 //! text -> `raw` (serde structs, spans kept) -> `validate` -> `model` ([`Inventory`]), and
-//! [`select`] turns a `--on` selector into targets. Every problem in a file is reported at
+//! [`select()`] turns a `--on` selector into targets. Every problem in a file is reported at
 //! once as a [`Diagnostic`] with file:line:column and a hint. Commands call [`load`] first and
 //! print the [`Error`] (exit 2) when it fails.
 

@@ -6,9 +6,9 @@
 //! key, wrong type, missing key) stop early, because serde gives up there. No I/O here; the
 //! caller passes the environment in as a lookup (for `$VARIABLES` and `~/`).
 //!
-//! First every string value has its `$VARIABLES` expanded ([`env`]); then the checks run on the
-//! expanded values, with spans still pointing at what was written. The submodules check the
-//! tables that say how to install and configure the servers: [`source`], [`auth`] and
+//! First every string value has its `$VARIABLES` expanded ([`env`](mod@env)); then the checks
+//! run on the expanded values, with spans still pointing at what was written. The submodules
+//! check the tables that say how to install and configure the servers: [`source`], [`auth`] and
 //! [`settings`].
 
 mod auth;
