@@ -1,8 +1,9 @@
 //! The inventory: which hosts make up a cluster and which nodes run where.
 //!
-//! Pure except for [`load`], which reads the file. The pipeline is
+//! Pure except for [`load`], which reads the file, and [`parse`], which reads the process
+//! environment for `$VARIABLES` and `~/` ([`parse_with_env`] takes it as a lookup). The pipeline is
 //! text -> `raw` (serde structs, spans kept) -> `validate` -> `model` ([`Inventory`]), and
-//! [`select`] turns a `--on` selector into targets. Every problem in a file is reported at
+//! [`select()`] turns a `--on` selector into targets. Every problem in a file is reported at
 //! once as a [`Diagnostic`] with file:line:column and a hint. Commands call [`load`] first and
 //! print the [`Error`] (exit 2) when it fails.
 
@@ -34,10 +35,19 @@ pub fn load(path: &Path) -> Result<Inventory, Error> {
 }
 
 /// Validate inventory text. `path` labels diagnostics, gives the default cluster name (its
-/// stem) and the base for relative `identity_file`/`known_hosts`; `~/` expands to `$HOME`.
+/// stem) and the base for relative local paths; `~/` expands to `$HOME`, and `$NAME` / `${NAME}`
+/// in string values to the process environment.
 pub fn parse(text: &str, path: &Path) -> Result<Inventory, Error> {
-    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
-    validate::validate(text, path, home.as_deref())
+    parse_with_env(text, path, &|name| std::env::var(name).ok())
+}
+
+/// [`parse`] with another environment: `env` looks up `$NAME` and `HOME` (`None`: not set).
+pub fn parse_with_env(
+    text: &str,
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Inventory, Error> {
+    validate::validate(text, path, env)
 }
 
 /// Every problem found in an inventory, sorted by position.

@@ -185,7 +185,7 @@ fn or_none(names: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inventory::validate::validate;
+    use crate::inventory::validate::{test_env, validate};
     use std::path::Path;
 
     /// The full example: hosts db1..db3; nodes gtm, coord1, coord2, dn1, dn1_standby, dn2,
@@ -194,7 +194,7 @@ mod tests {
         let label = "tests/inventories/valid/full.toml";
         let text =
             std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(label)).unwrap();
-        validate(&text, Path::new(label), Some(Path::new("/home/tester"))).unwrap()
+        validate(&text, Path::new(label), &test_env).unwrap()
     }
 
     /// Targets as short strings: hosts as `h:name`, nodes as their name.
@@ -261,7 +261,7 @@ mod tests {
     fn zero_padded_ranges_expand_with_their_padding() {
         let text = "[hosts.db01]\naddress = \"10.0.0.1\"\n[hosts.db02]\naddress = \"10.0.0.2\"\n\
                     [hosts.db03]\naddress = \"10.0.0.3\"\n";
-        let inv = validate(text, Path::new("pad.toml"), Some(Path::new("/home/tester"))).unwrap();
+        let inv = validate(text, Path::new("pad.toml"), &test_env).unwrap();
         let targets = select(&inv, Some("db[02-03]")).unwrap();
         assert_eq!(targets, [Target::Host("db02".into()), Target::Host("db03".into())]);
     }

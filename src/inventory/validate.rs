@@ -4,15 +4,24 @@
 //! [`Diagnostic`] (file:line:column from the value's span, plus a hint) and carries on, and an
 //! [`Inventory`] is only returned when there were none. Only TOML syntax and shape errors (unknown
 //! key, wrong type, missing key) stop early, because serde gives up there. No I/O here; the
-//! caller passes `$HOME` in.
+//! caller passes the environment in as a lookup (for `$VARIABLES` and `~/`).
+//!
+//! First every string value has its `$VARIABLES` expanded ([`env`](mod@env)); then the checks
+//! run on the expanded values, with spans still pointing at what was written. The submodules
+//! check the tables that say how to install and configure the servers: [`source`], [`auth`] and
+//! [`settings`].
+
+mod auth;
+mod env;
+mod settings;
+mod source;
 
 use super::model::{
-    Auth, AuthMethod, Cluster, Flavor, Host, Inventory, Node, NodeName, Role, Settings, SshTarget,
-    describe_char,
+    Cluster, Flavor, Host, Inventory, Node, NodeName, Role, SettingMap, SshTarget, describe_char,
 };
 use super::raw::{self, RawFlavor, RawInventory};
 use super::{Diagnostic, Error};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -29,10 +38,17 @@ const DEFAULT_COMMAND_TIMEOUT: u64 = 600;
 const DEFAULT_GTM_NAME: &str = "gtm";
 const DEFAULT_GTM_PORT: u16 = 6666;
 
-pub fn validate(text: &str, path: &Path, home: Option<&Path>) -> Result<Inventory, Error> {
-    let mut cx = Checker { file: path.display().to_string(), text, diagnostics: Vec::new() };
+use env::Lookup;
+
+pub fn validate(text: &str, path: &Path, env: Lookup<'_>) -> Result<Inventory, Error> {
+    let mut cx = Checker {
+        file: path.display().to_string(),
+        text,
+        diagnostics: Vec::new(),
+        unexpanded: HashSet::new(),
+    };
     let inventory = match raw::from_str(text) {
-        Ok(raw) => Some(cx.inventory(raw, path, home)),
+        Ok(raw) => Some(cx.inventory(raw, path, env)),
         Err(err) => {
             cx.toml_error(&err);
             None
@@ -53,6 +69,9 @@ struct Checker<'a> {
     file: String,
     text: &'a str,
     diagnostics: Vec<Diagnostic>,
+    /// Start offsets of values whose `$VARIABLES` could not be expanded. That is reported once;
+    /// [`Checker::error`] drops any other diagnostic about the value as written.
+    unexpanded: HashSet<usize>,
 }
 
 /// A node on its way into the model, with the spans the cross-node checks point at.
@@ -68,6 +87,8 @@ struct PendingNode {
     pooler_port: Option<Spanned<u16>>,
     primary: Option<String>,
     synchronous: bool,
+    /// The node's own `settings = { ... }`, already checked.
+    settings: SettingMap,
 }
 
 /// `[ssh]` after defaults, before each host's overrides.
@@ -81,7 +102,10 @@ struct SshDefaults {
 }
 
 impl Checker<'_> {
-    fn inventory(&mut self, raw: RawInventory, path: &Path, home: Option<&Path>) -> Inventory {
+    fn inventory(&mut self, mut raw: RawInventory, path: &Path, env: Lookup<'_>) -> Inventory {
+        raw.strings_mut(&mut |span, value| self.expand(span, value, env));
+        let home = env("HOME").filter(|h| !h.is_empty()).map(PathBuf::from);
+        let home = home.as_deref();
         let base_dir = path.parent().unwrap_or(Path::new(""));
         let cluster = self.cluster(&raw.cluster, path);
         let install_prefix = match &raw.cluster.install_prefix {
@@ -94,17 +118,54 @@ impl Checker<'_> {
         };
         let ssh = self.ssh(&raw.ssh, base_dir, home);
         let hosts = self.hosts(&raw, &ssh, base_dir, home, install_prefix, data_root);
+        let templates_dir = raw
+            .cluster
+            .templates_dir
+            .as_ref()
+            .map(|dir| self.local_path(dir, "templates_dir", base_dir, home));
         let nodes = self.nodes(&raw, cluster.flavor);
         let nodes = self.cross_checks(nodes, &hosts);
+        let source = raw.source.as_ref().and_then(|s| self.source(s, &hosts, base_dir, home));
+        let has_nodes =
+            raw.gtm.is_some() || !raw.coordinators.is_empty() || !raw.datanodes.is_empty();
+        let auth = self.auth(raw.auth.as_ref(), has_nodes, base_dir, home);
+        let settings = self.settings(&raw.settings, cluster.flavor);
         Inventory {
             path: path.to_path_buf(),
             cluster,
             hosts,
             nodes,
-            source: None,
-            auth: Auth { method: AuthMethod::ScramSha256, password: None, allow: Vec::new() },
-            settings: Settings::default(),
-            templates_dir: None,
+            source,
+            auth,
+            settings,
+            templates_dir,
+        }
+    }
+
+    /// Expand `$VARIABLES` in one value as written, in place.
+    fn expand(&mut self, span: Range<usize>, value: &mut String, env: Lookup<'_>) {
+        match env::expand(value, env) {
+            Ok(expanded) => *value = expanded,
+            Err(errors) => {
+                for error in errors {
+                    let (message, hint) = match error {
+                        env::ExpandError::Unset(name) => (
+                            format!("environment variable `{name}` is not set"),
+                            "export it, or write the value itself; `$$` is a literal `$`",
+                        ),
+                        env::ExpandError::BadName(inside) => (
+                            format!("`${{{inside}}}` is not a variable reference"),
+                            "write `${NAME}`, NAME being letters, digits and `_`; `$$` is a literal `$`",
+                        ),
+                        env::ExpandError::Unclosed(rest) => (
+                            format!("`${{{rest}` has no closing `}}`"),
+                            "write `${NAME}`, or `$$` for a literal `$`",
+                        ),
+                    };
+                    self.error(span.clone(), message, hint);
+                }
+                self.unexpanded.insert(span.start);
+            }
         }
     }
 
@@ -250,6 +311,7 @@ impl Checker<'_> {
                 pooler_port: None,
                 primary: None,
                 synchronous: false,
+                settings: self.setting_map(g.settings.as_ref(), settings::Conf::Gtm),
             });
         }
         if let (Some(first), false) = (raw.coordinators.first(), xc) {
@@ -278,6 +340,7 @@ impl Checker<'_> {
                 pooler_port: c.pooler_port.clone(),
                 primary: None,
                 synchronous: false,
+                settings: self.setting_map(c.settings.as_ref(), settings::Conf::Server),
             });
         }
         for datanode in &raw.datanodes {
@@ -292,6 +355,7 @@ impl Checker<'_> {
                 pooler_port: None,
                 primary: None,
                 synchronous: false,
+                settings: self.setting_map(d.settings.as_ref(), settings::Conf::Server),
             });
             if let Some(standby) = &d.standby {
                 let s = standby.get_ref();
@@ -308,6 +372,7 @@ impl Checker<'_> {
                     pooler_port: None,
                     primary: Some(d.name.get_ref().clone()),
                     synchronous: s.synchronous,
+                    settings: self.setting_map(s.settings.as_ref(), settings::Conf::Server),
                 });
             }
         }
@@ -360,18 +425,7 @@ impl Checker<'_> {
 
             let host = hosts.iter().find(|h| h.name == *node.host.get_ref());
             if host.is_none() {
-                let known = match host_names.is_empty() {
-                    true => "no hosts are declared yet".to_string(),
-                    false => format!("known hosts: {}", quoted_list(&host_names)),
-                };
-                self.error(
-                    node.host.span(),
-                    format!("unknown host `{}`", node.host.get_ref()),
-                    &format!(
-                        "{known}; fix the name or add a [hosts.{}] table",
-                        node.host.get_ref()
-                    ),
-                );
+                self.unknown_host(&node.host, &host_names);
             }
 
             let port = self.port(Some(&node.port), 0);
@@ -409,11 +463,23 @@ impl Checker<'_> {
                     pooler_port,
                     primary: node.primary.as_deref().and_then(|p| NodeName::new(p).ok()),
                     synchronous: node.synchronous,
-                    settings: Default::default(),
+                    settings: node.settings.clone(),
                 });
             }
         }
         nodes
+    }
+
+    fn unknown_host(&mut self, host: &Spanned<String>, host_names: &[&str]) {
+        let known = match host_names.is_empty() {
+            true => "no hosts are declared yet".to_string(),
+            false => format!("known hosts: {}", quoted_list(host_names)),
+        };
+        self.error(
+            host.span(),
+            format!("unknown host `{}`", host.get_ref()),
+            &format!("{known}; fix the name or add a [hosts.{}] table", host.get_ref()),
+        );
     }
 
     fn node_name(&mut self, node: &PendingNode) -> Option<NodeName> {
@@ -567,6 +633,9 @@ impl Checker<'_> {
     }
 
     fn error(&mut self, span: Range<usize>, message: String, hint: &str) {
+        if self.unexpanded.contains(&span.start) {
+            return;
+        }
         let (line, column) = self.position(span.start);
         self.diagnostics.push(Diagnostic {
             file: self.file.clone(),
@@ -611,6 +680,7 @@ fn explain_toml_error(message: &str, at: &str) -> (String, String) {
         .replace("expected a sequence", "expected an array")
         .replace("expected u16", "expected a port number from 1 to 65535")
         .replace("expected u64", "expected a whole number of seconds")
+        .replace("expected u32", "expected a whole number greater than 0")
         .replace("expected a boolean", "expected `true` or `false`");
     let (what, expected) = match message.split_once(", expected ") {
         Some((what, expected)) => (what, Some(expected)),
@@ -717,15 +787,37 @@ fn quoted_list(names: &[&str]) -> String {
     names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
 }
 
+/// The environment the inventory unit tests see: `HOME` and the variables that
+/// `tests/inventories/valid/full.toml` uses.
+#[cfg(test)]
+pub(super) fn test_env(name: &str) -> Option<String> {
+    match name {
+        "HOME" => Some("/home/tester".into()),
+        "PGXC_REV" => Some("REL1_2_STABLE".into()),
+        "LOG_ROOT" => Some("/var/log/pgxc".into()),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::inventory::Diagnostic;
+    use crate::inventory::model::{
+        Auth, AuthMethod, Build, BuildMode, Origin, PasswordSource, SettingMap, SettingValue,
+        Settings, Source,
+    };
+
+    use super::test_env as env;
 
     const HOME: &str = "/home/tester";
 
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
     fn check(text: &str) -> Result<Inventory, Error> {
-        validate(text, Path::new("inv/test.toml"), Some(Path::new(HOME)))
+        validate(text, Path::new("inv/test.toml"), &env)
     }
 
     fn errors(text: &str) -> Vec<Diagnostic> {
@@ -737,7 +829,7 @@ mod tests {
         let label = "tests/inventories/valid/full.toml";
         let text =
             std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(label)).unwrap();
-        let inv = validate(&text, Path::new(label), Some(Path::new(HOME))).unwrap();
+        let inv = validate(&text, Path::new(label), &env).unwrap();
 
         assert_eq!(inv.path, Path::new(label));
         assert_eq!(
@@ -800,6 +892,90 @@ mod tests {
         assert!(!dn2_replica.synchronous);
         assert!(inv.nodes.iter().filter(|n| n.role != Role::Standby).all(|n| n.primary.is_none()));
         assert!(inv.node("dn3").is_none() && inv.host("db4").is_none());
+
+        assert_eq!(inv.templates_dir, Some(PathBuf::from("tests/inventories/valid/my-templates")));
+        assert_eq!(
+            inv.source,
+            Some(Source::Build(Build {
+                origin: Origin::Git {
+                    url: "https://github.com/postgres-x2/postgres-x2.git".into(),
+                    rev: "REL1_2_STABLE".into(),
+                },
+                configure_args: vec!["--without-readline".into(), "CFLAGS=-O2 -fcommon".into()],
+                patches: vec![
+                    PathBuf::from("tests/inventories/valid/patches/fix.patch"),
+                    PathBuf::from("/home/tester/patches/extra.patch"),
+                ],
+                pre_configure: vec![
+                    "sed -i 's/a/b/' src/x.y".into(),
+                    "echo $HOME > built-by".into()
+                ],
+                mode: BuildMode::Once,
+                build_host: "db2".into(),
+                make_jobs: Some(2),
+            }))
+        );
+        assert_eq!(
+            inv.auth,
+            Auth {
+                method: AuthMethod::Md5,
+                password: Some(PasswordSource::Env("PGXC_PASSWORD".into())),
+                allow: vec!["10.0.0.0/24".into(), "192.168.1.7/32".into(), "fd00::/64".into()],
+            }
+        );
+
+        let conf = |map: &SettingMap| -> Vec<String> {
+            map.iter().map(|(k, v)| format!("{k} = {}", v.to_conf())).collect()
+        };
+        assert_eq!(
+            conf(&inv.settings.all),
+            [
+                "fsync = on",
+                "log_directory = '/var/log/pgxc/all'",
+                "max_connections = 100",
+                "random_page_cost = 1.5",
+                "shared_buffers = '128MB'",
+                "work_mem = '4MB'",
+            ]
+        );
+        assert_eq!(
+            conf(&inv.settings.coordinators),
+            ["pg_stat_statements.max = 1000", "work_mem = '16MB'"]
+        );
+        assert_eq!(conf(&inv.settings.gtm), ["log_min_messages = 'WARNING'"]);
+        // all < role < node: coord1's own work_mem and fsync win over both scopes.
+        assert_eq!(
+            conf(&inv.node_settings(inv.node("coord1").unwrap())),
+            [
+                "fsync = off",
+                "log_directory = '/var/log/pgxc/all'",
+                "max_connections = 100",
+                "pg_stat_statements.max = 1000",
+                "random_page_cost = 1.5",
+                "shared_buffers = '128MB'",
+                "work_mem = '8MB'",
+            ]
+        );
+        assert_eq!(conf(&inv.node_settings(inv.node("coord2").unwrap()))[6], "work_mem = '16MB'");
+        // A standby gets the datanodes' scope, then its own settings.
+        assert_eq!(
+            conf(&inv.node_settings(inv.node("dn1_standby").unwrap())),
+            [
+                "fsync = on",
+                "hot_standby_feedback = on",
+                "log_directory = '/var/log/pgxc/datanodes'",
+                "max_connections = 100",
+                "random_page_cost = 1.5",
+                "shared_buffers = '128MB'",
+                "work_mem = '32MB'",
+            ]
+        );
+        // The GTM gets gtm.conf settings only, never [settings.all].
+        assert_eq!(
+            conf(&inv.node_settings(inv.node("gtm").unwrap())),
+            ["keepalives_idle = 60", "log_min_messages = 'WARNING'"]
+        );
+        assert!(inv.node("dn2").unwrap().settings.is_empty());
     }
 
     #[test]
@@ -824,12 +1000,153 @@ mod tests {
             }
         );
         assert!(inv.nodes.is_empty());
+        // Hosts only (as for `exec`): no [auth] needed.
+        assert_eq!(
+            inv.auth,
+            Auth { method: AuthMethod::ScramSha256, password: None, allow: vec![] }
+        );
+        assert_eq!((inv.source, inv.templates_dir), (None, None));
+        assert_eq!(inv.settings, Settings::default());
+    }
+
+    /// Every string value the file can hold, each with its own variable. With an empty
+    /// environment, each must give exactly one "not set" diagnostic and nothing else: a value
+    /// `RawInventory::strings_mut` forgot would not be reported, and its other checks would fire.
+    #[test]
+    fn every_string_value_is_expanded() {
+        let text = r#"
+[cluster]
+name = "$V_NAME"
+os_user = "$V_OS_USER"
+install_prefix = "$V_PREFIX"
+data_root = "$V_ROOT"
+templates_dir = "$V_TEMPLATES"
+[ssh]
+user = "$V_SSH_USER"
+identity_file = "$V_KEY"
+known_hosts = "$V_KNOWN"
+[source]
+git = "$V_GIT"
+rev = "$V_REV"
+prebuilt = "$V_PREBUILT"
+tarball = "$V_TARBALL"
+dir = "$V_DIR"
+configure_args = ["$V_ARG"]
+patches = ["$V_PATCH"]
+pre_configure = ["$V_LINE"]
+build_host = "$V_BUILD_HOST"
+[auth]
+password_file = "$V_PASSWORD_FILE"
+allow = ["$V_NET"]
+[settings.all]
+a = "$V_ALL"
+[settings.coordinators]
+a = "$V_COORDINATORS"
+[settings.datanodes]
+a = "$V_DATANODES"
+[settings.gtm]
+a = "$V_GTM_CONF"
+[hosts.h1]
+address = "$V_ADDRESS"
+user = "$V_HOST_USER"
+identity_file = "$V_HOST_KEY"
+install_prefix = "$V_HOST_PREFIX"
+data_root = "$V_HOST_ROOT"
+[gtm]
+name = "$V_GTM_NAME"
+host = "$V_GTM_HOST"
+settings = { a = "$V_GTM_SETTING" }
+[[coordinators]]
+name = "$V_COORD_NAME"
+host = "$V_COORD_HOST"
+port = 5432
+pooler_port = 6667
+settings = { a = "$V_COORD_SETTING" }
+[[datanodes]]
+name = "$V_DN_NAME"
+host = "$V_DN_HOST"
+port = 5433
+settings = { a = "$V_DN_SETTING" }
+[datanodes.standby]
+name = "$V_STANDBY_NAME"
+host = "$V_STANDBY_HOST"
+port = 5434
+settings = { a = "$V_STANDBY_SETTING" }
+"#;
+        let written: Vec<String> =
+            text.split('$').skip(1).map(|s| s.split('"').next().unwrap().to_string()).collect();
+        assert_eq!(written.len(), 40);
+        let diagnostics = validate(text, Path::new("x.toml"), &no_env).unwrap_err().diagnostics;
+        let reported: Vec<String> = diagnostics
+            .iter()
+            .map(|d| {
+                let name = d.message.strip_prefix("environment variable `");
+                let name = name.and_then(|m| m.strip_suffix("` is not set"));
+                name.unwrap_or_else(|| panic!("unexpected diagnostic: {d}")).to_string()
+            })
+            .collect();
+        assert_eq!(reported, written);
+    }
+
+    #[test]
+    fn an_unset_variable_is_one_diagnostic_at_the_value() {
+        let d = errors("[hosts.db1]\naddress = \"${DB1_ADDRESS}\"\n");
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!((d[0].line, d[0].column), (2, 11));
+        assert_eq!(d[0].message, "environment variable `DB1_ADDRESS` is not set");
+        assert_eq!(
+            d[0].hint.as_deref(),
+            Some("export it, or write the value itself; `$$` is a literal `$`")
+        );
+        let d = errors("[hosts.db1]\naddress = \"${DB1\"\n");
+        assert_eq!(d[0].message, "`${DB1` has no closing `}`");
+        let d = errors("[hosts.db1]\naddress = \"${DB-1}\"\n");
+        assert_eq!(d[0].message, "`${DB-1}` is not a variable reference");
+    }
+
+    #[test]
+    fn checks_see_the_expanded_value_and_point_at_the_written_one() {
+        let env = |name: &str| match name {
+            "ADDR" => Some("10.0.0.1;reboot".to_string()),
+            "HOME" => Some(HOME.to_string()),
+            _ => None,
+        };
+        let text = "[hosts.db1]\naddress = \"$ADDR\"\n";
+        let d = validate(text, Path::new("x.toml"), &env).unwrap_err().diagnostics;
+        assert_eq!((d[0].line, d[0].column), (2, 11));
+        assert_eq!(d[0].message, "invalid address `10.0.0.1;reboot`: contains `;`");
+    }
+
+    #[test]
+    fn double_dollar_is_a_literal_dollar() {
+        let text = "[hosts.db1]\naddress = \"db1\"\n\
+                    [cluster]\nflavor = \"postgresql\"\n\
+                    [[datanodes]]\nname = \"dn$$1\"\nhost = \"db1\"\nport = 5432\n\
+                    settings = { log_line_prefix = \"$$%m \", lone = \"a$\" }\n\
+                    [auth]\nmethod = \"trust\"\n";
+        let inv = check(text).unwrap();
+        let dn = &inv.nodes[0];
+        assert_eq!(dn.name.as_str(), "dn$1");
+        assert_eq!(dn.settings["log_line_prefix"], SettingValue::String("$%m ".into()));
+        assert_eq!(dn.settings["lone"], SettingValue::String("a$".into()));
+    }
+
+    #[test]
+    fn home_comes_from_the_lookup() {
+        let env = |name: &str| (name == "HOME").then(|| "/elsewhere".to_string());
+        let text = "[ssh]\nidentity_file = \"~/k\"\n[hosts.db1]\naddress = \"db1\"\n";
+        let inv = validate(text, Path::new("x.toml"), &env).unwrap();
+        assert_eq!(inv.hosts[0].ssh.identity_file, Some(PathBuf::from("/elsewhere/k")));
+        assert_eq!(inv.hosts[0].ssh.known_hosts, PathBuf::from("/elsewhere/.ssh/known_hosts"));
+        let empty = |name: &str| (name == "HOME").then(String::new);
+        assert!(validate(text, Path::new("x.toml"), &empty).is_err(), "an empty HOME is unset");
     }
 
     #[test]
     fn plain_postgresql_needs_no_gtm_or_coordinator() {
         let text = "[cluster]\nflavor = \"postgresql\"\n[hosts.db1]\naddress = \"db1\"\n\
-                    [[datanodes]]\nname = \"pg\"\nhost = \"db1\"\nport = 5432\n";
+                    [[datanodes]]\nname = \"pg\"\nhost = \"db1\"\nport = 5432\n\
+                    [auth]\nmethod = \"trust\"\n";
         let inv = check(text).unwrap();
         assert_eq!(inv.cluster.flavor, Flavor::Postgresql);
         assert_eq!(inv.nodes.len(), 1);
@@ -839,7 +1156,7 @@ mod tests {
     #[test]
     fn without_home_tilde_paths_are_errors() {
         let text = "[ssh]\nidentity_file = \"~/.ssh/key\"\n[hosts.db1]\naddress = \"db1\"\n";
-        let err = validate(text, Path::new("x.toml"), None).unwrap_err();
+        let err = validate(text, Path::new("x.toml"), &no_env).unwrap_err();
         let messages: Vec<&str> = err.diagnostics.iter().map(|d| d.message.as_str()).collect();
         assert_eq!(
             messages,
@@ -852,7 +1169,7 @@ mod tests {
 
     #[test]
     fn file_stem_must_make_a_valid_cluster_name() {
-        let err = validate("[hosts.db1]\naddress = \"db1\"\n", Path::new("my lab.toml"), None)
+        let err = validate("[hosts.db1]\naddress = \"db1\"\n", Path::new("my lab.toml"), &no_env)
             .unwrap_err();
         assert_eq!(err.diagnostics[0].line, 0);
         assert!(err.diagnostics[0].message.contains("`my lab`"));
@@ -903,14 +1220,14 @@ mod tests {
             .filter(|path| path.extension().is_some_and(|e| e == "toml"))
             .collect();
         cases.sort();
-        assert!(cases.len() >= 24, "only {} golden cases", cases.len());
+        assert!(cases.len() >= 56, "only {} golden cases", cases.len());
 
         let mut failures = Vec::new();
         for case in &cases {
             let name = case.file_name().unwrap().to_str().unwrap();
             let label = format!("tests/inventories/invalid/{name}");
             let text = std::fs::read_to_string(case).unwrap();
-            let actual = match validate(&text, Path::new(&label), Some(Path::new(HOME))) {
+            let actual = match validate(&text, Path::new(&label), &env) {
                 Ok(_) => "(no error: this inventory was accepted)\n".to_string(),
                 Err(err) => format!("{err}\n"),
             };
