@@ -75,7 +75,7 @@ pub struct SshArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum LabCommand {
-    /// Start N lab hosts (or add the missing ones) and print their [hosts] table.
+    /// Start N lab hosts (or add the missing ones) and print their `[hosts]` table.
     Up {
         /// How many hosts: 127.0.10.1 to 127.0.10.N.
         #[arg(long, default_value_t = 3)]

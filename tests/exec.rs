@@ -19,6 +19,9 @@ fn cluster_inventory(dir: &std::path::Path) -> String {
 flavor = "postgres-xc"
 os_user = "pgxc"
 
+[auth]
+method = "trust"
+
 {}
 {}
 [gtm]
