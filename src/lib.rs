@@ -7,6 +7,8 @@
 //! - [`cli`]: clap types only.
 //! - [`commands`]: one module per subcommand: load inventory, select targets, execute, report.
 //! - [`inventory`]: PURE. TOML text -> validated [`inventory::Inventory`], every problem reported at once.
+//! - [`flavors`]: PURE. What differs between Postgres-XC and PostgreSQL: files, commands, start order.
+//! - [`plan`]: PURE. A node's desired configuration: one render context, handlebars templates.
 //! - [`executor`]: runs work on many targets with a concurrency limit, one outcome per target.
 //! - [`transport`]: the only code that speaks SSH (russh): one session per host.
 //! - [`shell`]: PURE. The only way to build a remote command line (quoting).
@@ -17,7 +19,9 @@
 pub mod cli;
 pub mod commands;
 pub mod executor;
+pub mod flavors;
 pub mod inventory;
 pub mod lab;
+pub mod plan;
 pub mod shell;
 pub mod transport;
