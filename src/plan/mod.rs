@@ -1,7 +1,16 @@
 //! Planning: what each node should look like, as values. PURE: no I/O.
 //!
-//! So far this holds only the inventories the tests of [`crate::flavors`] and of this module
-//! share.
+//! So far this holds the configuration layer: [`context`] turns one node of a validated
+//! [`Inventory`](crate::inventory::Inventory) into the one documented [`Context`] every template
+//! renders from, and [`render`] fills the handlebars templates of `templates/` (or the user's
+//! overrides) with it. The files a node gets and the commands that manage it come from
+//! [`crate::flavors`]. Rendered text is part of the plan, so it can be shown as a diff and
+//! compared with golden files (`tests/golden/render/`). Commands call this; the executor moves
+//! the results to hosts.
+
+pub mod context;
+
+pub use context::{Context, ContextError};
 
 /// Inventories built by hand for tests: they use `[auth]` and `[settings]`, which the inventory
 /// parser does not read yet. Golden files under `tests/golden/render/` are rendered from them.
