@@ -178,7 +178,8 @@ pub(crate) fn pg_ctl_commands(
         reload: Some(argv([&pg_ctl, "-D", dir, "reload"])),
         status: argv([&pg_ctl, "-D", dir, "status"]),
         // The socket lives in the data directory (unix_socket_directories). A user and a
-        // database that exist keep the probe out of the server log as a failed login.
+        // database that exist keep the probe out of the server log as a failed login; 9.4's
+        // pg_isready reads -d only as a connection string, hence `dbname=`.
         ready: argv([
             &bin(bin_dir, "pg_isready"),
             "-h",
@@ -188,7 +189,7 @@ pub(crate) fn pg_ctl_commands(
             "-U",
             &inv.cluster.os_user,
             "-d",
-            "postgres",
+            "dbname=postgres",
         ]),
     }
 }

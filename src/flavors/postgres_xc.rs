@@ -155,7 +155,7 @@ mod tests {
         assert_eq!(joined(&c.status), "/opt/pgxc/bin/pg_ctl -D /var/lib/pgxc/coord1 status");
         assert_eq!(
             joined(&c.ready),
-            "/opt/pgxc/bin/pg_isready -h /var/lib/pgxc/coord1 -p 5432 -U postgres -d postgres"
+            "/opt/pgxc/bin/pg_isready -h /var/lib/pgxc/coord1 -p 5432 -U postgres -d dbname=postgres"
         );
     }
 

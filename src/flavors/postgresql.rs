@@ -109,7 +109,7 @@ mod tests {
         assert_eq!(joined(&c.status), "/usr/lib/postgresql/16/bin/pg_ctl -D /srv/pg/pg1 status");
         assert_eq!(
             joined(&c.ready),
-            "/usr/lib/postgresql/16/bin/pg_isready -h /srv/pg/pg1 -p 5432 -U pgadmin -d postgres"
+            "/usr/lib/postgresql/16/bin/pg_isready -h /srv/pg/pg1 -p 5432 -U pgadmin -d dbname=postgres"
         );
     }
 
