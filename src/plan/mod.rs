@@ -9,8 +9,10 @@
 //! the results to hosts.
 
 pub mod context;
+pub mod render;
 
 pub use context::{Context, ContextError};
+pub use render::{RenderError, RenderedFile, Renderer};
 
 /// Inventories built by hand for tests: they use `[auth]` and `[settings]`, which the inventory
 /// parser does not read yet. Golden files under `tests/golden/render/` are rendered from them.
