@@ -5,7 +5,11 @@
 //! status, ready probe), in which order roles start, and the switches templates branch on
 //! ([`Features`]). [`postgres_xc`] holds Postgres-XC (GTM, coordinators, datanodes; 9.4-based),
 //! [`postgresql`] plain PostgreSQL 13 or later (primaries and standbys). [`of`] picks one from
-//! the inventory's [`inventory::Flavor`](crate::inventory::Flavor).
+//! the inventory's [`inventory::Flavor`].
+//!
+//! One ordering is the caller's to respect: a datanode's `synchronous_standby.conf` names its
+//! synchronous standby, and until that standby streams, every commit on the datanode waits for
+//! it. Write the file only once the standby is up (then reload), or write it empty first.
 //!
 //! Commands are argv vectors with absolute binary paths (`<bin_dir>/pg_ctl`); the caller quotes
 //! them with [`crate::shell::Cmd`] and runs them as the cluster's OS user. The planner
