@@ -10,8 +10,8 @@
 //!   quotes included (`'it''s'`).
 //! - `{{sql_literal x}}`: `x` as an SQL string literal, quotes included (`'it''s'`).
 //!
-//! The planner calls [`Renderer::node_files`]; what it returns is compared with the files on
-//! the hosts and written there by the executor.
+//! [`Renderer::node_files`] is the entry point for the planner (still to come): it compares
+//! what it returns with the files on the hosts, and the executor writes the differences.
 
 use super::context::{Context, ContextError};
 use crate::flavors;
