@@ -7,6 +7,8 @@
 //! - [`cli`]: clap types only.
 //! - [`commands`]: one module per subcommand: load inventory, select targets, execute, report.
 //! - [`inventory`]: PURE. TOML text -> validated [`inventory::Inventory`], every problem reported at once.
+//! - [`flavors`]: PURE. What differs between Postgres-XC and PostgreSQL: files, commands, start order.
+//! - [`plan`]: PURE. Desired state (render context, templates) vs observed facts -> ordered steps.
 //! - [`observe`]: one read-only probe per host: what is installed, initialised, running.
 //! - [`executor`]: runs work on many targets with a concurrency limit, one outcome per target.
 //! - [`transport`]: the only code that speaks SSH (russh): one session per host.
@@ -19,6 +21,7 @@
 pub mod cli;
 pub mod commands;
 pub mod executor;
+pub mod flavors;
 pub mod inventory;
 pub mod lab;
 pub mod observe;

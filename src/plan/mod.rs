@@ -1,6 +1,164 @@
-//! PURE. What apply should do: desired state (from the inventory, flavor and templates) vs the
-//! facts observed on the hosts -> an ordered [`step::Plan`].
+//! PURE. What apply should do, as values: desired state (from the inventory, flavor and
+//! templates) vs the facts observed on the hosts -> an ordered [`step::Plan`].
+//!
+//! - [`context`] turns one node of a validated
+//! [`Inventory`](crate::inventory::Inventory) into the one documented [`Context`] every template
+//! renders from, and [`render`] fills the handlebars templates of `templates/` (or the user's
+//! overrides) with it. The files a node gets and the commands that manage it come from
+//! [`crate::flavors`]. Rendered text is part of the plan, so it can be shown as a diff and
+//! compared with golden files (`tests/golden/render/`).
+//! - [`desired`] builds every node's desired files and commands; [`state`] holds what a host
+//!   looks like (and the probe that finds out); [`diff`] compares the two into a [`step::Plan`].
+//!
+//! Commands call this; the executor moves the results to hosts.
 
+pub mod context;
+pub mod desired;
 pub mod diff;
+pub mod render;
 pub mod state;
 pub mod step;
+
+pub use context::{Context, ContextError};
+pub use render::{RenderError, RenderedFile, Renderer};
+
+/// Inventories built by hand for tests: they use `[auth]` and `[settings]`, which the inventory
+/// parser does not read yet. Golden files under `tests/golden/render/` are rendered from them.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use crate::inventory::*;
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    fn host(name: &str, address: &str, install_prefix: &str, data_root: &str) -> Host {
+        Host {
+            name: name.to_string(),
+            address: address.to_string(),
+            ssh: SshTarget {
+                user: None,
+                port: 22,
+                identity_file: None,
+                known_hosts: PathBuf::from("/home/admin/.ssh/known_hosts"),
+                connect_timeout: Duration::from_secs(10),
+                command_timeout: Duration::from_secs(600),
+            },
+            install_prefix: install_prefix.to_string(),
+            data_root: data_root.to_string(),
+        }
+    }
+
+    fn node(inv_hosts: &[Host], name: &str, role: Role, host: &str, port: u16) -> Node {
+        let data_root = &inv_hosts.iter().find(|h| h.name == host).unwrap().data_root;
+        Node {
+            name: NodeName::new(name).unwrap(),
+            role,
+            host: host.to_string(),
+            port,
+            pooler_port: None,
+            data_dir: format!("{data_root}/{name}"),
+            primary: None,
+            synchronous: false,
+            settings: SettingMap::new(),
+        }
+    }
+
+    fn standby(hosts: &[Host], name: &str, host: &str, port: u16, of: &str, sync: bool) -> Node {
+        Node {
+            primary: Some(NodeName::new(of).unwrap()),
+            synchronous: sync,
+            ..node(hosts, name, Role::Standby, host, port)
+        }
+    }
+
+    fn settings<const N: usize>(pairs: [(&str, SettingValue); N]) -> SettingMap {
+        pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+    }
+
+    /// tests/inventories/valid/full.toml (an IPv4, a DNS name and an IPv6 host; one synchronous
+    /// standby), plus trust auth, an allowed network and settings in every scope.
+    pub fn postgres_xc() -> Inventory {
+        use SettingValue::*;
+        let hosts = vec![
+            host("db1", "10.0.0.1", "/opt/pgxc", "/var/lib/pgxc"),
+            host("db2", "db2.example.com", "/opt/pgxc", "/var/lib/pgxc"),
+            host("db3", "fd00::3", "/opt/pgxc", "/data/pgxc"),
+        ];
+        let coordinator = |name: &str, host: &str| Node {
+            pooler_port: Some(6667),
+            ..node(&hosts, name, Role::Coordinator, host, 5432)
+        };
+        let mut coord1 = coordinator("coord1", "db1");
+        coord1.settings = settings([("log_line_prefix", String("%m [%p] coord1's ".into()))]);
+        let nodes = vec![
+            node(&hosts, "gtm", Role::Gtm, "db1", 6666),
+            coord1,
+            coordinator("coord2", "db2"),
+            node(&hosts, "dn1", Role::Datanode, "db2", 15432),
+            standby(&hosts, "dn1_standby", "db3", 15432, "dn1", true),
+            node(&hosts, "dn2", Role::Datanode, "db3", 15433),
+            standby(&hosts, "dn2_replica", "db1", 15433, "dn2", false),
+        ];
+        Inventory {
+            path: PathBuf::from("lab.toml"),
+            cluster: Cluster {
+                name: "lab".to_string(),
+                flavor: Flavor::PostgresXc,
+                os_user: "postgres".to_string(),
+            },
+            hosts,
+            nodes,
+            source: None,
+            auth: Auth {
+                method: AuthMethod::Trust,
+                password: None,
+                allow: vec!["192.168.0.0/16".to_string()],
+            },
+            settings: Settings {
+                all: settings([("shared_buffers", String("256MB".into()))]),
+                coordinators: settings([("max_connections", Integer(200))]),
+                datanodes: settings([
+                    ("checkpoint_completion_target", Float(0.9)),
+                    ("log_checkpoints", Bool(true)),
+                ]),
+                gtm: settings([("log_min_messages", String("WARNING".into()))]),
+            },
+            templates_dir: None,
+        }
+    }
+
+    /// Two primaries, one with a synchronous standby; scram-sha-256 and two allowed networks.
+    pub fn postgresql() -> Inventory {
+        use SettingValue::*;
+        let hosts = vec![
+            host("pg-a", "192.168.1.10", "/usr/lib/postgresql/16", "/srv/pg"),
+            host("pg-b", "192.168.1.11", "/usr/lib/postgresql/16", "/srv/pg"),
+        ];
+        let nodes = vec![
+            node(&hosts, "pg1", Role::Datanode, "pg-a", 5432),
+            standby(&hosts, "pg1_standby", "pg-b", 5432, "pg1", true),
+            node(&hosts, "pg2", Role::Datanode, "pg-b", 5433),
+        ];
+        Inventory {
+            path: PathBuf::from("shop.toml"),
+            cluster: Cluster {
+                name: "shop".to_string(),
+                flavor: Flavor::Postgresql,
+                os_user: "pgadmin".to_string(),
+            },
+            hosts,
+            nodes,
+            source: None,
+            auth: Auth {
+                method: AuthMethod::ScramSha256,
+                password: Some(PasswordSource::Env("PGXC_PASSWORD".to_string())),
+                allow: vec!["10.20.0.0/16".to_string(), "2001:db8::/32".to_string()],
+            },
+            settings: Settings {
+                all: settings([("max_connections", Integer(300))]),
+                datanodes: settings([("wal_keep_size", String("2GB".into()))]),
+                ..Settings::default()
+            },
+            templates_dir: None,
+        }
+    }
+}

@@ -1,0 +1,268 @@
+//! What differs between the server flavors, behind one trait. PURE: values only, no I/O.
+//!
+//! A [`Flavor`] says, for one node of a validated [`Inventory`], which configuration files it
+//! has ([`ConfigFile`]), the argv of its commands ([`NodeCommands`]: init, start, stop, reload,
+//! status, ready probe), in which order roles start, and the switches templates branch on
+//! ([`Features`]). [`postgres_xc`] holds Postgres-XC (GTM, coordinators, datanodes; 9.4-based),
+//! [`postgresql`] plain PostgreSQL 13 or later (primaries and standbys). [`of`] picks one from
+//! the inventory's [`inventory::Flavor`].
+//!
+//! One ordering is the caller's to respect: a datanode's `synchronous_standby.conf` names its
+//! synchronous standby, and until that standby streams, every commit on the datanode waits for
+//! it. Write the file only once the standby is up (then reload), or write it empty first.
+//!
+//! Commands are argv vectors with absolute binary paths (`<bin_dir>/pg_ctl`); the caller quotes
+//! them with [`crate::shell::Cmd`] and runs them as the cluster's OS user. The planner
+//! (`crate::plan`) calls this module; nothing here knows about hosts being reachable.
+
+pub mod postgres_xc;
+pub mod postgresql;
+
+use crate::inventory::{self, Inventory, Node, Role};
+use serde::Serialize;
+
+/// Seconds `pg_ctl -w` waits for a server to start or stop.
+pub const PG_CTL_WAIT_SECS: u32 = 60;
+
+/// The log file, in the data directory, that receives a server's stderr (`pg_ctl -l`,
+/// `gtm_ctl -l`).
+pub const SERVER_LOG: &str = "server.log";
+
+/// The flavor of an inventory.
+pub fn of(kind: inventory::Flavor) -> &'static dyn Flavor {
+    match kind {
+        inventory::Flavor::PostgresXc => &postgres_xc::PostgresXc,
+        inventory::Flavor::Postgresql => &postgresql::Postgresql,
+    }
+}
+
+/// Everything that differs between Postgres-XC and PostgreSQL.
+pub trait Flavor: std::fmt::Debug + Send + Sync {
+    /// Which flavor this is.
+    fn kind(&self) -> inventory::Flavor;
+
+    /// Switches and values the templates branch on (the `features` field of the context).
+    fn features(&self) -> Features;
+
+    /// The roles in the order their nodes start; each role is one tier that must be up before
+    /// the next starts. Stop in the reverse order.
+    fn start_order(&self) -> &'static [Role];
+
+    /// The files pgxc-deploy writes into the node's data directory, in writing order.
+    fn config_files(&self, node: &Node) -> Result<Vec<ConfigFile>, Error>;
+
+    /// A SQL script to run on the node once the whole cluster is up (Postgres-XC coordinators:
+    /// `register_nodes.sql.hbs`), as a template name, or `None`.
+    fn setup_sql(&self, node: &Node) -> Option<&'static str>;
+
+    /// The argv of every command that manages the node. `bin_dir` is the absolute directory
+    /// of the server binaries on the node's host (usually [`Inventory::bin_dir`]).
+    fn commands(&self, inv: &Inventory, node: &Node, bin_dir: &str) -> Result<NodeCommands, Error>;
+
+    /// The inventory's nodes grouped by [`Flavor::start_order`], in inventory order within a
+    /// tier; roles without nodes give no tier.
+    fn start_tiers<'a>(&self, inv: &'a Inventory) -> Vec<Vec<&'a Node>> {
+        self.start_order()
+            .iter()
+            .map(|role| inv.nodes.iter().filter(|n| n.role == *role).collect::<Vec<_>>())
+            .filter(|tier| !tier.is_empty())
+            .collect()
+    }
+}
+
+/// Switches that templates branch on, so a template never tests the flavor's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Features {
+    /// Postgres-XC: `pgxc_node_name`, `gtm_host`/`gtm_port` and the coordinator pooler.
+    pub pgxc: bool,
+    /// Standbys are configured in `recovery.conf` (PostgreSQL up to 11, so Postgres-XC);
+    /// otherwise by a `standby.signal` file and `primary_conninfo` in postgresql.conf.
+    pub recovery_conf: bool,
+    /// WAL kept for standbys is set with `wal_keep_size` (PostgreSQL 13+), otherwise with
+    /// `wal_keep_segments`.
+    pub wal_keep_size: bool,
+    /// The `wal_level` that streaming replication needs: `hot_standby` before 9.6, `replica`
+    /// since.
+    pub wal_level: &'static str,
+}
+
+/// One file pgxc-deploy writes into a node's data directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConfigFile {
+    /// The file name inside the data directory: `postgresql.conf`, `pg_hba.conf`, ...
+    pub name: &'static str,
+    /// The template that renders its text (`postgresql.conf.hbs`); `None`: an empty file whose
+    /// presence is what matters (`standby.signal`).
+    pub template: Option<&'static str>,
+    /// Unix permission bits.
+    pub mode: u32,
+}
+
+impl ConfigFile {
+    /// A file rendered from `<name>.hbs`, readable by its owner only (like initdb's files).
+    pub const fn rendered(name: &'static str, template: &'static str) -> ConfigFile {
+        ConfigFile { name, template: Some(template), mode: 0o600 }
+    }
+
+    /// An empty marker file.
+    pub const fn marker(name: &'static str) -> ConfigFile {
+        ConfigFile { name, template: None, mode: 0o600 }
+    }
+}
+
+/// The argv of each command that manages one node, binaries as absolute paths.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeCommands {
+    /// Creates the data directory: `initgtm`, `initdb`, or `pg_basebackup` from the primary for
+    /// a standby. Runs once, on a node whose data directory does not exist yet.
+    pub init: Vec<String>,
+    /// Starts the server in the background; stderr goes to [`SERVER_LOG`] in the data directory.
+    pub start: Vec<String>,
+    /// Stops the server in fast mode (disconnects clients, rolls back open transactions).
+    pub stop: Vec<String>,
+    /// Makes the running server re-read its configuration files; `None`: it cannot (the GTM
+    /// must restart).
+    pub reload: Option<Vec<String>>,
+    /// Tells whether the server runs: exit 0 running; `pg_ctl status` exits 3 when stopped.
+    pub status: Vec<String>,
+    /// Exits 0 once the server accepts connections (for the GTM: once its PID file exists).
+    pub ready: Vec<String>,
+}
+
+/// A node the flavor cannot build commands or files for. The inventory's validation rules
+/// these out, so seeing one means a caller built an [`Inventory`] by hand.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error("{flavor} clusters have no {role} nodes (node `{node}`)")]
+    UnsupportedRole { flavor: inventory::Flavor, role: Role, node: String },
+    #[error("standby `{node}` has no primary in the inventory")]
+    NoPrimary { node: String },
+    #[error("node `{node}` is on host `{host}`, which is not in the inventory")]
+    UnknownHost { node: String, host: String },
+}
+
+/// `bin_dir/program` as one argv word.
+pub(crate) fn bin(bin_dir: &str, program: &str) -> String {
+    format!("{}/{program}", bin_dir.trim_end_matches('/'))
+}
+
+/// `<data_dir>/server.log`: absolute, because `gtm_ctl` resolves a relative `-l` in the data
+/// directory and `pg_ctl` in its working directory.
+pub(crate) fn server_log(node: &Node) -> String {
+    format!("{}/{SERVER_LOG}", node.data_dir.trim_end_matches('/'))
+}
+
+/// Owned argv from string slices.
+pub(crate) fn argv<const N: usize>(words: [&str; N]) -> Vec<String> {
+    words.iter().map(|w| w.to_string()).collect()
+}
+
+/// The `pg_ctl` commands of a node; `server_mode` is Postgres-XC's `-Z coordinator|datanode`,
+/// which only `start` needs.
+pub(crate) fn pg_ctl_commands(
+    inv: &Inventory,
+    node: &Node,
+    bin_dir: &str,
+    server_mode: Option<&str>,
+    init: Vec<String>,
+) -> NodeCommands {
+    let pg_ctl = bin(bin_dir, "pg_ctl");
+    let dir = node.data_dir.as_str();
+    let wait = PG_CTL_WAIT_SECS.to_string();
+    let mut start = vec![pg_ctl.clone()];
+    if let Some(mode) = server_mode {
+        start.extend(argv(["-Z", mode]));
+    }
+    start.extend(argv(["-D", dir, "-l", &server_log(node), "-w", "-t", &wait, "start"]));
+    NodeCommands {
+        init,
+        start,
+        stop: argv([&pg_ctl, "-D", dir, "-m", "fast", "-w", "-t", &wait, "stop"]),
+        reload: Some(argv([&pg_ctl, "-D", dir, "reload"])),
+        status: argv([&pg_ctl, "-D", dir, "status"]),
+        // The socket lives in the data directory (unix_socket_directories). A user and a
+        // database that exist keep the probe out of the server log as a failed login; 9.4's
+        // pg_isready reads -d only as a connection string, hence `dbname=`.
+        ready: argv([
+            &bin(bin_dir, "pg_isready"),
+            "-h",
+            dir,
+            "-p",
+            &node.port.to_string(),
+            "-U",
+            &inv.cluster.os_user,
+            "-d",
+            "dbname=postgres",
+        ]),
+    }
+}
+
+/// `initdb` arguments shared by both flavors (after the program and any flavor options).
+///
+/// Encoding and locale are explicit: over a non-interactive SSH session `LANG` is often unset,
+/// and initdb would pick SQL_ASCII, different on each host. Local connections are trusted
+/// and TCP ones rejected only until pgxc-deploy writes its own pg_hba.conf, before the first
+/// start.
+pub(crate) fn initdb_args(inv: &Inventory, node: &Node) -> Vec<String> {
+    argv([
+        "-D",
+        &node.data_dir,
+        "-U",
+        &inv.cluster.os_user,
+        "--encoding=UTF8",
+        "--locale=C",
+        "--auth-local=trust",
+        "--auth-host=reject",
+    ])
+}
+
+/// `pg_basebackup` from the standby's primary, streaming the WAL it needs alongside. `-w`:
+/// never prompt for a password (there is no terminal); a password comes from `~/.pgpass`.
+/// No `-R`: pgxc-deploy writes the standby's recovery settings itself.
+pub(crate) fn basebackup(
+    inv: &Inventory,
+    node: &Node,
+    bin_dir: &str,
+) -> Result<Vec<String>, Error> {
+    let no_primary = || Error::NoPrimary { node: node.name.to_string() };
+    let primary =
+        node.primary.as_ref().and_then(|p| inv.node(p.as_str())).ok_or_else(no_primary)?;
+    let host = inv.host(&primary.host).ok_or_else(|| Error::UnknownHost {
+        node: primary.name.to_string(),
+        host: primary.host.clone(),
+    })?;
+    Ok(argv([
+        &bin(bin_dir, "pg_basebackup"),
+        "-h",
+        &host.address,
+        "-p",
+        &primary.port.to_string(),
+        "-U",
+        &inv.cluster.os_user,
+        "-D",
+        &node.data_dir,
+        "-X",
+        "stream",
+        "--checkpoint=fast",
+        "-w",
+    ]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binaries_are_absolute_under_bin_dir() {
+        assert_eq!(bin("/opt/pgxc/bin", "pg_ctl"), "/opt/pgxc/bin/pg_ctl");
+        assert_eq!(bin("/opt/pgxc/bin/", "pg_ctl"), "/opt/pgxc/bin/pg_ctl");
+    }
+
+    #[test]
+    fn of_picks_the_inventory_flavor() {
+        for kind in [inventory::Flavor::PostgresXc, inventory::Flavor::Postgresql] {
+            assert_eq!(of(kind).kind(), kind);
+        }
+    }
+}

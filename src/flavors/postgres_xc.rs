@@ -1,0 +1,235 @@
+//! Postgres-XC (Postgres-X2, on PostgreSQL 9.4): a GTM, coordinators, datanodes and their
+//! streaming standbys. PURE: values only.
+//!
+//! What is particular here, checked on Postgres-X2 1.3devel: `initdb --nodename` and
+//! `pg_ctl -Z coordinator|datanode`; the GTM has its own `initgtm -Z gtm` and `gtm_ctl -Z gtm`,
+//! no reload, and no PostgreSQL protocol to probe; standbys use recovery.conf (9.4).
+
+use super::{
+    ConfigFile, Error, Features, Flavor, NodeCommands, argv, basebackup, bin, initdb_args,
+    pg_ctl_commands, server_log,
+};
+use crate::inventory::{self, Inventory, Node, Role};
+
+/// The Postgres-XC flavor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PostgresXc;
+
+/// The GTM before everything (each node registers with it when it starts), datanodes before
+/// coordinators (which connect to them), standbys right after their primaries.
+const START_ORDER: &[Role] = &[Role::Gtm, Role::Datanode, Role::Standby, Role::Coordinator];
+
+impl Flavor for PostgresXc {
+    fn kind(&self) -> inventory::Flavor {
+        inventory::Flavor::PostgresXc
+    }
+
+    fn features(&self) -> Features {
+        Features { pgxc: true, recovery_conf: true, wal_keep_size: false, wal_level: "hot_standby" }
+    }
+
+    fn start_order(&self) -> &'static [Role] {
+        START_ORDER
+    }
+
+    fn config_files(&self, node: &Node) -> Result<Vec<ConfigFile>, Error> {
+        let postgresql_conf = ConfigFile::rendered("postgresql.conf", "postgresql.conf.hbs");
+        let pg_hba_conf = ConfigFile::rendered("pg_hba.conf", "pg_hba.conf.hbs");
+        Ok(match node.role {
+            Role::Gtm => vec![ConfigFile::rendered("gtm.conf", "gtm.conf.hbs")],
+            Role::Coordinator => vec![postgresql_conf, pg_hba_conf],
+            Role::Datanode => vec![
+                postgresql_conf,
+                pg_hba_conf,
+                ConfigFile::rendered("synchronous_standby.conf", "synchronous_standby.conf.hbs"),
+            ],
+            Role::Standby => vec![
+                postgresql_conf,
+                pg_hba_conf,
+                ConfigFile::rendered("recovery.conf", "recovery.conf.hbs"),
+            ],
+        })
+    }
+
+    fn setup_sql(&self, node: &Node) -> Option<&'static str> {
+        (node.role == Role::Coordinator).then_some("register_nodes.sql.hbs")
+    }
+
+    fn commands(&self, inv: &Inventory, node: &Node, bin_dir: &str) -> Result<NodeCommands, Error> {
+        let dir = node.data_dir.as_str();
+        Ok(match node.role {
+            Role::Gtm => {
+                let gtm_ctl = bin(bin_dir, "gtm_ctl");
+                let status = argv([&gtm_ctl, "-Z", "gtm", "-D", dir, "status"]);
+                NodeCommands {
+                    init: argv([&bin(bin_dir, "initgtm"), "-Z", "gtm", "-D", dir]),
+                    // No -w: gtm_ctl would probe localhost, where the GTM does not listen.
+                    start: argv([
+                        &gtm_ctl,
+                        "-Z",
+                        "gtm",
+                        "-D",
+                        dir,
+                        "-l",
+                        &server_log(node),
+                        "start",
+                    ]),
+                    stop: argv([&gtm_ctl, "-Z", "gtm", "-D", dir, "-m", "fast", "stop"]),
+                    reload: None,
+                    // gtm_ctl status only reads the PID file: the best probe the GTM offers.
+                    ready: status.clone(),
+                    status,
+                }
+            }
+            Role::Coordinator => {
+                let mut init = argv([&bin(bin_dir, "initdb"), "--nodename", node.name.as_str()]);
+                init.extend(initdb_args(inv, node));
+                pg_ctl_commands(inv, node, bin_dir, Some("coordinator"), init)
+            }
+            Role::Datanode => {
+                let mut init = argv([&bin(bin_dir, "initdb"), "--nodename", node.name.as_str()]);
+                init.extend(initdb_args(inv, node));
+                pg_ctl_commands(inv, node, bin_dir, Some("datanode"), init)
+            }
+            Role::Standby => {
+                let init = basebackup(inv, node, bin_dir)?;
+                pg_ctl_commands(inv, node, bin_dir, Some("datanode"), init)
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::fixtures;
+
+    fn commands(name: &str) -> NodeCommands {
+        let inv = fixtures::postgres_xc();
+        let node = inv.node(name).unwrap();
+        PostgresXc.commands(&inv, node, "/opt/pgxc/bin").unwrap()
+    }
+
+    fn joined(argv: &[String]) -> String {
+        argv.join(" ")
+    }
+
+    #[test]
+    fn gtm_commands() {
+        let c = commands("gtm");
+        assert_eq!(joined(&c.init), "/opt/pgxc/bin/initgtm -Z gtm -D /var/lib/pgxc/gtm");
+        assert_eq!(
+            joined(&c.start),
+            "/opt/pgxc/bin/gtm_ctl -Z gtm -D /var/lib/pgxc/gtm -l /var/lib/pgxc/gtm/server.log start"
+        );
+        assert_eq!(
+            joined(&c.stop),
+            "/opt/pgxc/bin/gtm_ctl -Z gtm -D /var/lib/pgxc/gtm -m fast stop"
+        );
+        assert_eq!(c.reload, None);
+        assert_eq!(joined(&c.status), "/opt/pgxc/bin/gtm_ctl -Z gtm -D /var/lib/pgxc/gtm status");
+        assert_eq!(c.ready, c.status);
+    }
+
+    #[test]
+    fn coordinator_commands() {
+        let c = commands("coord1");
+        assert_eq!(
+            joined(&c.init),
+            "/opt/pgxc/bin/initdb --nodename coord1 -D /var/lib/pgxc/coord1 -U postgres \
+             --encoding=UTF8 --locale=C --auth-local=trust --auth-host=reject"
+        );
+        assert_eq!(
+            joined(&c.start),
+            "/opt/pgxc/bin/pg_ctl -Z coordinator -D /var/lib/pgxc/coord1 \
+             -l /var/lib/pgxc/coord1/server.log -w -t 60 start"
+        );
+        assert_eq!(
+            joined(&c.stop),
+            "/opt/pgxc/bin/pg_ctl -D /var/lib/pgxc/coord1 -m fast -w -t 60 stop"
+        );
+        assert_eq!(
+            joined(c.reload.as_ref().unwrap()),
+            "/opt/pgxc/bin/pg_ctl -D /var/lib/pgxc/coord1 reload"
+        );
+        assert_eq!(joined(&c.status), "/opt/pgxc/bin/pg_ctl -D /var/lib/pgxc/coord1 status");
+        assert_eq!(
+            joined(&c.ready),
+            "/opt/pgxc/bin/pg_isready -h /var/lib/pgxc/coord1 -p 5432 -U postgres -d dbname=postgres"
+        );
+    }
+
+    #[test]
+    fn datanode_commands() {
+        let c = commands("dn1");
+        assert_eq!(
+            joined(&c.init),
+            "/opt/pgxc/bin/initdb --nodename dn1 -D /var/lib/pgxc/dn1 -U postgres \
+             --encoding=UTF8 --locale=C --auth-local=trust --auth-host=reject"
+        );
+        assert_eq!(
+            joined(&c.start),
+            "/opt/pgxc/bin/pg_ctl -Z datanode -D /var/lib/pgxc/dn1 \
+             -l /var/lib/pgxc/dn1/server.log -w -t 60 start"
+        );
+    }
+
+    #[test]
+    fn standby_is_a_base_backup_of_its_primary_started_as_a_datanode() {
+        let c = commands("dn1_standby");
+        assert_eq!(
+            joined(&c.init),
+            "/opt/pgxc/bin/pg_basebackup -h db2.example.com -p 15432 -U postgres \
+             -D /data/pgxc/dn1_standby -X stream --checkpoint=fast -w"
+        );
+        assert_eq!(
+            joined(&c.start),
+            "/opt/pgxc/bin/pg_ctl -Z datanode -D /data/pgxc/dn1_standby \
+             -l /data/pgxc/dn1_standby/server.log -w -t 60 start"
+        );
+    }
+
+    #[test]
+    fn standby_without_primary_is_an_error() {
+        let mut inv = fixtures::postgres_xc();
+        let standby = inv.nodes.iter_mut().find(|n| n.role == Role::Standby).unwrap();
+        standby.primary = None;
+        let standby = standby.clone();
+        let err = PostgresXc.commands(&inv, &standby, "/bin").unwrap_err();
+        assert_eq!(err.to_string(), "standby `dn1_standby` has no primary in the inventory");
+    }
+
+    #[test]
+    fn config_files_per_role() {
+        let inv = fixtures::postgres_xc();
+        let names = |name: &str| -> Vec<&str> {
+            let files = PostgresXc.config_files(inv.node(name).unwrap()).unwrap();
+            files.iter().map(|f| f.name).collect()
+        };
+        assert_eq!(names("gtm"), ["gtm.conf"]);
+        assert_eq!(names("coord1"), ["postgresql.conf", "pg_hba.conf"]);
+        assert_eq!(names("dn1"), ["postgresql.conf", "pg_hba.conf", "synchronous_standby.conf"]);
+        assert_eq!(names("dn1_standby"), ["postgresql.conf", "pg_hba.conf", "recovery.conf"]);
+        let setup: Vec<_> = inv.nodes.iter().filter_map(|n| PostgresXc.setup_sql(n)).collect();
+        assert_eq!(setup, ["register_nodes.sql.hbs", "register_nodes.sql.hbs"]);
+    }
+
+    #[test]
+    fn start_tiers_gtm_datanodes_standbys_coordinators() {
+        let inv = fixtures::postgres_xc();
+        let tiers: Vec<Vec<&str>> = PostgresXc
+            .start_tiers(&inv)
+            .iter()
+            .map(|tier| tier.iter().map(|n| n.name.as_str()).collect())
+            .collect();
+        assert_eq!(
+            tiers,
+            [
+                vec!["gtm"],
+                vec!["dn1", "dn2"],
+                vec!["dn1_standby", "dn2_replica"],
+                vec!["coord1", "coord2"]
+            ]
+        );
+    }
+}
