@@ -25,6 +25,11 @@ pub enum Command {
     /// Per node (when --on selects nodes) the command sees PGDATA, PGPORT, PGHOST, PGUSER,
     /// PGXC_NODE, PGXC_ROLE and the install's bin directory first on PATH.
     Exec(ExecArgs),
+    /// Make the cluster match the inventory: install, initialise, configure, start, register
+    /// nodes, clone standbys. Does only what differs; a second run changes nothing.
+    Apply(ApplyArgs),
+    /// Show what apply would do (with diffs of every changed file), changing nothing.
+    Plan(ApplyArgs),
     /// Local lab hosts: real sshd processes on 127.0.10.x, to try the tool and to test it.
     #[command(subcommand)]
     Lab(LabCommand),
@@ -50,6 +55,15 @@ pub struct ExecArgs {
     /// The command to run, after `--`.
     #[arg(last = true, required = true, value_name = "COMMAND")]
     pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The inventory file (TOML).
+    pub inventory: PathBuf,
+
+    #[command(flatten)]
+    pub ssh: SshArgs,
 }
 
 /// SSH options shared by every command that reaches hosts.

@@ -159,7 +159,8 @@ impl Become {
             Become::Runuser(user) => Cmd::new("runuser").arg("-u").arg(user),
             Become::Sudo(user) => Cmd::new("sudo").arg("-n").arg("-u").arg(user),
         };
-        cmd.arg("--").arg("sh").arg("-c").arg(script).to_string()
+        // The login user's working directory (/root) is often closed to the cluster's user.
+        cmd.arg("--").arg("sh").arg("-c").arg(format!("cd / && {script}")).to_string()
     }
 }
 
@@ -240,9 +241,12 @@ mod tests {
         assert_eq!(Become::for_users("pgxc", "pgxc"), Become::No);
         assert_eq!(Become::No.wrap("id -un"), "id -un");
         let root = Become::for_users("root", "pgxc");
-        assert_eq!(root.wrap("echo 'a b'"), r#"runuser -u pgxc -- sh -c 'echo '\''a b'\'''"#);
+        assert_eq!(
+            root.wrap("echo 'a b'"),
+            r#"runuser -u pgxc -- sh -c 'cd / && echo '\''a b'\'''"#
+        );
         let admin = Become::for_users("admin", "postgres");
-        assert_eq!(admin.wrap("id -un"), "sudo -n -u postgres -- sh -c 'id -un'");
+        assert_eq!(admin.wrap("id -un"), "sudo -n -u postgres -- sh -c 'cd / && id -un'");
     }
 
     #[test]

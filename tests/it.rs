@@ -3,6 +3,8 @@
 
 mod support;
 
+/// `apply` and `plan`: whole clusters on lab hosts, both flavors.
+mod apply;
 /// `exec`: fleet-wide commands, node environments, quoting, host keys, failures.
 mod exec;
 /// `lab`: the local sshd hosts themselves.

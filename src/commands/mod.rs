@@ -2,6 +2,7 @@
 //! through [`crate::executor`], and reports. [`run`] dispatches; `main` maps its result to an
 //! exit status: 0 all good, 1 some target failed, 2 invalid inventory or usage.
 
+mod apply;
 mod exec;
 mod fleet;
 mod lab;
@@ -27,6 +28,8 @@ pub enum Error {
     Usage(String),
     #[error("lab")]
     Lab(#[from] crate::lab::Error),
+    #[error("[source] prebuilt")]
+    Source(#[from] crate::source::Error),
     #[error("cannot write output")]
     Output(#[from] std::io::Error),
 }
@@ -54,6 +57,8 @@ impl Error {
 pub async fn run(cli: Cli) -> Result<Status, Error> {
     match cli.command {
         Command::Exec(args) => exec::run(args).await,
+        Command::Apply(args) => apply::run(args, false).await,
+        Command::Plan(args) => apply::run(args, true).await,
         Command::Lab(cmd) => lab::run(cmd).await,
     }
 }

@@ -80,6 +80,16 @@ where
     F: Fn(Target) -> Fut,
     Fut: Future<Output = Result<Output, StepError>>,
 {
+    let items = targets.into_iter().map(|t| (t, ())).collect();
+    run_items(items, forks, |t, ()| work(t)).await
+}
+
+/// Like [`run_all`], with a value of its own for each target (a plan step, say).
+pub async fn run_items<T, F, Fut>(items: Vec<(Target, T)>, forks: usize, work: F) -> Vec<Outcome>
+where
+    F: Fn(Target, T) -> Fut,
+    Fut: Future<Output = Result<Output, StepError>>,
+{
     let interrupted = Arc::new(AtomicBool::new(false));
     let watcher = {
         let interrupted = interrupted.clone();
@@ -92,13 +102,13 @@ where
     };
     let work = &work;
     let interrupted = &interrupted;
-    let outcomes = futures::stream::iter(targets)
-        .map(|target| async move {
+    let outcomes = futures::stream::iter(items)
+        .map(|(target, item)| async move {
             let start = Instant::now();
             let result = if interrupted.load(Ordering::SeqCst) {
                 Err(StepError { step: "start".into(), message: "not started: interrupted".into() })
             } else {
-                work(target.clone()).await
+                work(target.clone(), item).await
             };
             Outcome { target, result, elapsed: start.elapsed() }
         })

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::io::{self, Write};
 
 use super::Outcome;
+use crate::plan::step::{Action, Plan, Step};
 use crate::transport::ExitStatus;
 
 /// Print outcomes folded by identical output. Failures also get a summary line on `err`.
@@ -104,6 +105,45 @@ pub fn json(outcomes: &[Outcome], out: &mut dyn Write) -> io::Result<()> {
         writeln!(out, "{line}")?;
     }
     out.flush()
+}
+
+/// A plan, phase by phase: one line per step, and a unified diff for every changed file.
+pub fn plan(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
+    for phase in &plan.phases {
+        writeln!(
+            out,
+            "== {} ({} step{})",
+            phase.name,
+            phase.steps.len(),
+            plural(phase.steps.len())
+        )?;
+        for step in &phase.steps {
+            writeln!(out, "  {step}")?;
+            if let Action::WriteFile { data_dir, file, old } = &step.action {
+                let old = old.as_deref().unwrap_or("");
+                let path = format!("{data_dir}/{}", file.name);
+                let diff = similar::TextDiff::from_lines(old, &file.content);
+                let text = diff.unified_diff().context_radius(2).header(&path, &path).to_string();
+                for line in text.lines() {
+                    writeln!(out, "    {line}")?;
+                }
+            }
+        }
+    }
+    out.flush()
+}
+
+/// One finished step, as apply goes: `ok   dn1 on h2: start (1.2 s)`.
+pub fn progress(step: &Step, outcome: &Outcome, err: &mut dyn Write) -> io::Result<()> {
+    let secs = outcome.elapsed.as_secs_f64();
+    match &outcome.result {
+        Ok(_) => writeln!(err, "  ok    {step} ({secs:.1} s)"),
+        Err(e) => writeln!(err, "  FAIL  {step} ({secs:.1} s)\n        {}: {}", e.step, e.message),
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
 }
 
 #[derive(PartialEq, Eq, Hash)]

@@ -69,7 +69,21 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
                 .cmd(Cmd::new("rm").arg("-rf").arg(staging))
                 .cmd(Cmd::new("mkdir").arg("-p").arg(parent))
                 .cmd(Cmd::new(&argv[0]).args(&argv[1..]))
-                .cmd(Cmd::new("chmod").arg("700").arg(staging));
+                .cmd(Cmd::new("chmod").arg("700").arg(staging))
+                // pg_basebackup copies the primary's log, socket lock files and postmaster.opts.
+                .cmd(Cmd::new("find").arg(staging).args(["-maxdepth", "1"]).args([
+                    "(",
+                    "-name",
+                    "server.log",
+                    "-o",
+                    "-name",
+                    ".s.PGSQL.*",
+                    "-o",
+                    "-name",
+                    "postmaster.opts",
+                    ")",
+                    "-delete",
+                ]));
             remote.run("init", &prepare, None).await?;
             for file in files {
                 remote
@@ -94,10 +108,9 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
                 .run("reload", &Script::new().cmd(Cmd::new(&argv[0]).args(&argv[1..])), None)
                 .await
         }
-        Action::Restart { argv, .. } => {
-            remote
-                .run("restart", &Script::new().cmd(Cmd::new(&argv[0]).args(&argv[1..])), None)
-                .await
+        Action::Restart { stop, start, .. } => {
+            let script = Script::new().cmd(argv_cmd(stop)).cmd(argv_cmd(start));
+            remote.run("restart", &script, None).await
         }
         Action::Register { psql, want } => {
             let node = step.node.as_deref().unwrap_or_default();
@@ -117,6 +130,10 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
             remote.run("register", &run, Some(sql.as_bytes())).await
         }
     }
+}
+
+fn argv_cmd(argv: &[String]) -> Cmd {
+    Cmd::new(&argv[0]).args(&argv[1..])
 }
 
 fn parse_pgxc_node(out: &[u8]) -> Vec<PgxcNodeRow> {

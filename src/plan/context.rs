@@ -282,9 +282,12 @@ fn host_of<'a>(inv: &'a Inventory, node: &Node) -> Result<&'a Host, ContextError
 }
 
 /// A host address as pg_hba.conf's ADDRESS column: one IP as a single-address CIDR block, a
-/// DNS name as it is (the server matches it against the client's reverse lookup).
+/// DNS name as it is (the server matches it against the client's reverse lookup). A loopback
+/// address (lab hosts) is the whole loopback block: connections between 127.0.10.x addresses
+/// leave from 127.0.0.1, the loopback interface's first address.
 fn hba_address(address: &str) -> String {
     match address.parse::<IpAddr>() {
+        Ok(IpAddr::V4(ip)) if ip.is_loopback() => "127.0.0.0/8".to_string(),
         Ok(IpAddr::V4(ip)) => format!("{ip}/32"),
         Ok(IpAddr::V6(ip)) => format!("{ip}/128"),
         Err(_) => address.to_string(),
@@ -319,6 +322,7 @@ mod tests {
     fn hba_addresses() {
         assert_eq!(hba_address("10.0.0.1"), "10.0.0.1/32");
         assert_eq!(hba_address("fd00::3"), "fd00::3/128");
+        assert_eq!(hba_address("127.0.10.2"), "127.0.0.0/8");
         assert_eq!(hba_address("db2.example.com"), "db2.example.com");
     }
 

@@ -33,13 +33,21 @@ pub struct DesiredNode {
     /// initdb / initgtm / pg_basebackup argv, targeting `staging`.
     pub init: Vec<String>,
     pub start: Vec<String>,
-    pub reload: Vec<String>,
-    pub restart: Vec<String>,
+    /// `None`: the server cannot reload (the GTM): a change restarts it.
+    pub reload: Option<Vec<String>>,
+    /// Stop, then start.
+    pub restart: (Vec<String>, Vec<String>),
     /// Coordinators of a Postgres-XC cluster: the pgxc_node rows they must hold, and how to
     /// run SQL on them (psql argv reading SQL from stdin).
     pub pgxc_node: Option<Vec<PgxcNodeRow>>,
     pub psql: Vec<String>,
+    /// A primary with a synchronous standby: the standby's name. Until that standby streams,
+    /// the primary runs with synchronous replication off (every commit would wait for it).
+    pub sync_standby: Option<String>,
 }
+
+/// The file that holds a primary's `synchronous_standby_names`.
+pub const SYNC_FILE: &str = "synchronous_standby.conf";
 
 /// Compute the plan. A host whose facts are missing (unreachable) gets no steps; the caller
 /// reports it and stops before applying anything.
@@ -52,6 +60,36 @@ pub fn plan(
     let fact =
         |n: &DesiredNode| facts.get(&n.host).and_then(|h| h.nodes.get(&n.name)).unwrap_or(&empty);
     let mut plan = Plan::default();
+
+    // Synchronous replication waits until its standby streams; switched on in the last phase.
+    let mut enable_sync = Vec::new();
+    let held: Vec<DesiredNode> = nodes
+        .iter()
+        .map(|n| {
+            let Some(standby) = &n.sync_standby else { return n.clone() };
+            let streaming = fact(n)
+                .replicas
+                .iter()
+                .any(|r| &r.application_name == standby && r.state == "streaming");
+            if streaming {
+                return n.clone();
+            }
+            let mut held = n.clone();
+            for file in held.files.iter_mut().filter(|f| f.name == SYNC_FILE) {
+                let on = file.clone();
+                file.content = hold_sync(&file.content, standby);
+                let old = Some(file.content.clone());
+                let data_dir = n.data_dir.clone();
+                enable_sync.push(step(n, Action::WriteFile { data_dir, file: on, old }));
+            }
+            if let Some(argv) = &n.reload {
+                let settings = vec!["synchronous_standby_names".into()];
+                enable_sync.push(step(n, Action::Reload { argv: argv.clone(), settings }));
+            }
+            held
+        })
+        .collect();
+    let nodes = held.as_slice();
 
     let install = hosts
         .iter()
@@ -138,7 +176,24 @@ pub fn plan(
     }
     plan.push("configure standbys", standby_files);
     plan.push("start standbys", standby_runs);
+    plan.push("synchronous replication", enable_sync);
     plan
+}
+
+/// `synchronous_standby_names` off, saying why, until `standby` streams.
+fn hold_sync(content: &str, standby: &str) -> String {
+    content
+        .lines()
+        .map(|l| {
+            if l.trim_start().starts_with("synchronous_standby_names") {
+                format!("synchronous_standby_names = ''  # off until {standby} streams")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
 }
 
 fn step(n: &DesiredNode, action: Action) -> Step {
@@ -196,11 +251,12 @@ fn file_changes(n: &DesiredNode, f: &NodeFacts) -> (Vec<Step>, Option<Action>) {
     }
     let action = if !f.running {
         Some(Action::Start { argv: n.start.clone() })
-    } else if !restart.is_empty() {
+    } else if !restart.is_empty() || (!reload.is_empty() && n.reload.is_none()) {
         restart.extend(reload);
-        Some(Action::Restart { argv: n.restart.clone(), settings: restart.into_iter().collect() })
-    } else if !reload.is_empty() {
-        Some(Action::Reload { argv: n.reload.clone(), settings: reload.into_iter().collect() })
+        let (stop, start) = n.restart.clone();
+        Some(Action::Restart { stop, start, settings: restart.into_iter().collect() })
+    } else if let (false, Some(argv)) = (reload.is_empty(), &n.reload) {
+        Some(Action::Reload { argv: argv.clone(), settings: reload.into_iter().collect() })
     } else {
         None
     };
@@ -288,10 +344,11 @@ mod tests {
             staging: format!("/data/{name}.pgxc-deploy-tmp"),
             init: vec!["/bin/initdb".into()],
             start: vec!["start".into()],
-            reload: vec!["reload".into()],
-            restart: vec!["restart".into()],
+            reload: Some(vec!["reload".into()]),
+            restart: (vec!["stop".into()], vec!["start".into()]),
             pgxc_node: None,
             psql: vec!["psql".into()],
+            sync_standby: None,
         }
     }
 

@@ -2,11 +2,11 @@
 //! templates) vs the facts observed on the hosts -> an ordered [`step::Plan`].
 //!
 //! - [`context`] turns one node of a validated
-//! [`Inventory`](crate::inventory::Inventory) into the one documented [`Context`] every template
-//! renders from, and [`render`] fills the handlebars templates of `templates/` (or the user's
-//! overrides) with it. The files a node gets and the commands that manage it come from
-//! [`crate::flavors`]. Rendered text is part of the plan, so it can be shown as a diff and
-//! compared with golden files (`tests/golden/render/`).
+//!   [`Inventory`](crate::inventory::Inventory) into the one documented [`Context`] every template
+//!   renders from, and [`render`] fills the handlebars templates of `templates/` (or the user's
+//!   overrides) with it. The files a node gets and the commands that manage it come from
+//!   [`crate::flavors`]. Rendered text is part of the plan, so it can be shown as a diff and
+//!   compared with golden files (`tests/golden/render/`).
 //! - [`desired`] builds every node's desired files and commands; [`state`] holds what a host
 //!   looks like (and the probe that finds out); [`diff`] compares the two into a [`step::Plan`].
 //!

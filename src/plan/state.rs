@@ -174,7 +174,7 @@ pub fn parse_probe(out: &[u8]) -> Result<HostFacts, ParseError> {
             "initialized" => node.initialized = true,
             "running" => node.running = true,
             "start" => node.start_time = Some(rest.to_string()),
-            "recovery" => node.in_recovery = Some(rest == "t"),
+            "recovery" => node.in_recovery = Some(rest == "t" || rest == "true"),
             "file" => {
                 let (name, len) =
                     rest.rsplit_once(' ').ok_or_else(|| err("file without length"))?;

@@ -34,8 +34,8 @@ pub enum Action {
     Start { argv: Vec<String> },
     /// Signal the node to re-read its configuration.
     Reload { argv: Vec<String>, settings: Vec<String> },
-    /// Restart the node (settings that only take effect at start changed).
-    Restart { argv: Vec<String>, settings: Vec<String> },
+    /// Restart the node, stop then start (settings that only take effect at start changed).
+    Restart { stop: Vec<String>, start: Vec<String>, settings: Vec<String> },
     /// Make a coordinator's pgxc_node match `want`: the executor reads pgxc_node (the
     /// coordinator may only just have started) and runs [`super::diff::registration_sql`]
     /// through `psql` (argv reading SQL from stdin).

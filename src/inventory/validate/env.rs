@@ -18,7 +18,8 @@ pub enum ExpandError {
     Unclosed(String),
 }
 
-/// Expand `$NAME` and `${NAME}` (NAME: `[A-Za-z_][A-Za-z0-9_]*`); `$$` is one `$`. A `$` followed
+/// Expand `$NAME`, `${NAME}` and `${NAME:-default}` (NAME: `[A-Za-z_][A-Za-z0-9_]*`); `$$` is
+/// one `$`. A `$` followed
 /// by anything else (or nothing) is kept as it is, as a shell would. Every problem in the value
 /// is returned, each variable once.
 pub fn expand(value: &str, env: Lookup<'_>) -> Result<String, Vec<ExpandError>> {
@@ -28,6 +29,7 @@ pub fn expand(value: &str, env: Lookup<'_>) -> Result<String, Vec<ExpandError>> 
     while let Some(dollar) = rest.find('$') {
         out.push_str(&rest[..dollar]);
         let after = &rest[dollar + 1..];
+        let mut default = None;
         let (name, consumed) = if let Some(tail) = after.strip_prefix('$') {
             out.push('$');
             rest = tail;
@@ -35,6 +37,14 @@ pub fn expand(value: &str, env: Lookup<'_>) -> Result<String, Vec<ExpandError>> 
         } else if let Some(braced) = after.strip_prefix('{') {
             match braced.split_once('}') {
                 Some((name, _)) if is_env_name(name) => (name, name.len() + 2),
+                // `${NAME:-default}`: the default when NAME is unset or empty, as in a shell.
+                Some((inside, _))
+                    if inside.split_once(":-").is_some_and(|(n, _)| is_env_name(n)) =>
+                {
+                    let (name, fallback) = inside.split_once(":-").expect("checked");
+                    default = Some(fallback);
+                    (name, inside.len() + 2)
+                }
                 Some((inside, _)) => {
                     push_once(&mut errors, ExpandError::BadName(inside.to_string()));
                     rest = &braced[inside.len() + 1..];
@@ -55,9 +65,10 @@ pub fn expand(value: &str, env: Lookup<'_>) -> Result<String, Vec<ExpandError>> 
             }
             (&after[..len], len)
         };
-        match env(name) {
-            Some(found) => out.push_str(&found),
-            None => push_once(&mut errors, ExpandError::Unset(name.to_string())),
+        match (env(name).filter(|v| !v.is_empty() || default.is_none()), default) {
+            (Some(found), _) => out.push_str(&found),
+            (None, Some(fallback)) => out.push_str(fallback),
+            (None, None) => push_once(&mut errors, ExpandError::Unset(name.to_string())),
         }
         rest = &after[consumed..];
     }
@@ -115,6 +126,14 @@ mod tests {
         assert_eq!(ok("[$EMPTY]"), "[]");
         assert_eq!(ok("no variables"), "no variables");
         assert_eq!(ok(""), "");
+    }
+
+    #[test]
+    fn a_default_applies_when_unset_or_empty() {
+        assert_eq!(ok("${UNSET:-/opt/pgxc}"), "/opt/pgxc");
+        assert_eq!(ok("${EMPTY:-/opt/pgxc}/bin"), "/opt/pgxc/bin");
+        assert_eq!(ok("${A:-/opt/pgxc}"), "x");
+        assert_eq!(ok("${UNSET:-}"), "");
     }
 
     #[test]

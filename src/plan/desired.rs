@@ -1,0 +1,112 @@
+//! Inventory + flavor + templates -> what every host and node should look like
+//! ([`DesiredHost`], [`DesiredNode`]), with the commands that get them there. PURE.
+
+use crate::flavors;
+use crate::inventory::{Host, Inventory, Node, Role};
+
+use super::diff::{DesiredHost, DesiredNode};
+use super::render::{RenderError, Renderer};
+use super::state::PgxcNodeRow;
+use super::step::FileContent;
+
+/// Suffix of the directory a node is initialised in before it is renamed into place.
+pub const STAGING_SUFFIX: &str = ".pgxc-deploy-tmp";
+
+/// Where a host's install keeps its binaries: `<install_prefix>/<bin_rel>`.
+pub fn bin_dir(host: &Host, bin_rel: &str) -> String {
+    format!("{}/{}", host.install_prefix, bin_rel.trim_matches('/'))
+}
+
+/// Build the desired state. `bin_rel` is where binaries sit under an install prefix; `install`
+/// the fingerprint of the install to ship, if the inventory ships one.
+pub fn desired(
+    inv: &Inventory,
+    renderer: &Renderer,
+    bin_rel: &str,
+    install: Option<&str>,
+) -> Result<(Vec<DesiredHost>, Vec<DesiredNode>), RenderError> {
+    let flavor = flavors::of(inv.cluster.flavor);
+    let hosts = inv
+        .hosts
+        .iter()
+        .map(|h| DesiredHost { name: h.name.clone(), install: install.map(str::to_string) })
+        .collect();
+    let mut nodes = Vec::new();
+    for node in &inv.nodes {
+        let host = inv.host(&node.host).expect("validated inventory");
+        let bin = bin_dir(host, bin_rel);
+        let commands = flavor.commands(inv, node, &bin)?;
+        let staging = format!("{}{STAGING_SUFFIX}", node.data_dir);
+        let staged = Node { data_dir: staging.clone(), ..node.clone() };
+        let init = flavor.commands(inv, &staged, &bin)?.init;
+        let files = renderer
+            .node_files(inv, node)?
+            .into_iter()
+            .map(|f| FileContent { name: f.name.to_string(), content: f.contents, mode: f.mode })
+            .collect();
+        let pgxc_node = flavor.setup_sql(node).map(|_| registered_nodes(inv));
+        let restart = (commands.stop.clone(), commands.start.clone());
+        nodes.push(DesiredNode {
+            name: node.name.to_string(),
+            role: node.role,
+            host: node.host.clone(),
+            files,
+            data_dir: node.data_dir.clone(),
+            staging,
+            init,
+            reload: commands.reload.clone(),
+            start: commands.start,
+            restart,
+            pgxc_node,
+            psql: psql(inv, node, &bin),
+            sync_standby: inv
+                .nodes
+                .iter()
+                .find(|s| s.synchronous && s.primary.as_ref() == Some(&node.name))
+                .map(|s| s.name.to_string()),
+        });
+    }
+    Ok((hosts, nodes))
+}
+
+/// What every coordinator's pgxc_node must list: every coordinator and datanode (never a
+/// standby) at its host's real address.
+fn registered_nodes(inv: &Inventory) -> Vec<PgxcNodeRow> {
+    inv.nodes
+        .iter()
+        .filter_map(|n| {
+            let kind = match n.role {
+                Role::Coordinator => "C",
+                Role::Datanode => "D",
+                _ => return None,
+            };
+            let host = inv.host(&n.host)?;
+            Some(PgxcNodeRow {
+                name: n.name.to_string(),
+                kind: kind.into(),
+                host: host.address.clone(),
+                port: n.port,
+            })
+        })
+        .collect()
+}
+
+/// psql on the node's Unix socket, as the cluster's user, reading SQL from stdin or `-c`.
+fn psql(inv: &Inventory, node: &Node, bin: &str) -> Vec<String> {
+    let port = node.port.to_string();
+    [
+        &format!("{bin}/psql"),
+        "-X",
+        "-q",
+        "-h",
+        &node.data_dir,
+        "-p",
+        &port,
+        "-U",
+        &inv.cluster.os_user,
+        "-d",
+        "postgres",
+    ]
+    .map(str::to_string)
+    .to_vec()
+}
