@@ -58,8 +58,31 @@ pub enum Error {
     Failed { program: String, stderr: String },
 }
 
+/// Where the parts of the install at `dir` are, and which paths (relative to `root`) make it up.
+struct Inspected {
+    layout: Layout,
+    root: String,
+    members: Vec<String>,
+}
+
+/// The layout of the prebuilt install at `dir`, as it will be under any install prefix.
+pub async fn layout_of(dir: &Path) -> Result<Layout, Error> {
+    Ok(inspect(dir).await?.layout)
+}
+
 /// Pack the install at `dir`.
 pub async fn pack_prebuilt(dir: &Path) -> Result<Package, Error> {
+    let Inspected { layout, root, members } = inspect(dir).await?;
+    let mut tar_args = vec!["-C".to_string(), root, "-cf".into(), "-".into()];
+    // Stable order and owner, so an unchanged install packs to the same fingerprint.
+    tar_args.extend(["--sort=name", "--owner=0", "--group=0", "--numeric-owner"].map(String::from));
+    tar_args.extend(members);
+    let archive = run("tar", &tar_args, None).await?;
+    let fingerprint = hex(&Sha256::digest(&archive));
+    Ok(Package { layout, archive, fingerprint })
+}
+
+async fn inspect(dir: &Path) -> Result<Inspected, Error> {
     let pg_config = dir.join("bin/pg_config");
     if !pg_config.is_file() {
         return Err(Error::NotAnInstall { dir: dir.to_path_buf() });
@@ -78,9 +101,9 @@ pub async fn pack_prebuilt(dir: &Path) -> Result<Package, Error> {
     let lib = rel(libdir);
     if libdir.starts_with(&root) && !members.iter().any(|m| lib.starts_with(m.as_str())) {
         // Only libpq from a shared libdir such as /usr/lib/x86_64-linux-gnu.
-        let libpq = std::fs::read_dir(libdir)
+        let entries = std::fs::read_dir(libdir)
             .map_err(|source| Error::Run { program: format!("reading {libdir}"), source })?;
-        let mut names: Vec<String> = libpq
+        let mut names: Vec<String> = entries
             .filter_map(|e| e.ok())
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .filter(|n| n.starts_with("libpq.so"))
@@ -90,14 +113,7 @@ pub async fn pack_prebuilt(dir: &Path) -> Result<Package, Error> {
         members.extend(names);
     }
     members.dedup();
-
-    let mut tar_args = vec!["-C".to_string(), root.clone(), "-cf".into(), "-".into()];
-    // Stable order and owner, so an unchanged install packs to the same fingerprint.
-    tar_args.extend(["--sort=name", "--owner=0", "--group=0", "--numeric-owner"].map(String::from));
-    tar_args.extend(members);
-    let archive = run("tar", &tar_args, None).await?;
-    let fingerprint = hex(&Sha256::digest(&archive));
-    Ok(Package { layout: Layout { bin: rel(bindir), lib }, archive, fingerprint })
+    Ok(Inspected { layout: Layout { bin: rel(bindir), lib }, root, members })
 }
 
 /// The longest directory prefix shared by all `paths`.

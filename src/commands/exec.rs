@@ -4,7 +4,9 @@
 use crate::cli::ExecArgs;
 use crate::executor::{self, StepError, Target};
 use crate::inventory::{self, Inventory, Node};
+use crate::plan::desired::bin_dir;
 use crate::shell::{Cmd, Script};
+use crate::source::Layout;
 
 use super::{Error, Status, fleet};
 
@@ -13,10 +15,14 @@ pub async fn run(args: ExecArgs) -> Result<Status, Error> {
     let selected = inventory::select(&inv, args.on.as_deref())
         .map_err(|e| Error::Usage(format!("--on: {e}\n  hint: {}", e.hint())))?;
     let targets: Vec<Target> = selected.iter().map(|t| target(&inv, t)).collect();
+    let layout = match &inv.source {
+        Some(inventory::Source::Prebuilt { path }) => crate::source::layout_of(path).await?,
+        _ => crate::source::Layout::default(),
+    };
     let fleet = fleet::fleet(&inv, &args.ssh);
 
     let outcomes = executor::run_all(targets, args.ssh.forks, |target| {
-        let script = remote_script(&inv, &target, &args.command);
+        let script = remote_script(&inv, &layout, &target, &args.command);
         let fleet = &fleet;
         async move {
             let session =
@@ -49,10 +55,10 @@ fn target(inv: &Inventory, t: &inventory::Target) -> Target {
 
 /// The remote command line: the user's words quoted one by one (or their one-word shell line),
 /// preceded, for a node, by that node's environment.
-fn remote_script(inv: &Inventory, target: &Target, command: &[String]) -> String {
+fn remote_script(inv: &Inventory, layout: &Layout, target: &Target, command: &[String]) -> String {
     let mut script = Script::new();
     if let Some(node) = target.node.as_deref().and_then(|n| inv.node(n)) {
-        script = node_env(inv, node, script);
+        script = node_env(inv, layout, node, script);
     }
     let script = match command {
         [line] => script.raw(line),
@@ -64,7 +70,7 @@ fn remote_script(inv: &Inventory, target: &Target, command: &[String]) -> String
 
 /// What a command run "on a node" can rely on. Remote shells are non-interactive and read no
 /// profile, so the install's bin directory is put on PATH here.
-fn node_env(inv: &Inventory, node: &Node, script: Script) -> Script {
+fn node_env(inv: &Inventory, layout: &Layout, node: &Node, script: Script) -> Script {
     let host = inv.host(&node.host).expect("node hosts exist");
     script
         .env("PGDATA", &node.data_dir)
@@ -74,5 +80,6 @@ fn node_env(inv: &Inventory, node: &Node, script: Script) -> Script {
         .env("PGUSER", &inv.cluster.os_user)
         .env("PGXC_NODE", node.name.as_str())
         .env("PGXC_ROLE", node.role.to_string())
-        .path_prepend(inv.bin_dir(host))
+        .env("LD_LIBRARY_PATH", format!("{}/{}", host.install_prefix, layout.lib))
+        .path_prepend(bin_dir(host, &layout.bin))
 }

@@ -101,7 +101,8 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
                 .await
         }
         Action::Start { argv } => {
-            remote.run("start", &Script::new().cmd(Cmd::new(&argv[0]).args(&argv[1..])), None).await
+            let started = remote.run("start", &Script::new().cmd(argv_cmd(argv)), None).await;
+            started.map_err(|e| with_log_hint(e, argv))
         }
         Action::Reload { argv, .. } => {
             remote
@@ -110,9 +111,9 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
         }
         Action::Restart { stop, start, .. } => {
             let script = Script::new().cmd(argv_cmd(stop)).cmd(argv_cmd(start));
-            remote.run("restart", &script, None).await
+            remote.run("restart", &script, None).await.map_err(|e| with_log_hint(e, start))
         }
-        Action::Register { psql, want } => {
+        Action::Register { psql, want, fresh_sql } => {
             let node = step.node.as_deref().unwrap_or_default();
             let query = "select node_name, node_type, node_host, node_port from pgxc_node";
             let read = Script::new().cmd(
@@ -120,7 +121,8 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
             );
             let out = remote.run("register", &read, None).await?;
             let have = parse_pgxc_node(&out.stdout);
-            let sql = registration_sql(node, want, &have);
+            let fresh = have.len() == 1 && have[0].name == node;
+            let sql = if fresh { fresh_sql.clone() } else { registration_sql(node, want, &have) };
             let run = Script::new().cmd(Cmd::new(&psql[0]).args(&psql[1..]).args([
                 "-v",
                 "ON_ERROR_STOP=1",
@@ -130,6 +132,14 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
             remote.run("register", &run, Some(sql.as_bytes())).await
         }
     }
+}
+
+/// Point a failed start at the server's log (the word after `-l` in its argv).
+fn with_log_hint(mut err: StepError, argv: &[String]) -> StepError {
+    if let Some(log) = argv.iter().position(|w| w == "-l").and_then(|i| argv.get(i + 1)) {
+        err.message.push_str(&format!("\n  see the server's log on the host: {log}"));
+    }
+    err
 }
 
 fn argv_cmd(argv: &[String]) -> Cmd {

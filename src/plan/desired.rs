@@ -4,6 +4,7 @@
 use crate::flavors;
 use crate::inventory::{Host, Inventory, Node, Role};
 
+use super::context::Context;
 use super::diff::{DesiredHost, DesiredNode};
 use super::render::{RenderError, Renderer};
 use super::state::PgxcNodeRow;
@@ -45,6 +46,10 @@ pub fn desired(
             .map(|f| FileContent { name: f.name.to_string(), content: f.contents, mode: f.mode })
             .collect();
         let pgxc_node = flavor.setup_sql(node).map(|_| registered_nodes(inv));
+        let register_sql = match flavor.setup_sql(node) {
+            Some(template) => renderer.render(template, &Context::new(inv, node)?)?,
+            None => String::new(),
+        };
         let restart = (commands.stop.clone(), commands.start.clone());
         nodes.push(DesiredNode {
             name: node.name.to_string(),
@@ -58,6 +63,7 @@ pub fn desired(
             start: commands.start,
             restart,
             pgxc_node,
+            register_sql,
             psql: psql(inv, node, &bin),
             sync_standby: inv
                 .nodes

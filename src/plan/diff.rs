@@ -40,6 +40,8 @@ pub struct DesiredNode {
     /// Coordinators of a Postgres-XC cluster: the pgxc_node rows they must hold, and how to
     /// run SQL on them (psql argv reading SQL from stdin).
     pub pgxc_node: Option<Vec<PgxcNodeRow>>,
+    /// The registration SQL for a fresh coordinator (the rendered `register_nodes.sql.hbs`).
+    pub register_sql: String,
     pub psql: Vec<String>,
     /// A primary with a synchronous standby: the standby's name. Until that standby streams,
     /// the primary runs with synchronous replication off (every commit would wait for it).
@@ -154,8 +156,16 @@ pub fn plan(
             have.sort();
             let mut want_sorted = want.clone();
             want_sorted.sort();
-            (!f.initialized || !f.running || have != want_sorted)
-                .then(|| step(n, Action::Register { psql: n.psql.clone(), want: want.clone() }))
+            (!f.initialized || !f.running || have != want_sorted).then(|| {
+                step(
+                    n,
+                    Action::Register {
+                        psql: n.psql.clone(),
+                        want: want.clone(),
+                        fresh_sql: n.register_sql.clone(),
+                    },
+                )
+            })
         })
         .collect();
     plan.push("register nodes", register);
@@ -347,6 +357,7 @@ mod tests {
             reload: Some(vec!["reload".into()]),
             restart: (vec!["stop".into()], vec!["start".into()]),
             pgxc_node: None,
+            register_sql: String::new(),
             psql: vec!["psql".into()],
             sync_standby: None,
         }

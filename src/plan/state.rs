@@ -82,17 +82,22 @@ pub fn probe_script(
 ) -> String {
     let mut s = String::new();
     s.push_str(&format!(
-        "m={}; [ -f \"$m\" ] && printf 'install %s\\n' \"$(cat \"$m\")\"\n",
-        quote(&format!("{install_prefix}/{INSTALL_MARKER}"))
+        // The marker counts only while the install's server binary is still there.
+        "m={}; [ -f \"$m\" ] && [ -x {} ] && printf 'install %s\\n' \"$(cat \"$m\")\"\n",
+        quote(&format!("{install_prefix}/{INSTALL_MARKER}")),
+        quote(&format!("{bin_dir}/postgres"))
     ));
-    for n in nodes {
+    // Nodes are probed at once, each into its own file, printed in order afterwards.
+    s.push_str("t=$(mktemp -d) || exit 1\n");
+    for (i, n) in nodes.iter().enumerate() {
+        let mut sec = String::new();
         let d = quote(&n.data_dir);
-        s.push_str(&format!("printf 'node %s\\n' {}\nd={d}\n", quote(&n.name)));
-        s.push_str("[ -d \"$d\" ] && echo dir\n");
-        s.push_str(&format!("[ -f \"$d\"/{INIT_MARKER} ] && echo initialized\n"));
+        sec.push_str(&format!("printf 'node %s\\n' {}\nd={d}\n", quote(&n.name)));
+        sec.push_str("[ -d \"$d\" ] && echo dir\n");
+        sec.push_str(&format!("[ -f \"$d\"/{INIT_MARKER} ] && echo initialized\n"));
         for f in &n.files {
             let f = quote(f);
-            s.push_str(&format!(
+            sec.push_str(&format!(
                 "[ -f \"$d\"/{f} ] && {{ printf 'file %s %s\\n' {f} \"$(wc -c < \"$d\"/{f})\"; cat \"$d\"/{f}; echo; }}\n"
             ));
         }
@@ -101,7 +106,8 @@ pub fn probe_script(
                 .args(["-Z", "gtm", "-D"])
                 .raw("\"$d\"")
                 .arg("status");
-            s.push_str(&format!("{status} >/dev/null 2>&1 && echo running\n"));
+            sec.push_str(&format!("{status} >/dev/null 2>&1 && echo running\n"));
+            s.push_str(&format!("{{\n{sec}}} >\"$t\"/{i} 2>/dev/null &\n"));
             continue;
         }
         let port = n.port.to_string();
@@ -115,21 +121,27 @@ pub fn probe_script(
             .args(["-X", "-A", "-t", "-q", "-h"])
             .raw("\"$d\"")
             .args(["-p", &port, "-U", os_user, "-d", "postgres"]);
-        s.push_str(&format!("if {ready} 2>/dev/null; then\necho running\n{psql} <<'PGXC_SQL'\n"));
-        s.push_str("select 'start ' || pg_postmaster_start_time();\n");
-        s.push_str("select 'recovery ' || pg_is_in_recovery();\n");
+        sec.push_str(&format!("if {ready} 2>/dev/null; then\necho running\n{psql} <<'PGXC_SQL'\n"));
+        sec.push_str("select 'start ' || pg_postmaster_start_time();\n");
+        sec.push_str("select 'recovery ' || pg_is_in_recovery();\n");
         // Which settings need a restart and which a reload, as the server itself says.
-        s.push_str("select 'context ' || name || ' ' || context from pg_settings;\n");
-        s.push_str(
+        sec.push_str("select 'context ' || name || ' ' || context from pg_settings;\n");
+        sec.push_str(
             "select 'replica ' || coalesce(application_name, '') || ' ' || coalesce(state, '') || ' ' || coalesce(sync_state, '') from pg_stat_replication;\n",
         );
         if n.read_pgxc_node {
-            s.push_str(
+            sec.push_str(
                 "select 'pgxc_node ' || node_name || ' ' || node_type || ' ' || node_host || ' ' || node_port from pgxc_node;\n",
             );
         }
-        s.push_str("PGXC_SQL\nfi\n");
+        sec.push_str("PGXC_SQL\nfi\n");
+        s.push_str(&format!("{{\n{sec}}} >\"$t\"/{i} 2>/dev/null &\n"));
     }
+    s.push_str("wait\n");
+    for i in 0..nodes.len() {
+        s.push_str(&format!("cat \"$t\"/{i}\n"));
+    }
+    s.push_str("rm -rf \"$t\"\n");
     s
 }
 
@@ -273,10 +285,16 @@ pgxc_node dn1 D 127.0.10.2 15432\nnode dn1_standby\ndir\nfile odd 3\na\nb\nrepli
         std::fs::write(format!("{d}/{INIT_MARKER}"), "").unwrap();
         std::fs::write(format!("{d}/pg_hba.conf"), "local all all trust\n'quoted' $x\n").unwrap();
         std::fs::write(format!("{root}/{INSTALL_MARKER}"), "f00d").unwrap();
+        // The marker counts only with the server binary in place.
+        std::fs::create_dir_all(format!("{root}/bin")).unwrap();
+        std::fs::write(format!("{root}/bin/postgres"), "").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        let exe = std::fs::Permissions::from_mode(0o755);
+        std::fs::set_permissions(format!("{root}/bin/postgres"), exe).unwrap();
         let mut n = node("dn1", Role::Datanode, &["pg_hba.conf", "postgresql.conf"]);
         n.data_dir = d;
         n.port = 1; // nothing listens: pg_isready fails, not running
-        let script = probe_script(&root, "/nonexistent/bin", "pgxc", &[n]);
+        let script = probe_script(&root, &format!("{root}/bin"), "pgxc", &[n.clone()]);
         let out = std::process::Command::new("/bin/sh").arg("-c").arg(&script).output().unwrap();
         let facts = parse_probe(&out.stdout).unwrap();
         assert_eq!(facts.install.as_deref(), Some("f00d"));
@@ -284,5 +302,11 @@ pgxc_node dn1 D 127.0.10.2 15432\nnode dn1_standby\ndir\nfile odd 3\na\nb\nrepli
         assert!(f.dir_exists && f.initialized && !f.running);
         assert_eq!(f.files.keys().collect::<Vec<_>>(), ["pg_hba.conf"]);
         assert_eq!(f.files["pg_hba.conf"], b"local all all trust\n'quoted' $x\n");
+
+        // Without the binaries, the install does not count as there.
+        std::fs::remove_file(format!("{root}/bin/postgres")).unwrap();
+        let script = probe_script(&root, &format!("{root}/bin"), "pgxc", &[n]);
+        let out = std::process::Command::new("/bin/sh").arg("-c").arg(&script).output().unwrap();
+        assert_eq!(parse_probe(&out.stdout).unwrap().install, None);
     }
 }

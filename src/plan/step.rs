@@ -36,10 +36,12 @@ pub enum Action {
     Reload { argv: Vec<String>, settings: Vec<String> },
     /// Restart the node, stop then start (settings that only take effect at start changed).
     Restart { stop: Vec<String>, start: Vec<String>, settings: Vec<String> },
-    /// Make a coordinator's pgxc_node match `want`: the executor reads pgxc_node (the
-    /// coordinator may only just have started) and runs [`super::diff::registration_sql`]
-    /// through `psql` (argv reading SQL from stdin).
-    Register { psql: Vec<String>, want: Vec<super::state::PgxcNodeRow> },
+    /// Make a coordinator's pgxc_node match `want`. The executor reads pgxc_node first (the
+    /// coordinator may only just have started): a fresh coordinator, which knows only itself,
+    /// gets `fresh_sql` (rendered from `register_nodes.sql.hbs`); any other gets
+    /// [`super::diff::registration_sql`], which converges from what is there. Run through
+    /// `psql` (argv reading SQL from stdin).
+    Register { psql: Vec<String>, want: Vec<super::state::PgxcNodeRow>, fresh_sql: String },
 }
 
 /// A managed file's desired content.
