@@ -69,6 +69,8 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
                 .cmd(Cmd::new("rm").arg("-rf").arg(staging))
                 .cmd(Cmd::new("mkdir").arg("-p").arg(parent))
                 .cmd(Cmd::new(&argv[0]).args(&argv[1..]))
+                // initdb runs with --nosync: one sync makes the new directory durable.
+                .cmd(Cmd::new("sync"))
                 .cmd(Cmd::new("chmod").arg("700").arg(staging))
                 // pg_basebackup copies the primary's log, socket lock files and postmaster.opts.
                 .cmd(Cmd::new("find").arg(staging).args(["-maxdepth", "1"]).args([
@@ -100,8 +102,9 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
                 .upload(&format!("{data_dir}/{}", file.name), file.content.as_bytes(), file.mode)
                 .await
         }
-        Action::Start { argv } => {
-            let started = remote.run("start", &Script::new().cmd(argv_cmd(argv)), None).await;
+        Action::Start { argv, ready } => {
+            let script = Script::new().cmd(argv_cmd(argv)).raw(&wait_until(ready));
+            let started = remote.run("start", &script, None).await;
             started.map_err(|e| with_log_hint(e, argv))
         }
         Action::Reload { argv, .. } => {
@@ -109,8 +112,9 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
                 .run("reload", &Script::new().cmd(Cmd::new(&argv[0]).args(&argv[1..])), None)
                 .await
         }
-        Action::Restart { stop, start, .. } => {
-            let script = Script::new().cmd(argv_cmd(stop)).cmd(argv_cmd(start));
+        Action::Restart { stop, start, ready, .. } => {
+            let script =
+                Script::new().cmd(argv_cmd(stop)).cmd(argv_cmd(start)).raw(&wait_until(ready));
             remote.run("restart", &script, None).await.map_err(|e| with_log_hint(e, start))
         }
         Action::Register { psql, want, fresh_sql } => {
@@ -132,6 +136,18 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
             remote.run("register", &run, Some(sql.as_bytes())).await
         }
     }
+}
+
+/// How long a started server has to accept connections.
+const READY_TENTHS: u32 = 600;
+
+/// Shell that polls `ready` ten times a second until it succeeds, or fails after 60 s.
+fn wait_until(ready: &[String]) -> String {
+    format!(
+        "i=0; until {} >/dev/null 2>&1; do i=$((i+1)); if [ $i -ge {READY_TENTHS} ]; then \
+         echo 'started, but not accepting connections after 60 s' >&2; exit 1; fi; sleep 0.1; done",
+        argv_cmd(ready)
+    )
 }
 
 /// Point a failed start at the server's log (the word after `-l` in its argv).

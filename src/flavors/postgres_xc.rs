@@ -137,12 +137,12 @@ mod tests {
         assert_eq!(
             joined(&c.init),
             "/opt/pgxc/bin/initdb --nodename coord1 -D /var/lib/pgxc/coord1 -U postgres \
-             --encoding=UTF8 --locale=C --auth-local=trust --auth-host=reject"
+             --encoding=UTF8 --locale=C --auth-local=trust --auth-host=reject --nosync"
         );
         assert_eq!(
             joined(&c.start),
             "/opt/pgxc/bin/pg_ctl -Z coordinator -D /var/lib/pgxc/coord1 \
-             -l /var/lib/pgxc/coord1/server.log -w -t 60 start"
+             -l /var/lib/pgxc/coord1/server.log start"
         );
         assert_eq!(
             joined(&c.stop),
@@ -165,12 +165,12 @@ mod tests {
         assert_eq!(
             joined(&c.init),
             "/opt/pgxc/bin/initdb --nodename dn1 -D /var/lib/pgxc/dn1 -U postgres \
-             --encoding=UTF8 --locale=C --auth-local=trust --auth-host=reject"
+             --encoding=UTF8 --locale=C --auth-local=trust --auth-host=reject --nosync"
         );
         assert_eq!(
             joined(&c.start),
             "/opt/pgxc/bin/pg_ctl -Z datanode -D /var/lib/pgxc/dn1 \
-             -l /var/lib/pgxc/dn1/server.log -w -t 60 start"
+             -l /var/lib/pgxc/dn1/server.log start"
         );
     }
 
@@ -180,12 +180,12 @@ mod tests {
         assert_eq!(
             joined(&c.init),
             "/opt/pgxc/bin/pg_basebackup -h db2.example.com -p 15432 -U postgres \
-             -D /data/pgxc/dn1_standby -X stream --checkpoint=fast -w"
+             -D /data/pgxc/dn1_standby -X stream --checkpoint=fast --status-interval=1 -w"
         );
         assert_eq!(
             joined(&c.start),
             "/opt/pgxc/bin/pg_ctl -Z datanode -D /data/pgxc/dn1_standby \
-             -l /data/pgxc/dn1_standby/server.log -w -t 60 start"
+             -l /data/pgxc/dn1_standby/server.log start"
         );
     }
 

@@ -91,12 +91,11 @@ mod tests {
         assert_eq!(
             joined(&c.init),
             "/usr/lib/postgresql/16/bin/initdb -D /srv/pg/pg1 -U pgadmin \
-             --encoding=UTF8 --locale=C --auth-local=trust --auth-host=reject"
+             --encoding=UTF8 --locale=C --auth-local=trust --auth-host=reject --nosync"
         );
         assert_eq!(
             joined(&c.start),
-            "/usr/lib/postgresql/16/bin/pg_ctl -D /srv/pg/pg1 -l /srv/pg/pg1/server.log \
-             -w -t 60 start"
+            "/usr/lib/postgresql/16/bin/pg_ctl -D /srv/pg/pg1 -l /srv/pg/pg1/server.log start"
         );
         assert_eq!(
             joined(&c.stop),
@@ -119,12 +118,12 @@ mod tests {
         assert_eq!(
             joined(&c.init),
             "/usr/lib/postgresql/16/bin/pg_basebackup -h 192.168.1.10 -p 5432 -U pgadmin \
-             -D /srv/pg/pg1_standby -X stream --checkpoint=fast -w"
+             -D /srv/pg/pg1_standby -X stream --checkpoint=fast --status-interval=1 -w"
         );
         assert_eq!(
             joined(&c.start),
             "/usr/lib/postgresql/16/bin/pg_ctl -D /srv/pg/pg1_standby \
-             -l /srv/pg/pg1_standby/server.log -w -t 60 start"
+             -l /srv/pg/pg1_standby/server.log start"
         );
     }
 

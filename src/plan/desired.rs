@@ -61,6 +61,7 @@ pub fn desired(
             init,
             reload: commands.reload.clone(),
             start: commands.start,
+            ready: commands.ready,
             restart,
             pgxc_node,
             register_sql,

@@ -33,6 +33,8 @@ pub struct DesiredNode {
     /// initdb / initgtm / pg_basebackup argv, targeting `staging`.
     pub init: Vec<String>,
     pub start: Vec<String>,
+    /// Exits 0 once the server accepts connections.
+    pub ready: Vec<String>,
     /// `None`: the server cannot reload (the GTM): a change restarts it.
     pub reload: Option<Vec<String>>,
     /// Stop, then start.
@@ -133,7 +135,7 @@ pub fn plan(
             tiers
                 .entry(tier(n.role))
                 .or_default()
-                .push(step(n, Action::Start { argv: n.start.clone() }));
+                .push(step(n, Action::Start { argv: n.start.clone(), ready: n.ready.clone() }));
             continue;
         }
         let (writes, change) = file_changes(n, f);
@@ -177,7 +179,8 @@ pub fn plan(
     for n in standbys {
         let f = fact(n);
         if !f.initialized {
-            standby_runs.push(step(n, Action::Start { argv: n.start.clone() }));
+            standby_runs
+                .push(step(n, Action::Start { argv: n.start.clone(), ready: n.ready.clone() }));
             continue;
         }
         let (writes, change) = file_changes(n, f);
@@ -260,11 +263,12 @@ fn file_changes(n: &DesiredNode, f: &NodeFacts) -> (Vec<Step>, Option<Action>) {
         ));
     }
     let action = if !f.running {
-        Some(Action::Start { argv: n.start.clone() })
+        Some(Action::Start { argv: n.start.clone(), ready: n.ready.clone() })
     } else if !restart.is_empty() || (!reload.is_empty() && n.reload.is_none()) {
         restart.extend(reload);
         let (stop, start) = n.restart.clone();
-        Some(Action::Restart { stop, start, settings: restart.into_iter().collect() })
+        let ready = n.ready.clone();
+        Some(Action::Restart { stop, start, ready, settings: restart.into_iter().collect() })
     } else if let (false, Some(argv)) = (reload.is_empty(), &n.reload) {
         Some(Action::Reload { argv: argv.clone(), settings: reload.into_iter().collect() })
     } else {
@@ -354,6 +358,7 @@ mod tests {
             staging: format!("/data/{name}.pgxc-deploy-tmp"),
             init: vec!["/bin/initdb".into()],
             start: vec!["start".into()],
+            ready: vec!["ready".into()],
             reload: Some(vec!["reload".into()]),
             restart: (vec!["stop".into()], vec!["start".into()]),
             pgxc_node: None,

@@ -30,12 +30,12 @@ pub enum Action {
     },
     /// Replace one managed file in `data_dir` (atomically); `old` is what is there now.
     WriteFile { data_dir: String, file: FileContent, old: Option<String> },
-    /// Start the node and wait until it accepts connections.
-    Start { argv: Vec<String> },
+    /// Start the node, then poll `ready` until it accepts connections.
+    Start { argv: Vec<String>, ready: Vec<String> },
     /// Signal the node to re-read its configuration.
     Reload { argv: Vec<String>, settings: Vec<String> },
     /// Restart the node, stop then start (settings that only take effect at start changed).
-    Restart { stop: Vec<String>, start: Vec<String>, settings: Vec<String> },
+    Restart { stop: Vec<String>, start: Vec<String>, ready: Vec<String>, settings: Vec<String> },
     /// Make a coordinator's pgxc_node match `want`. The executor reads pgxc_node first (the
     /// coordinator may only just have started): a fresh coordinator, which knows only itself,
     /// gets `fresh_sql` (rendered from `register_nodes.sql.hbs`); any other gets
