@@ -11,6 +11,7 @@
 //! - [`plan`]: PURE. Desired state (render context, templates) vs observed facts -> ordered steps.
 //! - [`observe`]: one read-only probe per host: what is installed, initialised, running.
 //! - [`executor`]: runs work on many targets with a concurrency limit, one outcome per target.
+//! - [`lock`]: the cluster lock on every host, held for as long as an apply's SSH connection.
 //! - [`transport`]: the only code that speaks SSH (russh): one session per host.
 //! - [`shell`]: PURE. The only way to build a remote command line (quoting).
 //! - [`source`]: the install to ship (`[source] prebuilt`), packed locally.
@@ -24,6 +25,7 @@ pub mod executor;
 pub mod flavors;
 pub mod inventory;
 pub mod lab;
+pub mod lock;
 pub mod observe;
 pub mod plan;
 pub mod shell;

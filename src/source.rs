@@ -15,6 +15,8 @@ use std::process::Stdio;
 
 use sha2::{Digest, Sha256};
 
+use crate::inventory::{Build, Origin};
+
 /// Where the parts of an install live, relative to the install prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Layout {
@@ -114,6 +116,72 @@ async fn inspect(dir: &Path) -> Result<Inspected, Error> {
     }
     members.dedup();
     Ok(Inspected { layout: Layout { bin: rel(bindir), lib }, root, members })
+}
+
+/// What a build from source needs from this machine: the source archive to upload (tarball or
+/// local directory; `None` for git, which the build host clones), the patches, and the
+/// fingerprint of everything that decides the result.
+#[derive(Debug, Clone)]
+pub struct BuildInputs {
+    pub fingerprint: String,
+    /// Uploaded as a file and unpacked on the build host.
+    pub archive: Option<Vec<u8>>,
+    /// `tar --strip-components` for `archive`: 1 for a release tarball's top directory.
+    pub strip_components: u32,
+    /// (file name, content), applied in order with `patch -p1`.
+    pub patches: Vec<(String, Vec<u8>)>,
+}
+
+/// Read the local parts of a build from source.
+pub async fn build_inputs(build: &Build) -> Result<BuildInputs, Error> {
+    let read = |path: &Path| {
+        std::fs::read(path)
+            .map_err(|source| Error::Run { program: format!("reading {}", path.display()), source })
+    };
+    let (archive, strip_components, origin) = match &build.origin {
+        Origin::Git { url, rev } => (None, 0, format!("git {url} {rev}")),
+        Origin::Tarball(path) => {
+            let bytes = read(path)?;
+            let origin = format!("tarball {}", hex(&Sha256::digest(&bytes)));
+            (Some(bytes), 1, origin)
+        }
+        Origin::Dir(dir) => {
+            let args = [
+                "--sort=name",
+                "--owner=0",
+                "--group=0",
+                "--numeric-owner",
+                "--exclude=.git",
+                "-C",
+            ];
+            let mut args: Vec<String> = args.map(String::from).to_vec();
+            args.extend([dir.display().to_string(), "-cf".into(), "-".into(), ".".into()]);
+            let bytes = run("tar", &args, None).await?;
+            let origin = format!("dir {}", hex(&Sha256::digest(&bytes)));
+            (Some(bytes), 0, origin)
+        }
+    };
+    let mut patches = Vec::new();
+    for path in &build.patches {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        patches.push((name, read(path)?));
+    }
+    let mut h = Sha256::new();
+    h.update(origin.as_bytes());
+    for arg in &build.configure_args {
+        h.update(b"\0configure ");
+        h.update(arg.as_bytes());
+    }
+    for (name, body) in &patches {
+        h.update(b"\0patch ");
+        h.update(name.as_bytes());
+        h.update(Sha256::digest(body));
+    }
+    for line in &build.pre_configure {
+        h.update(b"\0pre ");
+        h.update(line.as_bytes());
+    }
+    Ok(BuildInputs { fingerprint: hex(&h.finalize()), archive, strip_components, patches })
 }
 
 /// The longest directory prefix shared by all `paths`.

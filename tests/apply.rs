@@ -184,6 +184,31 @@ fn postgresql_flavor_deploys_streams_reapplies_as_a_no_op_and_reloads_a_changed_
     );
     assert_eq!((started(1, "pg1", 25432), started(3, "pg2_standby", 25433)), before);
 
+    // While another holder has the cluster's lock on one host, apply refuses and changes
+    // nothing; once it is gone, apply runs.
+    let lock = format!("{LAB_DIR}/hosts/h2/data/pgtest/.pgxc-deploy.lock");
+    std::fs::write(format!("{lock}.owner"), "apply by someone@elsewhere (pid 7)\n").unwrap();
+    // `-o`: flock itself holds the lock (not its `sleep`), so killing it releases the lock.
+    let mut holder =
+        Command::new("flock").args(["-n", "-o", &lock, "sleep", "60"]).spawn().unwrap();
+    wait_for("the lock held", || {
+        assert!(holder.try_wait().unwrap().is_none(), "the lock's holder ended early");
+        let probe = Command::new("flock").args(["-n", &lock, "true"]).status().unwrap();
+        !probe.success()
+    });
+    let out = apply(&inv);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("error: cannot lock pgtest; nothing was changed:"), "{stderr}");
+    assert!(
+        stderr.contains("h2: lock: locked by apply by someone@elsewhere (pid 7): another pgxc-deploy works on this cluster"),
+        "{stderr}"
+    );
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    let out = apply(&inv);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
     // A changed setting: plan shows the diff and a reload, apply writes and reloads it.
     let inv = pg_inventory(dir.path(), "work_mem = \"8MB\"");
     let out = pgxc(&["plan", &inv]);
@@ -295,4 +320,65 @@ fn postgres_xc_flavor_deploys_registers_every_node_and_distributes_rows() {
     );
 
     reset("xctest");
+}
+
+/// A build from source, once on h1 and shipped to h2: PostgreSQL's release tarball (CI passes
+/// Debian's `postgresql-15_*.orig.tar.bz2` in `PGXC_TEST_PG_TARBALL`).
+#[test]
+fn postgresql_flavor_built_from_a_source_tarball_once_and_shipped() {
+    let Ok(tarball) = std::env::var("PGXC_TEST_PG_TARBALL") else {
+        eprintln!(
+            "SKIPPED postgresql_flavor_built_from...: set PGXC_TEST_PG_TARBALL to a PostgreSQL source tarball (.ci/run does)"
+        );
+        return;
+    };
+    reset("srctest");
+    let dir = tempdir();
+    let toml = format!(
+        "[cluster]\nname = \"srctest\"\nflavor = \"postgresql\"\nos_user = \"pgxc\"\n\n\
+         [auth]\nmethod = \"trust\"\n\n\
+         [source]\ntarball = \"{tarball}\"\nconfigure_args = [\"--without-readline\", \"--without-zlib\", \"--without-icu\"]\n\
+         build = \"once\"\nbuild_host = \"h1\"\n\n\
+         [settings.all]\nshared_buffers = \"16MB\"\n\n{}\n{}\n\
+         [[datanodes]]\nname = \"src1\"\nhost = \"h1\"\nport = 27432\n\
+         [datanodes.standby]\nhost = \"h2\"\nport = 27433\n",
+        ssh_table(None),
+        test_hosts("srctest"),
+    );
+    let inv = write(dir.path(), "src.toml", &toml);
+    let root = |k: usize| format!("{LAB_DIR}/hosts/h{k}/data/srctest");
+
+    let out = apply(&inv);
+    assert!(out.status.success(), "apply:\n{}{}", text(&out.stdout), text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("h1: build from source"), "{stderr}");
+    assert!(stderr.contains("h2: install"), "{stderr}");
+    assert!(Path::new(&format!("{}/install.pgxc-build/build.log", root(1))).exists());
+    assert!(
+        !Path::new(&format!("{}/install.pgxc-build", root(2))).exists(),
+        "h2 got the build, not a build"
+    );
+
+    let psql = format!("{}/install/bin/psql", root(1));
+    let replicas = sql(
+        &psql,
+        &format!("{}/src1", root(1)),
+        27432,
+        "select application_name, state from pg_stat_replication",
+    );
+    assert_eq!(replicas, "src1_standby|streaming");
+    assert!(
+        sql(&psql, &format!("{}/src1", root(1)), 27432, "select version()")
+            .starts_with("PostgreSQL 15")
+    );
+
+    // Nothing is rebuilt or reinstalled the second time.
+    let out = apply(&inv);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with("nothing to do: srctest already matches"),
+        "{}",
+        text(&out.stdout)
+    );
+    reset("srctest");
 }

@@ -7,16 +7,18 @@ use std::io::Write;
 use std::time::Instant;
 
 use crate::cli::ApplyArgs;
-use crate::executor::steps::{HostEnv, StepContext, run_step};
+use crate::executor::steps::{HostEnv, StepContext, fetch_install, run_step};
 use crate::executor::{self, Target, report};
-use crate::inventory::{self, Inventory, Role, Source};
+use crate::inventory::{self, Build, Inventory, Role, Source};
+use crate::lock::{self, ClusterLock, LockHost};
 use crate::observe;
 use crate::plan::desired::{bin_dir, desired};
-use crate::plan::diff::{DesiredNode, plan};
+use crate::plan::diff::{DesiredHost, DesiredNode, plan};
 use crate::plan::render::Renderer;
 use crate::plan::state::HostFacts;
+use crate::plan::step::Action;
 use crate::shell::Become;
-use crate::source::{self, Layout, Package};
+use crate::source::{self, BuildInputs, Layout};
 use crate::transport::Fleet;
 
 use super::{Error, Status, fleet};
@@ -24,27 +26,80 @@ use super::{Error, Status, fleet};
 pub async fn run(args: ApplyArgs, dry_run: bool) -> Result<Status, Error> {
     let started = Instant::now();
     let inv = inventory::load(&args.inventory)?;
-    let package = match &inv.source {
-        Some(Source::Prebuilt { path }) => Some(source::pack_prebuilt(path).await?),
-        Some(Source::Build(_)) => {
-            return Err(Error::Usage(
-                "[source]: building from source (git, tarball, dir) is not implemented yet; \
-                 build it yourself and use `prebuilt = \"<install prefix>\"`"
-                    .into(),
-            ));
-        }
-        None => None,
+    let (package, build) = match &inv.source {
+        Some(Source::Prebuilt { path }) => (Some(source::pack_prebuilt(path).await?), None),
+        Some(Source::Build(b)) => (None, Some((b, source::build_inputs(b).await?))),
+        None => (None, None),
     };
     let layout = package.as_ref().map(|p| p.layout.clone()).unwrap_or_default();
+    let fingerprint = match (&package, &build) {
+        (Some(p), _) => Some(p.fingerprint.as_str()),
+        (None, Some((_, inputs))) => Some(inputs.fingerprint.as_str()),
+        (None, None) => None,
+    };
     let renderer = renderer(&inv)?;
-    let (hosts, nodes) =
-        desired(&inv, &renderer, &layout.bin, package.as_ref().map(|p| p.fingerprint.as_str()))
-            .map_err(|e| Error::Usage(format!("templates: {e}")))?;
+    let (hosts, nodes) = desired(&inv, &renderer, &layout.bin, fingerprint)
+        .map_err(|e| Error::Usage(format!("templates: {e}")))?;
 
     let fleet = fleet::fleet(&inv, &args.ssh);
     let envs = host_envs(&inv, &layout);
+    let lock = if dry_run {
+        None
+    } else {
+        match take_lock(&inv, &fleet, &envs).await {
+            Ok(lock) => Some(lock),
+            Err(status) => {
+                fleet.close().await;
+                return status;
+            }
+        }
+    };
+    let inputs =
+        Inputs { build: build.as_ref().map(|(b, i)| (*b, i)), archive: package.map(|p| p.archive) };
+    let job = Job {
+        args: &args,
+        dry_run,
+        started,
+        inv: &inv,
+        fleet: &fleet,
+        envs: &envs,
+        hosts: &hosts,
+        nodes: &nodes,
+        layout: &layout,
+    };
+    let status = converge(&job, inputs).await;
+    if let Some(lock) = lock {
+        lock.release().await;
+    }
+    fleet.close().await;
+    status
+}
+
+/// What apply ships or builds: the local parts.
+struct Inputs<'a> {
+    build: Option<(&'a Build, &'a BuildInputs)>,
+    /// The install to ship: the prebuilt one, or (fetched once built) the build host's.
+    archive: Option<Vec<u8>>,
+}
+
+/// Everything one apply (or plan) works with, prepared before any host is contacted.
+struct Job<'a> {
+    args: &'a ApplyArgs,
+    dry_run: bool,
+    started: Instant,
+    inv: &'a Inventory,
+    fleet: &'a Fleet,
+    envs: &'a BTreeMap<String, HostEnv>,
+    hosts: &'a [DesiredHost],
+    nodes: &'a [DesiredNode],
+    layout: &'a Layout,
+}
+
+/// Probe, plan, and (unless a dry run) run the plan and verify.
+async fn converge(job: &Job<'_>, inputs: Inputs<'_>) -> Result<Status, Error> {
+    let Job { args, dry_run, started, inv, fleet, envs, hosts, nodes, layout } = *job;
     let mut err = std::io::stderr().lock();
-    let facts = match probe(&inv, &fleet, &args, &envs, &nodes, &layout.bin).await {
+    let facts = match probe(inv, fleet, args, envs, nodes, &layout.bin).await {
         Ok(facts) => facts,
         Err(failed) => {
             writeln!(
@@ -55,17 +110,15 @@ pub async fn run(args: ApplyArgs, dry_run: bool) -> Result<Status, Error> {
             for (host, e) in failed {
                 writeln!(err, "  {host}: {}: {}", e.step, e.message)?;
             }
-            fleet.close().await;
             return Ok(Status::Failed);
         }
     };
-    let plan = plan(&hosts, &nodes, &facts);
+    let plan = plan(hosts, nodes, &facts);
     let mut out = std::io::stdout().lock();
 
     if dry_run {
         report::plan(&plan, &mut out)?;
-        writeln!(out, "{}", summary_line(&plan, &inv))?;
-        fleet.close().await;
+        writeln!(out, "{}", summary_line(&plan, inv))?;
         return Ok(Status::Ok);
     }
     if plan.is_empty() {
@@ -76,18 +129,26 @@ pub async fn run(args: ApplyArgs, dry_run: bool) -> Result<Status, Error> {
             args.inventory.display(),
             started.elapsed().as_secs_f64()
         )?;
-        fleet.close().await;
         return Ok(Status::Ok);
     }
 
-    let cx = StepContext {
-        fleet: &fleet,
-        hosts: envs.clone(),
-        archive: package.as_ref().map(|p: &Package| p.archive.as_slice()),
-    };
+    let Inputs { build, mut archive } = inputs;
     writeln!(err, "apply: {} step(s) in {} phase(s)", plan.step_count(), plan.phases.len())?;
     for phase in &plan.phases {
         writeln!(err, "== {}", phase.name)?;
+        let ships = phase.steps.iter().any(|s| matches!(s.action, Action::ShipInstall { .. }));
+        if let (true, None, Some((b, _))) = (ships, &archive, &build) {
+            // Built once: the build host's install is what the other hosts get.
+            let cx = StepContext { fleet, hosts: envs.clone(), archive: None, build: None };
+            match fetch_install(&b.build_host, &cx).await {
+                Ok(bytes) => archive = Some(bytes),
+                Err(e) => {
+                    writeln!(err, "error: {}: {}: {}", b.build_host, e.step, e.message)?;
+                    return Ok(Status::Failed);
+                }
+            }
+        }
+        let cx = StepContext { fleet, hosts: envs.clone(), archive: archive.as_deref(), build };
         let items: Vec<(Target, usize)> = phase
             .steps
             .iter()
@@ -108,24 +169,21 @@ pub async fn run(args: ApplyArgs, dry_run: bool) -> Result<Status, Error> {
                 "error: phase `{}` failed; later phases were not run. Fix the cause and run apply again: it resumes from what is done.",
                 phase.name
             )?;
-            fleet.close().await;
             return Ok(Status::Failed);
         }
     }
 
     // Verify from the servers themselves: running, registered, streaming.
-    let facts = match probe(&inv, &fleet, &args, &envs, &nodes, &layout.bin).await {
+    let facts = match probe(inv, fleet, args, envs, nodes, &layout.bin).await {
         Ok(facts) => facts,
         Err(failed) => {
             for (host, e) in failed {
                 writeln!(err, "error: verify: {host}: {}: {}", e.step, e.message)?;
             }
-            fleet.close().await;
             return Ok(Status::Failed);
         }
     };
-    fleet.close().await;
-    let problems = verify(&inv, &nodes, &facts);
+    let problems = verify(inv, nodes, &facts);
     for p in &problems {
         writeln!(err, "error: verify: {p}")?;
     }
@@ -140,6 +198,34 @@ pub async fn run(args: ApplyArgs, dry_run: bool) -> Result<Status, Error> {
         started.elapsed().as_secs_f64()
     )?;
     Ok(Status::Ok)
+}
+
+/// Take the cluster lock on every host, or say who holds it.
+async fn take_lock(
+    inv: &Inventory,
+    fleet: &Fleet,
+    envs: &BTreeMap<String, HostEnv>,
+) -> Result<ClusterLock, Result<Status, Error>> {
+    let hosts: Vec<LockHost> = inv
+        .hosts
+        .iter()
+        .map(|h| LockHost {
+            host: h.name.clone(),
+            data_root: h.data_root.clone(),
+            as_user: envs[&h.name].as_user.clone(),
+        })
+        .collect();
+    ClusterLock::acquire(fleet, &hosts, &lock::owner("apply")).await.map_err(|refused| {
+        let mut err = std::io::stderr().lock();
+        let printed =
+            writeln!(err, "error: cannot lock {}; nothing was changed:", inv.cluster.name)
+                .and_then(|()| {
+                    refused
+                        .iter()
+                        .try_for_each(|(host, why)| writeln!(err, "  {host}: lock: {why}"))
+                });
+        printed.map(|()| Status::Failed).map_err(Error::from)
+    })
 }
 
 /// The built-in templates, with the inventory's own where it names a templates directory.

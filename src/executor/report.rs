@@ -133,6 +133,11 @@ pub fn plan(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
     out.flush()
 }
 
+/// A long step's live progress (a build's stage), on stderr as it happens.
+pub fn build_stage(host: &str, stage: &str) {
+    let _ = writeln!(io::stderr().lock(), "  ..    {host}: build: {stage}");
+}
+
 /// One finished step, as apply goes: `ok   dn1 on h2: start (1.2 s)`.
 pub fn progress(step: &Step, outcome: &Outcome, err: &mut dyn Write) -> io::Result<()> {
     let secs = outcome.elapsed.as_secs_f64();

@@ -4,11 +4,16 @@
 
 use std::collections::BTreeMap;
 
-use super::StepError;
+use std::time::{Duration, Instant};
+
+use super::{StepError, report};
+use crate::inventory::Build;
+use crate::plan::build::{self, Poll};
 use crate::plan::diff::registration_sql;
 use crate::plan::state::{INIT_MARKER, INSTALL_MARKER, PgxcNodeRow};
 use crate::plan::step::{Action, Step};
 use crate::shell::{Become, Cmd, Script};
+use crate::source::BuildInputs;
 use crate::transport::{ExitStatus, Fleet, Output, Session};
 
 /// What running steps on a host needs besides the step itself.
@@ -26,10 +31,22 @@ pub struct StepContext<'a> {
     pub hosts: BTreeMap<String, HostEnv>,
     /// The install archive, for [`Action::ShipInstall`].
     pub archive: Option<&'a [u8]>,
+    /// The build from source and its local inputs, for [`Action::Build`].
+    pub build: Option<(&'a Build, &'a BuildInputs)>,
 }
 
 /// How many lines of a failed command's stderr an error shows.
 const TAIL_LINES: usize = 15;
+
+/// The whole install under `host`'s install prefix, as a tar archive (to ship a build to the
+/// other hosts).
+pub async fn fetch_install(host: &str, cx: &StepContext<'_>) -> Result<Vec<u8>, StepError> {
+    let env = cx.hosts.get(host).expect("the build host is in the context");
+    let session = cx.fleet.session(host).await.map_err(|e| StepError::new("connect", &e))?;
+    let remote = Remote { session: &session, env };
+    let tar = Cmd::new("tar").arg("-C").arg(&env.install_prefix).args(["-cf", "-", "."]);
+    Ok(remote.run("fetch install", &Script::new().cmd(tar), None).await?.stdout)
+}
 
 /// Run one step to completion.
 pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepError> {
@@ -37,6 +54,10 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
     let session = cx.fleet.session(&step.host).await.map_err(|e| StepError::new("connect", &e))?;
     let remote = Remote { session: &session, env };
     match &step.action {
+        Action::Build { fingerprint } => {
+            let (build, inputs) = cx.build.expect("a build step comes with its inputs");
+            run_build(&remote, &step.host, build, inputs, fingerprint).await
+        }
         Action::ShipInstall { fingerprint } => {
             let archive = cx.archive.expect("an install step comes with its archive");
             let prefix = &env.install_prefix;
@@ -134,6 +155,79 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
                 "-",
             ]));
             remote.run("register", &run, Some(sql.as_bytes())).await
+        }
+    }
+}
+
+/// How often a running build is polled.
+const BUILD_POLL: Duration = Duration::from_secs(2);
+
+/// Upload a build's inputs, start it detached and poll it until it ends, showing each new
+/// stage. A failure shows the end of the log and where the whole log is on the host.
+async fn run_build(
+    remote: &Remote<'_>,
+    host: &str,
+    build: &Build,
+    inputs: &BuildInputs,
+    fingerprint: &str,
+) -> Result<Output, StepError> {
+    let prefix = &remote.env.install_prefix;
+    let attach = Script::new().raw(&build::attach_script(prefix, fingerprint));
+    let attached = remote.run("build", &attach, None).await?;
+    if String::from_utf8_lossy(&attached.stdout).trim() == "attached" {
+        report::build_stage(host, "still running from an earlier apply: waiting for it");
+    } else {
+        if let Some(archive) = &inputs.archive {
+            remote.upload(&build::archive_path(prefix), archive, 0o600).await?;
+        }
+        for (i, (_, body)) in inputs.patches.iter().enumerate() {
+            remote.upload(&build::patch_path(prefix, i), body, 0o600).await?;
+        }
+        let (strip, patches) = (inputs.strip_components, inputs.patches.len());
+        let script = build::build_script(build, prefix, fingerprint, strip, patches);
+        remote.upload(&build::script_path(prefix), script.as_bytes(), 0o600).await?;
+        let launch = Script::new().raw(&build::launch_script(prefix, fingerprint));
+        remote.run("build", &launch, None).await?;
+    }
+    let started = Instant::now();
+    let mut shown = String::new();
+    loop {
+        let poll = Script::new().raw(&build::poll_script(prefix));
+        let polled = remote.run("build", &poll, None);
+        let (stage, ended) =
+            match build::parse_poll(&String::from_utf8_lossy(&polled.await?.stdout)) {
+                Poll::Running { stage } => (stage, None),
+                Poll::Ended { status, stage } => (stage, Some(status)),
+                Poll::Vanished { stage } => (stage, Some(-1)),
+            };
+        if !stage.is_empty() && stage != shown {
+            let secs = started.elapsed().as_secs();
+            report::build_stage(host, &format!("{stage} ({}m{:02}s)", secs / 60, secs % 60));
+            shown = stage;
+        }
+        match ended {
+            Some(0) => {
+                return Ok(Output { stdout: vec![], stderr: vec![], status: ExitStatus::Code(0) });
+            }
+            Some(status) => {
+                let tail = Script::new().raw(&build::tail_script(prefix));
+                let tail = remote.run("build", &tail, None);
+                let tail = tail.await.map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+                let how = if status < 0 {
+                    "stopped from outside".to_string()
+                } else {
+                    format!("exit {status}")
+                };
+                return Err(StepError {
+                    step: format!("build ({shown})"),
+                    message: format!(
+                        "{how}; the end of its log:\n{}\n  full log on {host}: {}",
+                        tail.unwrap_or_default().trim_end(),
+                        build::log_path(prefix)
+                    ),
+                });
+            }
+            None => tokio::time::sleep(BUILD_POLL).await,
         }
     }
 }

@@ -128,7 +128,7 @@ impl Checker<'_> {
         let source = raw.source.as_ref().and_then(|s| self.source(s, &hosts, base_dir, home));
         let has_nodes =
             raw.gtm.is_some() || !raw.coordinators.is_empty() || !raw.datanodes.is_empty();
-        let auth = self.auth(raw.auth.as_ref(), has_nodes, base_dir, home);
+        let auth = self.auth(raw.auth.as_ref(), cluster.flavor, has_nodes, base_dir, home);
         let settings = self.settings(&raw.settings, cluster.flavor);
         Inventory {
             path: path.to_path_buf(),
@@ -1000,11 +1000,8 @@ mod tests {
             }
         );
         assert!(inv.nodes.is_empty());
-        // Hosts only (as for `exec`): no [auth] needed.
-        assert_eq!(
-            inv.auth,
-            Auth { method: AuthMethod::ScramSha256, password: None, allow: vec![] }
-        );
+        // Hosts only (as for `exec`): no [auth] needed. Postgres-XC's default method is md5.
+        assert_eq!(inv.auth, Auth { method: AuthMethod::Md5, password: None, allow: vec![] });
         assert_eq!((inv.source, inv.templates_dir), (None, None));
         assert_eq!(inv.settings, Settings::default());
     }

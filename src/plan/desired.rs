@@ -2,7 +2,7 @@
 //! ([`DesiredHost`], [`DesiredNode`]), with the commands that get them there. PURE.
 
 use crate::flavors;
-use crate::inventory::{Host, Inventory, Node, Role};
+use crate::inventory::{BuildMode, Host, Inventory, Node, Role, Source};
 
 use super::context::Context;
 use super::diff::{DesiredHost, DesiredNode};
@@ -19,7 +19,7 @@ pub fn bin_dir(host: &Host, bin_rel: &str) -> String {
 }
 
 /// Build the desired state. `bin_rel` is where binaries sit under an install prefix; `install`
-/// the fingerprint of the install to ship, if the inventory ships one.
+/// the fingerprint of the install to ship or build, if the inventory manages one.
 pub fn desired(
     inv: &Inventory,
     renderer: &Renderer,
@@ -27,10 +27,18 @@ pub fn desired(
     install: Option<&str>,
 ) -> Result<(Vec<DesiredHost>, Vec<DesiredNode>), RenderError> {
     let flavor = flavors::of(inv.cluster.flavor);
+    let builds = |host: &str| match &inv.source {
+        Some(Source::Build(b)) => b.mode == BuildMode::EveryHost || b.build_host == host,
+        _ => false,
+    };
     let hosts = inv
         .hosts
         .iter()
-        .map(|h| DesiredHost { name: h.name.clone(), install: install.map(str::to_string) })
+        .map(|h| DesiredHost {
+            name: h.name.clone(),
+            install: install.map(str::to_string),
+            build: builds(&h.name),
+        })
         .collect();
     let mut nodes = Vec::new();
     for node in &inv.nodes {

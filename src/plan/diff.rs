@@ -17,6 +17,8 @@ pub struct DesiredHost {
     pub name: String,
     /// `None`: the install is not ours to manage (no `[source]`).
     pub install: Option<String>,
+    /// This host builds the install from source (else it is shipped one).
+    pub build: bool,
 }
 
 /// What one node should look like, with the commands that get it there.
@@ -95,18 +97,21 @@ pub fn plan(
         .collect();
     let nodes = held.as_slice();
 
-    let install = hosts
-        .iter()
-        .filter_map(|h| {
-            let want = h.install.as_ref()?;
-            let have = facts.get(&h.name).and_then(|f| f.install.as_ref());
-            (have != Some(want)).then(|| Step {
-                host: h.name.clone(),
-                node: None,
-                action: Action::ShipInstall { fingerprint: want.clone() },
-            })
-        })
-        .collect();
+    let (mut build, mut install) = (Vec::new(), Vec::new());
+    for h in hosts {
+        let Some(want) = &h.install else { continue };
+        if facts.get(&h.name).and_then(|f| f.install.as_ref()) == Some(want) {
+            continue;
+        }
+        let fingerprint = want.clone();
+        let (list, action) = if h.build {
+            (&mut build, Action::Build { fingerprint })
+        } else {
+            (&mut install, Action::ShipInstall { fingerprint })
+        };
+        list.push(Step { host: h.name.clone(), node: None, action });
+    }
+    plan.push("build", build);
     plan.push("install", install);
 
     let is_primary = |n: &&DesiredNode| n.role != Role::Standby;
@@ -405,7 +410,8 @@ mod tests {
 
     #[test]
     fn from_nothing_installs_initialises_starts_in_order_and_clones_standbys() {
-        let hosts = vec![DesiredHost { name: "h1".into(), install: Some("abc".into()) }];
+        let hosts =
+            vec![DesiredHost { name: "h1".into(), install: Some("abc".into()), build: false }];
         let mut dn = node("dn1", Role::Datanode, "h1");
         dn.files.truncate(1);
         let nodes =
@@ -427,7 +433,8 @@ mod tests {
 
     #[test]
     fn an_unchanged_cluster_needs_nothing() {
-        let hosts = vec![DesiredHost { name: "h1".into(), install: Some("abc".into()) }];
+        let hosts =
+            vec![DesiredHost { name: "h1".into(), install: Some("abc".into()), build: false }];
         let nodes =
             vec![node("dn1", Role::Datanode, "h1"), node("dn1_standby", Role::Standby, "h1")];
         let f = facts(
@@ -442,7 +449,7 @@ mod tests {
 
     #[test]
     fn a_changed_setting_reloads_or_restarts_by_its_context() {
-        let hosts = vec![DesiredHost { name: "h1".into(), install: None }];
+        let hosts = vec![DesiredHost { name: "h1".into(), install: None, build: false }];
         let mut nodes = vec![node("dn1", Role::Datanode, "h1")];
         let mut f = running(&nodes[0], &[("work_mem", "user"), ("shared_buffers", "postmaster")]);
         nodes[0].files[0].content.push_str("work_mem = '8MB'\n");
@@ -469,7 +476,7 @@ mod tests {
 
     #[test]
     fn a_data_directory_not_made_by_pgxc_deploy_is_refused() {
-        let hosts = vec![DesiredHost { name: "h1".into(), install: None }];
+        let hosts = vec![DesiredHost { name: "h1".into(), install: None, build: false }];
         let nodes = vec![node("dn1", Role::Datanode, "h1")];
         let f = NodeFacts { dir_exists: true, ..Default::default() };
         let p = plan(&hosts, &nodes, &facts(vec![("h1", "dn1", f)], None));

@@ -12,6 +12,7 @@
 //!
 //! Commands call this; the executor moves the results to hosts.
 
+pub mod build;
 pub mod context;
 pub mod desired;
 pub mod diff;

@@ -14,6 +14,8 @@ pub struct Step {
 /// What a step does. Argument vectors are absolute paths and words; the executor quotes them.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
+    /// Build the install from source on this host (see [`super::build`]).
+    Build { fingerprint: String },
     /// Unpack the install under the host's install prefix and record its fingerprint.
     ShipInstall { fingerprint: String },
     /// Create the node's data directory at `data_dir`: run `argv` (initdb, initgtm or
@@ -90,6 +92,13 @@ impl fmt::Display for Step {
             None => write!(f, "{}: ", self.host)?,
         }
         match &self.action {
+            Action::Build { fingerprint } => {
+                write!(
+                    f,
+                    "build from source (fingerprint {})",
+                    &fingerprint[..fingerprint.len().min(12)]
+                )
+            }
             Action::ShipInstall { fingerprint } => {
                 write!(f, "install (fingerprint {})", &fingerprint[..fingerprint.len().min(12)])
             }

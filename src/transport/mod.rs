@@ -183,6 +183,49 @@ impl Session {
         Ok(Output { stdout, stderr, status })
     }
 
+    /// Start `command` and keep it running until [`Held::release`] or until this connection
+    /// ends, however it ends (an SSH session's commands die with it). Returns once the command
+    /// printed its first line: `Ok` with that line, or `Err(output)` if it exited first. Used
+    /// for locks that must not outlive their holder.
+    pub async fn hold(&self, command: &str) -> Result<Result<(Held, String), Output>, Error> {
+        let result = tokio::time::timeout(self.endpoint.command_timeout, self.start_held(command));
+        let kind = match result.await {
+            Ok(Ok(held)) => return Ok(held),
+            Ok(Err(kind)) => kind,
+            Err(_) => ErrorKind::CommandTimeout { timeout: self.endpoint.command_timeout },
+        };
+        Err(Error { host: self.endpoint.name.clone(), kind })
+    }
+
+    async fn start_held(&self, command: &str) -> Result<Result<(Held, String), Output>, ErrorKind> {
+        let ssh = |e| ErrorKind::ssh(&self.endpoint.address, e);
+        let mut channel = self.handle.channel_open_session().await.map_err(ssh)?;
+        #[allow(clippy::disallowed_methods)] // transport/ is where commands are sent.
+        channel.exec(true, command).await.map_err(ssh)?;
+        let (mut stdout, mut stderr, mut status) = (Vec::new(), Vec::new(), None);
+        while let Some(msg) = channel.wait().await {
+            match msg {
+                ChannelMsg::Data { data } => {
+                    stdout.extend_from_slice(&data);
+                    if let Some(end) = stdout.iter().position(|&b| b == b'\n') {
+                        let line = String::from_utf8_lossy(&stdout[..end]).into_owned();
+                        return Ok(Ok((Held { channel }, line)));
+                    }
+                }
+                ChannelMsg::ExtendedData { data, ext: 1 } => stderr.extend_from_slice(&data),
+                ChannelMsg::ExitStatus { exit_status } => {
+                    status = Some(ExitStatus::Code(exit_status))
+                }
+                ChannelMsg::ExitSignal { signal_name, .. } => {
+                    status = Some(ExitStatus::Signal(format!("{signal_name:?}")))
+                }
+                _ => {}
+            }
+        }
+        let status = status.ok_or(ErrorKind::NoExitStatus)?;
+        Ok(Err(Output { stdout, stderr, status }))
+    }
+
     /// Write `contents` to `path` on the host with `mode`, atomically: a temporary file beside
     /// it, then a rename, so a reader never sees half a file. The file belongs to whoever
     /// `as_user` says.
@@ -211,6 +254,19 @@ impl Session {
     /// Close the connection politely.
     pub async fn close(&self) {
         let _ = self.handle.disconnect(russh::Disconnect::ByApplication, "", "en").await;
+    }
+}
+
+/// A command kept running by [`Session::hold`].
+pub struct Held {
+    channel: russh::Channel<client::Msg>,
+}
+
+impl Held {
+    /// Close the command's input, so it ends, and wait until it did.
+    pub async fn release(mut self) {
+        let _ = self.channel.eof().await;
+        while self.channel.wait().await.is_some() {}
     }
 }
 

@@ -3,7 +3,7 @@
 
 use super::Checker;
 use super::env::is_env_name;
-use crate::inventory::model::{Auth, AuthMethod, PasswordSource};
+use crate::inventory::model::{Auth, AuthMethod, Flavor, PasswordSource};
 use crate::inventory::raw::{RawAuth, RawAuthMethod};
 use std::net::IpAddr;
 use std::path::Path;
@@ -14,28 +14,44 @@ const PASSWORD_HINT: &str =
 
 impl Checker<'_> {
     /// A cluster without nodes (only hosts, as for `exec`) needs no password.
+    /// The default method is the strongest the flavor has: scram-sha-256 for PostgreSQL, md5
+    /// for Postgres-XC (Postgres-X2 is PostgreSQL 9.4, which has no scram-sha-256).
     pub(super) fn auth(
         &mut self,
         raw: Option<&Spanned<RawAuth>>,
+        flavor: Flavor,
         has_nodes: bool,
         base_dir: &Path,
         home: Option<&Path>,
     ) -> Auth {
+        let default = match flavor {
+            Flavor::PostgresXc => AuthMethod::Md5,
+            Flavor::Postgresql => AuthMethod::ScramSha256,
+        };
         let Some(spanned) = raw else {
             if has_nodes {
                 self.whole_file(
-                    "no [auth]: the default method scram-sha-256 needs a password".to_string(),
+                    format!("no [auth]: the default method {default} needs a password"),
                     PASSWORD_HINT,
                 );
             }
-            return Auth { method: AuthMethod::ScramSha256, password: None, allow: Vec::new() };
+            return Auth { method: default, password: None, allow: Vec::new() };
         };
         let a = spanned.get_ref();
         let method = match a.method.as_ref().map(|m| *m.get_ref()) {
             Some(RawAuthMethod::Trust) => AuthMethod::Trust,
             Some(RawAuthMethod::Md5) => AuthMethod::Md5,
-            Some(RawAuthMethod::ScramSha256) | None => AuthMethod::ScramSha256,
+            Some(RawAuthMethod::ScramSha256) => AuthMethod::ScramSha256,
+            None => default,
         };
+        if let (Some(m), Flavor::PostgresXc, AuthMethod::ScramSha256) = (&a.method, flavor, method)
+        {
+            self.error(
+                m.span(),
+                "method `scram-sha-256` is not known to Postgres-XC".to_string(),
+                "Postgres-XC / Postgres-X2 is based on PostgreSQL 9.4, which has md5 but no scram-sha-256: write `method = \"md5\"`",
+            );
+        }
 
         if let Some(name) = a.password_env.as_ref().filter(|n| !is_env_name(n.get_ref())) {
             self.error(

@@ -1,0 +1,151 @@
+//! I/O. The cluster lock: on every host, `flock` on `<data_root>/.pgxc-deploy.lock`, held by a
+//! remote command that lives exactly as long as this process's SSH connection. So two applies
+//! never run on one cluster at once, and an apply that is killed (or whose connection drops)
+//! leaves no stale lock behind: its sshd session ends, and the lock with it.
+
+use futures::future::join_all;
+
+use crate::executor::StepError;
+use crate::shell::{Become, Cmd, quote};
+use crate::transport::{Fleet, Held};
+
+/// The lock file under a host's data root; `.owner` beside it says who holds it.
+pub const LOCK_FILE: &str = ".pgxc-deploy.lock";
+
+/// Exit status of the lock script when another holder has the lock.
+const BUSY: u32 = 75;
+
+/// The remote script: take the lock without waiting, record `owner`, print `locked`, then hold
+/// it until stdin closes. Busy: print the holder on stderr and exit [`BUSY`].
+pub fn lock_script(data_root: &str, owner: &str) -> String {
+    let file = format!("{data_root}/{LOCK_FILE}");
+    let owner_file = format!("{file}.owner");
+    format!(
+        "{mkdir} || exit 1\n\
+         exec 9>>{lock} || exit 1\n\
+         if ! flock -n 9; then echo \"locked by $(cat {owner_q} 2>/dev/null || echo 'another apply')\" >&2; exit {BUSY}; fi\n\
+         {record}\n\
+         echo locked\n\
+         exec cat >/dev/null\n",
+        mkdir = Cmd::new("mkdir").arg("-p").arg(data_root),
+        lock = quote(&file),
+        owner_q = quote(&owner_file),
+        record = Cmd::new("printf").arg("%s\\n").arg(owner).raw(">").arg(&owner_file),
+    )
+}
+
+/// Who this process is, for the owner file: `apply by USER@HOST (pid N)`.
+pub fn owner(what: &str) -> String {
+    let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+    let user = std::env::var("USER").unwrap_or_else(|_| "?".into());
+    format!("{what} by {user}@{} (pid {})", host.trim(), std::process::id())
+}
+
+/// The lock, held on every host of the cluster.
+pub struct ClusterLock {
+    held: Vec<Held>,
+}
+
+/// One host to lock: its name, data root and how to run as the cluster's user.
+pub struct LockHost {
+    pub host: String,
+    pub data_root: String,
+    pub as_user: Become,
+}
+
+impl ClusterLock {
+    /// Take the lock on every host at once. If any host refuses (busy or unreachable), the
+    /// others are released and every refusal comes back as `(host, why)`.
+    pub async fn acquire(
+        fleet: &Fleet,
+        hosts: &[LockHost],
+        owner: &str,
+    ) -> Result<ClusterLock, Vec<(String, String)>> {
+        let tries = hosts.iter().map(|h| async move {
+            let session =
+                fleet.session(&h.host).await.map_err(|e| StepError::new("lock", &e).message)?;
+            let script = h.as_user.wrap(&lock_script(&h.data_root, owner));
+            match session.hold(&script).await.map_err(|e| StepError::new("lock", &e).message)? {
+                Ok((held, line)) if line == "locked" => Ok(held),
+                Ok((held, line)) => {
+                    held.release().await;
+                    Err(format!("unexpected answer from the lock: {line}"))
+                }
+                Err(out) => {
+                    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+                    let file = format!("{}/{LOCK_FILE}", h.data_root);
+                    Err(if out.status == crate::transport::ExitStatus::Code(BUSY) {
+                        format!(
+                            "{stderr}: another pgxc-deploy works on this cluster ({file}); \
+                             wait for it to end (the lock ends with its SSH connection)"
+                        )
+                    } else {
+                        format!("cannot take the lock {file}: {}: {stderr}", out.status)
+                    })
+                }
+            }
+        });
+        let results = join_all(tries).await;
+        let mut held = Vec::new();
+        let mut refused = Vec::new();
+        for (h, r) in hosts.iter().zip(results) {
+            match r {
+                Ok(lock) => held.push(lock),
+                Err(why) => refused.push((h.host.clone(), why)),
+            }
+        }
+        if refused.is_empty() {
+            return Ok(ClusterLock { held });
+        }
+        ClusterLock { held }.release().await;
+        Err(refused)
+    }
+
+    /// Give the lock back on every host.
+    pub async fn release(self) {
+        join_all(self.held.into_iter().map(Held::release)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::{Command, Stdio};
+
+    /// The real script under /bin/sh: a second holder is refused, naming the first; once the
+    /// first one's input closes, the lock is free again.
+    #[test]
+    fn a_second_holder_is_refused_until_the_first_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = format!("{}/data root", dir.path().display());
+        let spawn = |owner: &str| {
+            Command::new("/bin/sh")
+                .arg("-c")
+                .arg(lock_script(&root, owner))
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let mut first = spawn("apply by a@b (pid 1)");
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(first.stdout.as_mut().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        assert_eq!(line, "locked\n");
+
+        let second = spawn("apply by c@d (pid 2)").wait_with_output().unwrap();
+        assert_eq!(second.status.code(), Some(BUSY as i32));
+        assert_eq!(String::from_utf8_lossy(&second.stderr), "locked by apply by a@b (pid 1)\n");
+
+        drop(first.stdin.take());
+        assert!(first.wait().unwrap().success());
+        let mut third = spawn("apply by e@f (pid 3)");
+        drop(third.stdin.take());
+        let out = third.wait_with_output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "locked\n");
+    }
+}

@@ -1,0 +1,302 @@
+//! The remote scripts that build the server from source on a build host. PURE: it only writes
+//! the scripts and parses what the poll prints; the executor uploads the inputs and runs them as
+//! the cluster's user.
+//!
+//! Everything happens in `<install_prefix>.pgxc-build/`: the source is unpacked (or cloned)
+//! into `src/`, patches applied, the `pre_configure` lines run, then configure / make / make
+//! install with all output in `build.log`, which stays on the host. The build runs detached
+//! (`setsid`), so neither the command timeout nor a dropped SSH connection cuts it short; the
+//! executor polls it, showing its stage, until it writes its exit status. A re-run of apply
+//! while the same build still runs waits for it instead of starting another. The install's
+//! fingerprint is recorded last, so an interrupted build is never mistaken for done.
+
+use crate::inventory::{Build, Origin};
+use crate::shell::{Cmd, quote};
+
+use super::state::INSTALL_MARKER;
+
+/// The build directory beside an install prefix.
+pub fn build_dir(install_prefix: &str) -> String {
+    format!("{install_prefix}.pgxc-build")
+}
+
+/// Where the uploaded source archive lands.
+pub fn archive_path(install_prefix: &str) -> String {
+    format!("{}/source.tar", build_dir(install_prefix))
+}
+
+/// Where patch number `i` lands.
+pub fn patch_path(install_prefix: &str, i: usize) -> String {
+    format!("{}/patches/{i}.patch", build_dir(install_prefix))
+}
+
+/// The build log on the host.
+pub fn log_path(install_prefix: &str) -> String {
+    format!("{}/build.log", build_dir(install_prefix))
+}
+
+/// Where the build script is uploaded.
+pub fn script_path(install_prefix: &str) -> String {
+    format!("{}/build.sh", build_dir(install_prefix))
+}
+
+/// Lines of the log a failed build shows.
+pub const LOG_TAIL: usize = 30;
+
+/// The whole build as one POSIX shell script, run detached by [`launch_script`]. `strip` is
+/// `tar --strip-components` for an uploaded archive. Stages are logged as `== NAME` lines; the
+/// exit status lands in `build.status` when the script ends, however it ends.
+pub fn build_script(
+    build: &Build,
+    prefix: &str,
+    fingerprint: &str,
+    strip: u32,
+    patches: usize,
+) -> String {
+    let b = build_dir(prefix);
+    let src = format!("{b}/src");
+    let mut lines = vec![
+        "set -e".to_string(),
+        format!("cd {}", quote(&b)),
+        // Absolute: the script changes directory into the source tree.
+        format!("status_file={}", quote(&format!("{b}/build.status"))),
+        "trap 'echo $? > \"$status_file\"' EXIT".to_string(),
+        format!("exec >{} 2>&1 </dev/null", quote(&log_path(prefix))),
+        "echo '== fetch source'".to_string(),
+        Cmd::new("rm").arg("-rf").arg(&src).to_string(),
+        Cmd::new("mkdir").arg("-p").arg(&src).to_string(),
+    ];
+    match &build.origin {
+        Origin::Git { url, rev } => {
+            lines.push(
+                Cmd::new("git")
+                    .args(["clone", "--quiet", "--no-checkout", "--", url])
+                    .arg(&src)
+                    .to_string(),
+            );
+            lines.push(
+                Cmd::new("git")
+                    .arg("-C")
+                    .arg(&src)
+                    .args(["checkout", "--quiet", rev, "--"])
+                    .to_string(),
+            );
+        }
+        Origin::Tarball(_) | Origin::Dir(_) => {
+            let tar = Cmd::new("tar").arg("-xf").arg(archive_path(prefix)).arg("-C").arg(&src);
+            lines.push(tar.arg(format!("--strip-components={strip}")).to_string());
+        }
+    }
+    lines.push(format!("cd {}", quote(&src)));
+    if patches > 0 || !build.pre_configure.is_empty() {
+        lines.push("echo '== patch'".to_string());
+    }
+    for i in 0..patches {
+        lines.push(Cmd::new("patch").args(["-p1", "-i"]).arg(patch_path(prefix, i)).to_string());
+    }
+    for line in &build.pre_configure {
+        // The inventory's own shell lines, run as written (their author is the operator).
+        lines.push(format!("( {line}\n)"));
+    }
+    lines.push("echo '== configure'".to_string());
+    let configure =
+        Cmd::new("./configure").arg(format!("--prefix={prefix}")).args(&build.configure_args);
+    lines.push(configure.to_string());
+    let jobs = match build.make_jobs {
+        Some(n) => n.to_string(),
+        None => "$(nproc 2>/dev/null || echo 2)".to_string(),
+    };
+    lines.push("echo '== make'".to_string());
+    // Generated headers first: Postgres-XC's parallel make races on utils/errcodes.h.
+    lines.push("make -C src/backend submake-errcodes >/dev/null 2>&1 || true".to_string());
+    lines.push(format!("make -j{jobs}"));
+    lines.push("echo '== make install'".to_string());
+    lines.push("make install".to_string());
+    let marker = format!("{prefix}/{INSTALL_MARKER}");
+    lines.push(Cmd::new("printf").arg("%s").arg(fingerprint).raw(">").arg(marker).to_string());
+    lines.push("echo '== done'".to_string());
+    lines.join("\n") + "\n"
+}
+
+/// Whether the build of `fingerprint` already runs (an earlier apply was interrupted while it
+/// built): prints `attached` and leaves it be; otherwise stops a build of something else, if
+/// any, and prints `new`. Creates the build directory.
+pub fn attach_script(prefix: &str, fingerprint: &str) -> String {
+    let b = quote(&build_dir(prefix));
+    let want = quote(fingerprint);
+    format!(
+        "mkdir -p {b}/patches && cd {b} || exit 1\n\
+         if [ -f build.pid ] && kill -0 \"$(cat build.pid)\" 2>/dev/null; then\n\
+         \x20 if [ \"$(cat build.fingerprint 2>/dev/null)\" = {want} ]; then echo attached; exit 0; fi\n\
+         \x20 kill -TERM -- \"-$(cat build.pid)\" 2>/dev/null; sleep 1\n\
+         fi\n\
+         rm -f build.status build.pid build.fingerprint\n\
+         echo new\n"
+    )
+}
+
+/// Start the uploaded build script detached, in a session of its own.
+pub fn launch_script(prefix: &str, fingerprint: &str) -> String {
+    let b = quote(&build_dir(prefix));
+    let want = quote(fingerprint);
+    format!(
+        "cd {b} || exit 1\n\
+         printf %s {want} > build.fingerprint\n\
+         setsid sh build.sh >/dev/null 2>&1 </dev/null &\n\
+         echo $! > build.pid\n"
+    )
+}
+
+/// Read a running build's state: `alive yes|no`, then `status N` once it ended (read after
+/// `alive`: the script writes its status before it exits, so a dead build without one was
+/// killed), and `stage NAME` (the last `== NAME` line of its log).
+pub fn poll_script(prefix: &str) -> String {
+    let b = quote(&build_dir(prefix));
+    format!(
+        "cd {b} || exit 1\n\
+         if kill -0 \"$(cat build.pid 2>/dev/null)\" 2>/dev/null; then echo alive yes; else echo alive no; fi\n\
+         [ -f build.status ] && echo \"status $(cat build.status)\"\n\
+         echo \"stage $(grep '^== ' build.log 2>/dev/null | tail -n 1 | cut -c4-)\"\n\
+         exit 0\n"
+    )
+}
+
+/// The end of the log, for a failed build.
+pub fn tail_script(prefix: &str) -> String {
+    Cmd::new("tail").arg("-n").arg(LOG_TAIL.to_string()).arg(log_path(prefix)).to_string()
+}
+
+/// What [`poll_script`] printed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Poll {
+    Running {
+        stage: String,
+    },
+    Ended {
+        status: i32,
+        stage: String,
+    },
+    /// No status and no process: killed from outside (or the host rebooted).
+    Vanished {
+        stage: String,
+    },
+}
+
+pub fn parse_poll(out: &str) -> Poll {
+    let (mut status, mut stage, mut alive) = (None, String::new(), false);
+    for line in out.lines() {
+        match line.split_once(' ') {
+            Some(("status", s)) => status = s.trim().parse().ok().or(Some(-1)),
+            Some(("stage", s)) => stage = s.trim().to_string(),
+            Some(("alive", s)) => alive = s.trim() == "yes",
+            _ => {}
+        }
+    }
+    match (status, alive) {
+        (Some(status), _) => Poll::Ended { status, stage },
+        (None, true) => Poll::Running { stage },
+        (None, false) => Poll::Vanished { stage },
+    }
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::BuildMode;
+    use std::path::PathBuf;
+
+    fn build(origin: Origin) -> Build {
+        Build {
+            origin,
+            configure_args: vec!["CFLAGS=-O2 -fcommon".into(), "--without-readline".into()],
+            patches: vec![PathBuf::from("fix.patch")],
+            pre_configure: vec!["sed -i 's/a/b/' x.y".into()],
+            mode: BuildMode::Once,
+            build_host: "h1".into(),
+            make_jobs: Some(2),
+        }
+    }
+
+    #[test]
+    fn script_quotes_every_value_and_runs_user_lines_as_written() {
+        let s =
+            build_script(&build(Origin::Tarball("pg.tar.bz2".into())), "/opt/pg x", "f00", 1, 1);
+        assert!(s.contains("tar -xf '/opt/pg x.pgxc-build/source.tar' -C '/opt/pg x.pgxc-build/src' --strip-components=1\n"), "{s}");
+        assert!(s.contains("patch -p1 -i '/opt/pg x.pgxc-build/patches/0.patch'\n"), "{s}");
+        assert!(s.contains("( sed -i 's/a/b/' x.y\n)\n"), "{s}");
+        assert!(
+            s.contains(
+                "./configure '--prefix=/opt/pg x' 'CFLAGS=-O2 -fcommon' --without-readline\n"
+            ),
+            "{s}"
+        );
+        assert!(s.contains("make -j2\n"), "{s}");
+        assert!(s.contains("printf %s f00 > '/opt/pg x/.pgxc-deploy-install'\n"), "{s}");
+    }
+
+    #[test]
+    fn git_sources_are_cloned_and_checked_out() {
+        let origin = Origin::Git { url: "https://example.com/x.git".into(), rev: "v1.0".into() };
+        let s = build_script(&build(origin), "/opt/pgxc", "f00", 0, 0);
+        assert!(s.contains("git clone --quiet --no-checkout -- https://example.com/x.git /opt/pgxc.pgxc-build/src"), "{s}");
+        assert!(s.contains("git -C /opt/pgxc.pgxc-build/src checkout --quiet v1.0 --"), "{s}");
+        assert!(!s.contains("patch -p1"));
+    }
+
+    #[test]
+    fn poll_output_parses_into_running_ended_or_vanished() {
+        assert_eq!(parse_poll("stage make\nalive yes\n"), Poll::Running { stage: "make".into() });
+        assert_eq!(
+            parse_poll("status 2\nstage configure\nalive no\n"),
+            Poll::Ended { status: 2, stage: "configure".into() }
+        );
+        assert_eq!(parse_poll("stage \nalive no\n"), Poll::Vanished { stage: String::new() });
+    }
+
+    /// The real scripts under /bin/sh: a build that fails in configure records its status and
+    /// stage, keeps its log, and writes no install marker.
+    #[test]
+    fn a_failed_build_records_its_status_stage_and_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let prefix = format!("{}/the install", dir.path().display());
+        let src = dir.path().join("src");
+        std::fs::create_dir_all(&src).unwrap();
+        std::fs::write(
+            src.join("configure"),
+            "#!/bin/sh\necho checking things\necho 'configure: error: no bison' >&2\nexit 1\n",
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(src.join("configure"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+        std::fs::create_dir_all(build_dir(&prefix)).unwrap();
+        let sh = |script: String| {
+            let out = std::process::Command::new("/bin/sh").arg("-c").arg(script).output().unwrap();
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        let tar = std::process::Command::new("tar")
+            .arg("-cf")
+            .arg(archive_path(&prefix))
+            .arg("-C")
+            .arg(&src)
+            .arg(".")
+            .status()
+            .unwrap();
+        assert!(tar.success());
+        let mut b = build(Origin::Dir(src.clone()));
+        b.patches.clear();
+        b.pre_configure.clear();
+        std::fs::write(script_path(&prefix), build_script(&b, &prefix, "f00", 0, 0)).unwrap();
+        assert_eq!(sh(attach_script(&prefix, "f00")), "new\n");
+        sh(launch_script(&prefix, "f00"));
+        let polled = (0..100)
+            .map(|_| {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                parse_poll(&sh(poll_script(&prefix)))
+            })
+            .find(|p| !matches!(p, Poll::Running { .. }))
+            .expect("the build ends");
+        assert_eq!(polled, Poll::Ended { status: 1, stage: "configure".into() });
+        assert!(sh(tail_script(&prefix)).contains("configure: error: no bison"));
+        assert!(!std::path::Path::new(&format!("{prefix}/{INSTALL_MARKER}")).exists());
+    }
+}
