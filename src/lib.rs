@@ -14,6 +14,7 @@
 //! - [`lock`]: the cluster lock on every host, held for as long as an apply's SSH connection.
 //! - [`transport`]: the only code that speaks SSH (russh): one session per host.
 //! - [`shell`]: PURE. The only way to build a remote command line (quoting).
+//! - [`secret`]: the cluster's password, read once and kept out of output and command lines.
 //! - [`source`]: the install to ship (`[source] prebuilt`), packed locally.
 //! - [`lab`]: local sshd "hosts" on loopback addresses, to try the tool and to test it.
 //!
@@ -28,6 +29,7 @@ pub mod lab;
 pub mod lock;
 pub mod observe;
 pub mod plan;
+pub mod secret;
 pub mod shell;
 pub mod source;
 pub mod transport;

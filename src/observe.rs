@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::executor::{self, StepError, Target};
 use crate::inventory::{Flavor, Inventory, Role};
+use crate::plan::desired::passfile_path;
 use crate::plan::state::{HostFacts, ProbeNode, parse_probe, probe_script};
 use crate::shell::Become;
 use crate::transport::{ExitStatus, Fleet, Output};
@@ -40,8 +41,14 @@ pub async fn observe(
                     && n.role == Role::Coordinator,
             })
             .collect();
-        let script =
-            probe_script(&host.install_prefix, &bin_dir(&host.name), &inv.cluster.os_user, &nodes);
+        let passfile = passfile_path(inv, host);
+        let script = probe_script(
+            &host.install_prefix,
+            &bin_dir(&host.name),
+            &inv.cluster.os_user,
+            passfile.as_deref(),
+            &nodes,
+        );
         let session = fleet.session(&host.name).await.map_err(|e| StepError::new("connect", &e))?;
         let out = session.run(&as_user(&host.name).wrap(&script)).await;
         out.map_err(|e| StepError::new("probe", &e))

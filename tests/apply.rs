@@ -240,11 +240,14 @@ fn xc_inventory(dir: &Path, pgxc_home: &str) -> String {
     }
     let text = format!(
         "[cluster]\nname = \"xctest\"\nflavor = \"postgres-xc\"\nos_user = \"pgxc\"\n\n\
-         [auth]\nmethod = \"trust\"\n\n[source]\nprebuilt = \"{pgxc_home}\"\n\n\
+         [auth]\nmethod = \"md5\"\npassword_file = \"xc-password\"\n\n\
+         [source]\nprebuilt = \"{pgxc_home}\"\n\n\
          [settings.all]\nshared_buffers = \"16MB\"\n\n{}\n{}\n{nodes}",
         ssh_table(None),
         test_hosts("xctest"),
     );
+    // md5 between nodes: coordinators reach datanodes, standbys their primaries, with it.
+    write(dir, "xc-password", "xc s3cret\n");
     write(dir, "xc.toml", &text)
 }
 
@@ -384,4 +387,98 @@ fn postgresql_flavor_built_from_a_source_tarball_once_and_shipped() {
         text(&out.stdout)
     );
     reset("srctest");
+}
+
+/// scram-sha-256 with the password in an environment variable: initdb sets it, the standby
+/// streams with it (from the password file pgxc-deploy writes), clients need it, and it is
+/// never printed nor left on a command line.
+#[test]
+fn postgresql_flavor_with_scram_passwords_streams_and_never_shows_the_password() {
+    reset("pwtest");
+    let dir = tempdir();
+    let password = "s3cr:et pass\\word";
+    let toml = format!(
+        "[cluster]\nname = \"pwtest\"\nflavor = \"postgresql\"\nos_user = \"pgxc\"\n\n\
+         [auth]\nmethod = \"scram-sha-256\"\npassword_env = \"PGXC_TEST_PASSWORD\"\n\n\
+         [source]\nprebuilt = \"{PG_PREBUILT}\"\n\n[settings.all]\nshared_buffers = \"16MB\"\n\n\
+         {}\n{}\n[[datanodes]]\nname = \"pw1\"\nhost = \"h1\"\nport = 26432\n\
+         [datanodes.standby]\nhost = \"h2\"\nport = 26433\n",
+        ssh_table(None),
+        test_hosts("pwtest"),
+    );
+    let inv = write(dir.path(), "pw.toml", &toml);
+    let run = |args: &[&str]| {
+        Command::new(bin())
+            .args(args)
+            .env_remove("SSH_AUTH_SOCK")
+            .env("PGXC_TEST_PASSWORD", password)
+            .output()
+            .unwrap()
+    };
+
+    let plan = run(&["plan", &inv]);
+    let out = run(&["apply", &inv]);
+    assert!(out.status.success(), "apply:\n{}{}", text(&out.stdout), text(&out.stderr));
+    for shown in [&plan.stdout, &plan.stderr, &out.stdout, &out.stderr] {
+        assert!(!text(shown).contains("s3cr"), "the password was printed:\n{}", text(shown));
+    }
+    assert!(text(&plan.stdout).contains("write the password file"), "{}", text(&plan.stdout));
+
+    // The standby streams: it authenticated with scram-sha-256 through the password file.
+    let root = |k: usize| format!("{LAB_DIR}/hosts/h{k}/data/pwtest");
+    let psql = find_ctl(&root(1), "psql");
+    let replicas =
+        sql(&psql, &format!("{}/pw1", root(1)), 26432, "select state from pg_stat_replication");
+    assert_eq!(replicas, "streaming");
+    let passfile = format!("{}/.pgxc-deploy.pgpass", root(2));
+    let mode = std::fs::metadata(&passfile).unwrap().permissions();
+    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777, 0o600);
+    assert!(!Path::new(&format!("{}/pw1.pgxc-deploy-tmp.pgxc-deploy-pw", root(1))).exists());
+
+    // Over TCP, a client needs the password.
+    let tcp = |pw: Option<&str>| {
+        let mut c = Command::new(&psql);
+        c.args([
+            "-X",
+            "-A",
+            "-t",
+            "-w",
+            "-h",
+            "127.0.10.1",
+            "-p",
+            "26432",
+            "-U",
+            "pgxc",
+            "-d",
+            "postgres",
+        ]);
+        c.args(["-c", "select 1"]).env_remove("PGPASSWORD").env("PGPASSFILE", "/nonexistent");
+        if let Some(pw) = pw {
+            c.env("PGPASSWORD", pw);
+        }
+        c.output().unwrap()
+    };
+    let refused = tcp(None);
+    assert!(!refused.status.success(), "no password, yet connected");
+    assert!(!tcp(Some("wrong")).status.success(), "a wrong password connected");
+    let ok = tcp(Some(password));
+    assert!(ok.status.success(), "{}", text(&ok.stderr));
+
+    let out = run(&["apply", &inv]);
+    assert!(
+        text(&out.stdout).starts_with("nothing to do: pwtest"),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+
+    // Without the variable, apply stops before contacting any host, naming the variable.
+    let out = Command::new(bin())
+        .args(["apply", &inv])
+        .env_remove("PGXC_TEST_PASSWORD")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("$PGXC_TEST_PASSWORD is not set"), "{}", text(&out.stderr));
+    reset("pwtest");
 }

@@ -12,11 +12,12 @@ use crate::executor::{self, Target, report};
 use crate::inventory::{self, Build, Inventory, Role, Source};
 use crate::lock::{self, ClusterLock, LockHost};
 use crate::observe;
-use crate::plan::desired::{bin_dir, desired};
+use crate::plan::desired::{bin_dir, desired, passfile_path};
 use crate::plan::diff::{DesiredHost, DesiredNode, plan};
 use crate::plan::render::Renderer;
 use crate::plan::state::HostFacts;
 use crate::plan::step::Action;
+use crate::secret::Secret;
 use crate::shell::Become;
 use crate::source::{self, BuildInputs, Layout};
 use crate::transport::Fleet;
@@ -37,8 +38,12 @@ pub async fn run(args: ApplyArgs, dry_run: bool) -> Result<Status, Error> {
         (None, Some((_, inputs))) => Some(inputs.fingerprint.as_str()),
         (None, None) => None,
     };
+    let password = match &inv.auth.password {
+        Some(source) => Some(Secret::read(source).map_err(Error::Usage)?),
+        None => None,
+    };
     let renderer = renderer(&inv)?;
-    let (hosts, nodes) = desired(&inv, &renderer, &layout.bin, fingerprint)
+    let (hosts, nodes) = desired(&inv, &renderer, &layout.bin, fingerprint, password.as_ref())
         .map_err(|e| Error::Usage(format!("templates: {e}")))?;
 
     let fleet = fleet::fleet(&inv, &args.ssh);
@@ -54,8 +59,11 @@ pub async fn run(args: ApplyArgs, dry_run: bool) -> Result<Status, Error> {
             }
         }
     };
-    let inputs =
-        Inputs { build: build.as_ref().map(|(b, i)| (*b, i)), archive: package.map(|p| p.archive) };
+    let inputs = Inputs {
+        build: build.as_ref().map(|(b, i)| (*b, i)),
+        archive: package.map(|p| p.archive),
+        password: password.as_ref().map(|s| (s, inv.cluster.os_user.as_str())),
+    };
     let job = Job {
         args: &args,
         dry_run,
@@ -80,6 +88,7 @@ struct Inputs<'a> {
     build: Option<(&'a Build, &'a BuildInputs)>,
     /// The install to ship: the prebuilt one, or (fetched once built) the build host's.
     archive: Option<Vec<u8>>,
+    password: Option<(&'a Secret, &'a str)>,
 }
 
 /// Everything one apply (or plan) works with, prepared before any host is contacted.
@@ -132,14 +141,20 @@ async fn converge(job: &Job<'_>, inputs: Inputs<'_>) -> Result<Status, Error> {
         return Ok(Status::Ok);
     }
 
-    let Inputs { build, mut archive } = inputs;
+    let Inputs { build, mut archive, password } = inputs;
     writeln!(err, "apply: {} step(s) in {} phase(s)", plan.step_count(), plan.phases.len())?;
     for phase in &plan.phases {
         writeln!(err, "== {}", phase.name)?;
         let ships = phase.steps.iter().any(|s| matches!(s.action, Action::ShipInstall { .. }));
         if let (true, None, Some((b, _))) = (ships, &archive, &build) {
             // Built once: the build host's install is what the other hosts get.
-            let cx = StepContext { fleet, hosts: envs.clone(), archive: None, build: None };
+            let cx = StepContext {
+                fleet,
+                hosts: envs.clone(),
+                archive: None,
+                build: None,
+                password: None,
+            };
             match fetch_install(&b.build_host, &cx).await {
                 Ok(bytes) => archive = Some(bytes),
                 Err(e) => {
@@ -148,7 +163,13 @@ async fn converge(job: &Job<'_>, inputs: Inputs<'_>) -> Result<Status, Error> {
                 }
             }
         }
-        let cx = StepContext { fleet, hosts: envs.clone(), archive: archive.as_deref(), build };
+        let cx = StepContext {
+            fleet,
+            hosts: envs.clone(),
+            archive: archive.as_deref(),
+            build,
+            password,
+        };
         let items: Vec<(Target, usize)> = phase
             .steps
             .iter()
@@ -257,6 +278,7 @@ fn host_envs(inv: &Inventory, layout: &Layout) -> BTreeMap<String, HostEnv> {
                 as_user: Become::for_users(&login, &inv.cluster.os_user),
                 install_prefix: h.install_prefix.clone(),
                 lib_dir: format!("{}/{}", h.install_prefix, layout.lib),
+                passfile: passfile_path(inv, h),
             };
             (h.name.clone(), env)
         })

@@ -7,11 +7,13 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use super::{StepError, report};
+use crate::flavors::PWFILE_ARG;
 use crate::inventory::Build;
 use crate::plan::build::{self, Poll};
 use crate::plan::diff::registration_sql;
 use crate::plan::state::{INIT_MARKER, INSTALL_MARKER, PgxcNodeRow};
 use crate::plan::step::{Action, Step};
+use crate::secret::Secret;
 use crate::shell::{Become, Cmd, Script};
 use crate::source::BuildInputs;
 use crate::transport::{ExitStatus, Fleet, Output, Session};
@@ -23,6 +25,9 @@ pub struct HostEnv {
     pub install_prefix: String,
     /// The install's library directory (for its libpq), put on LD_LIBRARY_PATH.
     pub lib_dir: String,
+    /// The host's password file, exported as PGPASSFILE to every command (and so to every
+    /// server started): standbys, pg_basebackup and coordinators read their password there.
+    pub passfile: Option<String>,
 }
 
 /// Everything steps share during one apply.
@@ -33,6 +38,8 @@ pub struct StepContext<'a> {
     pub archive: Option<&'a [u8]>,
     /// The build from source and its local inputs, for [`Action::Build`].
     pub build: Option<(&'a Build, &'a BuildInputs)>,
+    /// The cluster's password and its OS user, for [`Action::WritePassfile`] and initdb.
+    pub password: Option<(&'a Secret, &'a str)>,
 }
 
 /// How many lines of a failed command's stderr an error shows.
@@ -57,6 +64,18 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
         Action::Build { fingerprint } => {
             let (build, inputs) = cx.build.expect("a build step comes with its inputs");
             run_build(&remote, &step.host, build, inputs, fingerprint).await
+        }
+        Action::WritePassfile { path } => {
+            let (secret, user) = cx.password.expect("a password file step comes with a password");
+            let parent = path.rsplit_once('/').map_or("/", |(p, _)| p);
+            remote
+                .run(
+                    "password file",
+                    &Script::new().cmd(Cmd::new("mkdir").arg("-p").arg(parent)),
+                    None,
+                )
+                .await?;
+            remote.upload(path, &secret.pgpass(user), 0o600).await
         }
         Action::ShipInstall { fingerprint } => {
             let archive = cx.archive.expect("an install step comes with its archive");
@@ -85,29 +104,20 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
             }
             let parent =
                 data_dir.rsplit_once('/').map_or("/", |(p, _)| if p.is_empty() { "/" } else { p });
-            let prepare = Script::new()
-                // Only the staging directory of an interrupted run is ever removed.
-                .cmd(Cmd::new("rm").arg("-rf").arg(staging))
-                .cmd(Cmd::new("mkdir").arg("-p").arg(parent))
-                .cmd(Cmd::new(&argv[0]).args(&argv[1..]))
-                // initdb runs with --nosync: one sync makes the new directory durable.
-                .cmd(Cmd::new("sync"))
-                .cmd(Cmd::new("chmod").arg("700").arg(staging))
-                // pg_basebackup copies the primary's log, socket lock files and postmaster.opts.
-                .cmd(Cmd::new("find").arg(staging).args(["-maxdepth", "1"]).args([
-                    "(",
-                    "-name",
-                    "server.log",
-                    "-o",
-                    "-name",
-                    ".s.PGSQL.*",
-                    "-o",
-                    "-name",
-                    "postmaster.opts",
-                    ")",
-                    "-delete",
-                ]));
-            remote.run("init", &prepare, None).await?;
+            // initdb's password file: written just before, removed just after.
+            let pwfile = argv.iter().find_map(|a| a.strip_prefix(PWFILE_ARG));
+            if let Some(pwfile) = pwfile {
+                let (secret, _) = cx.password.expect("initdb --pwfile comes with a password");
+                let mkdir = Script::new().cmd(Cmd::new("mkdir").arg("-p").arg(parent));
+                remote.run("init", &mkdir, None).await?;
+                remote.upload(pwfile, &secret.pwfile(), 0o600).await?;
+            }
+            let prepared = remote.run("init", &prepare_init(argv, staging, parent), None).await;
+            if let Some(pwfile) = pwfile {
+                let rm = Script::new().cmd(Cmd::new("rm").arg("-f").arg(pwfile));
+                remote.run("init", &rm, None).await?;
+            }
+            prepared?;
             for file in files {
                 remote
                     .upload(&format!("{staging}/{}", file.name), file.content.as_bytes(), file.mode)
@@ -157,6 +167,33 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
             remote.run("register", &run, Some(sql.as_bytes())).await
         }
     }
+}
+
+/// Create a staging data directory: remove a leftover one, run `argv` (initdb, initgtm or
+/// pg_basebackup) into it, make it durable and strip what a clone copies from its primary.
+fn prepare_init(argv: &[String], staging: &str, parent: &str) -> Script {
+    Script::new()
+        // Only the staging directory of an interrupted run is ever removed.
+        .cmd(Cmd::new("rm").arg("-rf").arg(staging))
+        .cmd(Cmd::new("mkdir").arg("-p").arg(parent))
+        .cmd(Cmd::new(&argv[0]).args(&argv[1..]))
+        // initdb runs with --nosync: one sync makes the new directory durable.
+        .cmd(Cmd::new("sync"))
+        .cmd(Cmd::new("chmod").arg("700").arg(staging))
+        // pg_basebackup copies the primary's log, socket lock files and postmaster.opts.
+        .cmd(Cmd::new("find").arg(staging).args(["-maxdepth", "1"]).args([
+            "(",
+            "-name",
+            "server.log",
+            "-o",
+            "-name",
+            ".s.PGSQL.*",
+            "-o",
+            "-name",
+            "postmaster.opts",
+            ")",
+            "-delete",
+        ]))
 }
 
 /// How often a running build is polled.
@@ -285,7 +322,11 @@ impl Remote<'_> {
         script: &Script,
         stdin: Option<&[u8]>,
     ) -> Result<Output, StepError> {
-        let script = script.clone().env("LD_LIBRARY_PATH", &self.env.lib_dir).to_string();
+        let mut script = script.clone().env("LD_LIBRARY_PATH", &self.env.lib_dir);
+        if let Some(passfile) = &self.env.passfile {
+            script = script.env("PGPASSFILE", passfile);
+        }
+        let script = script.to_string();
         let command = self.env.as_user.wrap(&script);
         let out = self
             .session

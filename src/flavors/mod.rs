@@ -205,8 +205,11 @@ pub(crate) fn pg_ctl_commands(
 /// and initdb would pick SQL_ASCII, different on each host. Local connections are trusted
 /// and TCP ones rejected only until pgxc-deploy writes its own pg_hba.conf, before the first
 /// start.
+///
+/// With a password in the inventory, initdb sets it for the superuser from a file that the
+/// executor writes just before and removes just after ([`PWFILE_ARG`]).
 pub(crate) fn initdb_args(inv: &Inventory, node: &Node) -> Vec<String> {
-    argv([
+    let mut args = argv([
         "-D",
         &node.data_dir,
         "-U",
@@ -217,11 +220,19 @@ pub(crate) fn initdb_args(inv: &Inventory, node: &Node) -> Vec<String> {
         "--auth-host=reject",
         // No fsync per file: the init step runs one `sync` afterwards (much faster, as safe).
         "--nosync",
-    ])
+    ]);
+    if inv.auth.password.is_some() {
+        args.push(format!("{PWFILE_ARG}{}.pgxc-deploy-pw", node.data_dir));
+    }
+    args
 }
 
+/// initdb's option naming the password file; the executor fills the file (never the argv).
+pub const PWFILE_ARG: &str = "--pwfile=";
+
 /// `pg_basebackup` from the standby's primary, streaming the WAL it needs alongside. `-w`:
-/// never prompt for a password (there is no terminal); a password comes from `~/.pgpass`.
+/// never prompt for a password (there is no terminal); a password comes from the password file
+/// that `PGPASSFILE` names (pgxc-deploy writes it on every host, see `crate::secret`).
 /// No `-R`: pgxc-deploy writes the standby's recovery settings itself.
 pub(crate) fn basebackup(
     inv: &Inventory,

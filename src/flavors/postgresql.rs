@@ -91,7 +91,8 @@ mod tests {
         assert_eq!(
             joined(&c.init),
             "/usr/lib/postgresql/16/bin/initdb -D /srv/pg/pg1 -U pgadmin \
-             --encoding=UTF8 --locale=C --auth-local=trust --auth-host=reject --nosync"
+             --encoding=UTF8 --locale=C --auth-local=trust --auth-host=reject --nosync \
+             --pwfile=/srv/pg/pg1.pgxc-deploy-pw"
         );
         assert_eq!(
             joined(&c.start),

@@ -5,10 +5,12 @@ use crate::flavors;
 use crate::inventory::{BuildMode, Host, Inventory, Node, Role, Source};
 
 use super::context::Context;
-use super::diff::{DesiredHost, DesiredNode};
+use super::diff::{DesiredHost, DesiredNode, Passfile};
 use super::render::{RenderError, Renderer};
+use super::state::PASSFILE;
 use super::state::PgxcNodeRow;
 use super::step::FileContent;
+use crate::secret::Secret;
 
 /// Suffix of the directory a node is initialised in before it is renamed into place.
 pub const STAGING_SUFFIX: &str = ".pgxc-deploy-tmp";
@@ -18,13 +20,20 @@ pub fn bin_dir(host: &Host, bin_rel: &str) -> String {
     format!("{}/{}", host.install_prefix, bin_rel.trim_matches('/'))
 }
 
+/// Where the host's password file is, when the inventory has a password.
+pub fn passfile_path(inv: &Inventory, host: &Host) -> Option<String> {
+    inv.auth.password.as_ref().map(|_| format!("{}/{PASSFILE}", host.data_root))
+}
+
 /// Build the desired state. `bin_rel` is where binaries sit under an install prefix; `install`
-/// the fingerprint of the install to ship or build, if the inventory manages one.
+/// the fingerprint of the install to ship or build, if the inventory manages one; `password`
+/// the inventory's password, if it has one (only its password file's checksum is kept).
 pub fn desired(
     inv: &Inventory,
     renderer: &Renderer,
     bin_rel: &str,
     install: Option<&str>,
+    password: Option<&Secret>,
 ) -> Result<(Vec<DesiredHost>, Vec<DesiredNode>), RenderError> {
     let flavor = flavors::of(inv.cluster.flavor);
     let builds = |host: &str| match &inv.source {
@@ -38,6 +47,10 @@ pub fn desired(
             name: h.name.clone(),
             install: install.map(str::to_string),
             build: builds(&h.name),
+            passfile: passfile_path(inv, h).zip(password).map(|(path, secret)| Passfile {
+                path,
+                sha256: secret.pgpass_sha256(&inv.cluster.os_user),
+            }),
         })
         .collect();
     let mut nodes = Vec::new();

@@ -19,6 +19,15 @@ pub struct DesiredHost {
     pub install: Option<String>,
     /// This host builds the install from source (else it is shipped one).
     pub build: bool,
+    /// The password file the host should have, when the inventory has a password.
+    pub passfile: Option<Passfile>,
+}
+
+/// A host's libpq password file: where, and the SHA-256 of its content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Passfile {
+    pub path: String,
+    pub sha256: String,
 }
 
 /// What one node should look like, with the commands that get it there.
@@ -110,6 +119,13 @@ pub fn plan(
             (&mut install, Action::ShipInstall { fingerprint })
         };
         list.push(Step { host: h.name.clone(), node: None, action });
+    }
+    for h in hosts {
+        let Some(want) = &h.passfile else { continue };
+        if facts.get(&h.name).and_then(|f| f.passfile.as_ref()) != Some(&want.sha256) {
+            let action = Action::WritePassfile { path: want.path.clone() };
+            install.push(Step { host: h.name.clone(), node: None, action });
+        }
     }
     plan.push("build", build);
     plan.push("install", install);
@@ -410,8 +426,12 @@ mod tests {
 
     #[test]
     fn from_nothing_installs_initialises_starts_in_order_and_clones_standbys() {
-        let hosts =
-            vec![DesiredHost { name: "h1".into(), install: Some("abc".into()), build: false }];
+        let hosts = vec![DesiredHost {
+            name: "h1".into(),
+            install: Some("abc".into()),
+            build: false,
+            passfile: None,
+        }];
         let mut dn = node("dn1", Role::Datanode, "h1");
         dn.files.truncate(1);
         let nodes =
@@ -433,8 +453,12 @@ mod tests {
 
     #[test]
     fn an_unchanged_cluster_needs_nothing() {
-        let hosts =
-            vec![DesiredHost { name: "h1".into(), install: Some("abc".into()), build: false }];
+        let hosts = vec![DesiredHost {
+            name: "h1".into(),
+            install: Some("abc".into()),
+            build: false,
+            passfile: None,
+        }];
         let nodes =
             vec![node("dn1", Role::Datanode, "h1"), node("dn1_standby", Role::Standby, "h1")];
         let f = facts(
@@ -449,7 +473,8 @@ mod tests {
 
     #[test]
     fn a_changed_setting_reloads_or_restarts_by_its_context() {
-        let hosts = vec![DesiredHost { name: "h1".into(), install: None, build: false }];
+        let hosts =
+            vec![DesiredHost { name: "h1".into(), install: None, build: false, passfile: None }];
         let mut nodes = vec![node("dn1", Role::Datanode, "h1")];
         let mut f = running(&nodes[0], &[("work_mem", "user"), ("shared_buffers", "postmaster")]);
         nodes[0].files[0].content.push_str("work_mem = '8MB'\n");
@@ -476,7 +501,8 @@ mod tests {
 
     #[test]
     fn a_data_directory_not_made_by_pgxc_deploy_is_refused() {
-        let hosts = vec![DesiredHost { name: "h1".into(), install: None, build: false }];
+        let hosts =
+            vec![DesiredHost { name: "h1".into(), install: None, build: false, passfile: None }];
         let nodes = vec![node("dn1", Role::Datanode, "h1")];
         let f = NodeFacts { dir_exists: true, ..Default::default() };
         let p = plan(&hosts, &nodes, &facts(vec![("h1", "dn1", f)], None));

@@ -16,6 +16,10 @@ use crate::shell::{Cmd, quote};
 pub const INIT_MARKER: &str = ".pgxc-deploy-initialized";
 /// Marker holding the fingerprint of the install under an install prefix.
 pub const INSTALL_MARKER: &str = ".pgxc-deploy-install";
+/// The libpq password file under a host's data root (mode 0600), when the inventory has a
+/// password: every command pgxc-deploy runs there, and so every server it starts, gets it as
+/// `PGPASSFILE`.
+pub const PASSFILE: &str = ".pgxc-deploy.pgpass";
 
 /// What the probe needs to know about one node on the host.
 #[derive(Debug, Clone)]
@@ -70,6 +74,8 @@ pub struct NodeFacts {
 pub struct HostFacts {
     /// The fingerprint recorded under the install prefix, if any.
     pub install: Option<String>,
+    /// The SHA-256 of the password file, if there is one (never its content).
+    pub passfile: Option<String>,
     pub nodes: BTreeMap<String, NodeFacts>,
 }
 
@@ -78,6 +84,7 @@ pub fn probe_script(
     install_prefix: &str,
     bin_dir: &str,
     os_user: &str,
+    passfile: Option<&str>,
     nodes: &[ProbeNode],
 ) -> String {
     let mut s = String::new();
@@ -87,6 +94,12 @@ pub fn probe_script(
         quote(&format!("{install_prefix}/{INSTALL_MARKER}")),
         quote(&format!("{bin_dir}/postgres"))
     ));
+    if let Some(p) = passfile {
+        s.push_str(&format!(
+            "p={}; [ -f \"$p\" ] && printf 'passfile %s\\n' \"$(sha256sum < \"$p\" | cut -d' ' -f1)\"\n",
+            quote(p)
+        ));
+    }
     // Nodes are probed at once, each into its own file, printed in order afterwards.
     s.push_str("t=$(mktemp -d) || exit 1\n");
     for (i, n) in nodes.iter().enumerate() {
@@ -167,6 +180,10 @@ pub fn parse_probe(out: &[u8]) -> Result<HostFacts, ParseError> {
         let (key, rest) = line.split_once(' ').unwrap_or((line.as_str(), ""));
         if key == "install" {
             facts.install = Some(rest.to_string());
+            continue;
+        }
+        if key == "passfile" {
+            facts.passfile = Some(rest.to_string());
             continue;
         }
         if key == "node" {
@@ -294,7 +311,7 @@ pgxc_node dn1 D 127.0.10.2 15432\nnode dn1_standby\ndir\nfile odd 3\na\nb\nrepli
         let mut n = node("dn1", Role::Datanode, &["pg_hba.conf", "postgresql.conf"]);
         n.data_dir = d;
         n.port = 1; // nothing listens: pg_isready fails, not running
-        let script = probe_script(&root, &format!("{root}/bin"), "pgxc", &[n.clone()]);
+        let script = probe_script(&root, &format!("{root}/bin"), "pgxc", None, &[n.clone()]);
         let out = std::process::Command::new("/bin/sh").arg("-c").arg(&script).output().unwrap();
         let facts = parse_probe(&out.stdout).unwrap();
         assert_eq!(facts.install.as_deref(), Some("f00d"));
@@ -305,7 +322,7 @@ pgxc_node dn1 D 127.0.10.2 15432\nnode dn1_standby\ndir\nfile odd 3\na\nb\nrepli
 
         // Without the binaries, the install does not count as there.
         std::fs::remove_file(format!("{root}/bin/postgres")).unwrap();
-        let script = probe_script(&root, &format!("{root}/bin"), "pgxc", &[n]);
+        let script = probe_script(&root, &format!("{root}/bin"), "pgxc", None, &[n]);
         let out = std::process::Command::new("/bin/sh").arg("-c").arg(&script).output().unwrap();
         assert_eq!(parse_probe(&out.stdout).unwrap().install, None);
     }

@@ -18,6 +18,9 @@ pub enum Action {
     Build { fingerprint: String },
     /// Unpack the install under the host's install prefix and record its fingerprint.
     ShipInstall { fingerprint: String },
+    /// Write the host's libpq password file at `path` (mode 0600); its content, the password,
+    /// is the executor's to add, never part of a plan.
+    WritePassfile { path: String },
     /// Create the node's data directory at `data_dir`: run `argv` (initdb, initgtm or
     /// pg_basebackup) into `staging`, write `files`, mark it initialised, then rename it into
     /// place. A leftover staging directory is removed first, so an interrupted init is redone,
@@ -99,6 +102,7 @@ impl fmt::Display for Step {
                     &fingerprint[..fingerprint.len().min(12)]
                 )
             }
+            Action::WritePassfile { path } => write!(f, "write the password file {path}"),
             Action::ShipInstall { fingerprint } => {
                 write!(f, "install (fingerprint {})", &fingerprint[..fingerprint.len().min(12)])
             }
