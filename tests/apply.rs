@@ -482,3 +482,106 @@ fn postgresql_flavor_with_scram_passwords_streams_and_never_shows_the_password()
     assert!(text(&out.stderr).contains("$PGXC_TEST_PASSWORD is not set"), "{}", text(&out.stderr));
     reset("pwtest");
 }
+
+/// A stand-in source tree with the shape of PostgreSQL's build (configure, make, make install)
+/// that builds in a blink: it installs `bin/postgres` and records how it was built.
+fn fake_source(dir: &Path, configure_fails: bool) {
+    let configure = if configure_fails {
+        "#!/bin/sh\necho 'checking for bison... no'\necho 'configure: error: no bison here' >&2\nexit 1\n"
+            .to_string()
+    } else {
+        "#!/bin/sh\nprefix=${1#--prefix=}\nprintf 'PREFIX = %s\\n' \"$prefix\" > config.mk\n\
+         shift\nprintf '%s\\n' \"$@\" > config.args\n"
+            .to_string()
+    };
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("configure"), configure).unwrap();
+    std::fs::write(
+        dir.join("Makefile"),
+        "include config.mk\nall:\n\tprintf '#!/bin/sh\\necho fake\\n' > postgres\n\tchmod +x postgres\n\
+         install:\n\tmkdir -p \"$(PREFIX)/bin\"\n\tcp postgres \"$(PREFIX)/bin/\"\n\
+         \tcp config.args greeting.txt \"$(PREFIX)/\"\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("greeting.txt"), "hello\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.join("configure"), std::fs::Permissions::from_mode(0o755))
+        .unwrap();
+}
+
+/// `[source] git` built on every host: cloned at `rev`, patched, `pre_configure` run, configured
+/// with the inventory's arguments; a second apply builds nothing; a failed build (a `dir`
+/// source, built once) names the host and stage, shows the log's end and where the log is.
+#[test]
+fn builds_from_git_on_every_host_and_reports_a_failed_build_with_its_log() {
+    reset("gittest");
+    let dir = tempdir();
+    // The lab's cluster user clones the repository: it must own it (git's safe.directory).
+    let repo = format!("{LAB_DIR}/hosts/h1/data/gittest-src/repo");
+    let _ = std::fs::remove_dir_all(format!("{LAB_DIR}/hosts/h1/data/gittest-src"));
+    fake_source(Path::new(&repo), false);
+    let git = |args: &[&str]| {
+        let out = Command::new("git").arg("-C").arg(&repo).args(args).output().unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
+    };
+    git(&["init", "-q", "-b", "main"]);
+    git(&["add", "."]);
+    git(&["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "fake"]);
+    git(&["tag", "v1"]);
+    let status = Command::new("chown")
+        .args(["-R", "pgxc", &format!("{LAB_DIR}/hosts/h1/data/gittest-src")])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let patch = write(
+        dir.path(),
+        "greeting.patch",
+        "--- a/greeting.txt\n+++ b/greeting.txt\n@@ -1 +1 @@\n-hello\n+patched\n",
+    );
+    let toml = format!(
+        "[cluster]\nname = \"gittest\"\nflavor = \"postgresql\"\nos_user = \"pgxc\"\n\n\
+         [source]\ngit = \"{repo}\"\nrev = \"v1\"\nbuild = \"every-host\"\n\
+         configure_args = [\"--with-x=a b\", \"CFLAGS=-O2 -fcommon\"]\npatches = [\"{patch}\"]\n\
+         pre_configure = [\"echo pre >> greeting.txt\"]\n\n{}\n{}\n",
+        ssh_table(None),
+        test_hosts("gittest"),
+    );
+    let inv = write(dir.path(), "git.toml", &toml);
+    let out = apply(&inv);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "apply:\n{}{stderr}", text(&out.stdout));
+    for k in 1..=3 {
+        assert!(stderr.contains(&format!("h{k}: build: done")), "{stderr}");
+        assert!(stderr.contains(&format!("ok    h{k}: build from source")), "{stderr}");
+        let install = format!("{LAB_DIR}/hosts/h{k}/data/gittest/install");
+        let read = |f: &str| std::fs::read_to_string(format!("{install}/{f}")).unwrap();
+        assert_eq!(read("greeting.txt"), "patched\npre\n");
+        assert_eq!(read("config.args"), "--with-x=a b\nCFLAGS=-O2 -fcommon\n");
+    }
+    let out = apply(&inv);
+    assert!(text(&out.stdout).starts_with("nothing to do: gittest"), "{}", text(&out.stderr));
+
+    // A build that fails: the host, the stage, the end of the log and where the log is.
+    let broken = dir.path().join("broken");
+    fake_source(&broken, true);
+    let toml = format!(
+        "[cluster]\nname = \"gittest\"\nflavor = \"postgresql\"\nos_user = \"pgxc\"\n\n\
+         [source]\ndir = \"{}\"\nbuild_host = \"h2\"\n\n{}\n{}\n",
+        broken.display(),
+        ssh_table(None),
+        test_hosts("gittest"),
+    );
+    let inv = write(dir.path(), "broken.toml", &toml);
+    let out = apply(&inv);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let log = format!("{LAB_DIR}/hosts/h2/data/gittest/install.pgxc-build/build.log");
+    assert!(stderr.contains("FAIL  h2: build from source"), "{stderr}");
+    assert!(stderr.contains("build (configure): exit 1; the end of its log:"), "{stderr}");
+    assert!(stderr.contains("configure: error: no bison here"), "{stderr}");
+    assert!(stderr.contains(&format!("full log on h2: {log}")), "{stderr}");
+    assert!(std::fs::read_to_string(&log).unwrap().contains("checking for bison... no"));
+    assert!(!stderr.contains("h1: install"), "nothing is shipped after a failed build: {stderr}");
+    let _ = std::fs::remove_dir_all(format!("{LAB_DIR}/hosts/h1/data/gittest-src"));
+    reset("gittest");
+}
