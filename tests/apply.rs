@@ -464,6 +464,18 @@ fn postgresql_flavor_with_scram_passwords_streams_and_never_shows_the_password()
     let ok = tcp(Some(password));
     assert!(ok.status.success(), "{}", text(&ok.stderr));
 
+    // A command run on a node finds the password too (PGPASSFILE), e.g. psql to the primary.
+    let out = run(&[
+        "exec",
+        &inv,
+        "--on",
+        "pw1_standby",
+        "--",
+        "psql -X -A -t -w -h 127.0.10.1 -p 26432 -d postgres -c 'select 41 + 1'",
+    ]);
+    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(text(&out.stdout).contains("42"), "{}", text(&out.stdout));
+
     let out = run(&["apply", &inv]);
     assert!(
         text(&out.stdout).starts_with("nothing to do: pwtest"),

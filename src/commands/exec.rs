@@ -4,7 +4,7 @@
 use crate::cli::ExecArgs;
 use crate::executor::{self, StepError, Target};
 use crate::inventory::{self, Inventory, Node};
-use crate::plan::desired::bin_dir;
+use crate::plan::desired::{bin_dir, passfile_path};
 use crate::shell::{Cmd, Script};
 use crate::source::Layout;
 
@@ -72,6 +72,11 @@ fn remote_script(inv: &Inventory, layout: &Layout, target: &Target, command: &[S
 /// profile, so the install's bin directory is put on PATH here.
 fn node_env(inv: &Inventory, layout: &Layout, node: &Node, script: Script) -> Script {
     let host = inv.host(&node.host).expect("node hosts exist");
+    let script = match passfile_path(inv, host) {
+        // psql to another node over TCP finds the cluster's password there.
+        Some(passfile) => script.env("PGPASSFILE", passfile),
+        None => script,
+    };
     script
         .env("PGDATA", &node.data_dir)
         .env("PGPORT", node.port.to_string())
