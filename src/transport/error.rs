@@ -5,9 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// An SSH failure on one host. Cloneable, because one failed connection is reported for every
-/// target (node) on that host.
+/// target (node) on that host. Its message is the host; what went wrong is its `source` (so a
+/// printed chain reads `db1: cannot connect to 10.0.0.1:22: Connection refused`, once).
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{host}: {kind}")]
+#[error("{host}")]
 pub struct Error {
     /// The inventory's name of the host.
     pub host: String,
