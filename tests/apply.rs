@@ -359,9 +359,9 @@ fn postgresql_flavor_built_from_a_source_tarball_once_and_shipped() {
     let stderr = text(&out.stderr);
     assert!(stderr.contains("h1: build from source"), "{stderr}");
     assert!(stderr.contains("h2: install"), "{stderr}");
-    assert!(Path::new(&format!("{}/install.pgxc-build/build.log", root(1))).exists());
+    assert!(Path::new(&format!("{}/.pgxc-deploy-build/build.log", root(1))).exists());
     assert!(
-        !Path::new(&format!("{}/install.pgxc-build", root(2))).exists(),
+        !Path::new(&format!("{}/.pgxc-deploy-build", root(2))).exists(),
         "h2 got the build, not a build"
     );
 
@@ -587,7 +587,7 @@ fn builds_from_git_on_every_host_and_reports_a_failed_build_with_its_log() {
     let out = apply(&inv);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    let log = format!("{LAB_DIR}/hosts/h2/data/gittest/install.pgxc-build/build.log");
+    let log = format!("{LAB_DIR}/hosts/h2/data/gittest/.pgxc-deploy-build/build.log");
     assert!(stderr.contains("FAIL  h2: build from source"), "{stderr}");
     assert!(stderr.contains("build (configure): exit 1; the end of its log:"), "{stderr}");
     assert!(stderr.contains("configure: error: no bison here"), "{stderr}");

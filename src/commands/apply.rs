@@ -277,6 +277,7 @@ fn host_envs(inv: &Inventory, layout: &Layout) -> BTreeMap<String, HostEnv> {
             let env = HostEnv {
                 as_user: Become::for_users(&login, &inv.cluster.os_user),
                 install_prefix: h.install_prefix.clone(),
+                data_root: h.data_root.clone(),
                 lib_dir: format!("{}/{}", h.install_prefix, layout.lib),
                 passfile: passfile_path(inv, h),
             };

@@ -23,6 +23,8 @@ use crate::transport::{ExitStatus, Fleet, Output, Session};
 pub struct HostEnv {
     pub as_user: Become,
     pub install_prefix: String,
+    /// Where node data directories go (and builds from source happen).
+    pub data_root: String,
     /// The install's library directory (for its libpq), put on LD_LIBRARY_PATH.
     pub lib_dir: String,
     /// The host's password file, exported as PGPASSFILE to every command (and so to every
@@ -209,27 +211,28 @@ async fn run_build(
     fingerprint: &str,
 ) -> Result<Output, StepError> {
     let prefix = &remote.env.install_prefix;
-    let attach = Script::new().raw(&build::attach_script(prefix, fingerprint));
+    let dir = &build::build_dir(&remote.env.data_root);
+    let attach = Script::new().raw(&build::attach_script(dir, fingerprint));
     let attached = remote.run("build", &attach, None).await?;
     if String::from_utf8_lossy(&attached.stdout).trim() == "attached" {
         report::build_stage(host, "still running from an earlier apply: waiting for it");
     } else {
         if let Some(archive) = &inputs.archive {
-            remote.upload(&build::archive_path(prefix), archive, 0o600).await?;
+            remote.upload(&build::archive_path(dir), archive, 0o600).await?;
         }
         for (i, (_, body)) in inputs.patches.iter().enumerate() {
-            remote.upload(&build::patch_path(prefix, i), body, 0o600).await?;
+            remote.upload(&build::patch_path(dir, i), body, 0o600).await?;
         }
         let (strip, patches) = (inputs.strip_components, inputs.patches.len());
-        let script = build::build_script(build, prefix, fingerprint, strip, patches);
-        remote.upload(&build::script_path(prefix), script.as_bytes(), 0o600).await?;
-        let launch = Script::new().raw(&build::launch_script(prefix, fingerprint));
+        let script = build::build_script(build, prefix, dir, fingerprint, strip, patches);
+        remote.upload(&build::script_path(dir), script.as_bytes(), 0o600).await?;
+        let launch = Script::new().raw(&build::launch_script(dir, fingerprint));
         remote.run("build", &launch, None).await?;
     }
     let started = Instant::now();
     let mut shown = String::new();
     loop {
-        let poll = Script::new().raw(&build::poll_script(prefix));
+        let poll = Script::new().raw(&build::poll_script(dir));
         let polled = remote.run("build", &poll, None);
         let (stage, ended) =
             match build::parse_poll(&String::from_utf8_lossy(&polled.await?.stdout)) {
@@ -247,7 +250,7 @@ async fn run_build(
                 return Ok(Output { stdout: vec![], stderr: vec![], status: ExitStatus::Code(0) });
             }
             Some(status) => {
-                let tail = Script::new().raw(&build::tail_script(prefix));
+                let tail = Script::new().raw(&build::tail_script(dir));
                 let tail = remote.run("build", &tail, None);
                 let tail = tail.await.map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
                 let how = if status < 0 {
@@ -260,7 +263,7 @@ async fn run_build(
                     message: format!(
                         "{how}; the end of its log:\n{}\n  full log on {host}: {}",
                         tail.unwrap_or_default().trim_end(),
-                        build::log_path(prefix)
+                        build::log_path(dir)
                     ),
                 });
             }

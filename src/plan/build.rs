@@ -2,7 +2,7 @@
 //! the scripts and parses what the poll prints; the executor uploads the inputs and runs them as
 //! the cluster's user.
 //!
-//! Everything happens in `<install_prefix>.pgxc-build/`: the source is unpacked (or cloned)
+//! Everything happens in `<data_root>/.pgxc-deploy-build/`: the source is unpacked (or cloned)
 //! into `src/`, patches applied, the `pre_configure` lines run, then configure / make / make
 //! install with all output in `build.log`, which stays on the host. The build runs detached
 //! (`setsid`), so neither the command timeout nor a dropped SSH connection cuts it short; the
@@ -15,29 +15,30 @@ use crate::shell::{Cmd, quote};
 
 use super::state::INSTALL_MARKER;
 
-/// The build directory beside an install prefix.
-pub fn build_dir(install_prefix: &str) -> String {
-    format!("{install_prefix}.pgxc-build")
+/// The build directory under a host's data root (which the cluster's user owns, unlike, often,
+/// the install prefix's parent).
+pub fn build_dir(data_root: &str) -> String {
+    format!("{data_root}/.pgxc-deploy-build")
 }
 
-/// Where the uploaded source archive lands.
-pub fn archive_path(install_prefix: &str) -> String {
-    format!("{}/source.tar", build_dir(install_prefix))
+/// Where the uploaded source archive lands in build directory `dir`.
+pub fn archive_path(dir: &str) -> String {
+    format!("{dir}/source.tar")
 }
 
 /// Where patch number `i` lands.
-pub fn patch_path(install_prefix: &str, i: usize) -> String {
-    format!("{}/patches/{i}.patch", build_dir(install_prefix))
+pub fn patch_path(dir: &str, i: usize) -> String {
+    format!("{dir}/patches/{i}.patch")
 }
 
 /// The build log on the host.
-pub fn log_path(install_prefix: &str) -> String {
-    format!("{}/build.log", build_dir(install_prefix))
+pub fn log_path(dir: &str) -> String {
+    format!("{dir}/build.log")
 }
 
 /// Where the build script is uploaded.
-pub fn script_path(install_prefix: &str) -> String {
-    format!("{}/build.sh", build_dir(install_prefix))
+pub fn script_path(dir: &str) -> String {
+    format!("{dir}/build.sh")
 }
 
 /// Lines of the log a failed build shows.
@@ -49,19 +50,20 @@ pub const LOG_TAIL: usize = 30;
 pub fn build_script(
     build: &Build,
     prefix: &str,
+    dir: &str,
     fingerprint: &str,
     strip: u32,
     patches: usize,
 ) -> String {
-    let b = build_dir(prefix);
+    let b = dir;
     let src = format!("{b}/src");
     let mut lines = vec![
         "set -e".to_string(),
-        format!("cd {}", quote(&b)),
+        format!("cd {}", quote(b)),
         // Absolute: the script changes directory into the source tree.
         format!("status_file={}", quote(&format!("{b}/build.status"))),
         "trap 'echo $? > \"$status_file\"' EXIT".to_string(),
-        format!("exec >{} 2>&1 </dev/null", quote(&log_path(prefix))),
+        format!("exec >{} 2>&1 </dev/null", quote(&log_path(dir))),
         "echo '== fetch source'".to_string(),
         Cmd::new("rm").arg("-rf").arg(&src).to_string(),
         Cmd::new("mkdir").arg("-p").arg(&src).to_string(),
@@ -83,7 +85,7 @@ pub fn build_script(
             );
         }
         Origin::Tarball(_) | Origin::Dir(_) => {
-            let tar = Cmd::new("tar").arg("-xf").arg(archive_path(prefix)).arg("-C").arg(&src);
+            let tar = Cmd::new("tar").arg("-xf").arg(archive_path(dir)).arg("-C").arg(&src);
             lines.push(tar.arg(format!("--strip-components={strip}")).to_string());
         }
     }
@@ -92,7 +94,7 @@ pub fn build_script(
         lines.push("echo '== patch'".to_string());
     }
     for i in 0..patches {
-        lines.push(Cmd::new("patch").args(["-p1", "-i"]).arg(patch_path(prefix, i)).to_string());
+        lines.push(Cmd::new("patch").args(["-p1", "-i"]).arg(patch_path(dir, i)).to_string());
     }
     for line in &build.pre_configure {
         // The inventory's own shell lines, run as written (their author is the operator).
@@ -121,8 +123,8 @@ pub fn build_script(
 /// Whether the build of `fingerprint` already runs (an earlier apply was interrupted while it
 /// built): prints `attached` and leaves it be; otherwise stops a build of something else, if
 /// any, and prints `new`. Creates the build directory.
-pub fn attach_script(prefix: &str, fingerprint: &str) -> String {
-    let b = quote(&build_dir(prefix));
+pub fn attach_script(dir: &str, fingerprint: &str) -> String {
+    let b = quote(dir);
     let want = quote(fingerprint);
     format!(
         "mkdir -p {b}/patches && cd {b} || exit 1\n\
@@ -136,8 +138,8 @@ pub fn attach_script(prefix: &str, fingerprint: &str) -> String {
 }
 
 /// Start the uploaded build script detached, in a session of its own.
-pub fn launch_script(prefix: &str, fingerprint: &str) -> String {
-    let b = quote(&build_dir(prefix));
+pub fn launch_script(dir: &str, fingerprint: &str) -> String {
+    let b = quote(dir);
     let want = quote(fingerprint);
     format!(
         "cd {b} || exit 1\n\
@@ -150,8 +152,8 @@ pub fn launch_script(prefix: &str, fingerprint: &str) -> String {
 /// Read a running build's state: `alive yes|no`, then `status N` once it ended (read after
 /// `alive`: the script writes its status before it exits, so a dead build without one was
 /// killed), and `stage NAME` (the last `== NAME` line of its log).
-pub fn poll_script(prefix: &str) -> String {
-    let b = quote(&build_dir(prefix));
+pub fn poll_script(dir: &str) -> String {
+    let b = quote(dir);
     format!(
         "cd {b} || exit 1\n\
          if kill -0 \"$(cat build.pid 2>/dev/null)\" 2>/dev/null; then echo alive yes; else echo alive no; fi\n\
@@ -162,8 +164,8 @@ pub fn poll_script(prefix: &str) -> String {
 }
 
 /// The end of the log, for a failed build.
-pub fn tail_script(prefix: &str) -> String {
-    Cmd::new("tail").arg("-n").arg(LOG_TAIL.to_string()).arg(log_path(prefix)).to_string()
+pub fn tail_script(dir: &str) -> String {
+    Cmd::new("tail").arg("-n").arg(LOG_TAIL.to_string()).arg(log_path(dir)).to_string()
 }
 
 /// What [`poll_script`] printed.
@@ -218,10 +220,19 @@ mod tests {
 
     #[test]
     fn script_quotes_every_value_and_runs_user_lines_as_written() {
-        let s =
-            build_script(&build(Origin::Tarball("pg.tar.bz2".into())), "/opt/pg x", "f00", 1, 1);
-        assert!(s.contains("tar -xf '/opt/pg x.pgxc-build/source.tar' -C '/opt/pg x.pgxc-build/src' --strip-components=1\n"), "{s}");
-        assert!(s.contains("patch -p1 -i '/opt/pg x.pgxc-build/patches/0.patch'\n"), "{s}");
+        let s = build_script(
+            &build(Origin::Tarball("pg.tar.bz2".into())),
+            "/opt/pg x",
+            "/d x/b",
+            "f00",
+            1,
+            1,
+        );
+        assert!(
+            s.contains("tar -xf '/d x/b/source.tar' -C '/d x/b/src' --strip-components=1\n"),
+            "{s}"
+        );
+        assert!(s.contains("patch -p1 -i '/d x/b/patches/0.patch'\n"), "{s}");
         assert!(s.contains("( sed -i 's/a/b/' x.y\n)\n"), "{s}");
         assert!(
             s.contains(
@@ -236,9 +247,19 @@ mod tests {
     #[test]
     fn git_sources_are_cloned_and_checked_out() {
         let origin = Origin::Git { url: "https://example.com/x.git".into(), rev: "v1.0".into() };
-        let s = build_script(&build(origin), "/opt/pgxc", "f00", 0, 0);
-        assert!(s.contains("git clone --quiet --no-checkout -- https://example.com/x.git /opt/pgxc.pgxc-build/src"), "{s}");
-        assert!(s.contains("git -C /opt/pgxc.pgxc-build/src checkout --quiet v1.0 --"), "{s}");
+        let s = build_script(
+            &build(origin),
+            "/opt/pgxc",
+            "/var/lib/pgxc/.pgxc-deploy-build",
+            "f00",
+            0,
+            0,
+        );
+        assert!(s.contains("git clone --quiet --no-checkout -- https://example.com/x.git /var/lib/pgxc/.pgxc-deploy-build/src"), "{s}");
+        assert!(
+            s.contains("git -C /var/lib/pgxc/.pgxc-deploy-build/src checkout --quiet v1.0 --"),
+            "{s}"
+        );
         assert!(!s.contains("patch -p1"));
     }
 
@@ -258,6 +279,7 @@ mod tests {
     fn a_failed_build_records_its_status_stage_and_log() {
         let dir = tempfile::tempdir().unwrap();
         let prefix = format!("{}/the install", dir.path().display());
+        let bdir = build_dir(&format!("{}/data root", dir.path().display()));
         let src = dir.path().join("src");
         std::fs::create_dir_all(&src).unwrap();
         std::fs::write(
@@ -268,14 +290,14 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(src.join("configure"), std::fs::Permissions::from_mode(0o755))
             .unwrap();
-        std::fs::create_dir_all(build_dir(&prefix)).unwrap();
+        std::fs::create_dir_all(&bdir).unwrap();
         let sh = |script: String| {
             let out = std::process::Command::new("/bin/sh").arg("-c").arg(script).output().unwrap();
             String::from_utf8_lossy(&out.stdout).into_owned()
         };
         let tar = std::process::Command::new("tar")
             .arg("-cf")
-            .arg(archive_path(&prefix))
+            .arg(archive_path(&bdir))
             .arg("-C")
             .arg(&src)
             .arg(".")
@@ -285,18 +307,18 @@ mod tests {
         let mut b = build(Origin::Dir(src.clone()));
         b.patches.clear();
         b.pre_configure.clear();
-        std::fs::write(script_path(&prefix), build_script(&b, &prefix, "f00", 0, 0)).unwrap();
-        assert_eq!(sh(attach_script(&prefix, "f00")), "new\n");
-        sh(launch_script(&prefix, "f00"));
+        std::fs::write(script_path(&bdir), build_script(&b, &prefix, &bdir, "f00", 0, 0)).unwrap();
+        assert_eq!(sh(attach_script(&bdir, "f00")), "new\n");
+        sh(launch_script(&bdir, "f00"));
         let polled = (0..100)
             .map(|_| {
                 std::thread::sleep(std::time::Duration::from_millis(50));
-                parse_poll(&sh(poll_script(&prefix)))
+                parse_poll(&sh(poll_script(&bdir)))
             })
             .find(|p| !matches!(p, Poll::Running { .. }))
             .expect("the build ends");
         assert_eq!(polled, Poll::Ended { status: 1, stage: "configure".into() });
-        assert!(sh(tail_script(&prefix)).contains("configure: error: no bison"));
+        assert!(sh(tail_script(&bdir)).contains("configure: error: no bison"));
         assert!(!std::path::Path::new(&format!("{prefix}/{INSTALL_MARKER}")).exists());
     }
 }
