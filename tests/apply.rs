@@ -597,3 +597,44 @@ fn builds_from_git_on_every_host_and_reports_a_failed_build_with_its_log() {
     let _ = std::fs::remove_dir_all(format!("{LAB_DIR}/hosts/h1/data/gittest-src"));
     reset("gittest");
 }
+
+/// apply killed (SIGKILL) while it initialises: the half-made data directory is not mistaken
+/// for done, its lock died with it, and the next apply converges.
+#[test]
+fn an_apply_killed_midway_is_finished_by_the_next_one() {
+    reset("killtest");
+    let dir = tempdir();
+    let toml = format!(
+        "[cluster]\nname = \"killtest\"\nflavor = \"postgresql\"\nos_user = \"pgxc\"\n\n\
+         [auth]\nmethod = \"trust\"\n\n[source]\nprebuilt = \"{PG_PREBUILT}\"\n\n\
+         [settings.all]\nshared_buffers = \"16MB\"\n\n{}\n{}\n\
+         [[datanodes]]\nname = \"k1\"\nhost = \"h1\"\nport = 27532\n\
+         [datanodes.standby]\nhost = \"h2\"\nport = 27533\n",
+        ssh_table(None),
+        test_hosts("killtest"),
+    );
+    let inv = write(dir.path(), "kill.toml", &toml);
+    let root = format!("{LAB_DIR}/hosts/h1/data/killtest");
+    let mut first = Command::new(bin())
+        .args(["apply", &inv])
+        .env_remove("SSH_AUTH_SOCK")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it once initdb has started writing the staging directory.
+    let staging = format!("{root}/k1.pgxc-deploy-tmp");
+    wait_for("initdb to start", || Path::new(&staging).exists());
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert!(!Path::new(&format!("{root}/k1/.pgxc-deploy-initialized")).exists());
+
+    let out = apply(&inv);
+    assert!(out.status.success(), "apply:\n{}{}", text(&out.stdout), text(&out.stderr));
+    let psql = find_ctl(&root, "psql");
+    let replicas =
+        sql(&psql, &format!("{root}/k1"), 27532, "select state from pg_stat_replication");
+    assert_eq!(replicas, "streaming");
+    assert!(!Path::new(&staging).exists(), "the staging directory was renamed into place");
+    reset("killtest");
+}
