@@ -165,22 +165,11 @@ impl Session {
             channel.data(data).await.map_err(ssh)?;
         }
         channel.eof().await.map_err(ssh)?;
-        let (mut stdout, mut stderr, mut status) = (Vec::new(), Vec::new(), None);
+        let mut collected = Collected::default();
         while let Some(msg) = channel.wait().await {
-            match msg {
-                ChannelMsg::Data { data } => stdout.extend_from_slice(&data),
-                ChannelMsg::ExtendedData { data, ext: 1 } => stderr.extend_from_slice(&data),
-                ChannelMsg::ExitStatus { exit_status } => {
-                    status = Some(ExitStatus::Code(exit_status))
-                }
-                ChannelMsg::ExitSignal { signal_name, .. } => {
-                    status = Some(ExitStatus::Signal(format!("{signal_name:?}")))
-                }
-                _ => {}
-            }
+            collected.absorb(msg);
         }
-        let status = status.ok_or(ErrorKind::NoExitStatus)?;
-        Ok(Output { stdout, stderr, status })
+        collected.finish()
     }
 
     /// Start `command` and keep it running until [`Held::release`] or until this connection
@@ -202,28 +191,15 @@ impl Session {
         let mut channel = self.handle.channel_open_session().await.map_err(ssh)?;
         #[allow(clippy::disallowed_methods)] // transport/ is where commands are sent.
         channel.exec(true, command).await.map_err(ssh)?;
-        let (mut stdout, mut stderr, mut status) = (Vec::new(), Vec::new(), None);
+        let mut collected = Collected::default();
         while let Some(msg) = channel.wait().await {
-            match msg {
-                ChannelMsg::Data { data } => {
-                    stdout.extend_from_slice(&data);
-                    if let Some(end) = stdout.iter().position(|&b| b == b'\n') {
-                        let line = String::from_utf8_lossy(&stdout[..end]).into_owned();
-                        return Ok(Ok((Held { channel }, line)));
-                    }
-                }
-                ChannelMsg::ExtendedData { data, ext: 1 } => stderr.extend_from_slice(&data),
-                ChannelMsg::ExitStatus { exit_status } => {
-                    status = Some(ExitStatus::Code(exit_status))
-                }
-                ChannelMsg::ExitSignal { signal_name, .. } => {
-                    status = Some(ExitStatus::Signal(format!("{signal_name:?}")))
-                }
-                _ => {}
+            collected.absorb(msg);
+            if let Some(end) = collected.stdout.iter().position(|&b| b == b'\n') {
+                let line = String::from_utf8_lossy(&collected.stdout[..end]).into_owned();
+                return Ok(Ok((Held { channel }, line)));
             }
         }
-        let status = status.ok_or(ErrorKind::NoExitStatus)?;
-        Ok(Err(Output { stdout, stderr, status }))
+        collected.finish().map(Err)
     }
 
     /// Write `contents` to `path` on the host with `mode`, atomically: a temporary file beside
@@ -254,6 +230,36 @@ impl Session {
     /// Close the connection politely.
     pub async fn close(&self) {
         let _ = self.handle.disconnect(russh::Disconnect::ByApplication, "", "en").await;
+    }
+}
+
+/// What a command printed so far, and how it ended once it did.
+#[derive(Default)]
+struct Collected {
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+    status: Option<ExitStatus>,
+}
+
+impl Collected {
+    fn absorb(&mut self, msg: ChannelMsg) {
+        match msg {
+            ChannelMsg::Data { data } => self.stdout.extend_from_slice(&data),
+            ChannelMsg::ExtendedData { data, ext: 1 } => self.stderr.extend_from_slice(&data),
+            ChannelMsg::ExitStatus { exit_status } => {
+                self.status = Some(ExitStatus::Code(exit_status))
+            }
+            ChannelMsg::ExitSignal { signal_name, .. } => {
+                self.status = Some(ExitStatus::Signal(format!("{signal_name:?}")))
+            }
+            _ => {}
+        }
+    }
+
+    /// The output, once the channel closed: without an exit status, the connection was lost.
+    fn finish(self) -> Result<Output, ErrorKind> {
+        let status = self.status.ok_or(ErrorKind::NoExitStatus)?;
+        Ok(Output { stdout: self.stdout, stderr: self.stderr, status })
     }
 }
 
