@@ -30,6 +30,9 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Show what apply would do (with diffs of every changed file), changing nothing.
     Plan(ApplyArgs),
+    /// One row per node: running, in recovery, replication and lag, pgxc_node, config drift.
+    /// Exit status 1 when any node is unhealthy.
+    Status(StatusArgs),
     /// Local lab hosts: real sshd processes on 127.0.10.x, to try the tool and to test it.
     #[command(subcommand)]
     Lab(LabCommand),
@@ -61,6 +64,19 @@ pub struct ExecArgs {
 pub struct ApplyArgs {
     /// The inventory file (TOML).
     pub inventory: PathBuf,
+
+    #[command(flatten)]
+    pub ssh: SshArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The inventory file (TOML).
+    pub inventory: PathBuf,
+
+    /// Print one JSON object per node and line instead of a table.
+    #[arg(long)]
+    pub json: bool,
 
     #[command(flatten)]
     pub ssh: SshArgs,

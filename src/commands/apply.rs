@@ -10,16 +10,13 @@ use crate::cli::ApplyArgs;
 use crate::executor::steps::{HostEnv, StepContext, run_step};
 use crate::executor::{self, Target, report};
 use crate::inventory::{self, Inventory, Role, Source};
-use crate::observe;
-use crate::plan::desired::{bin_dir, desired};
+use crate::plan::desired::desired;
 use crate::plan::diff::{DesiredNode, plan};
-use crate::plan::render::Renderer;
 use crate::plan::state::HostFacts;
-use crate::shell::Become;
-use crate::source::{self, Layout, Package};
+use crate::source::{self, Package};
 use crate::transport::Fleet;
 
-use super::{Error, Status, fleet};
+use super::{Error, Status, cluster, fleet};
 
 pub async fn run(args: ApplyArgs, dry_run: bool) -> Result<Status, Error> {
     let started = Instant::now();
@@ -36,13 +33,13 @@ pub async fn run(args: ApplyArgs, dry_run: bool) -> Result<Status, Error> {
         None => None,
     };
     let layout = package.as_ref().map(|p| p.layout.clone()).unwrap_or_default();
-    let renderer = renderer(&inv)?;
+    let renderer = cluster::renderer(&inv)?;
     let (hosts, nodes) =
         desired(&inv, &renderer, &layout.bin, package.as_ref().map(|p| p.fingerprint.as_str()))
             .map_err(|e| Error::Usage(format!("templates: {e}")))?;
 
     let fleet = fleet::fleet(&inv, &args.ssh);
-    let envs = host_envs(&inv, &layout);
+    let envs = cluster::host_envs(&inv, &layout);
     let mut err = std::io::stderr().lock();
     let facts = match probe(&inv, &fleet, &args, &envs, &nodes, &layout.bin).await {
         Ok(facts) => facts,
@@ -142,41 +139,6 @@ pub async fn run(args: ApplyArgs, dry_run: bool) -> Result<Status, Error> {
     Ok(Status::Ok)
 }
 
-/// The built-in templates, with the inventory's own where it names a templates directory.
-fn renderer(inv: &Inventory) -> Result<Renderer, Error> {
-    let Some(dir) = &inv.templates_dir else { return Ok(Renderer::new()) };
-    let mut overrides = BTreeMap::new();
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| Error::Usage(format!("templates_dir {}: {e}", dir.display())))?;
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.ends_with(".hbs") {
-            let text = std::fs::read_to_string(entry.path())
-                .map_err(|e| Error::Usage(format!("{}: {e}", entry.path().display())))?;
-            overrides.insert(name, text);
-        }
-    }
-    Renderer::with_overrides(overrides)
-        .map_err(|e| Error::Usage(format!("templates_dir {}: {e}", dir.display())))
-}
-
-/// How to run as the cluster's user on each host, and the install's directories there.
-fn host_envs(inv: &Inventory, layout: &Layout) -> BTreeMap<String, HostEnv> {
-    let local = fleet::local_user_name();
-    inv.hosts
-        .iter()
-        .map(|h| {
-            let login = h.ssh.user.clone().unwrap_or_else(|| local.clone());
-            let env = HostEnv {
-                as_user: Become::for_users(&login, &inv.cluster.os_user),
-                install_prefix: h.install_prefix.clone(),
-                lib_dir: format!("{}/{}", h.install_prefix, layout.lib),
-            };
-            (h.name.clone(), env)
-        })
-        .collect()
-}
-
 type ProbeFailures = Vec<(String, executor::StepError)>;
 
 async fn probe(
@@ -187,7 +149,6 @@ async fn probe(
     nodes: &[DesiredNode],
     bin_rel: &str,
 ) -> Result<BTreeMap<String, HostFacts>, ProbeFailures> {
-    let bin = |host: &str| bin_dir(inv.host(host).expect("inventory host"), bin_rel);
     let files = |node: &str| -> Vec<String> {
         nodes
             .iter()
@@ -195,8 +156,7 @@ async fn probe(
             .map(|n| n.files.iter().map(|f| f.name.clone()).collect())
             .unwrap_or_default()
     };
-    let as_user = |host: &str| envs[host].as_user.clone();
-    let facts = observe::observe(inv, fleet, args.ssh.forks, &bin, &files, &as_user).await;
+    let facts = cluster::probe(inv, fleet, args.ssh.forks, envs, bin_rel, &files).await;
     let mut ok = BTreeMap::new();
     let mut failed = Vec::new();
     for (host, f) in facts {

@@ -3,9 +3,11 @@
 //! exit status: 0 all good, 1 some target failed, 2 invalid inventory or usage.
 
 mod apply;
+mod cluster;
 mod exec;
 mod fleet;
 mod lab;
+mod status;
 
 use crate::cli::{Cli, Command};
 
@@ -59,6 +61,7 @@ pub async fn run(cli: Cli) -> Result<Status, Error> {
         Command::Exec(args) => exec::run(args).await,
         Command::Apply(args) => apply::run(args, false).await,
         Command::Plan(args) => apply::run(args, true).await,
+        Command::Status(args) => status::run(args).await,
         Command::Lab(cmd) => lab::run(cmd).await,
     }
 }

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::io::{self, Write};
 
 use super::Outcome;
+use crate::plan::health::{NodeStatus, PgxcNodeCheck};
 use crate::plan::step::{Action, Plan, Step};
 use crate::transport::ExitStatus;
 
@@ -142,6 +143,116 @@ pub fn progress(step: &Step, outcome: &Outcome, err: &mut dyn Write) -> io::Resu
     }
 }
 
+/// `status` for people: a table, one row per node, then what is wrong with each unhealthy node
+/// and a summary line.
+pub fn status_table(cluster: &str, rows: &[NodeStatus], out: &mut dyn Write) -> io::Result<()> {
+    let header =
+        ["NODE", "ROLE", "ADDRESS", "STATE", "RECOVERY", "REPLICATION", "LAG", "PGXC_NODE"];
+    let mut table: Vec<Vec<String>> =
+        vec![header.iter().map(|h| h.to_string()).chain(["DRIFT".into()]).collect()];
+    for r in rows {
+        let dash = || "-".to_string();
+        let repl = r.replication.as_ref();
+        table.push(vec![
+            r.node.clone(),
+            r.role.to_string(),
+            format!("{}:{}", r.address, r.port),
+            r.state.to_string().lines().next().unwrap_or_default().to_string(),
+            r.in_recovery.map_or_else(dash, |x| if x { "yes" } else { "no" }.to_string()),
+            repl.map_or_else(dash, |x| match &x.sync_state {
+                Some(sync) => format!("{} ({sync})", x.state),
+                None => x.state.clone(),
+            }),
+            repl.and_then(|x| x.lag_bytes).map_or_else(dash, |b| b.to_string()),
+            r.pgxc_node.as_ref().map_or_else(dash, |c| pgxc_node_word(c).to_string()),
+            if r.drift.is_empty() { dash() } else { r.drift.join(",") },
+        ]);
+    }
+    // PostgreSQL clusters have no coordinators: no PGXC_NODE column.
+    if rows.iter().all(|r| r.pgxc_node.is_none()) {
+        for row in &mut table {
+            row.remove(7);
+        }
+    }
+    let widths: Vec<usize> = (0..table[0].len())
+        .map(|c| table.iter().map(|row| row[c].len()).max().unwrap_or(0))
+        .collect();
+    for row in &table {
+        let cells: Vec<String> =
+            row.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
+        writeln!(out, "{}", cells.join("  ").trim_end())?;
+    }
+    let unhealthy: Vec<&NodeStatus> = rows.iter().filter(|r| !r.healthy()).collect();
+    if !unhealthy.is_empty() {
+        writeln!(out)?;
+    }
+    for r in &unhealthy {
+        for p in &r.problems {
+            writeln!(out, "{} on {}: {p}", r.node, r.host)?;
+        }
+    }
+    let drifted = rows.iter().filter(|r| !r.drift.is_empty()).count();
+    writeln!(
+        out,
+        "{cluster}: {} node{}, {} unhealthy{}",
+        rows.len(),
+        plural(rows.len()),
+        unhealthy.len(),
+        if drifted > 0 {
+            format!(", {drifted} with config drift (`pgxc-deploy plan` shows the diff)")
+        } else {
+            String::new()
+        }
+    )?;
+    out.flush()
+}
+
+/// `status --json`: one object per node, one per line.
+pub fn status_json(rows: &[NodeStatus], out: &mut dyn Write) -> io::Result<()> {
+    for r in rows {
+        let replication = r.replication.as_ref().map(|x| {
+            serde_json::json!({
+                "primary": x.primary,
+                "state": x.state,
+                "sync_state": x.sync_state,
+                "lag_bytes": x.lag_bytes,
+            })
+        });
+        let differences = match &r.pgxc_node {
+            Some(PgxcNodeCheck::Differs(d)) => d.clone(),
+            _ => Vec::new(),
+        };
+        let line = serde_json::json!({
+            "node": r.node,
+            "role": r.role.to_string(),
+            "host": r.host,
+            "address": r.address,
+            "port": r.port,
+            "state": r.state.to_string(),
+            "running": r.state.process(),
+            "accepting_connections": r.state.accepting(),
+            "in_recovery": r.in_recovery,
+            "start_time": r.start_time,
+            "replication": replication,
+            "pgxc_node": r.pgxc_node.as_ref().map(pgxc_node_word),
+            "pgxc_node_differences": differences,
+            "drift": r.drift,
+            "problems": r.problems,
+            "healthy": r.healthy(),
+        });
+        writeln!(out, "{line}")?;
+    }
+    out.flush()
+}
+
+fn pgxc_node_word(check: &PgxcNodeCheck) -> &'static str {
+    match check {
+        PgxcNodeCheck::Matches => "matches",
+        PgxcNodeCheck::Differs(_) => "differs",
+        PgxcNodeCheck::Unknown => "unknown",
+    }
+}
+
 fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
@@ -213,6 +324,48 @@ mod tests {
         assert_eq!(
             String::from_utf8(err).unwrap(),
             "error: 2 of 5 targets failed: h4 (exit 3), h5 (connect failed)\n"
+        );
+    }
+
+    #[test]
+    fn status_table_aligns_columns_and_lists_problems() {
+        use crate::inventory::Role;
+        use crate::plan::health::{NodeStatus, Replication, State};
+        let row = |node: &str, role, state, replication, problems: Vec<String>| NodeStatus {
+            node: node.into(),
+            role,
+            host: "h1".into(),
+            address: "10.0.0.1".into(),
+            port: 5432,
+            data_dir: format!("/d/{node}"),
+            state,
+            start_time: None,
+            in_recovery: Some(role == Role::Standby),
+            replication,
+            pgxc_node: None,
+            drift: vec![],
+            problems,
+        };
+        let repl = Replication {
+            primary: "pg1".into(),
+            state: "streaming".into(),
+            sync_state: Some("async".into()),
+            lag_bytes: Some(128),
+        };
+        let rows = vec![
+            row("pg1", Role::Datanode, State::Down, None, vec!["not running".into()]),
+            row("pg1_standby", Role::Standby, State::Running, Some(repl), vec![]),
+        ];
+        let mut out = Vec::new();
+        status_table("shop", &rows, &mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "NODE         ROLE      ADDRESS        STATE    RECOVERY  REPLICATION        LAG  DRIFT\n\
+             pg1          datanode  10.0.0.1:5432  down     no        -                  -    -\n\
+             pg1_standby  standby   10.0.0.1:5432  running  yes       streaming (async)  128  -\n\
+             \n\
+             pg1 on h1: not running\n\
+             shop: 2 nodes, 1 unhealthy\n"
         );
     }
 

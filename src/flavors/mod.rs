@@ -59,6 +59,12 @@ pub trait Flavor: std::fmt::Debug + Send + Sync {
     /// of the server binaries on the node's host (usually [`Inventory::bin_dir`]).
     fn commands(&self, inv: &Inventory, node: &Node, bin_dir: &str) -> Result<NodeCommands, Error>;
 
+    /// A SQL expression over one row of the primary's `pg_stat_replication`: the bytes of WAL
+    /// the primary has written that the standby has not replayed yet (NULL before the standby's
+    /// first reply). PostgreSQL 10 renamed every `xlog`/`location` to `wal`/`lsn`; Postgres-XC
+    /// is 9.4-based and has only the old names.
+    fn replay_lag_sql(&self) -> &'static str;
+
     /// The inventory's nodes grouped by [`Flavor::start_order`], in inventory order within a
     /// tier; roles without nodes give no tier.
     fn start_tiers<'a>(&self, inv: &'a Inventory) -> Vec<Vec<&'a Node>> {

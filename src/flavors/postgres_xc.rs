@@ -55,6 +55,10 @@ impl Flavor for PostgresXc {
         (node.role == Role::Coordinator).then_some("register_nodes.sql.hbs")
     }
 
+    fn replay_lag_sql(&self) -> &'static str {
+        "pg_xlog_location_diff(pg_current_xlog_location(), replay_location)::bigint"
+    }
+
     fn commands(&self, inv: &Inventory, node: &Node, bin_dir: &str) -> Result<NodeCommands, Error> {
         let dir = node.data_dir.as_str();
         Ok(match node.role {

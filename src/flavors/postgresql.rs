@@ -56,6 +56,10 @@ impl Flavor for Postgresql {
         None
     }
 
+    fn replay_lag_sql(&self) -> &'static str {
+        "pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint"
+    }
+
     fn commands(&self, inv: &Inventory, node: &Node, bin_dir: &str) -> Result<NodeCommands, Error> {
         let init = match node.role {
             Role::Datanode => {

@@ -1,0 +1,118 @@
+//! `status`, `start`/`stop` and `clean` on a PostgreSQL-flavor cluster that `apply` deploys on
+//! lab hosts: three primaries, each with a streaming standby on another host (pg2's
+//! synchronous). Its own directory (`opstest`) and ports (28432, 28433), so it runs beside the
+//! apply tests.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Output;
+
+use crate::apply::{PG_PREBUILT, reset, test_hosts, wait_for};
+use crate::support::*;
+
+const TAG: &str = "opstest";
+const PRIMARY_PORT: u16 = 28432;
+const STANDBY_PORT: u16 = 28433;
+
+fn inventory(dir: &Path) -> String {
+    let mut datanodes = String::new();
+    for (k, standby) in [(1, 2), (2, 3), (3, 1)] {
+        let sync = if k == 2 { "synchronous = true\n" } else { "" };
+        datanodes.push_str(&format!(
+            "[[datanodes]]\nname = \"pg{k}\"\nhost = \"h{k}\"\nport = {PRIMARY_PORT}\n\
+             [datanodes.standby]\nhost = \"h{standby}\"\nport = {STANDBY_PORT}\n{sync}\n"
+        ));
+    }
+    let text = format!(
+        "[cluster]\nname = \"{TAG}\"\nflavor = \"postgresql\"\nos_user = \"pgxc\"\n\n\
+         [auth]\nmethod = \"trust\"\n\n[source]\nprebuilt = \"{PG_PREBUILT}\"\n\n\
+         [settings.all]\nshared_buffers = \"16MB\"\n\n{}\n{}\n{datanodes}",
+        ssh_table(None),
+        test_hosts(TAG),
+    );
+    write(dir, "ops.toml", &text)
+}
+
+fn data(k: usize, node: &str) -> String {
+    format!("{LAB_DIR}/hosts/h{k}/data/{TAG}/{node}")
+}
+
+fn shown(out: &Output) -> String {
+    format!("stdout:\n{}stderr:\n{}", text(&out.stdout), text(&out.stderr))
+}
+
+/// `status --json`: its exit code and its rows by node name.
+fn status(inv: &str) -> (i32, BTreeMap<String, serde_json::Value>) {
+    let out = pgxc(&["status", inv, "--json"]);
+    let rows = json_lines(&out.stdout)
+        .into_iter()
+        .map(|row| (row["node"].as_str().unwrap().to_string(), row))
+        .collect();
+    (out.status.code().unwrap_or(-1), rows)
+}
+
+/// The postmaster's PID, from the first line of its postmaster.pid.
+fn postmaster_pid(data_dir: &str) -> i32 {
+    let pid = std::fs::read_to_string(format!("{data_dir}/postmaster.pid")).unwrap();
+    pid.lines().next().unwrap().trim().parse().unwrap()
+}
+
+fn process_gone(pid: i32) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    // A killed process nobody reaps stays a zombie on this machine.
+    status.is_empty() || status.lines().any(|l| l.starts_with("State:") && l.contains('Z'))
+}
+
+#[test]
+fn status_start_stop_and_clean_on_a_deployed_postgresql_cluster() {
+    reset(TAG);
+    let dir = tempdir();
+    let inv = inventory(dir.path());
+    let out = pgxc(&["apply", &inv]);
+    assert!(out.status.success(), "apply: {}", shown(&out));
+
+    // Healthy: every node running, every standby streaming with a numeric lag.
+    let (code, rows) = status(&inv);
+    assert_eq!(code, 0, "{rows:#?}");
+    assert_eq!(rows.len(), 6);
+    for (name, row) in &rows {
+        assert_eq!(row["state"], "running", "{name}: {row}");
+        assert_eq!(row["healthy"], true, "{name}: {row}");
+        assert_eq!(row["drift"], serde_json::json!([]), "{name}: {row}");
+        if name.ends_with("_standby") {
+            assert_eq!(row["in_recovery"], true, "{name}");
+            assert_eq!(row["replication"]["state"], "streaming", "{name}: {row}");
+            assert!(row["replication"]["lag_bytes"].is_u64(), "{name}: {row}");
+        } else {
+            assert_eq!(row["in_recovery"], false, "{name}");
+            assert_eq!(row["replication"], serde_json::Value::Null);
+        }
+    }
+    assert_eq!(rows["pg2_standby"]["replication"]["sync_state"], "sync");
+    let out = pgxc(&["status", &inv]);
+    assert!(out.status.success(), "{}", shown(&out));
+    let table = text(&out.stdout);
+    assert!(table.starts_with("NODE "), "{table}");
+    assert!(table.contains("127.0.10.2:28433"), "{table}");
+    assert!(table.contains("streaming (sync)"), "{table}");
+    assert!(table.contains("opstest: 6 nodes, 0 unhealthy"), "{table}");
+
+    // kill -9 one primary's postmaster: status fails, shows it down and still shows the rest.
+    let pid = postmaster_pid(&data(1, "pg1"));
+    kill("-KILL", pid);
+    wait_for("pg1's postmaster to die", || process_gone(pid));
+    let (code, rows) = status(&inv);
+    assert_eq!(code, 1, "{rows:#?}");
+    assert_eq!(rows.len(), 6);
+    assert_eq!(rows["pg1"]["state"], "down", "{}", rows["pg1"]);
+    assert_eq!(rows["pg1"]["healthy"], false);
+    assert_eq!(rows["pg1_standby"]["state"], "running");
+    for name in ["pg2", "pg2_standby", "pg3", "pg3_standby"] {
+        assert_eq!(rows[name]["healthy"], true, "{name}: {}", rows[name]);
+    }
+    let out = pgxc(&["status", &inv]);
+    assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
+    assert!(text(&out.stdout).contains("pg1 on h1: not running"), "{}", shown(&out));
+
+    reset(TAG);
+}
