@@ -33,6 +33,13 @@ pub enum Command {
     /// One row per node: running, in recovery, replication and lag, pgxc_node, config drift.
     /// Exit status 1 when any node is unhealthy.
     Status(StatusArgs),
+    /// Start the selected nodes (default: all) in dependency order: GTM, datanodes, standbys,
+    /// coordinators; parallel within a tier, each waited for until it accepts connections.
+    /// Nodes already running are left alone.
+    Start(LifecycleArgs),
+    /// Stop the selected nodes (default: all) in reverse dependency order; parallel within a
+    /// tier. Nodes already stopped are left alone; the GTM's register.node is removed.
+    Stop(StopArgs),
     /// Local lab hosts: real sshd processes on 127.0.10.x, to try the tool and to test it.
     #[command(subcommand)]
     Lab(LabCommand),
@@ -80,6 +87,39 @@ pub struct StatusArgs {
 
     #[command(flatten)]
     pub ssh: SshArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct LifecycleArgs {
+    /// The inventory file (TOML).
+    pub inventory: PathBuf,
+
+    /// Which nodes: node or host names (a host means its nodes), globs (`dn*`), ranges
+    /// (`dn[1-3]`), roles (`@gtm`, `@coordinators`, `@datanodes`, `@standbys`, `@all`),
+    /// comma-joined. Default: every node.
+    #[arg(long, value_name = "SELECTOR")]
+    pub on: Option<String>,
+
+    #[command(flatten)]
+    pub ssh: SshArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    #[command(flatten)]
+    pub target: LifecycleArgs,
+
+    /// smart: wait for clients to disconnect; fast: disconnect them and roll back; immediate:
+    /// quit at once (crash recovery at the next start).
+    #[arg(long, value_enum, default_value_t = StopModeArg::Fast)]
+    pub mode: StopModeArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StopModeArg {
+    Smart,
+    Fast,
+    Immediate,
 }
 
 /// SSH options shared by every command that reaches hosts.

@@ -114,5 +114,57 @@ fn status_start_stop_and_clean_on_a_deployed_postgresql_cluster() {
     assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
     assert!(text(&out.stdout).contains("pg1 on h1: not running"), "{}", shown(&out));
 
+    // stop: reverse order (standbys first), the killed pg1 is already stopped.
+    let before: BTreeMap<String, String> = rows
+        .iter()
+        .filter_map(|(n, r)| Some((n.clone(), r["start_time"].as_str()?.to_string())))
+        .collect();
+    assert_eq!(before.len(), 5);
+    let out = pgxc(&["stop", &inv]);
+    assert!(out.status.success(), "{}", shown(&out));
+    let said = text(&out.stdout);
+    assert!(said.starts_with("== stop standbys\n"), "{said}");
+    assert!(said.contains("pg1 on h1: already stopped"), "{said}");
+    assert!(said.contains("pg2 on h2: stop (fast)"), "{said}");
+    assert!(said.contains("stopped 5, 1 already stopped"), "{said}");
+    let (code, rows) = status(&inv);
+    assert_eq!(code, 1);
+    assert!(rows.values().all(|r| r["state"] == "down"), "{rows:#?}");
+
+    // start: everything back, every server restarted.
+    let out = pgxc(&["start", &inv]);
+    assert!(out.status.success(), "{}", shown(&out));
+    let said = text(&out.stdout);
+    assert!(said.starts_with("== start datanodes\n"), "{said}");
+    assert!(said.contains("started 6, 0 already running"), "{said}");
+    let (code, rows) = status(&inv);
+    assert_eq!(code, 0, "{rows:#?}");
+    for (name, old) in &before {
+        let now = rows[name]["start_time"].as_str().unwrap();
+        assert_ne!(now, old, "{name} was restarted");
+    }
+    let start_times: Vec<_> = rows.values().map(|r| r["start_time"].clone()).collect();
+
+    // start again: a no-op.
+    let out = pgxc(&["start", &inv]);
+    assert!(out.status.success(), "{}", shown(&out));
+    assert!(text(&out.stdout).contains("started 0, 6 already running"), "{}", shown(&out));
+    let (_, rows) = status(&inv);
+    assert_eq!(rows.values().map(|r| r["start_time"].clone()).collect::<Vec<_>>(), start_times);
+
+    // --on: one standby, immediately; then start brings just it back.
+    let out = pgxc(&["stop", &inv, "--on", "pg3_standby", "--mode", "immediate"]);
+    assert!(out.status.success(), "{}", shown(&out));
+    assert!(text(&out.stdout).contains("pg3_standby on h1: stop (immediate)"), "{}", shown(&out));
+    let (code, rows) = status(&inv);
+    assert_eq!((code, rows["pg3_standby"]["state"].as_str()), (1, Some("down")));
+    assert_eq!(rows.values().filter(|r| r["state"] == "running").count(), 5);
+    let out = pgxc(&["start", &inv, "--on", "h1"]);
+    assert!(out.status.success(), "{}", shown(&out));
+    assert!(text(&out.stdout).contains("started 1, 1 already running"), "{}", shown(&out));
+    assert_eq!(status(&inv).0, 0);
+    let out = pgxc(&["stop", &inv, "--on", "pg9"]);
+    assert_eq!(out.status.code(), Some(2), "{}", shown(&out));
+
     reset(TAG);
 }

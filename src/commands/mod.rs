@@ -7,6 +7,7 @@ mod cluster;
 mod exec;
 mod fleet;
 mod lab;
+mod lifecycle;
 mod status;
 
 use crate::cli::{Cli, Command};
@@ -62,6 +63,8 @@ pub async fn run(cli: Cli) -> Result<Status, Error> {
         Command::Apply(args) => apply::run(args, false).await,
         Command::Plan(args) => apply::run(args, true).await,
         Command::Status(args) => status::run(args).await,
+        Command::Start(args) => lifecycle::start(args).await,
+        Command::Stop(args) => lifecycle::stop(args).await,
         Command::Lab(cmd) => lab::run(cmd).await,
     }
 }

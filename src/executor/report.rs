@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::io::{self, Write};
 
 use super::Outcome;
+use crate::inventory::Role;
 use crate::plan::health::{NodeStatus, PgxcNodeCheck};
 use crate::plan::step::{Action, Plan, Step};
 use crate::transport::ExitStatus;
@@ -251,6 +252,37 @@ fn pgxc_node_word(check: &PgxcNodeCheck) -> &'static str {
         PgxcNodeCheck::Differs(_) => "differs",
         PgxcNodeCheck::Unknown => "unknown",
     }
+}
+
+/// `== start datanodes`: the tier start or stop is working on.
+pub fn tier_header(verb: &str, role: Role, out: &mut dyn Write) -> io::Result<()> {
+    let role = if role == Role::Gtm { "gtm".to_string() } else { format!("{role}s") };
+    writeln!(out, "== {verb} {role}")
+}
+
+/// A node start or stop did not run a step for: `  ok    pg1 on h1: already running`.
+pub fn lifecycle_node(label: &str, mark: &str, what: &str, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out, "  {mark:<4}  {label}: {what}")
+}
+
+/// The last line of start or stop: what was done, and what failed.
+pub fn lifecycle_summary(
+    verb: &str,
+    ran: &crate::plan::lifecycle::Ran,
+    elapsed: std::time::Duration,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let already = if verb == "start" { "already running" } else { "already stopped" };
+    let done = if verb == "start" { "started" } else { "stopped" };
+    write!(out, "{done} {}, {} {already}", ran.done.len(), ran.already.len())?;
+    if !ran.failed.is_empty() {
+        write!(out, ", {} failed: {}", ran.failed.len(), ran.failed.join(", "))?;
+    }
+    if !ran.skipped.is_empty() {
+        write!(out, ", {} not started", ran.skipped.len())?;
+    }
+    writeln!(out, " ({:.1} s)", elapsed.as_secs_f64())?;
+    out.flush()
 }
 
 fn plural(n: usize) -> &'static str {

@@ -8,7 +8,7 @@ use super::StepError;
 use crate::plan::diff::registration_sql;
 use crate::plan::state::{INIT_MARKER, INSTALL_MARKER, PgxcNodeRow};
 use crate::plan::step::{Action, Step};
-use crate::shell::{Become, Cmd, Script};
+use crate::shell::{Become, Cmd, Script, quote};
 use crate::transport::{ExitStatus, Fleet, Output, Session};
 
 /// What running steps on a host needs besides the step itself.
@@ -107,6 +107,13 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
             let started = remote.run("start", &script, None).await;
             started.map_err(|e| with_log_hint(e, argv))
         }
+        Action::Stop { argv, status, remove } => {
+            let mut script = Script::new().cmd(argv_cmd(argv)).raw(&wait_while(status));
+            if !remove.is_empty() {
+                script = script.cmd(Cmd::new("rm").args(["-f", "--"]).args(remove));
+            }
+            remote.run("stop", &script, None).await
+        }
         Action::Reload { argv, .. } => {
             remote
                 .run("reload", &Script::new().cmd(Cmd::new(&argv[0]).args(&argv[1..])), None)
@@ -138,15 +145,27 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
     }
 }
 
-/// How long a started server has to accept connections.
+/// How long a started server has to accept connections, and a stopped one to go away.
 const READY_TENTHS: u32 = 600;
 
 /// Shell that polls `ready` ten times a second until it succeeds, or fails after 60 s.
 fn wait_until(ready: &[String]) -> String {
+    poll("until", ready, "started, but not accepting connections after 60 s")
+}
+
+/// Shell that polls `status` ten times a second until it fails (the server is gone), or fails
+/// after 60 s. `gtm_ctl stop` may return before the GTM has exited.
+fn wait_while(status: &[String]) -> String {
+    poll("while", status, "stop sent, but the server still runs after 60 s")
+}
+
+/// `until`/`while` `argv` succeeds, ten times a second, giving up with `timeout` after 60 s.
+fn poll(keyword: &str, argv: &[String], timeout: &str) -> String {
     format!(
-        "i=0; until {} >/dev/null 2>&1; do i=$((i+1)); if [ $i -ge {READY_TENTHS} ]; then \
-         echo 'started, but not accepting connections after 60 s' >&2; exit 1; fi; sleep 0.1; done",
-        argv_cmd(ready)
+        "i=0; {keyword} {} >/dev/null 2>&1; do i=$((i+1)); if [ $i -ge {READY_TENTHS} ]; then \
+         echo {} >&2; exit 1; fi; sleep 0.1; done",
+        argv_cmd(argv),
+        quote(timeout)
     )
 }
 
@@ -217,4 +236,30 @@ fn check(step: &str, out: Output) -> Result<Output, StepError> {
     let lines: Vec<&str> = text.lines().collect();
     let tail = lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n");
     Err(StepError { step: step.to_string(), message: format!("{}: {tail}", out.status) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str) -> std::process::Output {
+        std::process::Command::new("/bin/sh").arg("-c").arg(script).output().unwrap()
+    }
+
+    #[test]
+    fn waits_end_as_soon_as_the_condition_holds() {
+        let argv = |w: &str| vec![w.to_string()];
+        assert!(sh(&wait_until(&argv("true"))).status.success());
+        assert!(sh(&wait_while(&argv("false"))).status.success());
+        // Becomes ready on the third poll (a counter in a file).
+        let dir = tempfile::tempdir().unwrap();
+        let n = dir.path().join("n");
+        let ready = vec![
+            "sh".to_string(),
+            "-c".to_string(),
+            format!("echo >> {0}; [ $(wc -l < {0}) -ge 3 ]", n.display()),
+        ];
+        assert!(sh(&wait_until(&ready)).status.success());
+        assert_eq!(std::fs::read_to_string(&n).unwrap().lines().count(), 3);
+    }
 }

@@ -83,6 +83,8 @@ impl Flavor for PostgresXc {
                     // gtm_ctl status only reads the PID file: the best probe the GTM offers.
                     ready: status.clone(),
                     status,
+                    // Stale registrations would make restarting nodes fail to register.
+                    remove_after_stop: vec![format!("{}/register.node", dir.trim_end_matches('/'))],
                 }
             }
             Role::Coordinator => {
@@ -133,6 +135,11 @@ mod tests {
         assert_eq!(c.reload, None);
         assert_eq!(joined(&c.status), "/opt/pgxc/bin/gtm_ctl -Z gtm -D /var/lib/pgxc/gtm status");
         assert_eq!(c.ready, c.status);
+        assert_eq!(c.remove_after_stop, ["/var/lib/pgxc/gtm/register.node"]);
+        assert_eq!(
+            joined(&c.stop_in(crate::flavors::StopMode::Immediate)),
+            "/opt/pgxc/bin/gtm_ctl -Z gtm -D /var/lib/pgxc/gtm -m immediate stop"
+        );
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod context;
 pub mod desired;
 pub mod diff;
 pub mod health;
+pub mod lifecycle;
 pub mod render;
 pub mod state;
 pub mod step;

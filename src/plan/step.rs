@@ -32,6 +32,9 @@ pub enum Action {
     WriteFile { data_dir: String, file: FileContent, old: Option<String> },
     /// Start the node, then poll `ready` until it accepts connections.
     Start { argv: Vec<String>, ready: Vec<String> },
+    /// Stop the node with `argv`, wait while `status` still says it runs, then remove
+    /// `remove` (files that must not outlive the server).
+    Stop { argv: Vec<String>, status: Vec<String>, remove: Vec<String> },
     /// Signal the node to re-read its configuration.
     Reload { argv: Vec<String>, settings: Vec<String> },
     /// Restart the node, stop then start (settings that only take effect at start changed).
@@ -106,6 +109,12 @@ impl fmt::Display for Step {
             Action::WriteFile { file, old: None, .. } => write!(f, "create {}", file.name),
             Action::WriteFile { file, old: Some(_), .. } => write!(f, "update {}", file.name),
             Action::Start { .. } => f.write_str("start"),
+            Action::Stop { argv, .. } => {
+                match argv.iter().position(|w| w == "-m").and_then(|i| argv.get(i + 1)) {
+                    Some(mode) => write!(f, "stop ({mode})"),
+                    None => f.write_str("stop"),
+                }
+            }
             Action::Reload { settings, .. } => write!(f, "reload{}", changed(settings)),
             Action::Restart { settings, .. } => write!(f, "restart{}", changed(settings)),
             Action::Register { want, .. } => {
