@@ -40,6 +40,10 @@ pub enum Command {
     /// Stop the selected nodes (default: all) in reverse dependency order; parallel within a
     /// tier. Nodes already stopped are left alone; the GTM's register.node is removed.
     Stop(StopArgs),
+    /// Delete the cluster's data: without --yes, list per host the data directories it would
+    /// delete; with --yes, stop every node immediately and delete them. Only directories apply
+    /// initialised (and its staging directories); never an install prefix.
+    Clean(CleanArgs),
     /// Local lab hosts: real sshd processes on 127.0.10.x, to try the tool and to test it.
     #[command(subcommand)]
     Lab(LabCommand),
@@ -120,6 +124,19 @@ pub enum StopModeArg {
     Smart,
     Fast,
     Immediate,
+}
+
+#[derive(Debug, Args)]
+pub struct CleanArgs {
+    /// The inventory file (TOML).
+    pub inventory: PathBuf,
+
+    /// Really stop every node and delete the data directories (without it: list them).
+    #[arg(long)]
+    pub yes: bool,
+
+    #[command(flatten)]
+    pub ssh: SshArgs,
 }
 
 /// SSH options shared by every command that reaches hosts.

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Output;
 
-use crate::apply::{PG_PREBUILT, reset, test_hosts, wait_for};
+use crate::apply::{PG_PREBUILT, as_pgxc, find_ctl, reset, test_hosts, wait_for};
 use crate::support::*;
 
 const TAG: &str = "opstest";
@@ -165,6 +165,74 @@ fn status_start_stop_and_clean_on_a_deployed_postgresql_cluster() {
     assert_eq!(status(&inv).0, 0);
     let out = pgxc(&["stop", &inv, "--on", "pg9"]);
     assert_eq!(out.status.code(), Some(2), "{}", shown(&out));
+
+    // clean refuses, before stopping anything, a data directory apply did not initialise.
+    let marker = format!("{}/.pgxc-deploy-initialized", data(1, "pg3_standby"));
+    std::fs::remove_file(&marker).unwrap();
+    let out = pgxc(&["clean", &inv, "--yes"]);
+    assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
+    let said = text(&out.stdout);
+    assert!(
+        said.contains(&format!(
+            "pg3_standby on h1: {}: it has no .pgxc-deploy-initialized",
+            data(1, "pg3_standby")
+        )),
+        "{said}"
+    );
+    assert!(said.contains("nothing was stopped or deleted"), "{said}");
+    assert_eq!(status(&inv).0, 0, "everything still runs");
+    as_pgxc(&["touch", &marker]);
+
+    // clean without --yes lists per host, a staging directory included, and deletes nothing.
+    let staging = format!("{}.pgxc-deploy-tmp", data(2, "pg2"));
+    assert!(as_pgxc(&["mkdir", &staging]).status.success());
+    let out = pgxc(&["clean", &inv]);
+    assert!(out.status.success(), "{}", shown(&out));
+    let said = text(&out.stdout);
+    assert!(said.contains("nothing was changed; add --yes"), "{said}");
+    assert!(
+        said.contains(&format!("h2:\n  {}  (pg1_standby)\n", data(2, "pg1_standby"))),
+        "{said}"
+    );
+    assert!(said.contains(&format!("  {staging}  (pg2)\n")), "{said}");
+    let h1 =
+        format!("h1:\n  {}  (pg1)\n  {}  (pg3_standby)\n", data(1, "pg1"), data(1, "pg3_standby"));
+    assert!(said.contains(&h1), "one block per host: {said}");
+    let dirs: Vec<String> = [
+        (1, "pg1"),
+        (2, "pg1_standby"),
+        (2, "pg2"),
+        (3, "pg2_standby"),
+        (3, "pg3"),
+        (1, "pg3_standby"),
+    ]
+    .iter()
+    .map(|(k, n)| data(*k, n))
+    .collect();
+    for d in &dirs {
+        assert!(said.contains(&format!("  {d}  (")), "{d} listed: {said}");
+        assert!(Path::new(d).exists(), "{d} still there");
+    }
+    assert_eq!(status(&inv).0, 0, "nothing stopped");
+
+    // clean --yes: every server stopped, exactly the data directories gone, installs kept.
+    let out = pgxc(&["clean", &inv, "--yes"]);
+    assert!(out.status.success(), "{}", shown(&out));
+    assert!(text(&out.stdout).contains("removed 6 node directories"), "{}", shown(&out));
+    for d in dirs.iter().chain([&staging]) {
+        assert!(!Path::new(d).exists(), "{d} removed");
+    }
+    for k in 1..=3 {
+        let root = format!("{LAB_DIR}/hosts/h{k}/data/{TAG}");
+        assert!(Path::new(&format!("{root}/install/.pgxc-deploy-install")).exists(), "h{k}");
+        assert!(find_ctl(&root, "postgres").ends_with("/bin/postgres"), "h{k}'s install");
+    }
+    let (code, rows) = status(&inv);
+    assert_eq!(code, 1);
+    assert!(rows.values().all(|r| r["state"] == "not initialised"), "{rows:#?}");
+    let out = pgxc(&["clean", &inv, "--yes"]);
+    assert!(out.status.success(), "{}", shown(&out));
+    assert!(text(&out.stdout).starts_with("nothing to delete\n"), "{}", shown(&out));
 
     reset(TAG);
 }

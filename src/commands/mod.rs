@@ -3,6 +3,7 @@
 //! exit status: 0 all good, 1 some target failed, 2 invalid inventory or usage.
 
 mod apply;
+mod clean;
 mod cluster;
 mod exec;
 mod fleet;
@@ -65,6 +66,7 @@ pub async fn run(cli: Cli) -> Result<Status, Error> {
         Command::Status(args) => status::run(args).await,
         Command::Start(args) => lifecycle::start(args).await,
         Command::Stop(args) => lifecycle::stop(args).await,
+        Command::Clean(args) => clean::run(args).await,
         Command::Lab(cmd) => lab::run(cmd).await,
     }
 }

@@ -6,6 +6,7 @@ use std::io::{self, Write};
 
 use super::Outcome;
 use crate::inventory::Role;
+use crate::plan::clean::CleanPlan;
 use crate::plan::health::{NodeStatus, PgxcNodeCheck};
 use crate::plan::step::{Action, Plan, Step};
 use crate::transport::ExitStatus;
@@ -282,6 +283,79 @@ pub fn lifecycle_summary(
         write!(out, ", {} not started", ran.skipped.len())?;
     }
     writeln!(out, " ({:.1} s)", elapsed.as_secs_f64())?;
+    out.flush()
+}
+
+/// `== NAME`: a phase of a command.
+pub fn phase_header(name: &str, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out, "== {name}")
+}
+
+/// What `clean` would delete, per host, and what it refuses or cannot see. `yes`: it was asked
+/// to delete, and refuses to because of the refusals listed.
+pub fn clean_listing(plan: &CleanPlan, yes: bool, out: &mut dyn Write) -> io::Result<()> {
+    if plan.removals.is_empty() {
+        writeln!(out, "nothing to delete")?;
+    } else if !yes {
+        writeln!(
+            out,
+            "clean would stop every node immediately and delete (nothing was changed; add --yes):"
+        )?;
+    } else {
+        writeln!(out, "clean would delete:")?;
+    }
+    // Per host, hosts in order of their first node.
+    let mut hosts: Vec<&str> = Vec::new();
+    for r in &plan.removals {
+        if !hosts.contains(&r.host.as_str()) {
+            hosts.push(&r.host);
+        }
+    }
+    for host in hosts {
+        writeln!(out, "{host}:")?;
+        for r in plan.removals.iter().filter(|r| r.host == host) {
+            for path in r.paths() {
+                writeln!(out, "  {path}  ({})", r.node)?;
+            }
+        }
+    }
+    if !plan.refused.is_empty() {
+        writeln!(out, "refused:")?;
+        for r in &plan.refused {
+            writeln!(out, "  {} on {}: {}: {}", r.node, r.host, r.path, r.reason)?;
+        }
+    }
+    if !plan.unreachable.is_empty() {
+        writeln!(out, "unreachable (nothing known there, nothing would be deleted there):")?;
+        for (host, why) in &plan.unreachable {
+            writeln!(out, "  {host}: {why}")?;
+        }
+    }
+    if yes && !plan.refused.is_empty() {
+        writeln!(
+            out,
+            "nothing was stopped or deleted: clean refuses while any directory is refused"
+        )?;
+    }
+    out.flush()
+}
+
+/// The last lines of `clean --yes`.
+pub fn clean_summary(
+    removed: usize,
+    failed: &[String],
+    unreachable: &[(String, String)],
+    elapsed: std::time::Duration,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    for (host, why) in unreachable {
+        writeln!(out, "  FAIL  {host}: unreachable, nothing deleted there: {why}")?;
+    }
+    write!(out, "removed {removed} node director{}", if removed == 1 { "y" } else { "ies" })?;
+    if !failed.is_empty() {
+        write!(out, "; not removed: {}", failed.join(", "))?;
+    }
+    writeln!(out, "; install prefixes left alone ({:.1} s)", elapsed.as_secs_f64())?;
     out.flush()
 }
 

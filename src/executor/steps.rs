@@ -114,6 +114,11 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
             }
             remote.run("stop", &script, None).await
         }
+        Action::Remove { data_dir, staging } => {
+            remote
+                .run("remove", &remove_script(data_dir.as_deref(), staging.as_deref()), None)
+                .await
+        }
         Action::Reload { argv, .. } => {
             remote
                 .run("reload", &Script::new().cmd(Cmd::new(&argv[0]).args(&argv[1..])), None)
@@ -143,6 +148,26 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
             remote.run("register", &run, Some(sql.as_bytes())).await
         }
     }
+}
+
+/// Remove `staging`, and `data_dir` only if it carries apply's init marker.
+fn remove_script(data_dir: Option<&str>, staging: Option<&str>) -> Script {
+    let mut script = Script::new();
+    if let Some(staging) = staging {
+        script = script.cmd(Cmd::new("rm").args(["-rf", "--"]).arg(staging));
+    }
+    if let Some(dir) = data_dir {
+        // Shell control flow around quoted values: the marker is checked on the host at the
+        // moment of removal, so a directory that is not ours is never removed.
+        let refuse = format!("{dir} has no {INIT_MARKER}: not removed");
+        script = script.raw(&format!(
+            "if [ -f {marker} ]; then rm -rf -- {d}; elif [ -e {d} ]; then echo {refuse} >&2; exit 3; fi",
+            marker = quote(&format!("{dir}/{INIT_MARKER}")),
+            d = quote(dir),
+            refuse = quote(&refuse),
+        ));
+    }
+    script
 }
 
 /// How long a started server has to accept connections, and a stopped one to go away.
@@ -244,6 +269,27 @@ mod tests {
 
     fn sh(script: &str) -> std::process::Output {
         std::process::Command::new("/bin/sh").arg("-c").arg(script).output().unwrap()
+    }
+
+    #[test]
+    fn remove_takes_only_a_marked_data_directory_and_any_staging_directory() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("dn 1");
+        let (dir, staging) = (dir.display().to_string(), format!("{}.tmp", dir.display()));
+        for d in [&dir, &staging] {
+            std::fs::create_dir_all(format!("{d}/base")).unwrap();
+        }
+        let script = remove_script(Some(&dir), Some(&staging)).to_string();
+        let out = sh(&script);
+        assert_eq!(out.status.code(), Some(3));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("has no .pgxc-deploy-initialized"));
+        assert!(std::path::Path::new(&dir).exists() && !std::path::Path::new(&staging).exists());
+
+        std::fs::write(format!("{dir}/{INIT_MARKER}"), "").unwrap();
+        assert!(sh(&script).status.success());
+        assert!(!std::path::Path::new(&dir).exists());
+        assert!(root.path().exists());
+        assert!(sh(&script).status.success(), "nothing left: nothing to do");
     }
 
     #[test]

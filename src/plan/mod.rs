@@ -9,9 +9,14 @@
 //!   compared with golden files (`tests/golden/render/`).
 //! - [`desired`] builds every node's desired files and commands; [`state`] holds what a host
 //!   looks like (and the probe that finds out); [`diff`] compares the two into a [`step::Plan`].
+//! - For the commands that operate a deployed cluster: [`health`] judges the probe's facts
+//!   for `status` (running, streaming, pgxc_node, drift); [`lifecycle`] decides which node
+//!   `start`/`stop` handle in which tier; [`clean`] which directories `clean` may delete
+//!   (only apply's own).
 //!
 //! Commands call this; the executor moves the results to hosts.
 
+pub mod clean;
 pub mod context;
 pub mod desired;
 pub mod diff;

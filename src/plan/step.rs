@@ -35,6 +35,9 @@ pub enum Action {
     /// Stop the node with `argv`, wait while `status` still says it runs, then remove
     /// `remove` (files that must not outlive the server).
     Stop { argv: Vec<String>, status: Vec<String>, remove: Vec<String> },
+    /// Remove the node's staging directory and its data directory, the latter only when it
+    /// carries apply's init marker (checked again on the host, right before removing it).
+    Remove { data_dir: Option<String>, staging: Option<String> },
     /// Signal the node to re-read its configuration.
     Reload { argv: Vec<String>, settings: Vec<String> },
     /// Restart the node, stop then start (settings that only take effect at start changed).
@@ -114,6 +117,10 @@ impl fmt::Display for Step {
                     Some(mode) => write!(f, "stop ({mode})"),
                     None => f.write_str("stop"),
                 }
+            }
+            Action::Remove { data_dir, staging } => {
+                let paths: Vec<&str> = data_dir.iter().chain(staging).map(String::as_str).collect();
+                write!(f, "remove {}", paths.join(", "))
             }
             Action::Reload { settings, .. } => write!(f, "reload{}", changed(settings)),
             Action::Restart { settings, .. } => write!(f, "restart{}", changed(settings)),
