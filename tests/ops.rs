@@ -14,7 +14,8 @@ const TAG: &str = "opstest";
 const PRIMARY_PORT: u16 = 28432;
 const STANDBY_PORT: u16 = 28433;
 
-fn inventory(dir: &Path) -> String {
+/// The cluster; `extra` is appended (more hosts and nodes).
+fn inventory(dir: &Path, name: &str, extra: &str) -> String {
     let mut datanodes = String::new();
     for (k, standby) in [(1, 2), (2, 3), (3, 1)] {
         let sync = if k == 2 { "synchronous = true\n" } else { "" };
@@ -26,11 +27,11 @@ fn inventory(dir: &Path) -> String {
     let text = format!(
         "[cluster]\nname = \"{TAG}\"\nflavor = \"postgresql\"\nos_user = \"pgxc\"\n\n\
          [auth]\nmethod = \"trust\"\n\n[source]\nprebuilt = \"{PG_PREBUILT}\"\n\n\
-         [settings.all]\nshared_buffers = \"16MB\"\n\n{}\n{}\n{datanodes}",
+         [settings.all]\nshared_buffers = \"16MB\"\n\n{}\n{}\n{datanodes}{extra}",
         ssh_table(None),
         test_hosts(TAG),
     );
-    write(dir, "ops.toml", &text)
+    write(dir, name, &text)
 }
 
 fn data(k: usize, node: &str) -> String {
@@ -67,7 +68,7 @@ fn process_gone(pid: i32) -> bool {
 fn status_start_stop_and_clean_on_a_deployed_postgresql_cluster() {
     reset(TAG);
     let dir = tempdir();
-    let inv = inventory(dir.path());
+    let inv = inventory(dir.path(), "ops.toml", "");
     let out = pgxc(&["apply", &inv]);
     assert!(out.status.success(), "apply: {}", shown(&out));
 
@@ -96,6 +97,24 @@ fn status_start_stop_and_clean_on_a_deployed_postgresql_cluster() {
     assert!(table.contains("127.0.10.2:28433"), "{table}");
     assert!(table.contains("streaming (sync)"), "{table}");
     assert!(table.contains("opstest: 6 nodes, 0 unhealthy"), "{table}");
+
+    // A host that cannot be reached (nothing listens there) shows its node as down and hides
+    // nothing else.
+    let root = format!("{LAB_DIR}/hosts/h1/data/{TAG}");
+    let with_dead_host = inventory(
+        dir.path(),
+        "dead-host.toml",
+        &format!(
+            "[hosts.hx]\naddress = \"127.0.10.250\"\ninstall_prefix = \"{root}/install\"\n\
+             data_root = \"{root}/hx\"\n\n[[datanodes]]\nname = \"pg4\"\nhost = \"hx\"\n\
+             port = {PRIMARY_PORT}\n"
+        ),
+    );
+    let (code, rows) = status(&with_dead_host);
+    assert_eq!((code, rows.len()), (1, 7), "{rows:#?}");
+    let pg4 = rows["pg4"]["state"].as_str().unwrap();
+    assert!(pg4.starts_with("down (host unreachable: connect: "), "{pg4}");
+    assert!(rows.iter().all(|(n, r)| n == "pg4" || r["healthy"] == true), "{rows:#?}");
 
     // kill -9 one primary's postmaster: status fails, shows it down and still shows the rest.
     let pid = postmaster_pid(&data(1, "pg1"));
