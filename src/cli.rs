@@ -44,6 +44,10 @@ pub enum Command {
     /// delete; with --yes, stop every node immediately and delete them. Only directories apply
     /// initialised (and its staging directories); never an install prefix.
     Clean(CleanArgs),
+    /// A datanode's primary is lost: fence it if its host answers, promote its standby (never
+    /// one that is not a complete, streamed copy), record the new roles beside the inventory,
+    /// re-point every coordinator (Postgres-XC), check that the datanode takes writes.
+    Failover(FailoverArgs),
     /// Local lab hosts: real sshd processes on 127.0.10.x, to try the tool and to test it.
     #[command(subcommand)]
     Lab(LabCommand),
@@ -134,6 +138,18 @@ pub struct CleanArgs {
     /// Really stop every node and delete the data directories (without it: list them).
     #[arg(long)]
     pub yes: bool,
+
+    #[command(flatten)]
+    pub ssh: SshArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct FailoverArgs {
+    /// The inventory file (TOML).
+    pub inventory: PathBuf,
+
+    /// The datanode whose primary is lost (or its standby's name).
+    pub node: String,
 
     #[command(flatten)]
     pub ssh: SshArgs,

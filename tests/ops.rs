@@ -1,13 +1,13 @@
-//! `status`, `start`/`stop` and `clean` on a PostgreSQL-flavor cluster that `apply` deploys on
-//! lab hosts: three primaries, each with a streaming standby on another host (pg2's
+//! `status`, `start`/`stop`, `clean` and `failover` on a PostgreSQL-flavor cluster that
+//! `apply` deploys on lab hosts: three primaries, each with a streaming standby on another host (pg2's
 //! synchronous). Its own directory (`opstest`) and ports (28432, 28433), so it runs beside the
-//! apply tests.
+//! apply tests; `failover` on a second such cluster (`opsfailover`, 28442, 28443).
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Output;
 
-use crate::apply::{PG_PREBUILT, as_pgxc, find_ctl, reset, test_hosts, wait_for};
+use crate::apply::{PG_PREBUILT, as_pgxc, find_ctl, reset, sql, test_hosts, wait_for};
 use crate::support::*;
 
 const TAG: &str = "opstest";
@@ -16,20 +16,26 @@ const STANDBY_PORT: u16 = 28433;
 
 /// The cluster; `extra` is appended (more hosts and nodes).
 fn inventory(dir: &Path, name: &str, extra: &str) -> String {
+    cluster_inventory(dir, name, TAG, (PRIMARY_PORT, STANDBY_PORT), extra)
+}
+
+/// Three primaries with a standby each (pg2's synchronous), in lab directory `tag`.
+fn cluster_inventory(dir: &Path, name: &str, tag: &str, ports: (u16, u16), extra: &str) -> String {
+    let (primary_port, standby_port) = ports;
     let mut datanodes = String::new();
     for (k, standby) in [(1, 2), (2, 3), (3, 1)] {
         let sync = if k == 2 { "synchronous = true\n" } else { "" };
         datanodes.push_str(&format!(
-            "[[datanodes]]\nname = \"pg{k}\"\nhost = \"h{k}\"\nport = {PRIMARY_PORT}\n\
-             [datanodes.standby]\nhost = \"h{standby}\"\nport = {STANDBY_PORT}\n{sync}\n"
+            "[[datanodes]]\nname = \"pg{k}\"\nhost = \"h{k}\"\nport = {primary_port}\n\
+             [datanodes.standby]\nhost = \"h{standby}\"\nport = {standby_port}\n{sync}\n"
         ));
     }
     let text = format!(
-        "[cluster]\nname = \"{TAG}\"\nflavor = \"postgresql\"\nos_user = \"pgxc\"\n\n\
+        "[cluster]\nname = \"{tag}\"\nflavor = \"postgresql\"\nos_user = \"pgxc\"\n\n\
          [auth]\nmethod = \"trust\"\n\n[source]\nprebuilt = \"{PG_PREBUILT}\"\n\n\
          [settings.all]\nshared_buffers = \"16MB\"\n\n{}\n{}\n{datanodes}{extra}",
         ssh_table(None),
-        test_hosts(TAG),
+        test_hosts(tag),
     );
     write(dir, name, &text)
 }
@@ -254,4 +260,99 @@ fn status_start_stop_and_clean_on_a_deployed_postgresql_cluster() {
     assert!(text(&out.stdout).starts_with("nothing to delete\n"), "{}", shown(&out));
 
     reset(TAG);
+}
+
+const FAILOVER_TAG: &str = "opsfailover";
+const FAILOVER_PORTS: (u16, u16) = (28442, 28443);
+
+/// SQL on a node of the failover test's cluster.
+fn fsql(k: usize, node: &str, port: u16, query: &str) -> String {
+    let root = format!("{LAB_DIR}/hosts/h{k}/data/{FAILOVER_TAG}");
+    let psql = find_ctl(&root, "psql");
+    sql(&psql, &format!("{root}/{node}"), port, query)
+}
+
+#[test]
+fn failover_promotes_a_streamed_standby_keeps_committed_rows_and_fences_the_old_primary() {
+    reset(FAILOVER_TAG);
+    let dir = tempdir();
+    let inv = cluster_inventory(dir.path(), "fo.toml", FAILOVER_TAG, FAILOVER_PORTS, "");
+    let (primary, standby) = FAILOVER_PORTS;
+    let fdata = |k: usize, node: &str| format!("{LAB_DIR}/hosts/h{k}/data/{FAILOVER_TAG}/{node}");
+    let out = pgxc(&["apply", &inv]);
+    assert!(out.status.success(), "apply: {}", shown(&out));
+
+    // A standby that is not running (so not known to be consistent) is never promoted.
+    let out = pgxc(&["stop", &inv, "--on", "pg3_standby"]);
+    assert!(out.status.success(), "{}", shown(&out));
+    let pid = postmaster_pid(&fdata(3, "pg3"));
+    kill("-KILL", pid);
+    wait_for("pg3's postmaster to die", || process_gone(pid));
+    let out = pgxc(&["failover", &inv, "pg3"]);
+    assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
+    assert!(
+        text(&out.stdout).contains("refusing to promote pg3_standby on h1: it is not running"),
+        "{}",
+        shown(&out)
+    );
+    assert!(text(&out.stdout).contains("nothing was changed"), "{}", shown(&out));
+    assert!(!dir.path().join("fo.roles.toml").exists());
+    assert!(Path::new(&format!("{}/standby.signal", fdata(1, "pg3_standby"))).exists());
+
+    // Rows committed on pg1 and replayed on its standby survive pg1's death.
+    fsql(1, "pg1", primary, "create table t (id int)");
+    fsql(1, "pg1", primary, "insert into t select generate_series(1, 1000)");
+    wait_for("the rows on the standby", || {
+        let (_, rows) = status(&inv);
+        rows["pg1_standby"]["replication"]["lag_bytes"] == 0
+    });
+    let pid = postmaster_pid(&fdata(1, "pg1"));
+    kill("-KILL", pid);
+    wait_for("pg1's postmaster to die", || process_gone(pid));
+
+    let out = pgxc(&["failover", &inv, "pg1"]);
+    assert!(out.status.success(), "failover: {}", shown(&out));
+    let said = text(&out.stdout);
+    assert!(said.contains("pg1 on h1: already down"), "{said}");
+    assert!(said.contains("pg1_standby on h2: promote"), "{said}");
+    assert!(said.contains("pg1_standby on h2: check: it takes writes"), "{said}");
+    assert!(said.contains("pg1_standby on h2 (127.0.10.2:28443) is the primary"), "{said}");
+    assert_eq!(fsql(2, "pg1_standby", standby, "select count(*) from t"), "1000");
+    fsql(2, "pg1_standby", standby, "insert into t values (1001)");
+    assert_eq!(fsql(2, "pg1_standby", standby, "select count(*) from t"), "1001");
+
+    // The new roles are recorded beside the inventory, and every command respects them.
+    let roles = std::fs::read_to_string(dir.path().join("fo.roles.toml")).unwrap();
+    assert!(
+        roles.contains("[datanodes.pg1]\nprimary = \"pg1_standby\"\nold_primary = \"pg1\""),
+        "{roles}"
+    );
+    let (_, rows) = status(&inv);
+    assert_eq!(rows["pg1_standby"]["promoted_for"], "pg1");
+    assert_eq!(rows["pg1_standby"]["healthy"], true, "{}", rows["pg1_standby"]);
+    assert_eq!(rows["pg1"]["fenced"], true);
+    assert_eq!(rows["pg1"]["healthy"], false);
+    let out = pgxc(&["start", &inv, "--on", "pg1"]);
+    assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
+    assert!(
+        text(&out.stdout).contains("pg1 on h1: fenced: failover made pg1_standby"),
+        "{}",
+        shown(&out)
+    );
+    assert!(
+        !Path::new(&format!("{}/postmaster.pid", fdata(1, "pg1"))).exists()
+            || process_gone(postmaster_pid(&fdata(1, "pg1")))
+    );
+    let out = pgxc(&["apply", &inv]);
+    assert_eq!(out.status.code(), Some(2), "{}", shown(&out));
+    assert!(text(&out.stderr).contains("records a failover of pg1"), "{}", shown(&out));
+    let out = pgxc(&["failover", &inv, "pg1"]);
+    assert!(out.status.success(), "{}", shown(&out));
+    assert!(
+        text(&out.stdout).contains("pg1 already failed over to pg1_standby"),
+        "{}",
+        shown(&out)
+    );
+
+    reset(FAILOVER_TAG);
 }

@@ -21,6 +21,7 @@ use super::{Error, Status, cluster, fleet};
 pub async fn run(args: ApplyArgs, dry_run: bool) -> Result<Status, Error> {
     let started = Instant::now();
     let inv = inventory::load(&args.inventory)?;
+    cluster::refuse_after_failover(&inv, &args.inventory, if dry_run { "plan" } else { "apply" })?;
     let package = match &inv.source {
         Some(Source::Prebuilt { path }) => Some(source::pack_prebuilt(path).await?),
         Some(Source::Build(_)) => {

@@ -4,6 +4,7 @@
 //! initialised, and their staging directories ([`crate::plan::clean`] decides which); never an
 //! install prefix. Any directory it would refuse stops it before anything is stopped or deleted.
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use crate::cli::CleanArgs;
@@ -24,7 +25,7 @@ pub async fn run(args: CleanArgs) -> Result<Status, Error> {
     let envs = cluster::host_envs(&inv, &layout);
     let forks = args.ssh.forks;
     let nodes: Vec<&Node> = inv.nodes.iter().collect();
-    let facts = lifecycle::probe(&inv, &nodes, &fleet, forks, &envs, &layout).await;
+    let facts = cluster::probe_nodes(&inv, &nodes, &fleet, forks, &envs, &layout).await;
     let plan = clean_plan(&inv, &facts);
     let mut out = std::io::stdout().lock();
 
@@ -36,9 +37,11 @@ pub async fn run(args: CleanArgs) -> Result<Status, Error> {
     }
 
     let stop = Direction::Stop(StopMode::Immediate);
-    let ran =
-        lifecycle::change(&inv, &nodes, &facts, stop, &layout, &fleet, &envs, forks, &mut out)
-            .await;
+    let none = BTreeMap::new();
+    let ran = lifecycle::change(
+        &inv, &nodes, &facts, stop, &layout, &fleet, &envs, forks, &none, &mut out,
+    )
+    .await;
     let ran = match ran {
         Ok(ran) => ran,
         Err(e) => {

@@ -12,7 +12,7 @@ use crate::cli::{LifecycleArgs, StopArgs, StopModeArg};
 use crate::executor::steps::{HostEnv, StepContext, run_step};
 use crate::executor::{self, Target, report};
 use crate::flavors::{self, NodeCommands, StopMode};
-use crate::inventory::{self, Inventory, Node};
+use crate::inventory::{self, Inventory, Node, roles};
 use crate::plan::desired::bin_dir;
 use crate::plan::lifecycle::{Decision, Direction, NodeDecision, Ran, tiers};
 use crate::plan::state::HostFacts;
@@ -42,10 +42,13 @@ async fn run(args: LifecycleArgs, direction: Direction) -> Result<Status, Error>
     let fleet = fleet::fleet(&inv, &args.ssh);
     let envs = cluster::host_envs(&inv, &layout);
     let forks = args.ssh.forks;
-    let facts = probe(&inv, &selected, &fleet, forks, &envs, &layout).await;
+    let facts = cluster::probe_nodes(&inv, &selected, &fleet, forks, &envs, &layout).await;
     let mut out = std::io::stdout().lock();
-    let ran =
-        change(&inv, &selected, &facts, direction, &layout, &fleet, &envs, forks, &mut out).await;
+    let fenced = fenced(&args.inventory)?;
+    let ran = change(
+        &inv, &selected, &facts, direction, &layout, &fleet, &envs, forks, &fenced, &mut out,
+    )
+    .await;
     fleet.close().await;
     let ran = ran?;
     report::lifecycle_summary(verb(direction), &ran, started.elapsed(), &mut out)?;
@@ -73,32 +76,6 @@ pub(super) fn selected_nodes<'a>(
         .collect())
 }
 
-/// One probe per host that holds a selected node, reading only those nodes.
-pub(super) async fn probe(
-    inv: &Inventory,
-    nodes: &[&Node],
-    fleet: &Fleet,
-    forks: usize,
-    envs: &BTreeMap<String, HostEnv>,
-    layout: &Layout,
-) -> BTreeMap<String, Result<HostFacts, String>> {
-    let scope = Inventory {
-        hosts: inv
-            .hosts
-            .iter()
-            .filter(|h| nodes.iter().any(|n| n.host == h.name))
-            .cloned()
-            .collect(),
-        nodes: nodes.iter().map(|n| (*n).clone()).collect(),
-        ..inv.clone()
-    };
-    let facts = cluster::probe(&scope, fleet, forks, envs, &layout.bin, &|_| Vec::new()).await;
-    facts
-        .into_iter()
-        .map(|(h, f)| (h, f.map_err(|e| format!("{}: {}", e.step, e.message))))
-        .collect()
-}
-
 /// Start or stop `nodes` tier by tier, reporting each node on `out`. A start stops at the first
 /// tier with a failure (what depends on it is left alone); a stop goes on, so that as much as
 /// possible is down.
@@ -112,6 +89,7 @@ pub(super) async fn change(
     fleet: &Fleet,
     envs: &BTreeMap<String, HostEnv>,
     forks: usize,
+    fenced: &BTreeMap<String, String>,
     out: &mut dyn Write,
 ) -> Result<Ran, Error> {
     let flavor = flavors::of(inv.cluster.flavor);
@@ -125,7 +103,7 @@ pub(super) async fn change(
     }
     let cx = StepContext { fleet, hosts: envs.clone(), archive: None };
     let mut ran = Ran::default();
-    for tier in tiers(direction, flavor.start_order(), &with_commands, facts) {
+    for tier in tiers(direction, flavor.start_order(), &with_commands, facts, fenced) {
         report::tier_header(verb(direction), tier.role, out)?;
         let label = |n: &NodeDecision| format!("{} on {}", n.node, n.host);
         if direction == Direction::Start && !ran.failed.is_empty() {
@@ -180,6 +158,25 @@ pub(super) async fn change(
         }
     }
     Ok(ran)
+}
+
+/// Old primaries that a failover fenced, and why they must not start (from the roles file).
+fn fenced(inventory: &std::path::Path) -> Result<BTreeMap<String, String>, Error> {
+    let roles = roles::load(inventory).map_err(|e| Error::Usage(e.to_string()))?;
+    Ok(roles
+        .datanodes
+        .iter()
+        .map(|(datanode, p)| {
+            let why = format!(
+                "fenced: failover made {} the primary of {datanode} ({}); {} must not run as a \
+                 primary beside it",
+                p.primary,
+                roles::path_for(inventory).display(),
+                p.old_primary
+            );
+            (p.old_primary.clone(), why)
+        })
+        .collect())
 }
 
 fn verb(direction: Direction) -> &'static str {

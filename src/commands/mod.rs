@@ -6,6 +6,7 @@ mod apply;
 mod clean;
 mod cluster;
 mod exec;
+mod failover;
 mod fleet;
 mod lab;
 mod lifecycle;
@@ -67,6 +68,7 @@ pub async fn run(cli: Cli) -> Result<Status, Error> {
         Command::Start(args) => lifecycle::start(args).await,
         Command::Stop(args) => lifecycle::stop(args).await,
         Command::Clean(args) => clean::run(args).await,
+        Command::Failover(args) => failover::run(args).await,
         Command::Lab(cmd) => lab::run(cmd).await,
     }
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use crate::cli::StatusArgs;
 use crate::executor::report;
-use crate::inventory;
+use crate::inventory::{self, roles};
 use crate::plan::desired::desired;
 use crate::plan::health;
 
@@ -14,6 +14,7 @@ use super::{Error, Status, cluster, fleet};
 
 pub async fn run(args: StatusArgs) -> Result<Status, Error> {
     let inv = inventory::load(&args.inventory)?;
+    let roles = roles::load(&args.inventory).map_err(|e| Error::Usage(e.to_string()))?;
     let layout = cluster::layout(&inv).await?;
     let renderer = cluster::renderer(&inv)?;
     let (_, nodes) = desired(&inv, &renderer, &layout.bin, None)
@@ -31,7 +32,7 @@ pub async fn run(args: StatusArgs) -> Result<Status, Error> {
         .map(|(host, f)| (host, f.map_err(|e| format!("{}: {}", e.step, e.message))))
         .collect();
 
-    let rows = health::assess(&inv, &nodes, &facts);
+    let rows = health::assess(&inv, &nodes, &facts, &roles);
     let mut out = std::io::stdout().lock();
     if args.json {
         report::status_json(&rows, &mut out)?;

@@ -157,7 +157,11 @@ pub fn status_table(cluster: &str, rows: &[NodeStatus], out: &mut dyn Write) -> 
         let repl = r.replication.as_ref();
         table.push(vec![
             r.node.clone(),
-            r.role.to_string(),
+            match (&r.promoted_for, r.fenced) {
+                (Some(datanode), _) => format!("primary of {datanode} (failover)"),
+                (None, true) => format!("{} (fenced)", r.role),
+                (None, false) => r.role.to_string(),
+            },
             format!("{}:{}", r.address, r.port),
             r.state.to_string().lines().next().unwrap_or_default().to_string(),
             r.in_recovery.map_or_else(dash, |x| if x { "yes" } else { "no" }.to_string()),
@@ -241,6 +245,8 @@ pub fn status_json(rows: &[NodeStatus], out: &mut dyn Write) -> io::Result<()> {
             "drift": r.drift,
             "problems": r.problems,
             "healthy": r.healthy(),
+            "promoted_for": r.promoted_for,
+            "fenced": r.fenced,
         });
         writeln!(out, "{line}")?;
     }
@@ -451,6 +457,8 @@ mod tests {
             pgxc_node: None,
             drift: vec![],
             problems,
+            promoted_for: None,
+            fenced: false,
         };
         let repl = Replication {
             primary: "pg1".into(),

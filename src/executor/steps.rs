@@ -119,6 +119,14 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
                 .run("remove", &remove_script(data_dir.as_deref(), staging.as_deref()), None)
                 .await
         }
+        Action::Promote { argv, primary } => {
+            let wait = poll("until", primary, "promote sent, but still in recovery after 60 s");
+            let script = Script::new().cmd(argv_cmd(argv)).raw(&wait);
+            remote.run("promote", &script, None).await
+        }
+        Action::Check { argv, .. } => {
+            remote.run("check", &Script::new().cmd(argv_cmd(argv)), None).await
+        }
         Action::Reload { argv, .. } => {
             remote
                 .run("reload", &Script::new().cmd(Cmd::new(&argv[0]).args(&argv[1..])), None)

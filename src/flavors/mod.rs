@@ -65,6 +65,11 @@ pub trait Flavor: std::fmt::Debug + Send + Sync {
     /// is 9.4-based and has only the old names.
     fn replay_lag_sql(&self) -> &'static str;
 
+    /// A SQL expression, on a standby: the last WAL position it received by streaming since it
+    /// started (NULL when it has not streamed since). `pg_last_wal_receive_lsn()` on PostgreSQL
+    /// 10+, `pg_last_xlog_receive_location()` on 9.4-based Postgres-XC.
+    fn receive_lsn_sql(&self) -> &'static str;
+
     /// The inventory's nodes grouped by [`Flavor::start_order`], in inventory order within a
     /// tier; roles without nodes give no tier.
     fn start_tiers<'a>(&self, inv: &'a Inventory) -> Vec<Vec<&'a Node>> {
@@ -133,6 +138,9 @@ pub struct NodeCommands {
     pub status: Vec<String>,
     /// Exits 0 once the server accepts connections (for the GTM: once its PID file exists).
     pub ready: Vec<String>,
+    /// Ends recovery on a standby, which becomes a primary (`pg_ctl promote`); empty for the
+    /// GTM.
+    pub promote: Vec<String>,
     /// Files that must not outlive the server, removed once it has stopped: the GTM's
     /// `register.node`, as the manual procedure does (nodes register again when they start).
     pub remove_after_stop: Vec<String>,
@@ -225,6 +233,7 @@ pub(crate) fn pg_ctl_commands(
         stop: argv([&pg_ctl, "-D", dir, "-m", "fast", "-w", "-t", &wait, "stop"]),
         reload: Some(argv([&pg_ctl, "-D", dir, "reload"])),
         status: argv([&pg_ctl, "-D", dir, "status"]),
+        promote: argv([&pg_ctl, "-D", dir, "promote"]),
         remove_after_stop: Vec::new(),
         // The socket lives in the data directory (unix_socket_directories). A user and a
         // database that exist keep the probe out of the server log as a failed login; 9.4's

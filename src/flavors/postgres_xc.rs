@@ -59,6 +59,10 @@ impl Flavor for PostgresXc {
         "pg_xlog_location_diff(pg_current_xlog_location(), replay_location)::bigint"
     }
 
+    fn receive_lsn_sql(&self) -> &'static str {
+        "pg_last_xlog_receive_location()"
+    }
+
     fn commands(&self, inv: &Inventory, node: &Node, bin_dir: &str) -> Result<NodeCommands, Error> {
         let dir = node.data_dir.as_str();
         Ok(match node.role {
@@ -83,6 +87,7 @@ impl Flavor for PostgresXc {
                     // gtm_ctl status only reads the PID file: the best probe the GTM offers.
                     ready: status.clone(),
                     status,
+                    promote: Vec::new(),
                     // Stale registrations would make restarting nodes fail to register.
                     remove_after_stop: vec![format!("{}/register.node", dir.trim_end_matches('/'))],
                 }

@@ -60,6 +60,10 @@ impl Flavor for Postgresql {
         "pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint"
     }
 
+    fn receive_lsn_sql(&self) -> &'static str {
+        "pg_last_wal_receive_lsn()"
+    }
+
     fn commands(&self, inv: &Inventory, node: &Node, bin_dir: &str) -> Result<NodeCommands, Error> {
         let init = match node.role {
             Role::Datanode => {

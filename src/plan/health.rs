@@ -12,7 +12,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use super::diff::{DesiredNode, SYNC_FILE};
+use super::failover::repointed;
 use super::state::{HostFacts, NodeFacts, PgxcNodeRow};
+use crate::inventory::roles::Roles;
 use crate::inventory::{Inventory, Role};
 
 /// Whether a node's server runs, as far as the probe could tell.
@@ -103,6 +105,10 @@ pub struct NodeStatus {
     pub drift: Vec<String>,
     /// Why the node is unhealthy; empty when it is healthy.
     pub problems: Vec<String>,
+    /// A standby a failover promoted: the datanode it serves now.
+    pub promoted_for: Option<String>,
+    /// An old primary a failover fenced: it must not run.
+    pub fenced: bool,
 }
 
 impl NodeStatus {
@@ -113,10 +119,15 @@ impl NodeStatus {
 
 /// Judge every node of the inventory, in inventory order. `facts` holds, per host, what the
 /// probe found or why the host could not be probed.
+///
+/// `roles`: failovers recorded beside the inventory. A promoted standby is judged as the
+/// primary it now is, its fenced old primary as a node that must not run, and coordinators'
+/// pgxc_node against the promoted addresses.
 pub fn assess(
     inv: &Inventory,
     nodes: &[DesiredNode],
     facts: &BTreeMap<String, Result<HostFacts, String>>,
+    roles: &Roles,
 ) -> Vec<NodeStatus> {
     let node_facts = |host: &str, node: &str| -> Result<Option<&NodeFacts>, String> {
         match facts.get(host) {
@@ -149,12 +160,41 @@ pub fn assess(
             pgxc_node: None,
             drift: f.filter(|f| f.initialized).map(|f| drift(n, f)).unwrap_or_default(),
             problems: Vec::new(),
+            promoted_for: None,
+            fenced: false,
             state,
         };
+        let running = row.state.accepting();
+        if let Some((datanode, p)) = roles.fenced(&n.name) {
+            row.fenced = true;
+            row.problems.push(if row.state.process() {
+                format!(
+                    "fenced by failover ({} is the primary of {datanode} now) but running: two \
+                     primaries! Stop it: `pgxc-deploy stop INVENTORY --on {}`",
+                    p.primary, n.name
+                )
+            } else {
+                format!(
+                    "fenced by failover: {} is the primary of {datanode} now; {} has no standby \
+                     until this node is rebuilt as its standby (not implemented yet)",
+                    p.primary, p.primary
+                )
+            });
+            rows.push(row);
+            continue;
+        }
         if let Some(problem) = state_problem(&row) {
             row.problems.push(problem);
         }
-        let running = row.state.accepting();
+        if let Some((datanode, _)) = roles.promoted(&n.name) {
+            row.promoted_for = Some(datanode.to_string());
+            if running && row.in_recovery != Some(false) {
+                row.problems
+                    .push(format!("promoted by failover for {datanode}, but still in recovery"));
+            }
+            rows.push(row);
+            continue;
+        }
         match n.role {
             Role::Standby => {
                 let primary = node.primary.as_ref().map(|p| p.to_string()).unwrap_or_default();
@@ -178,9 +218,16 @@ pub fn assess(
             _ => {}
         }
         if let Some(want) = &n.pgxc_node {
+            let mut want = want.clone();
+            for (datanode, p) in &roles.datanodes {
+                if let Some(new) = inv.node(&p.primary) {
+                    let address = inv.host(&new.host).map(|h| h.address.as_str()).unwrap_or("");
+                    want = repointed(&want, datanode, address, new.port);
+                }
+            }
             let check = match f {
                 Some(f) if running => {
-                    let diff = pgxc_node_differences(want, &f.pgxc_node);
+                    let diff = pgxc_node_differences(&want, &f.pgxc_node);
                     if diff.is_empty() {
                         PgxcNodeCheck::Matches
                     } else {
@@ -384,7 +431,7 @@ mod tests {
     #[test]
     fn a_cluster_as_apply_leaves_it_is_healthy_with_no_drift() {
         let (inv, nodes) = pg();
-        let rows = assess(&inv, &nodes, &all_healthy(&nodes));
+        let rows = assess(&inv, &nodes, &all_healthy(&nodes), &Roles::default());
         assert_eq!(rows.len(), 3);
         for r in &rows {
             assert!(r.healthy(), "{}: {:?}", r.node, r.problems);
@@ -411,7 +458,7 @@ mod tests {
         let mut facts = all_healthy(&nodes);
         let pg1 = node_facts(&mut facts, "pg-a", "pg1");
         (pg1.running, pg1.alive, pg1.replicas) = (false, false, vec![]);
-        let rows = assess(&inv, &nodes, &facts);
+        let rows = assess(&inv, &nodes, &facts, &Roles::default());
         let p = row(&rows, "pg1");
         assert_eq!(p.state, State::Down);
         assert!(p.problems[0].starts_with("not running"), "{:?}", p.problems);
@@ -427,7 +474,7 @@ mod tests {
         let (inv, nodes) = pg();
         let mut facts = all_healthy(&nodes);
         facts.insert("pg-b".into(), Err("connect: connection refused".into()));
-        let rows = assess(&inv, &nodes, &facts);
+        let rows = assess(&inv, &nodes, &facts, &Roles::default());
         let s = row(&rows, "pg1_standby");
         assert_eq!(s.state.to_string(), "down (host unreachable: connect: connection refused)");
         assert_eq!(s.problems, ["host pg-b unreachable: connect: connection refused"]);
@@ -443,12 +490,44 @@ mod tests {
         node_facts(&mut facts, "pg-a", "pg1").replicas.clear();
         let s = node_facts(&mut facts, "pg-b", "pg1_standby");
         (s.running, s.alive) = (false, false);
-        let rows = assess(&inv, &nodes, &facts);
+        let rows = assess(&inv, &nodes, &facts, &Roles::default());
         assert_eq!(
             row(&rows, "pg1").problems,
             ["commits wait for the synchronous standby pg1_standby, which is not streaming"]
         );
         assert_eq!(row(&rows, "pg1_standby").replication.as_ref().unwrap().state, "not connected");
+    }
+
+    #[test]
+    fn after_a_failover_the_promoted_standby_is_a_primary_and_the_old_one_fenced() {
+        use crate::inventory::roles::Promotion;
+        let (inv, nodes) = pg();
+        let mut facts = all_healthy(&nodes);
+        let pg1 = node_facts(&mut facts, "pg-a", "pg1");
+        (pg1.running, pg1.alive, pg1.replicas) = (false, false, vec![]);
+        node_facts(&mut facts, "pg-b", "pg1_standby").in_recovery = Some(false);
+        let mut roles = Roles::default();
+        roles.datanodes.insert(
+            "pg1".into(),
+            Promotion {
+                primary: "pg1_standby".into(),
+                old_primary: "pg1".into(),
+                old_primary_fenced: true,
+                failed_over_at_unix: 1,
+            },
+        );
+        let rows = assess(&inv, &nodes, &facts, &roles);
+        let s = row(&rows, "pg1_standby");
+        assert!(s.healthy(), "{:?}", s.problems);
+        assert_eq!(s.promoted_for.as_deref(), Some("pg1"));
+        let p = row(&rows, "pg1");
+        assert!(p.fenced);
+        assert!(p.problems[0].starts_with("fenced by failover: pg1_standby is the primary"));
+        // Started again by hand: two primaries.
+        let pg1 = node_facts(&mut facts, "pg-a", "pg1");
+        (pg1.running, pg1.alive) = (true, true);
+        let rows = assess(&inv, &nodes, &facts, &roles);
+        assert!(row(&rows, "pg1").problems[0].contains("two primaries"));
     }
 
     #[test]
@@ -500,7 +579,7 @@ mod tests {
             let host = facts.entry(n.host.clone()).or_insert_with(|| Ok(HostFacts::default()));
             host.as_mut().unwrap().nodes.insert(n.name.clone(), f);
         }
-        let rows = assess(&inv, &nodes, &facts);
+        let rows = assess(&inv, &nodes, &facts, &Roles::default());
         assert_eq!(row(&rows, "coord1").pgxc_node, Some(PgxcNodeCheck::Matches));
         assert_eq!(
             row(&rows, "coord2").pgxc_node,

@@ -54,12 +54,14 @@ pub struct Ran {
 
 /// Tiers for `direction` over `nodes` (the selected nodes with their commands), in the
 /// flavor's `start_order` (reversed to stop). `facts` per host: what the probe found, or why
-/// the host could not be probed.
+/// the host could not be probed. `fenced`: nodes that must not start, and why (old primaries
+/// whose standby a failover promoted).
 pub fn tiers(
     direction: Direction,
     start_order: &[Role],
     nodes: &[(&Node, NodeCommands)],
     facts: &BTreeMap<String, Result<HostFacts, String>>,
+    fenced: &BTreeMap<String, String>,
 ) -> Vec<Tier> {
     let mut order = start_order.to_vec();
     if direction != Direction::Start {
@@ -75,7 +77,10 @@ pub fn tiers(
                 .map(|(n, commands)| NodeDecision {
                     node: n.name.to_string(),
                     host: n.host.clone(),
-                    decision: decide(direction, n, commands, facts),
+                    decision: match fenced.get(n.name.as_str()) {
+                        Some(why) if direction == Direction::Start => Decision::Cannot(why.clone()),
+                        _ => decide(direction, n, commands, facts),
+                    },
                 })
                 .collect(),
         })
@@ -171,7 +176,7 @@ mod tests {
         let inv = fixtures::postgres_xc();
         let order = flavors::of(inv.cluster.flavor).start_order();
         let nodes = commands(&inv);
-        let start = tiers(Direction::Start, order, &nodes, &facts(&inv, &[]));
+        let start = tiers(Direction::Start, order, &nodes, &facts(&inv, &[]), &BTreeMap::new());
         assert_eq!(
             names(&start),
             [
@@ -182,7 +187,13 @@ mod tests {
             ]
         );
         let all: Vec<&str> = inv.nodes.iter().map(|n| n.name.as_str()).collect();
-        let stop = tiers(Direction::Stop(StopMode::Fast), order, &nodes, &facts(&inv, &all));
+        let stop = tiers(
+            Direction::Stop(StopMode::Fast),
+            order,
+            &nodes,
+            &facts(&inv, &all),
+            &BTreeMap::new(),
+        );
         let mut reversed = names(&start);
         reversed.reverse();
         assert_eq!(names(&stop), reversed);
@@ -204,13 +215,32 @@ mod tests {
         let selected: Vec<_> = all.into_iter().filter(|(n, _)| n.name.as_str() != "pg2").collect();
         let f = facts(&inv, &["pg1"]);
         assert_eq!(
-            shown(&tiers(Direction::Start, order, &selected, &f)),
+            shown(&tiers(Direction::Start, order, &selected, &f, &BTreeMap::new())),
             ["pg1 on pg-a: already running", "pg1_standby on pg-b: start"]
         );
         assert_eq!(
-            shown(&tiers(Direction::Stop(StopMode::Immediate), order, &selected, &f)),
+            shown(&tiers(
+                Direction::Stop(StopMode::Immediate),
+                order,
+                &selected,
+                &f,
+                &BTreeMap::new()
+            )),
             ["pg1_standby on pg-b: already stopped", "pg1 on pg-a: stop (immediate)"]
         );
+    }
+
+    #[test]
+    fn a_fenced_old_primary_is_never_started_but_may_be_stopped() {
+        let inv = fixtures::postgresql();
+        let order = flavors::of(inv.cluster.flavor).start_order();
+        let nodes = commands(&inv);
+        let fenced = BTreeMap::from([("pg1".to_string(), "fenced by failover".to_string())]);
+        let start = tiers(Direction::Start, order, &nodes, &facts(&inv, &[]), &fenced);
+        assert_eq!(shown(&start)[0], "pg1 on pg-a: cannot: fenced by failover");
+        let stop =
+            tiers(Direction::Stop(StopMode::Fast), order, &nodes, &facts(&inv, &["pg1"]), &fenced);
+        assert_eq!(shown(&stop)[1], "pg1 on pg-a: stop (fast)");
     }
 
     #[test]
@@ -223,7 +253,7 @@ mod tests {
         h.nodes.get_mut("pg1").unwrap().alive = true;
         f.insert("pg-b".into(), Err("connect: refused".into()));
         assert_eq!(
-            shown(&tiers(Direction::Stop(StopMode::Fast), order, &nodes, &f)),
+            shown(&tiers(Direction::Stop(StopMode::Fast), order, &nodes, &f, &BTreeMap::new())),
             [
                 "pg1_standby on pg-b: cannot: host unreachable: connect: refused",
                 "pg1 on pg-a: stop (fast)",
@@ -234,7 +264,7 @@ mod tests {
         h.nodes.get_mut("pg1").unwrap().initialized = false;
         h.nodes.get_mut("pg1").unwrap().alive = false;
         assert_eq!(
-            shown(&tiers(Direction::Start, order, &nodes, &f))[0],
+            shown(&tiers(Direction::Start, order, &nodes, &f, &BTreeMap::new()))[0],
             "pg1 on pg-a: cannot: /srv/pg/pg1 is not initialised; `pgxc-deploy apply` builds it"
         );
     }

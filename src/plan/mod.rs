@@ -12,7 +12,7 @@
 //! - For the commands that operate a deployed cluster: [`health`] judges the probe's facts
 //!   for `status` (running, streaming, pgxc_node, drift); [`lifecycle`] decides which node
 //!   `start`/`stop` handle in which tier; [`clean`] which directories `clean` may delete
-//!   (only apply's own).
+//!   (only apply's own); [`failover`] whether a standby may be promoted and what follows.
 //!
 //! Commands call this; the executor moves the results to hosts.
 
@@ -20,6 +20,7 @@ pub mod clean;
 pub mod context;
 pub mod desired;
 pub mod diff;
+pub mod failover;
 pub mod health;
 pub mod lifecycle;
 pub mod render;

@@ -32,6 +32,9 @@ pub struct ProbeNode {
     /// The flavor's SQL for a standby's replay lag in bytes, over a row of pg_stat_replication
     /// ([`crate::flavors::Flavor::replay_lag_sql`]).
     pub replay_lag_sql: &'static str,
+    /// The flavor's SQL for the WAL position a standby received by streaming
+    /// ([`crate::flavors::Flavor::receive_lsn_sql`]).
+    pub receive_lsn_sql: &'static str,
 }
 
 /// One row of a coordinator's pgxc_node catalog.
@@ -71,6 +74,9 @@ pub struct NodeFacts {
     pub alive: bool,
     pub start_time: Option<String>,
     pub in_recovery: Option<bool>,
+    /// A standby: the last WAL position it received by streaming since it started; `None`
+    /// when it has not streamed since (or is not a standby).
+    pub received_lsn: Option<String>,
     pub pgxc_node: Vec<PgxcNodeRow>,
     pub replicas: Vec<Replica>,
     /// pg_settings.context by setting name (`postmaster` needs a restart).
@@ -144,6 +150,10 @@ pub fn probe_script(
         sec.push_str(&format!("if {ready} 2>/dev/null; then\necho running\n{psql} <<'PGXC_SQL'\n"));
         sec.push_str("select 'start ' || pg_postmaster_start_time();\n");
         sec.push_str("select 'recovery ' || pg_is_in_recovery();\n");
+        sec.push_str(&format!(
+            "select 'received ' || coalesce(({})::text, '') where pg_is_in_recovery();\n",
+            n.receive_lsn_sql
+        ));
         // Which settings need a restart and which a reload, as the server itself says.
         sec.push_str("select 'context ' || name || ' ' || context from pg_settings;\n");
         sec.push_str(&format!(
@@ -210,6 +220,7 @@ pub fn parse_probe(out: &[u8]) -> Result<HostFacts, ParseError> {
             "staging" => node.staging = true,
             "start" => node.start_time = Some(rest.to_string()),
             "recovery" => node.in_recovery = Some(rest == "t" || rest == "true"),
+            "received" => node.received_lsn = Some(rest.to_string()).filter(|l| !l.is_empty()),
             "file" => {
                 let (name, len) =
                     rest.rsplit_once(' ').ok_or_else(|| err("file without length"))?;
@@ -269,15 +280,16 @@ mod tests {
             files: files.iter().map(|f| f.to_string()).collect(),
             read_pgxc_node: role == Role::Coordinator,
             replay_lag_sql: "0",
+            receive_lsn_sql: "NULL",
         }
     }
 
     #[test]
     fn parses_every_kind_of_fact() {
         let out = b"install abc123\nnode coord1\ndir\ninitialized\nfile postgresql.conf 12\nport = 5432\n\n\
-running\nstart 2026-11-25 12:00:00.1+00\nrecovery f\ncontext port postmaster\npgxc_node coord1 C 127.0.10.1 5432\n\
+running\nstart 2026-11-25 12:00:00.1+00\nrecovery f\nreceived \ncontext port postmaster\npgxc_node coord1 C 127.0.10.1 5432\n\
 pgxc_node dn1 D 127.0.10.2 15432\nreplica dn1_standby streaming async 4096\nreplica dn2_standby startup async \n\
-node dn1_standby\ndir\nstaging\nalive\nfile odd 3\na\nb\nreplica  \n";
+node dn1_standby\ndir\nstaging\nalive\nreceived 0/3000148\nfile odd 3\na\nb\nreplica  \n";
         let facts = parse_probe(out).unwrap();
         assert_eq!(facts.install.as_deref(), Some("abc123"));
         let c = &facts.nodes["coord1"];
@@ -309,6 +321,10 @@ node dn1_standby\ndir\nstaging\nalive\nfile odd 3\na\nb\nreplica  \n";
         let s = &facts.nodes["dn1_standby"];
         assert!(s.dir_exists && !s.initialized && !s.running);
         assert!(s.staging && s.alive && !c.staging && !c.alive);
+        assert_eq!(
+            (c.received_lsn.as_deref(), s.received_lsn.as_deref()),
+            (None, Some("0/3000148"))
+        );
         assert_eq!(s.files["odd"], b"a\nb");
     }
 

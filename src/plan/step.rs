@@ -38,6 +38,11 @@ pub enum Action {
     /// Remove the node's staging directory and its data directory, the latter only when it
     /// carries apply's init marker (checked again on the host, right before removing it).
     Remove { data_dir: Option<String>, staging: Option<String> },
+    /// End a standby's recovery with `argv` (`pg_ctl promote`), then poll `primary` until it
+    /// succeeds (it fails while the server is still in recovery).
+    Promote { argv: Vec<String>, primary: Vec<String> },
+    /// Run `argv`, which fails when `what` does not hold.
+    Check { argv: Vec<String>, what: String },
     /// Signal the node to re-read its configuration.
     Reload { argv: Vec<String>, settings: Vec<String> },
     /// Restart the node, stop then start (settings that only take effect at start changed).
@@ -122,6 +127,8 @@ impl fmt::Display for Step {
                 let paths: Vec<&str> = data_dir.iter().chain(staging).map(String::as_str).collect();
                 write!(f, "remove {}", paths.join(", "))
             }
+            Action::Promote { .. } => f.write_str("promote"),
+            Action::Check { what, .. } => write!(f, "check: {what}"),
             Action::Reload { settings, .. } => write!(f, "reload{}", changed(settings)),
             Action::Restart { settings, .. } => write!(f, "restart{}", changed(settings)),
             Action::Register { want, .. } => {
