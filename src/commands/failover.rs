@@ -80,14 +80,15 @@ pub async fn run(args: FailoverArgs) -> Result<Status, Error> {
                     // Unknown outcome: read the node again rather than retry.
                     let facts =
                         cluster::probe_nodes(&inv, &[old], &fleet, forks, &envs, &layout).await;
-                    if let Ok(Some(f)) = node_facts(&facts, old)
-                        && (f.running || f.alive)
-                    {
+                    let down =
+                        matches!(node_facts(&facts, old), Ok(Some(f)) if !f.running && !f.alive);
+                    if !down {
                         let status = fail(
                             &mut out,
                             format!(
-                                "could not stop {} on {}, which still runs: nothing was promoted; \
-                                 stop it by hand, then run failover again",
+                                "could not stop {} on {}, and it cannot be read as down: nothing \
+                                 was promoted; stop it by hand (or make sure its machine is off), \
+                                 then run failover again",
                                 old.name, old.host
                             ),
                         );
