@@ -30,6 +30,24 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Show what apply would do (with diffs of every changed file), changing nothing.
     Plan(ApplyArgs),
+    /// One row per node: running, in recovery, replication and lag, pgxc_node, config drift.
+    /// Exit status 1 when any node is unhealthy.
+    Status(StatusArgs),
+    /// Start the selected nodes (default: all) in dependency order: GTM, datanodes, standbys,
+    /// coordinators; parallel within a tier, each waited for until it accepts connections.
+    /// Nodes already running are left alone.
+    Start(LifecycleArgs),
+    /// Stop the selected nodes (default: all) in reverse dependency order; parallel within a
+    /// tier. Nodes already stopped are left alone; the GTM's register.node is removed.
+    Stop(StopArgs),
+    /// Delete the cluster's data: without --yes, list per host the data directories it would
+    /// delete; with --yes, stop every node immediately and delete them. Only directories apply
+    /// initialised (and its staging directories); never an install prefix.
+    Clean(CleanArgs),
+    /// A datanode's primary is lost: fence it if its host answers, promote its standby (never
+    /// one that is not a complete, streamed copy), record the new roles beside the inventory,
+    /// re-point every coordinator (Postgres-XC), check that the datanode takes writes.
+    Failover(FailoverArgs),
     /// Local lab hosts: real sshd processes on 127.0.10.x, to try the tool and to test it.
     #[command(subcommand)]
     Lab(LabCommand),
@@ -61,6 +79,77 @@ pub struct ExecArgs {
 pub struct ApplyArgs {
     /// The inventory file (TOML).
     pub inventory: PathBuf,
+
+    #[command(flatten)]
+    pub ssh: SshArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The inventory file (TOML).
+    pub inventory: PathBuf,
+
+    /// Print one JSON object per node and line instead of a table.
+    #[arg(long)]
+    pub json: bool,
+
+    #[command(flatten)]
+    pub ssh: SshArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct LifecycleArgs {
+    /// The inventory file (TOML).
+    pub inventory: PathBuf,
+
+    /// Which nodes: node or host names (a host means its nodes), globs (`dn*`), ranges
+    /// (`dn[1-3]`), roles (`@gtm`, `@coordinators`, `@datanodes`, `@standbys`, `@all`),
+    /// comma-joined. Default: every node.
+    #[arg(long, value_name = "SELECTOR")]
+    pub on: Option<String>,
+
+    #[command(flatten)]
+    pub ssh: SshArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    #[command(flatten)]
+    pub target: LifecycleArgs,
+
+    /// smart: wait for clients to disconnect; fast: disconnect them and roll back; immediate:
+    /// quit at once (crash recovery at the next start).
+    #[arg(long, value_enum, default_value_t = StopModeArg::Fast)]
+    pub mode: StopModeArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StopModeArg {
+    Smart,
+    Fast,
+    Immediate,
+}
+
+#[derive(Debug, Args)]
+pub struct CleanArgs {
+    /// The inventory file (TOML).
+    pub inventory: PathBuf,
+
+    /// Really stop every node and delete the data directories (without it: list them).
+    #[arg(long)]
+    pub yes: bool,
+
+    #[command(flatten)]
+    pub ssh: SshArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct FailoverArgs {
+    /// The inventory file (TOML).
+    pub inventory: PathBuf,
+
+    /// The datanode whose primary is lost (or its standby's name).
+    pub node: String,
 
     #[command(flatten)]
     pub ssh: SshArgs,

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::executor::{self, StepError, Target};
+use crate::flavors;
 use crate::inventory::{Flavor, Inventory, Role};
 use crate::plan::desired::passfile_path;
 use crate::plan::state::{HostFacts, ProbeNode, parse_probe, probe_script};
@@ -39,6 +40,8 @@ pub async fn observe(
                 files: files(n.name.as_str()),
                 read_pgxc_node: inv.cluster.flavor == Flavor::PostgresXc
                     && n.role == Role::Coordinator,
+                replay_lag_sql: flavors::of(inv.cluster.flavor).replay_lag_sql(),
+                receive_lsn_sql: flavors::of(inv.cluster.flavor).receive_lsn_sql(),
             })
             .collect();
         let passfile = passfile_path(inv, host);

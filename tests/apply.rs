@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 
 use crate::support::*;
 
-const PG_PREBUILT: &str = "/usr/lib/postgresql/15";
+pub(crate) const PG_PREBUILT: &str = "/usr/lib/postgresql/15";
 
 /// `[hosts.hK]` for a test whose installs and data live in their own directory `tag`.
-fn test_hosts(tag: &str) -> String {
+pub(crate) fn test_hosts(tag: &str) -> String {
     (1..=3)
         .map(|k| {
             let root = format!("{LAB_DIR}/hosts/h{k}/data/{tag}");
@@ -22,7 +22,7 @@ fn test_hosts(tag: &str) -> String {
 }
 
 /// Stop every server left under the test's directories by an earlier run, then remove them.
-fn reset(tag: &str) {
+pub(crate) fn reset(tag: &str) {
     lab();
     for k in 1..=3 {
         let root = format!("{LAB_DIR}/hosts/h{k}/data/{tag}");
@@ -52,7 +52,7 @@ fn reset(tag: &str) {
 }
 
 /// A `pg_ctl`/`gtm_ctl` of the shipped install under `root` (wherever its layout put bin/).
-fn find_ctl(root: &str, name: &str) -> String {
+pub(crate) fn find_ctl(root: &str, name: &str) -> String {
     let out = Command::new("find")
         .args([&format!("{root}/install"), "-name", name, "-type", "f"])
         .output()
@@ -61,12 +61,12 @@ fn find_ctl(root: &str, name: &str) -> String {
 }
 
 /// Run a command locally as the lab's cluster account (the lab hosts share this machine).
-fn as_pgxc(args: &[&str]) -> std::process::Output {
+pub(crate) fn as_pgxc(args: &[&str]) -> std::process::Output {
     Command::new("runuser").args(["-u", "pgxc", "--"]).args(args).output().expect("runuser")
 }
 
 /// Run SQL on a node through its Unix socket (its data directory); returns stdout.
-fn sql(psql: &str, data_dir: &str, port: u16, query: &str) -> String {
+pub(crate) fn sql(psql: &str, data_dir: &str, port: u16, query: &str) -> String {
     let out = as_pgxc(&[
         psql,
         "-X",
@@ -109,7 +109,7 @@ fn pg_inventory(dir: &Path, extra_settings: &str) -> String {
     write(dir, "pg.toml", &text)
 }
 
-fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
+pub(crate) fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
     let start = Instant::now();
     while !check() {
         assert!(start.elapsed() < Duration::from_secs(20), "timed out waiting for {what}");

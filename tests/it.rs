@@ -9,5 +9,7 @@ mod apply;
 mod exec;
 /// `lab`: the local sshd hosts themselves.
 mod lab;
+/// `status`, `start`/`stop`, `clean`, `failover`: operating a cluster that apply deployed.
+mod ops;
 /// The SSH transport library itself: session reuse, upload, ssh-agent.
 mod transport;

@@ -11,22 +11,20 @@ use crate::executor::steps::{HostEnv, StepContext, fetch_install, run_step};
 use crate::executor::{self, Target, report};
 use crate::inventory::{self, Build, Inventory, Role, Source};
 use crate::lock::{self, ClusterLock, LockHost};
-use crate::observe;
-use crate::plan::desired::{bin_dir, desired, passfile_path};
+use crate::plan::desired::desired;
 use crate::plan::diff::{DesiredHost, DesiredNode, plan};
-use crate::plan::render::Renderer;
 use crate::plan::state::HostFacts;
 use crate::plan::step::Action;
 use crate::secret::Secret;
-use crate::shell::Become;
 use crate::source::{self, BuildInputs, Layout};
 use crate::transport::Fleet;
 
-use super::{Error, Status, fleet};
+use super::{Error, Status, cluster, fleet};
 
 pub async fn run(args: ApplyArgs, dry_run: bool) -> Result<Status, Error> {
     let started = Instant::now();
     let inv = inventory::load(&args.inventory)?;
+    cluster::refuse_after_failover(&inv, &args.inventory, if dry_run { "plan" } else { "apply" })?;
     let (package, build) = match &inv.source {
         Some(Source::Prebuilt { path }) => (Some(source::pack_prebuilt(path).await?), None),
         Some(Source::Build(b)) => (None, Some((b, source::build_inputs(b).await?))),
@@ -42,12 +40,12 @@ pub async fn run(args: ApplyArgs, dry_run: bool) -> Result<Status, Error> {
         Some(source) => Some(Secret::read(source).map_err(Error::Usage)?),
         None => None,
     };
-    let renderer = renderer(&inv)?;
+    let renderer = cluster::renderer(&inv)?;
     let (hosts, nodes) = desired(&inv, &renderer, &layout.bin, fingerprint, password.as_ref())
         .map_err(|e| Error::Usage(format!("templates: {e}")))?;
 
     let fleet = fleet::fleet(&inv, &args.ssh);
-    let envs = host_envs(&inv, &layout);
+    let envs = cluster::host_envs(&inv, &layout);
     let lock = if dry_run {
         None
     } else {
@@ -249,43 +247,6 @@ async fn take_lock(
     })
 }
 
-/// The built-in templates, with the inventory's own where it names a templates directory.
-fn renderer(inv: &Inventory) -> Result<Renderer, Error> {
-    let Some(dir) = &inv.templates_dir else { return Ok(Renderer::new()) };
-    let mut overrides = BTreeMap::new();
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| Error::Usage(format!("templates_dir {}: {e}", dir.display())))?;
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.ends_with(".hbs") {
-            let text = std::fs::read_to_string(entry.path())
-                .map_err(|e| Error::Usage(format!("{}: {e}", entry.path().display())))?;
-            overrides.insert(name, text);
-        }
-    }
-    Renderer::with_overrides(overrides)
-        .map_err(|e| Error::Usage(format!("templates_dir {}: {e}", dir.display())))
-}
-
-/// How to run as the cluster's user on each host, and the install's directories there.
-fn host_envs(inv: &Inventory, layout: &Layout) -> BTreeMap<String, HostEnv> {
-    let local = fleet::local_user_name();
-    inv.hosts
-        .iter()
-        .map(|h| {
-            let login = h.ssh.user.clone().unwrap_or_else(|| local.clone());
-            let env = HostEnv {
-                as_user: Become::for_users(&login, &inv.cluster.os_user),
-                install_prefix: h.install_prefix.clone(),
-                data_root: h.data_root.clone(),
-                lib_dir: format!("{}/{}", h.install_prefix, layout.lib),
-                passfile: passfile_path(inv, h),
-            };
-            (h.name.clone(), env)
-        })
-        .collect()
-}
-
 type ProbeFailures = Vec<(String, executor::StepError)>;
 
 async fn probe(
@@ -296,7 +257,6 @@ async fn probe(
     nodes: &[DesiredNode],
     bin_rel: &str,
 ) -> Result<BTreeMap<String, HostFacts>, ProbeFailures> {
-    let bin = |host: &str| bin_dir(inv.host(host).expect("inventory host"), bin_rel);
     let files = |node: &str| -> Vec<String> {
         nodes
             .iter()
@@ -304,8 +264,7 @@ async fn probe(
             .map(|n| n.files.iter().map(|f| f.name.clone()).collect())
             .unwrap_or_default()
     };
-    let as_user = |host: &str| envs[host].as_user.clone();
-    let facts = observe::observe(inv, fleet, args.ssh.forks, &bin, &files, &as_user).await;
+    let facts = cluster::probe(inv, fleet, args.ssh.forks, envs, bin_rel, &files).await;
     let mut ok = BTreeMap::new();
     let mut failed = Vec::new();
     for (host, f) in facts {

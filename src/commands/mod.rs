@@ -3,9 +3,14 @@
 //! exit status: 0 all good, 1 some target failed, 2 invalid inventory or usage.
 
 mod apply;
+mod clean;
+mod cluster;
 mod exec;
+mod failover;
 mod fleet;
 mod lab;
+mod lifecycle;
+mod status;
 
 use crate::cli::{Cli, Command};
 
@@ -59,6 +64,11 @@ pub async fn run(cli: Cli) -> Result<Status, Error> {
         Command::Exec(args) => exec::run(args).await,
         Command::Apply(args) => apply::run(args, false).await,
         Command::Plan(args) => apply::run(args, true).await,
+        Command::Status(args) => status::run(args).await,
+        Command::Start(args) => lifecycle::start(args).await,
+        Command::Stop(args) => lifecycle::stop(args).await,
+        Command::Clean(args) => clean::run(args).await,
+        Command::Failover(args) => failover::run(args).await,
         Command::Lab(cmd) => lab::run(cmd).await,
     }
 }

@@ -5,6 +5,9 @@ use std::collections::HashMap;
 use std::io::{self, Write};
 
 use super::Outcome;
+use crate::inventory::Role;
+use crate::plan::clean::CleanPlan;
+use crate::plan::health::{NodeStatus, PgxcNodeCheck};
 use crate::plan::step::{Action, Plan, Step};
 use crate::transport::ExitStatus;
 
@@ -147,6 +150,226 @@ pub fn progress(step: &Step, outcome: &Outcome, err: &mut dyn Write) -> io::Resu
     }
 }
 
+/// `status` for people: a table, one row per node, then what is wrong with each unhealthy node
+/// and a summary line.
+pub fn status_table(cluster: &str, rows: &[NodeStatus], out: &mut dyn Write) -> io::Result<()> {
+    let header =
+        ["NODE", "ROLE", "ADDRESS", "STATE", "RECOVERY", "REPLICATION", "LAG", "PGXC_NODE"];
+    let mut table: Vec<Vec<String>> =
+        vec![header.iter().map(|h| h.to_string()).chain(["DRIFT".into()]).collect()];
+    for r in rows {
+        let dash = || "-".to_string();
+        let repl = r.replication.as_ref();
+        table.push(vec![
+            r.node.clone(),
+            match (&r.promoted_for, r.fenced) {
+                (Some(datanode), _) => format!("primary of {datanode} (failover)"),
+                (None, true) => format!("{} (fenced)", r.role),
+                (None, false) => r.role.to_string(),
+            },
+            format!("{}:{}", r.address, r.port),
+            r.state.to_string().lines().next().unwrap_or_default().to_string(),
+            r.in_recovery.map_or_else(dash, |x| if x { "yes" } else { "no" }.to_string()),
+            repl.map_or_else(dash, |x| match &x.sync_state {
+                Some(sync) => format!("{} ({sync})", x.state),
+                None => x.state.clone(),
+            }),
+            repl.and_then(|x| x.lag_bytes).map_or_else(dash, |b| b.to_string()),
+            r.pgxc_node.as_ref().map_or_else(dash, |c| pgxc_node_word(c).to_string()),
+            if r.drift.is_empty() { dash() } else { r.drift.join(",") },
+        ]);
+    }
+    // PostgreSQL clusters have no coordinators: no PGXC_NODE column.
+    if rows.iter().all(|r| r.pgxc_node.is_none()) {
+        for row in &mut table {
+            row.remove(7);
+        }
+    }
+    let widths: Vec<usize> = (0..table[0].len())
+        .map(|c| table.iter().map(|row| row[c].len()).max().unwrap_or(0))
+        .collect();
+    for row in &table {
+        let cells: Vec<String> =
+            row.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
+        writeln!(out, "{}", cells.join("  ").trim_end())?;
+    }
+    let unhealthy: Vec<&NodeStatus> = rows.iter().filter(|r| !r.healthy()).collect();
+    if !unhealthy.is_empty() {
+        writeln!(out)?;
+    }
+    for r in &unhealthy {
+        for p in &r.problems {
+            writeln!(out, "{} on {}: {p}", r.node, r.host)?;
+        }
+    }
+    let drifted = rows.iter().filter(|r| !r.drift.is_empty()).count();
+    writeln!(
+        out,
+        "{cluster}: {} node{}, {} unhealthy{}",
+        rows.len(),
+        plural(rows.len()),
+        unhealthy.len(),
+        if drifted > 0 {
+            format!(", {drifted} with config drift (`pgxc-deploy plan` shows the diff)")
+        } else {
+            String::new()
+        }
+    )?;
+    out.flush()
+}
+
+/// `status --json`: one object per node, one per line.
+pub fn status_json(rows: &[NodeStatus], out: &mut dyn Write) -> io::Result<()> {
+    for r in rows {
+        let replication = r.replication.as_ref().map(|x| {
+            serde_json::json!({
+                "primary": x.primary,
+                "state": x.state,
+                "sync_state": x.sync_state,
+                "lag_bytes": x.lag_bytes,
+            })
+        });
+        let differences = match &r.pgxc_node {
+            Some(PgxcNodeCheck::Differs(d)) => d.clone(),
+            _ => Vec::new(),
+        };
+        let line = serde_json::json!({
+            "node": r.node,
+            "role": r.role.to_string(),
+            "host": r.host,
+            "address": r.address,
+            "port": r.port,
+            "state": r.state.to_string(),
+            "running": r.state.process(),
+            "accepting_connections": r.state.accepting(),
+            "in_recovery": r.in_recovery,
+            "start_time": r.start_time,
+            "replication": replication,
+            "pgxc_node": r.pgxc_node.as_ref().map(pgxc_node_word),
+            "pgxc_node_differences": differences,
+            "drift": r.drift,
+            "problems": r.problems,
+            "healthy": r.healthy(),
+            "promoted_for": r.promoted_for,
+            "fenced": r.fenced,
+        });
+        writeln!(out, "{line}")?;
+    }
+    out.flush()
+}
+
+fn pgxc_node_word(check: &PgxcNodeCheck) -> &'static str {
+    match check {
+        PgxcNodeCheck::Matches => "matches",
+        PgxcNodeCheck::Differs(_) => "differs",
+        PgxcNodeCheck::Unknown => "unknown",
+    }
+}
+
+/// `== start datanodes`: the tier start or stop is working on.
+pub fn tier_header(verb: &str, role: Role, out: &mut dyn Write) -> io::Result<()> {
+    let role = if role == Role::Gtm { "gtm".to_string() } else { format!("{role}s") };
+    writeln!(out, "== {verb} {role}")
+}
+
+/// A node start or stop did not run a step for: `  ok    pg1 on h1: already running`.
+pub fn lifecycle_node(label: &str, mark: &str, what: &str, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out, "  {mark:<4}  {label}: {what}")
+}
+
+/// The last line of start or stop: what was done, and what failed.
+pub fn lifecycle_summary(
+    verb: &str,
+    ran: &crate::plan::lifecycle::Ran,
+    elapsed: std::time::Duration,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let already = if verb == "start" { "already running" } else { "already stopped" };
+    let done = if verb == "start" { "started" } else { "stopped" };
+    write!(out, "{done} {}, {} {already}", ran.done.len(), ran.already.len())?;
+    if !ran.failed.is_empty() {
+        write!(out, ", {} failed: {}", ran.failed.len(), ran.failed.join(", "))?;
+    }
+    if !ran.skipped.is_empty() {
+        write!(out, ", {} not started", ran.skipped.len())?;
+    }
+    writeln!(out, " ({:.1} s)", elapsed.as_secs_f64())?;
+    out.flush()
+}
+
+/// `== NAME`: a phase of a command.
+pub fn phase_header(name: &str, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out, "== {name}")
+}
+
+/// What `clean` would delete, per host, and what it refuses or cannot see. `yes`: it was asked
+/// to delete, and refuses to because of the refusals listed.
+pub fn clean_listing(plan: &CleanPlan, yes: bool, out: &mut dyn Write) -> io::Result<()> {
+    if plan.removals.is_empty() {
+        writeln!(out, "nothing to delete")?;
+    } else if !yes {
+        writeln!(
+            out,
+            "clean would stop every node immediately and delete (nothing was changed; add --yes):"
+        )?;
+    } else {
+        writeln!(out, "clean would delete:")?;
+    }
+    // Per host, hosts in order of their first node.
+    let mut hosts: Vec<&str> = Vec::new();
+    for r in &plan.removals {
+        if !hosts.contains(&r.host.as_str()) {
+            hosts.push(&r.host);
+        }
+    }
+    for host in hosts {
+        writeln!(out, "{host}:")?;
+        for r in plan.removals.iter().filter(|r| r.host == host) {
+            for path in r.paths() {
+                writeln!(out, "  {path}  ({})", r.node)?;
+            }
+        }
+    }
+    if !plan.refused.is_empty() {
+        writeln!(out, "refused:")?;
+        for r in &plan.refused {
+            writeln!(out, "  {} on {}: {}: {}", r.node, r.host, r.path, r.reason)?;
+        }
+    }
+    if !plan.unreachable.is_empty() {
+        writeln!(out, "unreachable (nothing known there, nothing would be deleted there):")?;
+        for (host, why) in &plan.unreachable {
+            writeln!(out, "  {host}: {why}")?;
+        }
+    }
+    if yes && !plan.refused.is_empty() {
+        writeln!(
+            out,
+            "nothing was stopped or deleted: clean refuses while any directory is refused"
+        )?;
+    }
+    out.flush()
+}
+
+/// The last lines of `clean --yes`.
+pub fn clean_summary(
+    removed: usize,
+    failed: &[String],
+    unreachable: &[(String, String)],
+    elapsed: std::time::Duration,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    for (host, why) in unreachable {
+        writeln!(out, "  FAIL  {host}: unreachable, nothing deleted there: {why}")?;
+    }
+    write!(out, "removed {removed} node director{}", if removed == 1 { "y" } else { "ies" })?;
+    if !failed.is_empty() {
+        write!(out, "; not removed: {}", failed.join(", "))?;
+    }
+    writeln!(out, "; install prefixes left alone ({:.1} s)", elapsed.as_secs_f64())?;
+    out.flush()
+}
+
 fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
@@ -218,6 +441,50 @@ mod tests {
         assert_eq!(
             String::from_utf8(err).unwrap(),
             "error: 2 of 5 targets failed: h4 (exit 3), h5 (connect failed)\n"
+        );
+    }
+
+    #[test]
+    fn status_table_aligns_columns_and_lists_problems() {
+        use crate::inventory::Role;
+        use crate::plan::health::{NodeStatus, Replication, State};
+        let row = |node: &str, role, state, replication, problems: Vec<String>| NodeStatus {
+            node: node.into(),
+            role,
+            host: "h1".into(),
+            address: "10.0.0.1".into(),
+            port: 5432,
+            data_dir: format!("/d/{node}"),
+            state,
+            start_time: None,
+            in_recovery: Some(role == Role::Standby),
+            replication,
+            pgxc_node: None,
+            drift: vec![],
+            problems,
+            promoted_for: None,
+            fenced: false,
+        };
+        let repl = Replication {
+            primary: "pg1".into(),
+            state: "streaming".into(),
+            sync_state: Some("async".into()),
+            lag_bytes: Some(128),
+        };
+        let rows = vec![
+            row("pg1", Role::Datanode, State::Down, None, vec!["not running".into()]),
+            row("pg1_standby", Role::Standby, State::Running, Some(repl), vec![]),
+        ];
+        let mut out = Vec::new();
+        status_table("shop", &rows, &mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "NODE         ROLE      ADDRESS        STATE    RECOVERY  REPLICATION        LAG  DRIFT\n\
+             pg1          datanode  10.0.0.1:5432  down     no        -                  -    -\n\
+             pg1_standby  standby   10.0.0.1:5432  running  yes       streaming (async)  128  -\n\
+             \n\
+             pg1 on h1: not running\n\
+             shop: 2 nodes, 1 unhealthy\n"
         );
     }
 

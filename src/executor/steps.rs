@@ -14,7 +14,7 @@ use crate::plan::diff::registration_sql;
 use crate::plan::state::{INIT_MARKER, INSTALL_MARKER, PgxcNodeRow};
 use crate::plan::step::{Action, Step};
 use crate::secret::Secret;
-use crate::shell::{Become, Cmd, Script};
+use crate::shell::{Become, Cmd, Script, quote};
 use crate::source::BuildInputs;
 use crate::transport::{ExitStatus, Fleet, Output, Session};
 
@@ -42,6 +42,13 @@ pub struct StepContext<'a> {
     pub build: Option<(&'a Build, &'a BuildInputs)>,
     /// The cluster's password and its OS user, for [`Action::WritePassfile`] and initdb.
     pub password: Option<(&'a Secret, &'a str)>,
+}
+
+impl<'a> StepContext<'a> {
+    /// For steps that need no install, build or password (operating a deployed cluster).
+    pub fn plain(fleet: &'a Fleet, hosts: BTreeMap<String, HostEnv>) -> StepContext<'a> {
+        StepContext { fleet, hosts, archive: None, build: None, password: None }
+    }
 }
 
 /// How many lines of a failed command's stderr an error shows.
@@ -139,6 +146,26 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
             let script = Script::new().cmd(argv_cmd(argv)).raw(&wait_until(ready));
             let started = remote.run("start", &script, None).await;
             started.map_err(|e| with_log_hint(e, argv))
+        }
+        Action::Stop { argv, status, remove } => {
+            let mut script = Script::new().cmd(argv_cmd(argv)).raw(&wait_while(status));
+            if !remove.is_empty() {
+                script = script.cmd(Cmd::new("rm").args(["-f", "--"]).args(remove));
+            }
+            remote.run("stop", &script, None).await
+        }
+        Action::Remove { data_dir, staging } => {
+            remote
+                .run("remove", &remove_script(data_dir.as_deref(), staging.as_deref()), None)
+                .await
+        }
+        Action::Promote { argv, primary } => {
+            let wait = poll("until", primary, "promote sent, but still in recovery after 60 s");
+            let script = Script::new().cmd(argv_cmd(argv)).raw(&wait);
+            remote.run("promote", &script, None).await
+        }
+        Action::Check { argv, .. } => {
+            remote.run("check", &Script::new().cmd(argv_cmd(argv)), None).await
         }
         Action::Reload { argv, .. } => {
             remote
@@ -272,15 +299,47 @@ async fn run_build(
     }
 }
 
-/// How long a started server has to accept connections.
+/// Remove `staging`, and `data_dir` only if it carries apply's init marker.
+fn remove_script(data_dir: Option<&str>, staging: Option<&str>) -> Script {
+    let mut script = Script::new();
+    if let Some(staging) = staging {
+        script = script.cmd(Cmd::new("rm").args(["-rf", "--"]).arg(staging));
+    }
+    if let Some(dir) = data_dir {
+        // Shell control flow around quoted values: the marker is checked on the host at the
+        // moment of removal, so a directory that is not ours is never removed.
+        let refuse = format!("{dir} has no {INIT_MARKER}: not removed");
+        script = script.raw(&format!(
+            "if [ -f {marker} ]; then rm -rf -- {d}; elif [ -e {d} ]; then echo {refuse} >&2; exit 3; fi",
+            marker = quote(&format!("{dir}/{INIT_MARKER}")),
+            d = quote(dir),
+            refuse = quote(&refuse),
+        ));
+    }
+    script
+}
+
+/// How long a started server has to accept connections, and a stopped one to go away.
 const READY_TENTHS: u32 = 600;
 
 /// Shell that polls `ready` ten times a second until it succeeds, or fails after 60 s.
 fn wait_until(ready: &[String]) -> String {
+    poll("until", ready, "started, but not accepting connections after 60 s")
+}
+
+/// Shell that polls `status` ten times a second until it fails (the server is gone), or fails
+/// after 60 s. `gtm_ctl stop` may return before the GTM has exited.
+fn wait_while(status: &[String]) -> String {
+    poll("while", status, "stop sent, but the server still runs after 60 s")
+}
+
+/// `until`/`while` `argv` succeeds, ten times a second, giving up with `timeout` after 60 s.
+fn poll(keyword: &str, argv: &[String], timeout: &str) -> String {
     format!(
-        "i=0; until {} >/dev/null 2>&1; do i=$((i+1)); if [ $i -ge {READY_TENTHS} ]; then \
-         echo 'started, but not accepting connections after 60 s' >&2; exit 1; fi; sleep 0.1; done",
-        argv_cmd(ready)
+        "i=0; {keyword} {} >/dev/null 2>&1; do i=$((i+1)); if [ $i -ge {READY_TENTHS} ]; then \
+         echo {} >&2; exit 1; fi; sleep 0.1; done",
+        argv_cmd(argv),
+        quote(timeout)
     )
 }
 
@@ -355,4 +414,51 @@ fn check(step: &str, out: Output) -> Result<Output, StepError> {
     let lines: Vec<&str> = text.lines().collect();
     let tail = lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n");
     Err(StepError { step: step.to_string(), message: format!("{}: {tail}", out.status) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str) -> std::process::Output {
+        std::process::Command::new("/bin/sh").arg("-c").arg(script).output().unwrap()
+    }
+
+    #[test]
+    fn remove_takes_only_a_marked_data_directory_and_any_staging_directory() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("dn 1");
+        let (dir, staging) = (dir.display().to_string(), format!("{}.tmp", dir.display()));
+        for d in [&dir, &staging] {
+            std::fs::create_dir_all(format!("{d}/base")).unwrap();
+        }
+        let script = remove_script(Some(&dir), Some(&staging)).to_string();
+        let out = sh(&script);
+        assert_eq!(out.status.code(), Some(3));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("has no .pgxc-deploy-initialized"));
+        assert!(std::path::Path::new(&dir).exists() && !std::path::Path::new(&staging).exists());
+
+        std::fs::write(format!("{dir}/{INIT_MARKER}"), "").unwrap();
+        assert!(sh(&script).status.success());
+        assert!(!std::path::Path::new(&dir).exists());
+        assert!(root.path().exists());
+        assert!(sh(&script).status.success(), "nothing left: nothing to do");
+    }
+
+    #[test]
+    fn waits_end_as_soon_as_the_condition_holds() {
+        let argv = |w: &str| vec![w.to_string()];
+        assert!(sh(&wait_until(&argv("true"))).status.success());
+        assert!(sh(&wait_while(&argv("false"))).status.success());
+        // Becomes ready on the third poll (a counter in a file).
+        let dir = tempfile::tempdir().unwrap();
+        let n = dir.path().join("n");
+        let ready = vec![
+            "sh".to_string(),
+            "-c".to_string(),
+            format!("echo >> {0}; [ $(wc -l < {0}) -ge 3 ]", n.display()),
+        ];
+        assert!(sh(&wait_until(&ready)).status.success());
+        assert_eq!(std::fs::read_to_string(&n).unwrap().lines().count(), 3);
+    }
 }

@@ -59,6 +59,17 @@ pub trait Flavor: std::fmt::Debug + Send + Sync {
     /// of the server binaries on the node's host (usually [`Inventory::bin_dir`]).
     fn commands(&self, inv: &Inventory, node: &Node, bin_dir: &str) -> Result<NodeCommands, Error>;
 
+    /// A SQL expression over one row of the primary's `pg_stat_replication`: the bytes of WAL
+    /// the primary has written that the standby has not replayed yet (NULL before the standby's
+    /// first reply). PostgreSQL 10 renamed every `xlog`/`location` to `wal`/`lsn`; Postgres-XC
+    /// is 9.4-based and has only the old names.
+    fn replay_lag_sql(&self) -> &'static str;
+
+    /// A SQL expression, on a standby: the last WAL position it received by streaming since it
+    /// started (NULL when it has not streamed since). `pg_last_wal_receive_lsn()` on PostgreSQL
+    /// 10+, `pg_last_xlog_receive_location()` on 9.4-based Postgres-XC.
+    fn receive_lsn_sql(&self) -> &'static str;
+
     /// The inventory's nodes grouped by [`Flavor::start_order`], in inventory order within a
     /// tier; roles without nodes give no tier.
     fn start_tiers<'a>(&self, inv: &'a Inventory) -> Vec<Vec<&'a Node>> {
@@ -127,6 +138,46 @@ pub struct NodeCommands {
     pub status: Vec<String>,
     /// Exits 0 once the server accepts connections (for the GTM: once its PID file exists).
     pub ready: Vec<String>,
+    /// Ends recovery on a standby, which becomes a primary (`pg_ctl promote`); empty for the
+    /// GTM.
+    pub promote: Vec<String>,
+    /// Files that must not outlive the server, removed once it has stopped: the GTM's
+    /// `register.node`, as the manual procedure does (nodes register again when they start).
+    pub remove_after_stop: Vec<String>,
+}
+
+/// How a server stops (`pg_ctl stop -m`, `gtm_ctl stop -m`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopMode {
+    /// Wait for clients to disconnect.
+    Smart,
+    /// Disconnect clients, roll back open transactions, checkpoint.
+    Fast,
+    /// Quit at once; crash recovery at the next start.
+    Immediate,
+}
+
+impl StopMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StopMode::Smart => "smart",
+            StopMode::Fast => "fast",
+            StopMode::Immediate => "immediate",
+        }
+    }
+}
+
+impl NodeCommands {
+    /// The stop command in `mode` ([`NodeCommands::stop`] is fast).
+    pub fn stop_in(&self, mode: StopMode) -> Vec<String> {
+        let mut argv = self.stop.clone();
+        if let Some(i) = argv.iter().position(|w| w == "-m")
+            && let Some(value) = argv.get_mut(i + 1)
+        {
+            *value = mode.as_str().to_string();
+        }
+        argv
+    }
 }
 
 /// A node the flavor cannot build commands or files for. The inventory's validation rules
@@ -182,6 +233,8 @@ pub(crate) fn pg_ctl_commands(
         stop: argv([&pg_ctl, "-D", dir, "-m", "fast", "-w", "-t", &wait, "stop"]),
         reload: Some(argv([&pg_ctl, "-D", dir, "reload"])),
         status: argv([&pg_ctl, "-D", dir, "status"]),
+        promote: argv([&pg_ctl, "-D", dir, "promote"]),
+        remove_after_stop: Vec::new(),
         // The socket lives in the data directory (unix_socket_directories). A user and a
         // database that exist keep the probe out of the server log as a failed login; 9.4's
         // pg_isready reads -d only as a connection string, hence `dbname=`.
@@ -274,6 +327,23 @@ mod tests {
     fn binaries_are_absolute_under_bin_dir() {
         assert_eq!(bin("/opt/pgxc/bin", "pg_ctl"), "/opt/pgxc/bin/pg_ctl");
         assert_eq!(bin("/opt/pgxc/bin/", "pg_ctl"), "/opt/pgxc/bin/pg_ctl");
+    }
+
+    #[test]
+    fn every_stop_command_takes_every_mode() {
+        use crate::plan::fixtures;
+        for inv in [fixtures::postgres_xc(), fixtures::postgresql()] {
+            for node in &inv.nodes {
+                let c = of(inv.cluster.flavor).commands(&inv, node, "/b").unwrap();
+                for mode in [StopMode::Smart, StopMode::Fast, StopMode::Immediate] {
+                    let argv = c.stop_in(mode);
+                    let i = argv.iter().position(|w| w == "-m").expect("stop has -m");
+                    assert_eq!(argv[i + 1], mode.as_str(), "{}", node.name);
+                    assert_eq!(argv.len(), c.stop.len());
+                }
+                assert_eq!(c.stop_in(StopMode::Fast), c.stop);
+            }
+        }
     }
 
     #[test]

@@ -55,6 +55,14 @@ impl Flavor for PostgresXc {
         (node.role == Role::Coordinator).then_some("register_nodes.sql.hbs")
     }
 
+    fn replay_lag_sql(&self) -> &'static str {
+        "pg_xlog_location_diff(pg_current_xlog_location(), replay_location)::bigint"
+    }
+
+    fn receive_lsn_sql(&self) -> &'static str {
+        "pg_last_xlog_receive_location()"
+    }
+
     fn commands(&self, inv: &Inventory, node: &Node, bin_dir: &str) -> Result<NodeCommands, Error> {
         let dir = node.data_dir.as_str();
         Ok(match node.role {
@@ -79,6 +87,9 @@ impl Flavor for PostgresXc {
                     // gtm_ctl status only reads the PID file: the best probe the GTM offers.
                     ready: status.clone(),
                     status,
+                    promote: Vec::new(),
+                    // Stale registrations would make restarting nodes fail to register.
+                    remove_after_stop: vec![format!("{}/register.node", dir.trim_end_matches('/'))],
                 }
             }
             Role::Coordinator => {
@@ -129,6 +140,11 @@ mod tests {
         assert_eq!(c.reload, None);
         assert_eq!(joined(&c.status), "/opt/pgxc/bin/gtm_ctl -Z gtm -D /var/lib/pgxc/gtm status");
         assert_eq!(c.ready, c.status);
+        assert_eq!(c.remove_after_stop, ["/var/lib/pgxc/gtm/register.node"]);
+        assert_eq!(
+            joined(&c.stop_in(crate::flavors::StopMode::Immediate)),
+            "/opt/pgxc/bin/gtm_ctl -Z gtm -D /var/lib/pgxc/gtm -m immediate stop"
+        );
     }
 
     #[test]

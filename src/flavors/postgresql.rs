@@ -56,6 +56,14 @@ impl Flavor for Postgresql {
         None
     }
 
+    fn replay_lag_sql(&self) -> &'static str {
+        "pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint"
+    }
+
+    fn receive_lsn_sql(&self) -> &'static str {
+        "pg_last_wal_receive_lsn()"
+    }
+
     fn commands(&self, inv: &Inventory, node: &Node, bin_dir: &str) -> Result<NodeCommands, Error> {
         let init = match node.role {
             Role::Datanode => {

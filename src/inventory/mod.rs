@@ -9,6 +9,7 @@
 
 mod model;
 mod raw;
+pub mod roles;
 mod select;
 mod validate;
 

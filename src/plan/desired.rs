@@ -120,7 +120,7 @@ fn registered_nodes(inv: &Inventory) -> Vec<PgxcNodeRow> {
 }
 
 /// psql on the node's Unix socket, as the cluster's user, reading SQL from stdin or `-c`.
-fn psql(inv: &Inventory, node: &Node, bin: &str) -> Vec<String> {
+pub fn psql(inv: &Inventory, node: &Node, bin: &str) -> Vec<String> {
     let port = node.port.to_string();
     [
         &format!("{bin}/psql"),

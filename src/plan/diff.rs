@@ -76,8 +76,11 @@ pub fn plan(
         |n: &DesiredNode| facts.get(&n.host).and_then(|h| h.nodes.get(&n.name)).unwrap_or(&empty);
     let mut plan = Plan::default();
 
-    // Synchronous replication waits until its standby streams; switched on in the last phase.
+    // Synchronous replication waits until its standby streams; switched on in the last phases:
+    // the file first, then the reload (steps of one phase run at once, so a reload in the same
+    // phase could read the file before it is written).
     let mut enable_sync = Vec::new();
+    let mut reload_sync = Vec::new();
     let held: Vec<DesiredNode> = nodes
         .iter()
         .map(|n| {
@@ -99,7 +102,7 @@ pub fn plan(
             }
             if let Some(argv) = &n.reload {
                 let settings = vec!["synchronous_standby_names".into()];
-                enable_sync.push(step(n, Action::Reload { argv: argv.clone(), settings }));
+                reload_sync.push(step(n, Action::Reload { argv: argv.clone(), settings }));
             }
             held
         })
@@ -211,6 +214,7 @@ pub fn plan(
     plan.push("configure standbys", standby_files);
     plan.push("start standbys", standby_runs);
     plan.push("synchronous replication", enable_sync);
+    plan.push("reload synchronous replication", reload_sync);
     plan
 }
 
@@ -497,6 +501,25 @@ mod tests {
         f.running = false;
         let p = plan(&hosts, &nodes, &facts(vec![("h1", "dn1", f)], None));
         assert_eq!(summary(&p)[1], "start datanodes: dn1 on h1: start");
+    }
+
+    #[test]
+    fn synchronous_replication_is_written_then_reloaded_in_a_later_phase() {
+        let hosts =
+            vec![DesiredHost { name: "h1".into(), install: None, build: false, passfile: None }];
+        let mut dn = node("dn1", Role::Datanode, "h1");
+        dn.files.push(file(SYNC_FILE, "synchronous_standby_names = 'dn1_standby'\n"));
+        dn.sync_standby = Some("dn1_standby".into());
+        let nodes = vec![dn, node("dn1_standby", Role::Standby, "h1")];
+        let p = plan(&hosts, &nodes, &BTreeMap::new());
+        let last: Vec<String> = summary(&p).into_iter().rev().take(2).collect();
+        assert_eq!(
+            last,
+            [
+                "reload synchronous replication: dn1 on h1: reload (synchronous_standby_names)",
+                "synchronous replication: dn1 on h1: update synchronous_standby.conf",
+            ]
+        );
     }
 
     #[test]

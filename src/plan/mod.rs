@@ -9,13 +9,21 @@
 //!   compared with golden files (`tests/golden/render/`).
 //! - [`desired`] builds every node's desired files and commands; [`state`] holds what a host
 //!   looks like (and the probe that finds out); [`diff`] compares the two into a [`step::Plan`].
+//! - For the commands that operate a deployed cluster: [`health`] judges the probe's facts
+//!   for `status` (running, streaming, pgxc_node, drift); [`lifecycle`] decides which node
+//!   `start`/`stop` handle in which tier; [`clean`] which directories `clean` may delete
+//!   (only apply's own); [`failover`] whether a standby may be promoted and what follows.
 //!
 //! Commands call this; the executor moves the results to hosts.
 
 pub mod build;
+pub mod clean;
 pub mod context;
 pub mod desired;
 pub mod diff;
+pub mod failover;
+pub mod health;
+pub mod lifecycle;
 pub mod render;
 pub mod state;
 pub mod step;

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use super::desired::STAGING_SUFFIX;
 use crate::inventory::Role;
 use crate::shell::{Cmd, quote};
 
@@ -32,6 +33,12 @@ pub struct ProbeNode {
     pub files: Vec<String>,
     /// Coordinators of a Postgres-XC cluster: read pgxc_node.
     pub read_pgxc_node: bool,
+    /// The flavor's SQL for a standby's replay lag in bytes, over a row of pg_stat_replication
+    /// ([`crate::flavors::Flavor::replay_lag_sql`]).
+    pub replay_lag_sql: &'static str,
+    /// The flavor's SQL for the WAL position a standby received by streaming
+    /// ([`crate::flavors::Flavor::receive_lsn_sql`]).
+    pub receive_lsn_sql: &'static str,
 }
 
 /// One row of a coordinator's pgxc_node catalog.
@@ -50,6 +57,9 @@ pub struct Replica {
     pub application_name: String,
     pub state: String,
     pub sync_state: String,
+    /// WAL bytes written on the primary and not yet replayed by the standby; `None` before
+    /// the standby's first reply.
+    pub lag_bytes: Option<u64>,
 }
 
 /// What the probe found for one node.
@@ -57,12 +67,20 @@ pub struct Replica {
 pub struct NodeFacts {
     pub dir_exists: bool,
     pub initialized: bool,
+    /// `<data_dir>.pgxc-deploy-tmp`, where an interrupted init left its work, exists.
+    pub staging: bool,
     /// Managed files present in the data directory, with their content.
     pub files: BTreeMap<String, Vec<u8>>,
     /// The server answers (pg_isready 0; for the GTM, gtm_ctl status).
     pub running: bool,
+    /// The process named by the PID file (postmaster.pid, gtm.pid) exists, whether or not it
+    /// accepts connections yet.
+    pub alive: bool,
     pub start_time: Option<String>,
     pub in_recovery: Option<bool>,
+    /// A standby: the last WAL position it received by streaming since it started; `None`
+    /// when it has not streamed since (or is not a standby).
+    pub received_lsn: Option<String>,
     pub pgxc_node: Vec<PgxcNodeRow>,
     pub replicas: Vec<Replica>,
     /// pg_settings.context by setting name (`postmaster` needs a restart).
@@ -108,6 +126,13 @@ pub fn probe_script(
         sec.push_str(&format!("printf 'node %s\\n' {}\nd={d}\n", quote(&n.name)));
         sec.push_str("[ -d \"$d\" ] && echo dir\n");
         sec.push_str(&format!("[ -f \"$d\"/{INIT_MARKER} ] && echo initialized\n"));
+        sec.push_str(&format!("[ -d \"$d\"{} ] && echo staging\n", quote(STAGING_SUFFIX)));
+        let pid_file = if n.role == Role::Gtm { "gtm.pid" } else { "postmaster.pid" };
+        // A killed server whose parent never reaps it stays a zombie: kill -0 succeeds on it.
+        sec.push_str(&format!(
+            "p=$(head -n 1 \"$d\"/{pid_file} 2>/dev/null) && [ -n \"$p\" ] && kill -0 \"$p\" 2>/dev/null \
+             && ! grep -qs '^State:[[:space:]]*Z' /proc/\"$p\"/status && echo alive\n"
+        ));
         for f in &n.files {
             let f = quote(f);
             sec.push_str(&format!(
@@ -124,12 +149,13 @@ pub fn probe_script(
             continue;
         }
         let port = n.port.to_string();
+        // A user and database that exist keep the probe out of the server log as a failed
+        // login; 9.4's pg_isready reads -d only as a connection string.
         let ready = Cmd::new(format!("{bin_dir}/pg_isready"))
             .arg("-q")
             .arg("-h")
             .raw("\"$d\"")
-            .arg("-p")
-            .arg(&port);
+            .args(["-p", &port, "-U", os_user, "-d", "dbname=postgres"]);
         let psql = Cmd::new(format!("{bin_dir}/psql"))
             .args(["-X", "-A", "-t", "-q", "-h"])
             .raw("\"$d\"")
@@ -137,11 +163,16 @@ pub fn probe_script(
         sec.push_str(&format!("if {ready} 2>/dev/null; then\necho running\n{psql} <<'PGXC_SQL'\n"));
         sec.push_str("select 'start ' || pg_postmaster_start_time();\n");
         sec.push_str("select 'recovery ' || pg_is_in_recovery();\n");
+        sec.push_str(&format!(
+            "select 'received ' || coalesce(({})::text, '') where pg_is_in_recovery();\n",
+            n.receive_lsn_sql
+        ));
         // Which settings need a restart and which a reload, as the server itself says.
         sec.push_str("select 'context ' || name || ' ' || context from pg_settings;\n");
-        sec.push_str(
-            "select 'replica ' || coalesce(application_name, '') || ' ' || coalesce(state, '') || ' ' || coalesce(sync_state, '') from pg_stat_replication;\n",
-        );
+        sec.push_str(&format!(
+            "select 'replica ' || coalesce(application_name, '') || ' ' || coalesce(state, '') || ' ' || coalesce(sync_state, '') || ' ' || coalesce(({})::text, '') from pg_stat_replication;\n",
+            n.replay_lag_sql
+        ));
         if n.read_pgxc_node {
             sec.push_str(
                 "select 'pgxc_node ' || node_name || ' ' || node_type || ' ' || node_host || ' ' || node_port from pgxc_node;\n",
@@ -202,8 +233,11 @@ pub fn parse_probe(out: &[u8]) -> Result<HostFacts, ParseError> {
             "dir" => node.dir_exists = true,
             "initialized" => node.initialized = true,
             "running" => node.running = true,
+            "alive" => node.alive = true,
+            "staging" => node.staging = true,
             "start" => node.start_time = Some(rest.to_string()),
             "recovery" => node.in_recovery = Some(rest == "t" || rest == "true"),
+            "received" => node.received_lsn = Some(rest.to_string()).filter(|l| !l.is_empty()),
             "file" => {
                 let (name, len) =
                     rest.rsplit_once(' ').ok_or_else(|| err("file without length"))?;
@@ -218,11 +252,12 @@ pub fn parse_probe(out: &[u8]) -> Result<HostFacts, ParseError> {
             }
             "replica" => {
                 let mut f = rest.split(' ');
-                let (a, s, y) = (f.next(), f.next(), f.next());
+                let (a, s, y, lag) = (f.next(), f.next(), f.next(), f.next());
                 node.replicas.push(Replica {
                     application_name: a.unwrap_or_default().to_string(),
                     state: s.unwrap_or_default().to_string(),
                     sync_state: y.unwrap_or_default().to_string(),
+                    lag_bytes: lag.and_then(parse_lag),
                 });
             }
             "pgxc_node" => {
@@ -242,6 +277,13 @@ pub fn parse_probe(out: &[u8]) -> Result<HostFacts, ParseError> {
     Ok(facts)
 }
 
+/// A lag as the probe prints it: a whole number of bytes, empty when unknown. A standby can
+/// report a replay position past the primary's last flush for an instant: that is no lag.
+pub fn parse_lag(text: &str) -> Option<u64> {
+    let bytes: i64 = text.trim().parse().ok()?;
+    Some(bytes.max(0) as u64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -254,14 +296,17 @@ mod tests {
             port: 5432,
             files: files.iter().map(|f| f.to_string()).collect(),
             read_pgxc_node: role == Role::Coordinator,
+            replay_lag_sql: "0",
+            receive_lsn_sql: "NULL",
         }
     }
 
     #[test]
     fn parses_every_kind_of_fact() {
         let out = b"install abc123\nnode coord1\ndir\ninitialized\nfile postgresql.conf 12\nport = 5432\n\n\
-running\nstart 2026-11-25 12:00:00.1+00\nrecovery f\ncontext port postmaster\npgxc_node coord1 C 127.0.10.1 5432\n\
-pgxc_node dn1 D 127.0.10.2 15432\nnode dn1_standby\ndir\nfile odd 3\na\nb\nreplica  \n";
+running\nstart 2026-11-25 12:00:00.1+00\nrecovery f\nreceived \ncontext port postmaster\npgxc_node coord1 C 127.0.10.1 5432\n\
+pgxc_node dn1 D 127.0.10.2 15432\nreplica dn1_standby streaming async 4096\nreplica dn2_standby startup async \n\
+node dn1_standby\ndir\nstaging\nalive\nreceived 0/3000148\nfile odd 3\na\nb\nreplica  \n";
         let facts = parse_probe(out).unwrap();
         assert_eq!(facts.install.as_deref(), Some("abc123"));
         let c = &facts.nodes["coord1"];
@@ -280,9 +325,33 @@ pgxc_node dn1 D 127.0.10.2 15432\nnode dn1_standby\ndir\nfile odd 3\na\nb\nrepli
                 port: 15432
             }
         );
+        assert_eq!(
+            c.replicas[0],
+            Replica {
+                application_name: "dn1_standby".into(),
+                state: "streaming".into(),
+                sync_state: "async".into(),
+                lag_bytes: Some(4096)
+            }
+        );
+        assert_eq!(c.replicas[1].lag_bytes, None);
         let s = &facts.nodes["dn1_standby"];
         assert!(s.dir_exists && !s.initialized && !s.running);
+        assert!(s.staging && s.alive && !c.staging && !c.alive);
+        assert_eq!(
+            (c.received_lsn.as_deref(), s.received_lsn.as_deref()),
+            (None, Some("0/3000148"))
+        );
         assert_eq!(s.files["odd"], b"a\nb");
+    }
+
+    #[test]
+    fn lag_is_whole_bytes_or_unknown() {
+        assert_eq!(parse_lag("0"), Some(0));
+        assert_eq!(parse_lag("16777216"), Some(16_777_216));
+        assert_eq!(parse_lag("-8"), Some(0), "replayed past the primary's flush: no lag");
+        assert_eq!(parse_lag(""), None);
+        assert_eq!(parse_lag("12.5"), None);
     }
 
     #[test]
@@ -309,7 +378,7 @@ pgxc_node dn1 D 127.0.10.2 15432\nnode dn1_standby\ndir\nfile odd 3\na\nb\nrepli
         let exe = std::fs::Permissions::from_mode(0o755);
         std::fs::set_permissions(format!("{root}/bin/postgres"), exe).unwrap();
         let mut n = node("dn1", Role::Datanode, &["pg_hba.conf", "postgresql.conf"]);
-        n.data_dir = d;
+        n.data_dir = d.clone();
         n.port = 1; // nothing listens: pg_isready fails, not running
         let script = probe_script(&root, &format!("{root}/bin"), "pgxc", None, &[n.clone()]);
         let out = std::process::Command::new("/bin/sh").arg("-c").arg(&script).output().unwrap();
@@ -317,8 +386,19 @@ pgxc_node dn1 D 127.0.10.2 15432\nnode dn1_standby\ndir\nfile odd 3\na\nb\nrepli
         assert_eq!(facts.install.as_deref(), Some("f00d"));
         let f = &facts.nodes["dn1"];
         assert!(f.dir_exists && f.initialized && !f.running);
+        assert!(!f.alive && !f.staging);
         assert_eq!(f.files.keys().collect::<Vec<_>>(), ["pg_hba.conf"]);
         assert_eq!(f.files["pg_hba.conf"], b"local all all trust\n'quoted' $x\n");
+
+        // A live PID in postmaster.pid (this test's own) is a live server process, even one
+        // that does not answer; a staging directory left by an interrupted init is seen.
+        std::fs::write(format!("{d}/postmaster.pid"), format!("{}\n{d}\n", std::process::id()))
+            .unwrap();
+        std::fs::create_dir_all(format!("{d}.pgxc-deploy-tmp")).unwrap();
+        let script = probe_script(&root, &format!("{root}/bin"), "pgxc", None, &[n.clone()]);
+        let out = std::process::Command::new("/bin/sh").arg("-c").arg(&script).output().unwrap();
+        let f = &parse_probe(&out.stdout).unwrap().nodes["dn1"];
+        assert!(f.alive && f.staging && !f.running);
 
         // Without the binaries, the install does not count as there.
         std::fs::remove_file(format!("{root}/bin/postgres")).unwrap();

@@ -37,6 +37,17 @@ pub enum Action {
     WriteFile { data_dir: String, file: FileContent, old: Option<String> },
     /// Start the node, then poll `ready` until it accepts connections.
     Start { argv: Vec<String>, ready: Vec<String> },
+    /// Stop the node with `argv`, wait while `status` still says it runs, then remove
+    /// `remove` (files that must not outlive the server).
+    Stop { argv: Vec<String>, status: Vec<String>, remove: Vec<String> },
+    /// Remove the node's staging directory and its data directory, the latter only when it
+    /// carries apply's init marker (checked again on the host, right before removing it).
+    Remove { data_dir: Option<String>, staging: Option<String> },
+    /// End a standby's recovery with `argv` (`pg_ctl promote`), then poll `primary` until it
+    /// succeeds (it fails while the server is still in recovery).
+    Promote { argv: Vec<String>, primary: Vec<String> },
+    /// Run `argv`, which fails when `what` does not hold.
+    Check { argv: Vec<String>, what: String },
     /// Signal the node to re-read its configuration.
     Reload { argv: Vec<String>, settings: Vec<String> },
     /// Restart the node, stop then start (settings that only take effect at start changed).
@@ -119,6 +130,18 @@ impl fmt::Display for Step {
             Action::WriteFile { file, old: None, .. } => write!(f, "create {}", file.name),
             Action::WriteFile { file, old: Some(_), .. } => write!(f, "update {}", file.name),
             Action::Start { .. } => f.write_str("start"),
+            Action::Stop { argv, .. } => {
+                match argv.iter().position(|w| w == "-m").and_then(|i| argv.get(i + 1)) {
+                    Some(mode) => write!(f, "stop ({mode})"),
+                    None => f.write_str("stop"),
+                }
+            }
+            Action::Remove { data_dir, staging } => {
+                let paths: Vec<&str> = data_dir.iter().chain(staging).map(String::as_str).collect();
+                write!(f, "remove {}", paths.join(", "))
+            }
+            Action::Promote { .. } => f.write_str("promote"),
+            Action::Check { what, .. } => write!(f, "check: {what}"),
             Action::Reload { settings, .. } => write!(f, "reload{}", changed(settings)),
             Action::Restart { settings, .. } => write!(f, "restart{}", changed(settings)),
             Action::Register { want, .. } => {

@@ -1,0 +1,82 @@
+//! `pgxc-deploy clean INVENTORY [--yes]`: delete the cluster's data. Without `--yes` it lists,
+//! per host, the directories it would delete and changes nothing. With `--yes` it stops every
+//! node immediately, then removes exactly the inventory's node data directories that apply
+//! initialised, and their staging directories ([`crate::plan::clean`] decides which); never an
+//! install prefix. Any directory it would refuse stops it before anything is stopped or deleted.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use crate::cli::CleanArgs;
+use crate::executor::steps::{StepContext, run_step};
+use crate::executor::{self, Target, report};
+use crate::flavors::StopMode;
+use crate::inventory::{self, Node};
+use crate::plan::clean::{Removal, clean_plan};
+use crate::plan::lifecycle::Direction;
+
+use super::{Error, Status, cluster, fleet, lifecycle};
+
+pub async fn run(args: CleanArgs) -> Result<Status, Error> {
+    let started = Instant::now();
+    let inv = inventory::load(&args.inventory)?;
+    let layout = cluster::layout(&inv).await?;
+    let fleet = fleet::fleet(&inv, &args.ssh);
+    let envs = cluster::host_envs(&inv, &layout);
+    let forks = args.ssh.forks;
+    let nodes: Vec<&Node> = inv.nodes.iter().collect();
+    let facts = cluster::probe_nodes(&inv, &nodes, &fleet, forks, &envs, &layout).await;
+    let plan = clean_plan(&inv, &facts);
+    let mut out = std::io::stdout().lock();
+
+    if !args.yes || !plan.refused.is_empty() || plan.removals.is_empty() {
+        report::clean_listing(&plan, args.yes, &mut out)?;
+        fleet.close().await;
+        let complete = plan.refused.is_empty() && plan.unreachable.is_empty();
+        return Ok(if complete { Status::Ok } else { Status::Failed });
+    }
+
+    let stop = Direction::Stop(StopMode::Immediate);
+    let none = BTreeMap::new();
+    let ran = lifecycle::change(
+        &inv, &nodes, &facts, stop, &layout, &fleet, &envs, forks, &none, &mut out,
+    )
+    .await;
+    let ran = match ran {
+        Ok(ran) => ran,
+        Err(e) => {
+            fleet.close().await;
+            return Err(e);
+        }
+    };
+    // A node that may still run keeps its data directory.
+    let label = |r: &Removal| format!("{} on {}", r.node, r.host);
+    let (removals, kept): (Vec<&Removal>, Vec<&Removal>) =
+        plan.removals.iter().partition(|r| !ran.failed.contains(&label(r)));
+    report::phase_header("remove data directories", &mut out)?;
+    let steps: Vec<_> = removals.iter().map(|r| r.step()).collect();
+    let items = steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (Target { host: s.host.clone(), node: s.node.clone() }, i));
+    let cx = StepContext::plain(&fleet, envs);
+    let outcomes = executor::run_items(items.collect(), forks, |_, i| {
+        let (step, cx) = (&steps[i], &cx);
+        async move { run_step(step, cx).await }
+    })
+    .await;
+    fleet.close().await;
+    for (step, outcome) in steps.iter().zip(&outcomes) {
+        report::progress(step, outcome, &mut out)?;
+    }
+    let removed = outcomes.iter().filter(|o| o.result.is_ok()).count();
+    let failed: Vec<String> = outcomes
+        .iter()
+        .filter(|o| o.result.is_err())
+        .map(|o| o.target.to_string())
+        .chain(kept.iter().map(|r| format!("{} (its server did not stop)", label(r))))
+        .collect();
+    report::clean_summary(removed, &failed, &plan.unreachable, started.elapsed(), &mut out)?;
+    let clean = failed.is_empty() && ran.failed.is_empty() && plan.unreachable.is_empty();
+    Ok(if clean { Status::Ok } else { Status::Failed })
+}

@@ -1,0 +1,127 @@
+//! What the commands that work on a deployed cluster (apply, plan, status, start, stop, clean)
+//! share: the templates to render with, how to run as the cluster's user on each host, where
+//! the install's binaries are, and the one probe per host.
+
+use std::collections::BTreeMap;
+
+use crate::executor::steps::HostEnv;
+use std::path::Path;
+
+use crate::inventory::{Inventory, Node, Source, roles};
+use crate::observe::{self, Facts};
+use crate::plan::desired::{bin_dir, passfile_path};
+use crate::plan::render::Renderer;
+use crate::plan::state::HostFacts;
+use crate::shell::Become;
+use crate::source::{self, Layout};
+use crate::transport::Fleet;
+
+use super::{Error, fleet};
+
+/// apply and plan do not know yet how to rebuild a failed-over datanode's old primary as the
+/// new primary's standby: they would start it as a primary again, beside the promoted one.
+pub fn refuse_after_failover(inv: &Inventory, path: &Path, command: &str) -> Result<(), Error> {
+    let roles = roles::load(path).map_err(|e| Error::Usage(e.to_string()))?;
+    let Some((datanode, p)) = roles.datanodes.iter().next() else { return Ok(()) };
+    Err(Error::Usage(format!(
+        "{command}: {} records a failover of {} in cluster {} ({datanode} is served by {} now,          {} is fenced); {command} cannot rebuild {} as {}'s standby yet (issue 5) and would          start it as a second primary. Use status, start, stop and exec meanwhile",
+        roles::path_for(path).display(),
+        datanode,
+        inv.cluster.name,
+        p.primary,
+        p.old_primary,
+        p.old_primary,
+        p.primary
+    )))
+}
+
+/// The built-in templates, with the inventory's own where it names a templates directory.
+pub fn renderer(inv: &Inventory) -> Result<Renderer, Error> {
+    let Some(dir) = &inv.templates_dir else { return Ok(Renderer::new()) };
+    let mut overrides = BTreeMap::new();
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| Error::Usage(format!("templates_dir {}: {e}", dir.display())))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".hbs") {
+            let text = std::fs::read_to_string(entry.path())
+                .map_err(|e| Error::Usage(format!("{}: {e}", entry.path().display())))?;
+            overrides.insert(name, text);
+        }
+    }
+    Renderer::with_overrides(overrides)
+        .map_err(|e| Error::Usage(format!("templates_dir {}: {e}", dir.display())))
+}
+
+/// How to run as the cluster's user on each host, and the install's directories there.
+pub fn host_envs(inv: &Inventory, layout: &Layout) -> BTreeMap<String, HostEnv> {
+    let local = fleet::local_user_name();
+    inv.hosts
+        .iter()
+        .map(|h| {
+            let login = h.ssh.user.clone().unwrap_or_else(|| local.clone());
+            let env = HostEnv {
+                as_user: Become::for_users(&login, &inv.cluster.os_user),
+                install_prefix: h.install_prefix.clone(),
+                data_root: h.data_root.clone(),
+                lib_dir: format!("{}/{}", h.install_prefix, layout.lib),
+                passfile: passfile_path(inv, h),
+            };
+            (h.name.clone(), env)
+        })
+        .collect()
+}
+
+/// Where the shipped install keeps its binaries and libraries under an install prefix, read
+/// from the local install without packing it (apply gets it from the package it ships).
+pub async fn layout(inv: &Inventory) -> Result<Layout, Error> {
+    Ok(match &inv.source {
+        Some(Source::Prebuilt { path }) => source::layout_of(path).await?,
+        _ => Layout::default(),
+    })
+}
+
+/// Facts per host, as the commands that operate a cluster judge them: the host's facts, or why
+/// it could not be probed (`step: message`).
+pub type HostResults = BTreeMap<String, Result<HostFacts, String>>;
+
+/// Probe every host once, in parallel: per host its facts, or why it could not be probed.
+/// `files(node)`: the managed files whose content to read.
+pub async fn probe(
+    inv: &Inventory,
+    fleet: &Fleet,
+    forks: usize,
+    envs: &BTreeMap<String, HostEnv>,
+    bin_rel: &str,
+    files: &(dyn Fn(&str) -> Vec<String> + Sync),
+) -> Facts {
+    let bin = |host: &str| bin_dir(inv.host(host).expect("inventory host"), bin_rel);
+    let as_user = |host: &str| envs[host].as_user.clone();
+    observe::observe(inv, fleet, forks, &bin, files, &as_user).await
+}
+
+/// One probe per host that holds a selected node, reading only those nodes.
+pub async fn probe_nodes(
+    inv: &Inventory,
+    nodes: &[&Node],
+    fleet: &Fleet,
+    forks: usize,
+    envs: &BTreeMap<String, HostEnv>,
+    layout: &Layout,
+) -> HostResults {
+    let scope = Inventory {
+        hosts: inv
+            .hosts
+            .iter()
+            .filter(|h| nodes.iter().any(|n| n.host == h.name))
+            .cloned()
+            .collect(),
+        nodes: nodes.iter().map(|n| (*n).clone()).collect(),
+        ..inv.clone()
+    };
+    let facts = probe(&scope, fleet, forks, envs, &layout.bin, &|_| Vec::new()).await;
+    facts
+        .into_iter()
+        .map(|(h, f)| (h, f.map_err(|e| format!("{}: {}", e.step, e.message))))
+        .collect()
+}

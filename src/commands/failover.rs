@@ -1,0 +1,312 @@
+//! `pgxc-deploy failover INVENTORY NODE`: a datanode's primary is lost (its machine may be
+//! unreachable); its standby takes over. In order, each step only after the previous one
+//! succeeded: refuse a standby that is not a complete, streamed copy; fence the old primary
+//! if its host answers (immediate stop); promote the standby; record the new roles beside the
+//! inventory ([`crate::inventory::roles`]); point every coordinator's pgxc_node at the
+//! standby and reload its pool (Postgres-XC); check that the datanode takes writes (through
+//! every coordinator for Postgres-XC). A fence or promote step that fails, or whose outcome is
+//! unknown (timed out after it was sent), is followed by a new probe of that node, never by a
+//! retry. Run again after a partial failure, failover redoes only the coordinator part.
+
+use std::io::Write;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use crate::cli::FailoverArgs;
+use crate::executor::steps::{StepContext, run_step};
+use crate::executor::{self, Outcome, Target, report};
+use crate::flavors;
+use crate::inventory::roles::{self, Promotion};
+use crate::inventory::{self, Flavor, Inventory, Node, Role};
+use crate::plan::desired::{bin_dir, desired, psql};
+use crate::plan::failover::{self, Fence};
+use crate::plan::state::NodeFacts;
+use crate::plan::step::{Action, Step};
+use crate::source::Layout;
+
+use super::cluster::{self, HostResults};
+use super::{Error, Status, fleet};
+
+pub async fn run(args: FailoverArgs) -> Result<Status, Error> {
+    let started = Instant::now();
+    let inv = inventory::load(&args.inventory)?;
+    let mut roles = roles::load(&args.inventory).map_err(|e| Error::Usage(chain(&e)))?;
+    let pair =
+        failover::pair(&inv, &args.node).map_err(|e| Error::Usage(format!("failover: {e}")))?;
+    let (old, new) = (pair.datanode, pair.standby);
+    let layout = cluster::layout(&inv).await?;
+    let fleet = fleet::fleet(&inv, &args.ssh);
+    let envs = cluster::host_envs(&inv, &layout);
+    let forks = args.ssh.forks;
+    let cx = StepContext::plain(&fleet, envs.clone());
+    let mut out = std::io::stdout().lock();
+    let fail = |out: &mut dyn Write, message: String| -> Result<Status, Error> {
+        writeln!(out, "error: failover {}: {message}", old.name)?;
+        Ok(Status::Failed)
+    };
+
+    let already = roles.datanodes.get(old.name.as_str()).cloned();
+    if let Some(done) = &already {
+        writeln!(
+            out,
+            "{} already failed over to {} (recorded in {}): pointing coordinators at it again \
+             and checking",
+            old.name,
+            done.primary,
+            roles::path_for(&args.inventory).display()
+        )?;
+    } else {
+        let probe = [old, new];
+        let facts = cluster::probe_nodes(&inv, &probe, &fleet, forks, &envs, &layout).await;
+        if let Some(why) =
+            failover::refusal(new, node_facts(&facts, new), node_facts(&facts, old).ok().flatten())
+        {
+            let status = fail(
+                &mut out,
+                format!(
+                    "refusing to promote {} on {}: {why}; nothing was changed",
+                    new.name, new.host
+                ),
+            );
+            fleet.close().await;
+            return status;
+        }
+
+        report::phase_header(&format!("fence {}", old.name), &mut out)?;
+        match failover::fence(old, &commands(&inv, old, &layout)?, node_facts(&facts, old)) {
+            Fence::Stop(step) => {
+                let outcome = run_one(&step, &cx).await;
+                report::progress(&step, &outcome, &mut out)?;
+                if outcome.result.is_err() {
+                    // Unknown outcome: read the node again rather than retry.
+                    let facts =
+                        cluster::probe_nodes(&inv, &[old], &fleet, forks, &envs, &layout).await;
+                    let down =
+                        matches!(node_facts(&facts, old), Ok(Some(f)) if !f.running && !f.alive);
+                    if !down {
+                        let status = fail(
+                            &mut out,
+                            format!(
+                                "could not stop {} on {}, and it cannot be read as down: nothing \
+                                 was promoted; stop it by hand (or make sure its machine is off), \
+                                 then run failover again",
+                                old.name, old.host
+                            ),
+                        );
+                        fleet.close().await;
+                        return status;
+                    }
+                    report::lifecycle_node(&label(old), "ok", "down now (read again)", &mut out)?;
+                }
+            }
+            Fence::Down => report::lifecycle_node(&label(old), "ok", "already down", &mut out)?,
+            Fence::Unreachable(why) => report::lifecycle_node(
+                &label(old),
+                "WARN",
+                &format!(
+                    "not fenced, its host is unreachable ({why}): make sure it never comes back \
+                     as a primary (pgxc-deploy start refuses to start it)"
+                ),
+                &mut out,
+            )?,
+        }
+
+        report::phase_header(&format!("promote {}", new.name), &mut out)?;
+        let host = inv.host(&new.host).expect("validated inventory");
+        let step = failover::promote(
+            new,
+            &commands(&inv, new, &layout)?,
+            &psql(&inv, new, &bin_dir(host, &layout.bin)),
+        );
+        let outcome = run_one(&step, &cx).await;
+        report::progress(&step, &outcome, &mut out)?;
+        if outcome.result.is_err() {
+            let facts = cluster::probe_nodes(&inv, &[new], &fleet, forks, &envs, &layout).await;
+            let promoted = matches!(node_facts(&facts, new), Ok(Some(f)) if f.running && f.in_recovery == Some(false));
+            if !promoted {
+                let status = fail(
+                    &mut out,
+                    format!(
+                        "{} on {} is still a standby (read again after the promote step failed); \
+                         {} stays fenced. See {}/server.log, then run failover again",
+                        new.name, new.host, old.name, new.data_dir
+                    ),
+                );
+                fleet.close().await;
+                return status;
+            }
+            report::lifecycle_node(&label(new), "ok", "out of recovery (read again)", &mut out)?;
+        }
+        let fenced = node_facts(&facts, old).is_ok();
+        roles.datanodes.insert(
+            old.name.to_string(),
+            Promotion {
+                primary: new.name.to_string(),
+                old_primary: old.name.to_string(),
+                old_primary_fenced: fenced,
+                failed_over_at_unix: SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs()),
+            },
+        );
+        let path = roles::save(&args.inventory, &roles).map_err(|e| Error::Usage(chain(&e)))?;
+        report::lifecycle_node(
+            &label(new),
+            "ok",
+            &format!("serves {} now (recorded in {})", old.name, path.display()),
+            &mut out,
+        )?;
+    }
+
+    let checks = finish(&inv, old, new, &layout, &cx, forks, &mut out).await;
+    fleet.close().await;
+    let ok = checks?;
+    let address = inv.host(&new.host).map(|h| h.address.as_str()).unwrap_or_default();
+    if ok {
+        writeln!(
+            out,
+            "failover {}: {} on {} ({address}:{}) is the primary; writes accepted {:.2} s after \
+             failover started",
+            old.name,
+            new.name,
+            new.host,
+            new.port,
+            started.elapsed().as_secs_f64()
+        )?;
+        Ok(Status::Ok)
+    } else {
+        fail(
+            &mut out,
+            format!(
+                "{} is promoted and recorded, but the steps above failed: fix their cause and run \
+                 failover again (it redoes only these steps)",
+                new.name
+            ),
+        )
+    }
+}
+
+/// Point every coordinator at the new primary (Postgres-XC), then check that the datanode
+/// takes writes. `Ok(false)`: a step failed (each is reported).
+async fn finish(
+    inv: &Inventory,
+    old: &Node,
+    new: &Node,
+    layout: &Layout,
+    cx: &StepContext<'_>,
+    forks: usize,
+    out: &mut dyn Write,
+) -> Result<bool, Error> {
+    let host = inv.host(&new.host).expect("validated inventory");
+    let mut ok = true;
+    if inv.cluster.flavor == Flavor::PostgresXc {
+        let renderer = cluster::renderer(inv)?;
+        let (_, nodes) = desired(inv, &renderer, &layout.bin, None, None)
+            .map_err(|e| Error::Usage(format!("templates: {e}")))?;
+        let steps: Vec<Step> = nodes
+            .iter()
+            .filter(|n| n.role == Role::Coordinator)
+            .filter_map(|c| {
+                let want = failover::repointed(
+                    c.pgxc_node.as_ref()?,
+                    old.name.as_str(),
+                    &host.address,
+                    new.port,
+                );
+                Some(Step {
+                    host: c.host.clone(),
+                    node: Some(c.name.clone()),
+                    action: Action::Register {
+                        psql: c.psql.clone(),
+                        want,
+                        fresh_sql: c.register_sql.clone(),
+                    },
+                })
+            })
+            .collect();
+        report::phase_header("point coordinators at the new primary", out)?;
+        ok &= run_steps(&steps, cx, forks, out).await?;
+        let checks: Vec<Step> = steps
+            .iter()
+            .map(|s| {
+                let Action::Register { psql, .. } = &s.action else { unreachable!() };
+                let mut argv = psql.clone();
+                argv.extend([
+                    "-c".to_string(),
+                    failover::through_coordinator_sql(old.name.as_str()),
+                ]);
+                let what = format!("{} answers through it, not in recovery", old.name);
+                Step { action: Action::Check { argv, what }, ..s.clone() }
+            })
+            .collect();
+        report::phase_header("check", out)?;
+        ok &= run_steps(&checks, cx, forks, out).await?;
+    } else {
+        let mut argv = psql(inv, new, &bin_dir(host, &layout.bin));
+        argv.extend(["-v", "ON_ERROR_STOP=1", "-c", failover::WRITE_CHECK_SQL].map(String::from));
+        let check = Step {
+            host: new.host.clone(),
+            node: Some(new.name.to_string()),
+            action: Action::Check { argv, what: "it takes writes".into() },
+        };
+        report::phase_header("check", out)?;
+        ok &= run_steps(&[check], cx, forks, out).await?;
+    }
+    Ok(ok)
+}
+
+async fn run_steps(
+    steps: &[Step],
+    cx: &StepContext<'_>,
+    forks: usize,
+    out: &mut dyn Write,
+) -> Result<bool, Error> {
+    let items = steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (Target { host: s.host.clone(), node: s.node.clone() }, i))
+        .collect();
+    let outcomes = executor::run_items(items, forks, |_, i| {
+        let step = &steps[i];
+        async move { run_step(step, cx).await }
+    })
+    .await;
+    for (step, outcome) in steps.iter().zip(&outcomes) {
+        report::progress(step, outcome, out)?;
+    }
+    Ok(outcomes.iter().all(|o| o.result.is_ok()))
+}
+
+async fn run_one(step: &Step, cx: &StepContext<'_>) -> Outcome {
+    let target = Target { host: step.host.clone(), node: step.node.clone() };
+    executor::run_items(vec![(target, ())], 1, |_, ()| run_step(step, cx)).await.remove(0)
+}
+
+fn commands(inv: &Inventory, node: &Node, layout: &Layout) -> Result<flavors::NodeCommands, Error> {
+    let host = inv.host(&node.host).expect("validated inventory");
+    flavors::of(inv.cluster.flavor)
+        .commands(inv, node, &bin_dir(host, &layout.bin))
+        .map_err(|e| Error::Usage(format!("{} on {}: {e}", node.name, node.host)))
+}
+
+fn node_facts<'a>(facts: &'a HostResults, node: &Node) -> Result<Option<&'a NodeFacts>, String> {
+    match facts.get(&node.host) {
+        Some(Ok(h)) => Ok(h.nodes.get(node.name.as_str())),
+        Some(Err(why)) => Err(why.clone()),
+        None => Err("not probed".into()),
+    }
+}
+
+fn label(node: &Node) -> String {
+    format!("{} on {}", node.name, node.host)
+}
+
+/// An error and its causes on one line.
+fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut message = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        message.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    message
+}

@@ -1,0 +1,43 @@
+//! `pgxc-deploy status INVENTORY [--json]`: one row per node, from one probe per host (in
+//! parallel). A host that cannot be reached shows its nodes as down and hides nothing else.
+//! Exit status 1 when any node is unhealthy ([`crate::plan::health`] decides which).
+
+use std::collections::BTreeMap;
+
+use crate::cli::StatusArgs;
+use crate::executor::report;
+use crate::inventory::{self, roles};
+use crate::plan::desired::desired;
+use crate::plan::health;
+
+use super::{Error, Status, cluster, fleet};
+
+pub async fn run(args: StatusArgs) -> Result<Status, Error> {
+    let inv = inventory::load(&args.inventory)?;
+    let roles = roles::load(&args.inventory).map_err(|e| Error::Usage(e.to_string()))?;
+    let layout = cluster::layout(&inv).await?;
+    let renderer = cluster::renderer(&inv)?;
+    let (_, nodes) = desired(&inv, &renderer, &layout.bin, None, None)
+        .map_err(|e| Error::Usage(format!("templates: {e}")))?;
+    let fleet = fleet::fleet(&inv, &args.ssh);
+    let envs = cluster::host_envs(&inv, &layout);
+    let files = |node: &str| -> Vec<String> {
+        let desired = nodes.iter().find(|n| n.name == node);
+        desired.map(|n| n.files.iter().map(|f| f.name.clone()).collect()).unwrap_or_default()
+    };
+    let facts = cluster::probe(&inv, &fleet, args.ssh.forks, &envs, &layout.bin, &files).await;
+    fleet.close().await;
+    let facts: BTreeMap<_, _> = facts
+        .into_iter()
+        .map(|(host, f)| (host, f.map_err(|e| format!("{}: {}", e.step, e.message))))
+        .collect();
+
+    let rows = health::assess(&inv, &nodes, &facts, &roles);
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        report::status_json(&rows, &mut out)?;
+    } else {
+        report::status_table(&inv.cluster.name, &rows, &mut out)?;
+    }
+    Ok(if rows.iter().all(|r| r.healthy()) { Status::Ok } else { Status::Failed })
+}

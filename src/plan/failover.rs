@@ -1,0 +1,303 @@
+//! What `failover` decides, as values: which standby serves a datanode, whether it may be
+//! promoted (never one that is not a complete, streamed copy), whether the old primary can be
+//! fenced, and what every coordinator's pgxc_node must say afterwards. PURE:
+//! `commands::failover` probes, runs the steps one after the other and re-reads the state when
+//! a step's outcome is unknown.
+
+use super::state::{NodeFacts, PgxcNodeRow};
+use super::step::{Action, Step};
+use crate::flavors::{NodeCommands, StopMode};
+use crate::inventory::{Inventory, Node, Role};
+
+/// A datanode and the standby that takes over from it.
+#[derive(Debug, Clone, Copy)]
+pub struct Pair<'a> {
+    pub datanode: &'a Node,
+    pub standby: &'a Node,
+}
+
+/// The pair `name` (a datanode, or its standby) belongs to.
+pub fn pair<'a>(inv: &'a Inventory, name: &str) -> Result<Pair<'a>, String> {
+    let node = inv.node(name).ok_or_else(|| {
+        let datanodes: Vec<&str> = inv
+            .nodes
+            .iter()
+            .filter(|n| n.role == Role::Datanode)
+            .map(|n| n.name.as_str())
+            .collect();
+        format!("`{name}` is not a node of the inventory (datanodes: {})", datanodes.join(", "))
+    })?;
+    let datanode = match node.role {
+        Role::Datanode => node,
+        Role::Standby => node
+            .primary
+            .as_ref()
+            .and_then(|p| inv.node(p.as_str()))
+            .ok_or_else(|| format!("standby `{name}` has no primary in the inventory"))?,
+        role => {
+            return Err(format!("`{name}` is a {role}: only a datanode fails over to its standby"));
+        }
+    };
+    let standby = inv
+        .nodes
+        .iter()
+        .find(|n| n.role == Role::Standby && n.primary.as_ref() == Some(&datanode.name))
+        .ok_or_else(|| format!("datanode `{}` has no standby to promote", datanode.name))?;
+    Ok(Pair { datanode, standby })
+}
+
+/// Why `standby` must not be promoted, or `None` when it may. `facts`: its probe (or why its
+/// host could not be probed); `primary`: its primary's, when that was read.
+///
+/// A standby may be promoted when apply's init marker says its clone completed, it runs and
+/// accepts connections in hot standby (so it replayed up to a consistent point: at least the
+/// end of its base backup), it is in recovery, and it has streamed: its primary lists it as
+/// streaming, or the server reports a position received by streaming since it started. The
+/// last test is weak once the primary is gone: PostgreSQL sets that position as soon as the
+/// standby asks to stream, so a standby that was cloned but never connected is not told apart
+/// from one that streamed before a restart (see docs/DEVELOPMENT.md).
+pub fn refusal(
+    standby: &Node,
+    facts: Result<Option<&NodeFacts>, String>,
+    primary: Option<&NodeFacts>,
+) -> Option<String> {
+    let f = match facts {
+        Err(why) => return Some(format!("its host {} is unreachable: {why}", standby.host)),
+        Ok(None) => return Some("the probe did not report it".into()),
+        Ok(Some(f)) => f,
+    };
+    if !f.initialized {
+        return Some(if f.staging || f.dir_exists {
+            format!("it is still being cloned ({} is not complete)", standby.data_dir)
+        } else {
+            format!("{} does not exist: it was never cloned", standby.data_dir)
+        });
+    }
+    if !f.running {
+        // Only a hot standby that accepts connections has replayed up to a consistent point.
+        return Some(format!(
+            "it is not running: start it (`pgxc-deploy start INVENTORY --on {}`) and let it \
+             catch up first",
+            standby.name
+        ));
+    }
+    if f.in_recovery != Some(true) {
+        return Some("it is not in recovery: it is a primary already".into());
+    }
+    let streams = primary.is_some_and(|p| {
+        p.replicas
+            .iter()
+            .any(|r| r.application_name == standby.name.as_str() && r.state == "streaming")
+    });
+    if f.received_lsn.is_none() && !streams {
+        return Some(
+            "it has not streamed from its primary since it started, so it may lack what the \
+             primary committed"
+                .into(),
+        );
+    }
+    None
+}
+
+/// What to do about the old primary before promoting its standby.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fence {
+    /// Its server may run: stop it immediately.
+    Stop(Step),
+    /// Its host answered and no server process runs.
+    Down,
+    /// Its host cannot be reached (the usual case of an unplanned failover): nothing can be
+    /// done there; it must not come back as a primary.
+    Unreachable(String),
+}
+
+pub fn fence(
+    node: &Node,
+    commands: &NodeCommands,
+    facts: Result<Option<&NodeFacts>, String>,
+) -> Fence {
+    match facts {
+        Err(why) => Fence::Unreachable(why),
+        Ok(Some(f)) if !f.running && !f.alive => Fence::Down,
+        Ok(_) => Fence::Stop(Step {
+            host: node.host.clone(),
+            node: Some(node.name.to_string()),
+            action: Action::Stop {
+                argv: commands.stop_in(StopMode::Immediate),
+                status: commands.status.clone(),
+                remove: Vec::new(),
+            },
+        }),
+    }
+}
+
+/// SQL that fails while the server is in recovery, and succeeds on a primary.
+pub const PRIMARY_CHECK_SQL: &str = "select 1 / (not pg_is_in_recovery())::int";
+
+/// Promote `standby`, waiting until it leaves recovery. `psql`: psql argv on it.
+pub fn promote(standby: &Node, commands: &NodeCommands, psql: &[String]) -> Step {
+    let mut primary = psql.to_vec();
+    primary.extend(["-c".to_string(), PRIMARY_CHECK_SQL.to_string()]);
+    Step {
+        host: standby.host.clone(),
+        node: Some(standby.name.to_string()),
+        action: Action::Promote { argv: commands.promote.clone(), primary },
+    }
+}
+
+/// A coordinator's desired pgxc_node with `datanode` moved to `address:port`.
+pub fn repointed(
+    want: &[PgxcNodeRow],
+    datanode: &str,
+    address: &str,
+    port: u16,
+) -> Vec<PgxcNodeRow> {
+    want.iter()
+        .map(|row| {
+            if row.name == datanode {
+                PgxcNodeRow { host: address.to_string(), port, ..row.clone() }
+            } else {
+                row.clone()
+            }
+        })
+        .collect()
+}
+
+/// A write on the new primary, given up after 5 s (a commit waiting for a synchronous standby
+/// that is not there fails instead of hanging).
+pub const WRITE_CHECK_SQL: &str = "set statement_timeout = '5s'; \
+     create temp table pgxc_deploy_failover_check (x int); \
+     insert into pgxc_deploy_failover_check values (1)";
+
+/// Through a coordinator: the datanode answers, from a server that is not in recovery. One
+/// statement: X2 runs a multi-statement query string sent through a coordinator oddly.
+pub fn through_coordinator_sql(datanode: &str) -> String {
+    format!("execute direct on ({datanode}) '{PRIMARY_CHECK_SQL}'")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flavors;
+    use crate::plan::fixtures;
+    use crate::plan::state::Replica;
+
+    fn streaming_standby() -> NodeFacts {
+        NodeFacts {
+            dir_exists: true,
+            initialized: true,
+            running: true,
+            alive: true,
+            in_recovery: Some(true),
+            received_lsn: Some("0/3000148".into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_datanode_or_its_standby_names_the_pair() {
+        let inv = fixtures::postgres_xc();
+        for name in ["dn1", "dn1_standby"] {
+            let p = pair(&inv, name).unwrap();
+            assert_eq!((p.datanode.name.as_str(), p.standby.name.as_str()), ("dn1", "dn1_standby"));
+        }
+        assert_eq!(pair(&inv, "dn2").unwrap().standby.name.as_str(), "dn2_replica");
+        assert_eq!(
+            pair(&inv, "coord1").unwrap_err(),
+            "`coord1` is a coordinator: only a datanode fails over to its standby"
+        );
+        assert!(pair(&inv, "dn9").unwrap_err().contains("(datanodes: dn1, dn2)"));
+        let inv = fixtures::postgresql();
+        assert_eq!(pair(&inv, "pg2").unwrap_err(), "datanode `pg2` has no standby to promote");
+    }
+
+    #[test]
+    fn never_promotes_a_standby_that_is_not_a_complete_streamed_copy() {
+        let inv = fixtures::postgresql();
+        let s = inv.node("pg1_standby").unwrap();
+        assert_eq!(refusal(s, Ok(Some(&streaming_standby())), None), None);
+
+        let mut cloning = streaming_standby();
+        (cloning.initialized, cloning.running, cloning.staging) = (false, false, true);
+        assert_eq!(
+            refusal(s, Ok(Some(&cloning)), None).unwrap(),
+            "it is still being cloned (/srv/pg/pg1_standby is not complete)"
+        );
+
+        let mut never = streaming_standby();
+        never.received_lsn = None;
+        assert!(refusal(s, Ok(Some(&never)), None).unwrap().starts_with("it has not streamed"));
+        // ... unless its primary, still up, shows it streaming.
+        let primary = NodeFacts {
+            running: true,
+            replicas: vec![Replica {
+                application_name: "pg1_standby".into(),
+                state: "streaming".into(),
+                sync_state: "async".into(),
+                lag_bytes: Some(0),
+            }],
+            ..Default::default()
+        };
+        assert_eq!(refusal(s, Ok(Some(&never)), Some(&primary)), None);
+
+        let mut down = streaming_standby();
+        (down.running, down.alive) = (false, false);
+        assert!(refusal(s, Ok(Some(&down)), None).unwrap().starts_with("it is not running"));
+        let mut promoted = streaming_standby();
+        promoted.in_recovery = Some(false);
+        assert!(refusal(s, Ok(Some(&promoted)), None).unwrap().contains("a primary already"));
+        assert_eq!(
+            refusal(s, Err("connect: refused".into()), None).unwrap(),
+            "its host pg-b is unreachable: connect: refused"
+        );
+    }
+
+    #[test]
+    fn fences_a_reachable_old_primary_immediately() {
+        let inv = fixtures::postgresql();
+        let pg1 = inv.node("pg1").unwrap();
+        let c = flavors::of(inv.cluster.flavor).commands(&inv, pg1, "/b").unwrap();
+        let up = NodeFacts { running: true, alive: true, ..Default::default() };
+        assert_eq!(fence(pg1, &c, Ok(Some(&up))).to_string_step(), "pg1 on pg-a: stop (immediate)");
+        let hung = NodeFacts { alive: true, ..Default::default() };
+        assert!(matches!(fence(pg1, &c, Ok(Some(&hung))), Fence::Stop(_)));
+        assert_eq!(fence(pg1, &c, Ok(Some(&NodeFacts::default()))), Fence::Down);
+        assert_eq!(fence(pg1, &c, Err("x".into())), Fence::Unreachable("x".into()));
+    }
+
+    impl Fence {
+        fn to_string_step(&self) -> String {
+            match self {
+                Fence::Stop(step) => step.to_string(),
+                other => format!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn promote_waits_for_the_end_of_recovery_and_coordinators_point_at_the_standby() {
+        let inv = fixtures::postgres_xc();
+        let s = inv.node("dn1_standby").unwrap();
+        let c = flavors::of(inv.cluster.flavor).commands(&inv, s, "/b").unwrap();
+        let step = promote(s, &c, &["psql".to_string()]);
+        let Action::Promote { argv, primary } = &step.action else { panic!("a promote step") };
+        assert_eq!(argv.join(" "), "/b/pg_ctl -D /data/pgxc/dn1_standby promote");
+        assert_eq!(primary.join(" "), format!("psql -c {PRIMARY_CHECK_SQL}"));
+
+        let row = |name: &str, host: &str, port| PgxcNodeRow {
+            name: name.into(),
+            kind: "D".into(),
+            host: host.into(),
+            port,
+        };
+        let want = [row("dn1", "db2.example.com", 15432), row("dn2", "fd00::3", 15433)];
+        assert_eq!(
+            repointed(&want, "dn1", "fd00::3", 15432),
+            [row("dn1", "fd00::3", 15432), row("dn2", "fd00::3", 15433)]
+        );
+        assert_eq!(
+            through_coordinator_sql("dn1"),
+            "execute direct on (dn1) 'select 1 / (not pg_is_in_recovery())::int'"
+        );
+    }
+}

@@ -1,0 +1,591 @@
+//! What `status` shows: one [`NodeStatus`] per node of the inventory, judged from the probe's
+//! facts against the desired state. PURE: `commands::status` gathers the facts and prints
+//! the rows; every judgement (running, streaming, pgxc_node, drift, healthy) is made here.
+//!
+//! A host that could not be probed does not hide the others: its nodes get
+//! [`State::Unreachable`], and standbys whose primary sits there get replication `unknown`.
+//!
+//! Config drift (a managed file that differs from what apply would write) is shown but does not
+//! make a node unhealthy: it says a change is pending, not that the server is in trouble.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use super::diff::{DesiredNode, SYNC_FILE};
+use super::failover::repointed;
+use super::state::{HostFacts, NodeFacts, PgxcNodeRow};
+use crate::inventory::roles::Roles;
+use crate::inventory::{Inventory, Role};
+
+/// Whether a node's server runs, as far as the probe could tell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum State {
+    /// Accepting connections (the GTM: `gtm_ctl status` says it runs).
+    Running,
+    /// Its process runs (PID file) but it does not accept connections: starting, shutting
+    /// down or stuck.
+    NotAccepting,
+    /// Initialised, no live process.
+    Down,
+    /// No initialised data directory: `apply` has not built it.
+    NotInitialised,
+    /// Its host could not be probed (connect, authentication, or the probe itself failed).
+    Unreachable(String),
+}
+
+impl State {
+    pub fn accepting(&self) -> bool {
+        *self == State::Running
+    }
+
+    /// A server process exists (whether or not it accepts connections).
+    pub fn process(&self) -> bool {
+        matches!(self, State::Running | State::NotAccepting)
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            State::Running => f.write_str("running"),
+            State::NotAccepting => f.write_str("not accepting connections"),
+            State::Down => f.write_str("down"),
+            State::NotInitialised => f.write_str("not initialised"),
+            State::Unreachable(why) => write!(f, "down (host unreachable: {why})"),
+        }
+    }
+}
+
+/// A standby's replication, as its primary's pg_stat_replication shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replication {
+    pub primary: String,
+    /// `streaming`, `catchup`, `startup`...; `not connected` when the primary lists no such
+    /// standby; `unknown` when the primary could not be read.
+    pub state: String,
+    /// `async`, `sync`, `potential`, `quorum`.
+    pub sync_state: Option<String>,
+    /// WAL bytes the primary wrote that the standby has not replayed.
+    pub lag_bytes: Option<u64>,
+}
+
+impl Replication {
+    pub fn streaming(&self) -> bool {
+        self.state == "streaming"
+    }
+}
+
+/// A coordinator's pgxc_node against the inventory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PgxcNodeCheck {
+    Matches,
+    /// What differs, one entry per node: `dn2 missing`, `dn1 at 10.0.0.9:5432, not ...`.
+    Differs(Vec<String>),
+    /// The coordinator could not be read (down, or its host unreachable).
+    Unknown,
+}
+
+/// One row of `status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeStatus {
+    pub node: String,
+    pub role: Role,
+    pub host: String,
+    pub address: String,
+    pub port: u16,
+    pub data_dir: String,
+    pub state: State,
+    pub start_time: Option<String>,
+    pub in_recovery: Option<bool>,
+    /// Standbys only.
+    pub replication: Option<Replication>,
+    /// Coordinators of a Postgres-XC cluster only.
+    pub pgxc_node: Option<PgxcNodeCheck>,
+    /// Managed files that differ from what apply would write (`name`, or `name (missing)`).
+    pub drift: Vec<String>,
+    /// Why the node is unhealthy; empty when it is healthy.
+    pub problems: Vec<String>,
+    /// A standby a failover promoted: the datanode it serves now.
+    pub promoted_for: Option<String>,
+    /// An old primary a failover fenced: it must not run.
+    pub fenced: bool,
+}
+
+impl NodeStatus {
+    pub fn healthy(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// Judge every node of the inventory, in inventory order. `facts` holds, per host, what the
+/// probe found or why the host could not be probed.
+///
+/// `roles`: failovers recorded beside the inventory. A promoted standby is judged as the
+/// primary it now is, its fenced old primary as a node that must not run, and coordinators'
+/// pgxc_node against the promoted addresses.
+pub fn assess(
+    inv: &Inventory,
+    nodes: &[DesiredNode],
+    facts: &BTreeMap<String, Result<HostFacts, String>>,
+    roles: &Roles,
+) -> Vec<NodeStatus> {
+    let node_facts = |host: &str, node: &str| -> Result<Option<&NodeFacts>, String> {
+        match facts.get(host) {
+            Some(Ok(h)) => Ok(h.nodes.get(node)),
+            Some(Err(why)) => Err(why.clone()),
+            None => Err("not probed".into()),
+        }
+    };
+    let mut rows = Vec::new();
+    for n in nodes {
+        let node = inv.node(&n.name).expect("desired nodes come from the inventory");
+        let address = inv.host(&n.host).map(|h| h.address.clone()).unwrap_or_default();
+        let f = node_facts(&n.host, &n.name);
+        let state = match &f {
+            Err(why) => State::Unreachable(why.clone()),
+            Ok(None) => State::Unreachable("the probe did not report this node".into()),
+            Ok(Some(f)) => state(f),
+        };
+        let f = f.ok().flatten();
+        let mut row = NodeStatus {
+            node: n.name.clone(),
+            role: n.role,
+            host: n.host.clone(),
+            address,
+            port: node.port,
+            data_dir: n.data_dir.clone(),
+            start_time: f.and_then(|f| f.start_time.clone()),
+            in_recovery: f.and_then(|f| f.in_recovery),
+            replication: None,
+            pgxc_node: None,
+            drift: f.filter(|f| f.initialized).map(|f| drift(n, f)).unwrap_or_default(),
+            problems: Vec::new(),
+            promoted_for: None,
+            fenced: false,
+            state,
+        };
+        let running = row.state.accepting();
+        if let Some((datanode, p)) = roles.fenced(&n.name) {
+            row.fenced = true;
+            row.problems.push(if row.state.process() {
+                format!(
+                    "fenced by failover ({} is the primary of {datanode} now) but running: two \
+                     primaries! Stop it: `pgxc-deploy stop INVENTORY --on {}`",
+                    p.primary, n.name
+                )
+            } else {
+                format!(
+                    "fenced by failover: {} is the primary of {datanode} now; {} has no standby \
+                     until this node is rebuilt as its standby (not implemented yet)",
+                    p.primary, p.primary
+                )
+            });
+            rows.push(row);
+            continue;
+        }
+        if let Some(problem) = state_problem(&row) {
+            row.problems.push(problem);
+        }
+        if let Some((datanode, _)) = roles.promoted(&n.name) {
+            row.promoted_for = Some(datanode.to_string());
+            if running && row.in_recovery != Some(false) {
+                row.problems
+                    .push(format!("promoted by failover for {datanode}, but still in recovery"));
+            }
+            rows.push(row);
+            continue;
+        }
+        match n.role {
+            Role::Standby => {
+                let primary = node.primary.as_ref().map(|p| p.to_string()).unwrap_or_default();
+                let primary_host = inv.node(&primary).map(|p| p.host.clone()).unwrap_or_default();
+                let repl = replication(&primary, node_facts(&primary_host, &primary), &n.name);
+                if running && row.in_recovery != Some(true) {
+                    row.problems.push("not in recovery: it is no longer a standby".into());
+                }
+                if running && repl.state == "unknown" {
+                    row.problems.push(format!(
+                        "replication unknown: its primary {primary} is down or unreachable"
+                    ));
+                } else if running && !repl.streaming() {
+                    row.problems.push(format!("not streaming from {primary} ({})", repl.state));
+                }
+                row.replication = Some(repl);
+            }
+            Role::Datanode if running && row.in_recovery == Some(true) => {
+                row.problems.push("in recovery, but the inventory has it as a primary".into());
+            }
+            _ => {}
+        }
+        if let Some(want) = &n.pgxc_node {
+            let mut want = want.clone();
+            for (datanode, p) in &roles.datanodes {
+                if let Some(new) = inv.node(&p.primary) {
+                    let address = inv.host(&new.host).map(|h| h.address.as_str()).unwrap_or("");
+                    want = repointed(&want, datanode, address, new.port);
+                }
+            }
+            let check = match f {
+                Some(f) if running => {
+                    let diff = pgxc_node_differences(&want, &f.pgxc_node);
+                    if diff.is_empty() {
+                        PgxcNodeCheck::Matches
+                    } else {
+                        PgxcNodeCheck::Differs(diff)
+                    }
+                }
+                _ => PgxcNodeCheck::Unknown,
+            };
+            if let PgxcNodeCheck::Differs(d) = &check {
+                row.problems.push(format!(
+                    "pgxc_node differs from the inventory: {} (apply re-registers)",
+                    d.join("; ")
+                ));
+            }
+            row.pgxc_node = Some(check);
+        }
+        if let (Some(standby), Some(f)) = (&n.sync_standby, f)
+            && running
+            && sync_names_set(f)
+            && !f.replicas.iter().any(|r| &r.application_name == standby && r.state == "streaming")
+        {
+            row.problems.push(format!(
+                "commits wait for the synchronous standby {standby}, which is not streaming"
+            ));
+        }
+        rows.push(row);
+    }
+    rows
+}
+
+fn state(f: &NodeFacts) -> State {
+    if f.running {
+        State::Running
+    } else if f.alive {
+        State::NotAccepting
+    } else if f.initialized {
+        State::Down
+    } else {
+        State::NotInitialised
+    }
+}
+
+fn state_problem(row: &NodeStatus) -> Option<String> {
+    let log = format!("{}/server.log", row.data_dir);
+    match &row.state {
+        State::Running => None,
+        State::NotAccepting => Some(format!(
+            "its process runs but it does not accept connections (starting or stuck; see {log})"
+        )),
+        State::Down => Some(format!(
+            "not running (`pgxc-deploy start INVENTORY --on {}` starts it; see {log})",
+            row.node
+        )),
+        State::NotInitialised => {
+            Some(format!("{} is not initialised (`pgxc-deploy apply` builds it)", row.data_dir))
+        }
+        State::Unreachable(why) => Some(format!("host {} unreachable: {why}", row.host)),
+    }
+}
+
+/// The standby `name` as its primary sees it.
+fn replication(
+    primary: &str,
+    facts: Result<Option<&NodeFacts>, String>,
+    name: &str,
+) -> Replication {
+    let mut repl = Replication {
+        primary: primary.to_string(),
+        state: "unknown".into(),
+        sync_state: None,
+        lag_bytes: None,
+    };
+    let Ok(Some(pf)) = facts else { return repl };
+    if !pf.running {
+        return repl;
+    }
+    match pf.replicas.iter().find(|r| r.application_name == name) {
+        Some(r) => {
+            repl.state = r.state.clone();
+            repl.sync_state = Some(r.sync_state.clone()).filter(|s| !s.is_empty());
+            repl.lag_bytes = r.lag_bytes;
+        }
+        None => repl.state = "not connected".into(),
+    }
+    repl
+}
+
+/// Managed files whose deployed content differs from the desired one.
+pub fn drift(n: &DesiredNode, f: &NodeFacts) -> Vec<String> {
+    n.files
+        .iter()
+        .filter_map(|file| match f.files.get(&file.name) {
+            None => Some(format!("{} (missing)", file.name)),
+            Some(have) if have.as_slice() != file.content.as_bytes() => Some(file.name.clone()),
+            Some(_) => None,
+        })
+        .collect()
+}
+
+/// How a coordinator's pgxc_node (`have`) differs from the inventory (`want`), one entry per
+/// node; empty when they match (row order does not matter).
+pub fn pgxc_node_differences(want: &[PgxcNodeRow], have: &[PgxcNodeRow]) -> Vec<String> {
+    let mut out = Vec::new();
+    for w in want {
+        match have.iter().find(|h| h.name == w.name) {
+            None => out.push(format!("{} missing", w.name)),
+            Some(h) if h != w => out.push(format!(
+                "{} at {}:{}, the inventory says {}:{}",
+                w.name, h.host, h.port, w.host, w.port
+            )),
+            Some(_) => {}
+        }
+    }
+    for h in have.iter().filter(|h| !want.iter().any(|w| w.name == h.name)) {
+        out.push(format!("{} not in the inventory", h.name));
+    }
+    out
+}
+
+/// The deployed synchronous_standby.conf names a standby: every commit waits for it.
+fn sync_names_set(f: &NodeFacts) -> bool {
+    let Some(text) = f.files.get(SYNC_FILE) else { return false };
+    String::from_utf8_lossy(text).lines().any(|l| {
+        let l = l.trim();
+        l.starts_with("synchronous_standby_names")
+            && l.split_once('=').is_some_and(|(_, v)| {
+                let v = v.split('#').next().unwrap_or("").trim();
+                !v.is_empty() && v != "''"
+            })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::desired::desired;
+    use crate::plan::fixtures;
+    use crate::plan::render::Renderer;
+    use crate::plan::state::Replica;
+
+    /// Desired nodes of the PostgreSQL fixture: pg1 (on pg-a) with synchronous standby
+    /// pg1_standby (on pg-b), pg2 (on pg-b).
+    fn pg() -> (Inventory, Vec<DesiredNode>) {
+        let inv = fixtures::postgresql();
+        let (_, nodes) = desired(&inv, &Renderer::new(), "bin", None, None).unwrap();
+        (inv, nodes)
+    }
+
+    /// Facts of a node as apply leaves it: initialised, running, files as desired.
+    fn healthy(n: &DesiredNode) -> NodeFacts {
+        NodeFacts {
+            dir_exists: true,
+            initialized: true,
+            running: true,
+            alive: true,
+            start_time: Some("2026-11-27 10:00:00+00".into()),
+            in_recovery: (n.role != Role::Gtm).then_some(n.role == Role::Standby),
+            files: n
+                .files
+                .iter()
+                .map(|f| (f.name.clone(), f.content.clone().into_bytes()))
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    fn replica(name: &str, state: &str, sync: &str, lag: Option<u64>) -> Replica {
+        Replica {
+            application_name: name.into(),
+            state: state.into(),
+            sync_state: sync.into(),
+            lag_bytes: lag,
+        }
+    }
+
+    fn all_healthy(nodes: &[DesiredNode]) -> BTreeMap<String, Result<HostFacts, String>> {
+        let mut facts: BTreeMap<String, Result<HostFacts, String>> = BTreeMap::new();
+        for n in nodes {
+            let mut f = healthy(n);
+            if n.name == "pg1" {
+                f.replicas.push(replica("pg1_standby", "streaming", "sync", Some(0)));
+            }
+            let host = facts.entry(n.host.clone()).or_insert_with(|| Ok(HostFacts::default()));
+            host.as_mut().unwrap().nodes.insert(n.name.clone(), f);
+        }
+        facts
+    }
+
+    fn node_facts<'a>(
+        facts: &'a mut BTreeMap<String, Result<HostFacts, String>>,
+        host: &str,
+        node: &str,
+    ) -> &'a mut NodeFacts {
+        facts.get_mut(host).unwrap().as_mut().unwrap().nodes.get_mut(node).unwrap()
+    }
+
+    fn row<'a>(rows: &'a [NodeStatus], node: &str) -> &'a NodeStatus {
+        rows.iter().find(|r| r.node == node).unwrap()
+    }
+
+    #[test]
+    fn a_cluster_as_apply_leaves_it_is_healthy_with_no_drift() {
+        let (inv, nodes) = pg();
+        let rows = assess(&inv, &nodes, &all_healthy(&nodes), &Roles::default());
+        assert_eq!(rows.len(), 3);
+        for r in &rows {
+            assert!(r.healthy(), "{}: {:?}", r.node, r.problems);
+            assert!(r.drift.is_empty(), "{}: {:?}", r.node, r.drift);
+            assert_eq!(r.state, State::Running);
+        }
+        let s = row(&rows, "pg1_standby");
+        assert_eq!(
+            s.replication,
+            Some(Replication {
+                primary: "pg1".into(),
+                state: "streaming".into(),
+                sync_state: Some("sync".into()),
+                lag_bytes: Some(0)
+            })
+        );
+        assert_eq!((s.address.as_str(), s.port), ("192.168.1.11", 5432));
+        assert_eq!(row(&rows, "pg1").replication, None);
+    }
+
+    #[test]
+    fn a_killed_primary_is_down_and_the_others_still_show() {
+        let (inv, nodes) = pg();
+        let mut facts = all_healthy(&nodes);
+        let pg1 = node_facts(&mut facts, "pg-a", "pg1");
+        (pg1.running, pg1.alive, pg1.replicas) = (false, false, vec![]);
+        let rows = assess(&inv, &nodes, &facts, &Roles::default());
+        let p = row(&rows, "pg1");
+        assert_eq!(p.state, State::Down);
+        assert!(p.problems[0].starts_with("not running"), "{:?}", p.problems);
+        // Its standby runs but no longer streams: replication unknown, since pg1 is down.
+        let s = row(&rows, "pg1_standby");
+        assert_eq!(s.replication.as_ref().unwrap().state, "unknown");
+        assert_eq!(s.problems, ["replication unknown: its primary pg1 is down or unreachable"]);
+        assert!(row(&rows, "pg2").healthy());
+    }
+
+    #[test]
+    fn an_unreachable_host_marks_its_nodes_down_not_the_rest() {
+        let (inv, nodes) = pg();
+        let mut facts = all_healthy(&nodes);
+        facts.insert("pg-b".into(), Err("connect: connection refused".into()));
+        let rows = assess(&inv, &nodes, &facts, &Roles::default());
+        let s = row(&rows, "pg1_standby");
+        assert_eq!(s.state.to_string(), "down (host unreachable: connect: connection refused)");
+        assert_eq!(s.problems, ["host pg-b unreachable: connect: connection refused"]);
+        assert!(!row(&rows, "pg2").healthy());
+        // pg1 still streams to its standby as far as pg1 knows: healthy.
+        assert!(row(&rows, "pg1").healthy());
+    }
+
+    #[test]
+    fn a_standby_that_does_not_stream_blocks_its_synchronous_primary() {
+        let (inv, nodes) = pg();
+        let mut facts = all_healthy(&nodes);
+        node_facts(&mut facts, "pg-a", "pg1").replicas.clear();
+        let s = node_facts(&mut facts, "pg-b", "pg1_standby");
+        (s.running, s.alive) = (false, false);
+        let rows = assess(&inv, &nodes, &facts, &Roles::default());
+        assert_eq!(
+            row(&rows, "pg1").problems,
+            ["commits wait for the synchronous standby pg1_standby, which is not streaming"]
+        );
+        assert_eq!(row(&rows, "pg1_standby").replication.as_ref().unwrap().state, "not connected");
+    }
+
+    #[test]
+    fn after_a_failover_the_promoted_standby_is_a_primary_and_the_old_one_fenced() {
+        use crate::inventory::roles::Promotion;
+        let (inv, nodes) = pg();
+        let mut facts = all_healthy(&nodes);
+        let pg1 = node_facts(&mut facts, "pg-a", "pg1");
+        (pg1.running, pg1.alive, pg1.replicas) = (false, false, vec![]);
+        node_facts(&mut facts, "pg-b", "pg1_standby").in_recovery = Some(false);
+        let mut roles = Roles::default();
+        roles.datanodes.insert(
+            "pg1".into(),
+            Promotion {
+                primary: "pg1_standby".into(),
+                old_primary: "pg1".into(),
+                old_primary_fenced: true,
+                failed_over_at_unix: 1,
+            },
+        );
+        let rows = assess(&inv, &nodes, &facts, &roles);
+        let s = row(&rows, "pg1_standby");
+        assert!(s.healthy(), "{:?}", s.problems);
+        assert_eq!(s.promoted_for.as_deref(), Some("pg1"));
+        let p = row(&rows, "pg1");
+        assert!(p.fenced);
+        assert!(p.problems[0].starts_with("fenced by failover: pg1_standby is the primary"));
+        // Started again by hand: two primaries.
+        let pg1 = node_facts(&mut facts, "pg-a", "pg1");
+        (pg1.running, pg1.alive) = (true, true);
+        let rows = assess(&inv, &nodes, &facts, &roles);
+        assert!(row(&rows, "pg1").problems[0].contains("two primaries"));
+    }
+
+    #[test]
+    fn drift_names_changed_and_missing_files() {
+        let (_, nodes) = pg();
+        let n = &nodes[0];
+        let mut f = healthy(n);
+        assert!(drift(n, &f).is_empty());
+        f.files.insert("postgresql.conf".into(), b"port = 1\n".to_vec());
+        f.files.remove("pg_hba.conf");
+        f.files.insert("unmanaged.conf".into(), b"x".to_vec());
+        assert_eq!(drift(n, &f), ["postgresql.conf", "pg_hba.conf (missing)"]);
+    }
+
+    #[test]
+    fn pgxc_node_differences_one_entry_per_node() {
+        let row = |name: &str, host: &str, port| PgxcNodeRow {
+            name: name.into(),
+            kind: "D".into(),
+            host: host.into(),
+            port,
+        };
+        let want = [row("dn1", "10.0.0.1", 5432), row("dn2", "10.0.0.2", 5432)];
+        assert!(pgxc_node_differences(&want, &[want[1].clone(), want[0].clone()]).is_empty());
+        let have = [row("dn1", "10.0.0.9", 5432), row("old", "x", 1)];
+        assert_eq!(
+            pgxc_node_differences(&want, &have),
+            [
+                "dn1 at 10.0.0.9:5432, the inventory says 10.0.0.1:5432",
+                "dn2 missing",
+                "old not in the inventory"
+            ]
+        );
+    }
+
+    #[test]
+    fn xc_coordinators_check_pgxc_node() {
+        let inv = fixtures::postgres_xc();
+        let (_, nodes) = desired(&inv, &Renderer::new(), "bin", None, None).unwrap();
+        let mut facts = BTreeMap::new();
+        for n in &nodes {
+            let mut f = healthy(n);
+            if let Some(want) = &n.pgxc_node {
+                f.pgxc_node = want.clone();
+                if n.name == "coord2" {
+                    f.pgxc_node.pop();
+                }
+            }
+            let host = facts.entry(n.host.clone()).or_insert_with(|| Ok(HostFacts::default()));
+            host.as_mut().unwrap().nodes.insert(n.name.clone(), f);
+        }
+        let rows = assess(&inv, &nodes, &facts, &Roles::default());
+        assert_eq!(row(&rows, "coord1").pgxc_node, Some(PgxcNodeCheck::Matches));
+        assert_eq!(
+            row(&rows, "coord2").pgxc_node,
+            Some(PgxcNodeCheck::Differs(vec!["dn2 missing".into()]))
+        );
+        assert_eq!(row(&rows, "gtm").pgxc_node, None);
+        assert_eq!(row(&rows, "gtm").in_recovery, None);
+    }
+}

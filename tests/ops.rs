@@ -1,0 +1,358 @@
+//! `status`, `start`/`stop`, `clean` and `failover` on a PostgreSQL-flavor cluster that
+//! `apply` deploys on lab hosts: three primaries, each with a streaming standby on another host (pg2's
+//! synchronous). Its own directory (`opstest`) and ports (28432, 28433), so it runs beside the
+//! apply tests; `failover` on a second such cluster (`opsfailover`, 28442, 28443).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Output;
+
+use crate::apply::{PG_PREBUILT, as_pgxc, find_ctl, reset, sql, test_hosts, wait_for};
+use crate::support::*;
+
+const TAG: &str = "opstest";
+const PRIMARY_PORT: u16 = 28432;
+const STANDBY_PORT: u16 = 28433;
+
+/// The cluster; `extra` is appended (more hosts and nodes).
+fn inventory(dir: &Path, name: &str, extra: &str) -> String {
+    cluster_inventory(dir, name, TAG, (PRIMARY_PORT, STANDBY_PORT), extra)
+}
+
+/// Three primaries with a standby each (pg2's synchronous), in lab directory `tag`.
+fn cluster_inventory(dir: &Path, name: &str, tag: &str, ports: (u16, u16), extra: &str) -> String {
+    let (primary_port, standby_port) = ports;
+    let mut datanodes = String::new();
+    for (k, standby) in [(1, 2), (2, 3), (3, 1)] {
+        let sync = if k == 2 { "synchronous = true\n" } else { "" };
+        datanodes.push_str(&format!(
+            "[[datanodes]]\nname = \"pg{k}\"\nhost = \"h{k}\"\nport = {primary_port}\n\
+             [datanodes.standby]\nhost = \"h{standby}\"\nport = {standby_port}\n{sync}\n"
+        ));
+    }
+    let text = format!(
+        "[cluster]\nname = \"{tag}\"\nflavor = \"postgresql\"\nos_user = \"pgxc\"\n\n\
+         [auth]\nmethod = \"trust\"\n\n[source]\nprebuilt = \"{PG_PREBUILT}\"\n\n\
+         [settings.all]\nshared_buffers = \"16MB\"\n\n{}\n{}\n{datanodes}{extra}",
+        ssh_table(None),
+        test_hosts(tag),
+    );
+    write(dir, name, &text)
+}
+
+fn data(k: usize, node: &str) -> String {
+    format!("{LAB_DIR}/hosts/h{k}/data/{TAG}/{node}")
+}
+
+fn shown(out: &Output) -> String {
+    format!("stdout:\n{}stderr:\n{}", text(&out.stdout), text(&out.stderr))
+}
+
+/// `status --json`: its exit code and its rows by node name.
+fn status(inv: &str) -> (i32, BTreeMap<String, serde_json::Value>) {
+    let out = pgxc(&["status", inv, "--json"]);
+    let rows = json_lines(&out.stdout)
+        .into_iter()
+        .map(|row| (row["node"].as_str().unwrap().to_string(), row))
+        .collect();
+    (out.status.code().unwrap_or(-1), rows)
+}
+
+/// The postmaster's PID, from the first line of its postmaster.pid.
+fn postmaster_pid(data_dir: &str) -> i32 {
+    let pid = std::fs::read_to_string(format!("{data_dir}/postmaster.pid")).unwrap();
+    pid.lines().next().unwrap().trim().parse().unwrap()
+}
+
+fn process_gone(pid: i32) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    // A killed process nobody reaps stays a zombie on this machine.
+    status.is_empty() || status.lines().any(|l| l.starts_with("State:") && l.contains('Z'))
+}
+
+#[test]
+fn status_start_stop_and_clean_on_a_deployed_postgresql_cluster() {
+    reset(TAG);
+    let dir = tempdir();
+    let inv = inventory(dir.path(), "ops.toml", "");
+    let out = pgxc(&["apply", &inv]);
+    assert!(out.status.success(), "apply: {}", shown(&out));
+
+    // Healthy: every node running, every standby streaming with a numeric lag.
+    let (code, rows) = status(&inv);
+    assert_eq!(code, 0, "{rows:#?}");
+    assert_eq!(rows.len(), 6);
+    for (name, row) in &rows {
+        assert_eq!(row["state"], "running", "{name}: {row}");
+        assert_eq!(row["healthy"], true, "{name}: {row}");
+        assert_eq!(row["drift"], serde_json::json!([]), "{name}: {row}");
+        if name.ends_with("_standby") {
+            assert_eq!(row["in_recovery"], true, "{name}");
+            assert_eq!(row["replication"]["state"], "streaming", "{name}: {row}");
+            assert!(row["replication"]["lag_bytes"].is_u64(), "{name}: {row}");
+        } else {
+            assert_eq!(row["in_recovery"], false, "{name}");
+            assert_eq!(row["replication"], serde_json::Value::Null);
+        }
+    }
+    assert_eq!(rows["pg2_standby"]["replication"]["sync_state"], "sync");
+    let out = pgxc(&["status", &inv]);
+    assert!(out.status.success(), "{}", shown(&out));
+    let table = text(&out.stdout);
+    assert!(table.starts_with("NODE "), "{table}");
+    assert!(table.contains("127.0.10.2:28433"), "{table}");
+    assert!(table.contains("streaming (sync)"), "{table}");
+    assert!(table.contains("opstest: 6 nodes, 0 unhealthy"), "{table}");
+
+    // A host that cannot be reached (nothing listens there) shows its node as down and hides
+    // nothing else.
+    let root = format!("{LAB_DIR}/hosts/h1/data/{TAG}");
+    let with_dead_host = inventory(
+        dir.path(),
+        "dead-host.toml",
+        &format!(
+            "[hosts.hx]\naddress = \"127.0.10.250\"\ninstall_prefix = \"{root}/install\"\n\
+             data_root = \"{root}/hx\"\n\n[[datanodes]]\nname = \"pg4\"\nhost = \"hx\"\n\
+             port = {PRIMARY_PORT}\n"
+        ),
+    );
+    let (code, rows) = status(&with_dead_host);
+    assert_eq!((code, rows.len()), (1, 7), "{rows:#?}");
+    let pg4 = rows["pg4"]["state"].as_str().unwrap();
+    assert!(pg4.starts_with("down (host unreachable: connect: "), "{pg4}");
+    assert!(rows.iter().all(|(n, r)| n == "pg4" || r["healthy"] == true), "{rows:#?}");
+
+    // kill -9 one primary's postmaster: status fails, shows it down and still shows the rest.
+    let pid = postmaster_pid(&data(1, "pg1"));
+    kill("-KILL", pid);
+    wait_for("pg1's postmaster to die", || process_gone(pid));
+    let (code, rows) = status(&inv);
+    assert_eq!(code, 1, "{rows:#?}");
+    assert_eq!(rows.len(), 6);
+    assert_eq!(rows["pg1"]["state"], "down", "{}", rows["pg1"]);
+    assert_eq!(rows["pg1"]["healthy"], false);
+    assert_eq!(rows["pg1_standby"]["state"], "running");
+    for name in ["pg2", "pg2_standby", "pg3", "pg3_standby"] {
+        assert_eq!(rows[name]["healthy"], true, "{name}: {}", rows[name]);
+    }
+    let out = pgxc(&["status", &inv]);
+    assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
+    assert!(text(&out.stdout).contains("pg1 on h1: not running"), "{}", shown(&out));
+
+    // stop: reverse order (standbys first), the killed pg1 is already stopped.
+    let before: BTreeMap<String, String> = rows
+        .iter()
+        .filter_map(|(n, r)| Some((n.clone(), r["start_time"].as_str()?.to_string())))
+        .collect();
+    assert_eq!(before.len(), 5);
+    let out = pgxc(&["stop", &inv]);
+    assert!(out.status.success(), "{}", shown(&out));
+    let said = text(&out.stdout);
+    assert!(said.starts_with("== stop standbys\n"), "{said}");
+    assert!(said.contains("pg1 on h1: already stopped"), "{said}");
+    assert!(said.contains("pg2 on h2: stop (fast)"), "{said}");
+    assert!(said.contains("stopped 5, 1 already stopped"), "{said}");
+    let (code, rows) = status(&inv);
+    assert_eq!(code, 1);
+    assert!(rows.values().all(|r| r["state"] == "down"), "{rows:#?}");
+
+    // start: everything back, every server restarted.
+    let out = pgxc(&["start", &inv]);
+    assert!(out.status.success(), "{}", shown(&out));
+    let said = text(&out.stdout);
+    assert!(said.starts_with("== start datanodes\n"), "{said}");
+    assert!(said.contains("started 6, 0 already running"), "{said}");
+    let (code, rows) = status(&inv);
+    assert_eq!(code, 0, "{rows:#?}");
+    for (name, old) in &before {
+        let now = rows[name]["start_time"].as_str().unwrap();
+        assert_ne!(now, old, "{name} was restarted");
+    }
+    let start_times: Vec<_> = rows.values().map(|r| r["start_time"].clone()).collect();
+
+    // start again: a no-op.
+    let out = pgxc(&["start", &inv]);
+    assert!(out.status.success(), "{}", shown(&out));
+    assert!(text(&out.stdout).contains("started 0, 6 already running"), "{}", shown(&out));
+    let (_, rows) = status(&inv);
+    assert_eq!(rows.values().map(|r| r["start_time"].clone()).collect::<Vec<_>>(), start_times);
+
+    // --on: one standby, immediately; then start brings just it back.
+    let out = pgxc(&["stop", &inv, "--on", "pg3_standby", "--mode", "immediate"]);
+    assert!(out.status.success(), "{}", shown(&out));
+    assert!(text(&out.stdout).contains("pg3_standby on h1: stop (immediate)"), "{}", shown(&out));
+    let (code, rows) = status(&inv);
+    assert_eq!((code, rows["pg3_standby"]["state"].as_str()), (1, Some("down")));
+    assert_eq!(rows.values().filter(|r| r["state"] == "running").count(), 5);
+    let out = pgxc(&["start", &inv, "--on", "h1"]);
+    assert!(out.status.success(), "{}", shown(&out));
+    assert!(text(&out.stdout).contains("started 1, 1 already running"), "{}", shown(&out));
+    assert_eq!(status(&inv).0, 0);
+    let out = pgxc(&["stop", &inv, "--on", "pg9"]);
+    assert_eq!(out.status.code(), Some(2), "{}", shown(&out));
+
+    // clean refuses, before stopping anything, a data directory apply did not initialise.
+    let marker = format!("{}/.pgxc-deploy-initialized", data(1, "pg3_standby"));
+    std::fs::remove_file(&marker).unwrap();
+    let out = pgxc(&["clean", &inv, "--yes"]);
+    assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
+    let said = text(&out.stdout);
+    assert!(
+        said.contains(&format!(
+            "pg3_standby on h1: {}: it has no .pgxc-deploy-initialized",
+            data(1, "pg3_standby")
+        )),
+        "{said}"
+    );
+    assert!(said.contains("nothing was stopped or deleted"), "{said}");
+    assert_eq!(status(&inv).0, 0, "everything still runs");
+    as_pgxc(&["touch", &marker]);
+
+    // clean without --yes lists per host, a staging directory included, and deletes nothing.
+    let staging = format!("{}.pgxc-deploy-tmp", data(2, "pg2"));
+    assert!(as_pgxc(&["mkdir", &staging]).status.success());
+    let out = pgxc(&["clean", &inv]);
+    assert!(out.status.success(), "{}", shown(&out));
+    let said = text(&out.stdout);
+    assert!(said.contains("nothing was changed; add --yes"), "{said}");
+    assert!(
+        said.contains(&format!("h2:\n  {}  (pg1_standby)\n", data(2, "pg1_standby"))),
+        "{said}"
+    );
+    assert!(said.contains(&format!("  {staging}  (pg2)\n")), "{said}");
+    let h1 =
+        format!("h1:\n  {}  (pg1)\n  {}  (pg3_standby)\n", data(1, "pg1"), data(1, "pg3_standby"));
+    assert!(said.contains(&h1), "one block per host: {said}");
+    let dirs: Vec<String> = [
+        (1, "pg1"),
+        (2, "pg1_standby"),
+        (2, "pg2"),
+        (3, "pg2_standby"),
+        (3, "pg3"),
+        (1, "pg3_standby"),
+    ]
+    .iter()
+    .map(|(k, n)| data(*k, n))
+    .collect();
+    for d in &dirs {
+        assert!(said.contains(&format!("  {d}  (")), "{d} listed: {said}");
+        assert!(Path::new(d).exists(), "{d} still there");
+    }
+    assert_eq!(status(&inv).0, 0, "nothing stopped");
+
+    // clean --yes: every server stopped, exactly the data directories gone, installs kept.
+    let out = pgxc(&["clean", &inv, "--yes"]);
+    assert!(out.status.success(), "{}", shown(&out));
+    assert!(text(&out.stdout).contains("removed 6 node directories"), "{}", shown(&out));
+    for d in dirs.iter().chain([&staging]) {
+        assert!(!Path::new(d).exists(), "{d} removed");
+    }
+    for k in 1..=3 {
+        let root = format!("{LAB_DIR}/hosts/h{k}/data/{TAG}");
+        assert!(Path::new(&format!("{root}/install/.pgxc-deploy-install")).exists(), "h{k}");
+        assert!(find_ctl(&root, "postgres").ends_with("/bin/postgres"), "h{k}'s install");
+    }
+    let (code, rows) = status(&inv);
+    assert_eq!(code, 1);
+    assert!(rows.values().all(|r| r["state"] == "not initialised"), "{rows:#?}");
+    let out = pgxc(&["clean", &inv, "--yes"]);
+    assert!(out.status.success(), "{}", shown(&out));
+    assert!(text(&out.stdout).starts_with("nothing to delete\n"), "{}", shown(&out));
+
+    reset(TAG);
+}
+
+const FAILOVER_TAG: &str = "opsfailover";
+const FAILOVER_PORTS: (u16, u16) = (28442, 28443);
+
+/// SQL on a node of the failover test's cluster.
+fn fsql(k: usize, node: &str, port: u16, query: &str) -> String {
+    let root = format!("{LAB_DIR}/hosts/h{k}/data/{FAILOVER_TAG}");
+    let psql = find_ctl(&root, "psql");
+    sql(&psql, &format!("{root}/{node}"), port, query)
+}
+
+#[test]
+fn failover_promotes_a_streamed_standby_keeps_committed_rows_and_fences_the_old_primary() {
+    reset(FAILOVER_TAG);
+    let dir = tempdir();
+    let inv = cluster_inventory(dir.path(), "fo.toml", FAILOVER_TAG, FAILOVER_PORTS, "");
+    let (primary, standby) = FAILOVER_PORTS;
+    let fdata = |k: usize, node: &str| format!("{LAB_DIR}/hosts/h{k}/data/{FAILOVER_TAG}/{node}");
+    let out = pgxc(&["apply", &inv]);
+    assert!(out.status.success(), "apply: {}", shown(&out));
+
+    // A standby that is not running (so not known to be consistent) is never promoted.
+    let out = pgxc(&["stop", &inv, "--on", "pg3_standby"]);
+    assert!(out.status.success(), "{}", shown(&out));
+    let pid = postmaster_pid(&fdata(3, "pg3"));
+    kill("-KILL", pid);
+    wait_for("pg3's postmaster to die", || process_gone(pid));
+    let out = pgxc(&["failover", &inv, "pg3"]);
+    assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
+    assert!(
+        text(&out.stdout).contains("refusing to promote pg3_standby on h1: it is not running"),
+        "{}",
+        shown(&out)
+    );
+    assert!(text(&out.stdout).contains("nothing was changed"), "{}", shown(&out));
+    assert!(!dir.path().join("fo.roles.toml").exists());
+    assert!(Path::new(&format!("{}/standby.signal", fdata(1, "pg3_standby"))).exists());
+
+    // Rows committed on pg1 and replayed on its standby survive pg1's death.
+    fsql(1, "pg1", primary, "create table t (id int)");
+    fsql(1, "pg1", primary, "insert into t select generate_series(1, 1000)");
+    wait_for("the rows on the standby", || {
+        let (_, rows) = status(&inv);
+        rows["pg1_standby"]["replication"]["lag_bytes"] == 0
+    });
+    let pid = postmaster_pid(&fdata(1, "pg1"));
+    kill("-KILL", pid);
+    wait_for("pg1's postmaster to die", || process_gone(pid));
+
+    let out = pgxc(&["failover", &inv, "pg1"]);
+    assert!(out.status.success(), "failover: {}", shown(&out));
+    let said = text(&out.stdout);
+    assert!(said.contains("pg1 on h1: already down"), "{said}");
+    assert!(said.contains("pg1_standby on h2: promote"), "{said}");
+    assert!(said.contains("pg1_standby on h2: check: it takes writes"), "{said}");
+    assert!(said.contains("pg1_standby on h2 (127.0.10.2:28443) is the primary"), "{said}");
+    assert_eq!(fsql(2, "pg1_standby", standby, "select count(*) from t"), "1000");
+    fsql(2, "pg1_standby", standby, "insert into t values (1001)");
+    assert_eq!(fsql(2, "pg1_standby", standby, "select count(*) from t"), "1001");
+
+    // The new roles are recorded beside the inventory, and every command respects them.
+    let roles = std::fs::read_to_string(dir.path().join("fo.roles.toml")).unwrap();
+    assert!(
+        roles.contains("[datanodes.pg1]\nprimary = \"pg1_standby\"\nold_primary = \"pg1\""),
+        "{roles}"
+    );
+    let (_, rows) = status(&inv);
+    assert_eq!(rows["pg1_standby"]["promoted_for"], "pg1");
+    assert_eq!(rows["pg1_standby"]["healthy"], true, "{}", rows["pg1_standby"]);
+    assert_eq!(rows["pg1"]["fenced"], true);
+    assert_eq!(rows["pg1"]["healthy"], false);
+    let out = pgxc(&["start", &inv, "--on", "pg1"]);
+    assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
+    assert!(
+        text(&out.stdout).contains("pg1 on h1: fenced: failover made pg1_standby"),
+        "{}",
+        shown(&out)
+    );
+    assert!(
+        !Path::new(&format!("{}/postmaster.pid", fdata(1, "pg1"))).exists()
+            || process_gone(postmaster_pid(&fdata(1, "pg1")))
+    );
+    let out = pgxc(&["apply", &inv]);
+    assert_eq!(out.status.code(), Some(2), "{}", shown(&out));
+    assert!(text(&out.stderr).contains("records a failover of pg1"), "{}", shown(&out));
+    let out = pgxc(&["failover", &inv, "pg1"]);
+    assert!(out.status.success(), "{}", shown(&out));
+    assert!(
+        text(&out.stdout).contains("pg1 already failed over to pg1_standby"),
+        "{}",
+        shown(&out)
+    );
+
+    reset(FAILOVER_TAG);
+}
