@@ -13,3 +13,5 @@ mod lab;
 mod ops;
 /// The SSH transport library itself: session reuse, upload, ssh-agent.
 mod transport;
+/// Operating a Postgres-XC cluster: status, stop/start, failover through every coordinator.
+mod xc_ops;

@@ -1,0 +1,154 @@
+//! Operating a Postgres-XC cluster that apply deployed (needs `PGXC_HOME`, an installed
+//! Postgres-XC / Postgres-X2; skipped, saying so, without it): GTM, two coordinators and three
+//! datanodes with standbys over three lab hosts, md5 between nodes. status, stop and start,
+//! then failover of a datanode killed with SIGKILL: every row committed before the kill is
+//! readable, and writes succeed, through every coordinator. Its own directory (`xcops`) and
+//! ports (31xxx).
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use crate::apply::{as_pgxc, find_ctl, reset, test_hosts, wait_for};
+use crate::support::*;
+
+const TAG: &str = "xcops";
+const COORD_PORT: u16 = 31532;
+const DN_PORT: u16 = 31542;
+const STANDBY_PORT: u16 = 31543;
+
+fn inventory(dir: &Path, pgxc_home: &str) -> String {
+    let mut nodes = format!(
+        "[gtm]\nhost = \"h1\"\nport = 31666\n\n\
+         [[coordinators]]\nname = \"coord1\"\nhost = \"h1\"\nport = {COORD_PORT}\npooler_port = 31667\n\n\
+         [[coordinators]]\nname = \"coord2\"\nhost = \"h2\"\nport = {COORD_PORT}\npooler_port = 31668\n\n"
+    );
+    for (k, standby) in [(1, 2), (2, 3), (3, 1)] {
+        nodes.push_str(&format!(
+            "[[datanodes]]\nname = \"dn{k}\"\nhost = \"h{k}\"\nport = {DN_PORT}\n\
+             [datanodes.standby]\nhost = \"h{standby}\"\nport = {STANDBY_PORT}\n\n"
+        ));
+    }
+    write(dir, "xc-password", "xc ops s3cret\n");
+    let text = format!(
+        "[cluster]\nname = \"{TAG}\"\nflavor = \"postgres-xc\"\nos_user = \"pgxc\"\n\n\
+         [auth]\nmethod = \"md5\"\npassword_file = \"xc-password\"\n\n\
+         [source]\nprebuilt = \"{pgxc_home}\"\n\n\
+         [settings.all]\nshared_buffers = \"16MB\"\n\n{}\n{}\n{nodes}",
+        ssh_table(None),
+        test_hosts(TAG),
+    );
+    write(dir, "xc.toml", &text)
+}
+
+fn data(k: usize, node: &str) -> String {
+    format!("{LAB_DIR}/hosts/h{k}/data/{TAG}/{node}")
+}
+
+/// SQL through coordinator `k` (on host hK), one statement (X2's psql runs only the last -c).
+fn through(k: usize, query: &str) -> Output {
+    let psql = find_ctl(&format!("{LAB_DIR}/hosts/h1/data/{TAG}"), "psql");
+    let (dir, port) = (data(k, &format!("coord{k}")), COORD_PORT.to_string());
+    as_pgxc(&[
+        &psql, "-X", "-A", "-t", "-h", &dir, "-p", &port, "-U", "pgxc", "-d", "postgres", "-c",
+        query,
+    ])
+}
+
+fn through_ok(k: usize, query: &str) -> String {
+    let out = through(k, query);
+    assert!(out.status.success(), "coord{k}: {query}: {}", text(&out.stderr));
+    text(&out.stdout).trim().to_string()
+}
+
+fn shown(out: &Output) -> String {
+    format!("stdout:\n{}stderr:\n{}", text(&out.stdout), text(&out.stderr))
+}
+
+fn postmaster_pid(data_dir: &str) -> i32 {
+    let pid = std::fs::read_to_string(format!("{data_dir}/postmaster.pid")).unwrap();
+    pid.lines().next().unwrap().trim().parse().unwrap()
+}
+
+#[test]
+fn postgres_xc_status_stop_start_and_failover_through_every_coordinator() {
+    let Ok(pgxc_home) = std::env::var("PGXC_HOME") else {
+        eprintln!(
+            "SKIPPED postgres_xc_status_stop_start_and_failover_through_every_coordinator: \
+             set PGXC_HOME to an installed Postgres-XC (e.g. /opt/pgxc) to run it"
+        );
+        return;
+    };
+    reset(TAG);
+    let dir = tempdir();
+    let inv = inventory(dir.path(), &pgxc_home);
+    let out = pgxc(&["apply", &inv]);
+    assert!(out.status.success(), "apply: {}", shown(&out));
+
+    // Healthy: every node running, standbys streaming, both coordinators' pgxc_node right.
+    let out = pgxc(&["status", &inv, "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    let rows = json_lines(&out.stdout);
+    assert_eq!(rows.len(), 9, "gtm, 2 coordinators, 3 datanodes, 3 standbys");
+    for row in &rows {
+        assert_eq!(row["healthy"], true, "{row}");
+    }
+
+    through_ok(1, "create table t (id int) distribute by hash(id)");
+    through_ok(1, "insert into t select generate_series(1, 300)");
+    assert_eq!(through_ok(2, "select count(*) from t"), "300");
+
+    // stop, then start: everything back in order, the rows still there.
+    let out = pgxc(&["stop", &inv]);
+    assert!(out.status.success(), "stop: {}", shown(&out));
+    assert!(!Path::new(&format!("{}/register.node", data(1, "gtm"))).exists());
+    let out = pgxc(&["status", &inv]);
+    assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
+    let out = pgxc(&["start", &inv]);
+    assert!(out.status.success(), "start: {}", shown(&out));
+    let out = pgxc(&["status", &inv]);
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    wait_for("coord2 to answer", || through(2, "select count(*) from t").status.success());
+    assert_eq!(through_ok(2, "select count(*) from t"), "300");
+
+    // dn1 dies: queries through a coordinator fail until failover re-points them.
+    wait_for("dn1's standby to replay everything", || {
+        let out = pgxc(&["status", &inv, "--json"]);
+        json_lines(&out.stdout)
+            .iter()
+            .any(|r| r["node"] == "dn1_standby" && r["replication"]["lag_bytes"] == 0)
+    });
+    let pid = postmaster_pid(&data(1, "dn1"));
+    let killed = Command::new("kill").args(["-KILL", &pid.to_string()]).status().unwrap();
+    assert!(killed.success());
+    wait_for("queries through coord1 to fail", || {
+        !through(1, "select count(*) from t").status.success()
+    });
+
+    let out = pgxc(&["failover", &inv, "dn1"]);
+    assert!(out.status.success(), "failover: {}", shown(&out));
+    eprintln!("failover: {}", text(&out.stdout).lines().last().unwrap_or_default());
+
+    // Every row committed before the kill, and new writes, through every coordinator.
+    for k in [1, 2] {
+        let node = through_ok(
+            k,
+            "select node_host || ':' || node_port from pgxc_node where node_name = 'dn1'",
+        );
+        assert_eq!(node, format!("127.0.10.2:{STANDBY_PORT}"), "coord{k}'s dn1");
+        assert_eq!(through_ok(k, "select count(*) from t"), "300", "coord{k}");
+    }
+    through_ok(1, "insert into t select generate_series(301, 400)");
+    through_ok(2, "insert into t select generate_series(401, 500)");
+    assert_eq!(through_ok(1, "select count(*) from t"), "500");
+    assert_eq!(through_ok(2, "select count(distinct id) from t"), "500");
+    let on_dn1 = through_ok(1, "EXECUTE DIRECT ON (dn1) 'select count(*) from t'");
+    assert!(on_dn1.parse::<u32>().unwrap() > 0, "dn1 (now its standby) holds rows: {on_dn1}");
+
+    let out = pgxc(&["status", &inv, "--json"]);
+    let rows = json_lines(&out.stdout);
+    let row = |name: &str| rows.iter().find(|r| r["node"] == name).unwrap().clone();
+    assert_eq!(row("dn1_standby")["healthy"], true, "{}", row("dn1_standby"));
+    assert_eq!(row("coord1")["healthy"], true, "{}", row("coord1"));
+    assert_eq!(row("dn1")["fenced"], true);
+    reset(TAG);
+}
