@@ -66,7 +66,8 @@ pub async fn run(args: RestartArgs) -> Result<Status, Error> {
         let verify = restart::verify(&inv, n, &reachable).map_err(Error::Usage)?;
         let before = reachable(n.node).and_then(|f| f.start_time.clone());
         let before = if n.node.role == Role::Gtm { None } else { before };
-        let steps = restart::steps(&inv, n, &commands, &verify, before.as_deref(), &bin);
+        let standbys = restart::standbys(&inv, n, &reachable);
+        let steps = restart::steps(&inv, n, &commands, &verify, before.as_deref(), &standbys, &bin);
         planned.insert(n.node.name.to_string(), steps);
     }
 
@@ -140,8 +141,8 @@ async fn roll_one(steps: &[Step], cx: &StepContext<'_>) -> Result<Output, StepEr
     Ok(first.unwrap_or(Output { stdout: vec![], stderr: vec![], status: ExitStatus::Code(0) }))
 }
 
-/// The nodes to probe: those that roll, and those their checks run on (a standby's primary,
-/// the coordinators of a Postgres-XC cluster).
+/// The nodes to probe: those that roll, and those their checks run on or wait for (a standby's
+/// primary, a primary's standbys, the coordinators of a Postgres-XC cluster).
 fn probed<'a>(inv: &'a Inventory, roll: &'a restart::Roll<'a>) -> Vec<&'a Node> {
     let mut nodes: Vec<&Node> = Vec::new();
     let mut add = |n: &'a Node| {
@@ -154,6 +155,7 @@ fn probed<'a>(inv: &'a Inventory, roll: &'a restart::Roll<'a>) -> Vec<&'a Node> 
         if let Some(p) = n.node.primary.as_ref().and_then(|p| inv.node(p.as_str())) {
             add(p);
         }
+        inv.nodes.iter().filter(|s| s.primary.as_ref() == Some(&n.node.name)).for_each(&mut add);
     }
     if inv.cluster.flavor == Flavor::PostgresXc {
         inv.nodes.iter().filter(|n| n.role == Role::Coordinator).for_each(add);

@@ -148,6 +148,28 @@ pub fn verify<'a>(
     }
 }
 
+/// A datanode primary's standbys that ran before the roll: the roll moves on only once they
+/// stream from the restarted primary again, so that it leaves the cluster as healthy as it
+/// found it, and because every commit on a primary waits for its synchronous standby (a
+/// walreceiver retries every 5 s by default: `wal_retrieve_retry_interval` on PostgreSQL).
+pub fn standbys<'a>(
+    inv: &'a Inventory,
+    n: &RollNode<'a>,
+    facts: &dyn Fn(&Node) -> Option<&'a NodeFacts>,
+) -> Vec<&'a Node> {
+    if n.tier != Role::Datanode || n.serves.is_some() {
+        return Vec::new();
+    }
+    inv.nodes
+        .iter()
+        .filter(|s| {
+            s.role == Role::Standby
+                && s.primary.as_ref() == Some(&n.node.name)
+                && facts(s).is_some_and(|f| f.running)
+        })
+        .collect()
+}
+
 /// Why the roll must not start, one line per node: every node to restart must run (a roll
 /// never takes down more than it restarts), and what checks it must be there.
 pub fn refusals<'a>(
@@ -182,13 +204,15 @@ pub fn refusals<'a>(
 
 /// The restart of one node and the checks that follow it, in order. `commands`: the node's;
 /// `bin(node)`: the server binaries' directory on that node's host; `start_time`: its
-/// postmaster start time before the restart (`None` for the GTM).
+/// postmaster start time before the restart (`None` for the GTM); `standbys`: see
+/// [`standbys`].
 pub fn steps(
     inv: &Inventory,
     n: &RollNode<'_>,
     commands: &NodeCommands,
     verify: &Verify<'_>,
     start_time: Option<&str>,
+    standbys: &[&Node],
     bin: &dyn Fn(&Node) -> String,
 ) -> Vec<Step> {
     let node = n.node;
@@ -230,6 +254,14 @@ pub fn steps(
             steps.push(check(node, PRIMARY_CHECK_SQL.to_string(), "a query on it".into()))
         }
         Verify::Nothing => {}
+    }
+    for standby in standbys {
+        let sync = if standby.synchronous { "synchronous " } else { "" };
+        steps.push(check(
+            node,
+            streaming_sql(standby.name.as_str()),
+            format!("its {sync}standby {} streams from it again", standby.name),
+        ));
     }
     steps
 }
@@ -413,7 +445,7 @@ mod tests {
         let dn1 = inv.node("dn1").unwrap();
         let c = flavor.commands(&inv, standby.node, "/b").unwrap();
         let v = Verify::Streaming { primary: dn1 };
-        let steps = steps(&inv, standby, &c, &v, Some("2026-11-25 12:00:00.1+00"), &bin);
+        let steps = steps(&inv, standby, &c, &v, Some("2026-11-25 12:00:00.1+00"), &[], &bin);
         let shown: Vec<String> = steps.iter().map(|s| s.to_string()).collect();
         assert_eq!(
             shown,
@@ -444,7 +476,7 @@ mod tests {
         let v = Verify::ThroughCoordinator { coordinator: coord1, datanode: "dn1".into() };
         let primary = RollNode { node: dn1, tier: Role::Datanode, serves: None };
         let c = flavor.commands(&inv, dn1, "/b").unwrap();
-        let s = super::steps(&inv, &primary, &c, &v, Some("x'y"), &bin);
+        let s = super::steps(&inv, &primary, &c, &v, Some("x'y"), &[], &bin);
         assert_eq!(s[2].to_string(), "coord1 on db1: check: a query through it reaches dn1");
         let Action::Await { argv, .. } = &s[2].action else { panic!("await") };
         assert_eq!(argv.last().unwrap(), "execute direct on (dn1) 'select 1'");
@@ -453,7 +485,29 @@ mod tests {
 
         let gtm = RollNode { node: inv.node("gtm").unwrap(), tier: Role::Gtm, serves: None };
         let c = flavor.commands(&inv, gtm.node, "/b").unwrap();
-        assert_eq!(super::steps(&inv, &gtm, &c, &Verify::Nothing, None, &bin).len(), 1);
+        assert_eq!(super::steps(&inv, &gtm, &c, &Verify::Nothing, None, &[], &bin).len(), 1);
+
+        // dn1's standby must stream again before the roll goes on.
+        let up = running("t");
+        let facts = |_: &Node| Some(&up);
+        let standbys = standbys(&inv, &primary, &facts);
+        assert_eq!(standbys.len(), 1);
+        let s = super::steps(&inv, &primary, &c_dn1(&inv), &v, Some("t"), &standbys, &bin);
+        assert_eq!(
+            s[3].to_string(),
+            "dn1 on db2: check: its synchronous standby dn1_standby streams from it again"
+        );
+        assert!(
+            super::standbys(&inv, &primary, &|_| None).is_empty(),
+            "not running: not waited for"
+        );
+        let standby =
+            RollNode { node: inv.node("dn1_standby").unwrap(), tier: Role::Standby, serves: None };
+        assert!(super::standbys(&inv, &standby, &facts).is_empty());
+    }
+
+    fn c_dn1(inv: &Inventory) -> NodeCommands {
+        flavors::of(inv.cluster.flavor).commands(inv, inv.node("dn1").unwrap(), "/b").unwrap()
     }
 
     #[test]
