@@ -40,6 +40,13 @@ pub enum Command {
     /// Stop the selected nodes (default: all) in reverse dependency order; parallel within a
     /// tier. Nodes already stopped are left alone; the GTM's register.node is removed.
     Stop(StopArgs),
+    /// Restart the selected nodes (default: all but the GTM) one at a time without taking the
+    /// cluster down: standbys, then datanodes' primaries, then coordinators, the GTM last and
+    /// only when --on selects it. Each node must accept connections again with a new start time
+    /// and pass its role's check (a standby streams again; a Postgres-XC datanode answers
+    /// through a coordinator; a PostgreSQL primary answers a query) before the next one
+    /// restarts; the roll stops at the first node that does not come back.
+    Restart(RestartArgs),
     /// Delete the cluster's data: without --yes, list per host the data directories it would
     /// delete; with --yes, stop every node immediately and delete them. Only directories apply
     /// initialised (and its staging directories); never an install prefix.
@@ -121,6 +128,21 @@ pub struct StopArgs {
     /// quit at once (crash recovery at the next start).
     #[arg(long, value_enum, default_value_t = StopModeArg::Fast)]
     pub mode: StopModeArg,
+}
+
+#[derive(Debug, Args)]
+pub struct RestartArgs {
+    #[command(flatten)]
+    pub target: LifecycleArgs,
+
+    /// Node by node (the only kind of restart there is: `stop` then `start` restart everything
+    /// at once).
+    #[arg(long, required = true)]
+    pub rolling: bool,
+
+    /// How many nodes of a tier restart at once.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    pub batch: u16,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -11,6 +11,8 @@ mod exec;
 mod lab;
 /// `status`, `start`/`stop`, `clean`, `failover`: operating a cluster that apply deployed.
 mod ops;
+/// `restart --rolling`: under a write load, both flavors; a node that does not come back.
+mod roll;
 /// The SSH transport library itself: session reuse, upload, ssh-agent.
 mod transport;
 /// Operating a Postgres-XC cluster: status, stop/start, failover through every coordinator.

@@ -20,7 +20,13 @@ fn inventory(dir: &Path, name: &str, extra: &str) -> String {
 }
 
 /// Three primaries with a standby each (pg2's synchronous), in lab directory `tag`.
-fn cluster_inventory(dir: &Path, name: &str, tag: &str, ports: (u16, u16), extra: &str) -> String {
+pub(crate) fn cluster_inventory(
+    dir: &Path,
+    name: &str,
+    tag: &str,
+    ports: (u16, u16),
+    extra: &str,
+) -> String {
     let (primary_port, standby_port) = ports;
     let mut datanodes = String::new();
     for (k, standby) in [(1, 2), (2, 3), (3, 1)] {
@@ -44,12 +50,12 @@ fn data(k: usize, node: &str) -> String {
     format!("{LAB_DIR}/hosts/h{k}/data/{TAG}/{node}")
 }
 
-fn shown(out: &Output) -> String {
+pub(crate) fn shown(out: &Output) -> String {
     format!("stdout:\n{}stderr:\n{}", text(&out.stdout), text(&out.stderr))
 }
 
 /// `status --json`: its exit code and its rows by node name.
-fn status(inv: &str) -> (i32, BTreeMap<String, serde_json::Value>) {
+pub(crate) fn status(inv: &str) -> (i32, BTreeMap<String, serde_json::Value>) {
     let out = pgxc(&["status", inv, "--json"]);
     let rows = json_lines(&out.stdout)
         .into_iter()

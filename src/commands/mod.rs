@@ -10,6 +10,7 @@ mod failover;
 mod fleet;
 mod lab;
 mod lifecycle;
+mod restart;
 mod status;
 
 use crate::cli::{Cli, Command};
@@ -67,6 +68,7 @@ pub async fn run(cli: Cli) -> Result<Status, Error> {
         Command::Status(args) => status::run(args).await,
         Command::Start(args) => lifecycle::start(args).await,
         Command::Stop(args) => lifecycle::stop(args).await,
+        Command::Restart(args) => restart::run(args).await,
         Command::Clean(args) => clean::run(args).await,
         Command::Failover(args) => failover::run(args).await,
         Command::Lab(cmd) => lab::run(cmd).await,

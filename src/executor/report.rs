@@ -297,6 +297,67 @@ pub fn lifecycle_summary(
     out.flush()
 }
 
+/// A node a rolling restart brought back: `  ok    restarted dn1 on h2 (1.3 s, down 0.9 s)`:
+/// the whole of its restart and checks, and how long it did not accept connections.
+pub fn restarted(
+    what: &str,
+    elapsed: std::time::Duration,
+    down: Option<std::time::Duration>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let down = down.map(|d| format!(", down {:.1} s", d.as_secs_f64())).unwrap_or_default();
+    writeln!(out, "  ok    restarted {what} ({:.1} s{down})", elapsed.as_secs_f64())?;
+    out.flush()
+}
+
+/// A node that did not come back, with the step that failed and why.
+pub fn not_back(
+    what: &str,
+    elapsed: std::time::Duration,
+    err: &crate::executor::StepError,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    writeln!(out, "  FAIL  {what} did not come back ({:.1} s)", elapsed.as_secs_f64())?;
+    writeln!(out, "        {}: {}", err.step, err.message.replace('\n', "\n        "))?;
+    out.flush()
+}
+
+/// Why a rolling restart did not start.
+pub fn roll_refused(refusals: &[String], out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out, "error: restart: refusing to start the roll, nothing was restarted:")?;
+    for r in refusals {
+        writeln!(out, "  {r}")?;
+    }
+    out.flush()
+}
+
+/// The last line of a rolling restart. `stopped_at`: the nodes that did not come back and the
+/// ones left untouched after them.
+pub fn roll_summary(
+    restarted: usize,
+    stopped_at: Option<&(Vec<String>, Vec<String>)>,
+    elapsed: std::time::Duration,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let secs = elapsed.as_secs_f64();
+    match stopped_at {
+        None => writeln!(out, "rolled {restarted} nodes ({secs:.1} s)")?,
+        Some((failed, untouched)) => {
+            let rest = if untouched.is_empty() {
+                "no node was left".to_string()
+            } else {
+                format!("not restarted: {}", untouched.join(", "))
+            };
+            writeln!(
+                out,
+                "error: restart: stopped at {} (did not come back); restarted {restarted}; {rest}                  ({secs:.1} s)",
+                failed.join(", ")
+            )?;
+        }
+    }
+    out.flush()
+}
+
 /// `== NAME`: a phase of a command.
 pub fn phase_header(name: &str, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "== {name}")

@@ -11,6 +11,7 @@ use crate::flavors::PWFILE_ARG;
 use crate::inventory::Build;
 use crate::plan::build::{self, Poll};
 use crate::plan::diff::registration_sql;
+use crate::plan::restart::DOWN_MS_PREFIX;
 use crate::plan::state::{INIT_MARKER, INSTALL_MARKER, PgxcNodeRow};
 use crate::plan::step::{Action, Step};
 use crate::secret::Secret;
@@ -172,10 +173,22 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
                 .run("reload", &Script::new().cmd(Cmd::new(&argv[0]).args(&argv[1..])), None)
                 .await
         }
-        Action::Restart { stop, start, ready, .. } => {
-            let script =
-                Script::new().cmd(argv_cmd(stop)).cmd(argv_cmd(start)).raw(&wait_until(ready));
+        Action::Restart { stop, status, start, ready, .. } => {
+            // The node is down from the stop command until it accepts connections again.
+            let script = Script::new()
+                .raw("t0=$(date +%s%N)")
+                .cmd(argv_cmd(stop))
+                .raw(&wait_while(status))
+                .cmd(argv_cmd(start))
+                .raw(&wait_until_started(ready, status))
+                .raw(&format!(
+                    "echo {}$(( ($(date +%s%N) - t0) / 1000000 ))",
+                    quote(DOWN_MS_PREFIX)
+                ));
             remote.run("restart", &script, None).await.map_err(|e| with_log_hint(e, start))
+        }
+        Action::Await { argv, what, tenths } => {
+            remote.run("check", &Script::new().raw(&await_script(argv, what, *tenths)), None).await
         }
         Action::Register { psql, want, fresh_sql } => {
             let node = step.node.as_deref().unwrap_or_default();
@@ -327,6 +340,25 @@ fn wait_until(ready: &[String]) -> String {
     poll("until", ready, "started, but not accepting connections after 60 s")
 }
 
+/// How long a server may show no process while it is being started before the start counts
+/// as failed: it writes its PID file early (before any recovery), so only a server that exited
+/// (a broken configuration, say) stays without one this long.
+const GONE_TENTHS: u32 = 50;
+
+/// Like [`wait_until`], but fails as soon as `status` has said for 5 s that no server runs:
+/// a server that exits while starting is reported then, not after the whole minute.
+fn wait_until_started(ready: &[String], status: &[String]) -> String {
+    format!(
+        "i=0; gone=0; until {} >/dev/null 2>&1; do i=$((i+1)); if {} >/dev/null 2>&1; then \
+         gone=0; else gone=$((gone+1)); fi; if [ $gone -ge {GONE_TENTHS} ]; then echo {} >&2; \
+         exit 1; fi; if [ $i -ge {READY_TENTHS} ]; then echo {} >&2; exit 1; fi; sleep 0.1; done",
+        argv_cmd(ready),
+        argv_cmd(status),
+        quote("the server exited while starting (no server process for 5 s)"),
+        quote("started, but not accepting connections after 60 s")
+    )
+}
+
 /// Shell that polls `status` ten times a second until it fails (the server is gone), or fails
 /// after 60 s. `gtm_ctl stop` may return before the GTM has exited.
 fn wait_while(status: &[String]) -> String {
@@ -340,6 +372,18 @@ fn poll(keyword: &str, argv: &[String], timeout: &str) -> String {
          echo {} >&2; exit 1; fi; sleep 0.1; done",
         argv_cmd(argv),
         quote(timeout)
+    )
+}
+
+/// Shell that runs `argv` ten times a second until it succeeds; after `tenths` tries it fails
+/// saying `what` does not hold, with what the last try printed.
+fn await_script(argv: &[String], what: &str, tenths: u32) -> String {
+    let secs = f64::from(tenths) / 10.0;
+    format!(
+        "i=0; until out=$({} 2>&1); do i=$((i+1)); if [ $i -ge {tenths} ]; then printf '%s\\n' \
+         {} \"$out\" >&2; exit 1; fi; sleep 0.1; done",
+        argv_cmd(argv),
+        quote(&format!("not so after {secs:.0} s: {what}; the last try said:"))
     )
 }
 
@@ -460,5 +504,22 @@ mod tests {
         ];
         assert!(sh(&wait_until(&ready)).status.success());
         assert_eq!(std::fs::read_to_string(&n).unwrap().lines().count(), 3);
+
+        std::fs::remove_file(&n).unwrap();
+        assert!(sh(&wait_until_started(&ready, &argv("true"))).status.success());
+        std::fs::remove_file(&n).unwrap();
+        let out = sh(&wait_until_started(&argv("false"), &argv("false")));
+        assert_eq!(out.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("exited while starting"));
+        std::fs::remove_file(&n).ok();
+        assert!(sh(&await_script(&ready, "three", 10)).status.success());
+        let never =
+            vec!["sh".to_string(), "-c".to_string(), "echo 'it is not'; exit 1".to_string()];
+        let out = sh(&await_script(&never, "it is", 3));
+        assert_eq!(out.status.code(), Some(1));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            "not so after 0 s: it is; the last try said:\nit is not\n"
+        );
     }
 }

@@ -71,7 +71,7 @@ pub fn desired(
             Some(template) => renderer.render(template, &Context::new(inv, node)?)?,
             None => String::new(),
         };
-        let restart = (commands.stop.clone(), commands.start.clone());
+        let restart = (commands.stop.clone(), commands.status.clone(), commands.start.clone());
         nodes.push(DesiredNode {
             name: node.name.to_string(),
             role: node.role,

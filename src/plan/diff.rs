@@ -48,8 +48,8 @@ pub struct DesiredNode {
     pub ready: Vec<String>,
     /// `None`: the server cannot reload (the GTM): a change restarts it.
     pub reload: Option<Vec<String>>,
-    /// Stop, then start.
-    pub restart: (Vec<String>, Vec<String>),
+    /// Stop, status (runs while it succeeds), start.
+    pub restart: (Vec<String>, Vec<String>, Vec<String>),
     /// Coordinators of a Postgres-XC cluster: the pgxc_node rows they must hold, and how to
     /// run SQL on them (psql argv reading SQL from stdin).
     pub pgxc_node: Option<Vec<PgxcNodeRow>>,
@@ -291,9 +291,10 @@ fn file_changes(n: &DesiredNode, f: &NodeFacts) -> (Vec<Step>, Option<Action>) {
         Some(Action::Start { argv: n.start.clone(), ready: n.ready.clone() })
     } else if !restart.is_empty() || (!reload.is_empty() && n.reload.is_none()) {
         restart.extend(reload);
-        let (stop, start) = n.restart.clone();
+        let (stop, status, start) = n.restart.clone();
         let ready = n.ready.clone();
-        Some(Action::Restart { stop, start, ready, settings: restart.into_iter().collect() })
+        let settings = restart.into_iter().collect();
+        Some(Action::Restart { stop, status, start, ready, settings })
     } else if let (false, Some(argv)) = (reload.is_empty(), &n.reload) {
         Some(Action::Reload { argv: argv.clone(), settings: reload.into_iter().collect() })
     } else {
@@ -385,7 +386,7 @@ mod tests {
             start: vec!["start".into()],
             ready: vec!["ready".into()],
             reload: Some(vec!["reload".into()]),
-            restart: (vec!["stop".into()], vec!["start".into()]),
+            restart: (vec!["stop".into()], vec!["status".into()], vec!["start".into()]),
             pgxc_node: None,
             register_sql: String::new(),
             psql: vec!["psql".into()],

@@ -12,7 +12,8 @@
 //! - For the commands that operate a deployed cluster: [`health`] judges the probe's facts
 //!   for `status` (running, streaming, pgxc_node, drift); [`lifecycle`] decides which node
 //!   `start`/`stop` handle in which tier; [`clean`] which directories `clean` may delete
-//!   (only apply's own); [`failover`] whether a standby may be promoted and what follows.
+//!   (only apply's own); [`failover`] whether a standby may be promoted and what follows;
+//!   [`restart`] the order of a rolling restart and what each node must pass before the next.
 //!
 //! Commands call this; the executor moves the results to hosts.
 
@@ -25,6 +26,7 @@ pub mod failover;
 pub mod health;
 pub mod lifecycle;
 pub mod render;
+pub mod restart;
 pub mod state;
 pub mod step;
 

@@ -50,8 +50,19 @@ pub enum Action {
     Check { argv: Vec<String>, what: String },
     /// Signal the node to re-read its configuration.
     Reload { argv: Vec<String>, settings: Vec<String> },
-    /// Restart the node, stop then start (settings that only take effect at start changed).
-    Restart { stop: Vec<String>, start: Vec<String>, ready: Vec<String>, settings: Vec<String> },
+    /// Restart the node: stop, wait while `status` says it still runs, start, then poll
+    /// `ready` until it accepts connections (settings that only take effect at start changed,
+    /// or a rolling restart). The step prints how long the node was down.
+    Restart {
+        stop: Vec<String>,
+        status: Vec<String>,
+        start: Vec<String>,
+        ready: Vec<String>,
+        settings: Vec<String>,
+    },
+    /// Poll `argv` ten times a second until it succeeds, failing after `tenths` tenths of a
+    /// second with the last error: `what` does not hold (yet).
+    Await { argv: Vec<String>, what: String, tenths: u32 },
     /// Make a coordinator's pgxc_node match `want`. The executor reads pgxc_node first (the
     /// coordinator may only just have started): a fresh coordinator, which knows only itself,
     /// gets `fresh_sql` (rendered from `register_nodes.sql.hbs`); any other gets
@@ -141,7 +152,7 @@ impl fmt::Display for Step {
                 write!(f, "remove {}", paths.join(", "))
             }
             Action::Promote { .. } => f.write_str("promote"),
-            Action::Check { what, .. } => write!(f, "check: {what}"),
+            Action::Check { what, .. } | Action::Await { what, .. } => write!(f, "check: {what}"),
             Action::Reload { settings, .. } => write!(f, "reload{}", changed(settings)),
             Action::Restart { settings, .. } => write!(f, "restart{}", changed(settings)),
             Action::Register { want, .. } => {

@@ -1,0 +1,184 @@
+//! `pgxc-deploy restart INVENTORY --rolling [--on SELECTOR] [--batch N]`: restart the selected
+//! nodes a batch at a time (standbys, primaries, coordinators, the GTM last and only when `--on`
+//! selects it), each one checked before the next batch starts. One probe first: every node to
+//! restart must run, and what checks it (a standby's primary, a coordinator) too, or nothing is
+//! restarted. The roll stops at the first node that does not come back and leaves the rest
+//! alone. Order, checks and refusals are [`crate::plan::restart`]'s.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use crate::cli::RestartArgs;
+use crate::executor::steps::{StepContext, run_step};
+use crate::executor::{self, StepError, Target, report};
+use crate::flavors;
+use crate::inventory::{self, Flavor, Inventory, Node, Role, roles};
+use crate::plan::desired::bin_dir;
+use crate::plan::restart::{self, RollNode};
+use crate::plan::state::NodeFacts;
+use crate::plan::step::Step;
+use crate::transport::{ExitStatus, Output};
+
+use super::cluster::{self, HostResults};
+use super::{Error, Status, fleet, lifecycle};
+
+pub async fn run(args: RestartArgs) -> Result<Status, Error> {
+    let started = Instant::now();
+    let path = &args.target.inventory;
+    let inv = inventory::load(path)?;
+    let roles = roles::load(path).map_err(|e| Error::Usage(e.to_string()))?;
+    let on = args.target.on.as_deref();
+    let selected = lifecycle::selected_nodes(&inv, on)?;
+    let roll = restart::roll(&selected, &roles, on.is_some(), usize::from(args.batch));
+    let mut out = std::io::stdout().lock();
+    for (node, why) in &roll.left_alone {
+        report::lifecycle_node(&label(node), "skip", why, &mut out)?;
+    }
+    if roll.batches.is_empty() {
+        writeln!(out, "nothing to restart")?;
+        return Ok(Status::Ok);
+    }
+
+    let layout = cluster::layout(&inv).await?;
+    let fleet = fleet::fleet(&inv, &args.target.ssh);
+    let envs = cluster::host_envs(&inv, &layout);
+    let forks = args.target.ssh.forks;
+    let probed = probed(&inv, &roll);
+    let facts = cluster::probe_nodes(&inv, &probed, &fleet, forks, &envs, &layout).await;
+    let of = |n: &Node| node_facts(&facts, n);
+    let refusals = restart::refusals(&inv, &roll, &of);
+    if !refusals.is_empty() {
+        fleet.close().await;
+        report::roll_refused(&refusals, &mut out)?;
+        return Ok(Status::Failed);
+    }
+
+    // Every node's steps, made before anything restarts.
+    let flavor = flavors::of(inv.cluster.flavor);
+    let bin = |n: &Node| bin_dir(inv.host(&n.host).expect("validated inventory"), &layout.bin);
+    let reachable = |n: &Node| of(n).ok().flatten();
+    let mut planned: BTreeMap<String, Vec<Step>> = BTreeMap::new();
+    for n in roll.nodes() {
+        let commands = flavor
+            .commands(&inv, n.node, &bin(n.node))
+            .map_err(|e| Error::Usage(format!("{} on {}: {e}", n.node.name, n.node.host)))?;
+        let verify = restart::verify(&inv, n, &reachable).map_err(Error::Usage)?;
+        let before = reachable(n.node).and_then(|f| f.start_time.clone());
+        let before = if n.node.role == Role::Gtm { None } else { before };
+        let standbys = restart::standbys(&inv, n, &reachable);
+        let steps = restart::steps(&inv, n, &commands, &verify, before.as_deref(), &standbys, &bin);
+        planned.insert(n.node.name.to_string(), steps);
+    }
+
+    let cx = StepContext::plain(&fleet, envs.clone());
+    let mut restarted = 0;
+    let mut stopped_at = None;
+    let mut tier = None;
+    for (b, batch) in roll.batches.iter().enumerate() {
+        if tier != Some(batch.tier) {
+            report::tier_header("restart", batch.tier, &mut out)?;
+            tier = Some(batch.tier);
+        }
+        let items = batch
+            .nodes
+            .iter()
+            .map(|n| (Target { host: n.node.host.clone(), node: Some(n.node.name.to_string()) }, n))
+            .collect();
+        let outcomes = executor::run_items(items, batch.nodes.len(), |_, n: &RollNode| {
+            let steps = &planned[n.node.name.as_str()];
+            let cx = &cx;
+            async move { roll_one(steps, cx).await }
+        })
+        .await;
+        let mut failed = Vec::new();
+        for (n, outcome) in batch.nodes.iter().zip(&outcomes) {
+            let what = describe(n);
+            match &outcome.result {
+                Ok(output) => {
+                    let stdout = String::from_utf8_lossy(&output.stdout);
+                    let down = restart::down_ms(&stdout).map(Duration::from_millis);
+                    report::restarted(&what, outcome.elapsed, down, &mut out)?;
+                    restarted += 1;
+                }
+                Err(e) => {
+                    report::not_back(&what, outcome.elapsed, e, &mut out)?;
+                    failed.push(label(n.node));
+                }
+            }
+        }
+        if !failed.is_empty() {
+            let untouched: Vec<String> = roll.batches[b + 1..]
+                .iter()
+                .flat_map(|b| &b.nodes)
+                .map(|n| label(n.node))
+                .collect();
+            stopped_at = Some((failed, untouched));
+            break;
+        }
+    }
+    fleet.close().await;
+    report::roll_summary(restarted, stopped_at.as_ref(), started.elapsed(), &mut out)?;
+    Ok(if stopped_at.is_none() { Status::Ok } else { Status::Failed })
+}
+
+/// Restart one node and run its checks, one after the other; the first failure ends it and is
+/// named by its step (`pg1 on h1: check: pg1_standby streams from it again`). On success, the
+/// restart step's output (it says how long the node was down).
+async fn roll_one(steps: &[Step], cx: &StepContext<'_>) -> Result<Output, StepError> {
+    let mut first = None;
+    for step in steps {
+        let output = run_step(step, cx).await.map_err(|e| {
+            // The step already says restart or check; a connect failure says so.
+            let step = match e.step.as_str() {
+                "restart" | "check" => step.to_string(),
+                other => format!("{step}: {other}"),
+            };
+            StepError { step, message: e.message }
+        })?;
+        first.get_or_insert(output);
+    }
+    Ok(first.unwrap_or(Output { stdout: vec![], stderr: vec![], status: ExitStatus::Code(0) }))
+}
+
+/// The nodes to probe: those that roll, and those their checks run on or wait for (a standby's
+/// primary, a primary's standbys, the coordinators of a Postgres-XC cluster).
+fn probed<'a>(inv: &'a Inventory, roll: &'a restart::Roll<'a>) -> Vec<&'a Node> {
+    let mut nodes: Vec<&Node> = Vec::new();
+    let mut add = |n: &'a Node| {
+        if !nodes.iter().any(|m| m.name == n.name) {
+            nodes.push(n);
+        }
+    };
+    for n in roll.nodes() {
+        add(n.node);
+        if let Some(p) = n.node.primary.as_ref().and_then(|p| inv.node(p.as_str())) {
+            add(p);
+        }
+        inv.nodes.iter().filter(|s| s.primary.as_ref() == Some(&n.node.name)).for_each(&mut add);
+    }
+    if inv.cluster.flavor == Flavor::PostgresXc {
+        inv.nodes.iter().filter(|n| n.role == Role::Coordinator).for_each(add);
+    }
+    nodes
+}
+
+fn node_facts<'a>(facts: &'a HostResults, node: &Node) -> Result<Option<&'a NodeFacts>, String> {
+    match facts.get(&node.host) {
+        Some(Ok(h)) => Ok(h.nodes.get(node.name.as_str())),
+        Some(Err(why)) => Err(why.clone()),
+        None => Err("not probed".into()),
+    }
+}
+
+fn label(node: &Node) -> String {
+    format!("{} on {}", node.name, node.host)
+}
+
+/// `pg1_standby on h2`, or `pg1_standby on h2 (primary of pg1)` for a promoted standby.
+fn describe(n: &RollNode) -> String {
+    match &n.serves {
+        Some(datanode) => format!("{} (primary of {datanode})", label(n.node)),
+        None => label(n.node),
+    }
+}

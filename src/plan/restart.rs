@@ -1,0 +1,518 @@
+//! What `restart --rolling` does, as values: the order in which the selected nodes restart
+//! ([`roll`]: standbys, then datanodes' primaries, then coordinators, the GTM last and only when
+//! `--on` selects it, `--batch` nodes at once within a tier), why a roll must not start
+//! ([`refusals`]), and for each node the restart step and the checks that must pass before the
+//! roll moves on ([`steps`]). PURE: `commands::restart` probes, runs the steps batch by batch
+//! and stops at the first node that does not come back.
+//!
+//! The roles file is respected: a standby that a failover promoted restarts with the primaries
+//! (and is checked as the datanode it serves), its fenced old primary is never restarted.
+
+use super::desired::psql;
+use super::failover::PRIMARY_CHECK_SQL;
+use super::state::NodeFacts;
+use super::step::{Action, Step};
+use crate::flavors::NodeCommands;
+use crate::inventory::roles::Roles;
+use crate::inventory::{Flavor, Inventory, Node, Role};
+
+/// The order of a rolling restart: what goes first depends on nothing that goes later. A
+/// standby's restart costs its primary nothing (unless it is synchronous: commits wait for it
+/// a moment); a primary's costs its datanode's writes; a coordinator's, the sessions on it;
+/// the GTM's, every transaction of the cluster.
+pub const ROLL_ORDER: [Role; 4] = [Role::Standby, Role::Datanode, Role::Coordinator, Role::Gtm];
+
+/// How long each check may take to pass after the node accepts connections again.
+pub const CHECK_TENTHS: u32 = 300;
+
+/// What must hold for a restarted node before the roll moves on (besides accepting connections
+/// and a new postmaster start time).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verify<'a> {
+    /// A standby: its primary lists it as streaming again.
+    Streaming { primary: &'a Node },
+    /// A Postgres-XC datanode's primary: a query through a running coordinator reaches it (by
+    /// its datanode name: the inventory's, also for a promoted standby).
+    ThroughCoordinator { coordinator: &'a Node, datanode: String },
+    /// A PostgreSQL primary: a query on it, out of recovery.
+    Primary,
+    /// A coordinator or the GTM: accepting connections is what it must do.
+    Nothing,
+}
+
+/// One node of the roll.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RollNode<'a> {
+    pub node: &'a Node,
+    /// The tier it restarts in: [`Role::Datanode`] for a promoted standby.
+    pub tier: Role,
+    /// The datanode a promoted standby serves now.
+    pub serves: Option<String>,
+}
+
+/// Nodes restarted at once; the next batch starts when each of them came back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batch<'a> {
+    pub tier: Role,
+    pub nodes: Vec<RollNode<'a>>,
+}
+
+/// The whole roll: batches in order, and selected nodes left alone with why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Roll<'a> {
+    pub batches: Vec<Batch<'a>>,
+    pub left_alone: Vec<(&'a Node, String)>,
+}
+
+impl Roll<'_> {
+    pub fn nodes(&self) -> impl Iterator<Item = &RollNode<'_>> {
+        self.batches.iter().flat_map(|b| &b.nodes)
+    }
+}
+
+/// Order `selected` (inventory order) into batches of at most `batch` nodes. `gtm_named`: the
+/// user's `--on` selected the GTM; without it, the GTM is left alone (its restart interrupts
+/// every transaction of the cluster, which a rolling restart exists to avoid).
+pub fn roll<'a>(selected: &[&'a Node], roles: &Roles, gtm_named: bool, batch: usize) -> Roll<'a> {
+    let mut left_alone = Vec::new();
+    let mut rolled = Vec::new();
+    for &node in selected {
+        if let Some((datanode, p)) = roles.fenced(node.name.as_str()) {
+            left_alone.push((
+                node,
+                format!(
+                    "fenced by failover ({} is the primary of {datanode} now): not restarted",
+                    p.primary
+                ),
+            ));
+            continue;
+        }
+        if node.role == Role::Gtm && !gtm_named {
+            left_alone.push((
+                node,
+                "not restarted: a GTM restart interrupts every transaction of the cluster; \
+                 select it with --on to restart it last"
+                    .to_string(),
+            ));
+            continue;
+        }
+        let serves = roles.promoted(node.name.as_str()).map(|(d, _)| d.to_string());
+        let tier = if serves.is_some() { Role::Datanode } else { node.role };
+        rolled.push(RollNode { node, tier, serves });
+    }
+    let mut batches = Vec::new();
+    for tier in ROLL_ORDER {
+        let nodes: Vec<RollNode> = rolled.iter().filter(|n| n.tier == tier).cloned().collect();
+        for chunk in nodes.chunks(batch.max(1)) {
+            batches.push(Batch { tier, nodes: chunk.to_vec() });
+        }
+    }
+    Roll { batches, left_alone }
+}
+
+/// What each rolled node is checked with. `inv`'s coordinators and the standbys' primaries
+/// come from the inventory (a standby's primary cannot have been failed over while the standby
+/// is still a standby). `facts(node)`: the probe's facts for a node, when its host answered.
+pub fn verify<'a>(
+    inv: &'a Inventory,
+    n: &RollNode<'a>,
+    facts: &dyn Fn(&Node) -> Option<&'a NodeFacts>,
+) -> Result<Verify<'a>, String> {
+    let running = |node: &Node| facts(node).is_some_and(|f| f.running);
+    match n.tier {
+        Role::Standby => {
+            let primary =
+                n.node.primary.as_ref().and_then(|p| inv.node(p.as_str())).ok_or_else(|| {
+                    format!("standby {} has no primary in the inventory", n.node.name)
+                })?;
+            if !running(primary) {
+                return Err(format!(
+                    "its primary {} on {} is not running, so it could not be seen streaming \
+                     again",
+                    primary.name, primary.host
+                ));
+            }
+            Ok(Verify::Streaming { primary })
+        }
+        Role::Datanode if inv.cluster.flavor == Flavor::PostgresXc => {
+            let coordinator = inv
+                .nodes
+                .iter()
+                .find(|c| c.role == Role::Coordinator && running(c))
+                .ok_or("no coordinator is running to check that queries reach it again")?;
+            let datanode = n.serves.clone().unwrap_or_else(|| n.node.name.to_string());
+            Ok(Verify::ThroughCoordinator { coordinator, datanode })
+        }
+        Role::Datanode => Ok(Verify::Primary),
+        Role::Coordinator | Role::Gtm => Ok(Verify::Nothing),
+    }
+}
+
+/// A datanode primary's standbys that ran before the roll: the roll moves on only once they
+/// stream from the restarted primary again, so that it leaves the cluster as healthy as it
+/// found it, and because every commit on a primary waits for its synchronous standby (a
+/// walreceiver retries every 5 s by default: `wal_retrieve_retry_interval` on PostgreSQL).
+pub fn standbys<'a>(
+    inv: &'a Inventory,
+    n: &RollNode<'a>,
+    facts: &dyn Fn(&Node) -> Option<&'a NodeFacts>,
+) -> Vec<&'a Node> {
+    if n.tier != Role::Datanode || n.serves.is_some() {
+        return Vec::new();
+    }
+    inv.nodes
+        .iter()
+        .filter(|s| {
+            s.role == Role::Standby
+                && s.primary.as_ref() == Some(&n.node.name)
+                && facts(s).is_some_and(|f| f.running)
+        })
+        .collect()
+}
+
+/// Why the roll must not start, one line per node: every node to restart must run (a roll
+/// never takes down more than it restarts), and what checks it must be there.
+pub fn refusals<'a>(
+    inv: &'a Inventory,
+    roll: &Roll<'a>,
+    facts: &dyn Fn(&Node) -> Result<Option<&'a NodeFacts>, String>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let reachable = |node: &Node| facts(node).ok().flatten();
+    for n in roll.nodes() {
+        let label = format!("{} on {}", n.node.name, n.node.host);
+        match facts(n.node) {
+            Err(why) => out.push(format!("{label}: its host is unreachable: {why}")),
+            Ok(None) => out.push(format!("{label}: the probe did not report it")),
+            Ok(Some(f)) if !f.running => out.push(format!(
+                "{label}: it is not running; a rolling restart restarts running nodes only \
+                 (`pgxc-deploy start INVENTORY --on {}` starts it)",
+                n.node.name
+            )),
+            Ok(Some(f)) if n.node.role != Role::Gtm && f.start_time.is_none() => {
+                out.push(format!("{label}: its postmaster start time could not be read"))
+            }
+            Ok(Some(_)) => {
+                if let Err(why) = verify(inv, n, &reachable) {
+                    out.push(format!("{label}: {why}"));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The restart of one node and the checks that follow it, in order. `commands`: the node's;
+/// `bin(node)`: the server binaries' directory on that node's host; `start_time`: its
+/// postmaster start time before the restart (`None` for the GTM); `standbys`: see
+/// [`standbys`].
+pub fn steps(
+    inv: &Inventory,
+    n: &RollNode<'_>,
+    commands: &NodeCommands,
+    verify: &Verify<'_>,
+    start_time: Option<&str>,
+    standbys: &[&Node],
+    bin: &dyn Fn(&Node) -> String,
+) -> Vec<Step> {
+    let node = n.node;
+    let on = |target: &Node, action| Step {
+        host: target.host.clone(),
+        node: Some(target.name.to_string()),
+        action,
+    };
+    let check = |target: &Node, sql: String, what: String| {
+        let mut argv = psql(inv, target, &bin(target));
+        argv.extend(["-A".to_string(), "-t".to_string(), "-c".to_string(), sql]);
+        on(target, Action::Await { argv, what, tenths: CHECK_TENTHS })
+    };
+    let mut steps = vec![on(
+        node,
+        Action::Restart {
+            stop: no_wait(&commands.stop),
+            status: commands.status.clone(),
+            start: commands.start.clone(),
+            ready: commands.ready.clone(),
+            settings: Vec::new(),
+        },
+    )];
+    if let Some(before) = start_time {
+        steps.push(check(node, new_start_sql(before), "a new postmaster start time".into()));
+    }
+    match verify {
+        Verify::Streaming { primary } => steps.push(check(
+            primary,
+            streaming_sql(node.name.as_str()),
+            format!("{} streams from it again", node.name),
+        )),
+        Verify::ThroughCoordinator { coordinator, datanode } => steps.push(check(
+            coordinator,
+            format!("execute direct on ({datanode}) 'select 1'"),
+            format!("a query through it reaches {datanode}"),
+        )),
+        Verify::Primary => {
+            steps.push(check(node, PRIMARY_CHECK_SQL.to_string(), "a query on it".into()))
+        }
+        Verify::Nothing => {}
+    }
+    for standby in standbys {
+        let sync = if standby.synchronous { "synchronous " } else { "" };
+        steps.push(check(
+            node,
+            streaming_sql(standby.name.as_str()),
+            format!("its {sync}standby {} streams from it again", standby.name),
+        ));
+    }
+    steps
+}
+
+/// The stop command without its own wait (`pg_ctl -w` becomes `-W`): the restart step then
+/// polls `status` ten times a second, where 9.4's pg_ctl (Postgres-XC) looks once a second
+/// and so keeps a node down a second longer than its shutdown takes.
+fn no_wait(stop: &[String]) -> Vec<String> {
+    stop.iter().map(|w| if w == "-w" { "-W".to_string() } else { w.clone() }).collect()
+}
+
+/// Fails (division by zero) until the server started after `before`.
+fn new_start_sql(before: &str) -> String {
+    format!("select 1 / (pg_postmaster_start_time() > {}::timestamptz)::int", literal(before))
+}
+
+/// Fails until `standby` streams from the server it runs on.
+fn streaming_sql(standby: &str) -> String {
+    format!(
+        "select 1 / count(*)::int from pg_stat_replication where application_name = {} and \
+         state = 'streaming'",
+        literal(standby)
+    )
+}
+
+/// A SQL string literal.
+fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// The milliseconds a restart step's output says its node was down (from the stop command to
+/// the first successful readiness probe); see the executor's restart script.
+pub fn down_ms(stdout: &str) -> Option<u64> {
+    stdout.lines().find_map(|l| l.strip_prefix(DOWN_MS_PREFIX)?.trim().parse().ok())
+}
+
+/// The line a restart step prints last: `pgxc-deploy-down-ms 912`.
+pub const DOWN_MS_PREFIX: &str = "pgxc-deploy-down-ms ";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flavors;
+    use crate::inventory::roles::Promotion;
+    use crate::plan::fixtures;
+
+    fn names<'a>(roll: &'a Roll<'a>) -> Vec<Vec<&'a str>> {
+        roll.batches
+            .iter()
+            .map(|b| b.nodes.iter().map(|n| n.node.name.as_str()).collect())
+            .collect()
+    }
+
+    fn running(start: &str) -> NodeFacts {
+        NodeFacts {
+            initialized: true,
+            running: true,
+            alive: true,
+            start_time: Some(start.into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn standbys_then_primaries_then_coordinators_and_the_gtm_only_when_named() {
+        let inv = fixtures::postgres_xc();
+        let all: Vec<&Node> = inv.nodes.iter().collect();
+        let r = roll(&all, &Roles::default(), false, 1);
+        assert_eq!(
+            names(&r),
+            [
+                vec!["dn1_standby"],
+                vec!["dn2_replica"],
+                vec!["dn1"],
+                vec!["dn2"],
+                vec!["coord1"],
+                vec!["coord2"]
+            ]
+        );
+        assert_eq!(r.left_alone.len(), 1);
+        assert!(r.left_alone[0].1.contains("interrupts every transaction"), "{:?}", r.left_alone);
+
+        let r = roll(&all, &Roles::default(), true, 2);
+        assert_eq!(
+            names(&r),
+            [
+                vec!["dn1_standby", "dn2_replica"],
+                vec!["dn1", "dn2"],
+                vec!["coord1", "coord2"],
+                vec!["gtm"]
+            ]
+        );
+        assert!(r.left_alone.is_empty());
+        assert_eq!(r.batches[3].tier, Role::Gtm);
+    }
+
+    #[test]
+    fn after_a_failover_the_promoted_standby_rolls_as_a_primary_and_the_old_one_is_left_alone() {
+        let inv = fixtures::postgres_xc();
+        let mut roles = Roles::default();
+        roles.datanodes.insert(
+            "dn1".into(),
+            Promotion {
+                primary: "dn1_standby".into(),
+                old_primary: "dn1".into(),
+                old_primary_fenced: true,
+                failed_over_at_unix: 1,
+            },
+        );
+        let all: Vec<&Node> = inv.nodes.iter().collect();
+        let r = roll(&all, &roles, false, 1);
+        assert_eq!(
+            names(&r),
+            [vec!["dn2_replica"], vec!["dn1_standby"], vec!["dn2"], vec!["coord1"], vec!["coord2"]]
+        );
+        let promoted = &r.batches[1].nodes[0];
+        assert_eq!((promoted.tier, promoted.serves.as_deref()), (Role::Datanode, Some("dn1")));
+        assert_eq!(r.left_alone[0].0.name.as_str(), "gtm");
+        assert_eq!(r.left_alone[1].0.name.as_str(), "dn1");
+        assert!(r.left_alone[1].1.starts_with("fenced by failover (dn1_standby"));
+
+        // It is checked by its datanode's name, through the first running coordinator.
+        let coord2 = inv.node("coord2").unwrap();
+        let up = running("t");
+        let facts = |n: &Node| (n.name.as_str() == "coord2").then_some(&up);
+        assert_eq!(
+            verify(&inv, promoted, &facts).unwrap(),
+            Verify::ThroughCoordinator { coordinator: coord2, datanode: "dn1".into() }
+        );
+    }
+
+    #[test]
+    fn refuses_to_start_when_a_node_or_what_checks_it_is_not_there() {
+        let inv = fixtures::postgresql();
+        let all: Vec<&Node> = inv.nodes.iter().collect();
+        let r = roll(&all, &Roles::default(), false, 1);
+        assert_eq!(names(&r), [vec!["pg1_standby"], vec!["pg1"], vec!["pg2"]]);
+        let up = running("2026-11-25 12:00:00+00");
+        let down = NodeFacts { initialized: true, ..Default::default() };
+        let all_up = |_: &Node| Ok(Some(&up));
+        assert!(refusals(&inv, &r, &all_up).is_empty());
+        let pg1_down = |n: &Node| Ok(Some(if n.name.as_str() == "pg1" { &down } else { &up }));
+        assert_eq!(
+            refusals(&inv, &r, &pg1_down),
+            [
+                "pg1_standby on pg-b: its primary pg1 on pg-a is not running, so it could not be \
+                 seen streaming again",
+                "pg1 on pg-a: it is not running; a rolling restart restarts running nodes only \
+                 (`pgxc-deploy start INVENTORY --on pg1` starts it)"
+            ]
+        );
+        let b_unreachable = |n: &Node| {
+            if n.host == "pg-b" { Err("connect: refused".into()) } else { Ok(Some(&up)) }
+        };
+        assert_eq!(
+            refusals(&inv, &r, &b_unreachable),
+            [
+                "pg1_standby on pg-b: its host is unreachable: connect: refused",
+                "pg2 on pg-b: its host is unreachable: connect: refused"
+            ]
+        );
+
+        let xc = fixtures::postgres_xc();
+        let dn1: Vec<&Node> = vec![xc.node("dn1").unwrap()];
+        let r = roll(&dn1, &Roles::default(), false, 1);
+        let only_dn1 = |n: &Node| Ok(Some(if n.name.as_str() == "dn1" { &up } else { &down }));
+        assert_eq!(
+            refusals(&xc, &r, &only_dn1),
+            ["dn1 on db2: no coordinator is running to check that queries reach it again"]
+        );
+    }
+
+    #[test]
+    fn a_node_restarts_then_shows_a_new_start_time_and_its_role_check() {
+        let inv = fixtures::postgres_xc();
+        let flavor = flavors::of(inv.cluster.flavor);
+        let bin = |_: &Node| "/b".to_string();
+        let all: Vec<&Node> = inv.nodes.iter().collect();
+        let r = roll(&all, &Roles::default(), false, 1);
+        let standby = &r.batches[0].nodes[0];
+        let dn1 = inv.node("dn1").unwrap();
+        let c = flavor.commands(&inv, standby.node, "/b").unwrap();
+        let v = Verify::Streaming { primary: dn1 };
+        let steps = steps(&inv, standby, &c, &v, Some("2026-11-25 12:00:00.1+00"), &[], &bin);
+        let shown: Vec<String> = steps.iter().map(|s| s.to_string()).collect();
+        assert_eq!(
+            shown,
+            [
+                "dn1_standby on db3: restart",
+                "dn1_standby on db3: check: a new postmaster start time",
+                "dn1 on db2: check: dn1_standby streams from it again"
+            ]
+        );
+        let Action::Restart { stop, status, .. } = &steps[0].action else { panic!("restart") };
+        assert_eq!(stop.join(" "), "/b/pg_ctl -D /data/pgxc/dn1_standby -m fast -W -t 60 stop");
+        assert_eq!(status, &c.status);
+        let Action::Await { argv, .. } = &steps[1].action else { panic!("await") };
+        assert_eq!(
+            argv.last().unwrap(),
+            "select 1 / (pg_postmaster_start_time() > '2026-11-25 12:00:00.1+00'::timestamptz)::int"
+        );
+        let Action::Await { argv, .. } = &steps[2].action else { panic!("await") };
+        assert_eq!(argv[0], "/b/psql");
+        assert!(argv.contains(&"/var/lib/pgxc/dn1".to_string()), "{argv:?}");
+        assert_eq!(
+            argv.last().unwrap(),
+            "select 1 / count(*)::int from pg_stat_replication where application_name = \
+             'dn1_standby' and state = 'streaming'"
+        );
+
+        let coord1 = inv.node("coord1").unwrap();
+        let v = Verify::ThroughCoordinator { coordinator: coord1, datanode: "dn1".into() };
+        let primary = RollNode { node: dn1, tier: Role::Datanode, serves: None };
+        let c = flavor.commands(&inv, dn1, "/b").unwrap();
+        let s = super::steps(&inv, &primary, &c, &v, Some("x'y"), &[], &bin);
+        assert_eq!(s[2].to_string(), "coord1 on db1: check: a query through it reaches dn1");
+        let Action::Await { argv, .. } = &s[2].action else { panic!("await") };
+        assert_eq!(argv.last().unwrap(), "execute direct on (dn1) 'select 1'");
+        let Action::Await { argv, .. } = &s[1].action else { panic!("await") };
+        assert!(argv.last().unwrap().contains("> 'x''y'::timestamptz"));
+
+        let gtm = RollNode { node: inv.node("gtm").unwrap(), tier: Role::Gtm, serves: None };
+        let c = flavor.commands(&inv, gtm.node, "/b").unwrap();
+        assert_eq!(super::steps(&inv, &gtm, &c, &Verify::Nothing, None, &[], &bin).len(), 1);
+
+        // dn1's standby must stream again before the roll goes on.
+        let up = running("t");
+        let facts = |_: &Node| Some(&up);
+        let standbys = standbys(&inv, &primary, &facts);
+        assert_eq!(standbys.len(), 1);
+        let s = super::steps(&inv, &primary, &c_dn1(&inv), &v, Some("t"), &standbys, &bin);
+        assert_eq!(
+            s[3].to_string(),
+            "dn1 on db2: check: its synchronous standby dn1_standby streams from it again"
+        );
+        assert!(
+            super::standbys(&inv, &primary, &|_| None).is_empty(),
+            "not running: not waited for"
+        );
+        let standby =
+            RollNode { node: inv.node("dn1_standby").unwrap(), tier: Role::Standby, serves: None };
+        assert!(super::standbys(&inv, &standby, &facts).is_empty());
+    }
+
+    fn c_dn1(inv: &Inventory) -> NodeCommands {
+        flavors::of(inv.cluster.flavor).commands(inv, inv.node("dn1").unwrap(), "/b").unwrap()
+    }
+
+    #[test]
+    fn reads_the_down_time_a_restart_printed() {
+        assert_eq!(down_ms("waiting\npgxc-deploy-down-ms 912\n"), Some(912));
+        assert_eq!(down_ms("nothing"), None);
+    }
+}

@@ -1,0 +1,315 @@
+//! `restart --rolling` under a continuous write load, on clusters that `apply` deploys on lab
+//! hosts: the PostgreSQL flavor (three primaries with a standby each, pg2's synchronous; tag
+//! `rolltest`, ports 29432/29433) always, and the Postgres-XC flavor (GTM, two coordinators,
+//! three datanodes with standbys; tag `rollxc`, ports 29532-29668) when PGXC_HOME is set.
+//! Every row whose INSERT returned success must be there afterwards, every rolled node must
+//! have a new postmaster start time, and a node that cannot come back stops the roll.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::apply::{PG_PREBUILT, find_ctl, reset, sql, test_hosts};
+use crate::ops::{cluster_inventory, shown, status};
+use crate::support::*;
+
+const TAG: &str = "rolltest";
+const PORTS: (u16, u16) = (29432, 29433);
+
+/// Start times by node, from `status --json`.
+fn start_times(inv: &str) -> BTreeMap<String, String> {
+    let (_, rows) = status(inv);
+    rows.iter()
+        .filter_map(|(n, r)| Some((n.clone(), r["start_time"].as_str()?.to_string())))
+        .collect()
+}
+
+/// What one writer did: the ids whose INSERT returned success, and how many failed.
+#[derive(Debug, Default)]
+struct Written {
+    committed: Vec<i64>,
+    failed: usize,
+}
+
+/// Writers, one thread per target, each inserting single rows in autocommit with a new psql
+/// per row (so a restarted server only costs reconnecting), until stopped.
+struct Load {
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<Written>>,
+}
+
+impl Load {
+    /// `targets`: (address, port) to write to; `env`: for psql (its libraries).
+    fn start(psql: &str, targets: &[(&str, u16)], env: &[(&str, &str)]) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads = targets
+            .iter()
+            .enumerate()
+            .map(|(t, (address, port))| {
+                let (psql, address, port, stop) =
+                    (psql.to_string(), address.to_string(), port.to_string(), stop.clone());
+                let env: Vec<(String, String)> =
+                    env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+                std::thread::spawn(move || {
+                    let mut w = Written::default();
+                    let mut id = (t as i64 + 1) * 1_000_000;
+                    while !stop.load(Ordering::SeqCst) {
+                        id += 1;
+                        let out = Command::new(&psql)
+                            .args(["-X", "-q", "-h", &address, "-p", &port, "-U", "pgxc"])
+                            .args([
+                                "-d",
+                                "postgres",
+                                "-c",
+                                &format!("insert into roll values ({id})"),
+                            ])
+                            .env("PGCONNECT_TIMEOUT", "3")
+                            .envs(env.iter().map(|(k, v)| (k, v)))
+                            .output()
+                            .expect("run psql");
+                        if out.status.success() {
+                            w.committed.push(id);
+                        } else {
+                            w.failed += 1;
+                            std::thread::sleep(Duration::from_millis(20));
+                        }
+                    }
+                    w
+                })
+            })
+            .collect();
+        Load { stop, threads }
+    }
+
+    fn finish(self) -> Vec<Written> {
+        self.stop.store(true, Ordering::SeqCst);
+        self.threads.into_iter().map(|t| t.join().expect("writer")).collect()
+    }
+}
+
+/// The ids in table `roll`, read with `query` through `read`.
+fn ids(read: impl Fn(&str) -> String) -> BTreeSet<i64> {
+    read("select id from roll").lines().map(|l| l.trim().parse().unwrap()).collect()
+}
+
+fn assert_committed_rows_present(written: &[Written], present: &BTreeSet<i64>) {
+    for (t, w) in written.iter().enumerate() {
+        let missing: Vec<_> = w.committed.iter().filter(|id| !present.contains(id)).collect();
+        assert!(missing.is_empty(), "writer {t}: committed rows missing: {missing:?}");
+        assert!(w.committed.len() > 20, "writer {t} wrote during the roll: {w:?}");
+        eprintln!(
+            "writer {t}: {} rows committed, {} failed statements",
+            w.committed.len(),
+            w.failed
+        );
+    }
+}
+
+#[test]
+fn rolling_restart_of_a_postgresql_cluster_under_write_load() {
+    reset(TAG);
+    let dir = tempdir();
+    let inv = cluster_inventory(dir.path(), "roll.toml", TAG, PORTS, "");
+    let data = |k: usize, node: &str| format!("{LAB_DIR}/hosts/h{k}/data/{TAG}/{node}");
+    let out = pgxc(&["apply", &inv]);
+    assert!(out.status.success(), "apply: {}", shown(&out));
+    let psql = find_ctl(&format!("{LAB_DIR}/hosts/h1/data/{TAG}"), "psql");
+    let on_primary = |k: usize, q: &str| sql(&psql, &data(k, &format!("pg{k}")), PORTS.0, q);
+    for k in 1..=3 {
+        on_primary(k, "create table roll (id bigint primary key)");
+    }
+
+    // --on restricts the roll: only pg1_standby restarts.
+    let before = start_times(&inv);
+    assert_eq!(before.len(), 6);
+    let out = pgxc(&["restart", &inv, "--rolling", "--on", "pg1_standby"]);
+    assert!(out.status.success(), "{}", shown(&out));
+    let said = text(&out.stdout);
+    assert!(said.contains("== restart standbys\n  ok    restarted pg1_standby on h2 ("), "{said}");
+    assert!(said.contains(", down "), "{said}");
+    assert!(said.contains("rolled 1 nodes"), "{said}");
+    let after = start_times(&inv);
+    for (node, t) in &before {
+        assert_eq!(after[node] != *t, node == "pg1_standby", "{node}: {t} -> {}", after[node]);
+    }
+
+    // The whole cluster under a write load on every primary: standbys first, then primaries,
+    // every node back with a new start time, every committed row there.
+    let before = after;
+    let addresses: Vec<(String, u16)> =
+        (1..=3).map(|k| (format!("127.0.10.{k}"), PORTS.0)).collect();
+    let targets: Vec<(&str, u16)> = addresses.iter().map(|(a, p)| (a.as_str(), *p)).collect();
+    let load = Load::start(&format!("{PG_PREBUILT}/bin/psql"), &targets, &[]);
+    std::thread::sleep(Duration::from_secs(1));
+    let out = pgxc(&["restart", &inv, "--rolling"]);
+    std::thread::sleep(Duration::from_secs(1));
+    let written = load.finish();
+    assert!(out.status.success(), "{}", shown(&out));
+    let said = text(&out.stdout);
+    eprintln!("{said}");
+    let order: Vec<&str> = said
+        .lines()
+        .filter_map(|l| l.strip_prefix("  ok    restarted "))
+        .map(|l| l.split(' ').next().unwrap())
+        .collect();
+    assert_eq!(order, ["pg1_standby", "pg2_standby", "pg3_standby", "pg1", "pg2", "pg3"], "{said}");
+    assert!(said.contains("rolled 6 nodes"), "{said}");
+    let after = start_times(&inv);
+    for (node, t) in &before {
+        assert_ne!(&after[node], t, "{node} was restarted");
+    }
+    let (code, rows) = status(&inv);
+    assert_eq!(code, 0, "healthy after the roll: {rows:#?}");
+    let mut present = BTreeSet::new();
+    for k in 1..=3 {
+        present.extend(ids(|q| on_primary(k, q)));
+    }
+    assert_committed_rows_present(&written, &present);
+
+    // A node that cannot come back (its configuration broken) stops the roll, named with its
+    // host and why; the nodes after it are left alone.
+    let conf = format!("{}/postgresql.conf", data(2, "pg2"));
+    let good = std::fs::read_to_string(&conf).unwrap();
+    std::fs::write(&conf, format!("{good}\nthis is not a setting\n")).unwrap();
+    let before = start_times(&inv);
+    let out = pgxc(&["restart", &inv, "--rolling", "--on", "@datanodes"]);
+    assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
+    let said = text(&out.stdout);
+    assert!(said.contains("  ok    restarted pg1 on h1 ("), "{said}");
+    assert!(said.contains("  FAIL  pg2 on h2 did not come back ("), "{said}");
+    assert!(said.contains("pg2 on h2: restart: exit 1: pg_ctl: could not start server"), "{said}");
+    assert!(
+        said.contains(&format!("see the server's log on the host: {}", data(2, "pg2"))),
+        "{said}"
+    );
+    assert!(
+        said.contains("error: restart: stopped at pg2 on h2 (did not come back); restarted 1; not restarted: pg3 on h3"),
+        "{said}"
+    );
+    assert!(!said.contains("pg3 on h3 ("), "{said}");
+    let after = start_times(&inv);
+    assert_ne!(after["pg1"], before["pg1"]);
+    assert_eq!(after["pg3"], before["pg3"], "pg3 kept running");
+    assert_eq!(after["pg3_standby"], before["pg3_standby"]);
+    assert!(!after.contains_key("pg2"), "pg2 is down: {after:?}");
+
+    // A roll never starts while a node it would restart is down, and says so.
+    let out = pgxc(&["restart", &inv, "--rolling"]);
+    assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
+    let said = text(&out.stdout);
+    assert!(said.contains("refusing to start the roll, nothing was restarted"), "{said}");
+    assert!(said.contains("pg2 on h2: it is not running"), "{said}");
+    assert_eq!(start_times(&inv)["pg3"], after["pg3"]);
+
+    std::fs::write(&conf, good).unwrap();
+    let out = pgxc(&["start", &inv, "--on", "pg2"]);
+    assert!(out.status.success(), "{}", shown(&out));
+    let out = pgxc(&["restart", &inv, "--on", "pg9", "--rolling"]);
+    assert_eq!(out.status.code(), Some(2), "{}", shown(&out));
+    let out = pgxc(&["restart", &inv]);
+    assert_eq!(out.status.code(), Some(2), "--rolling is required: {}", shown(&out));
+
+    reset(TAG);
+}
+
+const XC_TAG: &str = "rollxc";
+
+fn xc_inventory(dir: &Path, pgxc_home: &str) -> String {
+    let mut nodes = String::from(
+        "[gtm]\nhost = \"h1\"\nport = 29666\n\n\
+         [[coordinators]]\nname = \"coord1\"\nhost = \"h1\"\nport = 29532\npooler_port = 29667\n\n\
+         [[coordinators]]\nname = \"coord2\"\nhost = \"h2\"\nport = 29532\npooler_port = 29668\n\n",
+    );
+    for (k, standby) in [(1, 2), (2, 3), (3, 1)] {
+        nodes.push_str(&format!(
+            "[[datanodes]]\nname = \"dn{k}\"\nhost = \"h{k}\"\nport = 29542\n\
+             [datanodes.standby]\nhost = \"h{standby}\"\nport = 29543\n\n"
+        ));
+    }
+    let text = format!(
+        "[cluster]\nname = \"{XC_TAG}\"\nflavor = \"postgres-xc\"\nos_user = \"pgxc\"\n\n\
+         [auth]\nmethod = \"trust\"\n\n[source]\nprebuilt = \"{pgxc_home}\"\n\n\
+         [settings.all]\nshared_buffers = \"16MB\"\n\n{}\n{}\n{nodes}",
+        ssh_table(None),
+        test_hosts(XC_TAG),
+    );
+    write(dir, "xc.toml", &text)
+}
+
+#[test]
+fn rolling_restart_of_a_postgres_xc_cluster_under_write_load_through_coordinators() {
+    let Ok(pgxc_home) = std::env::var("PGXC_HOME") else {
+        eprintln!(
+            "SKIPPED rolling_restart_of_a_postgres_xc_cluster...: set PGXC_HOME to an installed \
+             Postgres-XC (e.g. /opt/pgxc) to run it"
+        );
+        return;
+    };
+    reset(XC_TAG);
+    let dir = tempdir();
+    let inv = xc_inventory(dir.path(), &pgxc_home);
+    let data = |k: usize, node: &str| format!("{LAB_DIR}/hosts/h{k}/data/{XC_TAG}/{node}");
+    let out = pgxc(&["apply", &inv]);
+    assert!(out.status.success(), "apply: {}", shown(&out));
+    let psql = find_ctl(&format!("{LAB_DIR}/hosts/h1/data/{XC_TAG}"), "psql");
+    let coord1 = |q: &str| sql(&psql, &data(1, "coord1"), 29532, q);
+    // One statement per psql: X2 1.3devel mishandles several in one query string.
+    coord1("create table roll (id bigint) distribute by hash(id)");
+
+    // The GTM has no start time to read: its PID tells a restart.
+    let gtm_pid = || std::fs::read_to_string(format!("{}/gtm.pid", data(1, "gtm"))).unwrap();
+    let gtm_before = gtm_pid();
+    let before = start_times(&inv);
+    assert_eq!(before.len(), 8, "{before:?}");
+    let lib = format!("{pgxc_home}/lib");
+    let load = Load::start(
+        &format!("{pgxc_home}/bin/psql"),
+        &[("127.0.10.1", 29532), ("127.0.10.2", 29532)],
+        &[("LD_LIBRARY_PATH", &lib)],
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    let out = pgxc(&["restart", &inv, "--rolling"]);
+    std::thread::sleep(Duration::from_secs(1));
+    let written = load.finish();
+    assert!(out.status.success(), "{}", shown(&out));
+    let said = text(&out.stdout);
+    eprintln!("{said}");
+    assert!(said.contains("  skip  gtm on h1: not restarted: a GTM restart interrupts"), "{said}");
+    let order: Vec<&str> = said
+        .lines()
+        .filter_map(|l| l.strip_prefix("  ok    restarted "))
+        .map(|l| l.split(' ').next().unwrap())
+        .collect();
+    assert_eq!(
+        order,
+        ["dn1_standby", "dn2_standby", "dn3_standby", "dn1", "dn2", "dn3", "coord1", "coord2"],
+        "{said}"
+    );
+    let after = start_times(&inv);
+    for (node, t) in &before {
+        assert_ne!(&after[node], t, "{node} was restarted");
+    }
+    assert_eq!(gtm_pid(), gtm_before, "the GTM was left alone");
+    let (code, rows) = status(&inv);
+    assert_eq!(code, 0, "healthy after the roll: {rows:#?}");
+    assert_committed_rows_present(&written, &ids(coord1));
+
+    // The GTM only when named, last, and the cluster takes writes afterwards.
+    let out = pgxc(&["restart", &inv, "--rolling", "--on", "gtm,coord2", "--batch", "2"]);
+    assert!(out.status.success(), "{}", shown(&out));
+    let said = text(&out.stdout);
+    assert!(said.contains("== restart coordinators\n  ok    restarted coord2 on h2"), "{said}");
+    assert!(said.contains("== restart gtm\n  ok    restarted gtm on h1 ("), "{said}");
+    assert_ne!(gtm_pid(), gtm_before, "the GTM was restarted");
+    coord1("insert into roll values (1)");
+    assert_eq!(
+        sql(&psql, &data(2, "coord2"), 29532, "select count(*) from roll where id = 1"),
+        "1"
+    );
+
+    reset(XC_TAG);
+}
