@@ -117,8 +117,11 @@ fn postgres_xc_status_stop_start_and_failover_through_every_coordinator() {
             .iter()
             .any(|r| r["node"] == "dn1_standby" && r["replication"]["lag_bytes"] == 0)
     });
-    let pid = postmaster_pid(&data(1, "dn1"));
-    let killed = Command::new("kill").args(["-KILL", &pid.to_string()]).status().unwrap();
+    // Every process of dn1, as a dying machine would lose them (a backend that outlived its
+    // postmaster would go on serving the coordinators' pooled connections).
+    let pid = postmaster_pid(&data(1, "dn1")).to_string();
+    Command::new("pkill").args(["-KILL", "-P", &pid]).status().unwrap();
+    let killed = Command::new("kill").args(["-KILL", &pid]).status().unwrap();
     assert!(killed.success());
     wait_for("queries through coord1 to fail", || {
         !through(1, "select count(*) from t").status.success()
@@ -143,6 +146,15 @@ fn postgres_xc_status_stop_start_and_failover_through_every_coordinator() {
     assert_eq!(through_ok(2, "select count(distinct id) from t"), "500");
     let on_dn1 = through_ok(1, "EXECUTE DIRECT ON (dn1) 'select count(*) from t'");
     assert!(on_dn1.parse::<u32>().unwrap() > 0, "dn1 (now its standby) holds rows: {on_dn1}");
+
+    // `dn1` now means its promoted standby, for exec too.
+    let out = pgxc(&["exec", &inv, "--on", "dn1", "--", "echo $PGXC_NODE $PGXC_ROLE $PGPORT"]);
+    assert!(out.status.success(), "{}", shown(&out));
+    assert!(
+        text(&out.stdout).contains(&format!("dn1_standby datanode {STANDBY_PORT}")),
+        "{}",
+        shown(&out)
+    );
 
     let out = pgxc(&["status", &inv, "--json"]);
     let rows = json_lines(&out.stdout);

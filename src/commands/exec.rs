@@ -3,7 +3,8 @@
 
 use crate::cli::ExecArgs;
 use crate::executor::{self, StepError, Target};
-use crate::inventory::{self, Inventory, Node};
+use crate::inventory::roles::{self, Roles};
+use crate::inventory::{self, Inventory, Node, Role};
 use crate::plan::desired::{bin_dir, passfile_path};
 use crate::shell::{Cmd, Script};
 use crate::source::Layout;
@@ -14,7 +15,8 @@ pub async fn run(args: ExecArgs) -> Result<Status, Error> {
     let inv = inventory::load(&args.inventory)?;
     let selected = inventory::select(&inv, args.on.as_deref())
         .map_err(|e| Error::Usage(format!("--on: {e}\n  hint: {}", e.hint())))?;
-    let targets: Vec<Target> = selected.iter().map(|t| target(&inv, t)).collect();
+    let roles = roles::load(&args.inventory).map_err(|e| Error::Usage(e.to_string()))?;
+    let targets: Vec<Target> = selected.iter().map(|t| target(&inv, &roles, t)).collect();
     let layout = match &inv.source {
         Some(inventory::Source::Prebuilt { path }) => crate::source::layout_of(path).await?,
         _ => crate::source::Layout::default(),
@@ -22,7 +24,7 @@ pub async fn run(args: ExecArgs) -> Result<Status, Error> {
     let fleet = fleet::fleet(&inv, &args.ssh);
 
     let outcomes = executor::run_all(targets, args.ssh.forks, |target| {
-        let script = remote_script(&inv, &layout, &target, &args.command);
+        let script = remote_script(&inv, &roles, &layout, &target, &args.command);
         let fleet = &fleet;
         async move {
             let session =
@@ -43,11 +45,14 @@ pub async fn run(args: ExecArgs) -> Result<Status, Error> {
     Ok(if outcomes.iter().all(|o| o.ok()) { Status::Ok } else { Status::Failed })
 }
 
-fn target(inv: &Inventory, t: &inventory::Target) -> Target {
+/// A selected node is run where its role is served now: after a failover, the datanode's name
+/// means its promoted standby (the roles file beside the inventory says which).
+fn target(inv: &Inventory, roles: &Roles, t: &inventory::Target) -> Target {
     match t {
         inventory::Target::Host(host) => Target { host: host.clone(), node: None },
         inventory::Target::Node(name) => {
-            let node = inv.node(name.as_str()).expect("selected nodes exist");
+            let name = roles.datanodes.get(name.as_str()).map_or(name.as_str(), |p| &p.primary);
+            let node = inv.node(name).expect("selected nodes and recorded primaries exist");
             Target { host: node.host.clone(), node: Some(name.to_string()) }
         }
     }
@@ -55,10 +60,19 @@ fn target(inv: &Inventory, t: &inventory::Target) -> Target {
 
 /// The remote command line: the user's words quoted one by one (or their one-word shell line),
 /// preceded, for a node, by that node's environment.
-fn remote_script(inv: &Inventory, layout: &Layout, target: &Target, command: &[String]) -> String {
+fn remote_script(
+    inv: &Inventory,
+    roles: &Roles,
+    layout: &Layout,
+    target: &Target,
+    command: &[String],
+) -> String {
     let mut script = Script::new();
     if let Some(node) = target.node.as_deref().and_then(|n| inv.node(n)) {
         script = node_env(inv, layout, node, script);
+        if roles.promoted(node.name.as_str()).is_some() {
+            script = script.env("PGXC_ROLE", Role::Datanode.to_string());
+        }
     }
     let script = match command {
         [line] => script.raw(line),
