@@ -11,5 +11,7 @@ mod exec;
 mod lab;
 /// `status`, `start`/`stop`, `clean`, `failover`: operating a cluster that apply deployed.
 mod ops;
+/// `degrade`: a synchronous standby dies, writes resume, apply restores synchronous replication.
+mod sync;
 /// The SSH transport library itself: session reuse, upload, ssh-agent.
 mod transport;

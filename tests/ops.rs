@@ -44,12 +44,12 @@ fn data(k: usize, node: &str) -> String {
     format!("{LAB_DIR}/hosts/h{k}/data/{TAG}/{node}")
 }
 
-fn shown(out: &Output) -> String {
+pub(crate) fn shown(out: &Output) -> String {
     format!("stdout:\n{}stderr:\n{}", text(&out.stdout), text(&out.stderr))
 }
 
 /// `status --json`: its exit code and its rows by node name.
-fn status(inv: &str) -> (i32, BTreeMap<String, serde_json::Value>) {
+pub(crate) fn status(inv: &str) -> (i32, BTreeMap<String, serde_json::Value>) {
     let out = pgxc(&["status", inv, "--json"]);
     let rows = json_lines(&out.stdout)
         .into_iter()
@@ -59,12 +59,12 @@ fn status(inv: &str) -> (i32, BTreeMap<String, serde_json::Value>) {
 }
 
 /// The postmaster's PID, from the first line of its postmaster.pid.
-fn postmaster_pid(data_dir: &str) -> i32 {
+pub(crate) fn postmaster_pid(data_dir: &str) -> i32 {
     let pid = std::fs::read_to_string(format!("{data_dir}/postmaster.pid")).unwrap();
     pid.lines().next().unwrap().trim().parse().unwrap()
 }
 
-fn process_gone(pid: i32) -> bool {
+pub(crate) fn process_gone(pid: i32) -> bool {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     // A killed process nobody reaps stays a zombie on this machine.
     status.is_empty() || status.lines().any(|l| l.starts_with("State:") && l.contains('Z'))

@@ -109,6 +109,19 @@ pub async fn probe_nodes(
     envs: &BTreeMap<String, HostEnv>,
     layout: &Layout,
 ) -> HostResults {
+    probe_nodes_reading(inv, nodes, fleet, forks, envs, layout, &[]).await
+}
+
+/// [`probe_nodes`], reading the content of the managed files `files` of each node too.
+pub async fn probe_nodes_reading(
+    inv: &Inventory,
+    nodes: &[&Node],
+    fleet: &Fleet,
+    forks: usize,
+    envs: &BTreeMap<String, HostEnv>,
+    layout: &Layout,
+    files: &[&str],
+) -> HostResults {
     let scope = Inventory {
         hosts: inv
             .hosts
@@ -119,7 +132,8 @@ pub async fn probe_nodes(
         nodes: nodes.iter().map(|n| (*n).clone()).collect(),
         ..inv.clone()
     };
-    let facts = probe(&scope, fleet, forks, envs, &layout.bin, &|_| Vec::new()).await;
+    let files = |_: &str| files.iter().map(|f| f.to_string()).collect();
+    let facts = probe(&scope, fleet, forks, envs, &layout.bin, &files).await;
     facts
         .into_iter()
         .map(|(h, f)| (h, f.map_err(|e| format!("{}: {}", e.step, e.message))))

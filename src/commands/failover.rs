@@ -143,6 +143,7 @@ pub async fn run(args: FailoverArgs) -> Result<Status, Error> {
                 primary: new.name.to_string(),
                 old_primary: old.name.to_string(),
                 old_primary_fenced: fenced,
+                old_primary_follows: false,
                 failed_over_at_unix: SystemTime::now()
                     .duration_since(UNIX_EPOCH)
                     .map_or(0, |d| d.as_secs()),
@@ -254,7 +255,7 @@ async fn finish(
     Ok(ok)
 }
 
-async fn run_steps(
+pub(super) async fn run_steps(
     steps: &[Step],
     cx: &StepContext<'_>,
     forks: usize,
@@ -276,19 +277,26 @@ async fn run_steps(
     Ok(outcomes.iter().all(|o| o.result.is_ok()))
 }
 
-async fn run_one(step: &Step, cx: &StepContext<'_>) -> Outcome {
+pub(super) async fn run_one(step: &Step, cx: &StepContext<'_>) -> Outcome {
     let target = Target { host: step.host.clone(), node: step.node.clone() };
     executor::run_items(vec![(target, ())], 1, |_, ()| run_step(step, cx)).await.remove(0)
 }
 
-fn commands(inv: &Inventory, node: &Node, layout: &Layout) -> Result<flavors::NodeCommands, Error> {
+pub(super) fn commands(
+    inv: &Inventory,
+    node: &Node,
+    layout: &Layout,
+) -> Result<flavors::NodeCommands, Error> {
     let host = inv.host(&node.host).expect("validated inventory");
     flavors::of(inv.cluster.flavor)
         .commands(inv, node, &bin_dir(host, &layout.bin))
         .map_err(|e| Error::Usage(format!("{} on {}: {e}", node.name, node.host)))
 }
 
-fn node_facts<'a>(facts: &'a HostResults, node: &Node) -> Result<Option<&'a NodeFacts>, String> {
+pub(super) fn node_facts<'a>(
+    facts: &'a HostResults,
+    node: &Node,
+) -> Result<Option<&'a NodeFacts>, String> {
     match facts.get(&node.host) {
         Some(Ok(h)) => Ok(h.nodes.get(node.name.as_str())),
         Some(Err(why)) => Err(why.clone()),
@@ -296,12 +304,12 @@ fn node_facts<'a>(facts: &'a HostResults, node: &Node) -> Result<Option<&'a Node
     }
 }
 
-fn label(node: &Node) -> String {
+pub(super) fn label(node: &Node) -> String {
     format!("{} on {}", node.name, node.host)
 }
 
 /// An error and its causes on one line.
-fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+pub(super) fn chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut message = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {

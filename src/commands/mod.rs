@@ -5,6 +5,7 @@
 mod apply;
 mod clean;
 mod cluster;
+mod degrade;
 mod exec;
 mod failover;
 mod fleet;
@@ -69,6 +70,7 @@ pub async fn run(cli: Cli) -> Result<Status, Error> {
         Command::Stop(args) => lifecycle::stop(args).await,
         Command::Clean(args) => clean::run(args).await,
         Command::Failover(args) => failover::run(args).await,
+        Command::Degrade(args) => degrade::run(args).await,
         Command::Lab(cmd) => lab::run(cmd).await,
     }
 }

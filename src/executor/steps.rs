@@ -167,6 +167,10 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
         Action::Check { argv, .. } => {
             remote.run("check", &Script::new().cmd(argv_cmd(argv)), None).await
         }
+        Action::Await { argv, what } => {
+            let wait = poll("until", argv, &format!("still not so after 60 s: {what}"));
+            remote.run("await", &Script::new().raw(&wait), None).await
+        }
         Action::Reload { argv, .. } => {
             remote
                 .run("reload", &Script::new().cmd(Cmd::new(&argv[0]).args(&argv[1..])), None)

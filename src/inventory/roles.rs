@@ -35,6 +35,10 @@ pub struct Promotion {
     pub old_primary: String,
     /// Whether failover stopped it (false: its host was unreachable).
     pub old_primary_fenced: bool,
+    /// A switchover made it a standby of the new primary: it runs, in recovery, and streams
+    /// from `primary` (a failover leaves it fenced: false).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub old_primary_follows: bool,
     pub failed_over_at_unix: u64,
 }
 
@@ -120,6 +124,7 @@ mod tests {
                 primary: "dn1_standby".into(),
                 old_primary: "dn1".into(),
                 old_primary_fenced: false,
+                old_primary_follows: false,
                 failed_over_at_unix: 17,
             },
         );

@@ -250,7 +250,9 @@ pub fn assess(
             && !f.replicas.iter().any(|r| &r.application_name == standby && r.state == "streaming")
         {
             row.problems.push(format!(
-                "commits wait for the synchronous standby {standby}, which is not streaming"
+                "commits wait for the synchronous standby {standby}, which is not streaming: \
+                 `pgxc-deploy degrade INVENTORY {}` lets them through until it streams again",
+                n.name
             ));
         }
         rows.push(row);
@@ -321,6 +323,13 @@ pub fn drift(n: &DesiredNode, f: &NodeFacts) -> Vec<String> {
         .iter()
         .filter_map(|file| match f.files.get(&file.name) {
             None => Some(format!("{} (missing)", file.name)),
+            Some(have)
+                if n.sync_standby
+                    .as_deref()
+                    .is_some_and(|s| super::degrade::is_held(n, s, have)) =>
+            {
+                Some(format!("{} (degraded)", file.name))
+            }
             Some(have) if have.as_slice() != file.content.as_bytes() => Some(file.name.clone()),
             Some(_) => None,
         })
@@ -493,9 +502,19 @@ mod tests {
         let rows = assess(&inv, &nodes, &facts, &Roles::default());
         assert_eq!(
             row(&rows, "pg1").problems,
-            ["commits wait for the synchronous standby pg1_standby, which is not streaming"]
+            ["commits wait for the synchronous standby pg1_standby, which is not streaming: \
+                 `pgxc-deploy degrade INVENTORY pg1` lets them through until it streams again"]
         );
         assert_eq!(row(&rows, "pg1_standby").replication.as_ref().unwrap().state, "not connected");
+
+        // Degraded: pg1 is healthy again, its file shown as degraded (apply switches it back).
+        let pg1 = nodes.iter().find(|n| n.name == "pg1").unwrap();
+        let on = &pg1.files.iter().find(|f| f.name == SYNC_FILE).unwrap().content;
+        let held = super::super::diff::hold_sync(on, "pg1_standby");
+        node_facts(&mut facts, "pg-a", "pg1").files.insert(SYNC_FILE.into(), held.into_bytes());
+        let rows = assess(&inv, &nodes, &facts, &Roles::default());
+        assert!(row(&rows, "pg1").healthy(), "{:?}", row(&rows, "pg1").problems);
+        assert_eq!(row(&rows, "pg1").drift, ["synchronous_standby.conf (degraded)"]);
     }
 
     #[test]
@@ -513,6 +532,7 @@ mod tests {
                 primary: "pg1_standby".into(),
                 old_primary: "pg1".into(),
                 old_primary_fenced: true,
+                old_primary_follows: false,
                 failed_over_at_unix: 1,
             },
         );

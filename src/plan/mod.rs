@@ -12,13 +12,15 @@
 //! - For the commands that operate a deployed cluster: [`health`] judges the probe's facts
 //!   for `status` (running, streaming, pgxc_node, drift); [`lifecycle`] decides which node
 //!   `start`/`stop` handle in which tier; [`clean`] which directories `clean` may delete
-//!   (only apply's own); [`failover`] whether a standby may be promoted and what follows.
+//!   (only apply's own); [`failover`] whether a standby may be promoted and what follows;
+//!   [`degrade`] how a primary stops waiting for a dead synchronous standby.
 //!
 //! Commands call this; the executor moves the results to hosts.
 
 pub mod build;
 pub mod clean;
 pub mod context;
+pub mod degrade;
 pub mod desired;
 pub mod diff;
 pub mod failover;

@@ -48,6 +48,8 @@ pub enum Action {
     Promote { argv: Vec<String>, primary: Vec<String> },
     /// Run `argv`, which fails when `what` does not hold.
     Check { argv: Vec<String>, what: String },
+    /// Poll `argv` until it succeeds (`what` holds), giving up after 60 s.
+    Await { argv: Vec<String>, what: String },
     /// Signal the node to re-read its configuration.
     Reload { argv: Vec<String>, settings: Vec<String> },
     /// Restart the node, stop then start (settings that only take effect at start changed).
@@ -142,6 +144,7 @@ impl fmt::Display for Step {
             }
             Action::Promote { .. } => f.write_str("promote"),
             Action::Check { what, .. } => write!(f, "check: {what}"),
+            Action::Await { what, .. } => write!(f, "await: {what}"),
             Action::Reload { settings, .. } => write!(f, "reload{}", changed(settings)),
             Action::Restart { settings, .. } => write!(f, "restart{}", changed(settings)),
             Action::Register { want, .. } => {
