@@ -52,6 +52,10 @@ pub enum Command {
     /// primary's synchronous_standby_names and reload, so writes resume. A later apply switches
     /// synchronous replication back on once the standby streams again.
     Degrade(PairArgs),
+    /// Planned hand-over, losing nothing: stop the datanode's primary cleanly, wait until its
+    /// standby replayed everything, promote it, record the roles, re-point coordinators, then
+    /// make the old primary a streaming standby of the new one. Again: switches back.
+    Switchover(PairArgs),
     /// Local lab hosts: real sshd processes on 127.0.10.x, to try the tool and to test it.
     #[command(subcommand)]
     Lab(LabCommand),

@@ -11,6 +11,8 @@ mod exec;
 mod lab;
 /// `status`, `start`/`stop`, `clean`, `failover`: operating a cluster that apply deployed.
 mod ops;
+/// `switchover`: a planned hand-over that loses nothing; the old primary follows the new one.
+mod switchover;
 /// `degrade`: a synchronous standby dies, writes resume, apply restores synchronous replication.
 mod sync;
 /// The SSH transport library itself: session reuse, upload, ssh-agent.

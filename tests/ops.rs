@@ -345,7 +345,11 @@ fn failover_promotes_a_streamed_standby_keeps_committed_rows_and_fences_the_old_
     );
     let out = pgxc(&["apply", &inv]);
     assert_eq!(out.status.code(), Some(2), "{}", shown(&out));
-    assert!(text(&out.stderr).contains("records a failover of pg1"), "{}", shown(&out));
+    assert!(
+        text(&out.stderr).contains("records a failover or switchover of pg1"),
+        "{}",
+        shown(&out)
+    );
     let out = pgxc(&["failover", &inv, "pg1"]);
     assert!(out.status.success(), "{}", shown(&out));
     assert!(

@@ -24,12 +24,16 @@ pub fn refuse_after_failover(inv: &Inventory, path: &Path, command: &str) -> Res
     let roles = roles::load(path).map_err(|e| Error::Usage(e.to_string()))?;
     let Some((datanode, p)) = roles.datanodes.iter().next() else { return Ok(()) };
     Err(Error::Usage(format!(
-        "{command}: {} records a failover of {} in cluster {} ({datanode} is served by {} now,          {} is fenced); {command} cannot rebuild {} as {}'s standby yet (issue 5) and would          start it as a second primary. Use status, start, stop and exec meanwhile",
+        "{command}: {} records a failover or switchover of {} in cluster {} ({datanode} is \
+         served by {} now, {} is {}); {command} cannot deploy swapped roles yet (issue 5) and \
+         would start {} as a second primary beside {}. Use status, start, stop and exec \
+         meanwhile (or switch back with switchover)",
         roles::path_for(path).display(),
         datanode,
         inv.cluster.name,
         p.primary,
         p.old_primary,
+        if p.old_primary_follows { "its standby" } else { "fenced" },
         p.old_primary,
         p.primary
     )))

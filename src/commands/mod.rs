@@ -12,6 +12,7 @@ mod fleet;
 mod lab;
 mod lifecycle;
 mod status;
+mod switchover;
 
 use crate::cli::{Cli, Command};
 
@@ -71,6 +72,7 @@ pub async fn run(cli: Cli) -> Result<Status, Error> {
         Command::Clean(args) => clean::run(args).await,
         Command::Failover(args) => failover::run(args).await,
         Command::Degrade(args) => degrade::run(args).await,
+        Command::Switchover(args) => switchover::run(args).await,
         Command::Lab(cmd) => lab::run(cmd).await,
     }
 }

@@ -3,7 +3,7 @@
 //! failover. Pure except [`load`] and [`save`], which read and write it.
 //!
 //! ```toml
-//! # Written by pgxc-deploy failover: the inventory's roles that changed. Keep it beside the
+//! # Written by pgxc-deploy failover or switchover: the inventory's roles that changed. Keep it beside the
 //! # inventory; delete an entry only once the old primary has been rebuilt as a standby.
 //! [datanodes.pg1]
 //! primary = "pg1_standby"      # the promoted standby now serves pg1
@@ -43,9 +43,22 @@ pub struct Promotion {
 }
 
 impl Roles {
-    /// The datanode whose old primary is `node`, when `node` was failed over.
+    /// The datanode whose old primary is `node`, when `node` was failed over (or a switchover
+    /// has not made it a standby yet): it must not run.
     pub fn fenced(&self, node: &str) -> Option<(&str, &Promotion)> {
-        self.datanodes.iter().find(|(_, p)| p.old_primary == node).map(|(d, p)| (d.as_str(), p))
+        self.datanodes
+            .iter()
+            .find(|(_, p)| p.old_primary == node && !p.old_primary_follows)
+            .map(|(d, p)| (d.as_str(), p))
+    }
+
+    /// The datanode whose old primary is `node`, when a switchover made it a standby of the new
+    /// primary.
+    pub fn follower(&self, node: &str) -> Option<(&str, &Promotion)> {
+        self.datanodes
+            .iter()
+            .find(|(_, p)| p.old_primary == node && p.old_primary_follows)
+            .map(|(d, p)| (d.as_str(), p))
     }
 
     /// The datanode `node` was promoted for, when it was.
@@ -60,7 +73,7 @@ impl Roles {
     pub fn to_toml(&self) -> String {
         let body = toml::to_string(self).expect("roles serialise");
         format!(
-            "# Written by pgxc-deploy failover: the inventory's roles that changed. Keep it beside \
+            "# Written by pgxc-deploy failover or switchover: the inventory's roles that changed. Keep it beside \
              the\n# inventory; delete an entry only once the old primary has been rebuilt as a \
              standby.\n{body}"
         )

@@ -109,6 +109,8 @@ pub struct NodeStatus {
     pub promoted_for: Option<String>,
     /// An old primary a failover fenced: it must not run.
     pub fenced: bool,
+    /// An old primary a switchover made a standby: the node it streams from now.
+    pub follows: Option<String>,
 }
 
 impl NodeStatus {
@@ -162,6 +164,7 @@ pub fn assess(
             problems: Vec::new(),
             promoted_for: None,
             fenced: false,
+            follows: None,
             state,
         };
         let running = row.state.accepting();
@@ -185,6 +188,23 @@ pub fn assess(
         }
         if let Some(problem) = state_problem(&row) {
             row.problems.push(problem);
+        }
+        if let Some((_, p)) = roles.follower(&n.name) {
+            // A switchover made this old primary a standby of the promoted node.
+            let primary_host = inv.node(&p.primary).map(|p| p.host.clone()).unwrap_or_default();
+            let repl = replication(&p.primary, node_facts(&primary_host, &p.primary), &n.name);
+            if running && row.in_recovery != Some(true) {
+                row.problems.push(format!(
+                    "not in recovery, but a switchover made it a standby of {}: two primaries!",
+                    p.primary
+                ));
+            } else if running && !repl.streaming() {
+                row.problems.push(format!("not streaming from {} ({})", p.primary, repl.state));
+            }
+            row.follows = Some(p.primary.clone());
+            row.replication = Some(repl);
+            rows.push(row);
+            continue;
         }
         if let Some((datanode, _)) = roles.promoted(&n.name) {
             row.promoted_for = Some(datanode.to_string());
@@ -548,6 +568,40 @@ mod tests {
         (pg1.running, pg1.alive) = (true, true);
         let rows = assess(&inv, &nodes, &facts, &roles);
         assert!(row(&rows, "pg1").problems[0].contains("two primaries"));
+    }
+
+    #[test]
+    fn after_a_switchover_the_old_primary_is_judged_as_the_new_one_s_standby() {
+        use crate::inventory::roles::Promotion;
+        let (inv, nodes) = pg();
+        let mut facts = all_healthy(&nodes);
+        let pg1 = node_facts(&mut facts, "pg-a", "pg1");
+        (pg1.in_recovery, pg1.replicas) = (Some(true), vec![]);
+        let s = node_facts(&mut facts, "pg-b", "pg1_standby");
+        s.in_recovery = Some(false);
+        s.replicas.push(replica("pg1", "streaming", "async", Some(0)));
+        let mut roles = Roles::default();
+        roles.datanodes.insert(
+            "pg1".into(),
+            Promotion {
+                primary: "pg1_standby".into(),
+                old_primary: "pg1".into(),
+                old_primary_fenced: true,
+                old_primary_follows: true,
+                failed_over_at_unix: 1,
+            },
+        );
+        let rows = assess(&inv, &nodes, &facts, &roles);
+        let p = row(&rows, "pg1");
+        assert!(p.healthy(), "{:?}", p.problems);
+        assert!(!p.fenced);
+        assert_eq!(p.follows.as_deref(), Some("pg1_standby"));
+        assert_eq!(p.replication.as_ref().unwrap().state, "streaming");
+        assert!(row(&rows, "pg1_standby").healthy());
+        // Not streaming any more: unhealthy, saying from whom.
+        node_facts(&mut facts, "pg-b", "pg1_standby").replicas.clear();
+        let rows = assess(&inv, &nodes, &facts, &roles);
+        assert_eq!(row(&rows, "pg1").problems, ["not streaming from pg1_standby (not connected)"]);
     }
 
     #[test]

@@ -29,6 +29,7 @@ pub mod lifecycle;
 pub mod render;
 pub mod state;
 pub mod step;
+pub mod switchover;
 
 pub use context::{Context, ContextError};
 pub use render::{RenderError, RenderedFile, Renderer};
