@@ -103,3 +103,68 @@ fn switchover_loses_nothing_and_the_old_primary_streams_from_the_new_one_then_ba
 
     reset(TAG);
 }
+
+const XC_TAG: &str = "xcswitchtest";
+
+/// Postgres-XC: GTM and coord1 on h1, dn1 on h1 with a standby on h2, dn2 on h2.
+fn xc_inventory(dir: &Path, pgxc_home: &str) -> String {
+    let text = format!(
+        "[cluster]\nname = \"{XC_TAG}\"\nflavor = \"postgres-xc\"\nos_user = \"pgxc\"\n\n\
+         [auth]\nmethod = \"md5\"\npassword_file = \"xc-password\"\n\n\
+         [source]\nprebuilt = \"{pgxc_home}\"\n\n\
+         [settings.all]\nshared_buffers = \"16MB\"\n\n{}\n{}\n\
+         [gtm]\nhost = \"h1\"\nport = 30466\n\n\
+         [[coordinators]]\nname = \"coord1\"\nhost = \"h1\"\nport = 30452\npooler_port = 30467\n\n\
+         [[datanodes]]\nname = \"dn1\"\nhost = \"h1\"\nport = 30462\n\
+         [datanodes.standby]\nhost = \"h2\"\nport = 30463\n\n\
+         [[datanodes]]\nname = \"dn2\"\nhost = \"h2\"\nport = 30462\n",
+        ssh_table(None),
+        test_hosts(XC_TAG),
+    );
+    write(dir, "xc-password", "xc s3cret\n");
+    write(dir, "xcswitch.toml", &text)
+}
+
+#[test]
+fn postgres_xc_switchover_re_points_the_coordinator_and_the_old_datanode_follows() {
+    let Ok(pgxc_home) = std::env::var("PGXC_HOME") else {
+        eprintln!("SKIPPED postgres_xc_switchover...: set PGXC_HOME (e.g. /opt/pgxc) to run it");
+        return;
+    };
+    reset(XC_TAG);
+    let dir = tempdir();
+    let inv = xc_inventory(dir.path(), &pgxc_home);
+    let data = |k: usize, node: &str| format!("{LAB_DIR}/hosts/h{k}/data/{XC_TAG}/{node}");
+    let psql = find_ctl(&format!("{LAB_DIR}/hosts/h1/data/{XC_TAG}"), "psql");
+    let coord = |query: &str| sql(&psql, &data(1, "coord1"), 30452, query);
+    let out = pgxc(&["apply", &inv]);
+    assert!(out.status.success(), "apply: {}", shown(&out));
+    coord("create table t(id int) distribute by hash(id)");
+    coord("insert into t select generate_series(1, 200)");
+    let on_dn1 = coord("execute direct on (dn1) 'select count(*) from t'");
+
+    let out = pgxc(&["switchover", &inv, "dn1"]);
+    assert!(out.status.success(), "switchover: {}", shown(&out));
+    eprintln!("{}", text(&out.stdout));
+    assert_eq!(coord("select count(*) from t"), "200");
+    assert_eq!(coord("execute direct on (dn1) 'select count(*) from t'"), on_dn1);
+    coord("insert into t select generate_series(201, 220)");
+    assert_eq!(coord("select count(*) from t"), "220");
+    let query = "select node_host || ':' || node_port from pgxc_node where node_name = 'dn1'";
+    assert_eq!(coord(query), "127.0.10.2:30463");
+    let replicas = "select application_name || ' ' || state from pg_stat_replication";
+    assert_eq!(sql(&psql, &data(2, "dn1_standby"), 30463, replicas), "dn1 streaming");
+    let (code, rows) = status(&inv);
+    assert_eq!(code, 0, "{rows:#?}");
+    assert_eq!(rows["dn1"]["follows"], "dn1_standby");
+
+    let out = pgxc(&["switchover", &inv, "dn1"]);
+    assert!(out.status.success(), "switchover back: {}", shown(&out));
+    assert_eq!(coord(query), "127.0.10.1:30462");
+    assert_eq!(coord("select count(*) from t"), "220");
+    assert_eq!(sql(&psql, &data(1, "dn1"), 30462, replicas), "dn1_standby streaming");
+    let (code, rows) = status(&inv);
+    assert_eq!(code, 0, "{rows:#?}");
+
+    reset(XC_TAG);
+}
