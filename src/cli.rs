@@ -55,6 +55,14 @@ pub enum Command {
     /// one that is not a complete, streamed copy), record the new roles beside the inventory,
     /// re-point every coordinator (Postgres-XC), check that the datanode takes writes.
     Failover(FailoverArgs),
+    /// A datanode's synchronous standby is dead and every commit waits for it: empty the
+    /// primary's synchronous_standby_names and reload, so writes resume. A later apply switches
+    /// synchronous replication back on once the standby streams again.
+    Degrade(PairArgs),
+    /// Planned hand-over, losing nothing: stop the datanode's primary cleanly, wait until its
+    /// standby replayed everything, promote it, record the roles, re-point coordinators, then
+    /// make the old primary a streaming standby of the new one. Again: switches back.
+    Switchover(PairArgs),
     /// Local lab hosts: real sshd processes on 127.0.10.x, to try the tool and to test it.
     #[command(subcommand)]
     Lab(LabCommand),
@@ -171,6 +179,18 @@ pub struct FailoverArgs {
     pub inventory: PathBuf,
 
     /// The datanode whose primary is lost (or its standby's name).
+    pub node: String,
+
+    #[command(flatten)]
+    pub ssh: SshArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PairArgs {
+    /// The inventory file (TOML).
+    pub inventory: PathBuf,
+
+    /// The datanode (or its standby's name).
     pub node: String,
 
     #[command(flatten)]

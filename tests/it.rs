@@ -13,6 +13,10 @@ mod lab;
 mod ops;
 /// `restart --rolling`: under a write load, both flavors; a node that does not come back.
 mod roll;
+/// `switchover`: a planned hand-over that loses nothing; the old primary follows the new one.
+mod switchover;
+/// `degrade`: a synchronous standby dies, writes resume, apply restores synchronous replication.
+mod sync;
 /// The SSH transport library itself: session reuse, upload, ssh-agent.
 mod transport;
 /// Operating a Postgres-XC cluster: status, stop/start, failover through every coordinator.

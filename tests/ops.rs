@@ -65,12 +65,12 @@ pub(crate) fn status(inv: &str) -> (i32, BTreeMap<String, serde_json::Value>) {
 }
 
 /// The postmaster's PID, from the first line of its postmaster.pid.
-fn postmaster_pid(data_dir: &str) -> i32 {
+pub(crate) fn postmaster_pid(data_dir: &str) -> i32 {
     let pid = std::fs::read_to_string(format!("{data_dir}/postmaster.pid")).unwrap();
     pid.lines().next().unwrap().trim().parse().unwrap()
 }
 
-fn process_gone(pid: i32) -> bool {
+pub(crate) fn process_gone(pid: i32) -> bool {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     // A killed process nobody reaps stays a zombie on this machine.
     status.is_empty() || status.lines().any(|l| l.starts_with("State:") && l.contains('Z'))
@@ -351,7 +351,11 @@ fn failover_promotes_a_streamed_standby_keeps_committed_rows_and_fences_the_old_
     );
     let out = pgxc(&["apply", &inv]);
     assert_eq!(out.status.code(), Some(2), "{}", shown(&out));
-    assert!(text(&out.stderr).contains("records a failover of pg1"), "{}", shown(&out));
+    assert!(
+        text(&out.stderr).contains("records a failover or switchover of pg1"),
+        "{}",
+        shown(&out)
+    );
     let out = pgxc(&["failover", &inv, "pg1"]);
     assert!(out.status.success(), "{}", shown(&out));
     assert!(

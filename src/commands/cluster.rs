@@ -24,12 +24,16 @@ pub fn refuse_after_failover(inv: &Inventory, path: &Path, command: &str) -> Res
     let roles = roles::load(path).map_err(|e| Error::Usage(e.to_string()))?;
     let Some((datanode, p)) = roles.datanodes.iter().next() else { return Ok(()) };
     Err(Error::Usage(format!(
-        "{command}: {} records a failover of {} in cluster {} ({datanode} is served by {} now,          {} is fenced); {command} cannot rebuild {} as {}'s standby yet (issue 5) and would          start it as a second primary. Use status, start, stop and exec meanwhile",
+        "{command}: {} records a failover or switchover of {} in cluster {} ({datanode} is \
+         served by {} now, {} is {}); {command} cannot deploy swapped roles yet (issue 5) and \
+         would start {} as a second primary beside {}. Use status, start, stop and exec \
+         meanwhile (or switch back with switchover)",
         roles::path_for(path).display(),
         datanode,
         inv.cluster.name,
         p.primary,
         p.old_primary,
+        if p.old_primary_follows { "its standby" } else { "fenced" },
         p.old_primary,
         p.primary
     )))
@@ -109,6 +113,19 @@ pub async fn probe_nodes(
     envs: &BTreeMap<String, HostEnv>,
     layout: &Layout,
 ) -> HostResults {
+    probe_nodes_reading(inv, nodes, fleet, forks, envs, layout, &[]).await
+}
+
+/// [`probe_nodes`], reading the content of the managed files `files` of each node too.
+pub async fn probe_nodes_reading(
+    inv: &Inventory,
+    nodes: &[&Node],
+    fleet: &Fleet,
+    forks: usize,
+    envs: &BTreeMap<String, HostEnv>,
+    layout: &Layout,
+    files: &[&str],
+) -> HostResults {
     let scope = Inventory {
         hosts: inv
             .hosts
@@ -119,7 +136,8 @@ pub async fn probe_nodes(
         nodes: nodes.iter().map(|n| (*n).clone()).collect(),
         ..inv.clone()
     };
-    let facts = probe(&scope, fleet, forks, envs, &layout.bin, &|_| Vec::new()).await;
+    let files = |_: &str| files.iter().map(|f| f.to_string()).collect();
+    let facts = probe(&scope, fleet, forks, envs, &layout.bin, &files).await;
     facts
         .into_iter()
         .map(|(h, f)| (h, f.map_err(|e| format!("{}: {}", e.step, e.message))))

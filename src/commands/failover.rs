@@ -8,20 +8,23 @@
 //! unknown (timed out after it was sent), is followed by a new probe of that node, never by a
 //! retry. Run again after a partial failure, failover redoes only the coordinator part.
 
+use std::collections::BTreeMap;
 use std::io::Write;
+use std::path::Path;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::cli::FailoverArgs;
-use crate::executor::steps::{StepContext, run_step};
+use crate::executor::steps::{HostEnv, StepContext, run_step};
 use crate::executor::{self, Outcome, Target, report};
 use crate::flavors;
-use crate::inventory::roles::{self, Promotion};
+use crate::inventory::roles::{self, Promotion, Roles};
 use crate::inventory::{self, Flavor, Inventory, Node, Role};
 use crate::plan::desired::{bin_dir, desired, psql};
 use crate::plan::failover::{self, Fence};
 use crate::plan::state::NodeFacts;
 use crate::plan::step::{Action, Step};
 use crate::source::Layout;
+use crate::transport::Fleet;
 
 use super::cluster::{self, HostResults};
 use super::{Error, Status, fleet};
@@ -111,50 +114,20 @@ pub async fn run(args: FailoverArgs) -> Result<Status, Error> {
         }
 
         report::phase_header(&format!("promote {}", new.name), &mut out)?;
-        let host = inv.host(&new.host).expect("validated inventory");
-        let step = failover::promote(
-            new,
-            &commands(&inv, new, &layout)?,
-            &psql(&inv, new, &bin_dir(host, &layout.bin)),
-        );
-        let outcome = run_one(&step, &cx).await;
-        report::progress(&step, &outcome, &mut out)?;
-        if outcome.result.is_err() {
-            let facts = cluster::probe_nodes(&inv, &[new], &fleet, forks, &envs, &layout).await;
-            let promoted = matches!(node_facts(&facts, new), Ok(Some(f)) if f.running && f.in_recovery == Some(false));
-            if !promoted {
-                let status = fail(
-                    &mut out,
-                    format!(
-                        "{} on {} is still a standby (read again after the promote step failed); \
-                         {} stays fenced. See {}/server.log, then run failover again",
-                        new.name, new.host, old.name, new.data_dir
-                    ),
-                );
-                fleet.close().await;
-                return status;
-            }
-            report::lifecycle_node(&label(new), "ok", "out of recovery (read again)", &mut out)?;
+        if !promote(&inv, new, &layout, &fleet, forks, &envs, &cx, &mut out).await? {
+            let status = fail(
+                &mut out,
+                format!(
+                    "{} on {} is still a standby (read again after the promote step failed); \
+                     {} stays fenced. See {}/server.log, then run failover again",
+                    new.name, new.host, old.name, new.data_dir
+                ),
+            );
+            fleet.close().await;
+            return status;
         }
         let fenced = node_facts(&facts, old).is_ok();
-        roles.datanodes.insert(
-            old.name.to_string(),
-            Promotion {
-                primary: new.name.to_string(),
-                old_primary: old.name.to_string(),
-                old_primary_fenced: fenced,
-                failed_over_at_unix: SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs()),
-            },
-        );
-        let path = roles::save(&args.inventory, &roles).map_err(|e| Error::Usage(chain(&e)))?;
-        report::lifecycle_node(
-            &label(new),
-            "ok",
-            &format!("serves {} now (recorded in {})", old.name, path.display()),
-            &mut out,
-        )?;
+        record(&args.inventory, &mut roles, old.name.as_str(), new, old, fenced, &mut out)?;
     }
 
     let checks = finish(&inv, old, new, &layout, &cx, forks, &mut out).await;
@@ -185,9 +158,76 @@ pub async fn run(args: FailoverArgs) -> Result<Status, Error> {
     }
 }
 
+/// Promote `new` (then wait until it leaves recovery). A promote step that fails, or whose
+/// outcome is unknown, is followed by a new probe, never by a retry. `Ok(true)`: it is out of
+/// recovery.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn promote(
+    inv: &Inventory,
+    new: &Node,
+    layout: &Layout,
+    fleet: &Fleet,
+    forks: usize,
+    envs: &BTreeMap<String, HostEnv>,
+    cx: &StepContext<'_>,
+    out: &mut dyn Write,
+) -> Result<bool, Error> {
+    let host = inv.host(&new.host).expect("validated inventory");
+    let step = failover::promote(
+        new,
+        &commands(inv, new, layout)?,
+        &psql(inv, new, &bin_dir(host, &layout.bin)),
+    );
+    let outcome = run_one(&step, cx).await;
+    report::progress(&step, &outcome, out)?;
+    if outcome.result.is_ok() {
+        return Ok(true);
+    }
+    let facts = cluster::probe_nodes(inv, &[new], fleet, forks, envs, layout).await;
+    let promoted =
+        matches!(node_facts(&facts, new), Ok(Some(f)) if f.running && f.in_recovery == Some(false));
+    if promoted {
+        report::lifecycle_node(&label(new), "ok", "out of recovery (read again)", out)?;
+    }
+    Ok(promoted)
+}
+
+/// Record beside the inventory that `new` serves `datanode` now and `old` must not run as its
+/// primary (`fenced`: it was stopped).
+pub(super) fn record(
+    inventory: &Path,
+    roles: &mut Roles,
+    datanode: &str,
+    new: &Node,
+    old: &Node,
+    fenced: bool,
+    out: &mut dyn Write,
+) -> Result<(), Error> {
+    roles.datanodes.insert(
+        datanode.to_string(),
+        Promotion {
+            primary: new.name.to_string(),
+            old_primary: old.name.to_string(),
+            old_primary_fenced: fenced,
+            old_primary_follows: false,
+            failed_over_at_unix: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+        },
+    );
+    let path = roles::save(inventory, roles).map_err(|e| Error::Usage(chain(&e)))?;
+    report::lifecycle_node(
+        &label(new),
+        "ok",
+        &format!("serves {datanode} now (recorded in {})", path.display()),
+        out,
+    )?;
+    Ok(())
+}
+
 /// Point every coordinator at the new primary (Postgres-XC), then check that the datanode
 /// takes writes. `Ok(false)`: a step failed (each is reported).
-async fn finish(
+pub(super) async fn finish(
     inv: &Inventory,
     old: &Node,
     new: &Node,
@@ -254,7 +294,7 @@ async fn finish(
     Ok(ok)
 }
 
-async fn run_steps(
+pub(super) async fn run_steps(
     steps: &[Step],
     cx: &StepContext<'_>,
     forks: usize,
@@ -276,19 +316,26 @@ async fn run_steps(
     Ok(outcomes.iter().all(|o| o.result.is_ok()))
 }
 
-async fn run_one(step: &Step, cx: &StepContext<'_>) -> Outcome {
+pub(super) async fn run_one(step: &Step, cx: &StepContext<'_>) -> Outcome {
     let target = Target { host: step.host.clone(), node: step.node.clone() };
     executor::run_items(vec![(target, ())], 1, |_, ()| run_step(step, cx)).await.remove(0)
 }
 
-fn commands(inv: &Inventory, node: &Node, layout: &Layout) -> Result<flavors::NodeCommands, Error> {
+pub(super) fn commands(
+    inv: &Inventory,
+    node: &Node,
+    layout: &Layout,
+) -> Result<flavors::NodeCommands, Error> {
     let host = inv.host(&node.host).expect("validated inventory");
     flavors::of(inv.cluster.flavor)
         .commands(inv, node, &bin_dir(host, &layout.bin))
         .map_err(|e| Error::Usage(format!("{} on {}: {e}", node.name, node.host)))
 }
 
-fn node_facts<'a>(facts: &'a HostResults, node: &Node) -> Result<Option<&'a NodeFacts>, String> {
+pub(super) fn node_facts<'a>(
+    facts: &'a HostResults,
+    node: &Node,
+) -> Result<Option<&'a NodeFacts>, String> {
     match facts.get(&node.host) {
         Some(Ok(h)) => Ok(h.nodes.get(node.name.as_str())),
         Some(Err(why)) => Err(why.clone()),
@@ -296,12 +343,12 @@ fn node_facts<'a>(facts: &'a HostResults, node: &Node) -> Result<Option<&'a Node
     }
 }
 
-fn label(node: &Node) -> String {
+pub(super) fn label(node: &Node) -> String {
     format!("{} on {}", node.name, node.host)
 }
 
 /// An error and its causes on one line.
-fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+pub(super) fn chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut message = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {

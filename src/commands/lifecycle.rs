@@ -166,6 +166,7 @@ fn fenced(inventory: &std::path::Path) -> Result<BTreeMap<String, String>, Error
     Ok(roles
         .datanodes
         .iter()
+        .filter(|(_, p)| !p.old_primary_follows)
         .map(|(datanode, p)| {
             let why = format!(
                 "fenced: failover made {} the primary of {datanode} ({}); {} must not run as a \

@@ -5,6 +5,7 @@
 mod apply;
 mod clean;
 mod cluster;
+mod degrade;
 mod exec;
 mod failover;
 mod fleet;
@@ -12,6 +13,7 @@ mod lab;
 mod lifecycle;
 mod restart;
 mod status;
+mod switchover;
 
 use crate::cli::{Cli, Command};
 
@@ -71,6 +73,8 @@ pub async fn run(cli: Cli) -> Result<Status, Error> {
         Command::Restart(args) => restart::run(args).await,
         Command::Clean(args) => clean::run(args).await,
         Command::Failover(args) => failover::run(args).await,
+        Command::Degrade(args) => degrade::run(args).await,
+        Command::Switchover(args) => switchover::run(args).await,
         Command::Lab(cmd) => lab::run(cmd).await,
     }
 }

@@ -162,10 +162,11 @@ pub fn status_table(cluster: &str, rows: &[NodeStatus], out: &mut dyn Write) -> 
         let repl = r.replication.as_ref();
         table.push(vec![
             r.node.clone(),
-            match (&r.promoted_for, r.fenced) {
-                (Some(datanode), _) => format!("primary of {datanode} (failover)"),
-                (None, true) => format!("{} (fenced)", r.role),
-                (None, false) => r.role.to_string(),
+            match (&r.promoted_for, r.fenced, &r.follows) {
+                (Some(datanode), _, _) => format!("primary of {datanode} (roles file)"),
+                (None, true, _) => format!("{} (fenced)", r.role),
+                (None, false, Some(primary)) => format!("standby of {primary} (roles file)"),
+                (None, false, None) => r.role.to_string(),
             },
             format!("{}:{}", r.address, r.port),
             r.state.to_string().lines().next().unwrap_or_default().to_string(),
@@ -252,6 +253,7 @@ pub fn status_json(rows: &[NodeStatus], out: &mut dyn Write) -> io::Result<()> {
             "healthy": r.healthy(),
             "promoted_for": r.promoted_for,
             "fenced": r.fenced,
+            "follows": r.follows,
         });
         writeln!(out, "{line}")?;
     }
@@ -525,6 +527,7 @@ mod tests {
             problems,
             promoted_for: None,
             fenced: false,
+            follows: None,
         };
         let repl = Replication {
             primary: "pg1".into(),

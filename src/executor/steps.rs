@@ -188,7 +188,7 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
             remote.run("restart", &script, None).await.map_err(|e| with_log_hint(e, start))
         }
         Action::Await { argv, what, tenths } => {
-            remote.run("check", &Script::new().raw(&await_script(argv, what, *tenths)), None).await
+            remote.run("await", &Script::new().raw(&await_script(argv, what, *tenths)), None).await
         }
         Action::Register { psql, want, fresh_sql } => {
             let node = step.node.as_deref().unwrap_or_default();

@@ -70,6 +70,11 @@ pub trait Flavor: std::fmt::Debug + Send + Sync {
     /// 10+, `pg_last_xlog_receive_location()` on 9.4-based Postgres-XC.
     fn receive_lsn_sql(&self) -> &'static str;
 
+    /// A SQL expression, on a standby: whether it has replayed the WAL record that starts at
+    /// `lsn` (a `X/Y` position, as pg_controldata prints it). `pg_last_wal_replay_lsn()` is the
+    /// end of the last record replayed, so it is past `lsn` once that record is replayed.
+    fn replayed_past_sql(&self, lsn: &str) -> String;
+
     /// The inventory's nodes grouped by [`Flavor::start_order`], in inventory order within a
     /// tier; roles without nodes give no tier.
     fn start_tiers<'a>(&self, inv: &'a Inventory) -> Vec<Vec<&'a Node>> {

@@ -63,6 +63,10 @@ impl Flavor for PostgresXc {
         "pg_last_xlog_receive_location()"
     }
 
+    fn replayed_past_sql(&self, lsn: &str) -> String {
+        format!("pg_xlog_location_diff(pg_last_xlog_replay_location(), '{lsn}') > 0")
+    }
+
     fn commands(&self, inv: &Inventory, node: &Node, bin_dir: &str) -> Result<NodeCommands, Error> {
         let dir = node.data_dir.as_str();
         Ok(match node.role {

@@ -64,6 +64,10 @@ impl Flavor for Postgresql {
         "pg_last_wal_receive_lsn()"
     }
 
+    fn replayed_past_sql(&self, lsn: &str) -> String {
+        format!("pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '{lsn}') > 0")
+    }
+
     fn commands(&self, inv: &Inventory, node: &Node, bin_dir: &str) -> Result<NodeCommands, Error> {
         let init = match node.role {
             Role::Datanode => {

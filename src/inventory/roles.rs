@@ -3,7 +3,7 @@
 //! failover. Pure except [`load`] and [`save`], which read and write it.
 //!
 //! ```toml
-//! # Written by pgxc-deploy failover: the inventory's roles that changed. Keep it beside the
+//! # Written by pgxc-deploy failover or switchover: the inventory's roles that changed. Keep it beside the
 //! # inventory; delete an entry only once the old primary has been rebuilt as a standby.
 //! [datanodes.pg1]
 //! primary = "pg1_standby"      # the promoted standby now serves pg1
@@ -35,13 +35,30 @@ pub struct Promotion {
     pub old_primary: String,
     /// Whether failover stopped it (false: its host was unreachable).
     pub old_primary_fenced: bool,
+    /// A switchover made it a standby of the new primary: it runs, in recovery, and streams
+    /// from `primary` (a failover leaves it fenced: false).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub old_primary_follows: bool,
     pub failed_over_at_unix: u64,
 }
 
 impl Roles {
-    /// The datanode whose old primary is `node`, when `node` was failed over.
+    /// The datanode whose old primary is `node`, when `node` was failed over (or a switchover
+    /// has not made it a standby yet): it must not run.
     pub fn fenced(&self, node: &str) -> Option<(&str, &Promotion)> {
-        self.datanodes.iter().find(|(_, p)| p.old_primary == node).map(|(d, p)| (d.as_str(), p))
+        self.datanodes
+            .iter()
+            .find(|(_, p)| p.old_primary == node && !p.old_primary_follows)
+            .map(|(d, p)| (d.as_str(), p))
+    }
+
+    /// The datanode whose old primary is `node`, when a switchover made it a standby of the new
+    /// primary.
+    pub fn follower(&self, node: &str) -> Option<(&str, &Promotion)> {
+        self.datanodes
+            .iter()
+            .find(|(_, p)| p.old_primary == node && p.old_primary_follows)
+            .map(|(d, p)| (d.as_str(), p))
     }
 
     /// The datanode `node` was promoted for, when it was.
@@ -56,7 +73,7 @@ impl Roles {
     pub fn to_toml(&self) -> String {
         let body = toml::to_string(self).expect("roles serialise");
         format!(
-            "# Written by pgxc-deploy failover: the inventory's roles that changed. Keep it beside \
+            "# Written by pgxc-deploy failover or switchover: the inventory's roles that changed. Keep it beside \
              the\n# inventory; delete an entry only once the old primary has been rebuilt as a \
              standby.\n{body}"
         )
@@ -120,6 +137,7 @@ mod tests {
                 primary: "dn1_standby".into(),
                 old_primary: "dn1".into(),
                 old_primary_fenced: false,
+                old_primary_follows: false,
                 failed_over_at_unix: 17,
             },
         );

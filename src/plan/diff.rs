@@ -218,8 +218,10 @@ pub fn plan(
     plan
 }
 
-/// `synchronous_standby_names` off, saying why, until `standby` streams.
-fn hold_sync(content: &str, standby: &str) -> String {
+/// `synchronous_standby_names` off, saying why, until `standby` streams. `degrade` writes the
+/// same text, so that apply recognises it and switches synchronous replication back on by itself
+/// once the standby streams again.
+pub fn hold_sync(content: &str, standby: &str) -> String {
     content
         .lines()
         .map(|l| {

@@ -109,6 +109,8 @@ pub struct NodeStatus {
     pub promoted_for: Option<String>,
     /// An old primary a failover fenced: it must not run.
     pub fenced: bool,
+    /// An old primary a switchover made a standby: the node it streams from now.
+    pub follows: Option<String>,
 }
 
 impl NodeStatus {
@@ -162,6 +164,7 @@ pub fn assess(
             problems: Vec::new(),
             promoted_for: None,
             fenced: false,
+            follows: None,
             state,
         };
         let running = row.state.accepting();
@@ -185,6 +188,23 @@ pub fn assess(
         }
         if let Some(problem) = state_problem(&row) {
             row.problems.push(problem);
+        }
+        if let Some((_, p)) = roles.follower(&n.name) {
+            // A switchover made this old primary a standby of the promoted node.
+            let primary_host = inv.node(&p.primary).map(|p| p.host.clone()).unwrap_or_default();
+            let repl = replication(&p.primary, node_facts(&primary_host, &p.primary), &n.name);
+            if running && row.in_recovery != Some(true) {
+                row.problems.push(format!(
+                    "not in recovery, but a switchover made it a standby of {}: two primaries!",
+                    p.primary
+                ));
+            } else if running && !repl.streaming() {
+                row.problems.push(format!("not streaming from {} ({})", p.primary, repl.state));
+            }
+            row.follows = Some(p.primary.clone());
+            row.replication = Some(repl);
+            rows.push(row);
+            continue;
         }
         if let Some((datanode, _)) = roles.promoted(&n.name) {
             row.promoted_for = Some(datanode.to_string());
@@ -250,7 +270,9 @@ pub fn assess(
             && !f.replicas.iter().any(|r| &r.application_name == standby && r.state == "streaming")
         {
             row.problems.push(format!(
-                "commits wait for the synchronous standby {standby}, which is not streaming"
+                "commits wait for the synchronous standby {standby}, which is not streaming: \
+                 `pgxc-deploy degrade INVENTORY {}` lets them through until it streams again",
+                n.name
             ));
         }
         rows.push(row);
@@ -321,6 +343,13 @@ pub fn drift(n: &DesiredNode, f: &NodeFacts) -> Vec<String> {
         .iter()
         .filter_map(|file| match f.files.get(&file.name) {
             None => Some(format!("{} (missing)", file.name)),
+            Some(have)
+                if n.sync_standby
+                    .as_deref()
+                    .is_some_and(|s| super::degrade::is_held(n, s, have)) =>
+            {
+                Some(format!("{} (degraded)", file.name))
+            }
             Some(have) if have.as_slice() != file.content.as_bytes() => Some(file.name.clone()),
             Some(_) => None,
         })
@@ -493,9 +522,19 @@ mod tests {
         let rows = assess(&inv, &nodes, &facts, &Roles::default());
         assert_eq!(
             row(&rows, "pg1").problems,
-            ["commits wait for the synchronous standby pg1_standby, which is not streaming"]
+            ["commits wait for the synchronous standby pg1_standby, which is not streaming: \
+                 `pgxc-deploy degrade INVENTORY pg1` lets them through until it streams again"]
         );
         assert_eq!(row(&rows, "pg1_standby").replication.as_ref().unwrap().state, "not connected");
+
+        // Degraded: pg1 is healthy again, its file shown as degraded (apply switches it back).
+        let pg1 = nodes.iter().find(|n| n.name == "pg1").unwrap();
+        let on = &pg1.files.iter().find(|f| f.name == SYNC_FILE).unwrap().content;
+        let held = super::super::diff::hold_sync(on, "pg1_standby");
+        node_facts(&mut facts, "pg-a", "pg1").files.insert(SYNC_FILE.into(), held.into_bytes());
+        let rows = assess(&inv, &nodes, &facts, &Roles::default());
+        assert!(row(&rows, "pg1").healthy(), "{:?}", row(&rows, "pg1").problems);
+        assert_eq!(row(&rows, "pg1").drift, ["synchronous_standby.conf (degraded)"]);
     }
 
     #[test]
@@ -513,6 +552,7 @@ mod tests {
                 primary: "pg1_standby".into(),
                 old_primary: "pg1".into(),
                 old_primary_fenced: true,
+                old_primary_follows: false,
                 failed_over_at_unix: 1,
             },
         );
@@ -528,6 +568,40 @@ mod tests {
         (pg1.running, pg1.alive) = (true, true);
         let rows = assess(&inv, &nodes, &facts, &roles);
         assert!(row(&rows, "pg1").problems[0].contains("two primaries"));
+    }
+
+    #[test]
+    fn after_a_switchover_the_old_primary_is_judged_as_the_new_one_s_standby() {
+        use crate::inventory::roles::Promotion;
+        let (inv, nodes) = pg();
+        let mut facts = all_healthy(&nodes);
+        let pg1 = node_facts(&mut facts, "pg-a", "pg1");
+        (pg1.in_recovery, pg1.replicas) = (Some(true), vec![]);
+        let s = node_facts(&mut facts, "pg-b", "pg1_standby");
+        s.in_recovery = Some(false);
+        s.replicas.push(replica("pg1", "streaming", "async", Some(0)));
+        let mut roles = Roles::default();
+        roles.datanodes.insert(
+            "pg1".into(),
+            Promotion {
+                primary: "pg1_standby".into(),
+                old_primary: "pg1".into(),
+                old_primary_fenced: true,
+                old_primary_follows: true,
+                failed_over_at_unix: 1,
+            },
+        );
+        let rows = assess(&inv, &nodes, &facts, &roles);
+        let p = row(&rows, "pg1");
+        assert!(p.healthy(), "{:?}", p.problems);
+        assert!(!p.fenced);
+        assert_eq!(p.follows.as_deref(), Some("pg1_standby"));
+        assert_eq!(p.replication.as_ref().unwrap().state, "streaming");
+        assert!(row(&rows, "pg1_standby").healthy());
+        // Not streaming any more: unhealthy, saying from whom.
+        node_facts(&mut facts, "pg-b", "pg1_standby").replicas.clear();
+        let rows = assess(&inv, &nodes, &facts, &roles);
+        assert_eq!(row(&rows, "pg1").problems, ["not streaming from pg1_standby (not connected)"]);
     }
 
     #[test]

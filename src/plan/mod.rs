@@ -14,12 +14,14 @@
 //!   `start`/`stop` handle in which tier; [`clean`] which directories `clean` may delete
 //!   (only apply's own); [`failover`] whether a standby may be promoted and what follows;
 //!   [`restart`] the order of a rolling restart and what each node must pass before the next.
+//!   [`degrade`] how a primary stops waiting for a dead synchronous standby.
 //!
 //! Commands call this; the executor moves the results to hosts.
 
 pub mod build;
 pub mod clean;
 pub mod context;
+pub mod degrade;
 pub mod desired;
 pub mod diff;
 pub mod failover;
@@ -29,6 +31,7 @@ pub mod render;
 pub mod restart;
 pub mod state;
 pub mod step;
+pub mod switchover;
 
 pub use context::{Context, ContextError};
 pub use render::{RenderError, RenderedFile, Renderer};

@@ -368,6 +368,7 @@ mod tests {
                 primary: "dn1_standby".into(),
                 old_primary: "dn1".into(),
                 old_primary_fenced: true,
+                old_primary_follows: false,
                 failed_over_at_unix: 1,
             },
         );
@@ -451,8 +452,8 @@ mod tests {
             shown,
             [
                 "dn1_standby on db3: restart",
-                "dn1_standby on db3: check: a new postmaster start time",
-                "dn1 on db2: check: dn1_standby streams from it again"
+                "dn1_standby on db3: await: a new postmaster start time",
+                "dn1 on db2: await: dn1_standby streams from it again"
             ]
         );
         let Action::Restart { stop, status, .. } = &steps[0].action else { panic!("restart") };
@@ -477,7 +478,7 @@ mod tests {
         let primary = RollNode { node: dn1, tier: Role::Datanode, serves: None };
         let c = flavor.commands(&inv, dn1, "/b").unwrap();
         let s = super::steps(&inv, &primary, &c, &v, Some("x'y"), &[], &bin);
-        assert_eq!(s[2].to_string(), "coord1 on db1: check: a query through it reaches dn1");
+        assert_eq!(s[2].to_string(), "coord1 on db1: await: a query through it reaches dn1");
         let Action::Await { argv, .. } = &s[2].action else { panic!("await") };
         assert_eq!(argv.last().unwrap(), "execute direct on (dn1) 'select 1'");
         let Action::Await { argv, .. } = &s[1].action else { panic!("await") };
@@ -495,7 +496,7 @@ mod tests {
         let s = super::steps(&inv, &primary, &c_dn1(&inv), &v, Some("t"), &standbys, &bin);
         assert_eq!(
             s[3].to_string(),
-            "dn1 on db2: check: its synchronous standby dn1_standby streams from it again"
+            "dn1 on db2: await: its synchronous standby dn1_standby streams from it again"
         );
         assert!(
             super::standbys(&inv, &primary, &|_| None).is_empty(),

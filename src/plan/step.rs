@@ -152,7 +152,8 @@ impl fmt::Display for Step {
                 write!(f, "remove {}", paths.join(", "))
             }
             Action::Promote { .. } => f.write_str("promote"),
-            Action::Check { what, .. } | Action::Await { what, .. } => write!(f, "check: {what}"),
+            Action::Check { what, .. } => write!(f, "check: {what}"),
+            Action::Await { what, .. } => write!(f, "await: {what}"),
             Action::Reload { settings, .. } => write!(f, "reload{}", changed(settings)),
             Action::Restart { settings, .. } => write!(f, "restart{}", changed(settings)),
             Action::Register { want, .. } => {

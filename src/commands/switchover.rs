@@ -1,0 +1,294 @@
+//! `pgxc-deploy switchover INVENTORY NODE`: a planned hand-over from a datanode's primary to
+//! its streaming standby, losing nothing, after which the old primary streams from the new
+//! one. In order, each step only after the previous one succeeded: refuse unless the primary
+//! runs and the standby streams from it; stop the primary cleanly (`-m fast`: its last WAL
+//! reaches the connected standby); wait until the standby has replayed the primary's final
+//! checkpoint (pg_controldata); promote the standby and record the roles beside the inventory,
+//! re-point every coordinator and check writes (what failover does, shared with it); write
+//! the old primary's standby settings, start it, and wait until it streams from the new
+//! primary. Decisions in [`crate::plan::switchover`].
+//!
+//! Run again on the same datanode, it switches back (the roles file says who is primary now).
+
+use std::io::Write;
+use std::time::Instant;
+
+use crate::cli::PairArgs;
+use crate::executor::report;
+use crate::executor::steps::StepContext;
+use crate::flavors::StopMode;
+use crate::inventory::{self, Node, roles};
+use crate::plan::desired::{bin_dir, psql};
+use crate::plan::failover as failover_plan;
+use crate::plan::step::{Action, FileContent, Step};
+use crate::plan::switchover;
+
+use super::failover::{chain, commands, finish, label, node_facts, promote, record, run_one};
+use super::{Error, Status, cluster, fleet};
+
+pub async fn run(args: PairArgs) -> Result<Status, Error> {
+    let started = Instant::now();
+    let inv = inventory::load(&args.inventory)?;
+    let mut roles = roles::load(&args.inventory).map_err(|e| Error::Usage(chain(&e)))?;
+    let usage = |e: String| Error::Usage(format!("switchover: {e}"));
+    let pair = failover_plan::pair(&inv, &args.node).map_err(usage)?;
+    let now = switchover::current(&inv, &roles, pair).map_err(usage)?;
+    let datanode = pair.datanode.name.as_str();
+    let (old, new) = (now.datanode, now.standby);
+    let layout = cluster::layout(&inv).await?;
+    let renderer = cluster::renderer(&inv)?;
+    let fleet = fleet::fleet(&inv, &args.ssh);
+    let envs = cluster::host_envs(&inv, &layout);
+    let forks = args.ssh.forks;
+    let cx = StepContext::plain(&fleet, envs.clone());
+    let mut out = std::io::stdout().lock();
+    let psql_on = |node: &Node, sql: String| {
+        let host = inv.host(&node.host).expect("validated inventory");
+        let mut argv = psql(&inv, node, &bin_dir(host, &layout.bin));
+        argv.extend(["-v".into(), "ON_ERROR_STOP=1".into(), "-c".into(), sql]);
+        argv
+    };
+    let step = |node: &Node, action| Step {
+        host: node.host.clone(),
+        node: Some(node.name.to_string()),
+        action,
+    };
+
+    macro_rules! fail {
+        ($($arg:tt)*) => {{
+            writeln!(out, "error: switchover {datanode}: {}", format!($($arg)*))?;
+            fleet.close().await;
+            return Ok(Status::Failed);
+        }};
+    }
+
+    let facts = cluster::probe_nodes(&inv, &[old, new], &fleet, forks, &envs, &layout).await;
+    let of = |n: &Node| node_facts(&facts, n).ok().flatten();
+    if let Some(why) = switchover::refusal(old, new, of(old), of(new)) {
+        fail!("refusing to switch from {} to {}: {why}; nothing was changed", old.name, new.name);
+    }
+
+    // A clean stop: the primary sends its last WAL to the connected standby, then writes a
+    // shutdown checkpoint.
+    report::phase_header(&format!("stop {}", old.name), &mut out)?;
+    let old_commands = commands(&inv, old, &layout)?;
+    let stop = step(
+        old,
+        Action::Stop {
+            argv: old_commands.stop_in(StopMode::Fast),
+            status: old_commands.status.clone(),
+            remove: Vec::new(),
+        },
+    );
+    let outcome = run_one(&stop, &cx).await;
+    report::progress(&stop, &outcome, &mut out)?;
+    if outcome.result.is_err() {
+        fail!(
+            "{} did not stop cleanly: nothing was promoted; see {}/server.log on {} (`pgxc-deploy \
+             start INVENTORY --on {}` starts it again if it stopped)",
+            old.name,
+            old.data_dir,
+            old.host,
+            old.name
+        );
+    }
+
+    report::phase_header(&format!("wait for {} to replay everything", new.name), &mut out)?;
+    let host = inv.host(&old.host).expect("validated inventory");
+    let controldata = step(
+        old,
+        Action::Check {
+            argv: vec![
+                format!("{}/pg_controldata", bin_dir(host, &layout.bin)),
+                old.data_dir.clone(),
+            ],
+            what: "its final checkpoint".into(),
+        },
+    );
+    let outcome = run_one(&controldata, &cx).await;
+    report::progress(&controldata, &outcome, &mut out)?;
+    let text = outcome.result.map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+    let lsn = match text.as_deref().ok().map(|t| (switchover::checkpoint_lsn(t), t)) {
+        Some((Some(lsn), t)) if switchover::shut_down_cleanly(t) => lsn,
+        _ => fail!(
+            "cannot read a clean shutdown's checkpoint from pg_controldata on {}: nothing was \
+             promoted; start {} again (`pgxc-deploy start INVENTORY --on {}`)",
+            old.host,
+            old.name,
+            old.name
+        ),
+    };
+    let replayed = step(
+        new,
+        Action::Await {
+            argv: psql_on(new, switchover::replayed_sql(&inv, &lsn)),
+            what: format!("replayed up to {}'s final checkpoint {lsn}", old.name),
+            tenths: 600,
+        },
+    );
+    let outcome = run_one(&replayed, &cx).await;
+    report::progress(&replayed, &outcome, &mut out)?;
+    if outcome.result.is_err() {
+        fail!(
+            "{} did not replay up to {lsn}: nothing was promoted; start {} again (`pgxc-deploy \
+             start INVENTORY --on {}`) and look at {}/server.log on {}",
+            new.name,
+            old.name,
+            old.name,
+            new.data_dir,
+            new.host
+        );
+    }
+
+    report::phase_header(&format!("promote {}", new.name), &mut out)?;
+    if !promote(&inv, new, &layout, &fleet, forks, &envs, &cx, &mut out).await? {
+        fail!(
+            "{} on {} is still a standby (read again after the promote step failed) and {} is \
+             stopped: see {}/server.log, then start {} again or run failover",
+            new.name,
+            new.host,
+            old.name,
+            new.data_dir,
+            old.name
+        );
+    }
+    record(&args.inventory, &mut roles, datanode, new, old, true, &mut out)?;
+    let writable = finish(&inv, pair.datanode, new, &layout, &cx, forks, &mut out).await?;
+    let first_write = started.elapsed();
+
+    // The old primary follows: it wrote nothing the new primary lacks (clean stop, replayed),
+    // so it needs no rewind.
+    report::phase_header(&format!("{} follows {}", old.name, new.name), &mut out)?;
+    let files = switchover::follow_files(&inv, &renderer, old, new)
+        .map_err(|e| Error::Usage(format!("templates: {e}")))?;
+    let mut follow: Vec<Step> = files
+        .into_iter()
+        .map(|file| {
+            let data_dir = old.data_dir.clone();
+            step(old, Action::WriteFile { data_dir, file, old: Some(String::new()) })
+        })
+        .collect();
+    follow.push(step(
+        old,
+        Action::Start { argv: old_commands.start.clone(), ready: old_commands.ready.clone() },
+    ));
+    follow.push(step(
+        new,
+        Action::Await {
+            argv: psql_on(new, switchover::streams_sql(old.name.as_str())),
+            what: format!("{} streams from it", old.name),
+            tenths: 600,
+        },
+    ));
+    let mut follows = true;
+    for s in &follow {
+        let outcome = run_one(s, &cx).await;
+        report::progress(s, &outcome, &mut out)?;
+        if outcome.result.is_err() {
+            follows = false;
+            break;
+        }
+    }
+    if !follows {
+        // It may run as something else than a streaming standby: stop it, it stays fenced.
+        let fence = step(
+            old,
+            Action::Stop {
+                argv: old_commands.stop_in(StopMode::Immediate),
+                status: old_commands.status.clone(),
+                remove: Vec::new(),
+            },
+        );
+        let outcome = run_one(&fence, &cx).await;
+        report::progress(&fence, &outcome, &mut out)?;
+        fail!(
+            "{} is the primary now, but {} cannot follow it (if its server.log says its timeline \
+             is not a child of the new one, it diverged): it is stopped and recorded as fenced. \
+             Next: rebuild it as {}'s standby with pg_rewind (`pg_rewind --target-pgdata={} \
+             --source-server='host={} port={} user={} dbname=postgres'`, then standby settings) \
+             or a fresh clone; apply cannot do that yet",
+            new.name,
+            old.name,
+            new.name,
+            old.data_dir,
+            inv.host(&new.host).map(|h| h.address.as_str()).unwrap_or_default(),
+            new.port,
+            inv.cluster.os_user
+        );
+    }
+
+    if new.name == pair.datanode.name {
+        // Back to the inventory's roles: nothing to remember, and the primary gets its own
+        // files again (a switchover had written a standby's), reloaded now that its standby
+        // streams (its synchronous_standby.conf may make commits wait for it).
+        roles.datanodes.remove(datanode);
+    } else if let Some(p) = roles.datanodes.get_mut(datanode) {
+        p.old_primary_follows = true;
+    }
+    let path = roles::save(&args.inventory, &roles).map_err(|e| Error::Usage(chain(&e)))?;
+    report::lifecycle_node(
+        &label(old),
+        "ok",
+        &format!("standby of {} (recorded in {})", new.name, path.display()),
+        &mut out,
+    )?;
+    if new.name == pair.datanode.name {
+        let files =
+            renderer.node_files(&inv, new).map_err(|e| Error::Usage(format!("templates: {e}")))?;
+        let mut own: Vec<Step> = files
+            .into_iter()
+            .map(|f| {
+                let file =
+                    FileContent { name: f.name.to_string(), content: f.contents, mode: f.mode };
+                step(
+                    new,
+                    Action::WriteFile {
+                        data_dir: new.data_dir.clone(),
+                        file,
+                        old: Some(String::new()),
+                    },
+                )
+            })
+            .collect();
+        if let Some(argv) = commands(&inv, new, &layout)?.reload {
+            own.push(step(new, Action::Reload { argv, settings: Vec::new() }));
+        }
+        for s in &own {
+            let outcome = run_one(s, &cx).await;
+            report::progress(s, &outcome, &mut out)?;
+            if outcome.result.is_err() {
+                fail!(
+                    "{} is the primary and {} streams from it, but {}'s own configuration could \
+                     not be restored: run apply",
+                    new.name,
+                    old.name,
+                    new.name
+                );
+            }
+        }
+    }
+    fleet.close().await;
+    if !writable {
+        writeln!(
+            out,
+            "error: switchover {datanode}: {} is promoted and {} streams from it, but the checks \
+             above failed: fix their cause and run failover {datanode} (it redoes only those \
+             steps)",
+            new.name, old.name
+        )?;
+        return Ok(Status::Failed);
+    }
+    let address = inv.host(&new.host).map(|h| h.address.as_str()).unwrap_or_default();
+    writeln!(
+        out,
+        "switchover {datanode}: {} on {} ({address}:{}) is the primary, {} streams from it; \
+         writes accepted {:.2} s after switchover started ({:.2} s in all)",
+        new.name,
+        new.host,
+        new.port,
+        old.name,
+        first_write.as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    )?;
+    Ok(Status::Ok)
+}

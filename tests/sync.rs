@@ -1,0 +1,159 @@
+//! `degrade` on a PostgreSQL-flavor cluster that `apply` deploys on lab hosts: pg1 (h1) with a
+//! synchronous standby (h2), pg2 (h3) without one. Its own directory (`synctest`) and ports
+//! (30432, 30433), so it runs beside the other tests.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::apply::{PG_PREBUILT, as_pgxc, find_ctl, reset, sql, test_hosts, wait_for};
+use crate::ops::{postmaster_pid, process_gone, shown, status};
+use crate::support::*;
+
+const TAG: &str = "synctest";
+const PRIMARY_PORT: u16 = 30432;
+const STANDBY_PORT: u16 = 30433;
+
+fn inventory(dir: &Path) -> String {
+    let text = format!(
+        "[cluster]\nname = \"{TAG}\"\nflavor = \"postgresql\"\nos_user = \"pgxc\"\n\n\
+         [auth]\nmethod = \"trust\"\n\n[source]\nprebuilt = \"{PG_PREBUILT}\"\n\n\
+         [settings.all]\nshared_buffers = \"16MB\"\n\n{}\n{}\n\
+         [[datanodes]]\nname = \"pg1\"\nhost = \"h1\"\nport = {PRIMARY_PORT}\n\
+         [datanodes.standby]\nhost = \"h2\"\nport = {STANDBY_PORT}\nsynchronous = true\n\n\
+         [[datanodes]]\nname = \"pg2\"\nhost = \"h3\"\nport = {PRIMARY_PORT}\n",
+        ssh_table(None),
+        test_hosts(TAG),
+    );
+    write(dir, "sync.toml", &text)
+}
+
+fn data(k: usize, node: &str) -> String {
+    format!("{LAB_DIR}/hosts/h{k}/data/{TAG}/{node}")
+}
+
+fn psql() -> String {
+    find_ctl(&format!("{LAB_DIR}/hosts/h1/data/{TAG}"), "psql")
+}
+
+/// SQL on pg1.
+fn on_pg1(query: &str) -> String {
+    sql(&psql(), &data(1, "pg1"), PRIMARY_PORT, query)
+}
+
+/// A write on pg1, given up after `timeout_ms` (psql killed: statement_timeout does not cover
+/// a commit's wait for a synchronous standby): how long it took, and whether it committed.
+fn write_on_pg1(timeout_ms: u64) -> (Duration, bool) {
+    let started = Instant::now();
+    let port = PRIMARY_PORT.to_string();
+    let secs = format!("{:.1}", timeout_ms as f64 / 1000.0);
+    let out = as_pgxc(&[
+        "timeout",
+        &secs,
+        &psql(),
+        "-X",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-h",
+        &data(1, "pg1"),
+        "-p",
+        &port,
+        "-U",
+        "pgxc",
+        "-d",
+        "postgres",
+        "-c",
+        "insert into t values (1)",
+    ]);
+    (started.elapsed(), out.status.success())
+}
+
+#[test]
+fn degrade_lets_writes_through_when_a_synchronous_standby_dies_and_apply_restores_it() {
+    reset(TAG);
+    let dir = tempdir();
+    let inv = inventory(dir.path());
+    let out = pgxc(&["apply", &inv]);
+    assert!(out.status.success(), "apply: {}", shown(&out));
+    let sync_state = "select sync_state from pg_stat_replication \
+                      where application_name = 'pg1_standby'";
+    assert_eq!(on_pg1(sync_state), "sync");
+    on_pg1("create table t (x int)");
+    assert!(write_on_pg1(5000).1, "a write with the standby streaming");
+
+    // Nothing to degrade on a datanode without a synchronous standby.
+    let out = pgxc(&["degrade", &inv, "pg2"]);
+    assert_eq!(out.status.code(), Some(2), "{}", shown(&out));
+    assert!(
+        text(&out.stderr).contains("has no standby: commits wait for nobody"),
+        "{}",
+        shown(&out)
+    );
+
+    // kill -9 the standby: every commit on pg1 waits for it.
+    let pid = postmaster_pid(&data(2, "pg1_standby"));
+    kill("-KILL", pid);
+    wait_for("the standby's postmaster to die", || process_gone(pid));
+    wait_for("pg1 to see its standby gone", || {
+        on_pg1("select count(*) from pg_stat_replication") == "0"
+    });
+    let (took, committed) = write_on_pg1(3000);
+    assert!(!committed && took >= Duration::from_millis(2900), "blocked: {took:?} {committed}");
+    eprintln!("a write on pg1 with its synchronous standby dead: still waiting after {took:?}");
+
+    let out = pgxc(&["status", &inv]);
+    assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
+    let said = text(&out.stdout);
+    assert!(
+        said.contains(
+            "pg1 on h1: commits wait for the synchronous standby pg1_standby, which is \
+                       not streaming: `pgxc-deploy degrade INVENTORY pg1`"
+        ),
+        "{said}"
+    );
+
+    // degrade (by the standby's name): writes go through within seconds.
+    let started = Instant::now();
+    let out = pgxc(&["degrade", &inv, "pg1_standby"]);
+    assert!(out.status.success(), "degrade: {}", shown(&out));
+    let mut first = None;
+    while first.is_none() && started.elapsed() < Duration::from_secs(10) {
+        if write_on_pg1(1000).1 {
+            first = Some(started.elapsed());
+        }
+    }
+    let first = first.expect("a write within 10 s of degrade");
+    eprintln!("degrade: {}first write on pg1 {first:?} after degrade started", text(&out.stdout));
+    assert!(first < Duration::from_secs(5), "{first:?}");
+    let said = text(&out.stdout);
+    assert!(said.contains("pg1 on h1: update synchronous_standby.conf"), "{said}");
+    assert!(said.contains("pg1 on h1: await: commits no longer wait for pg1_standby"), "{said}");
+    let file =
+        std::fs::read_to_string(format!("{}/synchronous_standby.conf", data(1, "pg1"))).unwrap();
+    assert!(file.contains("synchronous_standby_names = ''  # off until pg1_standby streams"));
+    let (code, rows) = status(&inv);
+    assert_eq!(code, 1, "the standby is still down");
+    assert_eq!(rows["pg1"]["healthy"], true, "{}", rows["pg1"]);
+    assert_eq!(rows["pg1"]["drift"], serde_json::json!(["synchronous_standby.conf (degraded)"]));
+
+    // Again: nothing to write.
+    let out = pgxc(&["degrade", &inv, "pg1"]);
+    assert!(out.status.success(), "{}", shown(&out));
+    assert!(text(&out.stdout).contains("already off until pg1_standby streams"), "{}", shown(&out));
+    assert!(!text(&out.stdout).contains("update synchronous_standby.conf"), "{}", shown(&out));
+
+    // The standby back, then apply: synchronous again.
+    let out = pgxc(&["start", &inv, "--on", "pg1_standby"]);
+    assert!(out.status.success(), "start: {}", shown(&out));
+    let out = pgxc(&["apply", &inv]);
+    assert!(out.status.success(), "apply: {}", shown(&out));
+    let said = text(&out.stderr);
+    assert!(said.contains("pg1 on h1: update synchronous_standby.conf"), "{said}");
+    assert!(said.contains("pg1 on h1: reload (synchronous_standby.conf)"), "{said}");
+    assert_eq!(on_pg1(sync_state), "sync");
+    let (code, rows) = status(&inv);
+    assert_eq!(code, 0, "{rows:#?}");
+    assert_eq!(rows["pg1"]["drift"], serde_json::json!([]));
+    assert!(write_on_pg1(5000).1);
+
+    reset(TAG);
+}
