@@ -16,7 +16,7 @@ pub const LOCK_FILE: &str = ".pgxc-deploy.lock";
 const BUSY: u32 = 75;
 
 /// The remote script: take the lock without waiting, record `owner`, print `locked`, then hold
-/// it until stdin closes. Busy: print the holder on stderr and exit [`BUSY`].
+/// it until stdin closes. Busy: print the holder on stderr and exit 75.
 pub fn lock_script(data_root: &str, owner: &str) -> String {
     let file = format!("{data_root}/{LOCK_FILE}");
     let owner_file = format!("{file}.owner");
