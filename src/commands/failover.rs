@@ -264,7 +264,19 @@ pub(super) async fn finish(
             })
             .collect();
         report::phase_header("point coordinators at the new primary", out)?;
-        ok &= run_steps(&steps, cx, forks, out).await?;
+        let mut pending = steps.clone();
+        for attempt in 1..=REGISTER_TRIES {
+            pending = failed_steps(&pending, cx, forks, out).await?;
+            if pending.is_empty() || attempt == REGISTER_TRIES {
+                break;
+            }
+            // An X2 coordinator restarts (crash recovery) when a backend dies while its
+            // datanode vanishes. Registration reads pgxc_node before it writes, so running it
+            // again converges from whatever is there: a re-read, not a blind retry.
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            report::phase_header("again, for the coordinators that failed (read first)", out)?;
+        }
+        ok &= pending.is_empty();
         let checks: Vec<Step> = steps
             .iter()
             .map(|s| {
@@ -300,6 +312,19 @@ pub(super) async fn run_steps(
     forks: usize,
     out: &mut dyn Write,
 ) -> Result<bool, Error> {
+    Ok(failed_steps(steps, cx, forks, out).await?.is_empty())
+}
+
+/// How many times failover registers a datanode's new address on a coordinator.
+const REGISTER_TRIES: u32 = 3;
+
+/// Run `steps` at once; the ones that failed (each is reported).
+async fn failed_steps(
+    steps: &[Step],
+    cx: &StepContext<'_>,
+    forks: usize,
+    out: &mut dyn Write,
+) -> Result<Vec<Step>, Error> {
     let items = steps
         .iter()
         .enumerate()
@@ -310,10 +335,14 @@ pub(super) async fn run_steps(
         async move { run_step(step, cx).await }
     })
     .await;
+    let mut failed = Vec::new();
     for (step, outcome) in steps.iter().zip(&outcomes) {
         report::progress(step, outcome, out)?;
+        if outcome.result.is_err() {
+            failed.push(step.clone());
+        }
     }
-    Ok(outcomes.iter().all(|o| o.result.is_ok()))
+    Ok(failed)
 }
 
 pub(super) async fn run_one(step: &Step, cx: &StepContext<'_>) -> Outcome {
