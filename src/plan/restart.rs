@@ -48,6 +48,8 @@ pub struct RollNode<'a> {
     pub tier: Role,
     /// The datanode a promoted standby serves now.
     pub serves: Option<String>,
+    /// The node an old primary streams from since a switchover made it a standby.
+    pub follows: Option<String>,
 }
 
 /// Nodes restarted at once; the next batch starts when each of them came back.
@@ -97,8 +99,13 @@ pub fn roll<'a>(selected: &[&'a Node], roles: &Roles, gtm_named: bool, batch: us
             continue;
         }
         let serves = roles.promoted(node.name.as_str()).map(|(d, _)| d.to_string());
-        let tier = if serves.is_some() { Role::Datanode } else { node.role };
-        rolled.push(RollNode { node, tier, serves });
+        let follows = roles.follower(node.name.as_str()).map(|(_, p)| p.primary.clone());
+        let tier = match (&serves, &follows) {
+            (Some(_), _) => Role::Datanode,
+            (None, Some(_)) => Role::Standby,
+            (None, None) => node.role,
+        };
+        rolled.push(RollNode { node, tier, serves, follows });
     }
     let mut batches = Vec::new();
     for tier in ROLL_ORDER {
@@ -121,10 +128,13 @@ pub fn verify<'a>(
     let running = |node: &Node| facts(node).is_some_and(|f| f.running);
     match n.tier {
         Role::Standby => {
-            let primary =
-                n.node.primary.as_ref().and_then(|p| inv.node(p.as_str())).ok_or_else(|| {
-                    format!("standby {} has no primary in the inventory", n.node.name)
-                })?;
+            let primary = match &n.follows {
+                Some(p) => inv.node(p),
+                None => n.node.primary.as_ref().and_then(|p| inv.node(p.as_str())),
+            };
+            let primary = primary.ok_or_else(|| {
+                format!("standby {} has no primary in the inventory", n.node.name)
+            })?;
             if !running(primary) {
                 return Err(format!(
                     "its primary {} on {} is not running, so it could not be seen streaming \
@@ -359,6 +369,30 @@ mod tests {
     }
 
     #[test]
+    fn after_a_switchover_the_old_primary_rolls_as_a_standby_of_the_new_one() {
+        let inv = fixtures::postgres_xc();
+        let mut roles = Roles::default();
+        roles.datanodes.insert(
+            "dn1".into(),
+            Promotion {
+                primary: "dn1_standby".into(),
+                old_primary: "dn1".into(),
+                old_primary_fenced: true,
+                old_primary_follows: true,
+                failed_over_at_unix: 1,
+            },
+        );
+        let all: Vec<&Node> = inv.nodes.iter().collect();
+        let r = roll(&all, &roles, false, 1);
+        let old = r.nodes().find(|n| n.node.name.as_str() == "dn1").expect("dn1 rolls");
+        assert_eq!((old.tier, old.follows.as_deref()), (Role::Standby, Some("dn1_standby")));
+        assert!(r.left_alone.iter().all(|(n, _)| n.name.as_str() != "dn1"));
+        let facts = NodeFacts { running: true, ..Default::default() };
+        let verified = verify(&inv, old, &|_| Some(&facts)).unwrap();
+        assert_eq!(verified, Verify::Streaming { primary: inv.node("dn1_standby").unwrap() });
+    }
+
+    #[test]
     fn after_a_failover_the_promoted_standby_rolls_as_a_primary_and_the_old_one_is_left_alone() {
         let inv = fixtures::postgres_xc();
         let mut roles = Roles::default();
@@ -475,7 +509,7 @@ mod tests {
 
         let coord1 = inv.node("coord1").unwrap();
         let v = Verify::ThroughCoordinator { coordinator: coord1, datanode: "dn1".into() };
-        let primary = RollNode { node: dn1, tier: Role::Datanode, serves: None };
+        let primary = RollNode { node: dn1, tier: Role::Datanode, serves: None, follows: None };
         let c = flavor.commands(&inv, dn1, "/b").unwrap();
         let s = super::steps(&inv, &primary, &c, &v, Some("x'y"), &[], &bin);
         assert_eq!(s[2].to_string(), "coord1 on db1: await: a query through it reaches dn1");
@@ -484,7 +518,12 @@ mod tests {
         let Action::Await { argv, .. } = &s[1].action else { panic!("await") };
         assert!(argv.last().unwrap().contains("> 'x''y'::timestamptz"));
 
-        let gtm = RollNode { node: inv.node("gtm").unwrap(), tier: Role::Gtm, serves: None };
+        let gtm = RollNode {
+            node: inv.node("gtm").unwrap(),
+            tier: Role::Gtm,
+            serves: None,
+            follows: None,
+        };
         let c = flavor.commands(&inv, gtm.node, "/b").unwrap();
         assert_eq!(super::steps(&inv, &gtm, &c, &Verify::Nothing, None, &[], &bin).len(), 1);
 
@@ -502,8 +541,12 @@ mod tests {
             super::standbys(&inv, &primary, &|_| None).is_empty(),
             "not running: not waited for"
         );
-        let standby =
-            RollNode { node: inv.node("dn1_standby").unwrap(), tier: Role::Standby, serves: None };
+        let standby = RollNode {
+            node: inv.node("dn1_standby").unwrap(),
+            tier: Role::Standby,
+            serves: None,
+            follows: None,
+        };
         assert!(super::standbys(&inv, &standby, &facts).is_empty());
     }
 
