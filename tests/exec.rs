@@ -90,7 +90,8 @@ fn runs_on_every_host_and_folds_identical_output() {
 fn runs_once_per_selected_node_with_its_environment() {
     let dir = tempdir();
     let inv = cluster_inventory(dir.path());
-    let cmd = r#"echo "$PGXC_NODE|$PGXC_ROLE|$PGDATA|$PGPORT|$PGHOST|$PGUSER|${PATH%%:*}""#;
+    let cmd =
+        r#"echo "$PGXC_NODE|$PGXC_ROLE|$PGDATA|$PGPORT|$PGHOST|$PGUSER|$PGDATABASE|${PATH%%:*}""#;
 
     let out = pgxc(&["exec", &inv, "--on", "dn*", "--json", "--", cmd]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -100,7 +101,12 @@ fn runs_once_per_selected_node_with_its_environment() {
     let data = |h: usize, n: &str| format!("{LAB_DIR}/hosts/h{h}/data/{n}");
     let bin = |h: usize| format!("{LAB_DIR}/hosts/h{h}/install/bin");
     let line = |node: &str, role: &str, h: usize, port: u16| {
-        format!("{node}|{role}|{}|{port}|{}|pgxc|{}\n", data(h, node), data(h, node), bin(h))
+        format!(
+            "{node}|{role}|{}|{port}|{}|pgxc|postgres|{}\n",
+            data(h, node),
+            data(h, node),
+            bin(h)
+        )
     };
     // `dn*` matches the datanodes and their standbys (dn1_standby...), in inventory order.
     let want = vec![

@@ -97,6 +97,8 @@ fn node_env(inv: &Inventory, layout: &Layout, node: &Node, script: Script) -> Sc
         // Each node keeps its Unix socket in its data directory (lab hosts share one /tmp).
         .env("PGHOST", &node.data_dir)
         .env("PGUSER", &inv.cluster.os_user)
+        // The database every cluster has (psql would otherwise look for one named PGUSER).
+        .env("PGDATABASE", "postgres")
         .env("PGXC_NODE", node.name.as_str())
         .env("PGXC_ROLE", node.role.to_string())
         .env("LD_LIBRARY_PATH", format!("{}/{}", host.install_prefix, layout.lib))
