@@ -66,6 +66,20 @@ impl Roles {
         self.datanodes.iter().find(|(_, p)| p.primary == node).map(|(d, p)| (d.as_str(), p))
     }
 
+    /// For tests: roles after `standby` took over `datanode`, by failover (`follows` false) or
+    /// by switchover (the old primary follows the new one).
+    #[cfg(test)]
+    pub fn handed_over(datanode: &str, standby: &str, follows: bool) -> Roles {
+        let promotion = Promotion {
+            primary: standby.into(),
+            old_primary: datanode.into(),
+            old_primary_fenced: true,
+            old_primary_follows: follows,
+            failed_over_at_unix: 1,
+        };
+        Roles { datanodes: [(datanode.to_string(), promotion)].into() }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.datanodes.is_empty()
     }

@@ -106,7 +106,6 @@ pub fn is_held(primary: &DesiredNode, standby: &str, deployed: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inventory::roles::Promotion;
     use crate::plan::desired::desired;
     use crate::plan::fixtures;
     use crate::plan::render::Renderer;
@@ -131,17 +130,7 @@ mod tests {
             let err = pair(&xc, &roles, s.name.as_str()).unwrap_err();
             assert!(err.contains("asynchronously"), "{err}");
         }
-        let mut roles = Roles::default();
-        roles.datanodes.insert(
-            "pg1".into(),
-            Promotion {
-                primary: "pg1_standby".into(),
-                old_primary: "pg1".into(),
-                old_primary_fenced: true,
-                old_primary_follows: false,
-                failed_over_at_unix: 1,
-            },
-        );
+        let roles = Roles::handed_over("pg1", "pg1_standby", false);
         assert!(pair(&inv, &roles, "pg1").unwrap_err().contains("served by pg1_standby"));
     }
 

@@ -539,23 +539,12 @@ mod tests {
 
     #[test]
     fn after_a_failover_the_promoted_standby_is_a_primary_and_the_old_one_fenced() {
-        use crate::inventory::roles::Promotion;
         let (inv, nodes) = pg();
         let mut facts = all_healthy(&nodes);
         let pg1 = node_facts(&mut facts, "pg-a", "pg1");
         (pg1.running, pg1.alive, pg1.replicas) = (false, false, vec![]);
         node_facts(&mut facts, "pg-b", "pg1_standby").in_recovery = Some(false);
-        let mut roles = Roles::default();
-        roles.datanodes.insert(
-            "pg1".into(),
-            Promotion {
-                primary: "pg1_standby".into(),
-                old_primary: "pg1".into(),
-                old_primary_fenced: true,
-                old_primary_follows: false,
-                failed_over_at_unix: 1,
-            },
-        );
+        let roles = Roles::handed_over("pg1", "pg1_standby", false);
         let rows = assess(&inv, &nodes, &facts, &roles);
         let s = row(&rows, "pg1_standby");
         assert!(s.healthy(), "{:?}", s.problems);
@@ -572,7 +561,6 @@ mod tests {
 
     #[test]
     fn after_a_switchover_the_old_primary_is_judged_as_the_new_one_s_standby() {
-        use crate::inventory::roles::Promotion;
         let (inv, nodes) = pg();
         let mut facts = all_healthy(&nodes);
         let pg1 = node_facts(&mut facts, "pg-a", "pg1");
@@ -580,17 +568,7 @@ mod tests {
         let s = node_facts(&mut facts, "pg-b", "pg1_standby");
         s.in_recovery = Some(false);
         s.replicas.push(replica("pg1", "streaming", "async", Some(0)));
-        let mut roles = Roles::default();
-        roles.datanodes.insert(
-            "pg1".into(),
-            Promotion {
-                primary: "pg1_standby".into(),
-                old_primary: "pg1".into(),
-                old_primary_fenced: true,
-                old_primary_follows: true,
-                failed_over_at_unix: 1,
-            },
-        );
+        let roles = Roles::handed_over("pg1", "pg1_standby", true);
         let rows = assess(&inv, &nodes, &facts, &roles);
         let p = row(&rows, "pg1");
         assert!(p.healthy(), "{:?}", p.problems);

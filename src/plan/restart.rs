@@ -315,7 +315,6 @@ pub const DOWN_MS_PREFIX: &str = "pgxc-deploy-down-ms ";
 mod tests {
     use super::*;
     use crate::flavors;
-    use crate::inventory::roles::Promotion;
     use crate::plan::fixtures;
 
     fn names<'a>(roll: &'a Roll<'a>) -> Vec<Vec<&'a str>> {
@@ -368,24 +367,10 @@ mod tests {
         assert_eq!(r.batches[3].tier, Role::Gtm);
     }
 
-    /// Roles after dn1_standby took over dn1: by failover (`follows` false) or switchover.
-    fn dn1_handed_to_its_standby(follows: bool) -> Roles {
-        let mut roles = Roles::default();
-        let promotion = Promotion {
-            primary: "dn1_standby".into(),
-            old_primary: "dn1".into(),
-            old_primary_fenced: true,
-            old_primary_follows: follows,
-            failed_over_at_unix: 1,
-        };
-        roles.datanodes.insert("dn1".into(), promotion);
-        roles
-    }
-
     #[test]
     fn after_a_switchover_the_old_primary_rolls_as_a_standby_of_the_new_one() {
         let inv = fixtures::postgres_xc();
-        let roles = dn1_handed_to_its_standby(true);
+        let roles = Roles::handed_over("dn1", "dn1_standby", true);
         let all: Vec<&Node> = inv.nodes.iter().collect();
         let r = roll(&all, &roles, false, 1);
         let old = r.nodes().find(|n| n.node.name.as_str() == "dn1").expect("dn1 rolls");
@@ -399,7 +384,7 @@ mod tests {
     #[test]
     fn after_a_failover_the_promoted_standby_rolls_as_a_primary_and_the_old_one_is_left_alone() {
         let inv = fixtures::postgres_xc();
-        let roles = dn1_handed_to_its_standby(false);
+        let roles = Roles::handed_over("dn1", "dn1_standby", false);
         let all: Vec<&Node> = inv.nodes.iter().collect();
         let r = roll(&all, &roles, false, 1);
         assert_eq!(
