@@ -108,6 +108,10 @@ pub struct StatusArgs {
     #[arg(long)]
     pub json: bool,
 
+    /// Refresh every SECONDS until interrupted (Ctrl-C); the exit status is the last refresh's.
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub watch: Option<u64>,
+
     #[command(flatten)]
     pub ssh: SshArgs,
 }

@@ -84,6 +84,20 @@ fn status_start_stop_and_clean_on_a_deployed_postgresql_cluster() {
     let out = pgxc(&["apply", &inv]);
     assert!(out.status.success(), "apply: {}", shown(&out));
 
+    // `--watch 1` refreshes every second until interrupted (SIGINT, as Ctrl-C sends).
+    let watch = std::process::Command::new(bin())
+        .args(["status", &inv, "--watch", "1"])
+        .env_remove("SSH_AUTH_SOCK")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    kill("-INT", watch.id() as i32);
+    let out = watch.wait_with_output().unwrap();
+    let watched = text(&out.stdout);
+    assert!(watched.matches("== status at ").count() >= 2, "{watched}");
+    assert!(watched.matches("pg1_standby").count() >= 2, "{watched}");
+
     // Healthy: every node running, every standby streaming with a numeric lag.
     let (code, rows) = status(&inv);
     assert_eq!(code, 0, "{rows:#?}");

@@ -150,6 +150,16 @@ pub fn progress(step: &Step, outcome: &Outcome, err: &mut dyn Write) -> io::Resu
     }
 }
 
+/// Before each refresh of `status --watch`: a cleared screen on a terminal, else a line with
+/// the time (seconds since the epoch), so a log of the output reads as a sequence.
+pub fn watch_header(terminal: bool, out: &mut dyn Write) -> io::Result<()> {
+    if terminal {
+        return write!(out, "\x1b[H\x1b[2J");
+    }
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    writeln!(out, "== status at {} (unix time)", now.map_or(0, |d| d.as_secs()))
+}
+
 /// `status` for people: a table, one row per node, then what is wrong with each unhealthy node
 /// and a summary line.
 pub fn status_table(cluster: &str, rows: &[NodeStatus], out: &mut dyn Write) -> io::Result<()> {
