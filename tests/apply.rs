@@ -189,8 +189,8 @@ fn postgresql_flavor_deploys_streams_reapplies_as_a_no_op_and_reloads_a_changed_
     let lock = format!("{LAB_DIR}/hosts/h2/data/pgtest/.pgxc-deploy.lock");
     std::fs::write(format!("{lock}.owner"), "apply by someone@elsewhere (pid 7)\n").unwrap();
     // `-o`: flock itself holds the lock (not its `sleep`), so killing it releases the lock.
-    let mut holder =
-        Command::new("flock").args(["-n", "-o", &lock, "sleep", "60"]).spawn().unwrap();
+    // It waits for the lock (no `-n`): the check below takes the lock for an instant too.
+    let mut holder = Command::new("flock").args(["-o", &lock, "sleep", "60"]).spawn().unwrap();
     wait_for("the lock held", || {
         assert!(holder.try_wait().unwrap().is_none(), "the lock's holder ended early");
         let probe = Command::new("flock").args(["-n", &lock, "true"]).status().unwrap();
