@@ -91,6 +91,19 @@ fn apply(inv: &str) -> std::process::Output {
     pgxc(&["apply", inv])
 }
 
+/// A PostgreSQL-flavor inventory over lab hosts h1-h3 in directory `tag`: trust, Debian's
+/// binaries shipped as a prebuilt install, small shared_buffers; `settings` go under
+/// `[settings.all]`, `nodes` (`[[datanodes]]` tables) last.
+pub(crate) fn pg_toml(tag: &str, settings: &str, nodes: &str) -> String {
+    format!(
+        "[cluster]\nname = \"{tag}\"\nflavor = \"postgresql\"\nos_user = \"pgxc\"\n\n\
+         [auth]\nmethod = \"trust\"\n\n[source]\nprebuilt = \"{PG_PREBUILT}\"\n\n\
+         [settings.all]\nshared_buffers = \"16MB\"\n{settings}\n\n{}\n{}\n{nodes}",
+        ssh_table(None),
+        test_hosts(tag),
+    )
+}
+
 fn pg_inventory(dir: &Path, extra_settings: &str) -> String {
     let mut datanodes = String::new();
     for (k, standby) in [(1, 2), (2, 3), (3, 1)] {
@@ -99,14 +112,7 @@ fn pg_inventory(dir: &Path, extra_settings: &str) -> String {
              [datanodes.standby]\nhost = \"h{standby}\"\nport = 25433\n\n"
         ));
     }
-    let text = format!(
-        "[cluster]\nname = \"pgtest\"\nflavor = \"postgresql\"\nos_user = \"pgxc\"\n\n\
-         [auth]\nmethod = \"trust\"\n\n[source]\nprebuilt = \"{PG_PREBUILT}\"\n\n\
-         [settings.all]\nshared_buffers = \"16MB\"\n{extra_settings}\n\n{}\n{}\n{datanodes}",
-        ssh_table(None),
-        test_hosts("pgtest"),
-    );
-    write(dir, "pg.toml", &text)
+    write(dir, "pg.toml", &pg_toml("pgtest", extra_settings, &datanodes))
 }
 
 pub(crate) fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
@@ -604,14 +610,11 @@ fn builds_from_git_on_every_host_and_reports_a_failed_build_with_its_log() {
 fn an_apply_killed_midway_is_finished_by_the_next_one() {
     reset("killtest");
     let dir = tempdir();
-    let toml = format!(
-        "[cluster]\nname = \"killtest\"\nflavor = \"postgresql\"\nos_user = \"pgxc\"\n\n\
-         [auth]\nmethod = \"trust\"\n\n[source]\nprebuilt = \"{PG_PREBUILT}\"\n\n\
-         [settings.all]\nshared_buffers = \"16MB\"\n\n{}\n{}\n\
-         [[datanodes]]\nname = \"k1\"\nhost = \"h1\"\nport = 27532\n\
+    let toml = pg_toml(
+        "killtest",
+        "",
+        "[[datanodes]]\nname = \"k1\"\nhost = \"h1\"\nport = 27532\n\
          [datanodes.standby]\nhost = \"h2\"\nport = 27533\n",
-        ssh_table(None),
-        test_hosts("killtest"),
     );
     let inv = write(dir.path(), "kill.toml", &toml);
     let root = format!("{LAB_DIR}/hosts/h1/data/killtest");

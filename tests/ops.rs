@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Output;
 
-use crate::apply::{PG_PREBUILT, as_pgxc, find_ctl, reset, sql, test_hosts, wait_for};
+use crate::apply::{as_pgxc, find_ctl, pg_toml, reset, sql, wait_for};
 use crate::support::*;
 
 const TAG: &str = "opstest";
@@ -36,13 +36,7 @@ pub(crate) fn cluster_inventory(
              [datanodes.standby]\nhost = \"h{standby}\"\nport = {standby_port}\n{sync}\n"
         ));
     }
-    let text = format!(
-        "[cluster]\nname = \"{tag}\"\nflavor = \"postgresql\"\nos_user = \"pgxc\"\n\n\
-         [auth]\nmethod = \"trust\"\n\n[source]\nprebuilt = \"{PG_PREBUILT}\"\n\n\
-         [settings.all]\nshared_buffers = \"16MB\"\n\n{}\n{}\n{datanodes}{extra}",
-        ssh_table(None),
-        test_hosts(tag),
-    );
+    let text = pg_toml(tag, "", &format!("{datanodes}{extra}"));
     write(dir, name, &text)
 }
 

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use crate::apply::{PG_PREBUILT, find_ctl, reset, sql, test_hosts, wait_for};
+use crate::apply::{find_ctl, pg_toml, reset, sql, test_hosts, wait_for};
 use crate::ops::{shown, status};
 use crate::support::*;
 
@@ -13,14 +13,13 @@ const PRIMARY_PORT: u16 = 30442;
 const STANDBY_PORT: u16 = 30443;
 
 fn inventory(dir: &Path) -> String {
-    let text = format!(
-        "[cluster]\nname = \"{TAG}\"\nflavor = \"postgresql\"\nos_user = \"pgxc\"\n\n\
-         [auth]\nmethod = \"trust\"\n\n[source]\nprebuilt = \"{PG_PREBUILT}\"\n\n\
-         [settings.all]\nshared_buffers = \"16MB\"\n\n{}\n{}\n\
-         [[datanodes]]\nname = \"pg1\"\nhost = \"h1\"\nport = {PRIMARY_PORT}\n\
-         [datanodes.standby]\nhost = \"h2\"\nport = {STANDBY_PORT}\n",
-        ssh_table(None),
-        test_hosts(TAG),
+    let text = pg_toml(
+        TAG,
+        "",
+        &format!(
+            "[[datanodes]]\nname = \"pg1\"\nhost = \"h1\"\nport = {PRIMARY_PORT}\n\
+             [datanodes.standby]\nhost = \"h2\"\nport = {STANDBY_PORT}\n"
+        ),
     );
     write(dir, "switch.toml", &text)
 }

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::apply::{PG_PREBUILT, as_pgxc, find_ctl, reset, sql, test_hosts, wait_for};
+use crate::apply::{as_pgxc, find_ctl, pg_toml, reset, sql, wait_for};
 use crate::ops::{postmaster_pid, process_gone, shown, status};
 use crate::support::*;
 
@@ -14,15 +14,14 @@ const PRIMARY_PORT: u16 = 30432;
 const STANDBY_PORT: u16 = 30433;
 
 fn inventory(dir: &Path) -> String {
-    let text = format!(
-        "[cluster]\nname = \"{TAG}\"\nflavor = \"postgresql\"\nos_user = \"pgxc\"\n\n\
-         [auth]\nmethod = \"trust\"\n\n[source]\nprebuilt = \"{PG_PREBUILT}\"\n\n\
-         [settings.all]\nshared_buffers = \"16MB\"\n\n{}\n{}\n\
-         [[datanodes]]\nname = \"pg1\"\nhost = \"h1\"\nport = {PRIMARY_PORT}\n\
-         [datanodes.standby]\nhost = \"h2\"\nport = {STANDBY_PORT}\nsynchronous = true\n\n\
-         [[datanodes]]\nname = \"pg2\"\nhost = \"h3\"\nport = {PRIMARY_PORT}\n",
-        ssh_table(None),
-        test_hosts(TAG),
+    let text = pg_toml(
+        TAG,
+        "",
+        &format!(
+            "[[datanodes]]\nname = \"pg1\"\nhost = \"h1\"\nport = {PRIMARY_PORT}\n\
+             [datanodes.standby]\nhost = \"h2\"\nport = {STANDBY_PORT}\nsynchronous = true\n\n\
+             [[datanodes]]\nname = \"pg2\"\nhost = \"h3\"\nport = {PRIMARY_PORT}\n"
+        ),
     );
     write(dir, "sync.toml", &text)
 }
