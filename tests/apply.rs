@@ -65,7 +65,13 @@ pub(crate) fn as_pgxc(args: &[&str]) -> std::process::Output {
     Command::new("runuser").args(["-u", "pgxc", "--"]).args(args).output().expect("runuser")
 }
 
-/// Run SQL on a node through its Unix socket (its data directory); returns stdout.
+/// Where the node whose data directory is `data_dir` has its Unix socket: the directory that
+/// holds the data directory (its host's data_root).
+pub(crate) fn socket_dir(data_dir: &str) -> &str {
+    data_dir.rsplit_once('/').expect("an absolute data directory").0
+}
+
+/// Run SQL on a node through its Unix socket (beside its data directory); returns stdout.
 pub(crate) fn sql(psql: &str, data_dir: &str, port: u16, query: &str) -> String {
     let out = as_pgxc(&[
         psql,
@@ -73,7 +79,7 @@ pub(crate) fn sql(psql: &str, data_dir: &str, port: u16, query: &str) -> String 
         "-A",
         "-t",
         "-h",
-        data_dir,
+        socket_dir(data_dir),
         "-p",
         &port.to_string(),
         "-U",
@@ -162,7 +168,7 @@ fn postgresql_flavor_deploys_streams_reapplies_as_a_no_op_and_reloads_a_changed_
             "-A",
             "-t",
             "-h",
-            &data(2, "pg1_standby"),
+            socket_dir(&data(2, "pg1_standby")),
             "-p",
             "25433",
             "-U",

@@ -102,8 +102,7 @@ fn runs_once_per_selected_node_with_its_environment() {
     let bin = |h: usize| format!("{LAB_DIR}/hosts/h{h}/install/bin");
     let line = |node: &str, role: &str, h: usize, port: u16| {
         format!(
-            "{node}|{role}|{}|{port}|{}|pgxc|postgres|{}\n",
-            data(h, node),
+            "{node}|{role}|{}|{port}|{LAB_DIR}/hosts/h{h}/data|pgxc|postgres|{}\n",
             data(h, node),
             bin(h)
         )

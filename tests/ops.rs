@@ -357,13 +357,6 @@ fn failover_promotes_a_streamed_standby_keeps_committed_rows_and_fences_the_old_
         !Path::new(&format!("{}/postmaster.pid", fdata(1, "pg1"))).exists()
             || process_gone(postmaster_pid(&fdata(1, "pg1")))
     );
-    let out = pgxc(&["apply", &inv]);
-    assert_eq!(out.status.code(), Some(2), "{}", shown(&out));
-    assert!(
-        text(&out.stderr).contains("records a failover or switchover of pg1"),
-        "{}",
-        shown(&out)
-    );
     let out = pgxc(&["failover", &inv, "pg1"]);
     assert!(out.status.success(), "{}", shown(&out));
     assert!(
@@ -371,6 +364,38 @@ fn failover_promotes_a_streamed_standby_keeps_committed_rows_and_fences_the_old_
         "{}",
         shown(&out)
     );
+
+    // plan shows the rebuild; apply rewinds the fenced pg1 into a standby of pg1_standby (the
+    // templates set wal_log_hints), with the row written after the failover, and starts pg3
+    // (killed above) and pg3_standby again.
+    let out = pgxc(&["plan", &inv]);
+    assert!(out.status.success(), "plan: {}", shown(&out));
+    assert!(
+        text(&out.stdout).contains("pg1 on h1: rebuild the fenced old primary as a standby"),
+        "{}",
+        shown(&out)
+    );
+    let out = pgxc(&["apply", &inv]);
+    assert!(out.status.success(), "apply: {}", shown(&out));
+    assert!(text(&out.stderr).contains("pg1 on h1: rewound with pg_rewind"), "{}", shown(&out));
+    let roles = std::fs::read_to_string(dir.path().join("fo.roles.toml")).unwrap();
+    assert!(roles.contains("old_primary_follows = true"), "{roles}");
+    assert_eq!(fsql(1, "pg1", primary, "select pg_is_in_recovery()"), "t");
+    wait_for("pg1 to replay everything", || {
+        let (_, rows) = status(&inv);
+        rows["pg1"]["replication"]["lag_bytes"] == 0
+    });
+    assert_eq!(fsql(1, "pg1", primary, "select count(*) from t"), "1001");
+    let (code, rows) = status(&inv);
+    assert_eq!(code, 0, "{rows:#?}");
+    assert_eq!(rows["pg1"]["follows"], "pg1_standby", "{}", rows["pg1"]);
+    assert!(
+        rows.values().all(|r| r["drift"].as_array().is_some_and(|d| d.is_empty())),
+        "{rows:#?}"
+    );
+    let out = pgxc(&["apply", &inv]);
+    assert!(out.status.success(), "apply: {}", shown(&out));
+    assert!(text(&out.stdout).contains("nothing to do"), "{}", shown(&out));
 
     reset(FAILOVER_TAG);
 }

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::apply::{as_pgxc, find_ctl, pg_toml, reset, sql, wait_for};
+use crate::apply::{as_pgxc, find_ctl, pg_toml, reset, socket_dir, sql, wait_for};
 use crate::ops::{postmaster_pid, process_gone, shown, status};
 use crate::support::*;
 
@@ -53,7 +53,7 @@ fn write_on_pg1(timeout_ms: u64) -> (Duration, bool) {
         "-v",
         "ON_ERROR_STOP=1",
         "-h",
-        &data(1, "pg1"),
+        socket_dir(&data(1, "pg1")),
         "-p",
         &port,
         "-U",

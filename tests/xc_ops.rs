@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use crate::apply::{as_pgxc, find_ctl, reset, test_hosts, wait_for};
+use crate::apply::{as_pgxc, find_ctl, reset, socket_dir, test_hosts, wait_for};
 use crate::support::*;
 
 const TAG: &str = "xcops";
@@ -49,7 +49,19 @@ fn through(k: usize, query: &str) -> Output {
     let psql = find_ctl(&format!("{LAB_DIR}/hosts/h1/data/{TAG}"), "psql");
     let (dir, port) = (data(k, &format!("coord{k}")), COORD_PORT.to_string());
     as_pgxc(&[
-        &psql, "-X", "-A", "-t", "-h", &dir, "-p", &port, "-U", "pgxc", "-d", "postgres", "-c",
+        &psql,
+        "-X",
+        "-A",
+        "-t",
+        "-h",
+        socket_dir(&dir),
+        "-p",
+        &port,
+        "-U",
+        "pgxc",
+        "-d",
+        "postgres",
+        "-c",
         query,
     ])
 }
@@ -162,5 +174,27 @@ fn postgres_xc_status_stop_start_and_failover_through_every_coordinator() {
     assert_eq!(row("dn1_standby")["healthy"], true, "{}", row("dn1_standby"));
     assert_eq!(row("coord1")["healthy"], true, "{}", row("coord1"));
     assert_eq!(row("dn1")["fenced"], true);
+
+    // apply rebuilds dn1 as dn1_standby's standby (pg_basebackup: 9.4 has no pg_rewind) and
+    // changes nothing the coordinators see; every row is still there.
+    let out = pgxc(&["apply", &inv]);
+    assert!(out.status.success(), "apply: {}", shown(&out));
+    assert!(
+        text(&out.stderr).contains("dn1 on h1: copied from the new primary with pg_basebackup"),
+        "{}",
+        shown(&out)
+    );
+    assert!(!text(&out.stderr).contains("pgxc_node ="), "{}", shown(&out));
+    let out = pgxc(&["status", &inv, "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    let rows = json_lines(&out.stdout);
+    let row = |name: &str| rows.iter().find(|r| r["node"] == name).unwrap().clone();
+    assert_eq!(row("dn1")["follows"], "dn1_standby", "{}", row("dn1"));
+    assert_eq!(row("dn1")["replication"]["state"], "streaming", "{}", row("dn1"));
+    assert!(rows.iter().all(|r| r["drift"] == serde_json::json!([])), "{rows:#?}");
+    through_ok(1, "insert into t select generate_series(501, 600)");
+    assert_eq!(through_ok(2, "select count(distinct id) from t"), "600");
+    let out = pgxc(&["apply", &inv]);
+    assert!(text(&out.stdout).contains("nothing to do"), "{}", shown(&out));
     reset(TAG);
 }

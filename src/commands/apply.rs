@@ -23,8 +23,7 @@ use super::{Error, Status, cluster, fleet};
 
 pub async fn run(args: ApplyArgs, dry_run: bool) -> Result<Status, Error> {
     let started = Instant::now();
-    let inv = inventory::load(&args.inventory)?;
-    cluster::refuse_after_failover(&inv, &args.inventory, if dry_run { "plan" } else { "apply" })?;
+    let (inv, mut roles) = cluster::load_now(&args.inventory)?;
     let (package, build) = match &inv.source {
         Some(Source::Prebuilt { path }) => (Some(source::pack_prebuilt(path).await?), None),
         Some(Source::Build(b)) => (None, Some((b, source::build_inputs(b).await?))),
@@ -41,8 +40,13 @@ pub async fn run(args: ApplyArgs, dry_run: bool) -> Result<Status, Error> {
         None => None,
     };
     let renderer = cluster::renderer(&inv)?;
-    let (hosts, nodes) = desired(&inv, &renderer, &layout.bin, fingerprint, password.as_ref())
+    let (hosts, mut nodes) = desired(&inv, &renderer, &layout.bin, fingerprint, password.as_ref())
         .map_err(|e| Error::Usage(format!("templates: {e}")))?;
+    let rebuild = roles.to_rebuild();
+    for n in nodes.iter_mut().filter(|n| rebuild.contains(&n.name.as_str())) {
+        n.rejoin = true;
+    }
+    let rebuilds = !rebuild.is_empty();
 
     let fleet = fleet::fleet(&inv, &args.ssh);
     let envs = cluster::host_envs(&inv, &layout);
@@ -78,7 +82,23 @@ pub async fn run(args: ApplyArgs, dry_run: bool) -> Result<Status, Error> {
         lock.release().await;
     }
     fleet.close().await;
+    if rebuilds && !dry_run && matches!(status, Ok(Status::Ok)) {
+        // Verified: every standby streams, the rebuilt old primaries included.
+        roles.rebuilt();
+        let path = inventory::roles::save(&args.inventory, &roles)
+            .map_err(|e| Error::Usage(e.to_string()))?;
+        println!(
+            "{}: the old primaries {} are standbys of the new primaries now",
+            path.display(),
+            rebuild_names(&nodes)
+        );
+    }
     status
+}
+
+fn rebuild_names(nodes: &[DesiredNode]) -> String {
+    let names: Vec<&str> = nodes.iter().filter(|n| n.rejoin).map(|n| n.name.as_str()).collect();
+    names.join(", ")
 }
 
 /// What apply ships or builds: the local parts.

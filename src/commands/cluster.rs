@@ -18,25 +18,15 @@ use crate::transport::Fleet;
 
 use super::{Error, fleet};
 
-/// apply and plan do not know yet how to rebuild a failed-over datanode's old primary as the
-/// new primary's standby: they would start it as a primary again, beside the promoted one.
-pub fn refuse_after_failover(inv: &Inventory, path: &Path, command: &str) -> Result<(), Error> {
+/// The inventory as the cluster runs now (the roles file's swaps applied, see
+/// [`roles::Roles::effective`]), and the roles file.
+pub fn load_now(path: &Path) -> Result<(Inventory, roles::Roles), Error> {
+    let inv = crate::inventory::load(path)?;
     let roles = roles::load(path).map_err(|e| Error::Usage(e.to_string()))?;
-    let Some((datanode, p)) = roles.datanodes.iter().next() else { return Ok(()) };
-    Err(Error::Usage(format!(
-        "{command}: {} records a failover or switchover of {} in cluster {} ({datanode} is \
-         served by {} now, {} is {}); {command} cannot deploy swapped roles yet (issue 5) and \
-         would start {} as a second primary beside {}. Use status, start, stop and exec \
-         meanwhile (or switch back with switchover)",
-        roles::path_for(path).display(),
-        datanode,
-        inv.cluster.name,
-        p.primary,
-        p.old_primary,
-        if p.old_primary_follows { "its standby" } else { "fenced" },
-        p.old_primary,
-        p.primary
-    )))
+    let now = roles
+        .effective(&inv)
+        .map_err(|e| Error::Usage(format!("{}: {e}", roles::path_for(path).display())))?;
+    Ok((now, roles))
 }
 
 /// The built-in templates, with the inventory's own where it names a templates directory.

@@ -94,8 +94,8 @@ fn node_env(inv: &Inventory, layout: &Layout, node: &Node, script: Script) -> Sc
     script
         .env("PGDATA", &node.data_dir)
         .env("PGPORT", node.port.to_string())
-        // Each node keeps its Unix socket in its data directory (lab hosts share one /tmp).
-        .env("PGHOST", &node.data_dir)
+        // Each host keeps its nodes' Unix sockets in its data_root (lab hosts share one /tmp).
+        .env("PGHOST", node.socket_dir())
         .env("PGUSER", &inv.cluster.os_user)
         // The database every cluster has (psql would otherwise look for one named PGUSER).
         .env("PGDATABASE", "postgres")

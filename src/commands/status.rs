@@ -36,7 +36,9 @@ async fn once(args: &StatusArgs, watching: bool) -> Result<Status, Error> {
     let roles = roles::load(&args.inventory).map_err(|e| Error::Usage(e.to_string()))?;
     let layout = cluster::layout(&inv).await?;
     let renderer = cluster::renderer(&inv)?;
-    let (_, nodes) = desired(&inv, &renderer, &layout.bin, None, None)
+    // What apply would write, for the roles the cluster has now.
+    let now = roles.effective(&inv).map_err(Error::Usage)?;
+    let (_, nodes) = desired(&now, &renderer, &layout.bin, None, None)
         .map_err(|e| Error::Usage(format!("templates: {e}")))?;
     let fleet = fleet::fleet(&inv, &args.ssh);
     let envs = cluster::host_envs(&inv, &layout);

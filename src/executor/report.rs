@@ -141,6 +141,11 @@ pub fn build_stage(host: &str, stage: &str) {
     let _ = writeln!(io::stderr().lock(), "  ..    {host}: build: {stage}");
 }
 
+/// Something a running step found worth saying: `  ..    dn1 on h2: rewound with pg_rewind`.
+pub fn note(host: &str, node: &str, what: &str) {
+    let _ = writeln!(io::stderr().lock(), "  ..    {node} on {host}: {what}");
+}
+
 /// One finished step, as apply goes: `ok   dn1 on h2: start (1.2 s)`.
 pub fn progress(step: &Step, outcome: &Outcome, err: &mut dyn Write) -> io::Result<()> {
     let secs = outcome.elapsed.as_secs_f64();

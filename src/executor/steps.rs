@@ -128,15 +128,59 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
                 remote.run("init", &rm, None).await?;
             }
             prepared?;
-            for file in files {
-                remote
-                    .upload(&format!("{staging}/{}", file.name), file.content.as_bytes(), file.mode)
-                    .await?;
-            }
+            upload_files(&remote, staging, files).await?;
             let finish = Script::new()
                 .cmd(Cmd::new("touch").arg(format!("{staging}/{INIT_MARKER}")))
                 .cmd(Cmd::new("mv").arg("-T").arg(staging).arg(data_dir));
             remote.run("init", &finish, None).await
+        }
+        Action::Rejoin { stop, status, rewind, init, data_dir, staging, files } => {
+            let node = step.node.as_deref().unwrap_or_default();
+            // Stop it if its postmaster lives; a dead one's PID file is stale (a zombie counts
+            // as dead: `pg_ctl status` and postgres's own lock check would both take it for
+            // alive on a host whose init does not reap orphans).
+            let pidfile = quote(&format!("{data_dir}/postmaster.pid"));
+            let stop = Script::new().raw(&format!(
+                "pid=$(head -n 1 {pidfile} 2>/dev/null || true); \
+                 if [ -n \"$pid\" ] && [ -r /proc/\"$pid\"/status ] && \
+                 ! grep -q '^State:[[:space:]]*Z' /proc/\"$pid\"/status; then {} || exit 1; {}; \
+                 else rm -f {pidfile}; fi",
+                argv_cmd(stop),
+                wait_while(status)
+            ));
+            remote.run("rebuild: stop", &stop, None).await?;
+            if let Some(rewind) = rewind {
+                let script = Script::new().cmd(argv_cmd(rewind)).cmd(strip_copied(data_dir));
+                match remote.run("rebuild: pg_rewind", &script, None).await {
+                    Ok(_) => {
+                        upload_files(&remote, data_dir, files).await?;
+                        report::note(&step.host, node, "rewound with pg_rewind");
+                        return Ok(ok_output());
+                    }
+                    Err(e) => report::note(
+                        &step.host,
+                        node,
+                        &format!(
+                            "pg_rewind did not work ({}); copying the new primary with pg_basebackup instead",
+                            e.message.lines().last().unwrap_or_default().trim()
+                        ),
+                    ),
+                }
+            }
+            let parent =
+                data_dir.rsplit_once('/').map_or("/", |(p, _)| if p.is_empty() { "/" } else { p });
+            remote
+                .run("rebuild: pg_basebackup", &prepare_init(init, staging, parent), None)
+                .await?;
+            upload_files(&remote, staging, files).await?;
+            // The old directory goes only now that its replacement is complete.
+            let finish = Script::new()
+                .cmd(Cmd::new("touch").arg(format!("{staging}/{INIT_MARKER}")))
+                .raw(&remove_script(Some(data_dir), None).to_string())
+                .cmd(Cmd::new("mv").arg("-T").arg(staging).arg(data_dir));
+            remote.run("rebuild", &finish, None).await?;
+            report::note(&step.host, node, "copied from the new primary with pg_basebackup");
+            Ok(ok_output())
         }
         Action::WriteFile { data_dir, file, .. } => {
             remote
@@ -222,20 +266,42 @@ fn prepare_init(argv: &[String], staging: &str, parent: &str) -> Script {
         // initdb runs with --nosync: one sync makes the new directory durable.
         .cmd(Cmd::new("sync"))
         .cmd(Cmd::new("chmod").arg("700").arg(staging))
-        // pg_basebackup copies the primary's log, socket lock files and postmaster.opts.
-        .cmd(Cmd::new("find").arg(staging).args(["-maxdepth", "1"]).args([
-            "(",
-            "-name",
-            "server.log",
-            "-o",
-            "-name",
-            ".s.PGSQL.*",
-            "-o",
-            "-name",
-            "postmaster.opts",
-            ")",
-            "-delete",
-        ]))
+        .cmd(strip_copied(staging))
+}
+
+/// Remove what pg_basebackup and pg_rewind copy from the primary's data directory but
+/// belongs to the primary: its log, socket lock files and postmaster.opts.
+fn strip_copied(dir: &str) -> Cmd {
+    Cmd::new("find").arg(dir).args(["-maxdepth", "1"]).args([
+        "(",
+        "-name",
+        "server.log",
+        "-o",
+        "-name",
+        ".s.PGSQL.*",
+        "-o",
+        "-name",
+        "postmaster.opts",
+        ")",
+        "-delete",
+    ])
+}
+
+/// Write `files` into `dir`, each atomically with its mode.
+async fn upload_files(
+    remote: &Remote<'_>,
+    dir: &str,
+    files: &[crate::plan::step::FileContent],
+) -> Result<(), StepError> {
+    for file in files {
+        remote.upload(&format!("{dir}/{}", file.name), file.content.as_bytes(), file.mode).await?;
+    }
+    Ok(())
+}
+
+/// A step's output when it has nothing to show.
+fn ok_output() -> Output {
+    Output { stdout: vec![], stderr: vec![], status: ExitStatus::Code(0) }
 }
 
 /// How often a running build is polled.

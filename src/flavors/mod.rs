@@ -100,6 +100,9 @@ pub struct Features {
     /// The `wal_level` that streaming replication needs: `hot_standby` before 9.6, `replica`
     /// since.
     pub wal_level: &'static str,
+    /// The install has `pg_rewind` (PostgreSQL 9.5+; 9.4-based Postgres-XC has not), so an old
+    /// primary can rejoin as a standby by rewinding rather than by a full copy.
+    pub pg_rewind: bool,
 }
 
 /// One file pgxc-deploy writes into a node's data directory.
@@ -240,13 +243,13 @@ pub(crate) fn pg_ctl_commands(
         status: argv([&pg_ctl, "-D", dir, "status"]),
         promote: argv([&pg_ctl, "-D", dir, "promote"]),
         remove_after_stop: Vec::new(),
-        // The socket lives in the data directory (unix_socket_directories). A user and a
-        // database that exist keep the probe out of the server log as a failed login; 9.4's
+        // The socket is in the node's socket directory (unix_socket_directories). A user and
+        // a database that exist keep the probe out of the server log as a failed login; 9.4's
         // pg_isready reads -d only as a connection string, hence `dbname=`.
         ready: argv([
             &bin(bin_dir, "pg_isready"),
             "-h",
-            dir,
+            node.socket_dir(),
             "-p",
             &node.port.to_string(),
             "-U",
@@ -322,6 +325,32 @@ pub(crate) fn basebackup(
         "--status-interval=1",
         "-w",
     ]))
+}
+
+/// `pg_rewind` of a standby's data directory from its primary: what lets an old primary that a
+/// failover left behind follow the new one without a full copy. Needs `wal_log_hints` (the
+/// templates set it) or data checksums on the old primary; a server that was not shut down
+/// cleanly is recovered first by pg_rewind itself (PostgreSQL 13+). No `-R`: pgxc-deploy
+/// writes the standby's files itself, afterwards (pg_rewind copies the primary's).
+pub(crate) fn rewind(inv: &Inventory, node: &Node, bin_dir: &str) -> Result<Vec<String>, Error> {
+    let no_primary = || Error::NoPrimary { node: node.name.to_string() };
+    let primary =
+        node.primary.as_ref().and_then(|p| inv.node(p.as_str())).ok_or_else(no_primary)?;
+    let host = inv.host(&primary.host).ok_or_else(|| Error::UnknownHost {
+        node: primary.name.to_string(),
+        host: primary.host.clone(),
+    })?;
+    // The values are validated (address, port, user name): no conninfo quoting needed.
+    let source = format!(
+        "host={} port={} user={} dbname=postgres",
+        host.address, primary.port, inv.cluster.os_user
+    );
+    Ok(vec![
+        bin(bin_dir, "pg_rewind"),
+        "-D".into(),
+        node.data_dir.clone(),
+        format!("--source-server={source}"),
+    ])
 }
 
 #[cfg(test)]

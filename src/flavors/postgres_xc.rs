@@ -25,7 +25,13 @@ impl Flavor for PostgresXc {
     }
 
     fn features(&self) -> Features {
-        Features { pgxc: true, recovery_conf: true, wal_keep_size: false, wal_level: "hot_standby" }
+        Features {
+            pgxc: true,
+            recovery_conf: true,
+            wal_keep_size: false,
+            wal_level: "hot_standby",
+            pg_rewind: false,
+        }
     }
 
     fn start_order(&self) -> &'static [Role] {
@@ -175,7 +181,7 @@ mod tests {
         assert_eq!(joined(&c.status), "/opt/pgxc/bin/pg_ctl -D /var/lib/pgxc/coord1 status");
         assert_eq!(
             joined(&c.ready),
-            "/opt/pgxc/bin/pg_isready -h /var/lib/pgxc/coord1 -p 5432 -U postgres -d dbname=postgres"
+            "/opt/pgxc/bin/pg_isready -h /var/lib/pgxc -p 5432 -U postgres -d dbname=postgres"
         );
     }
 

@@ -29,7 +29,13 @@ impl Flavor for Postgresql {
     }
 
     fn features(&self) -> Features {
-        Features { pgxc: false, recovery_conf: false, wal_keep_size: true, wal_level: "replica" }
+        Features {
+            pgxc: false,
+            recovery_conf: false,
+            wal_keep_size: true,
+            wal_level: "replica",
+            pg_rewind: true,
+        }
     }
 
     fn start_order(&self) -> &'static [Role] {
@@ -121,7 +127,7 @@ mod tests {
         assert_eq!(joined(&c.status), "/usr/lib/postgresql/16/bin/pg_ctl -D /srv/pg/pg1 status");
         assert_eq!(
             joined(&c.ready),
-            "/usr/lib/postgresql/16/bin/pg_isready -h /srv/pg/pg1 -p 5432 -U pgadmin -d dbname=postgres"
+            "/usr/lib/postgresql/16/bin/pg_isready -h /srv/pg -p 5432 -U pgadmin -d dbname=postgres"
         );
     }
 

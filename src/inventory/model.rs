@@ -397,8 +397,39 @@ pub struct Node {
     pub primary: Option<NodeName>,
     /// Standbys only: replicate synchronously.
     pub synchronous: bool,
+    /// Set only where a failover or switchover swapped a datanode's primary and standby
+    /// ([`super::roles::Roles::effective`]): the datanode whose data this node holds, as
+    /// coordinators name it. See [`Node::datanode_name`].
+    pub serves: Option<NodeName>,
     /// The node's own settings (`settings = { ... }` in its table).
     pub settings: SettingMap,
+}
+
+/// Where the node whose data directory is `data_dir` keeps its Unix sockets
+/// (`unix_socket_directories`; a Postgres-XC coordinator's pooler too): the directory that holds
+/// the data directory, its host's `data_root`. Ports are unique per host, so a host's nodes
+/// can share it. Not `/tmp`, which lab hosts share; not the data directory, whose every file
+/// pg_rewind copies from a primary (a socket cannot be read, and would fail it).
+pub fn socket_dir(data_dir: &str) -> &str {
+    match data_dir.trim_end_matches('/').rsplit_once('/') {
+        Some(("", _)) => "/",
+        Some((parent, _)) => parent,
+        None => ".",
+    }
+}
+
+impl Node {
+    /// See [`socket_dir`].
+    pub fn socket_dir(&self) -> &str {
+        socket_dir(&self.data_dir)
+    }
+
+    /// The name this node's data goes by in the cluster (`pgxc_node_name`, the coordinators'
+    /// pgxc_node): a datanode's own name, a standby's primary's (it is a copy, ready to take
+    /// the primary's place), and after a failover or switchover the datanode both serve.
+    pub fn datanode_name(&self) -> &NodeName {
+        self.serves.as_ref().or(self.primary.as_ref()).unwrap_or(&self.name)
+    }
 }
 
 impl Inventory {
@@ -448,6 +479,13 @@ mod tests {
         assert_eq!(NodeName::new("dn;drop"), Err(NodeNameError::BadChar(';')));
         assert_eq!(NodeName::new("select"), Err(NodeNameError::Reserved));
         assert_eq!(NodeName::new("node"), Err(NodeNameError::Reserved));
+    }
+
+    #[test]
+    fn sockets_go_beside_the_data_directory() {
+        assert_eq!(socket_dir("/var/lib/pgxc/dn1"), "/var/lib/pgxc");
+        assert_eq!(socket_dir("/var/lib/pgxc/dn1/"), "/var/lib/pgxc");
+        assert_eq!(socket_dir("/dn1"), "/");
     }
 
     #[test]

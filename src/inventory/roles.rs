@@ -1,10 +1,13 @@
-//! The roles file: what `failover` changed, kept beside the inventory so the inventory stays
-//! the user's file. `<dir>/<stem>.roles.toml` for `<dir>/<stem>.toml`; absent until a first
-//! failover. Pure except [`load`] and [`save`], which read and write it.
+//! The roles file: what `failover` and `switchover` changed, kept beside the inventory so the
+//! inventory stays the user's file. `<dir>/<stem>.roles.toml` for `<dir>/<stem>.toml`; absent
+//! until a first failover. [`Roles::effective`] turns it and the inventory into the cluster as
+//! it runs now (what apply deploys); `apply` marks a fenced old primary as following once it
+//! has rebuilt it. Pure except [`load`] and [`save`], which read and write it.
 //!
 //! ```toml
-//! # Written by pgxc-deploy failover or switchover: the inventory's roles that changed. Keep it beside the
-//! # inventory; delete an entry only once the old primary has been rebuilt as a standby.
+//! # Written by pgxc-deploy failover, switchover and apply: the inventory's roles that changed.
+//! # Every command reads it; keep it beside the inventory and do not edit it (switchover
+//! # hands a datanode back to the inventory's primary).
 //! [datanodes.pg1]
 //! primary = "pg1_standby"      # the promoted standby now serves pg1
 //! old_primary = "pg1"          # fenced: never started again as a primary
@@ -16,6 +19,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+use super::{Inventory, Role};
 
 /// Every failover recorded for a cluster, by datanode name.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,6 +85,76 @@ impl Roles {
         Roles { datanodes: [(datanode.to_string(), promotion)].into() }
     }
 
+    /// `inv` as the cluster runs now. For every recorded datanode, the node that serves it is
+    /// the datanode and the old primary its standby (fenced until apply rebuilds it, or
+    /// following). Both keep their names, hosts, ports and data directories (a name is a place),
+    /// and both serve the datanode's name ([`super::Node::datanode_name`]: coordinators and
+    /// `pgxc_node_name` keep it); whichever is the standby now is synchronous when the
+    /// inventory's standby is. `Err`: the file does not match the inventory.
+    pub fn effective(&self, inv: &Inventory) -> Result<Inventory, String> {
+        let mut now = inv.clone();
+        for (datanode, p) in &self.datanodes {
+            let unknown = || {
+                format!(
+                    "the roles file names datanode `{datanode}`, which the inventory does not have"
+                )
+            };
+            let d = inv.node(datanode).filter(|n| n.role == Role::Datanode).ok_or_else(unknown)?;
+            let standby = inv
+                .nodes
+                .iter()
+                .find(|n| n.role == Role::Standby && n.primary.as_ref() == Some(&d.name))
+                .ok_or_else(|| format!("the roles file swaps datanode {datanode} with its standby, but the inventory gives it none"))?;
+            let pair = [d.name.as_str(), standby.name.as_str()];
+            let (new, old) = (p.primary.as_str(), p.old_primary.as_str());
+            if new == old || !pair.contains(&new) || !pair.contains(&old) {
+                return Err(format!(
+                    "the roles file says {new} serves {datanode} in place of {old}, but the \
+                     inventory's pair is {} and its standby {}",
+                    pair[0], pair[1]
+                ));
+            }
+            let new_name = if new == pair[0] { &d.name } else { &standby.name };
+            let serves = Some(d.name.clone());
+            for n in &mut now.nodes {
+                if n.name.as_str() == new {
+                    (n.role, n.primary, n.synchronous) = (Role::Datanode, None, false);
+                    n.serves = serves.clone();
+                } else if n.name.as_str() == old {
+                    (n.role, n.primary) = (Role::Standby, Some(new_name.clone()));
+                    (n.synchronous, n.serves) = (standby.synchronous, serves.clone());
+                }
+            }
+            // Each datanode is followed by its standby.
+            let at = |name: &str| now.nodes.iter().position(|n| n.name.as_str() == name);
+            if let (Some(i), Some(j)) = (at(new), at(old))
+                && i > j
+            {
+                now.nodes.swap(i, j);
+            }
+        }
+        Ok(now)
+    }
+
+    /// Old primaries that a failover fenced and that apply must rebuild as standbys.
+    pub fn to_rebuild(&self) -> Vec<&str> {
+        self.datanodes
+            .values()
+            .filter(|p| !p.old_primary_follows)
+            .map(|p| p.old_primary.as_str())
+            .collect()
+    }
+
+    /// After apply rebuilt every fenced old primary as a standby: each follows now, and an
+    /// entry that hands the datanode back to the inventory's own primary says nothing the
+    /// inventory does not, so it goes.
+    pub fn rebuilt(&mut self) {
+        for p in self.datanodes.values_mut() {
+            p.old_primary_follows = true;
+        }
+        self.datanodes.retain(|datanode, p| &p.primary != datanode);
+    }
+
     pub fn is_empty(&self) -> bool {
         self.datanodes.is_empty()
     }
@@ -87,9 +162,9 @@ impl Roles {
     pub fn to_toml(&self) -> String {
         let body = toml::to_string(self).expect("roles serialise");
         format!(
-            "# Written by pgxc-deploy failover or switchover: the inventory's roles that changed. Keep it beside \
-             the\n# inventory; delete an entry only once the old primary has been rebuilt as a \
-             standby.\n{body}"
+            "# Written by pgxc-deploy failover, switchover and apply: the inventory's roles that \
+             changed.\n# Every command reads it; keep it beside the inventory and do not edit it \
+             (switchover\n# hands a datanode back to the inventory's primary).\n{body}"
         )
     }
 }
@@ -136,6 +211,56 @@ pub fn save(inventory: &Path, roles: &Roles) -> Result<PathBuf, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::desired::desired;
+    use crate::plan::fixtures;
+    use crate::plan::render::Renderer;
+
+    #[test]
+    fn effective_swaps_the_pair_in_place_and_keeps_the_datanode_name() {
+        let inv = fixtures::postgres_xc();
+        assert_eq!(Roles::default().effective(&inv).unwrap(), inv);
+        let mut roles = Roles::handed_over("dn1", "dn1_standby", false);
+        let now = roles.effective(&inv).unwrap();
+        let (new, old) = (now.node("dn1_standby").unwrap(), now.node("dn1").unwrap());
+        assert_eq!((new.role, new.primary.as_ref()), (Role::Datanode, None));
+        assert_eq!((old.role, old.primary.as_ref()), (Role::Standby, Some(&new.name)));
+        assert!(old.synchronous && !new.synchronous, "the standby now is the synchronous one");
+        assert_eq!((old.host.as_str(), old.data_dir.as_str()), ("db2", "/var/lib/pgxc/dn1"));
+        assert_eq!((new.datanode_name().as_str(), old.datanode_name().as_str()), ("dn1", "dn1"));
+        let names: Vec<&str> = now.nodes.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(names[3..5], ["dn1_standby", "dn1"], "a datanode before its standby");
+
+        // Coordinators keep dn1 at the promoted node's address; both carry dn1's node name.
+        let (_, nodes) = desired(&now, &Renderer::new(), "bin", None, None).unwrap();
+        let coord = nodes.iter().find(|n| n.name == "coord1").unwrap();
+        let dn1 = coord.pgxc_node.as_ref().unwrap().iter().find(|r| r.name == "dn1").unwrap();
+        assert_eq!((dn1.host.as_str(), dn1.port), ("fd00::3", 15432));
+        assert!(!coord.pgxc_node.as_ref().unwrap().iter().any(|r| r.name == "dn1_standby"));
+        for name in ["dn1", "dn1_standby"] {
+            let n = nodes.iter().find(|n| n.name == name).unwrap();
+            let conf = &n.files.iter().find(|f| f.name == "postgresql.conf").unwrap().content;
+            assert!(conf.contains("pgxc_node_name = 'dn1'"), "{name}: {conf}");
+        }
+        let new = nodes.iter().find(|n| n.name == "dn1_standby").unwrap();
+        assert_eq!(new.sync_standby.as_deref(), Some("dn1"));
+
+        assert_eq!(roles.to_rebuild(), ["dn1"]);
+        roles.rebuilt();
+        assert!(roles.to_rebuild().is_empty() && roles.follower("dn1").is_some());
+        // Handed back to the inventory's primary: nothing left to record.
+        let mut back = Roles::handed_over("dn1", "dn1", false);
+        back.datanodes.get_mut("dn1").unwrap().old_primary = "dn1_standby".into();
+        assert_eq!(back.effective(&inv).unwrap().node("dn1").unwrap().role, Role::Datanode);
+        back.rebuilt();
+        assert!(back.is_empty());
+
+        let wrong = Roles::handed_over("dn1", "dn2", false);
+        assert!(
+            wrong.effective(&inv).unwrap_err().contains("pair is dn1 and its standby dn1_standby")
+        );
+        let unknown = Roles::handed_over("dn9", "dn1_standby", false);
+        assert!(unknown.effective(&inv).unwrap_err().contains("`dn9`"));
+    }
 
     #[test]
     fn beside_the_inventory_and_round_trips() {

@@ -463,6 +463,7 @@ impl Checker<'_> {
                     pooler_port,
                     primary: node.primary.as_deref().and_then(|p| NodeName::new(p).ok()),
                     synchronous: node.synchronous,
+                    serves: None,
                     settings: node.settings.clone(),
                 });
             }

@@ -75,8 +75,8 @@ pub struct NodeInfo {
     pub pooler_port: Option<u16>,
     /// Absolute path of the data directory.
     pub data_dir: String,
-    /// Where the server puts its Unix socket: the data directory, because lab hosts share
-    /// one `/tmp`.
+    /// Where the server puts its Unix sockets: its host's data_root
+    /// ([`crate::inventory::socket_dir`]).
     pub socket_dir: String,
     /// Postgres-XC `pgxc_node_name`: the node's name, except for a standby, which carries its
     /// primary's name so that it can take the primary's place after a failover.
@@ -178,7 +178,9 @@ impl Context {
             let of_role = inv.nodes.iter().filter(|n| n.role == role);
             of_role
                 .map(|n| {
-                    let Endpoint { name, address, port } = endpoint(n)?;
+                    let Endpoint { address, port, .. } = endpoint(n)?;
+                    // After a failover a datanode keeps its name on the coordinators.
+                    let name = n.datanode_name().to_string();
                     Ok(Peer { name, address, port, is_self: n.name == node.name })
                 })
                 .collect()
@@ -245,8 +247,8 @@ impl Context {
                 port: node.port,
                 pooler_port: node.pooler_port,
                 data_dir: node.data_dir.clone(),
-                socket_dir: node.data_dir.clone(),
-                pgxc_node_name: primary_node.map_or(&node.name, |p| &p.name).to_string(),
+                socket_dir: node.socket_dir().to_string(),
+                pgxc_node_name: node.datanode_name().to_string(),
             },
             gtm,
             coordinators: peers(Role::Coordinator)?,

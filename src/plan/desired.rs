@@ -92,6 +92,13 @@ pub fn desired(
                 .iter()
                 .find(|s| s.synchronous && s.primary.as_ref() == Some(&node.name))
                 .map(|s| s.name.to_string()),
+            rewind: match node.role {
+                Role::Standby if flavor.features().pg_rewind => {
+                    Some(flavors::rewind(inv, node, &bin)?)
+                }
+                _ => None,
+            },
+            rejoin: false,
         });
     }
     Ok((hosts, nodes))
@@ -110,7 +117,7 @@ fn registered_nodes(inv: &Inventory) -> Vec<PgxcNodeRow> {
             };
             let host = inv.host(&n.host)?;
             Some(PgxcNodeRow {
-                name: n.name.to_string(),
+                name: n.datanode_name().to_string(),
                 kind: kind.into(),
                 host: host.address.clone(),
                 port: n.port,
@@ -127,7 +134,7 @@ pub fn psql(inv: &Inventory, node: &Node, bin: &str) -> Vec<String> {
         "-X",
         "-q",
         "-h",
-        &node.data_dir,
+        node.socket_dir(),
         "-p",
         &port,
         "-U",

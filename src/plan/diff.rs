@@ -59,6 +59,11 @@ pub struct DesiredNode {
     /// A primary with a synchronous standby: the standby's name. Until that standby streams,
     /// the primary runs with synchronous replication off (every commit would wait for it).
     pub sync_standby: Option<String>,
+    /// Standbys: pg_rewind of the data directory from the primary, when the flavor has it.
+    pub rewind: Option<Vec<String>>,
+    /// An old primary that a failover fenced, whose data directory holds its own diverged
+    /// history: rebuilt ([`Action::Rejoin`]) before it starts as this standby.
+    pub rejoin: bool,
 }
 
 /// The file that holds a primary's `synchronous_standby_names`.
@@ -197,12 +202,27 @@ pub fn plan(
     plan.push("register nodes", register);
 
     let standbys: Vec<&DesiredNode> = nodes.iter().filter(|n| n.role == Role::Standby).collect();
+    let rejoins = |n: &&&DesiredNode| n.rejoin && fact(n).initialized;
+    let rejoin = |n: &&DesiredNode| {
+        let (stop, status, _) = n.restart.clone();
+        let action = Action::Rejoin {
+            stop,
+            status,
+            rewind: n.rewind.clone(),
+            init: n.init.clone(),
+            data_dir: n.data_dir.clone(),
+            staging: n.staging.clone(),
+            files: n.files.clone(),
+        };
+        step(n, action)
+    };
+    plan.push("rebuild old primaries", standbys.iter().filter(rejoins).map(rejoin).collect());
     plan.push("clone standbys", standbys.iter().filter_map(|n| init(n)).collect());
     let mut standby_files = Vec::new();
     let mut standby_runs = Vec::new();
     for n in standbys {
         let f = fact(n);
-        if !f.initialized {
+        if !f.initialized || n.rejoin {
             standby_runs
                 .push(step(n, Action::Start { argv: n.start.clone(), ready: n.ready.clone() }));
             continue;
@@ -267,9 +287,16 @@ fn file_changes(n: &DesiredNode, f: &NodeFacts) -> (Vec<Step>, Option<Action>) {
             "postgresql.conf" | "gtm.conf" => {
                 for name in changed_settings(old.as_deref().unwrap_or(""), &file.content) {
                     let context = f.setting_context.get(&name).map(String::as_str);
+                    // An include directive is read again by a reload (a primary's
+                    // synchronous_standby.conf after a failover made a standby its primary).
+                    let include = name.starts_with("include") && file.name != "gtm.conf";
                     // gtm.conf has no pg_settings: every change needs a restart. So does a
                     // setting the server does not know (it would refuse to start otherwise).
-                    if file.name == "gtm.conf" || matches!(context, Some("postmaster") | None) {
+                    if include {
+                        reload.insert(name);
+                    } else if file.name == "gtm.conf"
+                        || matches!(context, Some("postmaster") | None)
+                    {
                         restart.insert(name);
                     } else {
                         reload.insert(name);
@@ -393,6 +420,8 @@ mod tests {
             register_sql: String::new(),
             psql: vec!["psql".into()],
             sync_standby: None,
+            rewind: None,
+            rejoin: false,
         }
     }
 
@@ -456,6 +485,49 @@ mod tests {
                 "start standbys: dn1_standby on h1: start",
             ]
         );
+    }
+
+    #[test]
+    fn a_fenced_old_primary_is_rebuilt_then_started_as_a_standby() {
+        let hosts =
+            vec![DesiredHost { name: "h1".into(), install: None, build: false, passfile: None }];
+        let mut nodes =
+            vec![node("dn1_standby", Role::Datanode, "h1"), node("dn1", Role::Standby, "h1")];
+        nodes[1].rejoin = true;
+        nodes[1].rewind = Some(vec!["pg_rewind".into()]);
+        let mut old = running(&nodes[1], &[]);
+        old.running = false;
+        old.files.clear();
+        let f =
+            facts(vec![("h1", "dn1_standby", running(&nodes[0], &[])), ("h1", "dn1", old)], None);
+        let p = plan(&hosts, &nodes, &f);
+        assert_eq!(
+            summary(&p),
+            [
+                "rebuild old primaries: dn1 on h1: rebuild the fenced old primary as a standby \
+                 (pg_rewind, else pg_basebackup)",
+                "start standbys: dn1 on h1: start",
+            ]
+        );
+        let Action::Rejoin { files, staging, .. } = &p.phases[0].steps[0].action else {
+            panic!("{p:?}")
+        };
+        assert_eq!((files.len(), staging.as_str()), (2, "/data/dn1.pgxc-deploy-tmp"));
+
+        // Not there at all: cloned like any new standby.
+        let f = facts(vec![("h1", "dn1_standby", running(&nodes[0], &[]))], None);
+        assert_eq!(summary(&plan(&hosts, &nodes, &f))[0].split(':').next(), Some("clone standbys"));
+    }
+
+    #[test]
+    fn an_include_line_reloads() {
+        let hosts =
+            vec![DesiredHost { name: "h1".into(), install: None, build: false, passfile: None }];
+        let mut nodes = vec![node("dn1", Role::Datanode, "h1")];
+        let f = running(&nodes[0], &[]);
+        nodes[0].files[0].content.push_str("include_if_exists 'synchronous_standby.conf'\n");
+        let p = plan(&hosts, &nodes, &facts(vec![("h1", "dn1", f)], None));
+        assert_eq!(summary(&p)[1], "start datanodes: dn1 on h1: reload (include_if_exists)");
     }
 
     #[test]

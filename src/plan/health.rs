@@ -178,9 +178,9 @@ pub fn assess(
                 )
             } else {
                 format!(
-                    "fenced by failover: {} is the primary of {datanode} now; {} has no standby \
-                     until this node is rebuilt as its standby (not implemented yet)",
-                    p.primary, p.primary
+                    "fenced by failover: {} is the primary of {datanode} now and has no standby \
+                     until `pgxc-deploy apply INVENTORY` rebuilds this node as its standby",
+                    p.primary
                 )
             });
             rows.push(row);

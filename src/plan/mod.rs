@@ -72,6 +72,7 @@ pub(crate) mod fixtures {
             data_dir: format!("{data_root}/{name}"),
             primary: None,
             synchronous: false,
+            serves: None,
             settings: SettingMap::new(),
         }
     }

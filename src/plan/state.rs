@@ -123,7 +123,8 @@ pub fn probe_script(
     for (i, n) in nodes.iter().enumerate() {
         let mut sec = String::new();
         let d = quote(&n.data_dir);
-        sec.push_str(&format!("printf 'node %s\\n' {}\nd={d}\n", quote(&n.name)));
+        let sock = quote(crate::inventory::socket_dir(&n.data_dir));
+        sec.push_str(&format!("printf 'node %s\\n' {}\nd={d}\ns={sock}\n", quote(&n.name)));
         sec.push_str("[ -d \"$d\" ] && echo dir\n");
         sec.push_str(&format!("[ -f \"$d\"/{INIT_MARKER} ] && echo initialized\n"));
         sec.push_str(&format!("[ -d \"$d\"{} ] && echo staging\n", quote(STAGING_SUFFIX)));
@@ -154,11 +155,11 @@ pub fn probe_script(
         let ready = Cmd::new(format!("{bin_dir}/pg_isready"))
             .arg("-q")
             .arg("-h")
-            .raw("\"$d\"")
+            .raw("\"$s\"")
             .args(["-p", &port, "-U", os_user, "-d", "dbname=postgres"]);
         let psql = Cmd::new(format!("{bin_dir}/psql"))
             .args(["-X", "-A", "-t", "-q", "-h"])
-            .raw("\"$d\"")
+            .raw("\"$s\"")
             .args(["-p", &port, "-U", os_user, "-d", "postgres"]);
         sec.push_str(&format!("if {ready} 2>/dev/null; then\necho running\n{psql} <<'PGXC_SQL'\n"));
         sec.push_str("select 'start ' || pg_postmaster_start_time();\n");

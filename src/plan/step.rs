@@ -69,6 +69,20 @@ pub enum Action {
     /// [`super::diff::registration_sql`], which converges from what is there. Run through
     /// `psql` (argv reading SQL from stdin).
     Register { psql: Vec<String>, want: Vec<super::state::PgxcNodeRow>, fresh_sql: String },
+    /// Make an old primary that a failover fenced a standby of the new primary: stop it if it
+    /// runs (`stop`, then wait while `status` succeeds); then `rewind` (pg_rewind from the new
+    /// primary) when the flavor has one and it succeeds, else `init` (pg_basebackup) into
+    /// `staging`, which replaces `data_dir` only once complete. `files` are written last
+    /// either way (pg_rewind copies the new primary's).
+    Rejoin {
+        stop: Vec<String>,
+        status: Vec<String>,
+        rewind: Option<Vec<String>>,
+        init: Vec<String>,
+        data_dir: String,
+        staging: String,
+        files: Vec<FileContent>,
+    },
 }
 
 /// A managed file's desired content.
@@ -160,6 +174,14 @@ impl fmt::Display for Step {
                 let rows: Vec<String> =
                     want.iter().map(|r| format!("{} {}:{}", r.name, r.host, r.port)).collect();
                 write!(f, "pgxc_node = {}", rows.join(", "))
+            }
+            Action::Rejoin { rewind, .. } => {
+                let how = if rewind.is_some() {
+                    "pg_rewind, else pg_basebackup"
+                } else {
+                    "pg_basebackup"
+                };
+                write!(f, "rebuild the fenced old primary as a standby ({how})")
             }
         }
     }
