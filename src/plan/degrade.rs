@@ -37,6 +37,13 @@ pub fn pair<'a>(inv: &'a Inventory, roles: &Roles, name: &str) -> Result<Pair<'a
         ));
     }
     if let Some(p) = roles.datanodes.get(pair.datanode.name.as_str()) {
+        if p.primary == pair.datanode.name.as_str() {
+            return Err(format!(
+                "{} serves itself again since a failover (roles file) and {} is fenced: it has \
+                 no standby, there is nothing to degrade",
+                pair.datanode.name, p.old_primary
+            ));
+        }
         return Err(format!(
             "{} is served by {} since a failover or switchover (roles file): synchronous \
              replication is not set up between them, there is nothing to degrade",
