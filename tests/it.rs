@@ -24,3 +24,5 @@ mod sync;
 mod transport;
 /// Operating a Postgres-XC cluster: status, stop/start, failover through every coordinator.
 mod xc_ops;
+/// `degrade` on Postgres-XC: writes through the coordinator resume; apply restores sync.
+mod xc_sync;
