@@ -290,3 +290,67 @@ fn postgres_xc_switchover_re_points_the_coordinator_and_the_old_datanode_follows
 
     reset(XC_TAG);
 }
+
+const XC_FO_TAG: &str = "healxcfailover";
+
+#[test]
+fn postgres_xc_failover_after_a_switchover_points_the_coordinator_back_at_the_old_datanode() {
+    let Ok(pgxc_home) = std::env::var("PGXC_HOME") else {
+        eprintln!(
+            "SKIPPED postgres_xc_failover_after_a_switchover...: set PGXC_HOME (e.g. /opt/pgxc) \
+             to run it"
+        );
+        return;
+    };
+    reset(XC_FO_TAG);
+    let dir = tempdir();
+    let text_inv = format!(
+        "[cluster]\nname = \"{XC_FO_TAG}\"\nflavor = \"postgres-xc\"\nos_user = \"pgxc\"\n\n\
+         [auth]\nmethod = \"md5\"\npassword_file = \"xc-password\"\n\n\
+         [source]\nprebuilt = \"{pgxc_home}\"\n\n\
+         [settings.all]\nshared_buffers = \"16MB\"\n\n{}\n{}\n\
+         [gtm]\nhost = \"h1\"\nport = 32486\n\n\
+         [[coordinators]]\nname = \"coord1\"\nhost = \"h1\"\nport = 32472\npooler_port = 32487\n\n\
+         [[datanodes]]\nname = \"dn1\"\nhost = \"h1\"\nport = 32482\n\
+         [datanodes.standby]\nhost = \"h2\"\nport = 32483\n\n\
+         [[datanodes]]\nname = \"dn2\"\nhost = \"h2\"\nport = 32482\n",
+        ssh_table(None),
+        test_hosts(XC_FO_TAG),
+    );
+    write(dir.path(), "xc-password", "xc s3cret\n");
+    let inv = write(dir.path(), "xcfo.toml", &text_inv);
+    let data = |k: usize, node: &str| format!("{LAB_DIR}/hosts/h{k}/data/{XC_FO_TAG}/{node}");
+    let psql = find_ctl(&format!("{LAB_DIR}/hosts/h1/data/{XC_FO_TAG}"), "psql");
+    let coord = |query: &str| sql(&psql, &data(1, "coord1"), 32472, query);
+    let out = pgxc(&["apply", &inv]);
+    assert!(out.status.success(), "apply: {}", shown(&out));
+    coord("create table t(id int) distribute by hash(id)");
+    coord("insert into t select generate_series(1, 200)");
+    let out = pgxc(&["switchover", &inv, "dn1"]);
+    assert!(out.status.success(), "switchover: {}", shown(&out));
+    coord("insert into t select generate_series(201, 220)");
+    let on_dn1 = coord("execute direct on (dn1) 'select count(*) from t'");
+    let replicas = "select application_name || ' ' || state || ' ' || \
+                    pg_xlog_location_diff(sent_location, replay_location) from pg_stat_replication";
+    wait_for("dn1 to replay everything", || {
+        sql(&psql, &data(2, "dn1_standby"), 32483, replicas) == "dn1 streaming 0"
+    });
+
+    kill_server(&data(2, "dn1_standby"));
+    let out = pgxc(&["failover", &inv, "dn1"]);
+    assert!(out.status.success(), "failover: {}", shown(&out));
+    eprintln!("{}", text(&out.stdout));
+    let query = "select node_host || ':' || node_port from pgxc_node where node_name = 'dn1'";
+    assert_eq!(coord(query), "127.0.10.1:32482");
+    assert_eq!(coord("execute direct on (dn1) 'select count(*) from t'"), on_dn1);
+    assert_eq!(coord("select count(*) from t"), "220");
+    coord("insert into t select generate_series(221, 240)");
+    assert_eq!(coord("select count(*) from t"), "240");
+    let (code, rows) = status(&inv);
+    assert_eq!(code, 1, "dn1_standby is fenced: {rows:#?}");
+    assert_eq!(rows["dn1"]["healthy"], true, "{}", rows["dn1"]);
+    assert_eq!(rows["coord1"]["healthy"], true, "{}", rows["coord1"]);
+    assert_eq!(rows["dn1_standby"]["fenced"], true);
+
+    reset(XC_FO_TAG);
+}
