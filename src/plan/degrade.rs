@@ -17,7 +17,7 @@ use super::failover::{self, Pair};
 use super::state::{HostFacts, NodeFacts};
 use super::step::{Action, FileContent, Step};
 use crate::inventory::roles::Roles;
-use crate::inventory::{Flavor, Inventory};
+use crate::inventory::{Flavor, Inventory, NodeName};
 
 /// The datanode `name` (a datanode or its standby) names and its synchronous standby, or why
 /// there is nothing to degrade.
@@ -152,8 +152,8 @@ pub fn heal(
 }
 
 /// SQL on a primary that fails until `standby` is its synchronous standby (`sync_state`).
-/// `standby` is a node name (a validated SQL identifier).
-pub fn sync_again_sql(standby: &str) -> String {
+/// A [`NodeName`] is a valid SQL identifier, so it needs no quoting inside the literal.
+pub fn sync_again_sql(standby: &NodeName) -> String {
     format!(
         "select 1 / count(*)::int from pg_stat_replication where application_name = '{standby}' \
          and sync_state = 'sync'"
@@ -174,11 +174,12 @@ pub fn restore_steps(primary: &DesiredNode, facts: &NodeFacts) -> Option<Vec<Ste
     }
     let want = primary.files.iter().find(|f| f.name == SYNC_FILE)?.clone();
     let reload = primary.reload.clone()?;
+    let name = NodeName::new(standby).ok()?;
     let step =
         |action| Step { host: primary.host.clone(), node: Some(primary.name.clone()), action };
     let old = Some(String::from_utf8_lossy(have).into_owned());
     let mut sync = primary.psql.clone();
-    sync.extend(["-c".to_string(), sync_again_sql(standby)]);
+    sync.extend(["-c".to_string(), sync_again_sql(&name)]);
     Some(vec![
         step(Action::WriteFile { data_dir: primary.data_dir.clone(), file: want, old }),
         step(Action::Reload { argv: reload, settings: vec!["synchronous_standby_names".into()] }),
