@@ -112,6 +112,12 @@ pub struct StatusArgs {
     #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
     pub watch: Option<u64>,
 
+    /// While watching, degrade a primary whose commits wait for a synchronous standby that did
+    /// not stream at two refreshes in a row (as `degrade` does), and switch synchronous
+    /// replication back on once that standby streams again. Only with --watch.
+    #[arg(long, requires = "watch")]
+    pub heal: bool,
+
     #[command(flatten)]
     pub ssh: SshArgs,
 }

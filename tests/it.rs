@@ -7,6 +7,9 @@ mod support;
 mod apply;
 /// `exec`: fleet-wide commands, node environments, quoting, host keys, failures.
 mod exec;
+/// `status --watch --heal`: a primary blocked by its dead synchronous standby is degraded, then
+/// switched back on once the standby streams.
+mod heal;
 /// `lab`: the local sshd hosts themselves.
 mod lab;
 /// `status`, `start`/`stop`, `clean`, `failover`: operating a cluster that apply deployed.
@@ -21,3 +24,5 @@ mod sync;
 mod transport;
 /// Operating a Postgres-XC cluster: status, stop/start, failover through every coordinator.
 mod xc_ops;
+/// `degrade` on Postgres-XC: writes through the coordinator resume; apply restores sync.
+mod xc_sync;

@@ -1,11 +1,13 @@
 //! `switchover` on a PostgreSQL-flavor cluster that `apply` deploys on lab hosts: pg1 (h1) with
-//! a streaming standby (h2). Its own directory (`switchtest`) and ports (30442, 30443).
+//! a streaming standby (h2). Its own directory (`switchtest`) and ports (30442, 30443); failover
+//! after a switchover in `healfailover` (32442, 32443).
 
 use std::path::Path;
+use std::process::Command;
 use std::time::Instant;
 
 use crate::apply::{find_ctl, pg_toml, reset, sql, test_hosts, wait_for};
-use crate::ops::{shown, status};
+use crate::ops::{postmaster_pid, process_gone, shown, status};
 use crate::support::*;
 
 const TAG: &str = "switchtest";
@@ -103,6 +105,127 @@ fn switchover_loses_nothing_and_the_old_primary_streams_from_the_new_one_then_ba
     reset(TAG);
 }
 
+const FO_TAG: &str = "healfailover";
+const FO_PRIMARY_PORT: u16 = 32442;
+const FO_STANDBY_PORT: u16 = 32443;
+
+/// SQL on pg1 (h1) or pg1_standby (h2) of the `healfailover` cluster.
+fn fo(node: &str, query: &str) -> String {
+    let (k, port) = if node == "pg1" { (1, FO_PRIMARY_PORT) } else { (2, FO_STANDBY_PORT) };
+    let root = format!("{LAB_DIR}/hosts/h{k}/data/{FO_TAG}");
+    sql(&find_ctl(&root, "psql"), &format!("{root}/{node}"), port, query)
+}
+
+/// kill -9 every process of the server in `data_dir`, as a dying machine would lose them.
+fn kill_server(data_dir: &str) {
+    let pid = postmaster_pid(data_dir);
+    Command::new("pkill").args(["-KILL", "-P", &pid.to_string()]).status().unwrap();
+    kill("-KILL", pid);
+    wait_for("the postmaster to die", || process_gone(pid));
+}
+
+#[test]
+fn failover_after_a_switchover_promotes_the_old_primary_back_and_fences_the_new_one() {
+    reset(FO_TAG);
+    let dir = tempdir();
+    let text_inv = pg_toml(
+        FO_TAG,
+        "",
+        &format!(
+            "[[datanodes]]\nname = \"pg1\"\nhost = \"h1\"\nport = {FO_PRIMARY_PORT}\n\
+             [datanodes.standby]\nhost = \"h2\"\nport = {FO_STANDBY_PORT}\n"
+        ),
+    );
+    let inv = write(dir.path(), "fo.toml", &text_inv);
+    let data = |k: usize, node: &str| format!("{LAB_DIR}/hosts/h{k}/data/{FO_TAG}/{node}");
+    let out = pgxc(&["apply", &inv]);
+    assert!(out.status.success(), "apply: {}", shown(&out));
+    fo("pg1", "create table t (id int)");
+    fo("pg1", "insert into t select generate_series(1, 1000)");
+    let out = pgxc(&["switchover", &inv, "pg1"]);
+    assert!(out.status.success(), "switchover: {}", shown(&out));
+    fo("pg1_standby", "insert into t values (1001)");
+    wait_for("pg1 to replay the new row", || fo("pg1", "select count(*) from t") == "1001");
+
+    // The new primary's machine dies: failover promotes pg1 back and fences pg1_standby.
+    kill_server(&data(2, "pg1_standby"));
+    let out = pgxc(&["failover", &inv, "pg1"]);
+    assert!(out.status.success(), "failover: {}", shown(&out));
+    let said = text(&out.stdout);
+    eprintln!("failover after a switchover:\n{said}");
+    assert!(
+        said.contains("pg1_standby serves pg1 since a switchover (roles file) and pg1 streams"),
+        "{said}"
+    );
+    assert!(said.contains("pg1_standby on h2: already down"), "{said}");
+    assert!(said.contains("pg1 on h1: promote"), "{said}");
+    assert!(said.contains("pg1 on h1: check: it takes writes"), "{said}");
+    assert!(said.contains("pg1 on h1 (127.0.10.1:32442) is the primary"), "{said}");
+    assert_eq!(fo("pg1", "select pg_is_in_recovery()"), "f");
+    assert_eq!(fo("pg1", "select count(*) from t"), "1001");
+    fo("pg1", "insert into t values (1002)");
+    assert_eq!(fo("pg1", "select count(*) from t"), "1002");
+
+    // Recorded: pg1 serves itself, pg1_standby fenced; every command reads it so.
+    let roles = std::fs::read_to_string(dir.path().join("fo.roles.toml")).unwrap();
+    assert!(
+        roles.contains("[datanodes.pg1]\nprimary = \"pg1\"\nold_primary = \"pg1_standby\""),
+        "{roles}"
+    );
+    assert!(!roles.contains("old_primary_follows"), "{roles}");
+    let (code, rows) = status(&inv);
+    assert_eq!(code, 1, "pg1_standby is fenced: {rows:#?}");
+    assert_eq!(rows["pg1"]["healthy"], true, "{}", rows["pg1"]);
+    assert_eq!(rows["pg1"]["promoted_for"], "pg1");
+    assert_eq!(rows["pg1"]["in_recovery"], false);
+    assert_eq!(rows["pg1_standby"]["fenced"], true);
+    assert!(
+        rows["pg1_standby"]["problems"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("fenced by failover: pg1 is the primary of pg1 now"),
+        "{}",
+        rows["pg1_standby"]
+    );
+    let out = pgxc(&["start", &inv]);
+    assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
+    let said = text(&out.stdout);
+    assert!(said.contains("pg1 on h1: already running"), "{said}");
+    assert!(said.contains("pg1_standby on h2: fenced"), "{said}");
+    assert!(process_gone(postmaster_pid(&data(2, "pg1_standby"))));
+    let out = pgxc(&["exec", &inv, "--on", "pg1", "--", "echo $PGXC_NODE $PGXC_ROLE $PGPORT"]);
+    assert!(out.status.success(), "{}", shown(&out));
+    assert!(text(&out.stdout).contains("pg1 datanode 32442"), "{}", shown(&out));
+    let out = pgxc(&["restart", &inv, "--rolling"]);
+    assert!(out.status.success(), "restart: {}", shown(&out));
+    let said = text(&out.stdout);
+    assert!(said.contains("restarted pg1 on h1"), "{said}");
+    assert!(!said.contains("restarted pg1_standby"), "{said}");
+    assert_eq!(fo("pg1", "select count(*) from t"), "1002");
+
+    // Again with pg1 running: only the coordinator part and the check are redone.
+    let out = pgxc(&["failover", &inv, "pg1"]);
+    assert!(out.status.success(), "{}", shown(&out));
+    assert!(text(&out.stdout).contains("pg1 already failed over to pg1"), "{}", shown(&out));
+    // pg1 dies too: there is no standby left to promote; refused, nothing changed.
+    kill_server(&data(1, "pg1"));
+    let out = pgxc(&["failover", &inv, "pg1_standby"]);
+    assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
+    assert!(
+        text(&out.stdout).contains(
+            "error: failover pg1: pg1 already failed over to pg1 (roles file), and pg1_standby \
+             is fenced, not a standby: there is no standby left to promote. pg1 on h1 is not \
+             running"
+        ),
+        "{}",
+        shown(&out)
+    );
+    assert_eq!(std::fs::read_to_string(dir.path().join("fo.roles.toml")).unwrap(), roles);
+    assert!(process_gone(postmaster_pid(&data(2, "pg1_standby"))));
+
+    reset(FO_TAG);
+}
+
 const XC_TAG: &str = "xcswitchtest";
 
 /// Postgres-XC: GTM and coord1 on h1, dn1 on h1 with a standby on h2, dn2 on h2.
@@ -166,4 +289,68 @@ fn postgres_xc_switchover_re_points_the_coordinator_and_the_old_datanode_follows
     assert_eq!(code, 0, "{rows:#?}");
 
     reset(XC_TAG);
+}
+
+const XC_FO_TAG: &str = "healxcfailover";
+
+#[test]
+fn postgres_xc_failover_after_a_switchover_points_the_coordinator_back_at_the_old_datanode() {
+    let Ok(pgxc_home) = std::env::var("PGXC_HOME") else {
+        eprintln!(
+            "SKIPPED postgres_xc_failover_after_a_switchover...: set PGXC_HOME (e.g. /opt/pgxc) \
+             to run it"
+        );
+        return;
+    };
+    reset(XC_FO_TAG);
+    let dir = tempdir();
+    let text_inv = format!(
+        "[cluster]\nname = \"{XC_FO_TAG}\"\nflavor = \"postgres-xc\"\nos_user = \"pgxc\"\n\n\
+         [auth]\nmethod = \"md5\"\npassword_file = \"xc-password\"\n\n\
+         [source]\nprebuilt = \"{pgxc_home}\"\n\n\
+         [settings.all]\nshared_buffers = \"16MB\"\n\n{}\n{}\n\
+         [gtm]\nhost = \"h1\"\nport = 32486\n\n\
+         [[coordinators]]\nname = \"coord1\"\nhost = \"h1\"\nport = 32472\npooler_port = 32487\n\n\
+         [[datanodes]]\nname = \"dn1\"\nhost = \"h1\"\nport = 32482\n\
+         [datanodes.standby]\nhost = \"h2\"\nport = 32483\n\n\
+         [[datanodes]]\nname = \"dn2\"\nhost = \"h2\"\nport = 32482\n",
+        ssh_table(None),
+        test_hosts(XC_FO_TAG),
+    );
+    write(dir.path(), "xc-password", "xc s3cret\n");
+    let inv = write(dir.path(), "xcfo.toml", &text_inv);
+    let data = |k: usize, node: &str| format!("{LAB_DIR}/hosts/h{k}/data/{XC_FO_TAG}/{node}");
+    let psql = find_ctl(&format!("{LAB_DIR}/hosts/h1/data/{XC_FO_TAG}"), "psql");
+    let coord = |query: &str| sql(&psql, &data(1, "coord1"), 32472, query);
+    let out = pgxc(&["apply", &inv]);
+    assert!(out.status.success(), "apply: {}", shown(&out));
+    coord("create table t(id int) distribute by hash(id)");
+    coord("insert into t select generate_series(1, 200)");
+    let out = pgxc(&["switchover", &inv, "dn1"]);
+    assert!(out.status.success(), "switchover: {}", shown(&out));
+    coord("insert into t select generate_series(201, 220)");
+    let on_dn1 = coord("execute direct on (dn1) 'select count(*) from t'");
+    let replicas = "select application_name || ' ' || state || ' ' || \
+                    pg_xlog_location_diff(sent_location, replay_location) from pg_stat_replication";
+    wait_for("dn1 to replay everything", || {
+        sql(&psql, &data(2, "dn1_standby"), 32483, replicas) == "dn1 streaming 0"
+    });
+
+    kill_server(&data(2, "dn1_standby"));
+    let out = pgxc(&["failover", &inv, "dn1"]);
+    assert!(out.status.success(), "failover: {}", shown(&out));
+    eprintln!("{}", text(&out.stdout));
+    let query = "select node_host || ':' || node_port from pgxc_node where node_name = 'dn1'";
+    assert_eq!(coord(query), "127.0.10.1:32482");
+    assert_eq!(coord("execute direct on (dn1) 'select count(*) from t'"), on_dn1);
+    assert_eq!(coord("select count(*) from t"), "220");
+    coord("insert into t select generate_series(221, 240)");
+    assert_eq!(coord("select count(*) from t"), "240");
+    let (code, rows) = status(&inv);
+    assert_eq!(code, 1, "dn1_standby is fenced: {rows:#?}");
+    assert_eq!(rows["dn1"]["healthy"], true, "{}", rows["dn1"]);
+    assert_eq!(rows["coord1"]["healthy"], true, "{}", rows["coord1"]);
+    assert_eq!(rows["dn1_standby"]["fenced"], true);
+
+    reset(XC_FO_TAG);
 }

@@ -3,18 +3,22 @@
 //! `synchronous_standby_names` emptied (the text apply holds while a standby does not stream,
 //! so a later apply switches it back on by itself once the standby streams again), reload,
 //! and wait until a commit goes through. Safe to repeat: the file is written only when it
-//! differs. Decisions in [`crate::plan::degrade`].
+//! differs. Decisions in [`crate::plan::degrade`]; the work in [`degrade`], which
+//! `status --watch --heal` calls too.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::Instant;
 
 use crate::cli::PairArgs;
 use crate::executor::report;
-use crate::executor::steps::StepContext;
-use crate::inventory::{self, Flavor, roles};
+use crate::executor::steps::{HostEnv, StepContext};
+use crate::inventory::{self, Inventory, Node, roles};
 use crate::plan::degrade;
-use crate::plan::desired::{bin_dir, desired};
-use crate::plan::diff::SYNC_FILE;
+use crate::plan::desired::desired;
+use crate::plan::diff::{DesiredNode, SYNC_FILE};
+use crate::source::Layout;
+use crate::transport::Fleet;
 
 use super::failover::{chain, label, node_facts, run_one};
 use super::{Error, Status, cluster, fleet};
@@ -33,55 +37,100 @@ pub async fn run(args: PairArgs) -> Result<Status, Error> {
     let want = nodes.iter().find(|n| n.name == primary.name.as_str()).expect("desired node");
     let fleet = fleet::fleet(&inv, &args.ssh);
     let envs = cluster::host_envs(&inv, &layout);
-    let cx = StepContext::plain(&fleet, envs.clone());
     let mut out = std::io::stdout().lock();
+    let cx = Cx { inv: &inv, layout: &layout, fleet: &fleet, envs: &envs, forks: args.ssh.forks };
+    let done = degrade(&cx, want, primary, standby, false, &mut out).await;
+    fleet.close().await;
+    match done? {
+        Degraded::Done => {
+            writeln!(
+                out,
+                "degrade {}: synchronous replication off on {} until {} streams again (then \
+                 `pgxc-deploy apply` switches it back on); commits went through {:.2} s after \
+                 degrade started",
+                primary.name,
+                label(primary),
+                standby.name,
+                started.elapsed().as_secs_f64()
+            )?;
+            Ok(Status::Ok)
+        }
+        Degraded::NotBlocked(why) | Degraded::Failed(why) => {
+            writeln!(out, "error: degrade {}: {why}", primary.name)?;
+            Ok(Status::Failed)
+        }
+    }
+}
 
+/// What [`degrade`] works with: the cluster, its install layout, and the open connections.
+pub(super) struct Cx<'a> {
+    pub inv: &'a Inventory,
+    pub layout: &'a Layout,
+    pub fleet: &'a Fleet,
+    pub envs: &'a BTreeMap<String, HostEnv>,
+    pub forks: usize,
+}
+
+/// How [`degrade`] ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Degraded {
+    /// Synchronous replication is off on the primary and a commit went through.
+    Done,
+    /// Asked to act only on a blocked primary, and the new probe shows none: why not.
+    NotBlocked(String),
+    /// Why it could not be degraded (a step failed, the primary is down or unreachable).
+    Failed(String),
+}
+
+/// Degrade `primary` (a datanode of the inventory, `want` its desired state) for its
+/// synchronous standby `standby`: probe both again, then write the held
+/// synchronous_standby.conf, reload and wait until commits go through, each step reported on
+/// `out`. `only_if_blocked`: do nothing unless the probe shows the primary's commits waiting
+/// for the standby (`status --watch --heal`, whose refresh may be a moment old).
+pub(super) async fn degrade(
+    cx: &Cx<'_>,
+    want: &DesiredNode,
+    primary: &Node,
+    standby: &Node,
+    only_if_blocked: bool,
+    out: &mut dyn Write,
+) -> Result<Degraded, Error> {
     let facts = cluster::probe_nodes_reading(
-        &inv,
+        cx.inv,
         &[primary, standby],
-        &fleet,
-        args.ssh.forks,
-        &envs,
-        &layout,
+        cx.fleet,
+        cx.forks,
+        cx.envs,
+        cx.layout,
         &[SYNC_FILE],
     )
     .await;
-    let host = inv.host(&primary.host).expect("validated inventory");
-    let mut check = crate::plan::desired::psql(&inv, primary, &bin_dir(host, &layout.bin));
-    let sql = match inv.cluster.flavor {
-        // A Postgres-XC datanode takes writes only through a coordinator: check the setting.
-        Flavor::PostgresXc => degrade::SYNC_OFF_SQL.to_string(),
-        Flavor::Postgresql => degrade::write_check_sql(),
-    };
-    check.extend(["-v".into(), "ON_ERROR_STOP=1".into(), "-c".into(), sql]);
     let primary_facts = match node_facts(&facts, primary) {
         Ok(f) => f,
         Err(why) => {
-            writeln!(
-                out,
-                "error: degrade {}: its host {} is unreachable: {why}",
-                primary.name, primary.host
-            )?;
-            fleet.close().await;
-            return Ok(Status::Failed);
+            return Ok(Degraded::Failed(format!(
+                "its host {} is unreachable: {why}",
+                primary.host
+            )));
         }
     };
+    if only_if_blocked && primary_facts.and_then(|f| degrade::blocking_standby(want, f)).is_none() {
+        return Ok(Degraded::NotBlocked(format!(
+            "read again, {} no longer waits for {} (it streams again, or synchronous \
+             replication is off already)",
+            label(primary),
+            standby.name
+        )));
+    }
     let streams = primary_facts.is_some_and(|f| {
         f.replicas
             .iter()
             .any(|r| r.application_name == standby.name.as_str() && r.state == "streaming")
     });
+    let check = degrade::check(cx.inv.cluster.flavor, want);
     let steps = match degrade::steps(want, standby.name.as_str(), primary_facts, check) {
         Ok(steps) => steps,
-        Err(why) => {
-            writeln!(
-                out,
-                "error: degrade {}: {} on {}: {why}",
-                primary.name, primary.name, primary.host
-            )?;
-            fleet.close().await;
-            return Ok(Status::Failed);
-        }
+        Err(why) => return Ok(Degraded::Failed(format!("{}: {why}", label(primary)))),
     };
     if streams {
         writeln!(
@@ -97,37 +146,20 @@ pub async fn run(args: PairArgs) -> Result<Status, Error> {
             &label(primary),
             "ok",
             &format!("{SYNC_FILE} already off until {} streams: reloading again", standby.name),
-            &mut out,
+            out,
         )?;
     }
-    report::phase_header(&format!("degrade {}", primary.name), &mut out)?;
-    let mut ok = true;
+    report::phase_header(&format!("degrade {}", primary.name), out)?;
+    let step_cx = StepContext::plain(cx.fleet, cx.envs.clone());
     for step in &steps {
-        let outcome = run_one(step, &cx).await;
-        report::progress(step, &outcome, &mut out)?;
+        let outcome = run_one(step, &step_cx).await;
+        report::progress(step, &outcome, out)?;
         if outcome.result.is_err() {
-            ok = false;
-            break;
+            return Ok(Degraded::Failed(format!(
+                "the step above failed on {}; fix its cause and run degrade again",
+                primary.host
+            )));
         }
     }
-    fleet.close().await;
-    if !ok {
-        writeln!(
-            out,
-            "error: degrade {}: the step above failed on {}; fix its cause and run degrade again",
-            primary.name, primary.host
-        )?;
-        return Ok(Status::Failed);
-    }
-    writeln!(
-        out,
-        "degrade {}: synchronous replication off on {} until {} streams again (then \
-         `pgxc-deploy apply` switches it back on); commits went through {:.2} s after degrade \
-         started",
-        primary.name,
-        label(primary),
-        standby.name,
-        started.elapsed().as_secs_f64()
-    )?;
-    Ok(Status::Ok)
+    Ok(Degraded::Done)
 }

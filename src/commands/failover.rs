@@ -20,7 +20,7 @@ use crate::flavors;
 use crate::inventory::roles::{self, Promotion, Roles};
 use crate::inventory::{self, Flavor, Inventory, Node, Role};
 use crate::plan::desired::{bin_dir, desired, psql};
-use crate::plan::failover::{self, Fence};
+use crate::plan::failover::{self, Fence, Takeover};
 use crate::plan::state::NodeFacts;
 use crate::plan::step::{Action, Step};
 use crate::source::Layout;
@@ -35,102 +35,142 @@ pub async fn run(args: FailoverArgs) -> Result<Status, Error> {
     let mut roles = roles::load(&args.inventory).map_err(|e| Error::Usage(chain(&e)))?;
     let pair =
         failover::pair(&inv, &args.node).map_err(|e| Error::Usage(format!("failover: {e}")))?;
-    let (old, new) = (pair.datanode, pair.standby);
+    let takeover = failover::takeover(&inv, &roles, pair)
+        .map_err(|e| Error::Usage(format!("failover: {e}")))?;
     let layout = cluster::layout(&inv).await?;
     let fleet = fleet::fleet(&inv, &args.ssh);
     let envs = cluster::host_envs(&inv, &layout);
     let forks = args.ssh.forks;
     let cx = StepContext::plain(&fleet, envs.clone());
     let mut out = std::io::stdout().lock();
+    let datanode = pair.datanode;
     let fail = |out: &mut dyn Write, message: String| -> Result<Status, Error> {
-        writeln!(out, "error: failover {}: {message}", old.name)?;
+        writeln!(out, "error: failover {}: {message}", datanode.name)?;
         Ok(Status::Failed)
     };
 
-    let already = roles.datanodes.get(old.name.as_str()).cloned();
-    if let Some(done) = &already {
-        writeln!(
-            out,
-            "{} already failed over to {} (recorded in {}): pointing coordinators at it again \
-             and checking",
-            old.name,
-            done.primary,
-            roles::path_for(&args.inventory).display()
-        )?;
-    } else {
-        let probe = [old, new];
-        let facts = cluster::probe_nodes(&inv, &probe, &fleet, forks, &envs, &layout).await;
-        if let Some(why) =
-            failover::refusal(new, node_facts(&facts, new), node_facts(&facts, old).ok().flatten())
-        {
-            let status = fail(
-                &mut out,
-                format!(
-                    "refusing to promote {} on {}: {why}; nothing was changed",
-                    new.name, new.host
-                ),
-            );
-            fleet.close().await;
-            return status;
-        }
-
-        report::phase_header(&format!("fence {}", old.name), &mut out)?;
-        match failover::fence(old, &commands(&inv, old, &layout)?, node_facts(&facts, old)) {
-            Fence::Stop(step) => {
-                let outcome = run_one(&step, &cx).await;
-                report::progress(&step, &outcome, &mut out)?;
-                if outcome.result.is_err() {
-                    // Unknown outcome: read the node again rather than retry.
-                    let facts =
-                        cluster::probe_nodes(&inv, &[old], &fleet, forks, &envs, &layout).await;
-                    let down =
-                        matches!(node_facts(&facts, old), Ok(Some(f)) if !f.running && !f.alive);
-                    if !down {
-                        let status = fail(
-                            &mut out,
-                            format!(
-                                "could not stop {} on {}, and it cannot be read as down: nothing \
-                                 was promoted; stop it by hand (or make sure its machine is off), \
-                                 then run failover again",
-                                old.name, old.host
-                            ),
-                        );
-                        fleet.close().await;
-                        return status;
-                    }
-                    report::lifecycle_node(&label(old), "ok", "down now (read again)", &mut out)?;
-                }
+    // `old`: the node serving the datanode until now; `new`: the one that serves it after.
+    let new = match takeover {
+        Takeover::Done { primary, fenced, .. } => {
+            let facts = cluster::probe_nodes(&inv, &[primary], &fleet, forks, &envs, &layout).await;
+            if let Some(why) =
+                failover::again_refusal(datanode, primary, fenced, node_facts(&facts, primary))
+            {
+                fleet.close().await;
+                return fail(&mut out, why);
             }
-            Fence::Down => report::lifecycle_node(&label(old), "ok", "already down", &mut out)?,
-            Fence::Unreachable(why) => report::lifecycle_node(
-                &label(old),
-                "WARN",
-                &format!(
-                    "not fenced, its host is unreachable ({why}): make sure it never comes back \
-                     as a primary (pgxc-deploy start refuses to start it)"
-                ),
-                &mut out,
-            )?,
+            writeln!(
+                out,
+                "{} already failed over to {} (recorded in {}): pointing coordinators at it again \
+                 and checking",
+                datanode.name,
+                primary.name,
+                roles::path_for(&args.inventory).display()
+            )?;
+            primary
         }
+        Takeover::Promote { current, .. } => {
+            let (old, new) = (current.datanode, current.standby);
+            if old.name != datanode.name {
+                writeln!(
+                    out,
+                    "{} serves {} since a switchover (roles file) and {} streams from it: failing \
+                     over to {}",
+                    old.name, datanode.name, new.name, new.name
+                )?;
+            }
+            let probe = [old, new];
+            let facts = cluster::probe_nodes(&inv, &probe, &fleet, forks, &envs, &layout).await;
+            if let Some(why) = failover::refusal(
+                new,
+                node_facts(&facts, new),
+                node_facts(&facts, old).ok().flatten(),
+            ) {
+                let status = fail(
+                    &mut out,
+                    format!(
+                        "refusing to promote {} on {}: {why}; nothing was changed",
+                        new.name, new.host
+                    ),
+                );
+                fleet.close().await;
+                return status;
+            }
 
-        report::phase_header(&format!("promote {}", new.name), &mut out)?;
-        if !promote(&inv, new, &layout, &fleet, forks, &envs, &cx, &mut out).await? {
-            let status = fail(
+            report::phase_header(&format!("fence {}", old.name), &mut out)?;
+            match failover::fence(old, &commands(&inv, old, &layout)?, node_facts(&facts, old)) {
+                Fence::Stop(step) => {
+                    let outcome = run_one(&step, &cx).await;
+                    report::progress(&step, &outcome, &mut out)?;
+                    if outcome.result.is_err() {
+                        // Unknown outcome: read the node again rather than retry.
+                        let facts =
+                            cluster::probe_nodes(&inv, &[old], &fleet, forks, &envs, &layout).await;
+                        let down = matches!(node_facts(&facts, old),
+                            Ok(Some(f)) if !f.running && !f.alive);
+                        if !down {
+                            let status = fail(
+                                &mut out,
+                                format!(
+                                    "could not stop {} on {}, and it cannot be read as down: \
+                                     nothing was promoted; stop it by hand (or make sure its \
+                                     machine is off), then run failover again",
+                                    old.name, old.host
+                                ),
+                            );
+                            fleet.close().await;
+                            return status;
+                        }
+                        report::lifecycle_node(
+                            &label(old),
+                            "ok",
+                            "down now (read again)",
+                            &mut out,
+                        )?;
+                    }
+                }
+                Fence::Down => report::lifecycle_node(&label(old), "ok", "already down", &mut out)?,
+                Fence::Unreachable(why) => report::lifecycle_node(
+                    &label(old),
+                    "WARN",
+                    &format!(
+                        "not fenced, its host is unreachable ({why}): make sure it never comes \
+                         back as a primary (pgxc-deploy start refuses to start it)"
+                    ),
+                    &mut out,
+                )?,
+            }
+
+            report::phase_header(&format!("promote {}", new.name), &mut out)?;
+            if !promote(&inv, new, &layout, &fleet, forks, &envs, &cx, &mut out).await? {
+                let status = fail(
+                    &mut out,
+                    format!(
+                        "{} on {} is still a standby (read again after the promote step \
+                         failed); {} stays fenced. See {}/server.log, then run failover again",
+                        new.name, new.host, old.name, new.data_dir
+                    ),
+                );
+                fleet.close().await;
+                return status;
+            }
+            let fenced = node_facts(&facts, old).is_ok();
+            // After a switchover this records the inventory's datanode as serving itself
+            // (`primary` = its own name) and the standby the switchover had promoted as fenced.
+            record(
+                &args.inventory,
+                &mut roles,
+                datanode.name.as_str(),
+                new,
+                old,
+                fenced,
                 &mut out,
-                format!(
-                    "{} on {} is still a standby (read again after the promote step failed); \
-                     {} stays fenced. See {}/server.log, then run failover again",
-                    new.name, new.host, old.name, new.data_dir
-                ),
-            );
-            fleet.close().await;
-            return status;
+            )?;
+            new
         }
-        let fenced = node_facts(&facts, old).is_ok();
-        record(&args.inventory, &mut roles, old.name.as_str(), new, old, fenced, &mut out)?;
-    }
+    };
 
-    let checks = finish(&inv, old, new, &layout, &cx, forks, &mut out).await;
+    let checks = finish(&inv, datanode, new, &layout, &cx, forks, &mut out).await;
     fleet.close().await;
     let ok = checks?;
     let address = inv.host(&new.host).map(|h| h.address.as_str()).unwrap_or_default();
@@ -139,7 +179,7 @@ pub async fn run(args: FailoverArgs) -> Result<Status, Error> {
             out,
             "failover {}: {} on {} ({address}:{}) is the primary; writes accepted {:.2} s after \
              failover started",
-            old.name,
+            datanode.name,
             new.name,
             new.host,
             new.port,
@@ -226,10 +266,11 @@ pub(super) fn record(
 }
 
 /// Point every coordinator at the new primary (Postgres-XC), then check that the datanode
-/// takes writes. `Ok(false)`: a step failed (each is reported).
+/// takes writes. `datanode`: the inventory's datanode (its name is what coordinators know).
+/// `Ok(false)`: a step failed (each is reported).
 pub(super) async fn finish(
     inv: &Inventory,
-    old: &Node,
+    datanode: &Node,
     new: &Node,
     layout: &Layout,
     cx: &StepContext<'_>,
@@ -248,7 +289,7 @@ pub(super) async fn finish(
             .filter_map(|c| {
                 let want = failover::repointed(
                     c.pgxc_node.as_ref()?,
-                    old.name.as_str(),
+                    datanode.name.as_str(),
                     &host.address,
                     new.port,
                 );
@@ -284,9 +325,9 @@ pub(super) async fn finish(
                 let mut argv = psql.clone();
                 argv.extend([
                     "-c".to_string(),
-                    failover::through_coordinator_sql(old.name.as_str()),
+                    failover::through_coordinator_sql(datanode.name.as_str()),
                 ]);
-                let what = format!("{} answers through it, not in recovery", old.name);
+                let what = format!("{} answers through it, not in recovery", datanode.name);
                 Step { action: Action::Check { argv, what }, ..s.clone() }
             })
             .collect();

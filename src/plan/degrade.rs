@@ -6,13 +6,18 @@
 //! The file written is exactly the one apply holds while a standby does not stream
 //! ([`hold_sync`]), so a later `apply` recognises it and switches synchronous replication back
 //! on by itself once the standby streams again.
+//!
+//! `status --watch --heal` decides here too ([`heal`]): which primaries to degrade (blocked at
+//! two refreshes in a row) and which to switch back on (held, and the standby streams again).
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::diff::{DesiredNode, SYNC_FILE, hold_sync};
 use super::failover::{self, Pair};
-use super::state::NodeFacts;
+use super::state::{HostFacts, NodeFacts};
 use super::step::{Action, FileContent, Step};
-use crate::inventory::Inventory;
 use crate::inventory::roles::Roles;
+use crate::inventory::{Flavor, Inventory, NodeName};
 
 /// The datanode `name` (a datanode or its standby) names and its synchronous standby, or why
 /// there is nothing to degrade.
@@ -32,6 +37,13 @@ pub fn pair<'a>(inv: &'a Inventory, roles: &Roles, name: &str) -> Result<Pair<'a
         ));
     }
     if let Some(p) = roles.datanodes.get(pair.datanode.name.as_str()) {
+        if p.primary == pair.datanode.name.as_str() {
+            return Err(format!(
+                "{} serves itself again since a failover (roles file) and {} is fenced: it has \
+                 no standby, there is nothing to degrade",
+                pair.datanode.name, p.old_primary
+            ));
+        }
         return Err(format!(
             "{} is served by {} since a failover or switchover (roles file): synchronous \
              replication is not set up between them, there is nothing to degrade",
@@ -55,6 +67,128 @@ pub fn write_check_sql() -> String {
          create temp table pgxc_deploy_degrade_check (x int); \
          insert into pgxc_deploy_degrade_check values (1)"
     )
+}
+
+/// psql argv on `primary` that fails until commits no longer wait: a new session sees the
+/// setting empty and (PostgreSQL) commits a write. A Postgres-XC datanode takes writes only
+/// through a coordinator, so there only the setting is read.
+pub fn check(flavor: Flavor, primary: &DesiredNode) -> Vec<String> {
+    let sql = match flavor {
+        Flavor::PostgresXc => SYNC_OFF_SQL.to_string(),
+        Flavor::Postgresql => write_check_sql(),
+    };
+    let mut argv = primary.psql.clone();
+    argv.extend(["-v".into(), "ON_ERROR_STOP=1".into(), "-c".into(), sql]);
+    argv
+}
+
+/// The synchronous standby whose absence blocks every commit on `primary`: `facts` (the
+/// primary's probe) show it running with its deployed synchronous_standby.conf naming a
+/// standby, and that standby not streaming from it. `None`: commits go through.
+pub fn blocking_standby<'a>(primary: &'a DesiredNode, facts: &NodeFacts) -> Option<&'a str> {
+    let standby = primary.sync_standby.as_deref()?;
+    let streams =
+        facts.replicas.iter().any(|r| r.application_name == standby && r.state == "streaming");
+    (facts.running && sync_names_set(facts) && !streams).then_some(standby)
+}
+
+/// The deployed synchronous_standby.conf names a standby: every commit waits for it.
+fn sync_names_set(f: &NodeFacts) -> bool {
+    let Some(text) = f.files.get(SYNC_FILE) else { return false };
+    String::from_utf8_lossy(text).lines().any(|l| {
+        let l = l.trim();
+        l.starts_with("synchronous_standby_names")
+            && l.split_once('=').is_some_and(|(_, v)| {
+                let v = v.split('#').next().unwrap_or("").trim();
+                !v.is_empty() && v != "''"
+            })
+    })
+}
+
+/// What `status --watch --heal` does after one refresh.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Heal {
+    /// Degrade `datanode`: its commits waited for `standby`, which did not stream, at this
+    /// refresh and the one before. (`commands::degrade` probes the pair again before acting.)
+    Degrade { datanode: String, standby: String },
+    /// Switch synchronous replication back on for `datanode`: degraded (apply's held file), and
+    /// `standby` streams from it again (`streaming`: caught up). Write the synchronous file,
+    /// reload, wait until the standby is `sync`.
+    Restore { datanode: String, standby: String, steps: Vec<Step> },
+}
+
+/// What to heal, from one refresh's `facts` (per host, or why it could not be probed), and the
+/// datanodes blocked now (pass them back as `blocked_before` at the next refresh).
+///
+/// A primary is degraded only when it was blocked at two refreshes in a row, so that a standby
+/// restarting (a rolling restart, a reconnect) is not mistaken for a dead one. Datanodes the
+/// roles file lists (failed or switched over) are left alone: degrade refuses them.
+pub fn heal(
+    inv: &Inventory,
+    nodes: &[DesiredNode],
+    facts: &BTreeMap<String, Result<HostFacts, String>>,
+    roles: &Roles,
+    blocked_before: &BTreeSet<String>,
+) -> (Vec<Heal>, BTreeSet<String>) {
+    let mut heals = Vec::new();
+    let mut blocked = BTreeSet::new();
+    for n in nodes.iter().filter(|n| n.sync_standby.is_some()) {
+        if roles.datanodes.contains_key(&n.name) || inv.node(&n.name).is_none() {
+            continue;
+        }
+        let Some(Ok(host)) = facts.get(&n.host) else { continue };
+        let Some(f) = host.nodes.get(&n.name) else { continue };
+        if let Some(standby) = blocking_standby(n, f) {
+            blocked.insert(n.name.clone());
+            if blocked_before.contains(&n.name) {
+                heals.push(Heal::Degrade { datanode: n.name.clone(), standby: standby.into() });
+            }
+        } else if let Some(steps) = restore_steps(n, f) {
+            let standby = n.sync_standby.clone().unwrap_or_default();
+            heals.push(Heal::Restore { datanode: n.name.clone(), standby, steps });
+        }
+    }
+    (heals, blocked)
+}
+
+/// SQL on a primary that fails until `standby` is its synchronous standby (`sync_state`).
+/// A [`NodeName`] is a valid SQL identifier, so it needs no quoting inside the literal.
+pub fn sync_again_sql(standby: &NodeName) -> String {
+    format!(
+        "select 1 / count(*)::int from pg_stat_replication where application_name = '{standby}' \
+         and sync_state = 'sync'"
+    )
+}
+
+/// What switches synchronous replication back on for `primary`, when its deployed file is the
+/// held one and its standby streams from it (caught up): write the synchronous file, reload,
+/// wait until the standby is `sync`. `None` otherwise (not degraded, standby not streaming,
+/// primary not running).
+pub fn restore_steps(primary: &DesiredNode, facts: &NodeFacts) -> Option<Vec<Step>> {
+    let standby = primary.sync_standby.as_deref()?;
+    let have = facts.files.get(SYNC_FILE)?;
+    let streams =
+        facts.replicas.iter().any(|r| r.application_name == standby && r.state == "streaming");
+    if !facts.running || !streams || !is_held(primary, standby, have) {
+        return None;
+    }
+    let want = primary.files.iter().find(|f| f.name == SYNC_FILE)?.clone();
+    let reload = primary.reload.clone()?;
+    let name = NodeName::new(standby).ok()?;
+    let step =
+        |action| Step { host: primary.host.clone(), node: Some(primary.name.clone()), action };
+    let old = Some(String::from_utf8_lossy(have).into_owned());
+    let mut sync = primary.psql.clone();
+    sync.extend(["-c".to_string(), sync_again_sql(&name)]);
+    Some(vec![
+        step(Action::WriteFile { data_dir: primary.data_dir.clone(), file: want, old }),
+        step(Action::Reload { argv: reload, settings: vec!["synchronous_standby_names".into()] }),
+        step(Action::Await {
+            argv: sync,
+            what: format!("{standby} is its synchronous standby again"),
+            tenths: 100,
+        }),
+    ])
 }
 
 /// What degrading `primary` takes, in order: write the held file (unless it is there already),
@@ -171,5 +305,114 @@ mod tests {
         let err = super::steps(pg1, "pg1_standby", Some(&facts), check).unwrap_err();
         assert!(err.contains("not running"), "{err}");
         assert!(write_check_sql().starts_with(SYNC_OFF_SQL));
+    }
+
+    /// Facts of the PostgreSQL fixture as apply leaves it (pg1 with synchronous standby
+    /// pg1_standby streaming), by host.
+    fn cluster() -> (Inventory, Vec<DesiredNode>, BTreeMap<String, Result<HostFacts, String>>) {
+        use crate::plan::state::Replica;
+        let inv = fixtures::postgresql();
+        let (_, nodes) = desired(&inv, &Renderer::new(), "bin", None, None).unwrap();
+        let mut facts: BTreeMap<String, Result<HostFacts, String>> = BTreeMap::new();
+        for n in &nodes {
+            let mut f =
+                NodeFacts { initialized: true, running: true, alive: true, ..Default::default() };
+            f.files =
+                n.files.iter().map(|f| (f.name.clone(), f.content.clone().into_bytes())).collect();
+            if n.name == "pg1" {
+                f.replicas.push(Replica {
+                    application_name: "pg1_standby".into(),
+                    state: "streaming".into(),
+                    sync_state: "sync".into(),
+                    lag_bytes: Some(0),
+                });
+            }
+            let host = facts.entry(n.host.clone()).or_insert_with(|| Ok(HostFacts::default()));
+            host.as_mut().unwrap().nodes.insert(n.name.clone(), f);
+        }
+        (inv, nodes, facts)
+    }
+
+    fn pg1(facts: &mut BTreeMap<String, Result<HostFacts, String>>) -> &mut NodeFacts {
+        facts.get_mut("pg-a").unwrap().as_mut().unwrap().nodes.get_mut("pg1").unwrap()
+    }
+
+    #[test]
+    fn heal_degrades_a_primary_blocked_at_two_refreshes_in_a_row_then_restores_it() {
+        let (inv, nodes, mut facts) = cluster();
+        let roles = Roles::default();
+        let none = BTreeSet::new();
+        assert_eq!(heal(&inv, &nodes, &facts, &roles, &none), (vec![], none.clone()));
+
+        // The standby stops streaming: blocked, but degraded only if it was at the last
+        // refresh too.
+        pg1(&mut facts).replicas.clear();
+        let (heals, blocked) = heal(&inv, &nodes, &facts, &roles, &none);
+        assert!(heals.is_empty(), "{heals:?}");
+        assert_eq!(blocked, BTreeSet::from(["pg1".to_string()]));
+        let (heals, again) = heal(&inv, &nodes, &facts, &roles, &blocked);
+        assert_eq!(
+            heals,
+            [Heal::Degrade { datanode: "pg1".into(), standby: "pg1_standby".into() }]
+        );
+        assert_eq!(again, blocked);
+        // Catching up is not streaming yet.
+        pg1(&mut facts).replicas.push(crate::plan::state::Replica {
+            application_name: "pg1_standby".into(),
+            state: "catchup".into(),
+            sync_state: "async".into(),
+            lag_bytes: None,
+        });
+        assert_eq!(heal(&inv, &nodes, &facts, &roles, &blocked).0.len(), 1);
+        // Not after a failover or switchover of pg1 (degrade refuses it).
+        let swapped = Roles::handed_over("pg1", "pg1_standby", true);
+        assert_eq!(heal(&inv, &nodes, &facts, &swapped, &blocked), (vec![], none.clone()));
+        // Its host unreachable: nothing can be done there.
+        let mut unreachable = facts.clone();
+        unreachable.insert("pg-a".into(), Err("connect: refused".into()));
+        assert_eq!(heal(&inv, &nodes, &unreachable, &roles, &blocked), (vec![], none.clone()));
+
+        // Degraded (apply's held file), standby still catching up: nothing to do.
+        let want = nodes.iter().find(|n| n.name == "pg1").unwrap();
+        let on = want.files.iter().find(|f| f.name == SYNC_FILE).unwrap().content.clone();
+        let held = hold_sync(&on, "pg1_standby");
+        pg1(&mut facts).files.insert(SYNC_FILE.into(), held.clone().into_bytes());
+        assert_eq!(heal(&inv, &nodes, &facts, &roles, &blocked), (vec![], none.clone()));
+        // Streaming (caught up): synchronous replication back on.
+        pg1(&mut facts).replicas[0].state = "streaming".into();
+        let (heals, blocked) = heal(&inv, &nodes, &facts, &roles, &none);
+        assert!(blocked.is_empty());
+        let [Heal::Restore { datanode, standby, steps }] = heals.as_slice() else {
+            panic!("a restore: {heals:?}")
+        };
+        assert_eq!((datanode.as_str(), standby.as_str()), ("pg1", "pg1_standby"));
+        let shown: Vec<String> = steps.iter().map(|s| s.to_string()).collect();
+        assert_eq!(
+            shown,
+            [
+                "pg1 on pg-a: update synchronous_standby.conf",
+                "pg1 on pg-a: reload (synchronous_standby_names)",
+                "pg1 on pg-a: await: pg1_standby is its synchronous standby again",
+            ]
+        );
+        let Action::WriteFile { file, old, .. } = &steps[0].action else { panic!("a write") };
+        assert_eq!((file.content.as_str(), old.as_deref()), (on.as_str(), Some(held.as_str())));
+        let Action::Await { argv, .. } = &steps[2].action else { panic!("an await") };
+        assert!(argv.last().unwrap().contains("application_name = 'pg1_standby'"), "{argv:?}");
+        // A primary that is down is neither degraded nor restored.
+        pg1(&mut facts).running = false;
+        assert_eq!(heal(&inv, &nodes, &facts, &roles, &none), (vec![], none));
+    }
+
+    #[test]
+    fn the_check_writes_on_postgresql_and_reads_the_setting_on_postgres_xc() {
+        let inv = fixtures::postgresql();
+        let (_, nodes) = desired(&inv, &Renderer::new(), "bin", None, None).unwrap();
+        let argv = check(inv.cluster.flavor, &nodes[0]);
+        assert!(argv[0].ends_with("/psql"), "{argv:?}");
+        assert_eq!(argv.last().unwrap(), &write_check_sql());
+        let xc = fixtures::postgres_xc();
+        let (_, nodes) = desired(&xc, &Renderer::new(), "bin", None, None).unwrap();
+        assert_eq!(check(xc.cluster.flavor, &nodes[0]).last().unwrap(), SYNC_OFF_SQL);
     }
 }

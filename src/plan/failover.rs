@@ -7,6 +7,7 @@
 use super::state::{NodeFacts, PgxcNodeRow};
 use super::step::{Action, Step};
 use crate::flavors::{NodeCommands, StopMode};
+use crate::inventory::roles::Roles;
 use crate::inventory::{Inventory, Node, Role};
 
 /// A datanode and the standby that takes over from it.
@@ -44,6 +45,68 @@ pub fn pair<'a>(inv: &'a Inventory, name: &str) -> Result<Pair<'a>, String> {
         .find(|n| n.role == Role::Standby && n.primary.as_ref() == Some(&datanode.name))
         .ok_or_else(|| format!("datanode `{}` has no standby to promote", datanode.name))?;
     Ok(Pair { datanode, standby })
+}
+
+/// What `failover` of a datanode does, given the roles file.
+#[derive(Debug, Clone, Copy)]
+pub enum Takeover<'a> {
+    /// Fence `current.datanode` (the node serving the datanode now) and promote
+    /// `current.standby`. With no roles entry, the inventory's pair; after a switchover, the
+    /// other way round: the promoted standby is fenced and the inventory's datanode, which
+    /// follows it, is promoted back.
+    Promote { datanode: &'a Node, current: Pair<'a> },
+    /// A failover already happened: `primary` serves the datanode and `fenced` is fenced, not
+    /// a standby. There is nothing left to promote; only the coordinator part can be redone.
+    Done { datanode: &'a Node, primary: &'a Node, fenced: &'a Node },
+}
+
+/// What failing over the inventory's `pair` means now (see [`Takeover`]).
+pub fn takeover<'a>(
+    inv: &'a Inventory,
+    roles: &Roles,
+    pair: Pair<'a>,
+) -> Result<Takeover<'a>, String> {
+    let datanode = pair.datanode;
+    let Some(p) = roles.datanodes.get(datanode.name.as_str()) else {
+        return Ok(Takeover::Promote { datanode, current: pair });
+    };
+    if p.old_primary_follows {
+        let current = super::switchover::current(inv, roles, pair)?;
+        return Ok(Takeover::Promote { datanode, current });
+    }
+    let node = |name: &str| {
+        inv.node(name)
+            .ok_or_else(|| format!("the roles file names `{name}`, which is not in the inventory"))
+    };
+    Ok(Takeover::Done { datanode, primary: node(&p.primary)?, fenced: node(&p.old_primary)? })
+}
+
+/// After a failover (`Takeover::Done`): why failover must refuse, changing nothing, or `None`
+/// when the primary it recorded runs out of recovery (failover then redoes the coordinator
+/// part and the check, as after a partial failure). `facts`: that primary's probe.
+pub fn again_refusal(
+    datanode: &Node,
+    primary: &Node,
+    fenced: &Node,
+    facts: Result<Option<&NodeFacts>, String>,
+) -> Option<String> {
+    let state = match facts {
+        Err(why) => format!("its host {} is unreachable: {why}", primary.host),
+        Ok(Some(f)) if f.running && f.in_recovery == Some(false) => return None,
+        Ok(Some(f)) if f.running => "in recovery".to_string(),
+        Ok(Some(_)) => "not running".to_string(),
+        Ok(None) => "not reported by the probe".to_string(),
+    };
+    Some(format!(
+        "{datanode} already failed over to {primary} (roles file), and {fenced} is fenced, not a \
+         standby: there is no standby left to promote. {primary} on {host} is {state}: start it \
+         again (`pgxc-deploy start INVENTORY --on {primary}`), or rebuild {fenced} as its \
+         standby first (not implemented yet); nothing was changed",
+        datanode = datanode.name,
+        primary = primary.name,
+        fenced = fenced.name,
+        host = primary.host,
+    ))
 }
 
 /// Why `standby` must not be promoted, or `None` when it may. `facts`: its probe (or why its
@@ -298,6 +361,80 @@ mod tests {
         assert_eq!(
             through_coordinator_sql("dn1"),
             "execute direct on (dn1) 'select 1 / (not pg_is_in_recovery())::int'"
+        );
+    }
+
+    #[test]
+    fn after_a_switchover_failover_promotes_the_inventory_s_datanode_back() {
+        use crate::inventory::roles::Roles;
+        let inv = fixtures::postgresql();
+        let p = pair(&inv, "pg1_standby").unwrap();
+        let names = |t: Takeover| match t {
+            Takeover::Promote { datanode, current } => format!(
+                "promote {} fencing {} for {}",
+                current.standby.name, current.datanode.name, datanode.name
+            ),
+            Takeover::Done { datanode, primary, fenced } => {
+                format!("done: {} serves {}, {} fenced", primary.name, datanode.name, fenced.name)
+            }
+        };
+        let t = takeover(&inv, &Roles::default(), p).unwrap();
+        assert_eq!(names(t), "promote pg1_standby fencing pg1 for pg1");
+        // Switched over: pg1_standby is the primary, pg1 follows it.
+        let switched = Roles::handed_over("pg1", "pg1_standby", true);
+        assert_eq!(
+            names(takeover(&inv, &switched, p).unwrap()),
+            "promote pg1 fencing pg1_standby for pg1"
+        );
+        // Failed over: nothing left to promote.
+        let failed = Roles::handed_over("pg1", "pg1_standby", false);
+        assert_eq!(
+            names(takeover(&inv, &failed, p).unwrap()),
+            "done: pg1_standby serves pg1, pg1 fenced"
+        );
+        // Failed over after a switchover: pg1 serves itself, pg1_standby fenced.
+        let mut back = Roles::handed_over("pg1", "pg1_standby", false);
+        let entry = back.datanodes.get_mut("pg1").unwrap();
+        (entry.primary, entry.old_primary) = ("pg1".into(), "pg1_standby".into());
+        assert_eq!(
+            names(takeover(&inv, &back, p).unwrap()),
+            "done: pg1 serves pg1, pg1_standby fenced"
+        );
+        assert_eq!(back.promoted("pg1").unwrap().0, "pg1");
+        assert_eq!(back.fenced("pg1_standby").unwrap().0, "pg1");
+        assert!(back.fenced("pg1").is_none() && back.follower("pg1").is_none());
+        let mut unknown = back.clone();
+        unknown.datanodes.get_mut("pg1").unwrap().old_primary = "gone".into();
+        assert!(takeover(&inv, &unknown, p).unwrap_err().contains("`gone`"));
+    }
+
+    #[test]
+    fn again_after_a_failover_refuses_unless_the_recorded_primary_runs_out_of_recovery() {
+        let inv = fixtures::postgresql();
+        let (pg1, standby) = (inv.node("pg1").unwrap(), inv.node("pg1_standby").unwrap());
+        let primary = NodeFacts { running: true, in_recovery: Some(false), ..Default::default() };
+        assert_eq!(again_refusal(pg1, standby, pg1, Ok(Some(&primary))), None);
+        let down = NodeFacts::default();
+        let why = again_refusal(pg1, standby, pg1, Ok(Some(&down))).unwrap();
+        assert!(
+            why.starts_with(
+                "pg1 already failed over to pg1_standby (roles file), and pg1 is fenced, not a \
+                 standby: there is no standby left to promote. pg1_standby on pg-b is not running"
+            ),
+            "{why}"
+        );
+        assert!(why.ends_with("nothing was changed"), "{why}");
+        let standby_again =
+            NodeFacts { running: true, in_recovery: Some(true), ..Default::default() };
+        assert!(
+            again_refusal(pg1, standby, pg1, Ok(Some(&standby_again)))
+                .unwrap()
+                .contains("is in recovery")
+        );
+        assert!(
+            again_refusal(pg1, standby, pg1, Err("refused".into()))
+                .unwrap()
+                .contains("unreachable: refused")
         );
     }
 }

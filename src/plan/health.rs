@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use super::diff::{DesiredNode, SYNC_FILE};
+use super::diff::DesiredNode;
 use super::failover::repointed;
 use super::state::{HostFacts, NodeFacts, PgxcNodeRow};
 use crate::inventory::roles::Roles;
@@ -264,10 +264,8 @@ pub fn assess(
             }
             row.pgxc_node = Some(check);
         }
-        if let (Some(standby), Some(f)) = (&n.sync_standby, f)
+        if let Some(standby) = f.and_then(|f| super::degrade::blocking_standby(n, f))
             && running
-            && sync_names_set(f)
-            && !f.replicas.iter().any(|r| &r.application_name == standby && r.state == "streaming")
         {
             row.problems.push(format!(
                 "commits wait for the synchronous standby {standby}, which is not streaming: \
@@ -376,23 +374,11 @@ pub fn pgxc_node_differences(want: &[PgxcNodeRow], have: &[PgxcNodeRow]) -> Vec<
     out
 }
 
-/// The deployed synchronous_standby.conf names a standby: every commit waits for it.
-fn sync_names_set(f: &NodeFacts) -> bool {
-    let Some(text) = f.files.get(SYNC_FILE) else { return false };
-    String::from_utf8_lossy(text).lines().any(|l| {
-        let l = l.trim();
-        l.starts_with("synchronous_standby_names")
-            && l.split_once('=').is_some_and(|(_, v)| {
-                let v = v.split('#').next().unwrap_or("").trim();
-                !v.is_empty() && v != "''"
-            })
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::plan::desired::desired;
+    use crate::plan::diff::SYNC_FILE;
     use crate::plan::fixtures;
     use crate::plan::render::Renderer;
     use crate::plan::state::Replica;
