@@ -6,7 +6,7 @@ use std::fs::File;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use crate::apply::{as_pgxc, find_ctl, pg_toml, reset, sql, wait_for};
+use crate::apply::{as_pgxc, find_ctl, pg_toml, reset, socket_dir, sql, wait_for};
 use crate::ops::{postmaster_pid, process_gone, shown, status};
 use crate::support::*;
 
@@ -50,7 +50,7 @@ fn write_on_pg1(seconds: &str) -> Option<i32> {
         "-v",
         "ON_ERROR_STOP=1",
         "-h",
-        &data(1, "pg1"),
+        socket_dir(&data(1, "pg1")),
         "-p",
         &port,
         "-U",

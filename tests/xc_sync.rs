@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::process::Output;
 
-use crate::apply::{as_pgxc, find_ctl, reset, sql, test_hosts, wait_for};
+use crate::apply::{as_pgxc, find_ctl, reset, socket_dir, sql, test_hosts, wait_for};
 use crate::ops::{postmaster_pid, process_gone, shown, status};
 use crate::support::*;
 
@@ -56,7 +56,7 @@ fn through(seconds: &str, query: &str) -> Output {
         "-v",
         "ON_ERROR_STOP=1",
         "-h",
-        &dir,
+        socket_dir(&dir),
         "-p",
         &port,
         "-U",
