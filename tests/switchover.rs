@@ -20,7 +20,7 @@ fn inventory(dir: &Path) -> String {
         "",
         &format!(
             "[[datanodes]]\nname = \"pg1\"\nhost = \"h1\"\nport = {PRIMARY_PORT}\n\
-             [datanodes.standby]\nhost = \"h2\"\nport = {STANDBY_PORT}\n"
+             [datanodes.standby]\nhost = \"h2\"\nport = {STANDBY_PORT}\nsynchronous = true\n"
         ),
     );
     write(dir, "switch.toml", &text)
@@ -86,12 +86,30 @@ fn switchover_loses_nothing_and_the_old_primary_streams_from_the_new_one_then_ba
     assert!(table.contains("standby of pg1_standby (roles file)"), "{table}");
     assert!(table.contains("primary of pg1 (roles file)"), "{table}");
 
+    // apply deploys the swapped roles: pg1_standby gets a primary's files (a reload, no
+    // restart), and pg1, the inventory's synchronous standby, is its synchronous standby now.
+    let before = rows["pg1_standby"]["start_time"].clone();
+    let out = pgxc(&["apply", &inv]);
+    assert!(out.status.success(), "apply while swapped: {}", shown(&out));
+    assert!(!text(&out.stderr).contains("restart"), "{}", shown(&out));
+    assert_eq!(
+        on("pg1_standby", "select application_name || ' ' || sync_state from pg_stat_replication"),
+        "pg1 sync"
+    );
+    on("pg1_standby", "insert into t values (1002)");
+    let (code, rows) = status(&inv);
+    assert_eq!(code, 0, "{rows:#?}");
+    assert_eq!(rows["pg1_standby"]["start_time"], before);
+    assert!(rows.values().all(|r| r["drift"] == serde_json::json!([])), "{rows:#?}");
+    let out = pgxc(&["apply", &inv]);
+    assert!(text(&out.stdout).contains("nothing to do"), "{}", shown(&out));
+
     // Again: back to the inventory's roles, the roles file empty, apply usable again.
     let out = pgxc(&["switchover", &inv, "pg1"]);
     assert!(out.status.success(), "switchover back: {}", shown(&out));
     assert!(text(&out.stdout).contains("pg1 on h1 (127.0.10.1:30442) is the primary"));
-    assert_eq!(on("pg1", "select count(*) from t"), "1001");
-    on("pg1", "insert into t values (1002)");
+    assert_eq!(on("pg1", "select count(*) from t"), "1002");
+    on("pg1", "insert into t values (1003)");
     assert_eq!(on("pg1", STREAMING), "pg1_standby streaming");
     let roles = std::fs::read_to_string(dir.path().join("switch.roles.toml")).unwrap();
     assert!(!roles.contains("[datanodes.pg1]"), "{roles}");
@@ -223,6 +241,26 @@ fn failover_after_a_switchover_promotes_the_old_primary_back_and_fences_the_new_
     assert_eq!(std::fs::read_to_string(dir.path().join("fo.roles.toml")).unwrap(), roles);
     assert!(process_gone(postmaster_pid(&data(2, "pg1_standby"))));
 
+    // pg1 back: apply rewinds the fenced pg1_standby into pg1's standby, and with the
+    // inventory's roles restored, the roles file has nothing left to say.
+    let out = pgxc(&["start", &inv, "--on", "pg1"]);
+    assert!(out.status.success(), "start: {}", shown(&out));
+    let out = pgxc(&["apply", &inv]);
+    assert!(out.status.success(), "apply: {}", shown(&out));
+    assert!(
+        text(&out.stderr).contains("pg1_standby on h2: rewound with pg_rewind"),
+        "{}",
+        shown(&out)
+    );
+    let roles = std::fs::read_to_string(dir.path().join("fo.roles.toml")).unwrap();
+    assert!(!roles.contains("[datanodes.pg1]"), "{roles}");
+    wait_for("pg1_standby to replay every row", || {
+        fo("pg1_standby", "select count(*) from t") == "1002"
+    });
+    let (code, rows) = status(&inv);
+    assert_eq!(code, 0, "{rows:#?}");
+    assert_eq!(rows["pg1_standby"]["replication"]["state"], "streaming");
+
     reset(FO_TAG);
 }
 
@@ -279,6 +317,18 @@ fn postgres_xc_switchover_re_points_the_coordinator_and_the_old_datanode_follows
     let (code, rows) = status(&inv);
     assert_eq!(code, 0, "{rows:#?}");
     assert_eq!(rows["dn1"]["follows"], "dn1_standby");
+    // apply deploys the swapped roles: the coordinator keeps dn1 where it is, both nodes keep
+    // the name dn1, and nothing needs a restart.
+    let out = pgxc(&["apply", &inv]);
+    assert!(out.status.success(), "apply while swapped: {}", shown(&out));
+    assert!(!text(&out.stderr).contains("restart"), "{}", shown(&out));
+    assert!(!text(&out.stderr).contains("pgxc_node ="), "{}", shown(&out));
+    assert_eq!(coord(query), "127.0.10.2:30463");
+    let (code, rows) = status(&inv);
+    assert_eq!(code, 0, "{rows:#?}");
+    assert!(rows.values().all(|r| r["drift"] == serde_json::json!([])), "{rows:#?}");
+    let out = pgxc(&["apply", &inv]);
+    assert!(text(&out.stdout).contains("nothing to do"), "{}", shown(&out));
 
     let out = pgxc(&["switchover", &inv, "dn1"]);
     assert!(out.status.success(), "switchover back: {}", shown(&out));

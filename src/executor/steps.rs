@@ -188,7 +188,11 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
                 .await
         }
         Action::Start { argv, ready } => {
-            let script = Script::new().cmd(argv_cmd(argv)).raw(&wait_until(ready));
+            let mut script = Script::new();
+            if let Some(dir) = argv.iter().skip_while(|w| *w != "-D").nth(1) {
+                script = script.raw(&clear_zombie_pid_files(dir));
+            }
+            let script = script.cmd(argv_cmd(argv)).raw(&wait_until(ready));
             let started = remote.run("start", &script, None).await;
             started.map_err(|e| with_log_hint(e, argv))
         }
@@ -267,6 +271,23 @@ fn prepare_init(argv: &[String], staging: &str, parent: &str) -> Script {
         .cmd(Cmd::new("sync"))
         .cmd(Cmd::new("chmod").arg("700").arg(staging))
         .cmd(strip_copied(staging))
+}
+
+/// Shell that removes a server's PID file (postmaster.pid, gtm.pid) in `data_dir`, and the
+/// socket lock files that name the same process, when that process is a zombie. A server
+/// killed on a host whose init does not reap orphans (a container without an init, this lab)
+/// stays one, and pg_ctl and the server's own lock checks take its files for a live server's
+/// and refuse to start.
+fn clear_zombie_pid_files(data_dir: &str) -> String {
+    let files = ["postmaster.pid", "gtm.pid"].map(|f| quote(&format!("{data_dir}/{f}")));
+    format!(
+        "for f in {}; do p=$(head -n 1 \"$f\" 2>/dev/null) && [ -n \"$p\" ] && \
+         grep -qs '^State:[[:space:]]*Z' /proc/\"$p\"/status || continue; \
+         for l in {}/.s.PGSQL.*.lock; do [ \"$(head -n 1 \"$l\" 2>/dev/null)\" = \"$p\" ] && \
+         rm -f -- \"$l\"; done; rm -f -- \"$f\"; done; true",
+        files.join(" "),
+        quote(crate::inventory::socket_dir(data_dir))
+    )
 }
 
 /// Remove what pg_basebackup and pg_rewind copy from the primary's data directory but
