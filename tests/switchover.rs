@@ -104,12 +104,35 @@ fn switchover_loses_nothing_and_the_old_primary_streams_from_the_new_one_then_ba
     let out = pgxc(&["apply", &inv]);
     assert!(text(&out.stdout).contains("nothing to do"), "{}", shown(&out));
 
+    // Its synchronous standby pg1 dies: degrade (named by the datanode) lets pg1_standby's
+    // commits through; pg1 started again, apply switches synchronous replication back on.
+    let pid = postmaster_pid(&format!("{LAB_DIR}/hosts/h1/data/{TAG}/pg1"));
+    kill("-KILL", pid);
+    wait_for("pg1 to die", || process_gone(pid));
+    let out = pgxc(&["degrade", &inv, "pg1"]);
+    assert!(out.status.success(), "degrade: {}", shown(&out));
+    assert!(
+        text(&out.stdout).contains("pg1_standby on h2: update synchronous_standby.conf"),
+        "{}",
+        shown(&out)
+    );
+    on("pg1_standby", "insert into t values (1003)");
+    let out = pgxc(&["start", &inv, "--on", "pg1"]);
+    assert!(out.status.success(), "start: {}", shown(&out));
+    wait_for("pg1 to stream again", || on("pg1_standby", STREAMING) == "pg1 streaming");
+    let out = pgxc(&["apply", &inv]);
+    assert!(out.status.success(), "apply: {}", shown(&out));
+    assert_eq!(
+        on("pg1_standby", "select application_name || ' ' || sync_state from pg_stat_replication"),
+        "pg1 sync"
+    );
+
     // Again: back to the inventory's roles, the roles file empty, apply usable again.
     let out = pgxc(&["switchover", &inv, "pg1"]);
     assert!(out.status.success(), "switchover back: {}", shown(&out));
     assert!(text(&out.stdout).contains("pg1 on h1 (127.0.10.1:30442) is the primary"));
-    assert_eq!(on("pg1", "select count(*) from t"), "1002");
-    on("pg1", "insert into t values (1003)");
+    assert_eq!(on("pg1", "select count(*) from t"), "1003");
+    on("pg1", "insert into t values (1004)");
     assert_eq!(on("pg1", STREAMING), "pg1_standby streaming");
     let roles = std::fs::read_to_string(dir.path().join("switch.roles.toml")).unwrap();
     assert!(!roles.contains("[datanodes.pg1]"), "{roles}");

@@ -13,22 +13,22 @@ use std::time::Instant;
 use crate::cli::PairArgs;
 use crate::executor::report;
 use crate::executor::steps::{HostEnv, StepContext};
-use crate::inventory::{self, Inventory, Node, roles};
+use crate::inventory::{Inventory, Node};
 use crate::plan::degrade;
 use crate::plan::desired::desired;
 use crate::plan::diff::{DesiredNode, SYNC_FILE};
 use crate::source::Layout;
 use crate::transport::Fleet;
 
-use super::failover::{chain, label, node_facts, run_one};
+use super::failover::{label, node_facts, run_one};
 use super::{Error, Status, cluster, fleet};
 
 pub async fn run(args: PairArgs) -> Result<Status, Error> {
     let started = Instant::now();
-    let inv = inventory::load(&args.inventory)?;
-    let roles = roles::load(&args.inventory).map_err(|e| Error::Usage(chain(&e)))?;
-    let pair = degrade::pair(&inv, &roles, &args.node)
-        .map_err(|e| Error::Usage(format!("degrade: {e}")))?;
+    // The cluster as it runs now: after a failover or switchover, the promoted node's standby.
+    let (inv, _) = cluster::load_now(&args.inventory)?;
+    let pair =
+        degrade::pair(&inv, &args.node).map_err(|e| Error::Usage(format!("degrade: {e}")))?;
     let (primary, standby) = (pair.datanode, pair.standby);
     let layout = cluster::layout(&inv).await?;
     let renderer = cluster::renderer(&inv)?;

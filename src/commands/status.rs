@@ -101,12 +101,12 @@ async fn once(
         return Ok(status);
     };
 
-    let (heals, blocked) = degrade::heal(&inv, &nodes, &facts, &roles, &healer.blocked);
+    let (heals, blocked) = degrade::heal(&now, &nodes, &facts, &healer.blocked);
     healer.blocked = blocked;
     // Heal reports go where the table goes; with --json, to stderr (stdout stays JSON lines).
     let mut err = std::io::stderr().lock();
     let to: &mut dyn Write = if args.json { &mut err } else { &mut out };
-    let cx = Cx { inv: &inv, layout: &layout, fleet: &fleet, envs: &envs, forks: args.ssh.forks };
+    let cx = Cx { inv: &now, layout: &layout, fleet: &fleet, envs: &envs, forks: args.ssh.forks };
     let healed = heal(&cx, &nodes, &heals, to).await;
     fleet.close().await;
     let healed = healed?;

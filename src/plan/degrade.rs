@@ -16,13 +16,15 @@ use super::diff::{DesiredNode, SYNC_FILE, hold_sync};
 use super::failover::{self, Pair};
 use super::state::{HostFacts, NodeFacts};
 use super::step::{Action, FileContent, Step};
-use crate::inventory::roles::Roles;
 use crate::inventory::{Flavor, Inventory, NodeName};
 
 /// The datanode `name` (a datanode or its standby) names and its synchronous standby, or why
-/// there is nothing to degrade.
-pub fn pair<'a>(inv: &'a Inventory, roles: &Roles, name: &str) -> Result<Pair<'a>, String> {
-    let pair = failover::pair(inv, name).map_err(|e| {
+/// there is nothing to degrade. `now`: the inventory as the cluster runs now
+/// ([`crate::inventory::roles::Roles::effective`]): after a failover or switchover, the
+/// promoted node is the primary and the old primary its (synchronous, as the inventory's
+/// standby was) standby, as apply deploys them.
+pub fn pair<'a>(now: &'a Inventory, name: &str) -> Result<Pair<'a>, String> {
+    let pair = failover::pair(now, name).map_err(|e| {
         if e.ends_with("has no standby to promote") {
             e.replace("has no standby to promote", "has no standby: commits wait for nobody")
         } else {
@@ -34,20 +36,6 @@ pub fn pair<'a>(inv: &'a Inventory, roles: &Roles, name: &str) -> Result<Pair<'a
             "`{}` replicates {} asynchronously: commits never wait for it, there is nothing to \
              degrade",
             pair.standby.name, pair.datanode.name
-        ));
-    }
-    if let Some(p) = roles.datanodes.get(pair.datanode.name.as_str()) {
-        if p.primary == pair.datanode.name.as_str() {
-            return Err(format!(
-                "{} serves itself again since a failover (roles file) and {} is fenced: it has \
-                 no standby, there is nothing to degrade",
-                pair.datanode.name, p.old_primary
-            ));
-        }
-        return Err(format!(
-            "{} is served by {} since a failover or switchover (roles file): synchronous \
-             replication is not set up between them, there is nothing to degrade",
-            pair.datanode.name, p.primary
         ));
     }
     Ok(pair)
@@ -121,19 +109,19 @@ pub enum Heal {
 /// datanodes blocked now (pass them back as `blocked_before` at the next refresh).
 ///
 /// A primary is degraded only when it was blocked at two refreshes in a row, so that a standby
-/// restarting (a rolling restart, a reconnect) is not mistaken for a dead one. Datanodes the
-/// roles file lists (failed or switched over) are left alone: degrade refuses them.
+/// restarting (a rolling restart, a reconnect) is not mistaken for a dead one. `inv` and
+/// `nodes`: the cluster as it runs now (the roles file applied), so a promoted node is judged
+/// as the primary it is.
 pub fn heal(
     inv: &Inventory,
     nodes: &[DesiredNode],
     facts: &BTreeMap<String, Result<HostFacts, String>>,
-    roles: &Roles,
     blocked_before: &BTreeSet<String>,
 ) -> (Vec<Heal>, BTreeSet<String>) {
     let mut heals = Vec::new();
     let mut blocked = BTreeSet::new();
     for n in nodes.iter().filter(|n| n.sync_standby.is_some()) {
-        if roles.datanodes.contains_key(&n.name) || inv.node(&n.name).is_none() {
+        if inv.node(&n.name).is_none() {
             continue;
         }
         let Some(Ok(host)) = facts.get(&n.host) else { continue };
@@ -240,6 +228,7 @@ pub fn is_held(primary: &DesiredNode, standby: &str, deployed: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::inventory::roles::Roles;
     use crate::plan::desired::desired;
     use crate::plan::fixtures;
     use crate::plan::render::Renderer;
@@ -247,25 +236,27 @@ mod tests {
     #[test]
     fn only_a_datanode_with_a_synchronous_standby_is_degraded() {
         let inv = fixtures::postgresql();
-        let roles = Roles::default();
         for name in ["pg1", "pg1_standby"] {
-            let p = pair(&inv, &roles, name).unwrap();
+            let p = pair(&inv, name).unwrap();
             assert_eq!((p.datanode.name.as_str(), p.standby.name.as_str()), ("pg1", "pg1_standby"));
         }
         assert_eq!(
-            pair(&inv, &roles, "pg2").unwrap_err(),
+            pair(&inv, "pg2").unwrap_err(),
             "datanode `pg2` has no standby: commits wait for nobody"
         );
         let xc = fixtures::postgres_xc();
-        let err = pair(&xc, &roles, "coord1").unwrap_err();
+        let err = pair(&xc, "coord1").unwrap_err();
         assert!(err.ends_with("only a datanode has one"), "{err}");
         let async_standby = xc.nodes.iter().find(|n| !n.synchronous && n.primary.is_some());
         if let Some(s) = async_standby {
-            let err = pair(&xc, &roles, s.name.as_str()).unwrap_err();
+            let err = pair(&xc, s.name.as_str()).unwrap_err();
             assert!(err.contains("asynchronously"), "{err}");
         }
-        let roles = Roles::handed_over("pg1", "pg1_standby", false);
-        assert!(pair(&inv, &roles, "pg1").unwrap_err().contains("served by pg1_standby"));
+        // After a failover or switchover: the promoted node is the primary, the old one its
+        // synchronous standby (the inventory's standby was synchronous).
+        let now = Roles::handed_over("pg1", "pg1_standby", true).effective(&inv).unwrap();
+        let p = pair(&now, "pg1").unwrap();
+        assert_eq!((p.datanode.name.as_str(), p.standby.name.as_str()), ("pg1_standby", "pg1"));
     }
 
     #[test]
@@ -340,17 +331,16 @@ mod tests {
     #[test]
     fn heal_degrades_a_primary_blocked_at_two_refreshes_in_a_row_then_restores_it() {
         let (inv, nodes, mut facts) = cluster();
-        let roles = Roles::default();
         let none = BTreeSet::new();
-        assert_eq!(heal(&inv, &nodes, &facts, &roles, &none), (vec![], none.clone()));
+        assert_eq!(heal(&inv, &nodes, &facts, &none), (vec![], none.clone()));
 
         // The standby stops streaming: blocked, but degraded only if it was at the last
         // refresh too.
         pg1(&mut facts).replicas.clear();
-        let (heals, blocked) = heal(&inv, &nodes, &facts, &roles, &none);
+        let (heals, blocked) = heal(&inv, &nodes, &facts, &none);
         assert!(heals.is_empty(), "{heals:?}");
         assert_eq!(blocked, BTreeSet::from(["pg1".to_string()]));
-        let (heals, again) = heal(&inv, &nodes, &facts, &roles, &blocked);
+        let (heals, again) = heal(&inv, &nodes, &facts, &blocked);
         assert_eq!(
             heals,
             [Heal::Degrade { datanode: "pg1".into(), standby: "pg1_standby".into() }]
@@ -363,24 +353,21 @@ mod tests {
             sync_state: "async".into(),
             lag_bytes: None,
         });
-        assert_eq!(heal(&inv, &nodes, &facts, &roles, &blocked).0.len(), 1);
-        // Not after a failover or switchover of pg1 (degrade refuses it).
-        let swapped = Roles::handed_over("pg1", "pg1_standby", true);
-        assert_eq!(heal(&inv, &nodes, &facts, &swapped, &blocked), (vec![], none.clone()));
+        assert_eq!(heal(&inv, &nodes, &facts, &blocked).0.len(), 1);
         // Its host unreachable: nothing can be done there.
         let mut unreachable = facts.clone();
         unreachable.insert("pg-a".into(), Err("connect: refused".into()));
-        assert_eq!(heal(&inv, &nodes, &unreachable, &roles, &blocked), (vec![], none.clone()));
+        assert_eq!(heal(&inv, &nodes, &unreachable, &blocked), (vec![], none.clone()));
 
         // Degraded (apply's held file), standby still catching up: nothing to do.
         let want = nodes.iter().find(|n| n.name == "pg1").unwrap();
         let on = want.files.iter().find(|f| f.name == SYNC_FILE).unwrap().content.clone();
         let held = hold_sync(&on, "pg1_standby");
         pg1(&mut facts).files.insert(SYNC_FILE.into(), held.clone().into_bytes());
-        assert_eq!(heal(&inv, &nodes, &facts, &roles, &blocked), (vec![], none.clone()));
+        assert_eq!(heal(&inv, &nodes, &facts, &blocked), (vec![], none.clone()));
         // Streaming (caught up): synchronous replication back on.
         pg1(&mut facts).replicas[0].state = "streaming".into();
-        let (heals, blocked) = heal(&inv, &nodes, &facts, &roles, &none);
+        let (heals, blocked) = heal(&inv, &nodes, &facts, &none);
         assert!(blocked.is_empty());
         let [Heal::Restore { datanode, standby, steps }] = heals.as_slice() else {
             panic!("a restore: {heals:?}")
@@ -401,7 +388,7 @@ mod tests {
         assert!(argv.last().unwrap().contains("application_name = 'pg1_standby'"), "{argv:?}");
         // A primary that is down is neither degraded nor restored.
         pg1(&mut facts).running = false;
-        assert_eq!(heal(&inv, &nodes, &facts, &roles, &none), (vec![], none));
+        assert_eq!(heal(&inv, &nodes, &facts, &none), (vec![], none));
     }
 
     #[test]
