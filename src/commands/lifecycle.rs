@@ -36,7 +36,8 @@ pub async fn stop(args: StopArgs) -> Result<Status, Error> {
 
 async fn run(args: LifecycleArgs, direction: Direction) -> Result<Status, Error> {
     let started = Instant::now();
-    let inv = inventory::load(&args.inventory)?;
+    // Tiers by the roles nodes have now: a promoted standby starts with the primaries.
+    let (inv, _) = cluster::load_now(&args.inventory)?;
     let selected = selected_nodes(&inv, args.on.as_deref())?;
     let layout = cluster::layout(&inv).await?;
     let fleet = fleet::fleet(&inv, &args.ssh);
@@ -170,7 +171,7 @@ fn fenced(inventory: &std::path::Path) -> Result<BTreeMap<String, String>, Error
         .map(|(datanode, p)| {
             let why = format!(
                 "fenced: failover made {} the primary of {datanode} ({}); {} must not run as a \
-                 primary beside it",
+                 primary beside it (`pgxc-deploy apply` rebuilds it as its standby)",
                 p.primary,
                 roles::path_for(inventory).display(),
                 p.old_primary
