@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::cli::ApplyArgs;
 use crate::executor::steps::{HostEnv, StepContext, fetch_install, run_step};
@@ -212,19 +212,29 @@ async fn converge(job: &Job<'_>, inputs: Inputs<'_>) -> Result<Status, Error> {
         }
     }
 
-    // Verify from the servers themselves: running, registered, streaming.
-    let facts = match probe(inv, fleet, args, envs, nodes, &layout.bin).await {
-        Ok(facts) => facts,
-        Err(failed) => {
-            for (host, e) in failed {
-                writeln!(err, "error: verify: {host}: {}: {}", e.step, e.message)?;
+    // Verify from the servers themselves: running, registered, streaming. A standby that has
+    // just started may still replay what it was given (a rewound old primary: everything since
+    // the fork) before it streams: that alone is waited for, up to STREAM_WAIT.
+    let waiting = Instant::now();
+    let problems = loop {
+        let facts = match probe(inv, fleet, args, envs, nodes, &layout.bin).await {
+            Ok(facts) => facts,
+            Err(failed) => {
+                for (host, e) in failed {
+                    writeln!(err, "error: verify: {host}: {}: {}", e.step, e.message)?;
+                }
+                return Ok(Status::Failed);
             }
-            return Ok(Status::Failed);
+        };
+        let problems = verify(inv, nodes, &facts);
+        let settling = !problems.is_empty() && problems.iter().all(|p| p.not_streaming_yet);
+        if !settling || waiting.elapsed() >= STREAM_WAIT {
+            break problems;
         }
+        tokio::time::sleep(Duration::from_millis(500)).await;
     };
-    let problems = verify(inv, nodes, &facts);
     for p in &problems {
-        writeln!(err, "error: verify: {p}")?;
+        writeln!(err, "error: verify: {}", p.text)?;
     }
     if !problems.is_empty() {
         return Ok(Status::Failed);
@@ -298,23 +308,39 @@ async fn probe(
     if failed.is_empty() { Ok(ok) } else { Err(failed) }
 }
 
+/// How long apply's verification waits for standbys that run but do not stream yet.
+const STREAM_WAIT: Duration = Duration::from_secs(60);
+
+/// One thing wrong with the cluster after apply.
+struct Problem {
+    text: String,
+    /// A running standby in recovery that does not stream yet: it may still be replaying.
+    not_streaming_yet: bool,
+}
+
+impl Problem {
+    fn fatal(text: String) -> Problem {
+        Problem { text, not_streaming_yet: false }
+    }
+}
+
 /// What is wrong with the cluster after apply, read from the servers.
 fn verify(
     inv: &Inventory,
     nodes: &[DesiredNode],
     facts: &BTreeMap<String, HostFacts>,
-) -> Vec<String> {
+) -> Vec<Problem> {
     let mut problems = Vec::new();
     for n in nodes {
         let Some(f) = facts.get(&n.host).and_then(|h| h.nodes.get(&n.name)) else {
-            problems.push(format!("{} on {}: no facts", n.name, n.host));
+            problems.push(Problem::fatal(format!("{} on {}: no facts", n.name, n.host)));
             continue;
         };
         if !f.running {
-            problems.push(format!(
+            problems.push(Problem::fatal(format!(
                 "{} on {}: not accepting connections (see {}/server.log)",
                 n.name, n.host, n.data_dir
-            ));
+            )));
             continue;
         }
         if let Some(want) = &n.pgxc_node {
@@ -322,10 +348,10 @@ fn verify(
             want.sort();
             have.sort();
             if want != have {
-                problems.push(format!(
+                problems.push(Problem::fatal(format!(
                     "{} on {}: pgxc_node is {:?}, the inventory says {:?}",
                     n.name, n.host, have, want
-                ));
+                )));
             }
         }
         if n.role == Role::Standby {
@@ -339,14 +365,14 @@ fn verify(
             let streaming = pf.is_some_and(|pf| {
                 pf.replicas.iter().any(|r| r.application_name == n.name && r.state == "streaming")
             });
-            if !streaming {
-                problems.push(format!(
+            if f.in_recovery != Some(true) {
+                problems.push(Problem::fatal(format!("{} on {}: not in recovery", n.name, n.host)));
+            } else if !streaming {
+                let text = format!(
                     "{} on {}: not streaming from {} (pg_stat_replication on the primary)",
                     n.name, n.host, primary.name
-                ));
-            }
-            if f.in_recovery != Some(true) {
-                problems.push(format!("{} on {}: not in recovery", n.name, n.host));
+                );
+                problems.push(Problem { text, not_streaming_yet: true });
             }
         }
     }

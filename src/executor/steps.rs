@@ -150,11 +150,17 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
             ));
             remote.run("rebuild: stop", &stop, None).await?;
             if let Some(rewind) = rewind {
-                let script = Script::new().cmd(argv_cmd(rewind)).cmd(strip_copied(data_dir));
+                let script = Script::new()
+                    .cmd(argv_cmd(&rewind.checkpoint))
+                    .cmd(argv_cmd(&rewind.rewind))
+                    .cmd(strip_copied(data_dir));
                 match remote.run("rebuild: pg_rewind", &script, None).await {
-                    Ok(_) => {
+                    Ok(out) => {
                         upload_files(&remote, data_dir, files).await?;
-                        report::note(&step.host, node, "rewound with pg_rewind");
+                        let said = [out.stderr, out.stdout].concat();
+                        let said = String::from_utf8_lossy(&said);
+                        let last = said.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("");
+                        report::note(&step.host, node, &format!("rewound with pg_rewind ({last})"));
                         return Ok(ok_output());
                     }
                     Err(e) => report::note(

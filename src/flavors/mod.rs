@@ -327,12 +327,23 @@ pub(crate) fn basebackup(
     ]))
 }
 
-/// `pg_rewind` of a standby's data directory from its primary: what lets an old primary that a
-/// failover left behind follow the new one without a full copy. Needs `wal_log_hints` (the
-/// templates set it) or data checksums on the old primary; a server that was not shut down
-/// cleanly is recovered first by pg_rewind itself (PostgreSQL 13+). No `-R`: pgxc-deploy
-/// writes the standby's files itself, afterwards (pg_rewind copies the primary's).
-pub(crate) fn rewind(inv: &Inventory, node: &Node, bin_dir: &str) -> Result<Vec<String>, Error> {
+/// How an old primary that a failover left behind becomes a standby of the new one without a
+/// full copy: `pg_rewind` of its data directory from the new primary, after a `CHECKPOINT`
+/// there. pg_rewind reads the source's timeline from its last checkpoint, and a promoted
+/// server's first checkpoint on its new timeline runs in the background (spread): before it
+/// ends, pg_rewind sees both on the old timeline and says "no rewind required".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rewind {
+    /// psql on the new primary, over TCP from the old primary's host: `CHECKPOINT`.
+    pub checkpoint: Vec<String>,
+    pub rewind: Vec<String>,
+}
+
+/// [`Rewind`] for a standby from its primary. pg_rewind needs `wal_log_hints` (the templates
+/// set it) or data checksums on the old primary; a server that was not shut down cleanly is
+/// recovered first by pg_rewind itself (PostgreSQL 13+). No `-R`: pgxc-deploy writes the
+/// standby's files itself, afterwards (pg_rewind copies the primary's).
+pub(crate) fn rewind(inv: &Inventory, node: &Node, bin_dir: &str) -> Result<Rewind, Error> {
     let no_primary = || Error::NoPrimary { node: node.name.to_string() };
     let primary =
         node.primary.as_ref().and_then(|p| inv.node(p.as_str())).ok_or_else(no_primary)?;
@@ -345,12 +356,15 @@ pub(crate) fn rewind(inv: &Inventory, node: &Node, bin_dir: &str) -> Result<Vec<
         "host={} port={} user={} dbname=postgres",
         host.address, primary.port, inv.cluster.os_user
     );
-    Ok(vec![
-        bin(bin_dir, "pg_rewind"),
-        "-D".into(),
-        node.data_dir.clone(),
-        format!("--source-server={source}"),
-    ])
+    Ok(Rewind {
+        checkpoint: argv([&bin(bin_dir, "psql"), "-X", "-q", "-d", &source, "-c", "checkpoint"]),
+        rewind: argv([
+            &bin(bin_dir, "pg_rewind"),
+            "-D",
+            &node.data_dir,
+            &format!("--source-server={source}"),
+        ]),
+    })
 }
 
 #[cfg(test)]

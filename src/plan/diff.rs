@@ -60,7 +60,7 @@ pub struct DesiredNode {
     /// the primary runs with synchronous replication off (every commit would wait for it).
     pub sync_standby: Option<String>,
     /// Standbys: pg_rewind of the data directory from the primary, when the flavor has it.
-    pub rewind: Option<Vec<String>>,
+    pub rewind: Option<crate::flavors::Rewind>,
     /// An old primary that a failover fenced, whose data directory holds its own diverged
     /// history: rebuilt ([`Action::Rejoin`]) before it starts as this standby.
     pub rejoin: bool,
@@ -494,7 +494,8 @@ mod tests {
         let mut nodes =
             vec![node("dn1_standby", Role::Datanode, "h1"), node("dn1", Role::Standby, "h1")];
         nodes[1].rejoin = true;
-        nodes[1].rewind = Some(vec!["pg_rewind".into()]);
+        let (checkpoint, rewind) = (vec!["psql".into()], vec!["pg_rewind".into()]);
+        nodes[1].rewind = Some(crate::flavors::Rewind { checkpoint, rewind });
         let mut old = running(&nodes[1], &[]);
         old.running = false;
         old.files.clear();

@@ -77,7 +77,7 @@ pub enum Action {
     Rejoin {
         stop: Vec<String>,
         status: Vec<String>,
-        rewind: Option<Vec<String>>,
+        rewind: Option<crate::flavors::Rewind>,
         init: Vec<String>,
         data_dir: String,
         staging: String,
