@@ -248,26 +248,31 @@ fn rolling_restart_of_a_postgresql_cluster_under_write_load() {
 
 const XC_TAG: &str = "rollxc";
 
-fn xc_inventory(dir: &Path, pgxc_home: &str) -> String {
-    let mut nodes = String::from(
-        "[gtm]\nhost = \"h1\"\nport = 29666\n\n\
-         [[coordinators]]\nname = \"coord1\"\nhost = \"h1\"\nport = 29532\npooler_port = 29667\n\n\
-         [[coordinators]]\nname = \"coord2\"\nhost = \"h2\"\nport = 29532\npooler_port = 29668\n\n",
+/// GTM, coord1 (h1) and coord2 (h2) on port `port`, dn1-dn3 on `port + 10` with a standby each
+/// on the next host at `port + 11`; the GTM and poolers at `port + 134..=136`.
+fn xc_inventory(dir: &Path, pgxc_home: &str, tag: &str, port: u16) -> String {
+    let (gtm, pooler1, pooler2) = (port + 134, port + 135, port + 136);
+    let mut nodes = format!(
+        "[gtm]\nhost = \"h1\"\nport = {gtm}\n\n\
+         [[coordinators]]\nname = \"coord1\"\nhost = \"h1\"\nport = {port}\npooler_port = {pooler1}\n\n\
+         [[coordinators]]\nname = \"coord2\"\nhost = \"h2\"\nport = {port}\npooler_port = {pooler2}\n\n",
     );
-    for (k, standby) in [(1, 2), (2, 3), (3, 1)] {
+    for (k, standby) in PAIRS {
         nodes.push_str(&format!(
-            "[[datanodes]]\nname = \"dn{k}\"\nhost = \"h{k}\"\nport = 29542\n\
-             [datanodes.standby]\nhost = \"h{standby}\"\nport = 29543\n\n"
+            "[[datanodes]]\nname = \"dn{k}\"\nhost = \"h{k}\"\nport = {}\n\
+             [datanodes.standby]\nhost = \"h{standby}\"\nport = {}\n\n",
+            port + 10,
+            port + 11
         ));
     }
     let text = format!(
-        "[cluster]\nname = \"{XC_TAG}\"\nflavor = \"postgres-xc\"\nos_user = \"pgxc\"\n\n\
+        "[cluster]\nname = \"{tag}\"\nflavor = \"postgres-xc\"\nos_user = \"pgxc\"\n\n\
          [auth]\nmethod = \"trust\"\n\n[source]\nprebuilt = \"{pgxc_home}\"\n\n\
          [settings.all]\nshared_buffers = \"16MB\"\n\n{}\n{}\n{nodes}",
         ssh_table(None),
-        test_hosts(XC_TAG),
+        test_hosts(tag),
     );
-    write(dir, "xc.toml", &text)
+    write(dir, &format!("{tag}.toml"), &text)
 }
 
 #[test]
@@ -281,7 +286,7 @@ fn rolling_restart_of_a_postgres_xc_cluster_under_write_load_through_coordinator
     };
     reset(XC_TAG);
     let dir = tempdir();
-    let inv = xc_inventory(dir.path(), &pgxc_home);
+    let inv = xc_inventory(dir.path(), &pgxc_home, XC_TAG, 29532);
     let data = |k: usize, node: &str| format!("{LAB_DIR}/hosts/h{k}/data/{XC_TAG}/{node}");
     let out = pgxc(&["apply", &inv]);
     assert!(out.status.success(), "apply: {}", shown(&out));
@@ -483,3 +488,84 @@ fn switchover_roll_of_a_postgresql_cluster_under_write_load() {
 
 const STREAMING: &str =
     "select application_name || ' ' || state from pg_stat_replication order by 1";
+
+const SW_XC_TAG: &str = "srollxc";
+
+#[test]
+fn switchover_roll_of_a_postgres_xc_cluster_under_write_load_through_coordinators() {
+    let Ok(pgxc_home) = std::env::var("PGXC_HOME") else {
+        eprintln!(
+            "SKIPPED switchover_roll_of_a_postgres_xc_cluster...: set PGXC_HOME to an installed \
+             Postgres-XC (e.g. /opt/pgxc) to run it"
+        );
+        return;
+    };
+    reset(SW_XC_TAG);
+    let dir = tempdir();
+    let inv = xc_inventory(dir.path(), &pgxc_home, SW_XC_TAG, 33532);
+    let data = |k: usize, node: &str| format!("{LAB_DIR}/hosts/h{k}/data/{SW_XC_TAG}/{node}");
+    let out = pgxc(&["apply", &inv]);
+    assert!(out.status.success(), "apply: {}", shown(&out));
+    let psql = find_ctl(&format!("{LAB_DIR}/hosts/h1/data/{SW_XC_TAG}"), "psql");
+    let coord1 = |q: &str| sql(&psql, &data(1, "coord1"), 33532, q);
+    coord1("create table roll (id bigint) distribute by hash(id)");
+    let pgxc_node = "select node_name || ' ' || node_host || ':' || node_port from pgxc_node \
+                     where node_type = 'D' order by 1";
+    let deployed = coord1(pgxc_node);
+
+    let before = start_times(&inv);
+    assert_eq!(before.len(), 8, "{before:?}");
+    let lib = format!("{pgxc_home}/lib");
+    let connections = ["127.0.10.1", "127.0.10.2"]
+        .iter()
+        .map(|a| format!("host={a} port=33532 user=pgxc dbname=postgres"))
+        .collect();
+    let load = Load::writers(
+        &format!("{pgxc_home}/bin/psql"),
+        connections,
+        &[("LD_LIBRARY_PATH", &lib)],
+        Some(Duration::from_millis(500)),
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    let out = pgxc(&["restart", &inv, "--rolling", "--switchover", "--switch-back"]);
+    std::thread::sleep(Duration::from_secs(1));
+    let written = load.finish();
+    assert!(out.status.success(), "{}", shown(&out));
+    let said = text(&out.stdout);
+    eprintln!("{said}");
+    assert_eq!(
+        restarted(&said),
+        ["dn1_standby", "dn2_standby", "dn3_standby", "coord1", "coord2"],
+        "{said}"
+    );
+    assert_eq!(
+        switched(&said),
+        [("dn1", "dn1_standby"), ("dn2", "dn2_standby"), ("dn3", "dn3_standby")],
+        "{said}"
+    );
+    for (k, s) in PAIRS {
+        let back = format!("  ok    dn{k}_standby on h{s}: switched back to dn{k} on h{k} (");
+        assert!(said.contains(&back), "{said}");
+    }
+    assert!(!said.contains("roles:"), "back to the inventory's roles: {said}");
+
+    // Both servers of every datanode restarted, the coordinators point where the inventory
+    // says, every standby streams, and every committed row is there.
+    let after = start_times(&inv);
+    for (node, t) in &before {
+        assert_ne!(&after[node], t, "{node} was restarted");
+    }
+    assert_eq!(coord1(pgxc_node), deployed);
+    let roles = std::fs::read_to_string(dir.path().join(format!("{SW_XC_TAG}.roles.toml")));
+    assert!(!roles.unwrap_or_default().contains("[datanodes."), "roles file emptied");
+    for (k, _) in PAIRS {
+        let replicas = "select application_name || ' ' || state from pg_stat_replication";
+        let on_dn = sql(&psql, &data(k, &format!("dn{k}")), 33542, replicas);
+        assert_eq!(on_dn, format!("dn{k}_standby streaming"));
+    }
+    let (code, rows) = status(&inv);
+    assert_eq!(code, 0, "healthy after the roll: {rows:#?}");
+    assert_committed_rows_present(&written, &ids(coord1));
+
+    reset(SW_XC_TAG);
+}

@@ -25,6 +25,7 @@ use crate::inventory::{self, Inventory, Node, roles};
 use crate::plan::desired::{bin_dir, psql};
 use crate::plan::failover::{self as failover_plan, Pair};
 use crate::plan::render::Renderer;
+use crate::plan::restart;
 use crate::plan::step::{Action, FileContent, Step};
 use crate::plan::switchover;
 use crate::source::Layout;
@@ -147,13 +148,14 @@ pub(super) async fn hand_over<'a>(
     }
 
     // A clean stop: the primary sends its last WAL to the connected standby, then writes a
-    // shutdown checkpoint.
+    // shutdown checkpoint. The step polls `status` until the server is gone (10x a second;
+    // 9.4's `pg_ctl -w` looks once a second, which kept X2 datanodes down a second longer).
     report::phase_header(&format!("stop {}", old.name), out)?;
     let old_commands = commands(inv, old, layout)?;
     let stop = step(
         old,
         Action::Stop {
-            argv: old_commands.stop_in(StopMode::Fast),
+            argv: restart::no_wait(&old_commands.stop_in(StopMode::Fast)),
             status: old_commands.status.clone(),
             remove: Vec::new(),
         },

@@ -301,10 +301,10 @@ pub fn steps(
     steps
 }
 
-/// The stop command without its own wait (`pg_ctl -w` becomes `-W`): the restart step then
-/// polls `status` ten times a second, where 9.4's pg_ctl (Postgres-XC) looks once a second
-/// and so keeps a node down a second longer than its shutdown takes.
-fn no_wait(stop: &[String]) -> Vec<String> {
+/// The stop command without its own wait (`pg_ctl -w` becomes `-W`): the restart step (and
+/// switchover's stop) then polls `status` ten times a second, where 9.4's pg_ctl (Postgres-XC)
+/// looks once a second and so keeps a node down a second longer than its shutdown takes.
+pub fn no_wait(stop: &[String]) -> Vec<String> {
     stop.iter().map(|w| if w == "-w" { "-W".to_string() } else { w.clone() }).collect()
 }
 
