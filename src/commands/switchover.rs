@@ -233,7 +233,11 @@ pub(super) async fn hand_over<'a>(
         );
     }
     record(d.inventory, roles, datanode, new, old, true, out)?;
-    let writable = finish(inv, pair.datanode, new, layout, &cx, forks, out).await?;
+    // The coordinators are given every datanode where it is served now: another one may have
+    // been handed over before (by this roll, or an earlier switchover), and the inventory's
+    // addresses would move it back.
+    let serving = roles.effective(inv).map_err(Error::Usage)?;
+    let writable = finish(&serving, pair.datanode, new, layout, &cx, forks, out).await?;
     let first_write = started.elapsed();
 
     // The old primary follows: it wrote nothing the new primary lacks (clean stop, replayed),
