@@ -161,6 +161,19 @@ pub struct RestartArgs {
     /// How many nodes of a tier restart at once.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
     pub batch: u16,
+
+    /// Keep datanodes writable: a primary whose standby streams from it is not restarted but
+    /// switched over to that standby (restarted first, in the standbys' tier), one datanode at
+    /// a time; the old primary restarts as its standby. The roles stay swapped (recorded beside
+    /// the inventory, as after `switchover`) unless --switch-back. A datanode with no streaming
+    /// standby restarts in place.
+    #[arg(long)]
+    pub switchover: bool,
+
+    /// With --switchover: switch each datanode back right after, so the roll ends with the roles
+    /// it started with (a second short hand-over per datanode).
+    #[arg(long, requires = "switchover")]
+    pub switch_back: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -4,6 +4,12 @@
 //! three datanodes with standbys; tag `rollxc`, ports 29532-29668) when PGXC_HOME is set.
 //! Every row whose INSERT returned success must be there afterwards, every rolled node must
 //! have a new postmaster start time, and a node that cannot come back stops the roll.
+//!
+//! `--switchover` (tags `sroll`, ports 33432-33434, and `srollxc`, ports 33532-33668): each
+//! datanode is handed over to its restarted standby while clients write to it (PostgreSQL:
+//! libpq's `target_session_attrs=read-write` over both servers; Postgres-XC: through the
+//! coordinators), the old primaries stream from the new ones, a datanode without a standby
+//! restarts in place; rolled again, it switches back; `--switch-back` ends as it started.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -28,11 +34,13 @@ fn start_times(inv: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// What one writer did: the ids whose INSERT returned success, and how many failed.
+/// What one writer did: the ids whose INSERT returned success, how many failed for good, and
+/// how many were sent a second time after a failure.
 #[derive(Debug, Default)]
 struct Written {
     committed: Vec<i64>,
     failed: usize,
+    retried: usize,
 }
 
 /// Writers, one thread per target, each inserting single rows in autocommit with a new psql
@@ -43,35 +51,56 @@ struct Load {
 }
 
 impl Load {
-    /// `targets`: (address, port) to write to; `env`: for psql (its libraries).
+    /// `targets`: (address, port) to write to; `env`: for psql (its libraries). A failed row is
+    /// not sent again: the writer goes on with the next one.
     fn start(psql: &str, targets: &[(&str, u16)], env: &[(&str, &str)]) -> Load {
-        let stop = Arc::new(AtomicBool::new(false));
-        let threads = targets
+        let connections = targets
             .iter()
+            .map(|(address, port)| format!("host={address} port={port} user=pgxc dbname=postgres"))
+            .collect();
+        Load::writers(psql, connections, env, None)
+    }
+
+    /// One writer per libpq connection string. `retry`: after a failed INSERT, wait this long
+    /// and send the same row once more, as a client riding out a hand-over would (the table
+    /// has no key: should the first one have committed unseen, the row is there twice).
+    fn writers(
+        psql: &str,
+        connections: Vec<String>,
+        env: &[(&str, &str)],
+        retry: Option<Duration>,
+    ) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads = connections
+            .into_iter()
             .enumerate()
-            .map(|(t, (address, port))| {
-                let (psql, address, port, stop) =
-                    (psql.to_string(), address.to_string(), port.to_string(), stop.clone());
+            .map(|(t, connection)| {
+                let (psql, stop) = (psql.to_string(), stop.clone());
                 let env: Vec<(String, String)> =
                     env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
                 std::thread::spawn(move || {
+                    let insert = |id: i64| {
+                        Command::new(&psql)
+                            .args(["-X", "-q", "-d", &connection])
+                            .args(["-c", &format!("insert into roll values ({id})")])
+                            .env("PGCONNECT_TIMEOUT", "3")
+                            .envs(env.iter().map(|(k, v)| (k, v)))
+                            .output()
+                            .expect("run psql")
+                            .status
+                            .success()
+                    };
                     let mut w = Written::default();
                     let mut id = (t as i64 + 1) * 1_000_000;
                     while !stop.load(Ordering::SeqCst) {
                         id += 1;
-                        let out = Command::new(&psql)
-                            .args(["-X", "-q", "-h", &address, "-p", &port, "-U", "pgxc"])
-                            .args([
-                                "-d",
-                                "postgres",
-                                "-c",
-                                &format!("insert into roll values ({id})"),
-                            ])
-                            .env("PGCONNECT_TIMEOUT", "3")
-                            .envs(env.iter().map(|(k, v)| (k, v)))
-                            .output()
-                            .expect("run psql");
-                        if out.status.success() {
+                        let mut ok = insert(id);
+                        if let (false, Some(pause)) = (ok, retry) {
+                            w.retried += 1;
+                            std::thread::sleep(pause);
+                            ok = insert(id);
+                        }
+                        if ok {
                             w.committed.push(id);
                         } else {
                             w.failed += 1;
@@ -102,9 +131,10 @@ fn assert_committed_rows_present(written: &[Written], present: &BTreeSet<i64>) {
         assert!(missing.is_empty(), "writer {t}: committed rows missing: {missing:?}");
         assert!(w.committed.len() > 20, "writer {t} wrote during the roll: {w:?}");
         eprintln!(
-            "writer {t}: {} rows committed, {} failed statements",
+            "writer {t}: {} rows committed, {} failed statements, {} sent again",
             w.committed.len(),
-            w.failed
+            w.failed,
+            w.retried
         );
     }
 }
@@ -218,26 +248,31 @@ fn rolling_restart_of_a_postgresql_cluster_under_write_load() {
 
 const XC_TAG: &str = "rollxc";
 
-fn xc_inventory(dir: &Path, pgxc_home: &str) -> String {
-    let mut nodes = String::from(
-        "[gtm]\nhost = \"h1\"\nport = 29666\n\n\
-         [[coordinators]]\nname = \"coord1\"\nhost = \"h1\"\nport = 29532\npooler_port = 29667\n\n\
-         [[coordinators]]\nname = \"coord2\"\nhost = \"h2\"\nport = 29532\npooler_port = 29668\n\n",
+/// GTM, coord1 (h1) and coord2 (h2) on port `port`, dn1-dn3 on `port + 10` with a standby each
+/// on the next host at `port + 11`; the GTM and poolers at `port + 134..=136`.
+fn xc_inventory(dir: &Path, pgxc_home: &str, tag: &str, port: u16) -> String {
+    let (gtm, pooler1, pooler2) = (port + 134, port + 135, port + 136);
+    let mut nodes = format!(
+        "[gtm]\nhost = \"h1\"\nport = {gtm}\n\n\
+         [[coordinators]]\nname = \"coord1\"\nhost = \"h1\"\nport = {port}\npooler_port = {pooler1}\n\n\
+         [[coordinators]]\nname = \"coord2\"\nhost = \"h2\"\nport = {port}\npooler_port = {pooler2}\n\n",
     );
-    for (k, standby) in [(1, 2), (2, 3), (3, 1)] {
+    for (k, standby) in PAIRS {
         nodes.push_str(&format!(
-            "[[datanodes]]\nname = \"dn{k}\"\nhost = \"h{k}\"\nport = 29542\n\
-             [datanodes.standby]\nhost = \"h{standby}\"\nport = 29543\n\n"
+            "[[datanodes]]\nname = \"dn{k}\"\nhost = \"h{k}\"\nport = {}\n\
+             [datanodes.standby]\nhost = \"h{standby}\"\nport = {}\n\n",
+            port + 10,
+            port + 11
         ));
     }
     let text = format!(
-        "[cluster]\nname = \"{XC_TAG}\"\nflavor = \"postgres-xc\"\nos_user = \"pgxc\"\n\n\
+        "[cluster]\nname = \"{tag}\"\nflavor = \"postgres-xc\"\nos_user = \"pgxc\"\n\n\
          [auth]\nmethod = \"trust\"\n\n[source]\nprebuilt = \"{pgxc_home}\"\n\n\
          [settings.all]\nshared_buffers = \"16MB\"\n\n{}\n{}\n{nodes}",
         ssh_table(None),
-        test_hosts(XC_TAG),
+        test_hosts(tag),
     );
-    write(dir, "xc.toml", &text)
+    write(dir, &format!("{tag}.toml"), &text)
 }
 
 #[test]
@@ -251,7 +286,7 @@ fn rolling_restart_of_a_postgres_xc_cluster_under_write_load_through_coordinator
     };
     reset(XC_TAG);
     let dir = tempdir();
-    let inv = xc_inventory(dir.path(), &pgxc_home);
+    let inv = xc_inventory(dir.path(), &pgxc_home, XC_TAG, 29532);
     let data = |k: usize, node: &str| format!("{LAB_DIR}/hosts/h{k}/data/{XC_TAG}/{node}");
     let out = pgxc(&["apply", &inv]);
     assert!(out.status.success(), "apply: {}", shown(&out));
@@ -312,4 +347,241 @@ fn rolling_restart_of_a_postgres_xc_cluster_under_write_load_through_coordinator
     );
 
     reset(XC_TAG);
+}
+
+const SW_TAG: &str = "sroll";
+const SW_PORTS: (u16, u16) = (33432, 33433);
+/// The PostgreSQL clusters' datanodes: pgK on hK, its standby on hS.
+const PAIRS: [(usize, usize); 3] = [(1, 2), (2, 3), (3, 1)];
+
+/// (old primary, new primary) of each hand-over a roll printed, in order.
+fn switched(said: &str) -> Vec<(&str, &str)> {
+    said.lines()
+        .filter_map(|l| l.strip_prefix("  ok    ")?.split_once(": switched over to "))
+        .map(|(old, new)| (old.split(' ').next().unwrap(), new.split(' ').next().unwrap()))
+        .collect()
+}
+
+/// The nodes a roll restarted in place, in order.
+fn restarted(said: &str) -> Vec<&str> {
+    said.lines()
+        .filter_map(|l| l.strip_prefix("  ok    restarted "))
+        .map(|l| l.split(' ').next().unwrap())
+        .collect()
+}
+
+#[test]
+fn switchover_roll_of_a_postgresql_cluster_under_write_load() {
+    reset(SW_TAG);
+    let dir = tempdir();
+    // pg4 has no standby: it restarts in place.
+    let pg4 = "[[datanodes]]\nname = \"pg4\"\nhost = \"h1\"\nport = 33434\n";
+    let inv = cluster_inventory(dir.path(), "sroll.toml", SW_TAG, SW_PORTS, pg4);
+    let data = |k: usize, node: &str| format!("{LAB_DIR}/hosts/h{k}/data/{SW_TAG}/{node}");
+    let out = pgxc(&["apply", &inv]);
+    assert!(out.status.success(), "apply: {}", shown(&out));
+    let psql = find_ctl(&format!("{LAB_DIR}/hosts/h1/data/{SW_TAG}"), "psql");
+    let on = |k: usize, node: &str, q: &str| {
+        let port = if node.ends_with("_standby") { SW_PORTS.1 } else { SW_PORTS.0 };
+        sql(&psql, &data(k, node), port, q)
+    };
+    for k in 1..=3 {
+        on(k, &format!("pg{k}"), "create table roll (id bigint)");
+    }
+
+    // A client of each datanode knows both of its servers and writes to whichever takes writes
+    // (libpq's target_session_attrs), sending a failed row once more half a second later.
+    let connections = PAIRS
+        .iter()
+        .map(|(k, s)| {
+            format!(
+                "host=127.0.10.{k},127.0.10.{s} port={},{} user=pgxc dbname=postgres \
+                 target_session_attrs=read-write",
+                SW_PORTS.0, SW_PORTS.1
+            )
+        })
+        .collect();
+    let before = start_times(&inv);
+    assert_eq!(before.len(), 7, "{before:?}");
+    let psql_bin = format!("{PG_PREBUILT}/bin/psql");
+    let load = Load::writers(&psql_bin, connections, &[], Some(Duration::from_millis(500)));
+    std::thread::sleep(Duration::from_secs(1));
+    let out = pgxc(&["restart", &inv, "--rolling", "--switchover"]);
+    std::thread::sleep(Duration::from_secs(1));
+    let written = load.finish();
+    assert!(out.status.success(), "{}", shown(&out));
+    let said = text(&out.stdout);
+    eprintln!("{said}");
+
+    // The standbys restart, then each datanode is handed over to its standby; pg4 restarts.
+    assert_eq!(restarted(&said), ["pg1_standby", "pg2_standby", "pg3_standby", "pg4"], "{said}");
+    assert_eq!(
+        switched(&said),
+        [("pg1", "pg1_standby"), ("pg2", "pg2_standby"), ("pg3", "pg3_standby")],
+        "{said}"
+    );
+    assert!(
+        said.contains("  note  pg4 on h1: restarts in place, no switchover: it has no standby"),
+        "{said}"
+    );
+    assert!(said.contains("rolled 7 nodes"), "{said}");
+    assert!(
+        said.contains(
+            "roles: pg1_standby serves pg1, pg2_standby serves pg2, pg3_standby serves pg3 \
+             (recorded in "
+        ),
+        "{said}"
+    );
+    let after = start_times(&inv);
+    for (node, t) in &before {
+        assert_ne!(&after[node], t, "{node} was restarted");
+    }
+    for (k, s) in PAIRS {
+        let (old, new) = (format!("pg{k}"), format!("pg{k}_standby"));
+        assert_eq!(on(s, &new, STREAMING), format!("{old} streaming"));
+        assert_eq!(on(k, &old, "select pg_is_in_recovery()"), "t");
+    }
+    let (code, rows) = status(&inv);
+    assert_eq!(code, 0, "healthy after the roll: {rows:#?}");
+    assert_eq!(rows["pg1"]["follows"], "pg1_standby");
+    let mut present = BTreeSet::new();
+    for (k, s) in PAIRS {
+        present.extend(ids(|q| on(s, &format!("pg{k}_standby"), q)));
+    }
+    assert_committed_rows_present(&written, &present);
+
+    // Rolled again, a datanode goes back to the inventory's primary; with --switch-back it
+    // goes there and back, ending as it started.
+    let out = pgxc(&["restart", &inv, "--rolling", "--switchover", "--on", "pg1,pg1_standby"]);
+    assert!(out.status.success(), "{}", shown(&out));
+    let said = text(&out.stdout);
+    assert_eq!(restarted(&said), ["pg1"], "{said}");
+    assert_eq!(switched(&said), [("pg1_standby", "pg1")], "{said}");
+    assert_eq!(on(1, "pg1", STREAMING), "pg1_standby streaming");
+    let before = start_times(&inv);
+    let out = pgxc(&[
+        "restart",
+        &inv,
+        "--rolling",
+        "--switchover",
+        "--switch-back",
+        "--on",
+        "pg2_standby",
+    ]);
+    assert!(out.status.success(), "{}", shown(&out));
+    let said = text(&out.stdout);
+    assert_eq!(switched(&said), [("pg2_standby", "pg2")], "{said}");
+    assert!(said.contains("  ok    pg2 on h2: switched back to pg2_standby on h3 ("), "{said}");
+    assert_eq!(on(3, "pg2_standby", STREAMING), "pg2 streaming");
+    let after = start_times(&inv);
+    for node in ["pg2", "pg2_standby"] {
+        assert_ne!(after[node], before[node], "{node} was restarted");
+    }
+    let roles = std::fs::read_to_string(dir.path().join("sroll.roles.toml")).unwrap();
+    assert!(!roles.contains("[datanodes.pg1]"), "{roles}");
+    assert!(roles.contains("[datanodes.pg2]"), "{roles}");
+    let (code, rows) = status(&inv);
+    assert_eq!(code, 0, "healthy: {rows:#?}");
+
+    reset(SW_TAG);
+}
+
+const STREAMING: &str =
+    "select application_name || ' ' || state from pg_stat_replication order by 1";
+
+const SW_XC_TAG: &str = "srollxc";
+
+#[test]
+fn switchover_roll_of_a_postgres_xc_cluster_under_write_load_through_coordinators() {
+    let Ok(pgxc_home) = std::env::var("PGXC_HOME") else {
+        eprintln!(
+            "SKIPPED switchover_roll_of_a_postgres_xc_cluster...: set PGXC_HOME to an installed \
+             Postgres-XC (e.g. /opt/pgxc) to run it"
+        );
+        return;
+    };
+    reset(SW_XC_TAG);
+    let dir = tempdir();
+    let inv = xc_inventory(dir.path(), &pgxc_home, SW_XC_TAG, 33532);
+    let data = |k: usize, node: &str| format!("{LAB_DIR}/hosts/h{k}/data/{SW_XC_TAG}/{node}");
+    let out = pgxc(&["apply", &inv]);
+    assert!(out.status.success(), "apply: {}", shown(&out));
+    let psql = find_ctl(&format!("{LAB_DIR}/hosts/h1/data/{SW_XC_TAG}"), "psql");
+    let coord1 = |q: &str| sql(&psql, &data(1, "coord1"), 33532, q);
+    coord1("create table roll (id bigint) distribute by hash(id)");
+    let pgxc_node = "select node_name || ' ' || node_host || ':' || node_port from pgxc_node \
+                     where node_type = 'D' order by 1";
+    let deployed = coord1(pgxc_node);
+
+    let before = start_times(&inv);
+    assert_eq!(before.len(), 8, "{before:?}");
+    let lib = format!("{pgxc_home}/lib");
+    let connections = ["127.0.10.1", "127.0.10.2"]
+        .iter()
+        .map(|a| format!("host={a} port=33532 user=pgxc dbname=postgres"))
+        .collect();
+    let load = Load::writers(
+        &format!("{pgxc_home}/bin/psql"),
+        connections,
+        &[("LD_LIBRARY_PATH", &lib)],
+        Some(Duration::from_millis(500)),
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    let out = pgxc(&["restart", &inv, "--rolling", "--switchover"]);
+    std::thread::sleep(Duration::from_secs(1));
+    let written = load.finish();
+    assert!(out.status.success(), "{}", shown(&out));
+    let said = text(&out.stdout);
+    eprintln!("{said}");
+    assert_eq!(
+        restarted(&said),
+        ["dn1_standby", "dn2_standby", "dn3_standby", "coord1", "coord2"],
+        "{said}"
+    );
+    assert_eq!(
+        switched(&said),
+        [("dn1", "dn1_standby"), ("dn2", "dn2_standby"), ("dn3", "dn3_standby")],
+        "{said}"
+    );
+
+    // Both servers of every datanode restarted, every coordinator points at each datanode's
+    // new primary (not only at the last one handed over), the old primaries stream from the
+    // new ones, and every committed row is there.
+    let after = start_times(&inv);
+    for (node, t) in &before {
+        assert_ne!(&after[node], t, "{node} was restarted");
+    }
+    let swapped = "dn1 127.0.10.2:33543\ndn2 127.0.10.3:33543\ndn3 127.0.10.1:33543";
+    assert_eq!(coord1(pgxc_node), swapped);
+    assert_eq!(sql(&psql, &data(2, "coord2"), 33532, pgxc_node), swapped);
+    let replicas = "select application_name || ' ' || state from pg_stat_replication";
+    for (k, s) in PAIRS {
+        let on_new = sql(&psql, &data(s, &format!("dn{k}_standby")), 33543, replicas);
+        assert_eq!(on_new, format!("dn{k} streaming"));
+    }
+    let (code, rows) = status(&inv);
+    assert_eq!(code, 0, "healthy after the roll: {rows:#?}");
+    assert_committed_rows_present(&written, &ids(coord1));
+
+    // Rolled again, every datanode goes back to the inventory's primary.
+    let out = pgxc(&["restart", &inv, "--rolling", "--switchover"]);
+    assert!(out.status.success(), "{}", shown(&out));
+    let said = text(&out.stdout);
+    assert_eq!(
+        switched(&said),
+        [("dn1_standby", "dn1"), ("dn2_standby", "dn2"), ("dn3_standby", "dn3")],
+        "{said}"
+    );
+    assert!(!said.contains("roles:"), "back to the inventory's roles: {said}");
+    assert_eq!(coord1(pgxc_node), deployed);
+    let roles = std::fs::read_to_string(dir.path().join(format!("{SW_XC_TAG}.roles.toml")));
+    assert!(!roles.unwrap_or_default().contains("[datanodes."), "roles file emptied");
+    for (k, _) in PAIRS {
+        let on_dn = sql(&psql, &data(k, &format!("dn{k}")), 33542, replicas);
+        assert_eq!(on_dn, format!("dn{k}_standby streaming"));
+    }
+    let (code, rows) = status(&inv);
+    assert_eq!(code, 0, "healthy: {rows:#?}");
+
+    reset(SW_XC_TAG);
 }

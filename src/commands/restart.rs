@@ -4,6 +4,10 @@
 //! restart must run, and what checks it (a standby's primary, a coordinator) too, or nothing is
 //! restarted. The roll stops at the first node that does not come back and leaves the rest
 //! alone. Order, checks and refusals are [`crate::plan::restart`]'s.
+//!
+//! `--switchover`: a datanode's primary whose standby streams from it is handed over to that
+//! standby ([`super::switchover::hand_over`], one datanode at a time) instead of restarting;
+//! the old primary restarts as the new one's standby. `--switch-back` hands it back at once.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -13,21 +17,24 @@ use crate::cli::RestartArgs;
 use crate::executor::steps::{StepContext, run_step};
 use crate::executor::{self, StepError, Target, report};
 use crate::flavors;
+use crate::inventory::roles::Roles;
 use crate::inventory::{self, Flavor, Inventory, Node, Role, roles};
 use crate::plan::desired::bin_dir;
+use crate::plan::failover::Pair;
 use crate::plan::restart::{self, RollNode};
 use crate::plan::state::NodeFacts;
 use crate::plan::step::Step;
 use crate::transport::{ExitStatus, Output};
 
 use super::cluster::{self, HostResults};
+use super::switchover::{Deployed, hand_over};
 use super::{Error, Status, fleet, lifecycle};
 
 pub async fn run(args: RestartArgs) -> Result<Status, Error> {
     let started = Instant::now();
     let path = &args.target.inventory;
     let inv = inventory::load(path)?;
-    let roles = roles::load(path).map_err(|e| Error::Usage(e.to_string()))?;
+    let mut roles = roles::load(path).map_err(|e| Error::Usage(e.to_string()))?;
     let on = args.target.on.as_deref();
     let selected = lifecycle::selected_nodes(&inv, on)?;
     let roll = restart::roll(&selected, &roles, on.is_some(), usize::from(args.batch));
@@ -71,6 +78,26 @@ pub async fn run(args: RestartArgs) -> Result<Status, Error> {
         planned.insert(n.node.name.to_string(), steps);
     }
 
+    // With --switchover, the primaries that hand over instead of restarting; the others say
+    // why they restart in place.
+    let mut hand_overs: BTreeMap<String, Pair> = BTreeMap::new();
+    if args.switchover {
+        for n in roll.nodes().filter(|n| n.tier == Role::Datanode) {
+            match restart::hand_over_to(&inv, &roles, n, &reachable) {
+                Ok(pair) => {
+                    hand_overs.insert(n.node.name.to_string(), pair);
+                }
+                Err(why) => report::lifecycle_node(
+                    &describe(n),
+                    "note",
+                    &format!("restarts in place, no switchover: {why}"),
+                    &mut out,
+                )?,
+            }
+        }
+    }
+    let renderer = if hand_overs.is_empty() { None } else { Some(cluster::renderer(&inv)?) };
+
     let cx = StepContext::plain(&fleet, envs.clone());
     let mut restarted = 0;
     let mut stopped_at = None;
@@ -80,38 +107,67 @@ pub async fn run(args: RestartArgs) -> Result<Status, Error> {
             report::tier_header("restart", batch.tier, &mut out)?;
             tier = Some(batch.tier);
         }
-        let items = batch
-            .nodes
-            .iter()
-            .map(|n| (Target { host: n.node.host.clone(), node: Some(n.node.name.to_string()) }, n))
-            .collect();
-        let outcomes = executor::run_items(items, batch.nodes.len(), |_, n: &RollNode| {
-            let steps = &planned[n.node.name.as_str()];
-            let cx = &cx;
-            async move { roll_one(steps, cx).await }
-        })
-        .await;
+        let (handing, plain): (Vec<&RollNode>, Vec<&RollNode>) =
+            batch.nodes.iter().partition(|n| hand_overs.contains_key(n.node.name.as_str()));
         let mut failed = Vec::new();
-        for (n, outcome) in batch.nodes.iter().zip(&outcomes) {
-            let what = describe(n);
-            match &outcome.result {
-                Ok(output) => {
-                    let stdout = String::from_utf8_lossy(&output.stdout);
-                    let down = restart::down_ms(&stdout).map(Duration::from_millis);
-                    report::restarted(&what, outcome.elapsed, down, &mut out)?;
-                    restarted += 1;
+        if !plain.is_empty() {
+            let items = plain
+                .iter()
+                .map(|&n| {
+                    (Target { host: n.node.host.clone(), node: Some(n.node.name.to_string()) }, n)
+                })
+                .collect();
+            let outcomes = executor::run_items(items, plain.len(), |_, n: &RollNode| {
+                let steps = &planned[n.node.name.as_str()];
+                let cx = &cx;
+                async move { roll_one(steps, cx).await }
+            })
+            .await;
+            for (n, outcome) in plain.iter().zip(&outcomes) {
+                let what = describe(n);
+                match &outcome.result {
+                    Ok(output) => {
+                        let stdout = String::from_utf8_lossy(&output.stdout);
+                        let down = restart::down_ms(&stdout).map(Duration::from_millis);
+                        report::restarted(&what, outcome.elapsed, down, &mut out)?;
+                        restarted += 1;
+                    }
+                    Err(e) => {
+                        report::not_back(&what, outcome.elapsed, e, &mut out)?;
+                        failed.push(label(n.node));
+                    }
                 }
-                Err(e) => {
-                    report::not_back(&what, outcome.elapsed, e, &mut out)?;
+            }
+        }
+        // Hand-overs one at a time: each changes the roles file and the coordinators.
+        let mut pending = handing.into_iter();
+        // (The renderer exists when some node hands over.)
+        if failed.is_empty()
+            && let Some(renderer) = renderer.as_ref()
+        {
+            let deployed = Deployed {
+                inventory: path,
+                inv: &inv,
+                layout: &layout,
+                renderer,
+                fleet: &fleet,
+                envs: &envs,
+                forks,
+            };
+            for n in pending.by_ref() {
+                let pair = hand_overs[n.node.name.as_str()];
+                if roll_over(&deployed, &mut roles, pair, n, args.switch_back, &mut out).await? {
+                    restarted += 1;
+                } else {
                     failed.push(label(n.node));
+                    break;
                 }
             }
         }
         if !failed.is_empty() {
-            let untouched: Vec<String> = roll.batches[b + 1..]
-                .iter()
-                .flat_map(|b| &b.nodes)
+            let untouched: Vec<String> = pending
                 .map(|n| label(n.node))
+                .chain(roll.batches[b + 1..].iter().flat_map(|b| &b.nodes).map(|n| label(n.node)))
                 .collect();
             stopped_at = Some((failed, untouched));
             break;
@@ -119,7 +175,71 @@ pub async fn run(args: RestartArgs) -> Result<Status, Error> {
     }
     fleet.close().await;
     report::roll_summary(restarted, stopped_at.as_ref(), started.elapsed(), &mut out)?;
+    if !hand_overs.is_empty() && !roles.is_empty() {
+        let serving: Vec<String> =
+            roles.datanodes.iter().map(|(d, p)| format!("{} serves {d}", p.primary)).collect();
+        writeln!(
+            out,
+            "roles: {} (recorded in {}); a switchover of a datanode, or this roll again, switches \
+             it back",
+            serving.join(", "),
+            roles::path_for(path).display()
+        )?;
+    }
     Ok(if stopped_at.is_none() { Status::Ok } else { Status::Failed })
+}
+
+/// Hand `n`'s datanode over to its standby (and back, with `switch_back`), reporting it.
+/// `Ok(false)`: a step failed; what it left and what to do next is printed.
+async fn roll_over<'a>(
+    deployed: &Deployed<'a>,
+    roles: &mut Roles,
+    pair: Pair<'a>,
+    n: &RollNode<'_>,
+    switch_back: bool,
+    out: &mut dyn Write,
+) -> Result<bool, Error> {
+    let what = describe(n);
+    let started = Instant::now();
+    let done = match hand_over(deployed, roles, pair, started, out).await? {
+        Ok(done) => done,
+        Err(why) => {
+            report::lifecycle_node(&what, "FAIL", &format!("switchover failed: {why}"), out)?;
+            return Ok(false);
+        }
+    };
+    let summary = |new: &Node, started: Instant, first_write: Duration| {
+        format!(
+            "{} ({:.1} s, writes accepted {:.2} s after it started)",
+            label(new),
+            started.elapsed().as_secs_f64(),
+            first_write.as_secs_f64()
+        )
+    };
+    let line = format!("switched over to {}", summary(done.new, started, done.first_write));
+    report::lifecycle_node(&what, "ok", &line, out)?;
+    if switch_back {
+        let started = Instant::now();
+        let what = label(done.new);
+        match hand_over(deployed, roles, pair, started, out).await? {
+            Ok(back) => {
+                let line =
+                    format!("switched back to {}", summary(back.new, started, back.first_write));
+                report::lifecycle_node(&what, "ok", &line, out)?;
+            }
+            Err(why) => {
+                report::lifecycle_node(
+                    &what,
+                    "FAIL",
+                    &format!("switching back failed: {why}"),
+                    out,
+                )?;
+                return Ok(false);
+            }
+        }
+    }
+    out.flush()?;
+    Ok(true)
 }
 
 /// Restart one node and run its checks, one after the other; the first failure ends it and is

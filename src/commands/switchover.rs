@@ -9,19 +9,27 @@
 //! primary. Decisions in [`crate::plan::switchover`].
 //!
 //! Run again on the same datanode, it switches back (the roles file says who is primary now).
+//! The hand-over itself is [`hand_over`], which `restart --rolling --switchover` runs too.
 
+use std::collections::BTreeMap;
 use std::io::Write;
-use std::time::Instant;
+use std::path::Path;
+use std::time::{Duration, Instant};
 
 use crate::cli::PairArgs;
 use crate::executor::report;
-use crate::executor::steps::StepContext;
+use crate::executor::steps::{HostEnv, StepContext};
 use crate::flavors::StopMode;
-use crate::inventory::{self, Node, roles};
+use crate::inventory::roles::Roles;
+use crate::inventory::{self, Inventory, Node, roles};
 use crate::plan::desired::{bin_dir, psql};
-use crate::plan::failover as failover_plan;
+use crate::plan::failover::{self as failover_plan, Pair};
+use crate::plan::render::Renderer;
+use crate::plan::restart;
 use crate::plan::step::{Action, FileContent, Step};
 use crate::plan::switchover;
+use crate::source::Layout;
+use crate::transport::Fleet;
 
 use super::failover::{chain, commands, finish, label, node_facts, promote, record, run_one};
 use super::{Error, Status, cluster, fleet};
@@ -32,19 +40,92 @@ pub async fn run(args: PairArgs) -> Result<Status, Error> {
     let mut roles = roles::load(&args.inventory).map_err(|e| Error::Usage(chain(&e)))?;
     let usage = |e: String| Error::Usage(format!("switchover: {e}"));
     let pair = failover_plan::pair(&inv, &args.node).map_err(usage)?;
-    let now = switchover::current(&inv, &roles, pair).map_err(usage)?;
+    switchover::current(&inv, &roles, pair).map_err(usage)?;
     let datanode = pair.datanode.name.as_str();
-    let (old, new) = (now.datanode, now.standby);
     let layout = cluster::layout(&inv).await?;
     let renderer = cluster::renderer(&inv)?;
     let fleet = fleet::fleet(&inv, &args.ssh);
     let envs = cluster::host_envs(&inv, &layout);
-    let forks = args.ssh.forks;
-    let cx = StepContext::plain(&fleet, envs.clone());
+    let deployed = Deployed {
+        inventory: &args.inventory,
+        inv: &inv,
+        layout: &layout,
+        renderer: &renderer,
+        fleet: &fleet,
+        envs: &envs,
+        forks: args.ssh.forks,
+    };
     let mut out = std::io::stdout().lock();
+    let handed = hand_over(&deployed, &mut roles, pair, started, &mut out).await;
+    fleet.close().await;
+    match handed? {
+        Ok(done) => {
+            let (new, old) = (done.new, done.old);
+            let address = inv.host(&new.host).map(|h| h.address.as_str()).unwrap_or_default();
+            writeln!(
+                out,
+                "switchover {datanode}: {} on {} ({address}:{}) is the primary, {} streams from \
+                 it; writes accepted {:.2} s after switchover started ({:.2} s in all)",
+                new.name,
+                new.host,
+                new.port,
+                old.name,
+                done.first_write.as_secs_f64(),
+                started.elapsed().as_secs_f64()
+            )?;
+            Ok(Status::Ok)
+        }
+        Err(why) => {
+            writeln!(out, "error: switchover {datanode}: {why}")?;
+            Ok(Status::Failed)
+        }
+    }
+}
+
+/// A deployed cluster, as a hand-over needs it: `switchover` makes one for a single datanode,
+/// `restart --rolling --switchover` one for the whole roll.
+pub(super) struct Deployed<'a> {
+    /// The inventory file: the roles file lives beside it.
+    pub inventory: &'a Path,
+    pub inv: &'a Inventory,
+    pub layout: &'a Layout,
+    pub renderer: &'a Renderer,
+    pub fleet: &'a Fleet,
+    pub envs: &'a BTreeMap<String, HostEnv>,
+    pub forks: usize,
+}
+
+/// A hand-over that went through: `new` is the datanode's primary, `old` streams from it.
+pub(super) struct HandedOver<'a> {
+    pub old: &'a Node,
+    pub new: &'a Node,
+    /// From `started` until the datanode took writes on `new` (its checks passed).
+    pub first_write: Duration,
+}
+
+/// Hand `pair`'s datanode over from its current primary to its current standby (the roles
+/// file says which is which; `roles` is updated and saved), printing each step to `out`.
+/// `Ok(Err(why))`: a step failed, and `why` says what state it left and what to do next;
+/// `Err`: the roles file or the output could not be written.
+pub(super) async fn hand_over<'a>(
+    d: &Deployed<'a>,
+    roles: &mut Roles,
+    pair: Pair<'a>,
+    started: Instant,
+    out: &mut dyn Write,
+) -> Result<Result<HandedOver<'a>, String>, Error> {
+    let (inv, layout, fleet, forks) = (d.inv, d.layout, d.fleet, d.forks);
+    let now = match switchover::current(inv, roles, pair) {
+        Ok(now) => now,
+        Err(why) => return Ok(Err(why)),
+    };
+    let datanode = pair.datanode.name.as_str();
+    let (old, new) = (now.datanode, now.standby);
+    let envs = d.envs;
+    let cx = StepContext::plain(fleet, envs.clone());
     let psql_on = |node: &Node, sql: String| {
         let host = inv.host(&node.host).expect("validated inventory");
-        let mut argv = psql(&inv, node, &bin_dir(host, &layout.bin));
+        let mut argv = psql(inv, node, &bin_dir(host, &layout.bin));
         argv.extend(["-v".into(), "ON_ERROR_STOP=1".into(), "-c".into(), sql]);
         argv
     };
@@ -56,32 +137,31 @@ pub async fn run(args: PairArgs) -> Result<Status, Error> {
 
     macro_rules! fail {
         ($($arg:tt)*) => {{
-            writeln!(out, "error: switchover {datanode}: {}", format!($($arg)*))?;
-            fleet.close().await;
-            return Ok(Status::Failed);
+            return Ok(Err(format!($($arg)*)));
         }};
     }
 
-    let facts = cluster::probe_nodes(&inv, &[old, new], &fleet, forks, &envs, &layout).await;
+    let facts = cluster::probe_nodes(inv, &[old, new], fleet, forks, envs, layout).await;
     let of = |n: &Node| node_facts(&facts, n).ok().flatten();
     if let Some(why) = switchover::refusal(old, new, of(old), of(new)) {
         fail!("refusing to switch from {} to {}: {why}; nothing was changed", old.name, new.name);
     }
 
     // A clean stop: the primary sends its last WAL to the connected standby, then writes a
-    // shutdown checkpoint.
-    report::phase_header(&format!("stop {}", old.name), &mut out)?;
-    let old_commands = commands(&inv, old, &layout)?;
+    // shutdown checkpoint. The step polls `status` until the server is gone (10x a second;
+    // 9.4's `pg_ctl -w` looks once a second, which kept X2 datanodes down a second longer).
+    report::phase_header(&format!("stop {}", old.name), out)?;
+    let old_commands = commands(inv, old, layout)?;
     let stop = step(
         old,
         Action::Stop {
-            argv: old_commands.stop_in(StopMode::Fast),
+            argv: restart::no_wait(&old_commands.stop_in(StopMode::Fast)),
             status: old_commands.status.clone(),
             remove: Vec::new(),
         },
     );
     let outcome = run_one(&stop, &cx).await;
-    report::progress(&stop, &outcome, &mut out)?;
+    report::progress(&stop, &outcome, out)?;
     if outcome.result.is_err() {
         fail!(
             "{} did not stop cleanly: nothing was promoted; see {}/server.log on {} (`pgxc-deploy \
@@ -93,7 +173,7 @@ pub async fn run(args: PairArgs) -> Result<Status, Error> {
         );
     }
 
-    report::phase_header(&format!("wait for {} to replay everything", new.name), &mut out)?;
+    report::phase_header(&format!("wait for {} to replay everything", new.name), out)?;
     let host = inv.host(&old.host).expect("validated inventory");
     let controldata = step(
         old,
@@ -106,7 +186,7 @@ pub async fn run(args: PairArgs) -> Result<Status, Error> {
         },
     );
     let outcome = run_one(&controldata, &cx).await;
-    report::progress(&controldata, &outcome, &mut out)?;
+    report::progress(&controldata, &outcome, out)?;
     let text = outcome.result.map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
     let lsn = match text.as_deref().ok().map(|t| (switchover::checkpoint_lsn(t), t)) {
         Some((Some(lsn), t)) if switchover::shut_down_cleanly(t) => lsn,
@@ -121,13 +201,13 @@ pub async fn run(args: PairArgs) -> Result<Status, Error> {
     let replayed = step(
         new,
         Action::Await {
-            argv: psql_on(new, switchover::replayed_sql(&inv, &lsn)),
+            argv: psql_on(new, switchover::replayed_sql(inv, &lsn)),
             what: format!("replayed up to {}'s final checkpoint {lsn}", old.name),
             tenths: 600,
         },
     );
     let outcome = run_one(&replayed, &cx).await;
-    report::progress(&replayed, &outcome, &mut out)?;
+    report::progress(&replayed, &outcome, out)?;
     if outcome.result.is_err() {
         fail!(
             "{} did not replay up to {lsn}: nothing was promoted; start {} again (`pgxc-deploy \
@@ -140,8 +220,8 @@ pub async fn run(args: PairArgs) -> Result<Status, Error> {
         );
     }
 
-    report::phase_header(&format!("promote {}", new.name), &mut out)?;
-    if !promote(&inv, new, &layout, &fleet, forks, &envs, &cx, &mut out).await? {
+    report::phase_header(&format!("promote {}", new.name), out)?;
+    if !promote(inv, new, layout, fleet, forks, envs, &cx, out).await? {
         fail!(
             "{} on {} is still a standby (read again after the promote step failed) and {} is \
              stopped: see {}/server.log, then start {} again or run failover",
@@ -152,14 +232,18 @@ pub async fn run(args: PairArgs) -> Result<Status, Error> {
             old.name
         );
     }
-    record(&args.inventory, &mut roles, datanode, new, old, true, &mut out)?;
-    let writable = finish(&inv, pair.datanode, new, &layout, &cx, forks, &mut out).await?;
+    record(d.inventory, roles, datanode, new, old, true, out)?;
+    // The coordinators are given every datanode where it is served now: another one may have
+    // been handed over before (by this roll, or an earlier switchover), and the inventory's
+    // addresses would move it back.
+    let serving = roles.effective(inv).map_err(Error::Usage)?;
+    let writable = finish(&serving, pair.datanode, new, layout, &cx, forks, out).await?;
     let first_write = started.elapsed();
 
     // The old primary follows: it wrote nothing the new primary lacks (clean stop, replayed),
     // so it needs no rewind.
-    report::phase_header(&format!("{} follows {}", old.name, new.name), &mut out)?;
-    let files = switchover::follow_files(&inv, &renderer, old, new)
+    report::phase_header(&format!("{} follows {}", old.name, new.name), out)?;
+    let files = switchover::follow_files(inv, d.renderer, old, new)
         .map_err(|e| Error::Usage(format!("templates: {e}")))?;
     let mut follow: Vec<Step> = files
         .into_iter()
@@ -183,7 +267,7 @@ pub async fn run(args: PairArgs) -> Result<Status, Error> {
     let mut follows = true;
     for s in &follow {
         let outcome = run_one(s, &cx).await;
-        report::progress(s, &outcome, &mut out)?;
+        report::progress(s, &outcome, out)?;
         if outcome.result.is_err() {
             follows = false;
             break;
@@ -200,7 +284,7 @@ pub async fn run(args: PairArgs) -> Result<Status, Error> {
             },
         );
         let outcome = run_one(&fence, &cx).await;
-        report::progress(&fence, &outcome, &mut out)?;
+        report::progress(&fence, &outcome, out)?;
         fail!(
             "{} is the primary now, but {} cannot follow it (if its server.log says its timeline \
              is not a child of the new one, it diverged): it is stopped and recorded as fenced. \
@@ -225,16 +309,16 @@ pub async fn run(args: PairArgs) -> Result<Status, Error> {
     } else if let Some(p) = roles.datanodes.get_mut(datanode) {
         p.old_primary_follows = true;
     }
-    let path = roles::save(&args.inventory, &roles).map_err(|e| Error::Usage(chain(&e)))?;
+    let path = roles::save(d.inventory, roles).map_err(|e| Error::Usage(chain(&e)))?;
     report::lifecycle_node(
         &label(old),
         "ok",
         &format!("standby of {} (recorded in {})", new.name, path.display()),
-        &mut out,
+        out,
     )?;
     if new.name == pair.datanode.name {
         let files =
-            renderer.node_files(&inv, new).map_err(|e| Error::Usage(format!("templates: {e}")))?;
+            d.renderer.node_files(inv, new).map_err(|e| Error::Usage(format!("templates: {e}")))?;
         let mut own: Vec<Step> = files
             .into_iter()
             .map(|f| {
@@ -250,12 +334,12 @@ pub async fn run(args: PairArgs) -> Result<Status, Error> {
                 )
             })
             .collect();
-        if let Some(argv) = commands(&inv, new, &layout)?.reload {
+        if let Some(argv) = commands(inv, new, layout)?.reload {
             own.push(step(new, Action::Reload { argv, settings: Vec::new() }));
         }
         for s in &own {
             let outcome = run_one(s, &cx).await;
-            report::progress(s, &outcome, &mut out)?;
+            report::progress(s, &outcome, out)?;
             if outcome.result.is_err() {
                 fail!(
                     "{} is the primary and {} streams from it, but {}'s own configuration could \
@@ -267,28 +351,13 @@ pub async fn run(args: PairArgs) -> Result<Status, Error> {
             }
         }
     }
-    fleet.close().await;
     if !writable {
-        writeln!(
-            out,
-            "error: switchover {datanode}: {} is promoted and {} streams from it, but the checks \
-             above failed: fix their cause and run failover {datanode} (it redoes only those \
-             steps)",
-            new.name, old.name
-        )?;
-        return Ok(Status::Failed);
+        fail!(
+            "{} is promoted and {} streams from it, but the checks above failed: fix their cause \
+             and run failover {datanode} (it redoes only those steps)",
+            new.name,
+            old.name
+        );
     }
-    let address = inv.host(&new.host).map(|h| h.address.as_str()).unwrap_or_default();
-    writeln!(
-        out,
-        "switchover {datanode}: {} on {} ({address}:{}) is the primary, {} streams from it; \
-         writes accepted {:.2} s after switchover started ({:.2} s in all)",
-        new.name,
-        new.host,
-        new.port,
-        old.name,
-        first_write.as_secs_f64(),
-        started.elapsed().as_secs_f64()
-    )?;
-    Ok(Status::Ok)
+    Ok(Ok(HandedOver { old, new, first_write }))
 }

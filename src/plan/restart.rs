@@ -7,11 +7,16 @@
 //!
 //! The roles file is respected: a standby that a failover promoted restarts with the primaries
 //! (and is checked as the datanode it serves), its fenced old primary is never restarted.
+//!
+//! With `--switchover`, a datanode's primary whose standby streams from it is not restarted:
+//! it hands the datanode over to that standby (restarted already, in the standbys' tier), which
+//! restarts the old primary as a standby ([`hand_over_to`]); the datanode is never down.
 
 use super::desired::psql;
-use super::failover::PRIMARY_CHECK_SQL;
+use super::failover::{self, PRIMARY_CHECK_SQL, Pair};
 use super::state::NodeFacts;
 use super::step::{Action, Step};
+use super::switchover;
 use crate::flavors::NodeCommands;
 use crate::inventory::roles::Roles;
 use crate::inventory::{Flavor, Inventory, Node, Role};
@@ -180,6 +185,26 @@ pub fn standbys<'a>(
         .collect()
 }
 
+/// With `--switchover`: the datanode pair (as the inventory writes it) that the primary `n`
+/// hands over to its standby instead of restarting, or why it restarts in place: a datanode
+/// with no standby, a standby fenced by a failover, or one that does not stream from it now
+/// (`facts`: the probe's, before the roll; the hand-over reads the pair again when its turn
+/// comes). Only for nodes of the datanodes' tier.
+pub fn hand_over_to<'a>(
+    inv: &'a Inventory,
+    roles: &Roles,
+    n: &RollNode<'a>,
+    facts: &dyn Fn(&Node) -> Option<&'a NodeFacts>,
+) -> Result<Pair<'a>, String> {
+    let datanode = n.serves.as_deref().unwrap_or(n.node.name.as_str());
+    let pair = failover::pair(inv, datanode).map_err(|_| "it has no standby".to_string())?;
+    let now = switchover::current(inv, roles, pair)?;
+    match switchover::refusal(now.datanode, now.standby, facts(now.datanode), facts(now.standby)) {
+        Some(why) => Err(why),
+        None => Ok(pair),
+    }
+}
+
 /// Why the roll must not start, one line per node: every node to restart must run (a roll
 /// never takes down more than it restarts), and what checks it must be there.
 pub fn refusals<'a>(
@@ -276,10 +301,10 @@ pub fn steps(
     steps
 }
 
-/// The stop command without its own wait (`pg_ctl -w` becomes `-W`): the restart step then
-/// polls `status` ten times a second, where 9.4's pg_ctl (Postgres-XC) looks once a second
-/// and so keeps a node down a second longer than its shutdown takes.
-fn no_wait(stop: &[String]) -> Vec<String> {
+/// The stop command without its own wait (`pg_ctl -w` becomes `-W`): the restart step (and
+/// switchover's stop) then polls `status` ten times a second, where 9.4's pg_ctl (Postgres-XC)
+/// looks once a second and so keeps a node down a second longer than its shutdown takes.
+pub fn no_wait(stop: &[String]) -> Vec<String> {
     stop.iter().map(|w| if w == "-w" { "-W".to_string() } else { w.clone() }).collect()
 }
 
@@ -531,6 +556,68 @@ mod tests {
 
     fn c_dn1(inv: &Inventory) -> NodeCommands {
         flavors::of(inv.cluster.flavor).commands(inv, inv.node("dn1").unwrap(), "/b").unwrap()
+    }
+
+    #[test]
+    fn with_switchover_a_primary_hands_over_to_a_standby_that_streams_from_it() {
+        use crate::plan::state::Replica;
+        let inv = fixtures::postgresql();
+        let streams = |standby: &str| Replica {
+            application_name: standby.into(),
+            state: "streaming".into(),
+            sync_state: "async".into(),
+            lag_bytes: Some(0),
+        };
+        let mut primary = running("t");
+        primary.in_recovery = Some(false);
+        primary.replicas.push(streams("pg1_standby"));
+        let mut standby = running("t");
+        standby.in_recovery = Some(true);
+        let facts = |n: &Node| match n.name.as_str() {
+            "pg1_standby" => Some(&standby),
+            _ => Some(&primary),
+        };
+        let all: Vec<&Node> = inv.nodes.iter().collect();
+        let r = roll(&all, &Roles::default(), false, 1);
+        let [pg1, pg2] = [&r.batches[1].nodes[0], &r.batches[2].nodes[0]];
+        let pair = hand_over_to(&inv, &Roles::default(), pg1, &facts).unwrap();
+        assert_eq!(pair.standby.name.as_str(), "pg1_standby");
+        assert_eq!(
+            hand_over_to(&inv, &Roles::default(), pg2, &facts).unwrap_err(),
+            "it has no standby"
+        );
+        let lagging = NodeFacts { replicas: Vec::new(), ..primary.clone() };
+        let facts_lagging = |n: &Node| match n.name.as_str() {
+            "pg1_standby" => Some(&standby),
+            _ => Some(&lagging),
+        };
+        assert!(
+            hand_over_to(&inv, &Roles::default(), pg1, &facts_lagging)
+                .unwrap_err()
+                .contains("pg1_standby does not stream from pg1"),
+        );
+
+        // Swapped by an earlier switchover: pg1_standby rolls as the primary and hands back.
+        let roles = Roles::handed_over("pg1", "pg1_standby", true);
+        let r = roll(&all, &roles, false, 1);
+        let promoted = r.nodes().find(|n| n.serves.is_some()).unwrap();
+        assert_eq!(promoted.node.name.as_str(), "pg1_standby");
+        let mut old = running("t");
+        old.in_recovery = Some(true);
+        let mut new = running("t");
+        new.in_recovery = Some(false);
+        new.replicas.push(streams("pg1"));
+        let swapped = |n: &Node| Some(if n.name.as_str() == "pg1" { &old } else { &new });
+        assert_eq!(
+            hand_over_to(&inv, &roles, promoted, &swapped).unwrap().datanode.name.as_str(),
+            "pg1"
+        );
+
+        // After a failover, the old primary is fenced: nothing to hand over to.
+        let roles = Roles::handed_over("pg1", "pg1_standby", false);
+        let r = roll(&all, &roles, false, 1);
+        let promoted = r.nodes().find(|n| n.serves.is_some()).unwrap();
+        assert!(hand_over_to(&inv, &roles, promoted, &swapped).unwrap_err().contains("is fenced"));
     }
 
     #[test]
