@@ -170,7 +170,15 @@ pub async fn run(args: FailoverArgs) -> Result<Status, Error> {
         }
     };
 
-    let checks = finish(&inv, datanode, new, &layout, &cx, forks, &mut out).await;
+    // Coordinators get every datanode where it is served now, other swapped pairs included.
+    let serving = match roles.effective(&inv) {
+        Ok(serving) => serving,
+        Err(e) => {
+            fleet.close().await;
+            return Err(Error::Usage(e));
+        }
+    };
+    let checks = finish(&serving, datanode, new, &layout, &cx, forks, &mut out).await;
     fleet.close().await;
     let ok = checks?;
     let address = inv.host(&new.host).map(|h| h.address.as_str()).unwrap_or_default();

@@ -288,16 +288,11 @@ pub(super) async fn hand_over<'a>(
         fail!(
             "{} is the primary now, but {} cannot follow it (if its server.log says its timeline \
              is not a child of the new one, it diverged): it is stopped and recorded as fenced. \
-             Next: rebuild it as {}'s standby with pg_rewind (`pg_rewind --target-pgdata={} \
-             --source-server='host={} port={} user={} dbname=postgres'`, then standby settings) \
-             or a fresh clone; apply cannot do that yet",
+             Next: `pgxc-deploy apply INVENTORY` rebuilds it as {}'s standby (pg_rewind, else \
+             pg_basebackup)",
             new.name,
             old.name,
-            new.name,
-            old.data_dir,
-            inv.host(&new.host).map(|h| h.address.as_str()).unwrap_or_default(),
-            new.port,
-            inv.cluster.os_user
+            new.name
         );
     }
 

@@ -13,7 +13,7 @@ use crate::plan::build::{self, Poll};
 use crate::plan::diff::registration_sql;
 use crate::plan::restart::DOWN_MS_PREFIX;
 use crate::plan::state::{INIT_MARKER, INSTALL_MARKER, PgxcNodeRow};
-use crate::plan::step::{Action, Step};
+use crate::plan::step::{Action, Rejoin, Step};
 use crate::secret::Secret;
 use crate::shell::{Become, Cmd, Script, quote};
 use crate::source::BuildInputs;
@@ -134,7 +134,8 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
                 .cmd(Cmd::new("mv").arg("-T").arg(staging).arg(data_dir));
             remote.run("init", &finish, None).await
         }
-        Action::Rejoin { stop, status, rewind, init, data_dir, staging, files } => {
+        Action::Rejoin(rejoin) => {
+            let Rejoin { stop, status, rewind, init, data_dir, staging, files } = &**rejoin;
             let node = step.node.as_deref().unwrap_or_default();
             // Stop it if its postmaster lives; a dead one's PID file is stale (a zombie counts
             // as dead: `pg_ctl status` and postgres's own lock check would both take it for

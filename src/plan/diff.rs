@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::state::{HostFacts, NodeFacts, PgxcNodeRow};
-use super::step::{Action, FileContent, Plan, Step};
+use super::step::{Action, FileContent, Plan, Rejoin, Step};
 use crate::inventory::Role;
 
 /// What one host should look like.
@@ -205,7 +205,7 @@ pub fn plan(
     let rejoins = |n: &&&DesiredNode| n.rejoin && fact(n).initialized;
     let rejoin = |n: &&DesiredNode| {
         let (stop, status, _) = n.restart.clone();
-        let action = Action::Rejoin {
+        let action = Action::Rejoin(Box::new(Rejoin {
             stop,
             status,
             rewind: n.rewind.clone(),
@@ -213,7 +213,7 @@ pub fn plan(
             data_dir: n.data_dir.clone(),
             staging: n.staging.clone(),
             files: n.files.clone(),
-        };
+        }));
         step(n, action)
     };
     plan.push("rebuild old primaries", standbys.iter().filter(rejoins).map(rejoin).collect());
@@ -510,10 +510,8 @@ mod tests {
                 "start standbys: dn1 on h1: start",
             ]
         );
-        let Action::Rejoin { files, staging, .. } = &p.phases[0].steps[0].action else {
-            panic!("{p:?}")
-        };
-        assert_eq!((files.len(), staging.as_str()), (2, "/data/dn1.pgxc-deploy-tmp"));
+        let Action::Rejoin(rejoin) = &p.phases[0].steps[0].action else { panic!("{p:?}") };
+        assert_eq!((rejoin.files.len(), rejoin.staging.as_str()), (2, "/data/dn1.pgxc-deploy-tmp"));
 
         // Not there at all: cloned like any new standby.
         let f = facts(vec![("h1", "dn1_standby", running(&nodes[0], &[]))], None);

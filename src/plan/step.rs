@@ -69,20 +69,24 @@ pub enum Action {
     /// [`super::diff::registration_sql`], which converges from what is there. Run through
     /// `psql` (argv reading SQL from stdin).
     Register { psql: Vec<String>, want: Vec<super::state::PgxcNodeRow>, fresh_sql: String },
-    /// Make an old primary that a failover fenced a standby of the new primary: stop it if it
-    /// runs (`stop`, then wait while `status` succeeds); then `rewind` (pg_rewind from the new
-    /// primary) when the flavor has one and it succeeds, else `init` (pg_basebackup) into
-    /// `staging`, which replaces `data_dir` only once complete. `files` are written last
-    /// either way (pg_rewind copies the new primary's).
-    Rejoin {
-        stop: Vec<String>,
-        status: Vec<String>,
-        rewind: Option<crate::flavors::Rewind>,
-        init: Vec<String>,
-        data_dir: String,
-        staging: String,
-        files: Vec<FileContent>,
-    },
+    /// Make an old primary that a failover fenced a standby of the new primary ([`Rejoin`]).
+    Rejoin(Box<Rejoin>),
+}
+
+/// How an old primary that a failover fenced becomes a standby of the new primary: stop it if
+/// it runs (`stop`, then wait while `status` succeeds); then `rewind` (a CHECKPOINT on the new
+/// primary and pg_rewind from it) when the flavor has one and it succeeds, else `init`
+/// (pg_basebackup) into `staging`, which replaces `data_dir` only once complete. `files` are
+/// written last either way (pg_rewind copies the new primary's).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejoin {
+    pub stop: Vec<String>,
+    pub status: Vec<String>,
+    pub rewind: Option<crate::flavors::Rewind>,
+    pub init: Vec<String>,
+    pub data_dir: String,
+    pub staging: String,
+    pub files: Vec<FileContent>,
 }
 
 /// A managed file's desired content.
@@ -175,8 +179,8 @@ impl fmt::Display for Step {
                     want.iter().map(|r| format!("{} {}:{}", r.name, r.host, r.port)).collect();
                 write!(f, "pgxc_node = {}", rows.join(", "))
             }
-            Action::Rejoin { rewind, .. } => {
-                let how = if rewind.is_some() {
+            Action::Rejoin(rejoin) => {
+                let how = if rejoin.rewind.is_some() {
                     "pg_rewind, else pg_basebackup"
                 } else {
                     "pg_basebackup"
