@@ -54,7 +54,7 @@ fn switchover_loses_nothing_and_the_old_primary_streams_from_the_new_one_then_ba
     eprintln!("switchover ({took:?}):\n{said}");
     assert!(said.contains("pg1 on h1: stop (fast)"), "{said}");
     assert!(
-        said.contains("pg1_standby on h2: await: replayed up to pg1's final checkpoint"),
+        said.contains("pg1_standby on h2: promote once it replayed pg1's final checkpoint"),
         "{said}"
     );
     assert!(said.contains("pg1_standby on h2: promote"), "{said}");

@@ -142,7 +142,7 @@ pub async fn run(args: FailoverArgs) -> Result<Status, Error> {
             }
 
             report::phase_header(&format!("promote {}", new.name), &mut out)?;
-            if !promote(&inv, new, &layout, &fleet, forks, &envs, &cx, &mut out).await? {
+            if !promote(&inv, new, &layout, &fleet, forks, &envs, &cx, None, &mut out).await? {
                 let status = fail(
                     &mut out,
                     format!(
@@ -218,6 +218,7 @@ pub(super) async fn promote(
     forks: usize,
     envs: &BTreeMap<String, HostEnv>,
     cx: &StepContext<'_>,
+    after: Option<(Vec<String>, String)>,
     out: &mut dyn Write,
 ) -> Result<bool, Error> {
     let host = inv.host(&new.host).expect("validated inventory");
@@ -225,6 +226,7 @@ pub(super) async fn promote(
         new,
         &commands(inv, new, layout)?,
         &psql(inv, new, &bin_dir(host, &layout.bin)),
+        after,
     );
     let outcome = run_one(&step, cx).await;
     report::progress(&step, &outcome, out)?;

@@ -152,44 +152,35 @@ pub(super) async fn hand_over<'a>(
     // 9.4's `pg_ctl -w` looks once a second, which kept X2 datanodes down a second longer).
     report::phase_header(&format!("stop {}", old.name), out)?;
     let old_commands = commands(inv, old, layout)?;
+    let host = inv.host(&old.host).expect("validated inventory");
     let stop = step(
         old,
         Action::Stop {
             argv: restart::no_wait(&old_commands.stop_in(StopMode::Fast)),
             status: old_commands.status.clone(),
             remove: Vec::new(),
+            // Its final checkpoint, read in the same round trip.
+            then: vec![
+                format!("{}/pg_controldata", bin_dir(host, &layout.bin)),
+                old.data_dir.clone(),
+            ],
         },
     );
     let outcome = run_one(&stop, &cx).await;
     report::progress(&stop, &outcome, out)?;
-    if outcome.result.is_err() {
-        fail!(
+    let text = match outcome.result {
+        Ok(o) => String::from_utf8_lossy(&o.stdout).into_owned(),
+        Err(_) => fail!(
             "{} did not stop cleanly: nothing was promoted; see {}/server.log on {} (`pgxc-deploy \
              start INVENTORY --on {}` starts it again if it stopped)",
             old.name,
             old.data_dir,
             old.host,
             old.name
-        );
-    }
-
-    report::phase_header(&format!("wait for {} to replay everything", new.name), out)?;
-    let host = inv.host(&old.host).expect("validated inventory");
-    let controldata = step(
-        old,
-        Action::Check {
-            argv: vec![
-                format!("{}/pg_controldata", bin_dir(host, &layout.bin)),
-                old.data_dir.clone(),
-            ],
-            what: "its final checkpoint".into(),
-        },
-    );
-    let outcome = run_one(&controldata, &cx).await;
-    report::progress(&controldata, &outcome, out)?;
-    let text = outcome.result.map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
-    let lsn = match text.as_deref().ok().map(|t| (switchover::checkpoint_lsn(t), t)) {
-        Some((Some(lsn), t)) if switchover::shut_down_cleanly(t) => lsn,
+        ),
+    };
+    let lsn = match switchover::checkpoint_lsn(&text) {
+        Some(lsn) if switchover::shut_down_cleanly(&text) => lsn,
         _ => fail!(
             "cannot read a clean shutdown's checkpoint from pg_controldata on {}: nothing was \
              promoted; start {} again (`pgxc-deploy start INVENTORY --on {}`)",
@@ -198,37 +189,24 @@ pub(super) async fn hand_over<'a>(
             old.name
         ),
     };
-    let replayed = step(
-        new,
-        Action::Await {
-            argv: psql_on(new, switchover::replayed_sql(inv, &lsn)),
-            what: format!("replayed up to {}'s final checkpoint {lsn}", old.name),
-            tenths: 600,
-        },
-    );
-    let outcome = run_one(&replayed, &cx).await;
-    report::progress(&replayed, &outcome, out)?;
-    if outcome.result.is_err() {
-        fail!(
-            "{} did not replay up to {lsn}: nothing was promoted; start {} again (`pgxc-deploy \
-             start INVENTORY --on {}`) and look at {}/server.log on {}",
-            new.name,
-            old.name,
-            old.name,
-            new.data_dir,
-            new.host
-        );
-    }
 
+    // Promote once the standby has replayed that checkpoint: nothing the primary wrote is lost.
     report::phase_header(&format!("promote {}", new.name), out)?;
-    if !promote(inv, new, layout, fleet, forks, envs, &cx, out).await? {
+    let replayed = (
+        psql_on(new, switchover::replayed_sql(inv, &lsn)),
+        format!("it replayed {}'s final checkpoint {lsn}", old.name),
+    );
+    if !promote(inv, new, layout, fleet, forks, envs, &cx, Some(replayed), out).await? {
         fail!(
-            "{} on {} is still a standby (read again after the promote step failed) and {} is \
-             stopped: see {}/server.log, then start {} again or run failover",
+            "{} on {} is still a standby (it did not replay up to {}'s final checkpoint {lsn}, or \
+             the promote failed: see the step above) and {} is stopped: see {}/server.log, then \
+             start {} again (`pgxc-deploy start INVENTORY --on {}`) or run failover",
             new.name,
             new.host,
             old.name,
+            old.name,
             new.data_dir,
+            old.name,
             old.name
         );
     }
@@ -281,6 +259,7 @@ pub(super) async fn hand_over<'a>(
                 argv: old_commands.stop_in(StopMode::Immediate),
                 status: old_commands.status.clone(),
                 remove: Vec::new(),
+                then: Vec::new(),
             },
         );
         let outcome = run_one(&fence, &cx).await;

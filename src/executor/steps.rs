@@ -203,10 +203,13 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
             let started = remote.run("start", &script, None).await;
             started.map_err(|e| with_log_hint(e, argv))
         }
-        Action::Stop { argv, status, remove } => {
+        Action::Stop { argv, status, remove, then } => {
             let mut script = Script::new().cmd(argv_cmd(argv)).raw(&wait_while(status));
             if !remove.is_empty() {
                 script = script.cmd(Cmd::new("rm").args(["-f", "--"]).args(remove));
+            }
+            if !then.is_empty() {
+                script = script.cmd(argv_cmd(then));
             }
             remote.run("stop", &script, None).await
         }
@@ -215,9 +218,13 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
                 .run("remove", &remove_script(data_dir.as_deref(), staging.as_deref()), None)
                 .await
         }
-        Action::Promote { argv, primary } => {
+        Action::Promote { argv, primary, after } => {
+            let mut script = Script::new();
+            if let Some((argv, what)) = after {
+                script = script.raw(&await_script(argv, what, 600));
+            }
             let wait = poll("until", primary, "promote sent, but still in recovery after 60 s");
-            let script = Script::new().cmd(argv_cmd(argv)).raw(&wait);
+            let script = script.cmd(argv_cmd(argv)).raw(&wait);
             remote.run("promote", &script, None).await
         }
         Action::Check { argv, .. } => {

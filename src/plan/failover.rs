@@ -189,6 +189,7 @@ pub fn fence(
                 argv: commands.stop_in(StopMode::Immediate),
                 status: commands.status.clone(),
                 remove: Vec::new(),
+                then: Vec::new(),
             },
         }),
     }
@@ -197,14 +198,20 @@ pub fn fence(
 /// SQL that fails while the server is in recovery, and succeeds on a primary.
 pub const PRIMARY_CHECK_SQL: &str = "select 1 / (not pg_is_in_recovery())::int";
 
-/// Promote `standby`, waiting until it leaves recovery. `psql`: psql argv on it.
-pub fn promote(standby: &Node, commands: &NodeCommands, psql: &[String]) -> Step {
+/// Promote `standby`, waiting until it leaves recovery. `psql`: psql argv on it. `after`:
+/// an argv to poll until it succeeds before promoting, and what it waits for.
+pub fn promote(
+    standby: &Node,
+    commands: &NodeCommands,
+    psql: &[String],
+    after: Option<(Vec<String>, String)>,
+) -> Step {
     let mut primary = psql.to_vec();
     primary.extend(["-c".to_string(), PRIMARY_CHECK_SQL.to_string()]);
     Step {
         host: standby.host.clone(),
         node: Some(standby.name.to_string()),
-        action: Action::Promote { argv: commands.promote.clone(), primary },
+        action: Action::Promote { argv: commands.promote.clone(), primary, after },
     }
 }
 
@@ -342,8 +349,8 @@ mod tests {
         let inv = fixtures::postgres_xc();
         let s = inv.node("dn1_standby").unwrap();
         let c = flavors::of(inv.cluster.flavor).commands(&inv, s, "/b").unwrap();
-        let step = promote(s, &c, &["psql".to_string()]);
-        let Action::Promote { argv, primary } = &step.action else { panic!("a promote step") };
+        let step = promote(s, &c, &["psql".to_string()], None);
+        let Action::Promote { argv, primary, .. } = &step.action else { panic!("a promote step") };
         assert_eq!(argv.join(" "), "/b/pg_ctl -D /data/pgxc/dn1_standby promote");
         assert_eq!(primary.join(" "), format!("psql -c {PRIMARY_CHECK_SQL}"));
 

@@ -118,6 +118,7 @@ fn decide(
             argv: commands.stop_in(mode),
             status: commands.status.clone(),
             remove: commands.remove_after_stop.clone(),
+            then: Vec::new(),
         }),
     }
 }

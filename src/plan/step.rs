@@ -38,14 +38,19 @@ pub enum Action {
     /// Start the node, then poll `ready` until it accepts connections.
     Start { argv: Vec<String>, ready: Vec<String> },
     /// Stop the node with `argv`, wait while `status` still says it runs, then remove
-    /// `remove` (files that must not outlive the server).
-    Stop { argv: Vec<String>, status: Vec<String>, remove: Vec<String> },
+    /// `remove` (files that must not outlive the server), then run `then` unless empty, whose
+    /// output is the step's (switchover reads the final checkpoint with pg_controldata in the
+    /// same round trip).
+    Stop { argv: Vec<String>, status: Vec<String>, remove: Vec<String>, then: Vec<String> },
     /// Remove the node's staging directory and its data directory, the latter only when it
     /// carries apply's init marker (checked again on the host, right before removing it).
     Remove { data_dir: Option<String>, staging: Option<String> },
     /// End a standby's recovery with `argv` (`pg_ctl promote`), then poll `primary` until it
-    /// succeeds (it fails while the server is still in recovery).
-    Promote { argv: Vec<String>, primary: Vec<String> },
+    /// succeeds (it fails while the server is still in recovery). `after`: first poll this
+    /// argv until it succeeds (60 s at most; the text says what it waits for), in the same
+    /// round trip: switchover promotes once the standby has replayed the old primary's last
+    /// record.
+    Promote { argv: Vec<String>, primary: Vec<String>, after: Option<(Vec<String>, String)> },
     /// Run `argv`, which fails when `what` does not hold.
     Check { argv: Vec<String>, what: String },
     /// Signal the node to re-read its configuration.
@@ -169,7 +174,8 @@ impl fmt::Display for Step {
                 let paths: Vec<&str> = data_dir.iter().chain(staging).map(String::as_str).collect();
                 write!(f, "remove {}", paths.join(", "))
             }
-            Action::Promote { .. } => f.write_str("promote"),
+            Action::Promote { after: None, .. } => f.write_str("promote"),
+            Action::Promote { after: Some((_, what)), .. } => write!(f, "promote once {what}"),
             Action::Check { what, .. } => write!(f, "check: {what}"),
             Action::Await { what, .. } => write!(f, "await: {what}"),
             Action::Reload { settings, .. } => write!(f, "reload{}", changed(settings)),
