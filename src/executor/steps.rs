@@ -223,8 +223,7 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
             if let Some((argv, what)) = after {
                 script = script.raw(&await_script(argv, what, 600));
             }
-            let wait = poll("until", primary, "promote sent, but still in recovery after 60 s");
-            let script = script.cmd(argv_cmd(argv)).raw(&wait);
+            let script = script.cmd(argv_cmd(argv)).raw(&promote_wait(argv, primary));
             remote.run("promote", &script, None).await
         }
         Action::Check { argv, .. } => {
@@ -466,6 +465,27 @@ fn wait_while(status: &[String]) -> String {
     poll("while", status, "stop sent, but the server still runs after 60 s")
 }
 
+/// Shell that polls `primary` ten times a second until the server is out of recovery,
+/// sending the promote (`argv`) again every half second meanwhile, then removes the promote
+/// signal files that a repeated promote may leave. Why again: a 9.4-based standby (Postgres-X2)
+/// whose primary went away less than 5 s ago sleeps out the rest of those 5 s after it saw the
+/// promote and before it finishes recovery, and only a signal ends that sleep early. A
+/// leftover signal file would promote the server at the postmaster's next signal, should it
+/// ever run as a standby again.
+fn promote_wait(argv: &[String], primary: &[String]) -> String {
+    let dir = argv.iter().skip_while(|w| *w != "-D").nth(1).map(String::as_str).unwrap_or(".");
+    let files = ["promote", "fast_promote"].map(|f| quote(&format!("{dir}/{f}")));
+    format!(
+        "i=0; until {} >/dev/null 2>&1; do i=$((i+1)); if [ $i -ge {READY_TENTHS} ]; then echo {} \
+         >&2; exit 1; fi; if [ $((i % 5)) -eq 0 ]; then {} >/dev/null 2>&1; fi; sleep 0.1; done; \
+         rm -f -- {}",
+        argv_cmd(primary),
+        quote("promote sent, but still in recovery after 60 s"),
+        argv_cmd(argv),
+        files.join(" ")
+    )
+}
+
 /// `until`/`while` `argv` succeeds, ten times a second, giving up with `timeout` after 60 s.
 fn poll(keyword: &str, argv: &[String], timeout: &str) -> String {
     format!(
@@ -588,6 +608,33 @@ mod tests {
         assert!(!std::path::Path::new(&dir).exists());
         assert!(root.path().exists());
         assert!(sh(&script).status.success(), "nothing left: nothing to do");
+    }
+
+    #[test]
+    fn a_promote_is_sent_again_until_the_server_is_out_of_recovery_then_its_files_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display().to_string();
+        let (sent, polls) = (format!("{d}/sent"), format!("{d}/polls"));
+        // The fake promote writes a signal file, as pg_ctl does; the server leaves recovery at
+        // the twelfth poll.
+        let promote = vec![
+            "sh".to_string(),
+            "-c".to_string(),
+            format!("echo >> {sent}; touch {d}/fast_promote"),
+            "-D".to_string(),
+            d.clone(),
+        ];
+        let primary = vec![
+            "sh".to_string(),
+            "-c".to_string(),
+            format!("echo >> {polls}; [ $(wc -l < {polls}) -ge 12 ]"),
+        ];
+        std::fs::write(format!("{d}/promote"), "").unwrap();
+        assert!(sh(&promote_wait(&promote, &primary)).status.success());
+        let resent = std::fs::read_to_string(&sent).unwrap().lines().count();
+        assert_eq!(resent, 2, "every half second while in recovery");
+        assert!(!std::path::Path::new(&format!("{d}/fast_promote")).exists());
+        assert!(!std::path::Path::new(&format!("{d}/promote")).exists());
     }
 
     #[test]
