@@ -85,6 +85,13 @@ fn switchover_loses_nothing_and_the_old_primary_streams_from_the_new_one_then_ba
     let table = text(&out.stdout);
     assert!(table.contains("standby of pg1_standby (roles file)"), "{table}");
     assert!(table.contains("primary of pg1 (roles file)"), "{table}");
+    // exec: `pg1` and `@datanodes` mean the node serving pg1 now (once), `@standbys` pg1.
+    let env = "echo $PGXC_NODE $PGXC_ROLE";
+    let out = pgxc(&["exec", &inv, "--on", "pg1,@datanodes", "--json", "--", env]);
+    assert!(out.status.success(), "{}", shown(&out));
+    assert_eq!(text(&out.stdout).matches("pg1_standby datanode").count(), 1, "{}", shown(&out));
+    let out = pgxc(&["exec", &inv, "--on", "@standbys", "--", env]);
+    assert!(text(&out.stdout).contains("pg1 standby"), "{}", shown(&out));
 
     // apply deploys the swapped roles: pg1_standby gets a primary's files (a reload, no
     // restart), and pg1, the inventory's synchronous standby, is its synchronous standby now.

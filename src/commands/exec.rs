@@ -3,20 +3,31 @@
 
 use crate::cli::ExecArgs;
 use crate::executor::{self, StepError, Target};
-use crate::inventory::roles::{self, Roles};
-use crate::inventory::{self, Inventory, Node, Role};
+use crate::inventory::roles::Roles;
+use crate::inventory::{self, Inventory, Node};
 use crate::plan::desired::{bin_dir, passfile_path};
 use crate::shell::{Cmd, Script};
 use crate::source::Layout;
 
-use super::{Error, Status, fleet};
+use super::{Error, Status, cluster, fleet};
 
 pub async fn run(args: ExecArgs) -> Result<Status, Error> {
-    let inv = inventory::load(&args.inventory)?;
+    // The cluster as it runs now: `@datanodes` and `@standbys` select the current ones, and a
+    // node's PGXC_ROLE is its current role.
+    let (inv, roles) = cluster::load_now(&args.inventory)?;
     let selected = inventory::select(&inv, args.on.as_deref())
         .map_err(|e| Error::Usage(format!("--on: {e}\n  hint: {}", e.hint())))?;
-    let roles = roles::load(&args.inventory).map_err(|e| Error::Usage(e.to_string()))?;
-    let targets: Vec<Target> = selected.iter().map(|t| target(&inv, &roles, t)).collect();
+    // A datanode named as such means the node serving it now; one a role or a pattern selected
+    // is that node itself.
+    let named: Vec<&str> =
+        args.on.as_deref().map_or(Vec::new(), |on| on.split(',').map(str::trim).collect());
+    let mut targets: Vec<Target> = Vec::new();
+    for t in selected.iter().map(|t| target(&inv, &roles, &named, t)) {
+        // `dn1` and `@datanodes` both select dn1's promoted standby: once.
+        if !targets.contains(&t) {
+            targets.push(t);
+        }
+    }
     let layout = match &inv.source {
         Some(inventory::Source::Prebuilt { path }) => crate::source::layout_of(path).await?,
         _ => crate::source::Layout::default(),
@@ -24,7 +35,7 @@ pub async fn run(args: ExecArgs) -> Result<Status, Error> {
     let fleet = fleet::fleet(&inv, &args.ssh);
 
     let outcomes = executor::run_all(targets, args.ssh.forks, |target| {
-        let script = remote_script(&inv, &roles, &layout, &target, &args.command);
+        let script = remote_script(&inv, &layout, &target, &args.command);
         let fleet = &fleet;
         async move {
             let session =
@@ -46,12 +57,15 @@ pub async fn run(args: ExecArgs) -> Result<Status, Error> {
 }
 
 /// A selected node is run where its role is served now: after a failover, the datanode's name
-/// means its promoted standby (the roles file beside the inventory says which).
-fn target(inv: &Inventory, roles: &Roles, t: &inventory::Target) -> Target {
+/// (when `named`, one of the selector's terms) means its promoted standby (the roles file
+/// beside the inventory says which).
+fn target(inv: &Inventory, roles: &Roles, named: &[&str], t: &inventory::Target) -> Target {
     match t {
         inventory::Target::Host(host) => Target { host: host.clone(), node: None },
         inventory::Target::Node(name) => {
-            let name = roles.datanodes.get(name.as_str()).map_or(name.as_str(), |p| &p.primary);
+            let served =
+                roles.datanodes.get(name.as_str()).filter(|_| named.contains(&name.as_str()));
+            let name = served.map_or(name.as_str(), |p| &p.primary);
             let node = inv.node(name).expect("selected nodes and recorded primaries exist");
             Target { host: node.host.clone(), node: Some(name.to_string()) }
         }
@@ -60,19 +74,10 @@ fn target(inv: &Inventory, roles: &Roles, t: &inventory::Target) -> Target {
 
 /// The remote command line: the user's words quoted one by one (or their one-word shell line),
 /// preceded, for a node, by that node's environment.
-fn remote_script(
-    inv: &Inventory,
-    roles: &Roles,
-    layout: &Layout,
-    target: &Target,
-    command: &[String],
-) -> String {
+fn remote_script(inv: &Inventory, layout: &Layout, target: &Target, command: &[String]) -> String {
     let mut script = Script::new();
     if let Some(node) = target.node.as_deref().and_then(|n| inv.node(n)) {
         script = node_env(inv, layout, node, script);
-        if roles.promoted(node.name.as_str()).is_some() {
-            script = script.env("PGXC_ROLE", Role::Datanode.to_string());
-        }
     }
     let script = match command {
         [line] => script.raw(line),
