@@ -3,7 +3,7 @@
 //! Postgres-XC flavor with the install at `$PGXC_HOME` (skipped, saying so, when unset).
 
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use crate::support::*;
@@ -73,24 +73,26 @@ pub(crate) fn socket_dir(data_dir: &str) -> &str {
 
 /// Run SQL on a node through its Unix socket (beside its data directory); returns stdout.
 pub(crate) fn sql(psql: &str, data_dir: &str, port: u16, query: &str) -> String {
-    let out = as_pgxc(&[
-        psql,
-        "-X",
-        "-A",
-        "-t",
-        "-h",
-        socket_dir(data_dir),
-        "-p",
-        &port.to_string(),
-        "-U",
-        "pgxc",
-        "-d",
-        "postgres",
-        "-c",
-        query,
-    ]);
+    let out = psql_out(psql, data_dir, port, query, None);
     assert!(out.status.success(), "{query}: {}", text(&out.stderr));
     text(&out.stdout).trim().to_string()
+}
+
+/// One statement (X2's psql runs only the last `-c`) on a node through its Unix socket, as the
+/// lab's cluster account, whatever its outcome. `within`: under `timeout SECONDS` (a commit
+/// waiting for a synchronous standby ignores statement_timeout; 124: `timeout` ended it).
+pub(crate) fn psql_out(
+    psql: &str,
+    data_dir: &str,
+    port: u16,
+    query: &str,
+    within: Option<&str>,
+) -> Output {
+    let port = port.to_string();
+    let mut args = within.map_or(Vec::new(), |secs| vec!["timeout", secs]);
+    args.extend([psql, "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", socket_dir(data_dir)]);
+    args.extend(["-p", &port, "-U", "pgxc", "-d", "postgres", "-c", query]);
+    as_pgxc(&args)
 }
 
 fn apply(inv: &str) -> std::process::Output {
@@ -108,6 +110,50 @@ pub(crate) fn pg_toml(tag: &str, settings: &str, nodes: &str) -> String {
         ssh_table(None),
         test_hosts(tag),
     )
+}
+
+/// `[auth]` of the Postgres-XC test inventories: md5 with the password in `xc-password` beside
+/// the inventory (coordinators reach datanodes, standbys their primaries, with it).
+pub(crate) const XC_MD5: &str = "method = \"md5\"\npassword_file = \"xc-password\"";
+
+/// A Postgres-XC inventory over lab hosts h1-h3 in directory `tag`: the install at
+/// `pgxc_home` shipped as it is, `auth` as the `[auth]` table's body, small shared_buffers,
+/// then `nodes` (`[gtm]`, `[[coordinators]]`, `[[datanodes]]`).
+pub(crate) fn xc_toml(tag: &str, pgxc_home: &str, auth: &str, nodes: &str) -> String {
+    format!(
+        "[cluster]\nname = \"{tag}\"\nflavor = \"postgres-xc\"\nos_user = \"pgxc\"\n\n\
+         [auth]\n{auth}\n\n[source]\nprebuilt = \"{pgxc_home}\"\n\n\
+         [settings.all]\nshared_buffers = \"16MB\"\n\n{}\n{}\n{nodes}",
+        ssh_table(None),
+        test_hosts(tag),
+    )
+}
+
+/// Postgres-XC nodes from port `base` up: GTM (base + 14) and coord1 (base, pooler base + 15)
+/// on h1, dn1 on h1 (base + 10) with a standby (synchronous or not) on h2 (base + 11), dn2 on
+/// h2 (base + 10).
+pub(crate) fn xc_pair_nodes(base: u16, synchronous: bool) -> String {
+    let (dn, standby, gtm, pooler) = (base + 10, base + 11, base + 14, base + 15);
+    let sync = if synchronous { "synchronous = true\n" } else { "" };
+    format!(
+        "[gtm]\nhost = \"h1\"\nport = {gtm}\n\n\
+         [[coordinators]]\nname = \"coord1\"\nhost = \"h1\"\nport = {base}\npooler_port = {pooler}\n\n\
+         [[datanodes]]\nname = \"dn1\"\nhost = \"h1\"\nport = {dn}\n\
+         [datanodes.standby]\nhost = \"h2\"\nport = {standby}\n{sync}\n\
+         [[datanodes]]\nname = \"dn2\"\nhost = \"h2\"\nport = {dn}\n"
+    )
+}
+
+/// [`pg_toml`] with pg1 on h1 and its standby (synchronous or not) on h2, at `ports`, then
+/// `more` nodes.
+pub(crate) fn pair_toml(tag: &str, ports: (u16, u16), synchronous: bool, more: &str) -> String {
+    let (primary, standby) = ports;
+    let sync = if synchronous { "synchronous = true\n" } else { "" };
+    let nodes = format!(
+        "[[datanodes]]\nname = \"pg1\"\nhost = \"h1\"\nport = {primary}\n\
+         [datanodes.standby]\nhost = \"h2\"\nport = {standby}\n{sync}{more}"
+    );
+    pg_toml(tag, "", &nodes)
 }
 
 fn pg_inventory(dir: &Path, extra_settings: &str) -> String {
@@ -250,14 +296,7 @@ fn xc_inventory(dir: &Path, pgxc_home: &str) -> String {
              [datanodes.standby]\nhost = \"h{standby}\"\nport = 25543\n\n"
         ));
     }
-    let text = format!(
-        "[cluster]\nname = \"xctest\"\nflavor = \"postgres-xc\"\nos_user = \"pgxc\"\n\n\
-         [auth]\nmethod = \"md5\"\npassword_file = \"xc-password\"\n\n\
-         [source]\nprebuilt = \"{pgxc_home}\"\n\n\
-         [settings.all]\nshared_buffers = \"16MB\"\n\n{}\n{}\n{nodes}",
-        ssh_table(None),
-        test_hosts("xctest"),
-    );
+    let text = xc_toml("xctest", pgxc_home, XC_MD5, &nodes);
     // md5 between nodes: coordinators reach datanodes, standbys their primaries, with it.
     write(dir, "xc-password", "xc s3cret\n");
     write(dir, "xc.toml", &text)
@@ -265,10 +304,9 @@ fn xc_inventory(dir: &Path, pgxc_home: &str) -> String {
 
 #[test]
 fn postgres_xc_flavor_deploys_registers_every_node_and_distributes_rows() {
-    let Ok(pgxc_home) = std::env::var("PGXC_HOME") else {
-        eprintln!(
-            "SKIPPED postgres_xc_flavor_deploys...: set PGXC_HOME to an installed Postgres-XC (e.g. /opt/pgxc) to run it"
-        );
+    let Some(pgxc_home) =
+        pgxc_home("postgres_xc_flavor_deploys_registers_every_node_and_distributes_rows")
+    else {
         return;
     };
     reset("xctest");

@@ -6,7 +6,7 @@ use std::fs::File;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use crate::apply::{as_pgxc, find_ctl, pg_toml, reset, socket_dir, sql, wait_for};
+use crate::apply::{find_ctl, pair_toml, psql_out, reset, sql, wait_for};
 use crate::ops::{postmaster_pid, process_gone, shown, status};
 use crate::support::*;
 
@@ -15,15 +15,7 @@ const PRIMARY_PORT: u16 = 32432;
 const STANDBY_PORT: u16 = 32433;
 
 fn inventory(dir: &Path) -> String {
-    let text = pg_toml(
-        TAG,
-        "",
-        &format!(
-            "[[datanodes]]\nname = \"pg1\"\nhost = \"h1\"\nport = {PRIMARY_PORT}\n\
-             [datanodes.standby]\nhost = \"h2\"\nport = {STANDBY_PORT}\nsynchronous = true\n"
-        ),
-    );
-    write(dir, "heal.toml", &text)
+    write(dir, "heal.toml", &pair_toml(TAG, (PRIMARY_PORT, STANDBY_PORT), true, ""))
 }
 
 fn data(k: usize, node: &str) -> String {
@@ -41,26 +33,8 @@ fn on_pg1(query: &str) -> String {
 /// A write on pg1 under `timeout SECONDS` (statement_timeout does not end a commit waiting for
 /// a synchronous standby): psql's exit code, 124 when `timeout` killed it.
 fn write_on_pg1(seconds: &str) -> Option<i32> {
-    let port = PRIMARY_PORT.to_string();
-    let out = as_pgxc(&[
-        "timeout",
-        seconds,
-        &psql(),
-        "-X",
-        "-v",
-        "ON_ERROR_STOP=1",
-        "-h",
-        socket_dir(&data(1, "pg1")),
-        "-p",
-        &port,
-        "-U",
-        "pgxc",
-        "-d",
-        "postgres",
-        "-c",
-        "insert into t values (1)",
-    ]);
-    out.status.code()
+    let insert = "insert into t values (1)";
+    psql_out(&psql(), &data(1, "pg1"), PRIMARY_PORT, insert, Some(seconds)).status.code()
 }
 
 /// `status --watch 1 --heal` in the background, its output in `log`; interrupted (Ctrl-C)

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::apply::{PG_PREBUILT, find_ctl, reset, sql, test_hosts};
+use crate::apply::{PG_PREBUILT, find_ctl, reset, sql, xc_toml};
 use crate::ops::{cluster_inventory, shown, status};
 use crate::support::*;
 
@@ -265,23 +265,15 @@ fn xc_inventory(dir: &Path, pgxc_home: &str, tag: &str, port: u16) -> String {
             port + 11
         ));
     }
-    let text = format!(
-        "[cluster]\nname = \"{tag}\"\nflavor = \"postgres-xc\"\nos_user = \"pgxc\"\n\n\
-         [auth]\nmethod = \"trust\"\n\n[source]\nprebuilt = \"{pgxc_home}\"\n\n\
-         [settings.all]\nshared_buffers = \"16MB\"\n\n{}\n{}\n{nodes}",
-        ssh_table(None),
-        test_hosts(tag),
-    );
+    let text = xc_toml(tag, pgxc_home, "method = \"trust\"", &nodes);
     write(dir, &format!("{tag}.toml"), &text)
 }
 
 #[test]
 fn rolling_restart_of_a_postgres_xc_cluster_under_write_load_through_coordinators() {
-    let Ok(pgxc_home) = std::env::var("PGXC_HOME") else {
-        eprintln!(
-            "SKIPPED rolling_restart_of_a_postgres_xc_cluster...: set PGXC_HOME to an installed \
-             Postgres-XC (e.g. /opt/pgxc) to run it"
-        );
+    let Some(pgxc_home) =
+        pgxc_home("rolling_restart_of_a_postgres_xc_cluster_under_write_load_through_coordinators")
+    else {
         return;
     };
     reset(XC_TAG);
@@ -493,11 +485,9 @@ const SW_XC_TAG: &str = "srollxc";
 
 #[test]
 fn switchover_roll_of_a_postgres_xc_cluster_under_write_load_through_coordinators() {
-    let Ok(pgxc_home) = std::env::var("PGXC_HOME") else {
-        eprintln!(
-            "SKIPPED switchover_roll_of_a_postgres_xc_cluster...: set PGXC_HOME to an installed \
-             Postgres-XC (e.g. /opt/pgxc) to run it"
-        );
+    let Some(pgxc_home) =
+        pgxc_home("switchover_roll_of_a_postgres_xc_cluster_under_write_load_through_coordinators")
+    else {
         return;
     };
     reset(SW_XC_TAG);

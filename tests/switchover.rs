@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use crate::apply::{find_ctl, pg_toml, reset, sql, test_hosts, wait_for};
+use crate::apply::{XC_MD5, find_ctl, pair_toml, reset, sql, wait_for, xc_pair_nodes, xc_toml};
 use crate::ops::{postmaster_pid, process_gone, shown, status};
 use crate::support::*;
 
@@ -15,15 +15,7 @@ const PRIMARY_PORT: u16 = 30442;
 const STANDBY_PORT: u16 = 30443;
 
 fn inventory(dir: &Path) -> String {
-    let text = pg_toml(
-        TAG,
-        "",
-        &format!(
-            "[[datanodes]]\nname = \"pg1\"\nhost = \"h1\"\nport = {PRIMARY_PORT}\n\
-             [datanodes.standby]\nhost = \"h2\"\nport = {STANDBY_PORT}\nsynchronous = true\n"
-        ),
-    );
-    write(dir, "switch.toml", &text)
+    write(dir, "switch.toml", &pair_toml(TAG, (PRIMARY_PORT, STANDBY_PORT), true, ""))
 }
 
 /// SQL on pg1 (h1) or pg1_standby (h2).
@@ -176,14 +168,7 @@ fn kill_server(data_dir: &str) {
 fn failover_after_a_switchover_promotes_the_old_primary_back_and_fences_the_new_one() {
     reset(FO_TAG);
     let dir = tempdir();
-    let text_inv = pg_toml(
-        FO_TAG,
-        "",
-        &format!(
-            "[[datanodes]]\nname = \"pg1\"\nhost = \"h1\"\nport = {FO_PRIMARY_PORT}\n\
-             [datanodes.standby]\nhost = \"h2\"\nport = {FO_STANDBY_PORT}\n"
-        ),
-    );
+    let text_inv = pair_toml(FO_TAG, (FO_PRIMARY_PORT, FO_STANDBY_PORT), false, "");
     let inv = write(dir.path(), "fo.toml", &text_inv);
     let data = |k: usize, node: &str| format!("{LAB_DIR}/hosts/h{k}/data/{FO_TAG}/{node}");
     let out = pgxc(&["apply", &inv]);
@@ -298,27 +283,16 @@ const XC_TAG: &str = "xcswitchtest";
 
 /// Postgres-XC: GTM and coord1 on h1, dn1 on h1 with a standby on h2, dn2 on h2.
 fn xc_inventory(dir: &Path, pgxc_home: &str) -> String {
-    let text = format!(
-        "[cluster]\nname = \"{XC_TAG}\"\nflavor = \"postgres-xc\"\nos_user = \"pgxc\"\n\n\
-         [auth]\nmethod = \"md5\"\npassword_file = \"xc-password\"\n\n\
-         [source]\nprebuilt = \"{pgxc_home}\"\n\n\
-         [settings.all]\nshared_buffers = \"16MB\"\n\n{}\n{}\n\
-         [gtm]\nhost = \"h1\"\nport = 30466\n\n\
-         [[coordinators]]\nname = \"coord1\"\nhost = \"h1\"\nport = 30452\npooler_port = 30467\n\n\
-         [[datanodes]]\nname = \"dn1\"\nhost = \"h1\"\nport = 30462\n\
-         [datanodes.standby]\nhost = \"h2\"\nport = 30463\n\n\
-         [[datanodes]]\nname = \"dn2\"\nhost = \"h2\"\nport = 30462\n",
-        ssh_table(None),
-        test_hosts(XC_TAG),
-    );
+    let text = xc_toml(XC_TAG, pgxc_home, XC_MD5, &xc_pair_nodes(30452, false));
     write(dir, "xc-password", "xc s3cret\n");
     write(dir, "xcswitch.toml", &text)
 }
 
 #[test]
 fn postgres_xc_switchover_re_points_the_coordinator_and_the_old_datanode_follows() {
-    let Ok(pgxc_home) = std::env::var("PGXC_HOME") else {
-        eprintln!("SKIPPED postgres_xc_switchover...: set PGXC_HOME (e.g. /opt/pgxc) to run it");
+    let Some(pgxc_home) =
+        pgxc_home("postgres_xc_switchover_re_points_the_coordinator_and_the_old_datanode_follows")
+    else {
         return;
     };
     reset(XC_TAG);
@@ -375,28 +349,14 @@ const XC_FO_TAG: &str = "healxcfailover";
 
 #[test]
 fn postgres_xc_failover_after_a_switchover_points_the_coordinator_back_at_the_old_datanode() {
-    let Ok(pgxc_home) = std::env::var("PGXC_HOME") else {
-        eprintln!(
-            "SKIPPED postgres_xc_failover_after_a_switchover...: set PGXC_HOME (e.g. /opt/pgxc) \
-             to run it"
-        );
+    let Some(pgxc_home) = pgxc_home(
+        "postgres_xc_failover_after_a_switchover_points_the_coordinator_back_at_the_old_datanode",
+    ) else {
         return;
     };
     reset(XC_FO_TAG);
     let dir = tempdir();
-    let text_inv = format!(
-        "[cluster]\nname = \"{XC_FO_TAG}\"\nflavor = \"postgres-xc\"\nos_user = \"pgxc\"\n\n\
-         [auth]\nmethod = \"md5\"\npassword_file = \"xc-password\"\n\n\
-         [source]\nprebuilt = \"{pgxc_home}\"\n\n\
-         [settings.all]\nshared_buffers = \"16MB\"\n\n{}\n{}\n\
-         [gtm]\nhost = \"h1\"\nport = 32486\n\n\
-         [[coordinators]]\nname = \"coord1\"\nhost = \"h1\"\nport = 32472\npooler_port = 32487\n\n\
-         [[datanodes]]\nname = \"dn1\"\nhost = \"h1\"\nport = 32482\n\
-         [datanodes.standby]\nhost = \"h2\"\nport = 32483\n\n\
-         [[datanodes]]\nname = \"dn2\"\nhost = \"h2\"\nport = 32482\n",
-        ssh_table(None),
-        test_hosts(XC_FO_TAG),
-    );
+    let text_inv = xc_toml(XC_FO_TAG, &pgxc_home, XC_MD5, &xc_pair_nodes(32472, false));
     write(dir.path(), "xc-password", "xc s3cret\n");
     let inv = write(dir.path(), "xcfo.toml", &text_inv);
     let data = |k: usize, node: &str| format!("{LAB_DIR}/hosts/h{k}/data/{XC_FO_TAG}/{node}");

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::apply::{as_pgxc, find_ctl, pg_toml, reset, socket_dir, sql, wait_for};
+use crate::apply::{find_ctl, pair_toml, psql_out, reset, sql, wait_for};
 use crate::ops::{postmaster_pid, process_gone, shown, status};
 use crate::support::*;
 
@@ -14,16 +14,8 @@ const PRIMARY_PORT: u16 = 30432;
 const STANDBY_PORT: u16 = 30433;
 
 fn inventory(dir: &Path) -> String {
-    let text = pg_toml(
-        TAG,
-        "",
-        &format!(
-            "[[datanodes]]\nname = \"pg1\"\nhost = \"h1\"\nport = {PRIMARY_PORT}\n\
-             [datanodes.standby]\nhost = \"h2\"\nport = {STANDBY_PORT}\nsynchronous = true\n\n\
-             [[datanodes]]\nname = \"pg2\"\nhost = \"h3\"\nport = {PRIMARY_PORT}\n"
-        ),
-    );
-    write(dir, "sync.toml", &text)
+    let pg2 = format!("\n[[datanodes]]\nname = \"pg2\"\nhost = \"h3\"\nport = {PRIMARY_PORT}\n");
+    write(dir, "sync.toml", &pair_toml(TAG, (PRIMARY_PORT, STANDBY_PORT), true, &pg2))
 }
 
 fn data(k: usize, node: &str) -> String {
@@ -43,26 +35,9 @@ fn on_pg1(query: &str) -> String {
 /// a commit's wait for a synchronous standby): how long it took, and whether it committed.
 fn write_on_pg1(timeout_ms: u64) -> (Duration, bool) {
     let started = Instant::now();
-    let port = PRIMARY_PORT.to_string();
     let secs = format!("{:.1}", timeout_ms as f64 / 1000.0);
-    let out = as_pgxc(&[
-        "timeout",
-        &secs,
-        &psql(),
-        "-X",
-        "-v",
-        "ON_ERROR_STOP=1",
-        "-h",
-        socket_dir(&data(1, "pg1")),
-        "-p",
-        &port,
-        "-U",
-        "pgxc",
-        "-d",
-        "postgres",
-        "-c",
-        "insert into t values (1)",
-    ]);
+    let insert = "insert into t values (1)";
+    let out = psql_out(&psql(), &data(1, "pg1"), PRIMARY_PORT, insert, Some(&secs));
     (started.elapsed(), out.status.success())
 }
 

@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use crate::apply::{as_pgxc, find_ctl, reset, socket_dir, test_hosts, wait_for};
+use crate::apply::{XC_MD5, find_ctl, psql_out, reset, wait_for, xc_toml};
 use crate::support::*;
 
 const TAG: &str = "xcops";
@@ -29,15 +29,7 @@ fn inventory(dir: &Path, pgxc_home: &str) -> String {
         ));
     }
     write(dir, "xc-password", "xc ops s3cret\n");
-    let text = format!(
-        "[cluster]\nname = \"{TAG}\"\nflavor = \"postgres-xc\"\nos_user = \"pgxc\"\n\n\
-         [auth]\nmethod = \"md5\"\npassword_file = \"xc-password\"\n\n\
-         [source]\nprebuilt = \"{pgxc_home}\"\n\n\
-         [settings.all]\nshared_buffers = \"16MB\"\n\n{}\n{}\n{nodes}",
-        ssh_table(None),
-        test_hosts(TAG),
-    );
-    write(dir, "xc.toml", &text)
+    write(dir, "xc.toml", &xc_toml(TAG, pgxc_home, XC_MD5, &nodes))
 }
 
 fn data(k: usize, node: &str) -> String {
@@ -47,23 +39,7 @@ fn data(k: usize, node: &str) -> String {
 /// SQL through coordinator `k` (on host hK), one statement (X2's psql runs only the last -c).
 fn through(k: usize, query: &str) -> Output {
     let psql = find_ctl(&format!("{LAB_DIR}/hosts/h1/data/{TAG}"), "psql");
-    let (dir, port) = (data(k, &format!("coord{k}")), COORD_PORT.to_string());
-    as_pgxc(&[
-        &psql,
-        "-X",
-        "-A",
-        "-t",
-        "-h",
-        socket_dir(&dir),
-        "-p",
-        &port,
-        "-U",
-        "pgxc",
-        "-d",
-        "postgres",
-        "-c",
-        query,
-    ])
+    psql_out(&psql, &data(k, &format!("coord{k}")), COORD_PORT, query, None)
 }
 
 fn through_ok(k: usize, query: &str) -> String {
@@ -83,11 +59,9 @@ fn postmaster_pid(data_dir: &str) -> i32 {
 
 #[test]
 fn postgres_xc_status_stop_start_and_failover_through_every_coordinator() {
-    let Ok(pgxc_home) = std::env::var("PGXC_HOME") else {
-        eprintln!(
-            "SKIPPED postgres_xc_status_stop_start_and_failover_through_every_coordinator: \
-             set PGXC_HOME to an installed Postgres-XC (e.g. /opt/pgxc) to run it"
-        );
+    let Some(pgxc_home) =
+        pgxc_home("postgres_xc_status_stop_start_and_failover_through_every_coordinator")
+    else {
         return;
     };
     reset(TAG);

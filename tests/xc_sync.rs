@@ -7,29 +7,17 @@
 use std::path::Path;
 use std::process::Output;
 
-use crate::apply::{as_pgxc, find_ctl, reset, socket_dir, sql, test_hosts, wait_for};
+use crate::apply::{XC_MD5, find_ctl, psql_out, reset, sql, wait_for, xc_pair_nodes, xc_toml};
 use crate::ops::{postmaster_pid, process_gone, shown, status};
 use crate::support::*;
 
 const TAG: &str = "healxcsync";
 const COORD_PORT: u16 = 32452;
-const DN_PORT: u16 = 32462;
-const STANDBY_PORT: u16 = 32463;
+/// dn1's port (`xc_pair_nodes`: the coordinator's + 10).
+const DN_PORT: u16 = COORD_PORT + 10;
 
 fn inventory(dir: &Path, pgxc_home: &str) -> String {
-    let text = format!(
-        "[cluster]\nname = \"{TAG}\"\nflavor = \"postgres-xc\"\nos_user = \"pgxc\"\n\n\
-         [auth]\nmethod = \"md5\"\npassword_file = \"xc-password\"\n\n\
-         [source]\nprebuilt = \"{pgxc_home}\"\n\n\
-         [settings.all]\nshared_buffers = \"16MB\"\n\n{}\n{}\n\
-         [gtm]\nhost = \"h1\"\nport = 32466\n\n\
-         [[coordinators]]\nname = \"coord1\"\nhost = \"h1\"\nport = {COORD_PORT}\npooler_port = 32467\n\n\
-         [[datanodes]]\nname = \"dn1\"\nhost = \"h1\"\nport = {DN_PORT}\n\
-         [datanodes.standby]\nhost = \"h2\"\nport = {STANDBY_PORT}\nsynchronous = true\n\n\
-         [[datanodes]]\nname = \"dn2\"\nhost = \"h2\"\nport = {DN_PORT}\n",
-        ssh_table(None),
-        test_hosts(TAG),
-    );
+    let text = xc_toml(TAG, pgxc_home, XC_MD5, &xc_pair_nodes(COORD_PORT, true));
     write(dir, "xc-password", "xc sync s3cret\n");
     write(dir, "xcsync.toml", &text)
 }
@@ -45,27 +33,7 @@ fn psql() -> String {
 /// One statement through coord1 under `timeout SECONDS` (a commit waiting for a synchronous
 /// standby ignores statement_timeout).
 fn through(seconds: &str, query: &str) -> Output {
-    let (dir, port) = (data(1, "coord1"), COORD_PORT.to_string());
-    as_pgxc(&[
-        "timeout",
-        seconds,
-        &psql(),
-        "-X",
-        "-A",
-        "-t",
-        "-v",
-        "ON_ERROR_STOP=1",
-        "-h",
-        socket_dir(&dir),
-        "-p",
-        &port,
-        "-U",
-        "pgxc",
-        "-d",
-        "postgres",
-        "-c",
-        query,
-    ])
+    psql_out(&psql(), &data(1, "coord1"), COORD_PORT, query, Some(seconds))
 }
 
 fn through_ok(query: &str) -> String {
@@ -81,11 +49,9 @@ fn on_dn1(query: &str) -> String {
 
 #[test]
 fn postgres_xc_degrade_lets_writes_through_the_coordinator_and_apply_restores_sync() {
-    let Ok(pgxc_home) = std::env::var("PGXC_HOME") else {
-        eprintln!(
-            "SKIPPED postgres_xc_degrade_lets_writes_through_the_coordinator_and_apply_restores_\
-             sync: set PGXC_HOME to an installed Postgres-XC (e.g. /opt/pgxc) to run it"
-        );
+    let Some(pgxc_home) = pgxc_home(
+        "postgres_xc_degrade_lets_writes_through_the_coordinator_and_apply_restores_sync",
+    ) else {
         return;
     };
     reset(TAG);

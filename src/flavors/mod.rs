@@ -18,7 +18,7 @@
 pub mod postgres_xc;
 pub mod postgresql;
 
-use crate::inventory::{self, Inventory, Node, Role};
+use crate::inventory::{self, Host, Inventory, Node, Role};
 use serde::Serialize;
 
 /// Seconds `pg_ctl -w` waits for a server to start or stop.
@@ -300,13 +300,7 @@ pub(crate) fn basebackup(
     node: &Node,
     bin_dir: &str,
 ) -> Result<Vec<String>, Error> {
-    let no_primary = || Error::NoPrimary { node: node.name.to_string() };
-    let primary =
-        node.primary.as_ref().and_then(|p| inv.node(p.as_str())).ok_or_else(no_primary)?;
-    let host = inv.host(&primary.host).ok_or_else(|| Error::UnknownHost {
-        node: primary.name.to_string(),
-        host: primary.host.clone(),
-    })?;
+    let (primary, host) = primary_of(inv, node)?;
     Ok(argv([
         &bin(bin_dir, "pg_basebackup"),
         "-h",
@@ -327,6 +321,18 @@ pub(crate) fn basebackup(
     ]))
 }
 
+/// A standby's primary and that primary's host.
+fn primary_of<'a>(inv: &'a Inventory, node: &Node) -> Result<(&'a Node, &'a Host), Error> {
+    let no_primary = || Error::NoPrimary { node: node.name.to_string() };
+    let primary =
+        node.primary.as_ref().and_then(|p| inv.node(p.as_str())).ok_or_else(no_primary)?;
+    let host = inv.host(&primary.host).ok_or_else(|| Error::UnknownHost {
+        node: primary.name.to_string(),
+        host: primary.host.clone(),
+    })?;
+    Ok((primary, host))
+}
+
 /// How an old primary that a failover left behind becomes a standby of the new one without a
 /// full copy: `pg_rewind` of its data directory from the new primary, after a `CHECKPOINT`
 /// there. pg_rewind reads the source's timeline from its last checkpoint, and a promoted
@@ -344,13 +350,7 @@ pub struct Rewind {
 /// recovered first by pg_rewind itself (PostgreSQL 13+). No `-R`: pgxc-deploy writes the
 /// standby's files itself, afterwards (pg_rewind copies the primary's).
 pub(crate) fn rewind(inv: &Inventory, node: &Node, bin_dir: &str) -> Result<Rewind, Error> {
-    let no_primary = || Error::NoPrimary { node: node.name.to_string() };
-    let primary =
-        node.primary.as_ref().and_then(|p| inv.node(p.as_str())).ok_or_else(no_primary)?;
-    let host = inv.host(&primary.host).ok_or_else(|| Error::UnknownHost {
-        node: primary.name.to_string(),
-        host: primary.host.clone(),
-    })?;
+    let (primary, host) = primary_of(inv, node)?;
     // The values are validated (address, port, user name): no conninfo quoting needed.
     let source = format!(
         "host={} port={} user={} dbname=postgres",

@@ -36,6 +36,16 @@ pub fn lab_up() -> Output {
     pgxc(&["lab", "up", "--hosts", &hosts, "--dir", LAB_DIR, "--port", &port])
 }
 
+/// The installed Postgres-XC the Postgres-XC tests deploy (`PGXC_HOME`), or `None` after
+/// saying that `test` is skipped.
+pub fn pgxc_home(test: &str) -> Option<String> {
+    let home = std::env::var("PGXC_HOME").ok();
+    if home.is_none() {
+        eprintln!("SKIPPED {test}: set PGXC_HOME to an installed Postgres-XC (e.g. /opt/pgxc)");
+    }
+    home
+}
+
 /// Run pgxc-deploy with `args`.
 pub fn pgxc(args: &[&str]) -> Output {
     Command::new(bin()).args(args).env_remove("SSH_AUTH_SOCK").output().expect("run pgxc-deploy")
