@@ -137,15 +137,10 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
         Action::Rejoin(rejoin) => {
             let Rejoin { stop, status, rewind, init, data_dir, staging, files } = &**rejoin;
             let node = step.node.as_deref().unwrap_or_default();
-            // Stop it if its postmaster lives; a dead one's PID file is stale (a zombie counts
-            // as dead: `pg_ctl status` and postgres's own lock check would both take it for
-            // alive on a host whose init does not reap orphans).
-            let pidfile = quote(&format!("{data_dir}/postmaster.pid"));
-            let stop = Script::new().raw(&format!(
-                "pid=$(head -n 1 {pidfile} 2>/dev/null || true); \
-                 if [ -n \"$pid\" ] && [ -r /proc/\"$pid\"/status ] && \
-                 ! grep -q '^State:[[:space:]]*Z' /proc/\"$pid\"/status; then {} || exit 1; {}; \
-                 else rm -f {pidfile}; fi",
+            // Stop it if it runs (a zombie's files are cleared first: it does not).
+            let stop = Script::new().raw(&clear_zombie_pid_files(data_dir)).raw(&format!(
+                "if {} >/dev/null 2>&1; then {} || exit 1; {}; fi",
+                argv_cmd(status),
                 argv_cmd(stop),
                 wait_while(status)
             ));
@@ -196,7 +191,7 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
         }
         Action::Start { argv, ready } => {
             let mut script = Script::new();
-            if let Some(dir) = argv.iter().skip_while(|w| *w != "-D").nth(1) {
+            if let Some(dir) = data_dir_arg(argv) {
                 script = script.raw(&clear_zombie_pid_files(dir));
             }
             let script = script.cmd(argv_cmd(argv)).raw(&wait_until(ready));
@@ -473,7 +468,7 @@ fn wait_while(status: &[String]) -> String {
 /// leftover signal file would promote the server at the postmaster's next signal, should it
 /// ever run as a standby again.
 fn promote_wait(argv: &[String], primary: &[String]) -> String {
-    let dir = argv.iter().skip_while(|w| *w != "-D").nth(1).map(String::as_str).unwrap_or(".");
+    let dir = data_dir_arg(argv).unwrap_or(".");
     let files = ["promote", "fast_promote"].map(|f| quote(&format!("{dir}/{f}")));
     format!(
         "i=0; until {} >/dev/null 2>&1; do i=$((i+1)); if [ $i -ge {READY_TENTHS} ]; then echo {} \
@@ -506,6 +501,11 @@ fn await_script(argv: &[String], what: &str, tenths: u32) -> String {
         argv_cmd(argv),
         quote(&format!("not so after {secs:.0} s: {what}; the last try said:"))
     )
+}
+
+/// The data directory a `pg_ctl`/`gtm_ctl` argv works on (the word after `-D`).
+fn data_dir_arg(argv: &[String]) -> Option<&str> {
+    argv.iter().skip_while(|w| *w != "-D").nth(1).map(String::as_str)
 }
 
 /// Point a failed start at the server's log (the word after `-l` in its argv).
