@@ -60,6 +60,11 @@ pub(crate) fn find_ctl(root: &str, name: &str) -> String {
     text(&out.stdout).lines().next().unwrap_or(name).to_string()
 }
 
+/// psql of the install shipped to lab host h1 in test directory `tag`.
+pub(crate) fn lab_psql(tag: &str) -> String {
+    find_ctl(&format!("{LAB_DIR}/hosts/h1/data/{tag}"), "psql")
+}
+
 /// Run a command locally as the lab's cluster account (the lab hosts share this machine).
 pub(crate) fn as_pgxc(args: &[&str]) -> std::process::Output {
     Command::new("runuser").args(["-u", "pgxc", "--"]).args(args).output().expect("runuser")
@@ -180,12 +185,12 @@ fn postgresql_flavor_deploys_streams_reapplies_as_a_no_op_and_reloads_a_changed_
     reset("pgtest");
     let dir = tempdir();
     let inv = pg_inventory(dir.path(), "");
-    let data = |k: usize, node: &str| format!("{LAB_DIR}/hosts/h{k}/data/pgtest/{node}");
+    let data = |k: usize, node: &str| node_dir("pgtest", k, node);
 
     let out = apply(&inv);
     assert!(out.status.success(), "apply:\n{}{}", text(&out.stdout), text(&out.stderr));
     assert!(text(&out.stdout).starts_with("applied "), "{}", text(&out.stdout));
-    let psql = find_ctl(&format!("{LAB_DIR}/hosts/h1/data/pgtest"), "psql");
+    let psql = lab_psql("pgtest");
 
     // Standbys stream from their primary's real address (lab connections leave from
     // 127.0.0.1, so the address is checked in the standby's primary_conninfo).
@@ -312,11 +317,11 @@ fn postgres_xc_flavor_deploys_registers_every_node_and_distributes_rows() {
     reset("xctest");
     let dir = tempdir();
     let inv = xc_inventory(dir.path(), &pgxc_home);
-    let data = |k: usize, node: &str| format!("{LAB_DIR}/hosts/h{k}/data/xctest/{node}");
+    let data = |k: usize, node: &str| node_dir("xctest", k, node);
 
     let out = apply(&inv);
     assert!(out.status.success(), "apply:\n{}{}", text(&out.stdout), text(&out.stderr));
-    let psql = find_ctl(&format!("{LAB_DIR}/hosts/h1/data/xctest"), "psql");
+    let psql = lab_psql("xctest");
     assert!(
         sql(&psql, &data(1, "coord1"), 25532, "select pgxc_version()")
             .starts_with("Postgres-XC 1.")

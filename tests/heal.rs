@@ -6,7 +6,7 @@ use std::fs::File;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use crate::apply::{find_ctl, pair_toml, psql_out, reset, sql, wait_for};
+use crate::apply::{lab_psql, pair_toml, psql_out, reset, sql, wait_for};
 use crate::ops::{postmaster_pid, process_gone, shown, status};
 use crate::support::*;
 
@@ -19,11 +19,11 @@ fn inventory(dir: &Path) -> String {
 }
 
 fn data(k: usize, node: &str) -> String {
-    format!("{LAB_DIR}/hosts/h{k}/data/{TAG}/{node}")
+    node_dir(TAG, k, node)
 }
 
 fn psql() -> String {
-    find_ctl(&format!("{LAB_DIR}/hosts/h1/data/{TAG}"), "psql")
+    lab_psql(TAG)
 }
 
 fn on_pg1(query: &str) -> String {

@@ -41,7 +41,7 @@ pub(crate) fn cluster_inventory(
 }
 
 fn data(k: usize, node: &str) -> String {
-    format!("{LAB_DIR}/hosts/h{k}/data/{TAG}/{node}")
+    node_dir(TAG, k, node)
 }
 
 pub(crate) fn shown(out: &Output) -> String {
@@ -292,7 +292,7 @@ fn failover_promotes_a_streamed_standby_keeps_committed_rows_and_fences_the_old_
     let dir = tempdir();
     let inv = cluster_inventory(dir.path(), "fo.toml", FAILOVER_TAG, FAILOVER_PORTS, "");
     let (primary, standby) = FAILOVER_PORTS;
-    let fdata = |k: usize, node: &str| format!("{LAB_DIR}/hosts/h{k}/data/{FAILOVER_TAG}/{node}");
+    let fdata = |k: usize, node: &str| node_dir(FAILOVER_TAG, k, node);
     let out = pgxc(&["apply", &inv]);
     assert!(out.status.success(), "apply: {}", shown(&out));
 

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::apply::{PG_PREBUILT, find_ctl, reset, sql, xc_toml};
+use crate::apply::{PG_PREBUILT, lab_psql, reset, sql, xc_toml};
 use crate::ops::{cluster_inventory, shown, status};
 use crate::support::*;
 
@@ -144,10 +144,10 @@ fn rolling_restart_of_a_postgresql_cluster_under_write_load() {
     reset(TAG);
     let dir = tempdir();
     let inv = cluster_inventory(dir.path(), "roll.toml", TAG, PORTS, "");
-    let data = |k: usize, node: &str| format!("{LAB_DIR}/hosts/h{k}/data/{TAG}/{node}");
+    let data = |k: usize, node: &str| node_dir(TAG, k, node);
     let out = pgxc(&["apply", &inv]);
     assert!(out.status.success(), "apply: {}", shown(&out));
-    let psql = find_ctl(&format!("{LAB_DIR}/hosts/h1/data/{TAG}"), "psql");
+    let psql = lab_psql(TAG);
     let on_primary = |k: usize, q: &str| sql(&psql, &data(k, &format!("pg{k}")), PORTS.0, q);
     for k in 1..=3 {
         on_primary(k, "create table roll (id bigint primary key)");
@@ -279,10 +279,10 @@ fn rolling_restart_of_a_postgres_xc_cluster_under_write_load_through_coordinator
     reset(XC_TAG);
     let dir = tempdir();
     let inv = xc_inventory(dir.path(), &pgxc_home, XC_TAG, 29532);
-    let data = |k: usize, node: &str| format!("{LAB_DIR}/hosts/h{k}/data/{XC_TAG}/{node}");
+    let data = |k: usize, node: &str| node_dir(XC_TAG, k, node);
     let out = pgxc(&["apply", &inv]);
     assert!(out.status.success(), "apply: {}", shown(&out));
-    let psql = find_ctl(&format!("{LAB_DIR}/hosts/h1/data/{XC_TAG}"), "psql");
+    let psql = lab_psql(XC_TAG);
     let coord1 = |q: &str| sql(&psql, &data(1, "coord1"), 29532, q);
     // One statement per psql: X2 1.3devel mishandles several in one query string.
     coord1("create table roll (id bigint) distribute by hash(id)");
@@ -369,10 +369,10 @@ fn switchover_roll_of_a_postgresql_cluster_under_write_load() {
     // pg4 has no standby: it restarts in place.
     let pg4 = "[[datanodes]]\nname = \"pg4\"\nhost = \"h1\"\nport = 33434\n";
     let inv = cluster_inventory(dir.path(), "sroll.toml", SW_TAG, SW_PORTS, pg4);
-    let data = |k: usize, node: &str| format!("{LAB_DIR}/hosts/h{k}/data/{SW_TAG}/{node}");
+    let data = |k: usize, node: &str| node_dir(SW_TAG, k, node);
     let out = pgxc(&["apply", &inv]);
     assert!(out.status.success(), "apply: {}", shown(&out));
-    let psql = find_ctl(&format!("{LAB_DIR}/hosts/h1/data/{SW_TAG}"), "psql");
+    let psql = lab_psql(SW_TAG);
     let on = |k: usize, node: &str, q: &str| {
         let port = if node.ends_with("_standby") { SW_PORTS.1 } else { SW_PORTS.0 };
         sql(&psql, &data(k, node), port, q)
@@ -493,10 +493,10 @@ fn switchover_roll_of_a_postgres_xc_cluster_under_write_load_through_coordinator
     reset(SW_XC_TAG);
     let dir = tempdir();
     let inv = xc_inventory(dir.path(), &pgxc_home, SW_XC_TAG, 33532);
-    let data = |k: usize, node: &str| format!("{LAB_DIR}/hosts/h{k}/data/{SW_XC_TAG}/{node}");
+    let data = |k: usize, node: &str| node_dir(SW_XC_TAG, k, node);
     let out = pgxc(&["apply", &inv]);
     assert!(out.status.success(), "apply: {}", shown(&out));
-    let psql = find_ctl(&format!("{LAB_DIR}/hosts/h1/data/{SW_XC_TAG}"), "psql");
+    let psql = lab_psql(SW_XC_TAG);
     let coord1 = |q: &str| sql(&psql, &data(1, "coord1"), 33532, q);
     coord1("create table roll (id bigint) distribute by hash(id)");
     let pgxc_node = "select node_name || ' ' || node_host || ':' || node_port from pgxc_node \

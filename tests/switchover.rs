@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use crate::apply::{XC_MD5, find_ctl, pair_toml, reset, sql, wait_for, xc_pair_nodes, xc_toml};
+use crate::apply::{XC_MD5, lab_psql, pair_toml, reset, sql, wait_for, xc_pair_nodes, xc_toml};
 use crate::ops::{postmaster_pid, process_gone, shown, status};
 use crate::support::*;
 
@@ -18,11 +18,15 @@ fn inventory(dir: &Path) -> String {
     write(dir, "switch.toml", &pair_toml(TAG, (PRIMARY_PORT, STANDBY_PORT), true, ""))
 }
 
+/// SQL on pg1 (h1) or pg1_standby (h2) of a [`pair_toml`] cluster.
+fn pair_sql(tag: &str, (primary, standby): (u16, u16), node: &str, query: &str) -> String {
+    let (k, port) = if node == "pg1" { (1, primary) } else { (2, standby) };
+    sql(&lab_psql(tag), &node_dir(tag, k, node), port, query)
+}
+
 /// SQL on pg1 (h1) or pg1_standby (h2).
 fn on(node: &str, query: &str) -> String {
-    let (k, port) = if node == "pg1" { (1, PRIMARY_PORT) } else { (2, STANDBY_PORT) };
-    let root = format!("{LAB_DIR}/hosts/h{k}/data/{TAG}");
-    sql(&find_ctl(&root, "psql"), &format!("{root}/{node}"), port, query)
+    pair_sql(TAG, (PRIMARY_PORT, STANDBY_PORT), node, query)
 }
 
 const STREAMING: &str =
@@ -151,9 +155,7 @@ const FO_STANDBY_PORT: u16 = 32443;
 
 /// SQL on pg1 (h1) or pg1_standby (h2) of the `healfailover` cluster.
 fn fo(node: &str, query: &str) -> String {
-    let (k, port) = if node == "pg1" { (1, FO_PRIMARY_PORT) } else { (2, FO_STANDBY_PORT) };
-    let root = format!("{LAB_DIR}/hosts/h{k}/data/{FO_TAG}");
-    sql(&find_ctl(&root, "psql"), &format!("{root}/{node}"), port, query)
+    pair_sql(FO_TAG, (FO_PRIMARY_PORT, FO_STANDBY_PORT), node, query)
 }
 
 /// kill -9 every process of the server in `data_dir`, as a dying machine would lose them.
@@ -170,7 +172,7 @@ fn failover_after_a_switchover_promotes_the_old_primary_back_and_fences_the_new_
     let dir = tempdir();
     let text_inv = pair_toml(FO_TAG, (FO_PRIMARY_PORT, FO_STANDBY_PORT), false, "");
     let inv = write(dir.path(), "fo.toml", &text_inv);
-    let data = |k: usize, node: &str| format!("{LAB_DIR}/hosts/h{k}/data/{FO_TAG}/{node}");
+    let data = |k: usize, node: &str| node_dir(FO_TAG, k, node);
     let out = pgxc(&["apply", &inv]);
     assert!(out.status.success(), "apply: {}", shown(&out));
     fo("pg1", "create table t (id int)");
@@ -298,8 +300,8 @@ fn postgres_xc_switchover_re_points_the_coordinator_and_the_old_datanode_follows
     reset(XC_TAG);
     let dir = tempdir();
     let inv = xc_inventory(dir.path(), &pgxc_home);
-    let data = |k: usize, node: &str| format!("{LAB_DIR}/hosts/h{k}/data/{XC_TAG}/{node}");
-    let psql = find_ctl(&format!("{LAB_DIR}/hosts/h1/data/{XC_TAG}"), "psql");
+    let data = |k: usize, node: &str| node_dir(XC_TAG, k, node);
+    let psql = lab_psql(XC_TAG);
     let coord = |query: &str| sql(&psql, &data(1, "coord1"), 30452, query);
     let out = pgxc(&["apply", &inv]);
     assert!(out.status.success(), "apply: {}", shown(&out));
@@ -359,8 +361,8 @@ fn postgres_xc_failover_after_a_switchover_points_the_coordinator_back_at_the_ol
     let text_inv = xc_toml(XC_FO_TAG, &pgxc_home, XC_MD5, &xc_pair_nodes(32472, false));
     write(dir.path(), "xc-password", "xc s3cret\n");
     let inv = write(dir.path(), "xcfo.toml", &text_inv);
-    let data = |k: usize, node: &str| format!("{LAB_DIR}/hosts/h{k}/data/{XC_FO_TAG}/{node}");
-    let psql = find_ctl(&format!("{LAB_DIR}/hosts/h1/data/{XC_FO_TAG}"), "psql");
+    let data = |k: usize, node: &str| node_dir(XC_FO_TAG, k, node);
+    let psql = lab_psql(XC_FO_TAG);
     let coord = |query: &str| sql(&psql, &data(1, "coord1"), 32472, query);
     let out = pgxc(&["apply", &inv]);
     assert!(out.status.success(), "apply: {}", shown(&out));

@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use crate::apply::{XC_MD5, find_ctl, psql_out, reset, wait_for, xc_toml};
+use crate::apply::{XC_MD5, lab_psql, psql_out, reset, wait_for, xc_toml};
 use crate::support::*;
 
 const TAG: &str = "xcops";
@@ -33,12 +33,12 @@ fn inventory(dir: &Path, pgxc_home: &str) -> String {
 }
 
 fn data(k: usize, node: &str) -> String {
-    format!("{LAB_DIR}/hosts/h{k}/data/{TAG}/{node}")
+    node_dir(TAG, k, node)
 }
 
 /// SQL through coordinator `k` (on host hK), one statement (X2's psql runs only the last -c).
 fn through(k: usize, query: &str) -> Output {
-    let psql = find_ctl(&format!("{LAB_DIR}/hosts/h1/data/{TAG}"), "psql");
+    let psql = lab_psql(TAG);
     psql_out(&psql, &data(k, &format!("coord{k}")), COORD_PORT, query, None)
 }
 

@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::process::Output;
 
-use crate::apply::{XC_MD5, find_ctl, psql_out, reset, sql, wait_for, xc_pair_nodes, xc_toml};
+use crate::apply::{XC_MD5, lab_psql, psql_out, reset, sql, wait_for, xc_pair_nodes, xc_toml};
 use crate::ops::{postmaster_pid, process_gone, shown, status};
 use crate::support::*;
 
@@ -23,11 +23,11 @@ fn inventory(dir: &Path, pgxc_home: &str) -> String {
 }
 
 fn data(k: usize, node: &str) -> String {
-    format!("{LAB_DIR}/hosts/h{k}/data/{TAG}/{node}")
+    node_dir(TAG, k, node)
 }
 
 fn psql() -> String {
-    find_ctl(&format!("{LAB_DIR}/hosts/h1/data/{TAG}"), "psql")
+    lab_psql(TAG)
 }
 
 /// One statement through coord1 under `timeout SECONDS` (a commit waiting for a synchronous

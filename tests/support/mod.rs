@@ -46,6 +46,11 @@ pub fn pgxc_home(test: &str) -> Option<String> {
     home
 }
 
+/// The data directory of `node` on lab host `k` in test directory `tag`.
+pub fn node_dir(tag: &str, k: usize, node: &str) -> String {
+    format!("{LAB_DIR}/hosts/h{k}/data/{tag}/{node}")
+}
+
 /// Run pgxc-deploy with `args`.
 pub fn pgxc(args: &[&str]) -> Output {
     Command::new(bin()).args(args).env_remove("SSH_AUTH_SOCK").output().expect("run pgxc-deploy")
