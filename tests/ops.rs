@@ -70,6 +70,24 @@ pub(crate) fn process_gone(pid: i32) -> bool {
     status.is_empty() || status.lines().any(|l| l.starts_with("State:") && l.contains('Z'))
 }
 
+/// A program of the cluster's account that is no server: its PID (a thread reaps it).
+fn impostor() -> i32 {
+    let mut child = std::process::Command::new("runuser")
+        .args(["-u", "pgxc", "--", "sh", "-c", "echo $$; exec sleep 600 >/dev/null"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("runuser");
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    std::thread::spawn(move || child.wait());
+    line.trim().parse().unwrap()
+}
+
 #[test]
 fn status_start_stop_and_clean_on_a_deployed_postgresql_cluster() {
     reset(TAG);
@@ -166,16 +184,31 @@ fn status_start_stop_and_clean_on_a_deployed_postgresql_cluster() {
     assert!(said.contains("pg1 on h1: already stopped"), "{said}");
     assert!(said.contains("pg2 on h2: stop (fast)"), "{said}");
     assert!(said.contains("stopped 5, 1 already stopped"), "{said}");
+
+    // As after a reboot: the PIDs in pg1's leftover postmaster.pid and in one written for
+    // pg2_standby belong to other programs of the cluster's account now.
+    let impostors = [impostor(), impostor()];
+    let pg1_pid_file = format!("{}/postmaster.pid", data(1, "pg1"));
+    let left = std::fs::read_to_string(&pg1_pid_file).unwrap();
+    let rest = left.split_once('\n').unwrap().1;
+    std::fs::write(&pg1_pid_file, format!("{}\n{rest}", impostors[0])).unwrap();
+    let standby = data(3, "pg2_standby");
+    std::fs::write(format!("{standby}/postmaster.pid"), format!("{}\n{standby}\n", impostors[1]))
+        .unwrap();
     let (code, rows) = status(&inv);
     assert_eq!(code, 1);
     assert!(rows.values().all(|r| r["state"] == "down"), "{rows:#?}");
 
-    // start: everything back, every server restarted.
+    // start: everything back, every server restarted, the other programs untouched.
     let out = pgxc(&["start", &inv]);
     assert!(out.status.success(), "{}", shown(&out));
     let said = text(&out.stdout);
     assert!(said.starts_with("== start datanodes\n"), "{said}");
     assert!(said.contains("started 6, 0 already running"), "{said}");
+    for pid in impostors {
+        assert!(!process_gone(pid), "the program with PID {pid} still runs");
+        kill("-KILL", pid);
+    }
     let (code, rows) = status(&inv);
     assert_eq!(code, 0, "{rows:#?}");
     for (name, old) in &before {

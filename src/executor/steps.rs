@@ -12,7 +12,7 @@ use crate::inventory::Build;
 use crate::plan::build::{self, Poll};
 use crate::plan::diff::registration_sql;
 use crate::plan::restart::DOWN_MS_PREFIX;
-use crate::plan::state::{INIT_MARKER, INSTALL_MARKER, PgxcNodeRow};
+use crate::plan::state::{INIT_MARKER, INSTALL_MARKER, PgxcNodeRow, live_server};
 use crate::plan::step::{Action, Rejoin, Step};
 use crate::secret::Secret;
 use crate::shell::{Become, Cmd, Script, quote};
@@ -137,8 +137,8 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
         Action::Rejoin(rejoin) => {
             let Rejoin { stop, status, rewind, init, data_dir, staging, files } = &**rejoin;
             let node = step.node.as_deref().unwrap_or_default();
-            // Stop it if it runs (a zombie's files are cleared first: it does not).
-            let stop = Script::new().raw(&clear_zombie_pid_files(data_dir)).raw(&format!(
+            // Stop it if it runs (stale PID files are cleared first: they name no server).
+            let stop = Script::new().raw(&clear_stale_pid_files(data_dir)).raw(&format!(
                 "if {} >/dev/null 2>&1; then {} || exit 1; {}; fi",
                 argv_cmd(status),
                 argv_cmd(stop),
@@ -192,14 +192,18 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
         Action::Start { argv, ready } => {
             let mut script = Script::new();
             if let Some(dir) = data_dir_arg(argv) {
-                script = script.raw(&clear_zombie_pid_files(dir));
+                script = script.raw(&clear_stale_pid_files(dir));
             }
             let script = script.cmd(argv_cmd(argv)).raw(&wait_until(ready));
             let started = remote.run("start", &script, None).await;
             started.map_err(|e| with_log_hint(e, argv))
         }
         Action::Stop { argv, status, remove, then } => {
-            let mut script = Script::new().cmd(argv_cmd(argv)).raw(&wait_while(status));
+            let mut script = Script::new();
+            if let Some(dir) = data_dir_arg(argv) {
+                script = script.raw(&clear_stale_pid_files(dir));
+            }
+            let mut script = script.cmd(argv_cmd(argv)).raw(&wait_while(status));
             if !remove.is_empty() {
                 script = script.cmd(Cmd::new("rm").args(["-f", "--"]).args(remove));
             }
@@ -231,7 +235,11 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
         }
         Action::Restart { stop, status, start, ready, .. } => {
             // The node is down from the stop command until it accepts connections again.
-            let script = Script::new()
+            let mut script = Script::new();
+            if let Some(dir) = data_dir_arg(stop) {
+                script = script.raw(&clear_stale_pid_files(dir));
+            }
+            let script = script
                 .raw("t0=$(date +%s%N)")
                 .cmd(argv_cmd(stop))
                 .raw(&wait_while(status))
@@ -282,18 +290,21 @@ fn prepare_init(argv: &[String], staging: &str, parent: &str) -> Script {
 }
 
 /// Shell that removes a server's PID file (postmaster.pid, gtm.pid) in `data_dir`, and the
-/// socket lock files that name the same process, when that process is a zombie. A server
-/// killed on a host whose init does not reap orphans (a container without an init, this lab)
-/// stays one, and pg_ctl and the server's own lock checks take its files for a live server's
-/// and refuse to start.
-fn clear_zombie_pid_files(data_dir: &str) -> String {
+/// socket lock files that name the same process, when no live server of that directory holds
+/// them ([`live_server`]): the process is gone, a zombie, or another program that got the PID
+/// after a reboot. pg_ctl and the server's own lock checks would take a zombie's files for a
+/// live server's and refuse to start, and `pg_ctl stop` would signal whatever process now has
+/// the PID.
+fn clear_stale_pid_files(data_dir: &str) -> String {
+    let dir = quote(data_dir);
     let files = ["postmaster.pid", "gtm.pid"].map(|f| quote(&format!("{data_dir}/{f}")));
     format!(
-        "for f in {}; do p=$(head -n 1 \"$f\" 2>/dev/null) && [ -n \"$p\" ] && \
-         grep -qs '^State:[[:space:]]*Z' /proc/\"$p\"/status || continue; \
-         for l in {}/.s.PGSQL.*.lock; do [ \"$(head -n 1 \"$l\" 2>/dev/null)\" = \"$p\" ] && \
-         rm -f -- \"$l\"; done; rm -f -- \"$f\"; done; true",
+        "for f in {}; do [ -f \"$f\" ] || continue; {} && continue; \
+         [ -n \"$p\" ] && for l in {}/.s.PGSQL.*.lock; do \
+         [ \"$(head -n 1 \"$l\" 2>/dev/null)\" = \"$p\" ] && rm -f -- \"$l\"; done; \
+         rm -f -- \"$f\"; done; true",
         files.join(" "),
+        live_server("\"$f\"", &dir),
         quote(crate::inventory::socket_dir(data_dir))
     )
 }
@@ -587,6 +598,46 @@ mod tests {
 
     fn sh(script: &str) -> std::process::Output {
         std::process::Command::new("/bin/sh").arg("-c").arg(script).output().unwrap()
+    }
+
+    #[test]
+    fn pid_files_that_name_no_server_of_the_directory_are_cleared_with_their_socket_locks() {
+        let root = tempfile::tempdir().unwrap();
+        let d = root.path().join("dn 1").display().to_string();
+        std::fs::create_dir_all(&d).unwrap();
+        let sock = crate::inventory::socket_dir(&d).to_string();
+        let write = |name: &str, pid: u32| std::fs::write(name, format!("{pid}\n{d}\n")).unwrap();
+        let exists = |name: &str| std::path::Path::new(name).exists();
+        let (pid_file, gtm_pid) = (format!("{d}/postmaster.pid"), format!("{d}/gtm.pid"));
+        let (lock, other_lock) =
+            (format!("{sock}/.s.PGSQL.5432.lock"), format!("{sock}/.s.PGSQL.5433.lock"));
+
+        // A server running in the directory keeps its files.
+        let mut server =
+            std::process::Command::new("sleep").arg("30").current_dir(&d).spawn().unwrap();
+        write(&pid_file, server.id());
+        write(&lock, server.id());
+        assert!(sh(&clear_stale_pid_files(&d)).status.success());
+        assert!(exists(&pid_file) && exists(&lock));
+
+        // Its PID, once another program has it (this test, running elsewhere), names no
+        // server: its PID file and socket lock go, another server's lock stays.
+        let (mut other, me) =
+            (std::process::Command::new("sleep").arg("30").spawn().unwrap(), std::process::id());
+        write(&pid_file, me);
+        write(&lock, me);
+        write(&other_lock, other.id());
+        // A dead PID (the server's, once reaped) is stale too.
+        server.kill().unwrap();
+        server.wait().unwrap();
+        write(&gtm_pid, server.id());
+        assert!(sh(&clear_stale_pid_files(&d)).status.success());
+        assert!(!exists(&pid_file) && !exists(&lock) && !exists(&gtm_pid));
+        assert!(exists(&other_lock));
+        other.kill().unwrap();
+        other.wait().unwrap();
+        // Nothing to clear is not a failure.
+        assert!(sh(&clear_stale_pid_files(&d)).status.success());
     }
 
     #[test]

@@ -129,10 +129,9 @@ pub fn probe_script(
         sec.push_str(&format!("[ -f \"$d\"/{INIT_MARKER} ] && echo initialized\n"));
         sec.push_str(&format!("[ -d \"$d\"{} ] && echo staging\n", quote(STAGING_SUFFIX)));
         let pid_file = if n.role == Role::Gtm { "gtm.pid" } else { "postmaster.pid" };
-        // A killed server whose parent never reaps it stays a zombie: kill -0 succeeds on it.
         sec.push_str(&format!(
-            "p=$(head -n 1 \"$d\"/{pid_file} 2>/dev/null) && [ -n \"$p\" ] && kill -0 \"$p\" 2>/dev/null \
-             && ! grep -qs '^State:[[:space:]]*Z' /proc/\"$p\"/status && echo alive\n"
+            "{} && echo alive\n",
+            live_server(&format!("\"$d\"/{pid_file}"), "\"$d\"")
         ));
         for f in &n.files {
             let f = quote(f);
@@ -145,7 +144,9 @@ pub fn probe_script(
                 .args(["-Z", "gtm", "-D"])
                 .raw("\"$d\"")
                 .arg("status");
-            sec.push_str(&format!("{status} >/dev/null 2>&1 && echo running\n"));
+            // gtm_ctl status believes any live PID in gtm.pid.
+            let live = live_server("\"$d\"/gtm.pid", "\"$d\"");
+            sec.push_str(&format!("{live} && {status} >/dev/null 2>&1 && echo running\n"));
             s.push_str(&format!("{{\n{sec}}} >\"$t\"/{i} 2>/dev/null &\n"));
             continue;
         }
@@ -188,6 +189,22 @@ pub fn probe_script(
     }
     s.push_str("rm -rf \"$t\"\n");
     s
+}
+
+/// Shell condition: the first line of the PID file `pid_file` (postmaster.pid, gtm.pid; a shell
+/// word) names a live server of the data directory `dir` (a shell word). Sets `p` to the PID
+/// read, if any, whatever the answer.
+///
+/// A PID that exists is not enough. A server killed on a host whose init does not reap orphans
+/// (a container, this lab) stays a zombie. After a reboot, the PID of a server that died with
+/// the machine can belong to any process, and pg_ctl would signal it. postgres and gtm change
+/// to their data directory before they write the PID file, so the process must also run there.
+pub fn live_server(pid_file: &str, dir: &str) -> String {
+    format!(
+        "p=$(head -n 1 {pid_file} 2>/dev/null) && [ -n \"$p\" ] && kill -0 \"$p\" 2>/dev/null \
+         && ! grep -qs '^State:[[:space:]]*Z' /proc/\"$p\"/status \
+         && [ \"$(readlink /proc/\"$p\"/cwd 2>/dev/null)\" = \"$(cd {dir} 2>/dev/null && pwd -P)\" ]"
+    )
 }
 
 /// The probe's output could not be read (a bug, or a host that printed something unexpected).
@@ -391,15 +408,28 @@ node dn1_standby\ndir\nstaging\nalive\nreceived 0/3000148\nfile odd 3\na\nb\nrep
         assert_eq!(f.files.keys().collect::<Vec<_>>(), ["pg_hba.conf"]);
         assert_eq!(f.files["pg_hba.conf"], b"local all all trust\n'quoted' $x\n");
 
-        // A live PID in postmaster.pid (this test's own) is a live server process, even one
-        // that does not answer; a staging directory left by an interrupted init is seen.
+        // A live PID in postmaster.pid is a live server process, even one that does not
+        // answer, when that process runs in the data directory; a staging directory left by an
+        // interrupted init is seen.
+        let mut server =
+            std::process::Command::new("sleep").arg("30").current_dir(&d).spawn().unwrap();
+        std::fs::write(format!("{d}/postmaster.pid"), format!("{}\n{d}\n", server.id())).unwrap();
+        std::fs::create_dir_all(format!("{d}.pgxc-deploy-tmp")).unwrap();
+        let probe = |n: &ProbeNode| {
+            let script =
+                probe_script(&root, &format!("{root}/bin"), "pgxc", None, std::slice::from_ref(n));
+            let out = std::process::Command::new("/bin/sh").arg("-c").arg(&script).output();
+            parse_probe(&out.unwrap().stdout).unwrap().nodes["dn1"].clone()
+        };
+        let f = probe(&n);
+        server.kill().unwrap();
+        server.wait().unwrap();
+        assert!(f.alive && f.staging && !f.running);
+        // A PID that another process got after a reboot (this test's own, which runs
+        // elsewhere) names no server.
         std::fs::write(format!("{d}/postmaster.pid"), format!("{}\n{d}\n", std::process::id()))
             .unwrap();
-        std::fs::create_dir_all(format!("{d}.pgxc-deploy-tmp")).unwrap();
-        let script = probe_script(&root, &format!("{root}/bin"), "pgxc", None, &[n.clone()]);
-        let out = std::process::Command::new("/bin/sh").arg("-c").arg(&script).output().unwrap();
-        let f = &parse_probe(&out.stdout).unwrap().nodes["dn1"];
-        assert!(f.alive && f.staging && !f.running);
+        assert!(!probe(&n).alive);
 
         // Without the binaries, the install does not count as there.
         std::fs::remove_file(format!("{root}/bin/postgres")).unwrap();
