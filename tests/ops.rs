@@ -71,7 +71,7 @@ pub(crate) fn process_gone(pid: i32) -> bool {
 }
 
 /// A program of the cluster's account that is no server: its PID (a thread reaps it).
-fn impostor() -> i32 {
+pub(crate) fn impostor() -> i32 {
     let mut child = std::process::Command::new("runuser")
         .args(["-u", "pgxc", "--", "sh", "-c", "echo $$; exec sleep 600 >/dev/null"])
         .stdout(std::process::Stdio::piped())

@@ -89,8 +89,16 @@ fn postgres_xc_status_stop_start_and_failover_through_every_coordinator() {
     assert!(!Path::new(&format!("{}/register.node", data(1, "gtm"))).exists());
     let out = pgxc(&["status", &inv]);
     assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
+    // As after a reboot: the PID in a gtm.pid belongs to another program now (gtm_ctl status
+    // alone would call the GTM running).
+    let impostor = crate::ops::impostor();
+    let gtm = data(1, "gtm");
+    std::fs::write(format!("{gtm}/gtm.pid"), format!("{impostor}\n{gtm}\n1\n")).unwrap();
     let out = pgxc(&["start", &inv]);
     assert!(out.status.success(), "start: {}", shown(&out));
+    assert!(text(&out.stdout).contains("gtm on h1: start"), "{}", shown(&out));
+    assert!(!crate::ops::process_gone(impostor), "the other program still runs");
+    kill("-KILL", impostor);
     let out = pgxc(&["status", &inv]);
     assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
     wait_for("coord2 to answer", || through(2, "select count(*) from t").status.success());
