@@ -41,7 +41,6 @@ pub async fn observe(
                 read_pgxc_node: inv.cluster.flavor == Flavor::PostgresXc
                     && n.role == Role::Coordinator,
                 replay_lag_sql: flavors::of(inv.cluster.flavor).replay_lag_sql(),
-                receive_lsn_sql: flavors::of(inv.cluster.flavor).receive_lsn_sql(),
             })
             .collect();
         let passfile = passfile_path(inv, host);

@@ -346,6 +346,28 @@ fn failover_promotes_a_streamed_standby_keeps_committed_rows_and_fences_the_old_
     assert!(!dir.path().join("fo.roles.toml").exists());
     assert!(Path::new(&format!("{}/standby.signal", fdata(1, "pg3_standby"))).exists());
 
+    // apply recorded that every standby streamed; one without that record, started after its
+    // primary died (it asks to stream, and gets nothing), is never promoted either.
+    let marker = |k: usize, node: &str| format!("{}/.pgxc-deploy-streamed", fdata(k, node));
+    for (k, node) in [(2, "pg1_standby"), (3, "pg2_standby"), (1, "pg3_standby")] {
+        assert!(Path::new(&marker(k, node)).exists(), "{node} streamed");
+    }
+    std::fs::remove_file(marker(1, "pg3_standby")).unwrap();
+    let out = pgxc(&["start", &inv, "--on", "pg3_standby"]);
+    assert!(out.status.success(), "{}", shown(&out));
+    let out = pgxc(&["failover", &inv, "pg3"]);
+    assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
+    assert!(
+        text(&out.stdout).contains(
+            "refusing to promote pg3_standby on h1: pgxc-deploy never saw it stream from its \
+             primary"
+        ),
+        "{}",
+        shown(&out)
+    );
+    assert_eq!(fsql(1, "pg3_standby", standby, "select pg_is_in_recovery()"), "t");
+    assert!(!dir.path().join("fo.roles.toml").exists());
+
     // Rows committed on pg1 and replayed on its standby survive pg1's death.
     fsql(1, "pg1", primary, "create table t (id int)");
     fsql(1, "pg1", primary, "insert into t select generate_series(1, 1000)");
@@ -414,6 +436,11 @@ fn failover_promotes_a_streamed_standby_keeps_committed_rows_and_fences_the_old_
     let roles = std::fs::read_to_string(dir.path().join("fo.roles.toml")).unwrap();
     assert!(roles.contains("old_primary_follows = true"), "{roles}");
     assert_eq!(fsql(1, "pg1", primary, "select pg_is_in_recovery()"), "t");
+    // pg1 streams (recorded); pg1_standby, a primary now, and pg3_standby, which apply found
+    // streaming from pg3 again, too.
+    assert!(Path::new(&marker(1, "pg1")).exists());
+    assert!(!Path::new(&marker(2, "pg1_standby")).exists());
+    assert!(Path::new(&marker(1, "pg3_standby")).exists());
     wait_for("pg1 to replay everything", || {
         let (_, rows) = status(&inv);
         rows["pg1"]["replication"]["lag_bytes"] == 0

@@ -12,9 +12,9 @@ use crate::executor::{self, Target, report};
 use crate::inventory::{self, Build, Inventory, Role, Source};
 use crate::lock::{self, ClusterLock, LockHost};
 use crate::plan::desired::desired;
-use crate::plan::diff::{DesiredHost, DesiredNode, plan};
+use crate::plan::diff::{self, DesiredHost, DesiredNode, plan};
 use crate::plan::state::HostFacts;
-use crate::plan::step::Action;
+use crate::plan::step::{Action, Step};
 use crate::secret::Secret;
 use crate::source::{self, BuildInputs, Layout};
 use crate::transport::Fleet;
@@ -188,21 +188,7 @@ async fn converge(job: &Job<'_>, inputs: Inputs<'_>) -> Result<Status, Error> {
             build,
             password,
         };
-        let items: Vec<(Target, usize)> = phase
-            .steps
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (Target { host: s.host.clone(), node: s.node.clone() }, i))
-            .collect();
-        let outcomes = executor::run_items(items, args.ssh.forks, |_, i| {
-            let (step, cx) = (&phase.steps[i], &cx);
-            async move { run_step(step, cx).await }
-        })
-        .await;
-        for (step, outcome) in phase.steps.iter().zip(&outcomes) {
-            report::progress(step, outcome, &mut err)?;
-        }
-        if outcomes.iter().any(|o| o.result.is_err()) {
+        if !run_phase(&phase.steps, &cx, args.ssh.forks, &mut err).await? {
             writeln!(
                 err,
                 "error: phase `{}` failed; later phases were not run. Fix the cause and run apply again: it resumes from what is done.",
@@ -216,7 +202,7 @@ async fn converge(job: &Job<'_>, inputs: Inputs<'_>) -> Result<Status, Error> {
     // just started may still replay what it was given (a rewound old primary: everything since
     // the fork) before it streams: that alone is waited for, up to STREAM_WAIT.
     let waiting = Instant::now();
-    let problems = loop {
+    let (problems, facts) = loop {
         let facts = match probe(inv, fleet, args, envs, nodes, &layout.bin).await {
             Ok(facts) => facts,
             Err(failed) => {
@@ -229,7 +215,7 @@ async fn converge(job: &Job<'_>, inputs: Inputs<'_>) -> Result<Status, Error> {
         let problems = verify(inv, nodes, &facts);
         let settling = !problems.is_empty() && problems.iter().all(|p| p.not_streaming_yet);
         if !settling || waiting.elapsed() >= STREAM_WAIT {
-            break problems;
+            break (problems, facts);
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
@@ -239,6 +225,15 @@ async fn converge(job: &Job<'_>, inputs: Inputs<'_>) -> Result<Status, Error> {
     if !problems.is_empty() {
         return Ok(Status::Failed);
     }
+    // The standbys it has just seen streaming: a later failover may promote them.
+    let marks = diff::streamed_marks(nodes, &facts);
+    if !marks.is_empty() {
+        writeln!(err, "== {}", diff::STREAMED_PHASE)?;
+        let cx = StepContext::plain(fleet, envs.clone());
+        if !run_phase(&marks, &cx, args.ssh.forks, &mut err).await? {
+            return Ok(Status::Failed);
+        }
+    }
     writeln!(
         out,
         "applied {} step(s): {} is up ({:.1} s)",
@@ -247,6 +242,29 @@ async fn converge(job: &Job<'_>, inputs: Inputs<'_>) -> Result<Status, Error> {
         started.elapsed().as_secs_f64()
     )?;
     Ok(Status::Ok)
+}
+
+/// Run one phase's steps at once (at most `forks`), reporting each; `Ok(false)` if one failed.
+async fn run_phase(
+    steps: &[Step],
+    cx: &StepContext<'_>,
+    forks: usize,
+    err: &mut dyn Write,
+) -> Result<bool, Error> {
+    let items = steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (Target { host: s.host.clone(), node: s.node.clone() }, i))
+        .collect();
+    let outcomes = executor::run_items(items, forks, |_, i| {
+        let step = &steps[i];
+        async move { run_step(step, cx).await }
+    })
+    .await;
+    for (step, outcome) in steps.iter().zip(&outcomes) {
+        report::progress(step, outcome, err)?;
+    }
+    Ok(outcomes.iter().all(|o| o.result.is_ok()))
 }
 
 /// Take the cluster lock on every host, or say who holds it.

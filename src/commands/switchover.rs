@@ -23,6 +23,7 @@ use crate::flavors::StopMode;
 use crate::inventory::roles::Roles;
 use crate::inventory::{self, Inventory, Node, roles};
 use crate::plan::desired::{bin_dir, psql};
+use crate::plan::diff::streamed_mark;
 use crate::plan::failover::{self as failover_plan, Pair};
 use crate::plan::render::Renderer;
 use crate::plan::restart;
@@ -272,6 +273,19 @@ pub(super) async fn hand_over<'a>(
             new.name,
             old.name,
             new.name
+        );
+    }
+
+    // Seen streaming: a later failover may promote it.
+    let mark = step(old, streamed_mark(&old.data_dir));
+    let outcome = run_one(&mark, &cx).await;
+    report::progress(&mark, &outcome, out)?;
+    if outcome.result.is_err() {
+        fail!(
+            "{} is the primary and {} streams from it, but recording that it streams failed \
+             (see above): run apply, which records it",
+            new.name,
+            old.name
         );
     }
 

@@ -12,7 +12,7 @@ use crate::inventory::Build;
 use crate::plan::build::{self, Poll};
 use crate::plan::diff::registration_sql;
 use crate::plan::restart::DOWN_MS_PREFIX;
-use crate::plan::state::{INIT_MARKER, INSTALL_MARKER, PgxcNodeRow, live_server};
+use crate::plan::state::{INIT_MARKER, INSTALL_MARKER, PgxcNodeRow, STREAMED_MARKER, live_server};
 use crate::plan::step::{Action, Rejoin, Step};
 use crate::secret::Secret;
 use crate::shell::{Become, Cmd, Script, quote};
@@ -310,7 +310,8 @@ fn clear_stale_pid_files(data_dir: &str) -> String {
 }
 
 /// Remove what pg_basebackup and pg_rewind copy from the primary's data directory but
-/// belongs to the primary: its log, socket lock files and postmaster.opts.
+/// belongs to the primary: its log, socket lock files, postmaster.opts and the marker that it
+/// once streamed as a standby.
 fn strip_copied(dir: &str) -> Cmd {
     Cmd::new("find").arg(dir).args(["-maxdepth", "1"]).args([
         "(",
@@ -322,6 +323,9 @@ fn strip_copied(dir: &str) -> Cmd {
         "-o",
         "-name",
         "postmaster.opts",
+        "-o",
+        "-name",
+        STREAMED_MARKER,
         ")",
         "-delete",
     ])
@@ -480,7 +484,8 @@ fn wait_while(status: &[String]) -> String {
 /// ever run as a standby again.
 fn promote_wait(argv: &[String], primary: &[String]) -> String {
     let dir = data_dir_arg(argv).unwrap_or(".");
-    let files = ["promote", "fast_promote"].map(|f| quote(&format!("{dir}/{f}")));
+    // It is a primary now: the marker that said it streamed as a standby goes too.
+    let files = ["promote", "fast_promote", STREAMED_MARKER].map(|f| quote(&format!("{dir}/{f}")));
     format!(
         "i=0; until {} >/dev/null 2>&1; do i=$((i+1)); if [ $i -ge {READY_TENTHS} ]; then echo {} \
          >&2; exit 1; fi; if [ $((i % 5)) -eq 0 ]; then {} >/dev/null 2>&1; fi; sleep 0.1; done; \
@@ -681,11 +686,13 @@ mod tests {
             format!("echo >> {polls}; [ $(wc -l < {polls}) -ge 12 ]"),
         ];
         std::fs::write(format!("{d}/promote"), "").unwrap();
+        std::fs::write(format!("{d}/{STREAMED_MARKER}"), "").unwrap();
         assert!(sh(&promote_wait(&promote, &primary)).status.success());
         let resent = std::fs::read_to_string(&sent).unwrap().lines().count();
         assert_eq!(resent, 2, "every half second while in recovery");
         assert!(!std::path::Path::new(&format!("{d}/fast_promote")).exists());
         assert!(!std::path::Path::new(&format!("{d}/promote")).exists());
+        assert!(!std::path::Path::new(&format!("{d}/{STREAMED_MARKER}")).exists(), "a primary now");
     }
 
     #[test]

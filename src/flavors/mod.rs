@@ -65,11 +65,6 @@ pub trait Flavor: std::fmt::Debug + Send + Sync {
     /// is 9.4-based and has only the old names.
     fn replay_lag_sql(&self) -> &'static str;
 
-    /// A SQL expression, on a standby: the last WAL position it received by streaming since it
-    /// started (NULL when it has not streamed since). `pg_last_wal_receive_lsn()` on PostgreSQL
-    /// 10+, `pg_last_xlog_receive_location()` on 9.4-based Postgres-XC.
-    fn receive_lsn_sql(&self) -> &'static str;
-
     /// A SQL expression, on a standby: whether it has replayed the WAL record that starts at
     /// `lsn` (a `X/Y` position, as pg_controldata prints it). `pg_last_wal_replay_lsn()` is the
     /// end of the last record replayed, so it is past `lsn` once that record is replayed.

@@ -65,10 +65,6 @@ impl Flavor for PostgresXc {
         "pg_xlog_location_diff(pg_current_xlog_location(), replay_location)::bigint"
     }
 
-    fn receive_lsn_sql(&self) -> &'static str {
-        "pg_last_xlog_receive_location()"
-    }
-
     fn replayed_past_sql(&self, lsn: &str) -> String {
         format!("pg_xlog_location_diff(pg_last_xlog_replay_location(), '{lsn}') > 0")
     }

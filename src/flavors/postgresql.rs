@@ -66,10 +66,6 @@ impl Flavor for Postgresql {
         "pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint"
     }
 
-    fn receive_lsn_sql(&self) -> &'static str {
-        "pg_last_wal_receive_lsn()"
-    }
-
     fn replayed_past_sql(&self, lsn: &str) -> String {
         format!("pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '{lsn}') > 0")
     }

@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::state::{HostFacts, NodeFacts, PgxcNodeRow};
+use super::state::{HostFacts, NodeFacts, PgxcNodeRow, STREAMED_MARKER};
 use super::step::{Action, FileContent, Plan, Rejoin, Step};
 use crate::inventory::Role;
 
@@ -235,7 +235,40 @@ pub fn plan(
     plan.push("start standbys", standby_runs);
     plan.push("synchronous replication", enable_sync);
     plan.push("reload synchronous replication", reload_sync);
+    plan.push(STREAMED_PHASE, streamed_marks(nodes, facts));
     plan
+}
+
+/// The phase that writes [`STREAMED_MARKER`]s; apply also runs [`streamed_marks`] once its
+/// verification passed, for the standbys it has just started.
+pub const STREAMED_PHASE: &str = "record streaming standbys";
+
+/// Write [`STREAMED_MARKER`] into every standby whose primary lists it as streaming and that
+/// lacks it, so that a later failover knows it is not a copy that never streamed.
+pub fn streamed_marks(nodes: &[DesiredNode], facts: &BTreeMap<String, HostFacts>) -> Vec<Step> {
+    let fact = |n: &DesiredNode| facts.get(&n.host).and_then(|h| h.nodes.get(&n.name));
+    let streaming: BTreeSet<&str> = nodes
+        .iter()
+        .filter(|n| n.role != Role::Standby)
+        .filter_map(fact)
+        .flat_map(|f| &f.replicas)
+        .filter(|r| r.state == "streaming")
+        .map(|r| r.application_name.as_str())
+        .collect();
+    nodes
+        .iter()
+        .filter(|n| n.role == Role::Standby && streaming.contains(n.name.as_str()))
+        .filter(|n| {
+            fact(n).is_some_and(|f| f.initialized && f.in_recovery == Some(true) && !f.streamed)
+        })
+        .map(|n| step(n, streamed_mark(&n.data_dir)))
+        .collect()
+}
+
+/// Write [`STREAMED_MARKER`] into a standby's data directory.
+pub fn streamed_mark(data_dir: &str) -> Action {
+    let file = FileContent { name: STREAMED_MARKER.into(), content: String::new(), mode: 0o600 };
+    Action::WriteFile { data_dir: data_dir.to_string(), file, old: None }
 }
 
 /// `synchronous_standby_names` off, saying why, until `standby` streams. `degrade` writes the
@@ -547,6 +580,33 @@ mod tests {
             Some("abc"),
         );
         assert!(plan(&hosts, &nodes, &f).is_empty());
+    }
+
+    #[test]
+    fn a_standby_seen_streaming_without_its_marker_gets_it() {
+        let hosts =
+            vec![DesiredHost { name: "h1".into(), install: None, build: false, passfile: None }];
+        let nodes =
+            vec![node("dn1", Role::Datanode, "h1"), node("dn1_standby", Role::Standby, "h1")];
+        let replica = |state: &str| crate::plan::state::Replica {
+            application_name: "dn1_standby".into(),
+            state: state.into(),
+            sync_state: "async".into(),
+            lag_bytes: Some(0),
+        };
+        let with = |state: &str, streamed: bool| {
+            let primary = NodeFacts { replicas: vec![replica(state)], ..running(&nodes[0], &[]) };
+            let standby =
+                NodeFacts { in_recovery: Some(true), streamed, ..running(&nodes[1], &[]) };
+            facts(vec![("h1", "dn1", primary), ("h1", "dn1_standby", standby)], None)
+        };
+        let p = plan(&hosts, &nodes, &with("streaming", false));
+        assert_eq!(
+            summary(&p),
+            ["record streaming standbys: dn1_standby on h1: create .pgxc-deploy-streamed"]
+        );
+        assert!(plan(&hosts, &nodes, &with("streaming", true)).is_empty());
+        assert!(plan(&hosts, &nodes, &with("startup", false)).is_empty(), "not streaming yet");
     }
 
     #[test]

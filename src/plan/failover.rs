@@ -115,10 +115,9 @@ pub fn again_refusal(
 /// A standby may be promoted when apply's init marker says its clone completed, it runs and
 /// accepts connections in hot standby (so it replayed up to a consistent point: at least the
 /// end of its base backup), it is in recovery, and it has streamed: its primary lists it as
-/// streaming, or the server reports a position received by streaming since it started. The
-/// last test is weak once the primary is gone: PostgreSQL sets that position as soon as the
-/// standby asks to stream, so a standby that was cloned but never connected is not told apart
-/// from one that streamed before a restart (see docs/DEVELOPMENT.md).
+/// streaming, or pgxc-deploy saw it stream since it became a standby
+/// ([`super::state::STREAMED_MARKER`]). The server itself cannot tell: the position it
+/// reports as received is set as soon as it asks to stream, before anything arrives.
 pub fn refusal(
     standby: &Node,
     facts: Result<Option<&NodeFacts>, String>,
@@ -152,12 +151,16 @@ pub fn refusal(
             .iter()
             .any(|r| r.application_name == standby.name.as_str() && r.state == "streaming")
     });
-    if f.received_lsn.is_none() && !streams {
-        return Some(
-            "it has not streamed from its primary since it started, so it may lack what the \
-             primary committed"
-                .into(),
-        );
+    if !f.streamed && !streams {
+        return Some(format!(
+            "pgxc-deploy never saw it stream from its primary (no {marker} in {dir}; apply and \
+             switchover write it once it streams), so it may lack what the primary committed \
+             since it was cloned. If you know it is complete, create {dir}/{marker} on {host} \
+             and run failover again",
+            marker = super::state::STREAMED_MARKER,
+            dir = standby.data_dir,
+            host = standby.host,
+        ));
     }
     None
 }
@@ -259,7 +262,7 @@ mod tests {
             running: true,
             alive: true,
             in_recovery: Some(true),
-            received_lsn: Some("0/3000148".into()),
+            streamed: true,
             ..Default::default()
         }
     }
@@ -295,8 +298,14 @@ mod tests {
         );
 
         let mut never = streaming_standby();
-        never.received_lsn = None;
-        assert!(refusal(s, Ok(Some(&never)), None).unwrap().starts_with("it has not streamed"));
+        never.streamed = false;
+        assert_eq!(
+            refusal(s, Ok(Some(&never)), None).unwrap(),
+            "pgxc-deploy never saw it stream from its primary (no .pgxc-deploy-streamed in \
+             /srv/pg/pg1_standby; apply and switchover write it once it streams), so it may lack \
+             what the primary committed since it was cloned. If you know it is complete, create \
+             /srv/pg/pg1_standby/.pgxc-deploy-streamed on pg-b and run failover again"
+        );
         // ... unless its primary, still up, shows it streaming.
         let primary = NodeFacts {
             running: true,

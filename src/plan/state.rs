@@ -17,6 +17,12 @@ use crate::shell::{Cmd, quote};
 pub const INIT_MARKER: &str = ".pgxc-deploy-initialized";
 /// Marker holding the fingerprint of the install under an install prefix.
 pub const INSTALL_MARKER: &str = ".pgxc-deploy-install";
+/// Marker in a standby's data directory: pgxc-deploy saw it stream from its primary (apply's
+/// verification, a switchover's hand-over) since it last became a standby. A clone or a rewind
+/// does not carry it over from the primary, and a promote removes it. failover promotes only a
+/// standby that streams now or has it: one that never streamed may lack everything its primary
+/// wrote since the clone.
+pub const STREAMED_MARKER: &str = ".pgxc-deploy-streamed";
 /// The libpq password file under a host's data root (mode 0600), when the inventory has a
 /// password: every command pgxc-deploy runs there, and so every server it starts, gets it as
 /// `PGPASSFILE`.
@@ -36,9 +42,6 @@ pub struct ProbeNode {
     /// The flavor's SQL for a standby's replay lag in bytes, over a row of pg_stat_replication
     /// ([`crate::flavors::Flavor::replay_lag_sql`]).
     pub replay_lag_sql: &'static str,
-    /// The flavor's SQL for the WAL position a standby received by streaming
-    /// ([`crate::flavors::Flavor::receive_lsn_sql`]).
-    pub receive_lsn_sql: &'static str,
 }
 
 /// One row of a coordinator's pgxc_node catalog.
@@ -78,9 +81,9 @@ pub struct NodeFacts {
     pub alive: bool,
     pub start_time: Option<String>,
     pub in_recovery: Option<bool>,
-    /// A standby: the last WAL position it received by streaming since it started; `None`
-    /// when it has not streamed since (or is not a standby).
-    pub received_lsn: Option<String>,
+    /// [`STREAMED_MARKER`] is in the data directory: pgxc-deploy saw this standby stream
+    /// from its primary since it last became a standby.
+    pub streamed: bool,
     pub pgxc_node: Vec<PgxcNodeRow>,
     pub replicas: Vec<Replica>,
     /// pg_settings.context by setting name (`postmaster` needs a restart).
@@ -128,6 +131,7 @@ pub fn probe_script(
         sec.push_str("[ -d \"$d\" ] && echo dir\n");
         sec.push_str(&format!("[ -f \"$d\"/{INIT_MARKER} ] && echo initialized\n"));
         sec.push_str(&format!("[ -d \"$d\"{} ] && echo staging\n", quote(STAGING_SUFFIX)));
+        sec.push_str(&format!("[ -f \"$d\"/{STREAMED_MARKER} ] && echo streamed\n"));
         let pid_file = if n.role == Role::Gtm { "gtm.pid" } else { "postmaster.pid" };
         sec.push_str(&format!(
             "{} && echo alive\n",
@@ -165,10 +169,6 @@ pub fn probe_script(
         sec.push_str(&format!("if {ready} 2>/dev/null; then\necho running\n{psql} <<'PGXC_SQL'\n"));
         sec.push_str("select 'start ' || pg_postmaster_start_time();\n");
         sec.push_str("select 'recovery ' || pg_is_in_recovery();\n");
-        sec.push_str(&format!(
-            "select 'received ' || coalesce(({})::text, '') where pg_is_in_recovery();\n",
-            n.receive_lsn_sql
-        ));
         // Which settings need a restart and which a reload, as the server itself says.
         sec.push_str("select 'context ' || name || ' ' || context from pg_settings;\n");
         sec.push_str(&format!(
@@ -255,7 +255,7 @@ pub fn parse_probe(out: &[u8]) -> Result<HostFacts, ParseError> {
             "staging" => node.staging = true,
             "start" => node.start_time = Some(rest.to_string()),
             "recovery" => node.in_recovery = Some(rest == "t" || rest == "true"),
-            "received" => node.received_lsn = Some(rest.to_string()).filter(|l| !l.is_empty()),
+            "streamed" => node.streamed = true,
             "file" => {
                 let (name, len) =
                     rest.rsplit_once(' ').ok_or_else(|| err("file without length"))?;
@@ -315,16 +315,15 @@ mod tests {
             files: files.iter().map(|f| f.to_string()).collect(),
             read_pgxc_node: role == Role::Coordinator,
             replay_lag_sql: "0",
-            receive_lsn_sql: "NULL",
         }
     }
 
     #[test]
     fn parses_every_kind_of_fact() {
         let out = b"install abc123\nnode coord1\ndir\ninitialized\nfile postgresql.conf 12\nport = 5432\n\n\
-running\nstart 2026-11-25 12:00:00.1+00\nrecovery f\nreceived \ncontext port postmaster\npgxc_node coord1 C 127.0.10.1 5432\n\
+running\nstart 2026-11-25 12:00:00.1+00\nrecovery f\ncontext port postmaster\npgxc_node coord1 C 127.0.10.1 5432\n\
 pgxc_node dn1 D 127.0.10.2 15432\nreplica dn1_standby streaming async 4096\nreplica dn2_standby startup async \n\
-node dn1_standby\ndir\nstaging\nalive\nreceived 0/3000148\nfile odd 3\na\nb\nreplica  \n";
+node dn1_standby\ndir\nstaging\nalive\nstreamed\nfile odd 3\na\nb\nreplica  \n";
         let facts = parse_probe(out).unwrap();
         assert_eq!(facts.install.as_deref(), Some("abc123"));
         let c = &facts.nodes["coord1"];
@@ -356,10 +355,7 @@ node dn1_standby\ndir\nstaging\nalive\nreceived 0/3000148\nfile odd 3\na\nb\nrep
         let s = &facts.nodes["dn1_standby"];
         assert!(s.dir_exists && !s.initialized && !s.running);
         assert!(s.staging && s.alive && !c.staging && !c.alive);
-        assert_eq!(
-            (c.received_lsn.as_deref(), s.received_lsn.as_deref()),
-            (None, Some("0/3000148"))
-        );
+        assert!(s.streamed && !c.streamed);
         assert_eq!(s.files["odd"], b"a\nb");
     }
 
