@@ -36,7 +36,13 @@ pub async fn run(args: RestartArgs) -> Result<Status, Error> {
     let inv = inventory::load(path)?;
     let mut roles = roles::load(path).map_err(|e| Error::Usage(e.to_string()))?;
     let on = args.target.on.as_deref();
-    let selected = lifecycle::selected_nodes(&inv, on)?;
+    // Selected as the cluster runs now (`@datanodes` are today's primaries, as for start and
+    // stop); the roll itself works on the inventory's nodes and the roles file.
+    let (now, _) = cluster::load_now(path)?;
+    let selected: Vec<&Node> = lifecycle::selected_nodes(&now, on)?
+        .iter()
+        .map(|n| inv.node(n.name.as_str()).expect("the roles only swap the inventory's nodes"))
+        .collect();
     let roll = restart::roll(&selected, &roles, on.is_some(), usize::from(args.batch));
     let mut out = std::io::stdout().lock();
     for (node, why) in &roll.left_alone {
@@ -134,7 +140,7 @@ pub async fn run(args: RestartArgs) -> Result<Status, Error> {
                     }
                     Err(e) => {
                         report::not_back(&what, outcome.elapsed, e, &mut out)?;
-                        failed.push(label(n.node));
+                        failed.push(format!("{} (did not come back)", label(n.node)));
                     }
                 }
             }
@@ -159,7 +165,7 @@ pub async fn run(args: RestartArgs) -> Result<Status, Error> {
                 if roll_over(&deployed, &mut roles, pair, n, args.switch_back, &mut out).await? {
                     restarted += 1;
                 } else {
-                    failed.push(label(n.node));
+                    failed.push(format!("{} (switchover failed)", label(n.node)));
                     break;
                 }
             }

@@ -367,7 +367,7 @@ pub fn roll_summary(
             };
             writeln!(
                 out,
-                "error: restart: stopped at {} (did not come back); restarted {restarted}; {rest}                  ({secs:.1} s)",
+                "error: restart: stopped at {}; restarted {restarted}; {rest} ({secs:.1} s)",
                 failed.join(", ")
             )?;
         }
