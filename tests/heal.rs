@@ -39,13 +39,13 @@ fn write_on_pg1(seconds: &str) -> Option<i32> {
 
 /// `status --watch 1 --heal` in the background, its output in `log`; interrupted (Ctrl-C)
 /// when dropped, so that a failing test leaves no watch behind.
-struct Watch {
+pub(crate) struct Watch {
     child: Option<Child>,
     log: std::path::PathBuf,
 }
 
 impl Watch {
-    fn start(inv: &str, log: std::path::PathBuf) -> Watch {
+    pub(crate) fn start(inv: &str, log: std::path::PathBuf) -> Watch {
         let file = File::create(&log).unwrap();
         let child = Command::new(bin())
             .args(["status", inv, "--watch", "1", "--heal"])
@@ -57,12 +57,12 @@ impl Watch {
         Watch { child: Some(child), log }
     }
 
-    fn output(&self) -> String {
+    pub(crate) fn output(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// Ctrl-C: the watch ends after its current refresh; its exit code.
-    fn interrupt(&mut self) -> Option<i32> {
+    pub(crate) fn interrupt(&mut self) -> Option<i32> {
         let mut child = self.child.take()?;
         kill("-INT", child.id() as i32);
         child.wait().unwrap().code()

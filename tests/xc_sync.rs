@@ -2,12 +2,15 @@
 //! Postgres-XC / Postgres-X2; skipped, saying so, without it): GTM, coord1 and dn1 on h1, dn1's
 //! synchronous standby on h2, dn2 on h2. The standby dies: writes through the coordinator to
 //! dn1 wait; degrade lets them through; the standby back, apply makes it synchronous again.
-//! Its own directory (`healxcsync`) and ports (32452-32467).
+//! Then the same by itself: `status --watch 1 --heal` degrades dn1 when its standby dies again
+//! and switches synchronous replication back on once it is back. Its own directory
+//! (`healxcsync`) and ports (32452-32467).
 
 use std::path::Path;
 use std::process::Output;
 
 use crate::apply::{XC_MD5, lab_psql, psql_out, reset, sql, wait_for, xc_pair_nodes, xc_toml};
+use crate::heal::Watch;
 use crate::ops::{postmaster_pid, process_gone, shown, status};
 use crate::support::*;
 
@@ -48,9 +51,9 @@ fn on_dn1(query: &str) -> String {
 }
 
 #[test]
-fn postgres_xc_degrade_lets_writes_through_the_coordinator_and_apply_restores_sync() {
+fn postgres_xc_degrade_and_heal_let_writes_through_the_coordinator_and_restore_sync() {
     let Some(pgxc_home) = pgxc_home(
-        "postgres_xc_degrade_lets_writes_through_the_coordinator_and_apply_restores_sync",
+        "postgres_xc_degrade_and_heal_let_writes_through_the_coordinator_and_restore_sync",
     ) else {
         return;
     };
@@ -109,6 +112,41 @@ fn postgres_xc_degrade_lets_writes_through_the_coordinator_and_apply_restores_sy
     assert_eq!(on_dn1(sync_state), "sync");
     through_ok("insert into t values (4)");
     assert_eq!(through_ok("select count(*) from t"), "4");
+    let (code, rows) = status(&inv);
+    assert_eq!(code, 0, "{rows:#?}");
+    assert_eq!(rows["dn1"]["drift"], serde_json::json!([]));
+
+    // The standby dies again, with a watch healing: a write through the coordinator that
+    // waits goes through once the watch degraded dn1.
+    let pid = postmaster_pid(&data(2, "dn1_standby"));
+    kill("-KILL", pid);
+    wait_for("the standby's postmaster to die", || process_gone(pid));
+    wait_for("dn1 to see its standby gone", || {
+        on_dn1("select count(*) from pg_stat_replication") == "0"
+    });
+    let mut watch = Watch::start(&inv, dir.path().join("watch.log"));
+    let out = through("60", "insert into t values (5)");
+    assert!(out.status.success(), "a write once the watch healed dn1: {}", shown(&out));
+    wait_for("the watch to report the heal", || {
+        watch.output().contains("heal: degraded dn1 on h1")
+    });
+    assert_eq!(watch.interrupt(), Some(1), "the standby is still down");
+    let said = watch.output();
+    eprintln!("status --watch 1 --heal:\n{said}");
+    assert!(said.contains("dn1 on h1: await: commits no longer wait for dn1_standby"), "{said}");
+    assert!(!said.contains("FAILED"), "{said}");
+
+    // The standby back: the watch switches synchronous replication on again.
+    let out = pgxc(&["start", &inv, "--on", "dn1_standby"]);
+    assert!(out.status.success(), "start: {}", shown(&out));
+    let mut watch = Watch::start(&inv, dir.path().join("watch2.log"));
+    wait_for("the watch to switch synchronous replication back on", || {
+        watch.output().contains("heal: synchronous replication back on for dn1 on h1")
+    });
+    assert_eq!(watch.interrupt(), Some(0), "{}", watch.output());
+    assert_eq!(on_dn1(sync_state), "sync");
+    through_ok("insert into t values (6)");
+    assert_eq!(through_ok("select count(*) from t"), "6");
     let (code, rows) = status(&inv);
     assert_eq!(code, 0, "{rows:#?}");
     assert_eq!(rows["dn1"]["drift"], serde_json::json!([]));
