@@ -199,11 +199,14 @@ pub fn probe_script(
 /// (a container, this lab) stays a zombie. After a reboot, the PID of a server that died with
 /// the machine can belong to any process, and pg_ctl would signal it. postgres and gtm change
 /// to their data directory before they write the PID file, so the process must also run there.
+/// A working directory that cannot be read (a security module's rule) is not held against it:
+/// a live server's files must never be taken for stale ones.
 pub fn live_server(pid_file: &str, dir: &str) -> String {
     format!(
         "p=$(head -n 1 {pid_file} 2>/dev/null) && [ -n \"$p\" ] && kill -0 \"$p\" 2>/dev/null \
          && ! grep -qs '^State:[[:space:]]*Z' /proc/\"$p\"/status \
-         && [ \"$(readlink /proc/\"$p\"/cwd 2>/dev/null)\" = \"$(cd {dir} 2>/dev/null && pwd -P)\" ]"
+         && {{ c=$(readlink /proc/\"$p\"/cwd 2>/dev/null); [ -z \"$c\" ] \
+         || [ \"$c\" = \"$(cd {dir} 2>/dev/null && pwd -P)\" ]; }}"
     )
 }
 
