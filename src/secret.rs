@@ -58,6 +58,18 @@ impl Secret {
         format!("*:*:*:{}:{}\n", pgpass_escape(user), pgpass_escape(&self.0)).into_bytes()
     }
 
+    /// `ALTER ROLE user PASSWORD '...'` with the password already hashed as the server keeps
+    /// it (a SCRAM-SHA-256 verifier, else md5): the servers, their logs and the statements a
+    /// Postgres-XC coordinator passes on never see the password itself.
+    pub fn alter_role_sql(&self, user: &str, scram: bool) -> String {
+        let hashed = if scram {
+            postgres_protocol::password::scram_sha_256(self.0.as_bytes())
+        } else {
+            postgres_protocol::password::md5(self.0.as_bytes(), user)
+        };
+        format!("ALTER ROLE \"{}\" PASSWORD '{}'", user.replace('"', "\"\""), hashed)
+    }
+
     /// The SHA-256 of [`Secret::pgpass`], to tell whether a host's file is current without
     /// reading the password back.
     pub fn pgpass_sha256(&self, user: &str) -> String {
@@ -81,6 +93,36 @@ mod tests {
         assert_eq!(s.pgpass("pgxc"), b"*:*:*:pgxc:p\\:a\\\\ss\n");
         assert_eq!(s.pwfile(), b"p:a\\ss\n");
         assert_eq!(s.pgpass_sha256("pgxc").len(), 64);
+    }
+
+    #[test]
+    fn alter_role_sends_the_hash_the_server_keeps_never_the_password() {
+        let s = Secret::new("s3cret");
+        // md5 of the password followed by the user name, as PostgreSQL stores it.
+        assert_eq!(
+            s.alter_role_sql("pgxc", false),
+            format!("ALTER ROLE \"pgxc\" PASSWORD 'md5{}'", md5_hex("s3cretpgxc"))
+        );
+        let scram = s.alter_role_sql("pg\"x", true);
+        assert!(
+            scram.starts_with("ALTER ROLE \"pg\"\"x\" PASSWORD 'SCRAM-SHA-256$4096:"),
+            "{scram}"
+        );
+        assert!(!scram.contains("s3cret"));
+    }
+
+    fn md5_hex(text: &str) -> String {
+        let out = std::process::Command::new("md5sum")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                use std::io::Write;
+                c.stdin.take().unwrap().write_all(text.as_bytes())?;
+                c.wait_with_output()
+            })
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap().split(' ').next().unwrap().to_string()
     }
 
     #[test]

@@ -377,6 +377,32 @@ fn postgres_xc_flavor_deploys_registers_every_node_and_distributes_rows() {
         text(&out.stdout)
     );
 
+    // A new password: one coordinator's ALTER ROLE reaches every node. Clients need the new
+    // one; a restarted standby streams from its datanode with it, and a restarted coordinator
+    // reaches the datanodes with it.
+    write(dir.path(), "xc-password", "xc n3w\n");
+    let out = apply(&inv);
+    assert!(out.status.success(), "apply:\n{}{}", text(&out.stdout), text(&out.stderr));
+    let said = text(&out.stderr);
+    assert!(said.contains("coord1 on h1: ALTER ROLE: the inventory's new password"), "{said}");
+    assert!(!said.contains("n3w"), "{said}");
+    let tcp = |password: &str| {
+        Command::new(format!("{PG_PREBUILT}/bin/psql"))
+            .args(["-X", "-A", "-t", "-w", "-h", "127.0.10.2", "-p", "25532", "-U", "pgxc"])
+            .args(["-d", "postgres", "-c", "select count(*) from t"])
+            .env("PGPASSWORD", password)
+            .env("PGPASSFILE", "/nonexistent")
+            .output()
+            .unwrap()
+    };
+    let new = tcp("xc n3w");
+    assert_eq!(text(&new.stdout).trim(), "300", "{}", text(&new.stderr));
+    assert!(!tcp("xc s3cret").status.success(), "the old password still connects");
+    let out = pgxc(&["restart", &inv, "--rolling", "--on", "dn2_standby,coord2"]);
+    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(sql(&psql, &data(2, "coord2"), 25532, "select count(*) from t"), "300");
+    assert!(text(&apply(&inv).stdout).starts_with("nothing to do: xctest"));
+
     reset("xctest");
 }
 
@@ -538,6 +564,42 @@ fn postgresql_flavor_with_scram_passwords_streams_and_never_shows_the_password()
         text(&out.stdout),
         text(&out.stderr)
     );
+
+    // A new password: plan shows the change, apply gives it to the server (ALTER ROLE, before
+    // the password files), the old one stops working, and the standby, restarted, streams with
+    // the new one. The password is never printed.
+    let new_password = "n3w:pass";
+    let with_new = |args: &[&str]| {
+        Command::new(bin())
+            .args(args)
+            .env_remove("SSH_AUTH_SOCK")
+            .env("PGXC_TEST_PASSWORD", new_password)
+            .output()
+            .unwrap()
+    };
+    let plan = with_new(&["plan", &inv]);
+    assert!(
+        text(&plan.stdout).contains("pw1 on h1: ALTER ROLE: the inventory's new password"),
+        "{}",
+        text(&plan.stdout)
+    );
+    let out = with_new(&["apply", &inv]);
+    assert!(out.status.success(), "apply:\n{}{}", text(&out.stdout), text(&out.stderr));
+    for shown in [&plan.stdout, &plan.stderr, &out.stdout, &out.stderr] {
+        assert!(!text(shown).contains("n3w"), "the password was printed:\n{}", text(shown));
+    }
+    let said = text(&out.stderr);
+    let altered = said.find("== change the password").expect(&said);
+    assert!(altered < said.find("== install").expect(&said), "ALTER ROLE first: {said}");
+    assert!(tcp(Some(new_password)).status.success(), "the new password connects");
+    assert!(!tcp(Some(password)).status.success(), "the old password still connects");
+    let out = with_new(&["restart", &inv, "--rolling", "--on", "pw1_standby"]);
+    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+    let replicas =
+        sql(&psql, &format!("{}/pw1", root(1)), 26432, "select state from pg_stat_replication");
+    assert_eq!(replicas, "streaming");
+    let out = with_new(&["apply", &inv]);
+    assert!(text(&out.stdout).starts_with("nothing to do: pwtest"), "{}", text(&out.stderr));
 
     // Without the variable, apply stops before contacting any host, naming the variable.
     let out = Command::new(bin())

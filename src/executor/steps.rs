@@ -87,6 +87,24 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
                 .await?;
             remote.upload(path, &secret.pgpass(user), 0o600).await
         }
+        Action::SetPassword { psql, scram } => {
+            let (secret, user) = cx.password.expect("a password change comes with a password");
+            let sql = secret.alter_role_sql(user, *scram);
+            let run = Script::new().cmd(Cmd::new(&psql[0]).args(&psql[1..]).args([
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-f",
+                "-",
+            ]));
+            remote.run("password", &run, Some(sql.as_bytes())).await.map_err(|mut e| {
+                e.message.push_str(
+                    "\n  the servers keep the old password; start the node if it is down \
+                     (`pgxc-deploy start INVENTORY`), then apply again",
+                );
+                e
+            })
+        }
         Action::ShipInstall { fingerprint } => {
             let archive = cx.archive.expect("an install step comes with its archive");
             let prefix = &env.install_prefix;

@@ -50,6 +50,7 @@ pub fn desired(
             passfile: passfile_path(inv, h).zip(password).map(|(path, secret)| Passfile {
                 path,
                 sha256: secret.pgpass_sha256(&inv.cluster.os_user),
+                scram: inv.auth.method == crate::inventory::AuthMethod::ScramSha256,
             }),
         })
         .collect();

@@ -28,6 +28,8 @@ pub struct DesiredHost {
 pub struct Passfile {
     pub path: String,
     pub sha256: String,
+    /// The servers keep the password as a SCRAM-SHA-256 verifier (else md5).
+    pub scram: bool,
 }
 
 /// What one node should look like, with the commands that get it there.
@@ -135,6 +137,7 @@ pub fn plan(
             install.push(Step { host: h.name.clone(), node: None, action });
         }
     }
+    plan.push("change the password", password_change(hosts, nodes, facts));
     plan.push("build", build);
     plan.push("install", install);
 
@@ -237,6 +240,34 @@ pub fn plan(
     plan.push("reload synchronous replication", reload_sync);
     plan.push(STREAMED_PHASE, streamed_marks(nodes, facts));
     plan
+}
+
+/// When a host's password file holds another password than the inventory's, the cluster's
+/// password changed: the servers learn it (`ALTER ROLE`) before the password files change, so
+/// that a failure leaves the old password working everywhere. On a Postgres-XC coordinator the
+/// statement reaches every node; otherwise every primary gets it (its standbys replay it). A
+/// node that does not run cannot learn it: the step fails, and apply stops there.
+fn password_change(
+    hosts: &[DesiredHost],
+    nodes: &[DesiredNode],
+    facts: &BTreeMap<String, HostFacts>,
+) -> Vec<Step> {
+    let changed = hosts.iter().find_map(|h| {
+        let want = h.passfile.as_ref()?;
+        let have = facts.get(&h.name)?.passfile.as_ref()?;
+        (have != &want.sha256).then_some(want.scram)
+    });
+    let Some(scram) = changed else { return Vec::new() };
+    let initialized = |n: &&DesiredNode| {
+        facts.get(&n.host).and_then(|h| h.nodes.get(&n.name)).is_some_and(|f| f.initialized)
+    };
+    let set = |n: &DesiredNode| step(n, Action::SetPassword { psql: n.psql.clone(), scram });
+    match nodes.iter().filter(initialized).find(|n| n.role == Role::Coordinator) {
+        Some(coordinator) => vec![set(coordinator)],
+        None => {
+            nodes.iter().filter(initialized).filter(|n| n.role == Role::Datanode).map(set).collect()
+        }
+    }
 }
 
 /// The phase that writes [`STREAMED_MARKER`]s; apply also runs [`streamed_marks`] once its
@@ -607,6 +638,46 @@ mod tests {
         );
         assert!(plan(&hosts, &nodes, &with("streaming", true)).is_empty());
         assert!(plan(&hosts, &nodes, &with("startup", false)).is_empty(), "not streaming yet");
+    }
+
+    #[test]
+    fn a_changed_password_is_altered_on_the_servers_before_the_password_files() {
+        let passfile = Passfile { path: "/data/.pgpass".into(), sha256: "new".into(), scram: true };
+        let hosts = vec![DesiredHost {
+            name: "h1".into(),
+            install: None,
+            build: false,
+            passfile: Some(passfile),
+        }];
+        let mut nodes =
+            vec![node("dn1", Role::Datanode, "h1"), node("dn1_standby", Role::Standby, "h1")];
+        let with = |nodes: &[DesiredNode], have: Option<&str>| {
+            let mut f = facts(
+                nodes.iter().map(|n| ("h1", n.name.as_str(), running(n, &[]))).collect(),
+                None,
+            );
+            f.get_mut("h1").unwrap().passfile = have.map(Into::into);
+            f
+        };
+        let p = plan(&hosts, &nodes, &with(&nodes, Some("old")));
+        assert_eq!(
+            summary(&p),
+            [
+                "change the password: dn1 on h1: ALTER ROLE: the inventory's new password",
+                "install: h1: write the password file /data/.pgpass"
+            ]
+        );
+        // A first password file, or the same password: nothing to alter.
+        assert_eq!(summary(&plan(&hosts, &nodes, &with(&nodes, None))).len(), 1);
+        assert!(plan(&hosts, &nodes, &with(&nodes, Some("new"))).is_empty());
+        // Postgres-XC: one coordinator passes it on to every node.
+        nodes.push(node("coord1", Role::Coordinator, "h1"));
+        let p = plan(&hosts, &nodes, &with(&nodes, Some("old")));
+        assert_eq!(
+            summary(&p)[0],
+            "change the password: coord1 on h1: ALTER ROLE: the inventory's new password"
+        );
+        assert_eq!(summary(&p).len(), 2);
     }
 
     #[test]

@@ -21,6 +21,10 @@ pub enum Action {
     /// Write the host's libpq password file at `path` (mode 0600); its content, the password,
     /// is the executor's to add, never part of a plan.
     WritePassfile { path: String },
+    /// Give the cluster's user the inventory's (changed) password on the server `psql` reaches,
+    /// hashed as the server keeps it (`scram`: SCRAM-SHA-256, else md5); the password is the
+    /// executor's to add, never part of a plan.
+    SetPassword { psql: Vec<String>, scram: bool },
     /// Create the node's data directory at `data_dir`: run `argv` (initdb, initgtm or
     /// pg_basebackup) into `staging`, write `files`, mark it initialised, then rename it into
     /// place. A leftover staging directory is removed first, so an interrupted init is redone,
@@ -148,6 +152,7 @@ impl fmt::Display for Step {
                 )
             }
             Action::WritePassfile { path } => write!(f, "write the password file {path}"),
+            Action::SetPassword { .. } => f.write_str("ALTER ROLE: the inventory's new password"),
             Action::ShipInstall { fingerprint } => {
                 write!(f, "install (fingerprint {})", &fingerprint[..fingerprint.len().min(12)])
             }
