@@ -60,14 +60,19 @@ impl Secret {
 
     /// `ALTER ROLE user PASSWORD '...'` with the password already hashed as the server keeps
     /// it (a SCRAM-SHA-256 verifier, else md5): the servers, their logs and the statements a
-    /// Postgres-XC coordinator passes on never see the password itself.
+    /// Postgres-XC coordinator passes on never see the password itself. Committed locally: a
+    /// primary whose synchronous standby is down would otherwise wait for it indefinitely.
     pub fn alter_role_sql(&self, user: &str, scram: bool) -> String {
         let hashed = if scram {
             postgres_protocol::password::scram_sha_256(self.0.as_bytes())
         } else {
             postgres_protocol::password::md5(self.0.as_bytes(), user)
         };
-        format!("ALTER ROLE \"{}\" PASSWORD '{}'", user.replace('"', "\"\""), hashed)
+        format!(
+            "SET synchronous_commit TO local;\nALTER ROLE \"{}\" PASSWORD '{}';\n",
+            user.replace('"', "\"\""),
+            hashed
+        )
     }
 
     /// The SHA-256 of [`Secret::pgpass`], to tell whether a host's file is current without
@@ -101,11 +106,14 @@ mod tests {
         // md5 of the password followed by the user name, as PostgreSQL stores it.
         assert_eq!(
             s.alter_role_sql("pgxc", false),
-            format!("ALTER ROLE \"pgxc\" PASSWORD 'md5{}'", md5_hex("s3cretpgxc"))
+            format!(
+                "SET synchronous_commit TO local;\nALTER ROLE \"pgxc\" PASSWORD 'md5{}';\n",
+                md5_hex("s3cretpgxc")
+            )
         );
         let scram = s.alter_role_sql("pg\"x", true);
         assert!(
-            scram.starts_with("ALTER ROLE \"pg\"\"x\" PASSWORD 'SCRAM-SHA-256$4096:"),
+            scram.contains("\nALTER ROLE \"pg\"\"x\" PASSWORD 'SCRAM-SHA-256$4096:"),
             "{scram}"
         );
         assert!(!scram.contains("s3cret"));

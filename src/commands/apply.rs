@@ -219,20 +219,20 @@ async fn converge(job: &Job<'_>, inputs: Inputs<'_>) -> Result<Status, Error> {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
-    for p in &problems {
-        writeln!(err, "error: verify: {}", p.text)?;
-    }
-    if !problems.is_empty() {
-        return Ok(Status::Failed);
-    }
-    // The standbys it has just seen streaming: a later failover may promote them.
+    // The standbys it has just seen streaming, whatever else is wrong: a later failover may
+    // promote them.
     let marks = diff::streamed_marks(nodes, &facts);
+    let mut marked = true;
     if !marks.is_empty() {
         writeln!(err, "== {}", diff::STREAMED_PHASE)?;
         let cx = StepContext::plain(fleet, envs.clone());
-        if !run_phase(&marks, &cx, args.ssh.forks, &mut err).await? {
-            return Ok(Status::Failed);
-        }
+        marked = run_phase(&marks, &cx, args.ssh.forks, &mut err).await?;
+    }
+    for p in &problems {
+        writeln!(err, "error: verify: {}", p.text)?;
+    }
+    if !problems.is_empty() || !marked {
+        return Ok(Status::Failed);
     }
     writeln!(
         out,

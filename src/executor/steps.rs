@@ -99,8 +99,9 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
             ]));
             remote.run("password", &run, Some(sql.as_bytes())).await.map_err(|mut e| {
                 e.message.push_str(
-                    "\n  the servers keep the old password; start the node if it is down \
-                     (`pgxc-deploy start INVENTORY`), then apply again",
+                    "\n  the password files still hold the old password; if the node is down, \
+                     start it (`pgxc-deploy start INVENTORY`), then apply again: it repeats the \
+                     change",
                 );
                 e
             })
@@ -308,18 +309,21 @@ fn prepare_init(argv: &[String], staging: &str, parent: &str) -> Script {
 }
 
 /// Shell that removes a server's PID file (postmaster.pid, gtm.pid) in `data_dir`, and the
-/// socket lock files that name the same process, when no live server of that directory holds
-/// them ([`live_server`]): the process is gone, a zombie, or another program that got the PID
-/// after a reboot. pg_ctl and the server's own lock checks would take a zombie's files for a
-/// live server's and refuse to start, and `pg_ctl stop` would signal whatever process now has
-/// the PID.
+/// socket lock file of its port when it names the same process, when no live server of that
+/// directory holds them ([`live_server`]): the process is gone, a zombie, or another program
+/// that got the PID after a reboot. pg_ctl and the server's own lock checks would take a
+/// zombie's files for a live server's and refuse to start, and `pg_ctl stop` would signal
+/// whatever process now has the PID. Only the port's lock (line 4 of postmaster.pid): the
+/// socket directory is shared by the host's nodes, and after a reboot the PID may be another
+/// node's new postmaster. An empty PID file (a server writing it this instant) is left alone.
 fn clear_stale_pid_files(data_dir: &str) -> String {
     let dir = quote(data_dir);
     let files = ["postmaster.pid", "gtm.pid"].map(|f| quote(&format!("{data_dir}/{f}")));
     format!(
-        "for f in {}; do [ -f \"$f\" ] || continue; {} && continue; \
-         [ -n \"$p\" ] && for l in {}/.s.PGSQL.*.lock; do \
-         [ \"$(head -n 1 \"$l\" 2>/dev/null)\" = \"$p\" ] && rm -f -- \"$l\"; done; \
+        "for f in {}; do [ -s \"$f\" ] || continue; {} && continue; \
+         [ -n \"$p\" ] || continue; port=$(sed -n 4p \"$f\"); \
+         case $port in ''|*[!0-9]*) ;; *) l={}/.s.PGSQL.$port.lock; \
+         [ \"$(head -n 1 \"$l\" 2>/dev/null)\" = \"$p\" ] && rm -f -- \"$l\";; esac; \
          rm -f -- \"$f\"; done; true",
         files.join(" "),
         live_server("\"$f\"", &dir),
@@ -629,10 +633,13 @@ mod tests {
         let d = root.path().join("dn 1").display().to_string();
         std::fs::create_dir_all(&d).unwrap();
         let sock = crate::inventory::socket_dir(&d).to_string();
-        let write = |name: &str, pid: u32| std::fs::write(name, format!("{pid}\n{d}\n")).unwrap();
+        // Lock files as the server writes them: PID, data directory, start time, port.
+        let write = |name: &str, pid: u32| {
+            std::fs::write(name, format!("{pid}\n{d}\n1764000000\n5432\n")).unwrap()
+        };
         let exists = |name: &str| std::path::Path::new(name).exists();
         let (pid_file, gtm_pid) = (format!("{d}/postmaster.pid"), format!("{d}/gtm.pid"));
-        let (lock, other_lock) =
+        let (lock, sibling_lock) =
             (format!("{sock}/.s.PGSQL.5432.lock"), format!("{sock}/.s.PGSQL.5433.lock"));
 
         // A server running in the directory keeps its files.
@@ -644,23 +651,23 @@ mod tests {
         assert!(exists(&pid_file) && exists(&lock));
 
         // Its PID, once another program has it (this test, running elsewhere), names no
-        // server: its PID file and socket lock go, another server's lock stays.
-        let (mut other, me) =
-            (std::process::Command::new("sleep").arg("30").spawn().unwrap(), std::process::id());
+        // server: its PID file and its port's socket lock go. The lock of another node on the
+        // host stays, even when that node's new postmaster got the same PID.
+        let me = std::process::id();
         write(&pid_file, me);
         write(&lock, me);
-        write(&other_lock, other.id());
+        write(&sibling_lock, me);
         // A dead PID (the server's, once reaped) is stale too.
         server.kill().unwrap();
         server.wait().unwrap();
         write(&gtm_pid, server.id());
         assert!(sh(&clear_stale_pid_files(&d)).status.success());
         assert!(!exists(&pid_file) && !exists(&lock) && !exists(&gtm_pid));
-        assert!(exists(&other_lock));
-        other.kill().unwrap();
-        other.wait().unwrap();
-        // Nothing to clear is not a failure.
+        assert!(exists(&sibling_lock));
+        // An empty PID file is a server writing it: left alone. Nothing to clear is no failure.
+        std::fs::write(&pid_file, "").unwrap();
         assert!(sh(&clear_stale_pid_files(&d)).status.success());
+        assert!(exists(&pid_file));
     }
 
     #[test]

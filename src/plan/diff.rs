@@ -238,7 +238,10 @@ pub fn plan(
     plan.push("start standbys", standby_runs);
     plan.push("synchronous replication", enable_sync);
     plan.push("reload synchronous replication", reload_sync);
-    plan.push(STREAMED_PHASE, streamed_marks(nodes, facts));
+    // Not a standby this plan rebuilds: what streamed was the copy it replaces.
+    let mut marks = streamed_marks(nodes, facts);
+    marks.retain(|s| !nodes.iter().any(|n| n.rejoin && s.node.as_deref() == Some(n.name.as_str())));
+    plan.push(STREAMED_PHASE, marks);
     plan
 }
 
@@ -638,6 +641,12 @@ mod tests {
         );
         assert!(plan(&hosts, &nodes, &with("streaming", true)).is_empty());
         assert!(plan(&hosts, &nodes, &with("startup", false)).is_empty(), "not streaming yet");
+        // A standby this plan rebuilds: the copy that streamed is replaced.
+        let mut rebuilt = nodes.clone();
+        rebuilt[1].rejoin = true;
+        let p = plan(&hosts, &rebuilt, &with("streaming", false));
+        assert!(!summary(&p).iter().any(|s| s.starts_with(STREAMED_PHASE)), "{:?}", summary(&p));
+        assert!(!p.is_empty());
     }
 
     #[test]
