@@ -483,7 +483,7 @@ fn postgresql_flavor_with_scram_passwords_streams_and_never_shows_the_password()
          [auth]\nmethod = \"scram-sha-256\"\npassword_env = \"PGXC_TEST_PASSWORD\"\n\n\
          [source]\nprebuilt = \"{PG_PREBUILT}\"\n\n[settings.all]\nshared_buffers = \"16MB\"\n\n\
          {}\n{}\n[[datanodes]]\nname = \"pw1\"\nhost = \"h1\"\nport = 26432\n\
-         [datanodes.standby]\nhost = \"h2\"\nport = 26433\n",
+         [datanodes.standby]\nhost = \"h2\"\nport = 26433\nsynchronous = true\n",
         ssh_table(None),
         test_hosts("pwtest"),
     );
@@ -565,9 +565,13 @@ fn postgresql_flavor_with_scram_passwords_streams_and_never_shows_the_password()
         text(&out.stderr)
     );
 
-    // A new password: plan shows the change, apply gives it to the server (ALTER ROLE, before
-    // the password files), the old one stops working, and the standby, restarted, streams with
-    // the new one. The password is never printed.
+    // A new password while the synchronous standby is dead (kill -9): plan shows the change;
+    // apply gives it to the server (ALTER ROLE, before the password files, committed without
+    // waiting for the standby), starts the standby again, which streams with the new password;
+    // the old one stops working. The password is never printed.
+    let standby_pid = crate::ops::postmaster_pid(&format!("{}/pw1_standby", root(2)));
+    kill("-KILL", standby_pid);
+    wait_for("the standby to die", || crate::ops::process_gone(standby_pid));
     let new_password = "n3w:pass";
     let with_new = |args: &[&str]| {
         Command::new(bin())
