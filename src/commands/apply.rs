@@ -7,14 +7,14 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use crate::cli::ApplyArgs;
-use crate::executor::steps::{HostEnv, StepContext, fetch_install, run_step};
-use crate::executor::{self, Target, report};
+use crate::executor::steps::{HostEnv, StepContext, fetch_install};
+use crate::executor::{self, report};
 use crate::inventory::{self, Build, Inventory, Role, Source};
 use crate::lock::{self, ClusterLock, LockHost};
 use crate::plan::desired::desired;
 use crate::plan::diff::{self, DesiredHost, DesiredNode, plan};
 use crate::plan::state::HostFacts;
-use crate::plan::step::{Action, Step};
+use crate::plan::step::Action;
 use crate::secret::Secret;
 use crate::source::{self, BuildInputs, Layout};
 use crate::transport::Fleet;
@@ -188,7 +188,7 @@ async fn converge(job: &Job<'_>, inputs: Inputs<'_>) -> Result<Status, Error> {
             build,
             password,
         };
-        if !run_phase(&phase.steps, &cx, args.ssh.forks, &mut err).await? {
+        if !cluster::run_steps(&phase.steps, &cx, args.ssh.forks, &mut err).await? {
             writeln!(
                 err,
                 "error: phase `{}` failed; later phases were not run. Fix the cause and run apply again: it resumes from what is done.",
@@ -226,7 +226,7 @@ async fn converge(job: &Job<'_>, inputs: Inputs<'_>) -> Result<Status, Error> {
     if !marks.is_empty() {
         writeln!(err, "== {}", diff::STREAMED_PHASE)?;
         let cx = StepContext::plain(fleet, envs.clone());
-        marked = run_phase(&marks, &cx, args.ssh.forks, &mut err).await?;
+        marked = cluster::run_steps(&marks, &cx, args.ssh.forks, &mut err).await?;
     }
     for p in &problems {
         writeln!(err, "error: verify: {}", p.text)?;
@@ -242,29 +242,6 @@ async fn converge(job: &Job<'_>, inputs: Inputs<'_>) -> Result<Status, Error> {
         started.elapsed().as_secs_f64()
     )?;
     Ok(Status::Ok)
-}
-
-/// Run one phase's steps at once (at most `forks`), reporting each; `Ok(false)` if one failed.
-async fn run_phase(
-    steps: &[Step],
-    cx: &StepContext<'_>,
-    forks: usize,
-    err: &mut dyn Write,
-) -> Result<bool, Error> {
-    let items = steps
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (Target { host: s.host.clone(), node: s.node.clone() }, i))
-        .collect();
-    let outcomes = executor::run_items(items, forks, |_, i| {
-        let step = &steps[i];
-        async move { run_step(step, cx).await }
-    })
-    .await;
-    for (step, outcome) in steps.iter().zip(&outcomes) {
-        report::progress(step, outcome, err)?;
-    }
-    Ok(outcomes.iter().all(|o| o.result.is_ok()))
 }
 
 /// Take the cluster lock on every host, or say who holds it.

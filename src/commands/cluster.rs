@@ -1,11 +1,14 @@
 //! What the commands that work on a deployed cluster (apply, plan, status, start, stop, clean)
 //! share: the templates to render with, how to run as the cluster's user on each host, where
-//! the install's binaries are, and the one probe per host.
+//! the install's binaries are, the one probe per host, and running a phase of steps.
 
 use std::collections::BTreeMap;
-
-use crate::executor::steps::HostEnv;
+use std::io::Write;
 use std::path::Path;
+
+use crate::executor::steps::{HostEnv, StepContext, run_step};
+use crate::executor::{self, Target, report};
+use crate::plan::step::Step;
 
 use crate::inventory::{Inventory, Node, Source, roles};
 use crate::observe::{self, Facts};
@@ -132,4 +135,41 @@ pub async fn probe_nodes_reading(
         .into_iter()
         .map(|(h, f)| (h, f.map_err(|e| format!("{}: {}", e.step, e.message))))
         .collect()
+}
+
+/// Run `steps` at once (at most `forks`), reporting each on `out`; `Ok(false)` if one failed.
+pub async fn run_steps(
+    steps: &[Step],
+    cx: &StepContext<'_>,
+    forks: usize,
+    out: &mut dyn Write,
+) -> Result<bool, Error> {
+    Ok(failed_steps(steps, cx, forks, out).await?.is_empty())
+}
+
+/// Run `steps` at once; the ones that failed (each is reported).
+pub async fn failed_steps(
+    steps: &[Step],
+    cx: &StepContext<'_>,
+    forks: usize,
+    out: &mut dyn Write,
+) -> Result<Vec<Step>, Error> {
+    let items = steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (Target { host: s.host.clone(), node: s.node.clone() }, i))
+        .collect();
+    let outcomes = executor::run_items(items, forks, |_, i| {
+        let step = &steps[i];
+        async move { run_step(step, cx).await }
+    })
+    .await;
+    let mut failed = Vec::new();
+    for (step, outcome) in steps.iter().zip(&outcomes) {
+        report::progress(step, outcome, out)?;
+        if outcome.result.is_err() {
+            failed.push(step.clone());
+        }
+    }
+    Ok(failed)
 }

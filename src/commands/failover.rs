@@ -317,7 +317,7 @@ pub(super) async fn finish(
         report::phase_header("point coordinators at the new primary", out)?;
         let mut pending = steps.clone();
         for attempt in 1..=REGISTER_TRIES {
-            pending = failed_steps(&pending, cx, forks, out).await?;
+            pending = cluster::failed_steps(&pending, cx, forks, out).await?;
             if pending.is_empty() || attempt == REGISTER_TRIES {
                 break;
             }
@@ -342,7 +342,7 @@ pub(super) async fn finish(
             })
             .collect();
         report::phase_header("check", out)?;
-        ok &= run_steps(&checks, cx, forks, out).await?;
+        ok &= cluster::run_steps(&checks, cx, forks, out).await?;
     } else {
         let mut argv = psql(inv, new, &bin_dir(host, &layout.bin));
         argv.extend(["-v", "ON_ERROR_STOP=1", "-c", failover::WRITE_CHECK_SQL].map(String::from));
@@ -352,49 +352,13 @@ pub(super) async fn finish(
             action: Action::Check { argv, what: "it takes writes".into() },
         };
         report::phase_header("check", out)?;
-        ok &= run_steps(&[check], cx, forks, out).await?;
+        ok &= cluster::run_steps(&[check], cx, forks, out).await?;
     }
     Ok(ok)
 }
 
-pub(super) async fn run_steps(
-    steps: &[Step],
-    cx: &StepContext<'_>,
-    forks: usize,
-    out: &mut dyn Write,
-) -> Result<bool, Error> {
-    Ok(failed_steps(steps, cx, forks, out).await?.is_empty())
-}
-
 /// How many times failover registers a datanode's new address on a coordinator.
 const REGISTER_TRIES: u32 = 3;
-
-/// Run `steps` at once; the ones that failed (each is reported).
-async fn failed_steps(
-    steps: &[Step],
-    cx: &StepContext<'_>,
-    forks: usize,
-    out: &mut dyn Write,
-) -> Result<Vec<Step>, Error> {
-    let items = steps
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (Target { host: s.host.clone(), node: s.node.clone() }, i))
-        .collect();
-    let outcomes = executor::run_items(items, forks, |_, i| {
-        let step = &steps[i];
-        async move { run_step(step, cx).await }
-    })
-    .await;
-    let mut failed = Vec::new();
-    for (step, outcome) in steps.iter().zip(&outcomes) {
-        report::progress(step, outcome, out)?;
-        if outcome.result.is_err() {
-            failed.push(step.clone());
-        }
-    }
-    Ok(failed)
-}
 
 pub(super) async fn run_one(step: &Step, cx: &StepContext<'_>) -> Outcome {
     let target = Target { host: step.host.clone(), node: step.node.clone() };
