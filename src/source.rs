@@ -26,6 +26,30 @@ pub struct Layout {
     pub lib: String,
 }
 
+/// The file under an install prefix where apply records the shipped install's [`Layout`], so
+/// that commands on a deployed cluster find its binaries without the local install.
+pub const LAYOUT_RECORD: &str = ".pgxc-deploy-layout";
+
+impl Layout {
+    /// The text of [`LAYOUT_RECORD`]: `bin=DIR` and `lib=DIR` lines.
+    pub fn record(&self) -> String {
+        format!("bin={}\nlib={}\n", self.bin, self.lib)
+    }
+
+    /// A layout read back from [`Layout::record`]'s text; `None` unless both lines are there and
+    /// name relative directories inside the prefix.
+    pub fn parse_record(text: &str) -> Option<Layout> {
+        let value = |key: &str| {
+            let v = text.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix('='))?;
+            let inside = !v.is_empty()
+                && !v.starts_with('/')
+                && v.split('/').all(|part| !part.is_empty() && part != "..");
+            inside.then(|| v.to_string())
+        };
+        Some(Layout { bin: value("bin")?, lib: value("lib")? })
+    }
+}
+
 impl Default for Layout {
     /// A `configure --prefix` install.
     fn default() -> Layout {
@@ -67,6 +91,11 @@ struct Inspected {
     members: Vec<String>,
 }
 
+/// Whether `dir` holds an install on this machine (its `bin/pg_config`).
+pub fn is_install(dir: &Path) -> bool {
+    dir.join("bin/pg_config").is_file()
+}
+
 /// The layout of the prebuilt install at `dir`, as it will be under any install prefix.
 pub async fn layout_of(dir: &Path) -> Result<Layout, Error> {
     Ok(inspect(dir).await?.layout)
@@ -85,10 +114,10 @@ pub async fn pack_prebuilt(dir: &Path) -> Result<Package, Error> {
 }
 
 async fn inspect(dir: &Path) -> Result<Inspected, Error> {
-    let pg_config = dir.join("bin/pg_config");
-    if !pg_config.is_file() {
+    if !is_install(dir) {
         return Err(Error::NotAnInstall { dir: dir.to_path_buf() });
     }
+    let pg_config = dir.join("bin/pg_config");
     let args = ["--bindir", "--sharedir", "--pkglibdir", "--libdir"];
     let out = run(&pg_config.display().to_string(), &args.map(String::from), None).await?;
     let text = String::from_utf8_lossy(&out);
@@ -225,6 +254,17 @@ async fn run(program: &str, args: &[String], stdin: Option<&[u8]>) -> Result<Vec
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn layout_record_reads_back_and_refuses_paths_outside_the_prefix() {
+        let debian = Layout { bin: "lib/postgresql/15/bin".into(), lib: "lib".into() };
+        assert_eq!(Layout::parse_record(&debian.record()), Some(debian));
+        assert_eq!(Layout::parse_record("lib=lib\n"), None);
+        assert_eq!(Layout::parse_record("bin=/usr/bin\nlib=lib\n"), None);
+        assert_eq!(Layout::parse_record("bin=../bin\nlib=lib\n"), None);
+        assert_eq!(Layout::parse_record("bin=\nlib=lib\n"), None);
+        assert_eq!(Layout::parse_record(""), None);
+    }
 
     #[test]
     fn common_dir_of_install_paths() {

@@ -136,6 +136,31 @@ fn status_start_stop_and_clean_on_a_deployed_postgresql_cluster() {
     assert!(table.contains("streaming (sync)"), "{table}");
     assert!(table.contains("opstest: 6 nodes, 0 unhealthy"), "{table}");
 
+    // Operating the cluster needs no install on this machine (only apply ships one): with the
+    // prebuilt directory gone, status and exec find Debian's layout (lib/postgresql/15/bin)
+    // in the record apply left under each install prefix.
+    let elsewhere = format!("{}/not-here", dir.path().display());
+    let moved = std::fs::read_to_string(&inv).unwrap().replace(
+        &format!("prebuilt = \"{}\"", crate::apply::PG_PREBUILT),
+        &format!("prebuilt = \"{elsewhere}\""),
+    );
+    let moved = write(dir.path(), "moved.toml", &moved);
+    assert!(text(&std::fs::read(&moved).unwrap()).contains("not-here"));
+    let (code, rows) = status(&moved);
+    assert_eq!(code, 0, "{rows:#?}");
+    assert!(rows.values().all(|r| r["healthy"] == true), "{rows:#?}");
+    let out = pgxc(&["exec", &moved, "--on", "pg1", "--", "psql -X -A -t -c 'select 42'"]);
+    assert!(out.status.success(), "{}", shown(&out));
+    assert!(text(&out.stdout).contains("42"), "{}", shown(&out));
+    // apply still needs it, and says where it looked.
+    let out = pgxc(&["plan", &moved]);
+    assert_eq!(out.status.code(), Some(2), "{}", shown(&out));
+    assert!(
+        text(&out.stderr).contains(&format!("prebuilt install {elsewhere}")),
+        "{}",
+        shown(&out)
+    );
+
     // A host that cannot be reached (nothing listens there) shows its node as down and hides
     // nothing else.
     let root = format!("{LAB_DIR}/hosts/h1/data/{TAG}");

@@ -1,7 +1,7 @@
 //! `restart --rolling` under a continuous write load, on clusters that `apply` deploys on lab
 //! hosts: the PostgreSQL flavor (three primaries with a standby each, pg2's synchronous; tag
 //! `rolltest`, ports 29432/29433) always, and the Postgres-XC flavor (GTM, two coordinators,
-//! three datanodes with standbys; tag `rollxc`, ports 29532-29668) when PGXC_HOME is set.
+//! three datanodes with standbys; tag `rollxc`, ports 29532-29668) from `PGXC_HOME` (required).
 //! Every row whose INSERT returned success must be there afterwards, every rolled node must
 //! have a new postmaster start time, and a node that cannot come back stops the roll.
 //!
@@ -271,11 +271,7 @@ fn xc_inventory(dir: &Path, pgxc_home: &str, tag: &str, port: u16) -> String {
 
 #[test]
 fn rolling_restart_of_a_postgres_xc_cluster_under_write_load_through_coordinators() {
-    let Some(pgxc_home) =
-        pgxc_home("rolling_restart_of_a_postgres_xc_cluster_under_write_load_through_coordinators")
-    else {
-        return;
-    };
+    let pgxc_home = pgxc_home();
     reset(XC_TAG);
     let dir = tempdir();
     let inv = xc_inventory(dir.path(), &pgxc_home, XC_TAG, 29532);
@@ -531,11 +527,7 @@ const SW_XC_TAG: &str = "srollxc";
 
 #[test]
 fn switchover_roll_of_a_postgres_xc_cluster_under_write_load_through_coordinators() {
-    let Some(pgxc_home) =
-        pgxc_home("switchover_roll_of_a_postgres_xc_cluster_under_write_load_through_coordinators")
-    else {
-        return;
-    };
+    let pgxc_home = pgxc_home();
     reset(SW_XC_TAG);
     let dir = tempdir();
     let inv = xc_inventory(dir.path(), &pgxc_home, SW_XC_TAG, 33532);

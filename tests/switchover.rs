@@ -292,11 +292,7 @@ fn xc_inventory(dir: &Path, pgxc_home: &str) -> String {
 
 #[test]
 fn postgres_xc_switchover_re_points_the_coordinator_and_the_old_datanode_follows() {
-    let Some(pgxc_home) =
-        pgxc_home("postgres_xc_switchover_re_points_the_coordinator_and_the_old_datanode_follows")
-    else {
-        return;
-    };
+    let pgxc_home = pgxc_home();
     reset(XC_TAG);
     let dir = tempdir();
     let inv = xc_inventory(dir.path(), &pgxc_home);
@@ -351,11 +347,7 @@ const XC_FO_TAG: &str = "healxcfailover";
 
 #[test]
 fn postgres_xc_failover_after_a_switchover_points_the_coordinator_back_at_the_old_datanode() {
-    let Some(pgxc_home) = pgxc_home(
-        "postgres_xc_failover_after_a_switchover_points_the_coordinator_back_at_the_old_datanode",
-    ) else {
-        return;
-    };
+    let pgxc_home = pgxc_home();
     reset(XC_FO_TAG);
     let dir = tempdir();
     let text_inv = xc_toml(XC_FO_TAG, &pgxc_home, XC_MD5, &xc_pair_nodes(32472, false));

@@ -1,5 +1,5 @@
 //! Operating a Postgres-XC cluster that apply deployed (needs `PGXC_HOME`, an installed
-//! Postgres-XC / Postgres-X2; skipped, saying so, without it): GTM, two coordinators and three
+//! Postgres-XC / Postgres-X2; the test fails without it): GTM, two coordinators and three
 //! datanodes with standbys over three lab hosts, md5 between nodes. status, stop and start,
 //! then failover of a datanode killed with SIGKILL: every row committed before the kill is
 //! readable, and writes succeed, through every coordinator. Its own directory (`xcops`) and
@@ -59,11 +59,7 @@ fn postmaster_pid(data_dir: &str) -> i32 {
 
 #[test]
 fn postgres_xc_status_stop_start_and_failover_through_every_coordinator() {
-    let Some(pgxc_home) =
-        pgxc_home("postgres_xc_status_stop_start_and_failover_through_every_coordinator")
-    else {
-        return;
-    };
+    let pgxc_home = pgxc_home();
     reset(TAG);
     let dir = tempdir();
     let inv = inventory(dir.path(), &pgxc_home);

@@ -1,5 +1,5 @@
 //! `degrade` on a Postgres-XC cluster that apply deployed (needs `PGXC_HOME`, an installed
-//! Postgres-XC / Postgres-X2; skipped, saying so, without it): GTM, coord1 and dn1 on h1, dn1's
+//! Postgres-XC / Postgres-X2; the test fails without it): GTM, coord1 and dn1 on h1, dn1's
 //! synchronous standby on h2, dn2 on h2. The standby dies: writes through the coordinator to
 //! dn1 wait; degrade lets them through; the standby back, apply makes it synchronous again.
 //! Then the same by itself: `status --watch 1 --heal` degrades dn1 when its standby dies again
@@ -52,11 +52,7 @@ fn on_dn1(query: &str) -> String {
 
 #[test]
 fn postgres_xc_degrade_and_heal_let_writes_through_the_coordinator_and_restore_sync() {
-    let Some(pgxc_home) = pgxc_home(
-        "postgres_xc_degrade_and_heal_let_writes_through_the_coordinator_and_restore_sync",
-    ) else {
-        return;
-    };
+    let pgxc_home = pgxc_home();
     reset(TAG);
     let dir = tempdir();
     let inv = inventory(dir.path(), &pgxc_home);

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use crate::cli::ApplyArgs;
-use crate::executor::steps::{HostEnv, StepContext, fetch_install};
+use crate::executor::steps::{HostEnv, Shipment, StepContext, fetch_install};
 use crate::executor::{self, report};
 use crate::inventory::{self, Build, Inventory, Role, Source};
 use crate::lock::{self, ClusterLock, LockHost};
@@ -184,7 +184,7 @@ async fn converge(job: &Job<'_>, inputs: Inputs<'_>) -> Result<Status, Error> {
         let cx = StepContext {
             fleet,
             hosts: envs.clone(),
-            archive: archive.as_deref(),
+            archive: archive.as_deref().map(|archive| Shipment { archive, layout }),
             build,
             password,
         };

@@ -6,6 +6,9 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+
 use crate::executor::steps::{HostEnv, StepContext, run_step};
 use crate::executor::{self, Target, report};
 use crate::plan::step::Step;
@@ -15,7 +18,7 @@ use crate::observe::{self, Facts};
 use crate::plan::desired::{bin_dir, passfile_path};
 use crate::plan::render::Renderer;
 use crate::plan::state::HostFacts;
-use crate::shell::Become;
+use crate::shell::{Become, Cmd, Script};
 use crate::source::{self, Layout};
 use crate::transport::Fleet;
 
@@ -69,13 +72,49 @@ pub fn host_envs(inv: &Inventory, layout: &Layout) -> BTreeMap<String, HostEnv> 
         .collect()
 }
 
-/// Where the shipped install keeps its binaries and libraries under an install prefix, read
-/// from the local install without packing it (apply gets it from the package it ships).
-pub async fn layout(inv: &Inventory) -> Result<Layout, Error> {
+/// Where the shipped install keeps its binaries and libraries under an install prefix. From the
+/// local prebuilt install when this machine has it (read without packing it; apply gets it from
+/// the package it ships), else from the record apply left on the hosts (the first of `hosts` to
+/// answer), else a `configure --prefix` install's: operating a cluster never needs the install
+/// on this machine.
+pub async fn layout<'h>(
+    inv: &Inventory,
+    fleet: &Fleet,
+    hosts: impl IntoIterator<Item = &'h str>,
+) -> Result<Layout, Error> {
     Ok(match &inv.source {
-        Some(Source::Prebuilt { path }) => source::layout_of(path).await?,
+        Some(Source::Prebuilt { path }) if source::is_install(path) => {
+            source::layout_of(path).await?
+        }
+        Some(Source::Prebuilt { .. }) => {
+            recorded_layout(inv, fleet, hosts).await.unwrap_or_default()
+        }
         _ => Layout::default(),
     })
+}
+
+/// The layout recorded under the install prefix of the first of `hosts` that answers with one.
+async fn recorded_layout<'h>(
+    inv: &Inventory,
+    fleet: &Fleet,
+    hosts: impl IntoIterator<Item = &'h str>,
+) -> Option<Layout> {
+    let mut reads: FuturesUnordered<_> = hosts
+        .into_iter()
+        .filter_map(|name| inv.host(name))
+        .map(|host| async move {
+            let record = format!("{}/{}", host.install_prefix, source::LAYOUT_RECORD);
+            let cat = Script::new().cmd(Cmd::new("cat").arg(record)).to_string();
+            let out = fleet.session(&host.name).await.ok()?.run(&cat).await.ok()?;
+            Layout::parse_record(&String::from_utf8_lossy(&out.stdout))
+        })
+        .collect();
+    while let Some(read) = reads.next().await {
+        if read.is_some() {
+            return read;
+        }
+    }
+    None
 }
 
 /// Facts per host, as the commands that operate a cluster judge them: the host's facts, or why

@@ -30,12 +30,12 @@ pub async fn run(args: PairArgs) -> Result<Status, Error> {
     let pair =
         degrade::pair(&inv, &args.node).map_err(|e| Error::Usage(format!("degrade: {e}")))?;
     let (primary, standby) = (pair.datanode, pair.standby);
-    let layout = cluster::layout(&inv).await?;
+    let fleet = fleet::fleet(&inv, &args.ssh);
+    let layout = cluster::layout(&inv, &fleet, inv.hosts.iter().map(|h| h.name.as_str())).await?;
     let renderer = cluster::renderer(&inv)?;
     let (_, nodes) = desired(&inv, &renderer, &layout.bin, None, None)
         .map_err(|e| Error::Usage(format!("templates: {e}")))?;
     let want = nodes.iter().find(|n| n.name == primary.name.as_str()).expect("desired node");
-    let fleet = fleet::fleet(&inv, &args.ssh);
     let envs = cluster::host_envs(&inv, &layout);
     let mut out = std::io::stdout().lock();
     let cx = Cx { inv: &inv, layout: &layout, fleet: &fleet, envs: &envs, forks: args.ssh.forks };

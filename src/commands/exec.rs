@@ -28,11 +28,14 @@ pub async fn run(args: ExecArgs) -> Result<Status, Error> {
             targets.push(t);
         }
     }
-    let layout = match &inv.source {
-        Some(inventory::Source::Prebuilt { path }) => crate::source::layout_of(path).await?,
-        _ => crate::source::Layout::default(),
-    };
     let fleet = fleet::fleet(&inv, &args.ssh);
+    // Only a command run on a node needs the install's directories (PATH, LD_LIBRARY_PATH).
+    let node_hosts: Vec<&str> =
+        targets.iter().filter(|t| t.node.is_some()).map(|t| t.host.as_str()).collect();
+    let layout = match node_hosts.is_empty() {
+        true => Layout::default(),
+        false => cluster::layout(&inv, &fleet, node_hosts).await?,
+    };
 
     let outcomes = executor::run_all(targets, args.ssh.forks, |target| {
         let script = remote_script(&inv, &layout, &target, &args.command);

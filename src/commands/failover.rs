@@ -37,8 +37,8 @@ pub async fn run(args: FailoverArgs) -> Result<Status, Error> {
         failover::pair(&inv, &args.node).map_err(|e| Error::Usage(format!("failover: {e}")))?;
     let takeover = failover::takeover(&inv, &roles, pair)
         .map_err(|e| Error::Usage(format!("failover: {e}")))?;
-    let layout = cluster::layout(&inv).await?;
     let fleet = fleet::fleet(&inv, &args.ssh);
+    let layout = cluster::layout(&inv, &fleet, inv.hosts.iter().map(|h| h.name.as_str())).await?;
     let envs = cluster::host_envs(&inv, &layout);
     let forks = args.ssh.forks;
     let cx = StepContext::plain(&fleet, envs.clone());

@@ -39,8 +39,8 @@ async fn run(args: LifecycleArgs, direction: Direction) -> Result<Status, Error>
     // Tiers by the roles nodes have now: a promoted standby starts with the primaries.
     let (inv, _) = cluster::load_now(&args.inventory)?;
     let selected = selected_nodes(&inv, args.on.as_deref())?;
-    let layout = cluster::layout(&inv).await?;
     let fleet = fleet::fleet(&inv, &args.ssh);
+    let layout = cluster::layout(&inv, &fleet, inv.hosts.iter().map(|h| h.name.as_str())).await?;
     let envs = cluster::host_envs(&inv, &layout);
     let forks = args.ssh.forks;
     let facts = cluster::probe_nodes(&inv, &selected, &fleet, forks, &envs, &layout).await;

@@ -46,6 +46,8 @@ impl Error {
     pub fn exit_status(&self) -> Status {
         match self {
             Error::Inventory(_) | Error::Usage(_) => Status::Invalid,
+            // The inventory names a directory that holds no install.
+            Error::Source(crate::source::Error::NotAnInstall { .. }) => Status::Invalid,
             _ => Status::Failed,
         }
     }

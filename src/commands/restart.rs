@@ -53,8 +53,8 @@ pub async fn run(args: RestartArgs) -> Result<Status, Error> {
         return Ok(Status::Ok);
     }
 
-    let layout = cluster::layout(&inv).await?;
     let fleet = fleet::fleet(&inv, &args.target.ssh);
+    let layout = cluster::layout(&inv, &fleet, inv.hosts.iter().map(|h| h.name.as_str())).await?;
     let envs = cluster::host_envs(&inv, &layout);
     let forks = args.target.ssh.forks;
     let probed = probed(&inv, &roll);

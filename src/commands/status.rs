@@ -65,13 +65,13 @@ async fn once(
 ) -> Result<Status, Error> {
     let inv = inventory::load(&args.inventory)?;
     let roles = roles::load(&args.inventory).map_err(|e| Error::Usage(e.to_string()))?;
-    let layout = cluster::layout(&inv).await?;
+    let fleet = fleet::fleet(&inv, &args.ssh);
+    let layout = cluster::layout(&inv, &fleet, inv.hosts.iter().map(|h| h.name.as_str())).await?;
     let renderer = cluster::renderer(&inv)?;
     // What apply would write, for the roles the cluster has now.
     let now = roles.effective(&inv).map_err(Error::Usage)?;
     let (_, nodes) = desired(&now, &renderer, &layout.bin, None, None)
         .map_err(|e| Error::Usage(format!("templates: {e}")))?;
-    let fleet = fleet::fleet(&inv, &args.ssh);
     let envs = cluster::host_envs(&inv, &layout);
     let files = |node: &str| -> Vec<String> {
         let desired = nodes.iter().find(|n| n.name == node);

@@ -43,9 +43,9 @@ pub async fn run(args: PairArgs) -> Result<Status, Error> {
     let pair = failover_plan::pair(&inv, &args.node).map_err(usage)?;
     switchover::current(&inv, &roles, pair).map_err(usage)?;
     let datanode = pair.datanode.name.as_str();
-    let layout = cluster::layout(&inv).await?;
-    let renderer = cluster::renderer(&inv)?;
     let fleet = fleet::fleet(&inv, &args.ssh);
+    let layout = cluster::layout(&inv, &fleet, inv.hosts.iter().map(|h| h.name.as_str())).await?;
+    let renderer = cluster::renderer(&inv)?;
     let envs = cluster::host_envs(&inv, &layout);
     let deployed = Deployed {
         inventory: &args.inventory,

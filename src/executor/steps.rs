@@ -16,7 +16,7 @@ use crate::plan::state::{INIT_MARKER, INSTALL_MARKER, PgxcNodeRow, STREAMED_MARK
 use crate::plan::step::{Action, Rejoin, Step};
 use crate::secret::Secret;
 use crate::shell::{Become, Cmd, Script, quote};
-use crate::source::BuildInputs;
+use crate::source::{BuildInputs, LAYOUT_RECORD, Layout};
 use crate::transport::{ExitStatus, Fleet, Output, Session};
 
 /// What running steps on a host needs besides the step itself.
@@ -33,12 +33,19 @@ pub struct HostEnv {
     pub passfile: Option<String>,
 }
 
+/// An install to ship: its archive, and where its binaries and libraries are in it.
+#[derive(Debug, Clone, Copy)]
+pub struct Shipment<'a> {
+    pub archive: &'a [u8],
+    pub layout: &'a Layout,
+}
+
 /// Everything steps share during one apply.
 pub struct StepContext<'a> {
     pub fleet: &'a Fleet,
     pub hosts: BTreeMap<String, HostEnv>,
-    /// The install archive, for [`Action::ShipInstall`].
-    pub archive: Option<&'a [u8]>,
+    /// The install to ship, for [`Action::ShipInstall`].
+    pub archive: Option<Shipment<'a>>,
     /// The build from source and its local inputs, for [`Action::Build`].
     pub build: Option<(&'a Build, &'a BuildInputs)>,
     /// The cluster's password and its OS user, for [`Action::WritePassfile`] and initdb.
@@ -107,11 +114,20 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
             })
         }
         Action::ShipInstall { fingerprint } => {
-            let archive = cx.archive.expect("an install step comes with its archive");
+            let shipment = cx.archive.expect("an install step comes with its archive");
             let prefix = &env.install_prefix;
+            // The layout first, the fingerprint last: an install with its fingerprint recorded
+            // is complete.
             let script = Script::new()
                 .cmd(Cmd::new("mkdir").arg("-p").arg(prefix))
                 .cmd(Cmd::new("tar").arg("-xf").arg("-").arg("-C").arg(prefix))
+                .cmd(
+                    Cmd::new("printf")
+                        .arg("%s")
+                        .arg(shipment.layout.record())
+                        .raw(">")
+                        .arg(format!("{prefix}/{LAYOUT_RECORD}")),
+                )
                 .cmd(
                     Cmd::new("printf")
                         .arg("%s")
@@ -119,7 +135,7 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
                         .raw(">")
                         .arg(format!("{prefix}/{INSTALL_MARKER}")),
                 );
-            remote.run("install", &script, Some(archive)).await
+            remote.run("install", &script, Some(shipment.archive)).await
         }
         Action::Init { argv, data_dir, staging, files, foreign } => {
             if *foreign {

@@ -36,14 +36,18 @@ pub fn lab_up() -> Output {
     pgxc(&["lab", "up", "--hosts", &hosts, "--dir", LAB_DIR, "--port", &port])
 }
 
-/// The installed Postgres-XC the Postgres-XC tests deploy (`PGXC_HOME`), or `None` after
-/// saying that `test` is skipped.
-pub fn pgxc_home(test: &str) -> Option<String> {
-    let home = std::env::var("PGXC_HOME").ok();
-    if home.is_none() {
-        eprintln!("SKIPPED {test}: set PGXC_HOME to an installed Postgres-XC (e.g. /opt/pgxc)");
+/// The installed Postgres-XC the Postgres-XC tests deploy: `PGXC_HOME`, which scripts/test sets
+/// to the Postgres-X2 that scripts/server-install builds. Without it those tests fail: a test
+/// that is skipped verifies nothing.
+pub fn pgxc_home() -> String {
+    match std::env::var("PGXC_HOME") {
+        Ok(home) if !home.is_empty() => home,
+        _ => panic!(
+            "PGXC_HOME is not set: the Postgres-XC tests need an installed Postgres-XC. Run \
+             scripts/test (it builds Postgres-X2 once), or PGXC_HOME=$(scripts/server-install x2) \
+             cargo test"
+        ),
     }
-    home
 }
 
 /// The data directory of `node` on lab host `k` in test directory `tag`.
