@@ -16,6 +16,7 @@
 //! - [`shell`]: PURE. The only way to build a remote command line (quoting).
 //! - [`secret`]: the cluster's password, read once and kept out of output and command lines.
 //! - [`source`]: the install to ship (`[source] prebuilt`), packed locally.
+//! - [`interrupt`]: Ctrl-C for the whole process: first, start nothing new; second, exit.
 //! - [`lab`]: local sshd "hosts" on loopback addresses, to try the tool and to test it.
 //!
 //! Start reading at [`commands::run`].
@@ -24,6 +25,7 @@ pub mod cli;
 pub mod commands;
 pub mod executor;
 pub mod flavors;
+pub mod interrupt;
 pub mod inventory;
 pub mod lab;
 pub mod lock;

@@ -1,7 +1,9 @@
 //! I/O. The cluster lock: on every host, `flock` on `<data_root>/.pgxc-deploy.lock`, held by a
-//! remote command that lives exactly as long as this process's SSH connection. So two applies
-//! never run on one cluster at once, and an apply that is killed (or whose connection drops)
-//! leaves no stale lock behind: its sshd session ends, and the lock with it.
+//! remote command that lives exactly as long as this process's SSH connection. Every command
+//! that changes the cluster or the roles file takes it (apply, start, stop, restart, clean,
+//! failover, switchover, degrade, and `status --heal` while it heals), so two of them never
+//! interleave, and one that is killed (or whose connection drops) leaves no stale lock behind:
+//! its sshd session ends, and the lock with it.
 
 use futures::future::join_all;
 
@@ -54,19 +56,25 @@ pub struct LockHost {
 }
 
 impl ClusterLock {
-    /// Take the lock on every host at once. If any host refuses (busy or unreachable), the
-    /// others are released and every refusal comes back as `(host, why)`.
+    /// Take the lock on every host at once. If any host refuses (busy or, unless
+    /// `skip_unreachable`, unreachable), the others are released and every refusal comes back
+    /// as `(host, why)`. With `skip_unreachable` (failover: its primary's machine may be gone),
+    /// a host that cannot be connected to is left unlocked.
     pub async fn acquire(
         fleet: &Fleet,
         hosts: &[LockHost],
         owner: &str,
+        skip_unreachable: bool,
     ) -> Result<ClusterLock, Vec<(String, String)>> {
         let tries = hosts.iter().map(|h| async move {
-            let session =
-                fleet.session(&h.host).await.map_err(|e| StepError::new("lock", &e).message)?;
+            let session = match fleet.session(&h.host).await {
+                Ok(session) => session,
+                Err(_) if skip_unreachable => return Ok(None),
+                Err(e) => return Err(StepError::new("lock", &e).message),
+            };
             let script = h.as_user.wrap(&lock_script(&h.data_root, owner));
             match session.hold(&script).await.map_err(|e| StepError::new("lock", &e).message)? {
-                Ok((held, line)) if line == "locked" => Ok(held),
+                Ok((held, line)) if line == "locked" => Ok(Some(held)),
                 Ok((held, line)) => {
                     held.release().await;
                     Err(format!("unexpected answer from the lock: {line}"))
@@ -77,7 +85,7 @@ impl ClusterLock {
                     Err(if out.status == crate::transport::ExitStatus::Code(BUSY) {
                         format!(
                             "{stderr}: another pgxc-deploy works on this cluster ({file}); \
-                             wait for it to end (the lock ends with its SSH connection)"
+                             try again once it has ended (the lock ends with its SSH connection)"
                         )
                     } else {
                         format!("cannot take the lock {file}: {}: {stderr}", out.status)
@@ -90,7 +98,7 @@ impl ClusterLock {
         let mut refused = Vec::new();
         for (h, r) in hosts.iter().zip(results) {
             match r {
-                Ok(lock) => held.push(lock),
+                Ok(lock) => held.extend(lock),
                 Err(why) => refused.push((h.host.clone(), why)),
             }
         }

@@ -30,6 +30,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    runtime.spawn(pgxc_deploy::interrupt::watch());
     match runtime.block_on(commands::run(cli)) {
         Ok(status) => ExitCode::from(status as u8),
         Err(err) => {

@@ -267,8 +267,37 @@ fn postgresql_flavor_deploys_streams_reapplies_as_a_no_op_and_reloads_a_changed_
         stderr.contains("h2: lock: locked by apply by someone@elsewhere (pid 7): another pgxc-deploy works on this cluster"),
         "{stderr}"
     );
+    // Every other command that changes the cluster or its roles is refused the same way
+    // (failover too, though it leaves unreachable hosts unlocked); status and exec only read.
+    for args in [
+        vec!["start"],
+        vec!["stop"],
+        vec!["restart", "--rolling"],
+        vec!["clean", "--yes"],
+        vec!["failover", "pg1"],
+        vec!["switchover", "pg1"],
+    ] {
+        let mut argv = vec![args[0], inv.as_str()];
+        argv.extend(&args[1..]);
+        let out = pgxc(&argv);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}{stderr}", text(&out.stdout));
+        assert!(
+            stderr.contains("error: cannot lock pgtest; nothing was changed:"),
+            "{args:?}: {stderr}"
+        );
+        assert!(
+            stderr.contains("h2: lock: locked by apply by someone@elsewhere"),
+            "{args:?}: {stderr}"
+        );
+    }
+    let out = pgxc(&["status", &inv]);
+    assert!(out.status.success(), "status while locked: {}", text(&out.stderr));
+    let out = pgxc(&["exec", &inv, "--", "true"]);
+    assert!(out.status.success(), "exec while locked: {}", text(&out.stderr));
     holder.kill().unwrap();
     holder.wait().unwrap();
+    assert_eq!((started(1, "pg1", 25432), started(3, "pg2_standby", 25433)), before);
     let out = apply(&inv);
     assert!(out.status.success(), "{}", text(&out.stderr));
 

@@ -10,6 +10,8 @@ mod exec;
 /// `status --watch --heal`: a primary blocked by its dead synchronous standby is degraded, then
 /// switched back on once the standby streams.
 mod heal;
+/// Ctrl-C during apply (first: finish running steps; second: stop at once), and `-vv`.
+mod interrupt;
 /// `lab`: the local sshd hosts themselves.
 mod lab;
 /// `status`, `start`/`stop`, `clean`, `failover`: operating a cluster that apply deployed.

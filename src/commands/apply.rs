@@ -10,11 +10,10 @@ use crate::cli::ApplyArgs;
 use crate::executor::steps::{HostEnv, Shipment, StepContext, fetch_install};
 use crate::executor::{self, report};
 use crate::inventory::{self, Build, Inventory, Role, Source};
-use crate::lock::{self, ClusterLock, LockHost};
 use crate::plan::desired::desired;
 use crate::plan::diff::{self, DesiredHost, DesiredNode, plan};
 use crate::plan::state::HostFacts;
-use crate::plan::step::Action;
+use crate::plan::step::{Action, Phase};
 use crate::secret::Secret;
 use crate::source::{self, BuildInputs, Layout};
 use crate::transport::Fleet;
@@ -53,7 +52,7 @@ pub async fn run(args: ApplyArgs, dry_run: bool) -> Result<Status, Error> {
     let lock = if dry_run {
         None
     } else {
-        match take_lock(&inv, &fleet, &envs).await {
+        match cluster::lock(&inv, &fleet, &envs, "apply", cluster::LockScope::Every).await {
             Ok(lock) => Some(lock),
             Err(status) => {
                 fleet.close().await;
@@ -125,7 +124,7 @@ struct Job<'a> {
 /// Probe, plan, and (unless a dry run) run the plan and verify.
 async fn converge(job: &Job<'_>, inputs: Inputs<'_>) -> Result<Status, Error> {
     let Job { args, dry_run, started, inv, fleet, envs, hosts, nodes, layout } = *job;
-    let mut err = std::io::stderr().lock();
+    let mut err = std::io::stderr();
     let facts = match probe(inv, fleet, args, envs, nodes, &layout.bin).await {
         Ok(facts) => facts,
         Err(failed) => {
@@ -141,7 +140,7 @@ async fn converge(job: &Job<'_>, inputs: Inputs<'_>) -> Result<Status, Error> {
         }
     };
     let plan = plan(hosts, nodes, &facts);
-    let mut out = std::io::stdout().lock();
+    let mut out = std::io::stdout();
 
     if dry_run {
         report::plan(&plan, &mut out)?;
@@ -161,7 +160,10 @@ async fn converge(job: &Job<'_>, inputs: Inputs<'_>) -> Result<Status, Error> {
 
     let Inputs { build, mut archive, password } = inputs;
     writeln!(err, "apply: {} step(s) in {} phase(s)", plan.step_count(), plan.phases.len())?;
-    for phase in &plan.phases {
+    for (i, phase) in plan.phases.iter().enumerate() {
+        if interrupted_before(&plan.phases[i..], &mut err)? {
+            return Ok(Status::Interrupted);
+        }
         writeln!(err, "== {}", phase.name)?;
         let ships = phase.steps.iter().any(|s| matches!(s.action, Action::ShipInstall { .. }));
         if let (true, None, Some((b, _))) = (ships, &archive, &build) {
@@ -188,7 +190,18 @@ async fn converge(job: &Job<'_>, inputs: Inputs<'_>) -> Result<Status, Error> {
             build,
             password,
         };
-        if !cluster::run_steps(&phase.steps, &cx, args.ssh.forks, &mut err).await? {
+        let ok = cluster::run_steps(&phase.steps, &cx, args.ssh.forks, &mut err).await?;
+        if !ok && crate::interrupt::interrupted() {
+            writeln!(
+                err,
+                "interrupted: phase `{}` was cut short (its steps marked `not started` did not \
+                 run){}. Run apply again: it resumes from what is done.",
+                phase.name,
+                later_phases(&plan.phases[i + 1..])
+            )?;
+            return Ok(Status::Interrupted);
+        }
+        if !ok {
             writeln!(
                 err,
                 "error: phase `{}` failed; later phases were not run. Fix the cause and run apply again: it resumes from what is done.",
@@ -198,6 +211,9 @@ async fn converge(job: &Job<'_>, inputs: Inputs<'_>) -> Result<Status, Error> {
         }
     }
 
+    if interrupted_before(&[], &mut err)? {
+        return Ok(Status::Interrupted);
+    }
     // Verify from the servers themselves: running, registered, streaming. A standby that has
     // just started may still replay what it was given (a rewound old primary: everything since
     // the fork) before it streams: that alone is waited for, up to STREAM_WAIT.
@@ -214,7 +230,7 @@ async fn converge(job: &Job<'_>, inputs: Inputs<'_>) -> Result<Status, Error> {
         };
         let problems = verify(inv, nodes, &facts);
         let settling = !problems.is_empty() && problems.iter().all(|p| p.not_streaming_yet);
-        if !settling || waiting.elapsed() >= STREAM_WAIT {
+        if !settling || waiting.elapsed() >= STREAM_WAIT || crate::interrupt::interrupted() {
             break (problems, facts);
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -244,32 +260,29 @@ async fn converge(job: &Job<'_>, inputs: Inputs<'_>) -> Result<Status, Error> {
     Ok(Status::Ok)
 }
 
-/// Take the cluster lock on every host, or say who holds it.
-async fn take_lock(
-    inv: &Inventory,
-    fleet: &Fleet,
-    envs: &BTreeMap<String, HostEnv>,
-) -> Result<ClusterLock, Result<Status, Error>> {
-    let hosts: Vec<LockHost> = inv
-        .hosts
-        .iter()
-        .map(|h| LockHost {
-            host: h.name.clone(),
-            data_root: h.data_root.clone(),
-            as_user: envs[&h.name].as_user.clone(),
-        })
-        .collect();
-    ClusterLock::acquire(fleet, &hosts, &lock::owner("apply")).await.map_err(|refused| {
-        let mut err = std::io::stderr().lock();
-        let printed =
-            writeln!(err, "error: cannot lock {}; nothing was changed:", inv.cluster.name)
-                .and_then(|()| {
-                    refused
-                        .iter()
-                        .try_for_each(|(host, why)| writeln!(err, "  {host}: lock: {why}"))
-                });
-        printed.map(|()| Status::Failed).map_err(Error::from)
-    })
+/// After Ctrl-C: say that `left` (the phases not started yet) will not run, and `true`.
+fn interrupted_before(left: &[Phase], err: &mut dyn Write) -> Result<bool, Error> {
+    if !crate::interrupt::interrupted() {
+        return Ok(false);
+    }
+    let what = match left {
+        [] => "the verification was not run".to_string(),
+        _ => format!("{} phase(s) not run: {}", left.len(), phase_names(left)),
+    };
+    writeln!(err, "interrupted: {what}. Run apply again: it resumes from what is done.")?;
+    Ok(true)
+}
+
+/// `; N later phase(s) not run: a, b` (empty when none).
+fn later_phases(left: &[Phase]) -> String {
+    match left {
+        [] => String::new(),
+        _ => format!("; {} later phase(s) not run: {}", left.len(), phase_names(left)),
+    }
+}
+
+fn phase_names(phases: &[Phase]) -> String {
+    phases.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
 }
 
 type ProbeFailures = Vec<(String, executor::StepError)>;

@@ -5,6 +5,7 @@
 //! install prefix. Any directory it would refuse stops it before anything is stopped or deleted.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::time::Instant;
 
 use crate::cli::CleanArgs;
@@ -27,7 +28,7 @@ pub async fn run(args: CleanArgs) -> Result<Status, Error> {
     let nodes: Vec<&Node> = inv.nodes.iter().collect();
     let facts = cluster::probe_nodes(&inv, &nodes, &fleet, forks, &envs, &layout).await;
     let plan = clean_plan(&inv, &facts);
-    let mut out = std::io::stdout().lock();
+    let mut out = std::io::stdout();
 
     if !args.yes || !plan.refused.is_empty() || plan.removals.is_empty() {
         report::clean_listing(&plan, args.yes, &mut out)?;
@@ -36,6 +37,13 @@ pub async fn run(args: CleanArgs) -> Result<Status, Error> {
         return Ok(if complete { Status::Ok } else { Status::Failed });
     }
 
+    let _lock = match cluster::lock(&inv, &fleet, &envs, "clean", cluster::LockScope::Every).await {
+        Ok(lock) => lock,
+        Err(status) => {
+            fleet.close().await;
+            return status;
+        }
+    };
     let stop = Direction::Stop(StopMode::Immediate);
     let none = BTreeMap::new();
     let ran = lifecycle::change(
@@ -78,5 +86,17 @@ pub async fn run(args: CleanArgs) -> Result<Status, Error> {
         .collect();
     report::clean_summary(removed, &failed, &plan.unreachable, started.elapsed(), &mut out)?;
     let clean = failed.is_empty() && ran.failed.is_empty() && plan.unreachable.is_empty();
+    if clean {
+        // The roles of a cluster that is gone must not steer the next apply.
+        let roles = inventory::roles::path_for(&args.inventory);
+        match std::fs::remove_file(&roles) {
+            Ok(()) => writeln!(out, "removed {}", roles.display())?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                writeln!(out, "error: cannot remove {}: {e}; remove it by hand", roles.display())?;
+                return Ok(Status::Failed);
+            }
+        }
+    }
     Ok(if clean { Status::Ok } else { Status::Failed })
 }

@@ -14,6 +14,7 @@ use crate::executor::{self, Target, report};
 use crate::plan::step::Step;
 
 use crate::inventory::{Inventory, Node, Source, roles};
+use crate::lock::{self, ClusterLock, LockHost};
 use crate::observe::{self, Facts};
 use crate::plan::desired::{bin_dir, passfile_path};
 use crate::plan::render::Renderer;
@@ -22,7 +23,7 @@ use crate::shell::{Become, Cmd, Script};
 use crate::source::{self, Layout};
 use crate::transport::Fleet;
 
-use super::{Error, fleet};
+use super::{Error, Status, fleet};
 
 /// The inventory as the cluster runs now (the roles file's swaps applied, see
 /// [`roles::Roles::effective`]), and the roles file.
@@ -115,6 +116,50 @@ async fn recorded_layout<'h>(
         }
     }
     None
+}
+
+/// Which hosts a command locks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockScope {
+    /// Every host of the inventory: any that cannot be locked refuses the command.
+    Every,
+    /// The hosts that answer (failover, whose primary's machine may be gone); a busy lock still
+    /// refuses.
+    Reachable,
+}
+
+/// Take the cluster lock for `what` (the command's name, recorded as its holder), or say who
+/// holds it (or why a host could not be locked) and give the status to exit with. The lock
+/// lasts until it is released or the fleet's sessions close.
+pub async fn lock(
+    inv: &Inventory,
+    fleet: &Fleet,
+    envs: &BTreeMap<String, HostEnv>,
+    what: &str,
+    scope: LockScope,
+) -> Result<ClusterLock, Result<Status, Error>> {
+    let hosts: Vec<LockHost> = inv
+        .hosts
+        .iter()
+        .map(|h| LockHost {
+            host: h.name.clone(),
+            data_root: h.data_root.clone(),
+            as_user: envs[&h.name].as_user.clone(),
+        })
+        .collect();
+    let owner = lock::owner(what);
+    let skip = scope == LockScope::Reachable;
+    ClusterLock::acquire(fleet, &hosts, &owner, skip).await.map_err(|refused| {
+        let mut err = std::io::stderr();
+        let printed =
+            writeln!(err, "error: cannot lock {}; nothing was changed:", inv.cluster.name)
+                .and_then(|()| {
+                    refused
+                        .iter()
+                        .try_for_each(|(host, why)| writeln!(err, "  {host}: lock: {why}"))
+                });
+        printed.map(|()| Status::Failed).map_err(Error::from)
+    })
 }
 
 /// Facts per host, as the commands that operate a cluster judge them: the host's facts, or why

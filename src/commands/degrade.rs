@@ -37,7 +37,15 @@ pub async fn run(args: PairArgs) -> Result<Status, Error> {
         .map_err(|e| Error::Usage(format!("templates: {e}")))?;
     let want = nodes.iter().find(|n| n.name == primary.name.as_str()).expect("desired node");
     let envs = cluster::host_envs(&inv, &layout);
-    let mut out = std::io::stdout().lock();
+    let mut out = std::io::stdout();
+    let _lock = match cluster::lock(&inv, &fleet, &envs, "degrade", cluster::LockScope::Every).await
+    {
+        Ok(lock) => lock,
+        Err(status) => {
+            fleet.close().await;
+            return status;
+        }
+    };
     let cx = Cx { inv: &inv, layout: &layout, fleet: &fleet, envs: &envs, forks: args.ssh.forks };
     let done = degrade(&cx, want, primary, standby, false, &mut out).await;
     fleet.close().await;

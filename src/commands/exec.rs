@@ -49,7 +49,7 @@ pub async fn run(args: ExecArgs) -> Result<Status, Error> {
     .await;
     fleet.close().await;
 
-    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
+    let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
     if args.json {
         executor::report::json(&outcomes, &mut out)?;
         executor::report::summary(&outcomes, &mut err)?;

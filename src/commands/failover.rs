@@ -32,17 +32,37 @@ use super::{Error, Status, fleet};
 pub async fn run(args: FailoverArgs) -> Result<Status, Error> {
     let started = Instant::now();
     let inv = inventory::load(&args.inventory)?;
-    let mut roles = roles::load(&args.inventory).map_err(|e| Error::Usage(chain(&e)))?;
+    let roles = roles::load(&args.inventory).map_err(|e| Error::Usage(chain(&e)))?;
     let pair =
         failover::pair(&inv, &args.node).map_err(|e| Error::Usage(format!("failover: {e}")))?;
-    let takeover = failover::takeover(&inv, &roles, pair)
-        .map_err(|e| Error::Usage(format!("failover: {e}")))?;
+    failover::takeover(&inv, &roles, pair).map_err(|e| Error::Usage(format!("failover: {e}")))?;
     let fleet = fleet::fleet(&inv, &args.ssh);
     let layout = cluster::layout(&inv, &fleet, inv.hosts.iter().map(|h| h.name.as_str())).await?;
     let envs = cluster::host_envs(&inv, &layout);
     let forks = args.ssh.forks;
+    let _lock =
+        match cluster::lock(&inv, &fleet, &envs, "failover", cluster::LockScope::Reachable).await {
+            Ok(lock) => lock,
+            Err(status) => {
+                fleet.close().await;
+                return status;
+            }
+        };
+    // Read again under the lock: another command may have changed the roles meanwhile.
+    let reread = roles::load(&args.inventory).map_err(|e| Error::Usage(chain(&e))).and_then(|r| {
+        let takeover = failover::takeover(&inv, &r, pair)
+            .map_err(|e| Error::Usage(format!("failover: {e}")))?;
+        Ok((r, takeover))
+    });
+    let (mut roles, takeover) = match reread {
+        Ok(read) => read,
+        Err(e) => {
+            fleet.close().await;
+            return Err(e);
+        }
+    };
     let cx = StepContext::plain(&fleet, envs.clone());
-    let mut out = std::io::stdout().lock();
+    let mut out = std::io::stdout();
     let datanode = pair.datanode;
     let fail = |out: &mut dyn Write, message: String| -> Result<Status, Error> {
         writeln!(out, "error: failover {}: {message}", datanode.name)?;

@@ -8,7 +8,7 @@ use crate::lab::{self, Lab, UpOptions};
 use super::{Error, Status};
 
 pub async fn run(cmd: LabCommand) -> Result<Status, Error> {
-    let mut out = std::io::stdout().lock();
+    let mut out = std::io::stdout();
     match cmd {
         LabCommand::Up { hosts, dir, port } => {
             let lab = lab::up(&UpOptions { dir, hosts, port }).await?;

@@ -42,9 +42,18 @@ async fn run(args: LifecycleArgs, direction: Direction) -> Result<Status, Error>
     let fleet = fleet::fleet(&inv, &args.ssh);
     let layout = cluster::layout(&inv, &fleet, inv.hosts.iter().map(|h| h.name.as_str())).await?;
     let envs = cluster::host_envs(&inv, &layout);
+    let _lock = match cluster::lock(&inv, &fleet, &envs, verb(direction), cluster::LockScope::Every)
+        .await
+    {
+        Ok(lock) => lock,
+        Err(status) => {
+            fleet.close().await;
+            return status;
+        }
+    };
     let forks = args.ssh.forks;
     let facts = cluster::probe_nodes(&inv, &selected, &fleet, forks, &envs, &layout).await;
-    let mut out = std::io::stdout().lock();
+    let mut out = std::io::stdout();
     let fenced = fenced(&args.inventory)?;
     let ran = change(
         &inv, &selected, &facts, direction, &layout, &fleet, &envs, forks, &fenced, &mut out,

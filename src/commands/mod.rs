@@ -1,6 +1,11 @@
 //! One module per subcommand. Each loads what it needs (inventory), picks targets, runs the work
 //! through [`crate::executor`], and reports. [`run`] dispatches; `main` maps its result to an
-//! exit status: 0 all good, 1 some target failed, 2 invalid inventory or usage.
+//! exit status: 0 all good, 1 some target failed, 2 invalid inventory or usage, 130 cut
+//! short by Ctrl-C.
+//!
+//! Output goes through the unlocked `std::io::stdout()` / `stderr()` handles, which lock per
+//! write: a lock held across an `.await` deadlocks the runtime once tracing (`-vv`) writes to
+//! stderr from another task.
 
 mod apply;
 mod clean;
@@ -23,6 +28,8 @@ pub enum Status {
     Ok = 0,
     Failed = 1,
     Invalid = 2,
+    /// Ctrl-C cut the work short (128 + SIGINT, as shells report it).
+    Interrupted = 130,
 }
 
 /// Why a command could not do its work at all (as opposed to a target failing).
@@ -65,6 +72,17 @@ impl Error {
 
 /// Run the subcommand the user asked for.
 pub async fn run(cli: Cli) -> Result<Status, Error> {
+    // Ctrl-C is how `status --watch` ends: its status is the last refresh's.
+    let watch = matches!(&cli.command, Command::Status(_));
+    let status = dispatch(cli).await?;
+    // Work that Ctrl-C kept from starting was reported as not started.
+    Ok(match status {
+        Status::Failed if !watch && crate::interrupt::interrupted() => Status::Interrupted,
+        status => status,
+    })
+}
+
+async fn dispatch(cli: Cli) -> Result<Status, Error> {
     match cli.command {
         Command::Exec(args) => exec::run(args).await,
         Command::Apply(args) => apply::run(args, false).await,

@@ -44,7 +44,7 @@ pub async fn run(args: RestartArgs) -> Result<Status, Error> {
         .map(|n| inv.node(n.name.as_str()).expect("the roles only swap the inventory's nodes"))
         .collect();
     let roll = restart::roll(&selected, &roles, on.is_some(), usize::from(args.batch));
-    let mut out = std::io::stdout().lock();
+    let mut out = std::io::stdout();
     for (node, why) in &roll.left_alone {
         report::lifecycle_node(&label(node), "skip", why, &mut out)?;
     }
@@ -57,6 +57,14 @@ pub async fn run(args: RestartArgs) -> Result<Status, Error> {
     let layout = cluster::layout(&inv, &fleet, inv.hosts.iter().map(|h| h.name.as_str())).await?;
     let envs = cluster::host_envs(&inv, &layout);
     let forks = args.target.ssh.forks;
+    let _lock = match cluster::lock(&inv, &fleet, &envs, "restart", cluster::LockScope::Every).await
+    {
+        Ok(lock) => lock,
+        Err(status) => {
+            fleet.close().await;
+            return status;
+        }
+    };
     let probed = probed(&inv, &roll);
     let facts = cluster::probe_nodes(&inv, &probed, &fleet, forks, &envs, &layout).await;
     let of = |n: &Node| node_facts(&facts, n);

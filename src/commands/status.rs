@@ -85,7 +85,7 @@ async fn once(
 
     let rows = health::assess(&inv, &nodes, &facts, &roles);
     let terminal = std::io::stdout().is_terminal();
-    let mut out = std::io::stdout().lock();
+    let mut out = std::io::stdout();
     if watching && !args.json {
         report::watch_header(terminal, &mut out)?;
     }
@@ -104,10 +104,22 @@ async fn once(
     let (heals, blocked) = degrade::heal(&now, &nodes, &facts, &healer.blocked);
     healer.blocked = blocked;
     // Heal reports go where the table goes; with --json, to stderr (stdout stays JSON lines).
-    let mut err = std::io::stderr().lock();
+    let mut err = std::io::stderr();
     let to: &mut dyn Write = if args.json { &mut err } else { &mut out };
     let cx = Cx { inv: &now, layout: &layout, fleet: &fleet, envs: &envs, forks: args.ssh.forks };
+    // Heals change the cluster: under the lock, or (another command holds it, and said so
+    // above) not at this refresh.
+    let lock = match heals.is_empty() {
+        true => None,
+        false => cluster::lock(&inv, &fleet, &envs, "status --heal", cluster::LockScope::Every)
+            .await
+            .ok(),
+    };
+    let heals = if lock.is_some() { heals } else { Vec::new() };
     let healed = heal(&cx, &nodes, &heals, to).await;
+    if let Some(lock) = lock {
+        lock.release().await;
+    }
     fleet.close().await;
     let healed = healed?;
     if !healed.is_empty() {

@@ -47,6 +47,20 @@ pub async fn run(args: PairArgs) -> Result<Status, Error> {
     let layout = cluster::layout(&inv, &fleet, inv.hosts.iter().map(|h| h.name.as_str())).await?;
     let renderer = cluster::renderer(&inv)?;
     let envs = cluster::host_envs(&inv, &layout);
+    let _lock =
+        match cluster::lock(&inv, &fleet, &envs, "switchover", cluster::LockScope::Every).await {
+            Ok(lock) => lock,
+            Err(status) => {
+                fleet.close().await;
+                return status;
+            }
+        };
+    // Read again under the lock: another command may have changed the roles meanwhile.
+    roles = roles::load(&args.inventory).map_err(|e| Error::Usage(chain(&e)))?;
+    if let Err(e) = switchover::current(&inv, &roles, pair) {
+        fleet.close().await;
+        return Err(usage(e));
+    }
     let deployed = Deployed {
         inventory: &args.inventory,
         inv: &inv,
@@ -56,7 +70,7 @@ pub async fn run(args: PairArgs) -> Result<Status, Error> {
         envs: &envs,
         forks: args.ssh.forks,
     };
-    let mut out = std::io::stdout().lock();
+    let mut out = std::io::stdout();
     let handed = hand_over(&deployed, &mut roles, pair, started, &mut out).await;
     fleet.close().await;
     match handed? {

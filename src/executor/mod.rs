@@ -6,8 +6,6 @@ pub mod report;
 pub mod steps;
 
 use std::future::Future;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -90,22 +88,11 @@ where
     F: Fn(Target, T) -> Fut,
     Fut: Future<Output = Result<Output, StepError>>,
 {
-    let interrupted = Arc::new(AtomicBool::new(false));
-    let watcher = {
-        let interrupted = interrupted.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                tracing::warn!("interrupted: starting no new work, waiting for running work");
-                interrupted.store(true, Ordering::SeqCst);
-            }
-        })
-    };
     let work = &work;
-    let interrupted = &interrupted;
-    let outcomes = futures::stream::iter(items)
+    futures::stream::iter(items)
         .map(|(target, item)| async move {
             let start = Instant::now();
-            let result = if interrupted.load(Ordering::SeqCst) {
+            let result = if crate::interrupt::interrupted() {
                 Err(StepError { step: "start".into(), message: "not started: interrupted".into() })
             } else {
                 work(target.clone(), item).await
@@ -114,16 +101,14 @@ where
         })
         .buffered(forks.max(1))
         .collect()
-        .await;
-    watcher.abort();
-    outcomes
+        .await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::transport::ExitStatus;
-    use std::sync::atomic::AtomicUsize;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn target(host: &str) -> Target {
         Target { host: host.into(), node: None }

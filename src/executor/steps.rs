@@ -455,6 +455,16 @@ async fn run_build(
                     ),
                 });
             }
+            None if crate::interrupt::interrupted() => {
+                return Err(StepError {
+                    step: format!("build ({shown})"),
+                    message: format!(
+                        "interrupted: the build goes on, detached, on {host} (log: {}); \
+                         apply again waits for it",
+                        build::log_path(dir)
+                    ),
+                });
+            }
             None => tokio::time::sleep(BUILD_POLL).await,
         }
     }

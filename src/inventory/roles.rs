@@ -203,8 +203,15 @@ pub fn save(inventory: &Path, roles: &Roles) -> Result<PathBuf, Error> {
     let path = path_for(inventory);
     let tmp = path.with_extension("toml.tmp");
     let write = |source| Error::Write { path: path.clone(), source };
-    std::fs::write(&tmp, roles.to_toml()).map_err(write)?;
+    // Written whole, on disk, then renamed over the old one: a crash leaves the old roles or
+    // the new ones, never a part.
+    let mut file = std::fs::File::create(&tmp).map_err(write)?;
+    std::io::Write::write_all(&mut file, roles.to_toml().as_bytes()).map_err(write)?;
+    file.sync_all().map_err(write)?;
     std::fs::rename(&tmp, &path).map_err(write)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(write)?;
+    }
     Ok(path)
 }
 
