@@ -85,6 +85,27 @@ fn degrade_lets_writes_through_when_a_synchronous_standby_dies_and_apply_restore
         "{said}"
     );
 
+    // While another command holds the cluster lock, degrade is refused and changes nothing.
+    let lock = format!("{LAB_DIR}/hosts/h1/data/{TAG}/.pgxc-deploy.lock");
+    std::fs::write(format!("{lock}.owner"), "switchover by someone@elsewhere (pid 7)\n").unwrap();
+    let mut holder =
+        std::process::Command::new("flock").args(["-o", &lock, "sleep", "60"]).spawn().unwrap();
+    wait_for("the lock held", || {
+        assert!(holder.try_wait().unwrap().is_none(), "the lock's holder ended early");
+        let probe = std::process::Command::new("flock").args(["-n", &lock, "true"]).status();
+        !probe.unwrap().success()
+    });
+    let out = pgxc(&["degrade", &inv, "pg1"]);
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
+    assert!(
+        text(&out.stderr).contains("h1: lock: locked by switchover by someone@elsewhere"),
+        "{}",
+        shown(&out)
+    );
+    assert!(!write_on_pg1(1000).1, "a refused degrade switched nothing off");
+
     // degrade (by the standby's name): writes go through within seconds.
     let started = Instant::now();
     let out = pgxc(&["degrade", &inv, "pg1_standby"]);
