@@ -8,31 +8,42 @@
 use futures::future::join_all;
 
 use crate::executor::StepError;
-use crate::shell::{Become, Cmd, quote};
+use crate::shell::{Become, Cmd, STEPS_LOCK, quote};
 use crate::transport::{Fleet, Held};
 
 /// The lock file under a host's data root; `.owner` beside it says who holds it.
 pub const LOCK_FILE: &str = ".pgxc-deploy.lock";
 
+/// How long the lock waits for the steps of an earlier command (killed, or cut off) to end:
+/// their guard kills them within a fraction of a second of their connection's end.
+const STEPS_WAIT: u32 = 30;
+
 /// Exit status of the lock script when another holder has the lock.
 const BUSY: u32 = 75;
 
-/// The remote script: take the lock without waiting, record `owner`, print `locked`, then hold
-/// it until stdin closes. Busy: print the holder on stderr and exit 75.
+/// The remote script: take the lock without waiting, record `owner`, wait until no step of an
+/// earlier command runs on the host (the steps lock, [`STEPS_LOCK`], is free), print `locked`,
+/// then hold it until stdin closes. Busy: print the holder on stderr and exit 75.
 pub fn lock_script(data_root: &str, owner: &str) -> String {
     let file = format!("{data_root}/{LOCK_FILE}");
     let owner_file = format!("{file}.owner");
+    let steps = format!("{data_root}/{STEPS_LOCK}");
     format!(
         "{mkdir} || exit 1\n\
          exec 9>>{lock} || exit 1\n\
          if ! flock -n 9; then echo \"locked by $(cat {owner_q} 2>/dev/null || echo 'another apply')\" >&2; exit {BUSY}; fi\n\
          {record}\n\
+         exec 8>>{steps} || exit 1\n\
+         if ! flock -w {STEPS_WAIT} 8; then echo \"steps that an earlier pgxc-deploy started still run after {STEPS_WAIT} s ({steps_q} is held); look for them with: fuser -v {steps_q}\" >&2; exit 1; fi\n\
+         exec 8>&-\n\
          echo locked\n\
          exec cat >/dev/null\n",
         mkdir = Cmd::new("mkdir").arg("-p").arg(data_root),
         lock = quote(&file),
         owner_q = quote(&owner_file),
         record = Cmd::new("printf").arg("%s\\n").arg(owner).raw(">").arg(&owner_file),
+        steps = quote(&steps),
+        steps_q = quote(&steps),
     )
 }
 

@@ -164,6 +164,58 @@ impl Become {
     }
 }
 
+/// The steps lock under a host's data root: every step a pgxc-deploy runs there holds it shared
+/// for as long as it runs; the cluster lock waits until it can take it alone, so a command
+/// never starts while steps of an earlier one (killed, its connection lost) still run.
+pub const STEPS_LOCK: &str = ".pgxc-deploy.steps";
+
+/// How often a guarded step checks that its SSH connection is still there.
+const GUARD_POLL: &str = "0.1";
+
+impl Become {
+    /// [`Become::wrap`], for a plan step: `script` also ends with the SSH connection. Without a
+    /// terminal sshd leaves a command running when its client goes away (the command is
+    /// orphaned), so a killed apply would leave initdb and the like running while the next
+    /// apply redoes their work. Here the script runs in a process group of its own, and a
+    /// watcher kills that group once the sshd process of the connection (the login shell's
+    /// parent, passed in as `$1`) is gone. While it runs it holds [`STEPS_LOCK`] under
+    /// `data_root` shared; the script itself does not inherit it (a server it starts would hold
+    /// it forever; a data root that does not exist yet is not locked).
+    pub fn wrap_guarded(&self, script: &str, data_root: &str) -> String {
+        let lock = format!("{data_root}/{STEPS_LOCK}");
+        let guard = format!(
+            "sshd=$1\n\
+             if {{ command exec 8>>{lock}; }} 2>/dev/null; then flock -s 8; fi\n\
+             exec 3<&0\n\
+             setsid sh -c {script} <&3 3<&- 8>&- &\n\
+             child=$!\n\
+             exec 3<&-\n\
+             (while kill -0 \"$child\" 2>/dev/null; do\n\
+             \x20 [ -d \"/proc/$sshd\" ] || {{ kill -KILL \"-$child\"; exit 0; }}\n\
+             \x20 sleep {GUARD_POLL}\n\
+             done) </dev/null >/dev/null 2>&1 8>&- &\n\
+             watch=$!\n\
+             wait \"$child\"\n\
+             status=$?\n\
+             kill \"$watch\" 2>/dev/null\n\
+             exit \"$status\"",
+            lock = quote(&lock),
+            script = quote(script),
+        );
+        // `$PPID` is the login shell's parent, the connection's sshd: expanded there, unquoted.
+        let as_user = match self {
+            Become::No => Cmd::new("sh").arg("-c").arg(&guard),
+            Become::Runuser(user) => Cmd::new("runuser").arg("-u").arg(user),
+            Become::Sudo(user) => Cmd::new("sudo").arg("-n").arg("-u").arg(user),
+        };
+        let cmd = match self {
+            Become::No => as_user,
+            _ => as_user.arg("--").arg("sh").arg("-c").arg(format!("cd / && {guard}")),
+        };
+        cmd.arg("guard").raw("\"$PPID\"").to_string()
+    }
+}
+
 fn is_var_name(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
@@ -173,6 +225,80 @@ fn is_var_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The guarded script under /bin/sh, as the login shell: its parent plays sshd.
+    fn run_guarded(script: &str, root: &str, stdin: &[u8]) -> std::process::Output {
+        use std::io::Write as _;
+        let guarded = Become::No.wrap_guarded(script, root);
+        let mut child = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(guarded)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin).unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    #[test]
+    fn a_guarded_script_keeps_its_input_output_and_exit_status() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().display().to_string();
+        let out = run_guarded("cat; echo err >&2; exit 3", &root, b"hello\n");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "hello\n");
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "err\n");
+        assert_eq!(out.status.code(), Some(3));
+        // Ended: nobody holds the steps lock.
+        let lock = format!("{root}/{STEPS_LOCK}");
+        let free = std::process::Command::new("flock").args(["-n", &lock, "true"]).status();
+        assert!(free.unwrap().success());
+    }
+
+    #[test]
+    fn a_guarded_script_ends_with_its_connection_and_holds_the_steps_lock_until_then() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().display().to_string();
+        let pid_file = format!("{root}/pid");
+        let script = format!("echo $$ > {pid_file}; exec sleep 30");
+        let guarded = Become::No.wrap_guarded(&script, &root);
+        // `sshd`: a shell whose child runs the guarded line (not exec'd: `; :` follows).
+        let mut sshd = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg("sh -c \"$0\"; :")
+            .arg(guarded)
+            .spawn()
+            .unwrap();
+        let wait = |what: &str, check: &dyn Fn() -> bool| {
+            let start = std::time::Instant::now();
+            while !check() {
+                assert!(start.elapsed().as_secs() < 10, "timed out waiting for {what}");
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        };
+        wait("the script to start", &|| {
+            std::fs::read_to_string(&pid_file).is_ok_and(|p| p.ends_with('\n'))
+        });
+        let pid = std::fs::read_to_string(&pid_file).unwrap().trim().to_string();
+        let lock = format!("{root}/{STEPS_LOCK}");
+        let lock_free = || {
+            std::process::Command::new("flock")
+                .args(["-n", &lock, "true"])
+                .status()
+                .unwrap()
+                .success()
+        };
+        assert!(!lock_free(), "a running step holds the steps lock");
+        sshd.kill().unwrap();
+        sshd.wait().unwrap();
+        let running = || {
+            std::fs::read_to_string(format!("/proc/{pid}/status"))
+                .is_ok_and(|s| !s.lines().any(|l| l.starts_with("State:") && l.contains('Z')))
+        };
+        wait("the script to be killed", &|| !running());
+        wait("the steps lock to be free", &lock_free);
+    }
 
     #[test]
     fn quote_table() {

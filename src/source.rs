@@ -226,6 +226,11 @@ fn common_dir<'a>(paths: impl IntoIterator<Item = &'a str>) -> String {
     if joined.is_empty() { "/".into() } else { joined }
 }
 
+/// SHA-256 of `bytes`, hex: what an install archive is checked against on the host.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -2,7 +2,8 @@
 //! lab hosts (tags `inttest`, `inttest2`, `vvtest`; ports 27632-27653). The first Ctrl-C lets
 //! the running steps finish, starts nothing new, says what was left and exits 130, and a
 //! re-apply finishes the cluster; a second Ctrl-C ends apply at once. `-vv` (russh's debug
-//! logs on stderr from every task) never blocks a command.
+//! logs on stderr from every task) never blocks a command. An apply killed with SIGKILL at any
+//! moment leaves nothing running on the hosts that the next apply trips over (`killtest2`).
 
 use std::fs::File;
 use std::path::Path;
@@ -156,4 +157,38 @@ fn verbose_apply_and_plan_end_while_debug_logs_flow() {
 fn tail(text: &str) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(30)..].join("\n")
+}
+
+#[test]
+fn an_apply_killed_at_any_moment_leaves_nothing_running_and_the_next_converges() {
+    let tag = "killtest2";
+    let dir = tempdir();
+    let inv = inventory(dir.path(), tag, 27662);
+    // Every 0.5 s until an apply from nothing is done (about 7 s here).
+    for tenth in (5..=70).step_by(5) {
+        reset(tag);
+        let mut apply = spawn(dir.path(), "apply", &["apply", &inv]);
+        std::thread::sleep(Duration::from_millis(tenth * 100));
+        apply.kill().unwrap();
+        apply.wait().unwrap();
+        // At once: the steps it left must end by themselves before this apply's steps start.
+        let out = pgxc(&["apply", &inv]);
+        assert!(
+            out.status.success(),
+            "re-apply after a kill at {:.1} s:\n{}{}\nthe killed apply said:\n{}",
+            tenth as f64 / 10.0,
+            text(&out.stdout),
+            text(&out.stderr),
+            read(dir.path(), "apply.err")
+        );
+        let out = pgxc(&["apply", &inv]);
+        assert!(
+            text(&out.stdout).starts_with("nothing to do"),
+            "after a kill at {:.1} s: {}{}",
+            tenth as f64 / 10.0,
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+    }
+    reset(tag);
 }

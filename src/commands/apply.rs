@@ -186,7 +186,13 @@ async fn converge(job: &Job<'_>, inputs: Inputs<'_>) -> Result<Status, Error> {
         let cx = StepContext {
             fleet,
             hosts: envs.clone(),
-            archive: archive.as_deref().map(|archive| Shipment { archive, layout }),
+            // Checked on the host before it is unpacked: a cut connection must not leave a
+            // partial install that looks complete.
+            archive: archive.as_deref().filter(|_| ships).map(|archive| Shipment {
+                archive,
+                layout,
+                sha256: source::sha256_hex(archive),
+            }),
             build,
             password,
         };

@@ -34,10 +34,12 @@ pub struct HostEnv {
 }
 
 /// An install to ship: its archive, and where its binaries and libraries are in it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Shipment<'a> {
     pub archive: &'a [u8],
     pub layout: &'a Layout,
+    /// SHA-256 of `archive`, hex.
+    pub sha256: String,
 }
 
 /// Everything steps share during one apply.
@@ -114,13 +116,27 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
             })
         }
         Action::ShipInstall { fingerprint } => {
-            let shipment = cx.archive.expect("an install step comes with its archive");
+            let shipment = cx.archive.as_ref().expect("an install step comes with its archive");
             let prefix = &env.install_prefix;
-            // The layout first, the fingerprint last: an install with its fingerprint recorded
-            // is complete.
+            // Received whole into a file and checked before anything is unpacked (tar takes an
+            // archive cut at a member's end for a complete one); the layout, then the
+            // fingerprint last: an install with its fingerprint recorded is complete.
+            let file = format!("{prefix}/{INSTALL_MARKER}.tar");
+            let check = format!("{}  {file}\n", shipment.sha256);
             let script = Script::new()
                 .cmd(Cmd::new("mkdir").arg("-p").arg(prefix))
-                .cmd(Cmd::new("tar").arg("-xf").arg("-").arg("-C").arg(prefix))
+                .cmd(Cmd::new("cat").raw(">").arg(&file))
+                .cmd(Cmd::new("printf").arg("%s").arg(check).raw("|").arg("sha256sum").args([
+                    "--check",
+                    "--quiet",
+                    "--status",
+                    "-",
+                ]).raw("||").raw(&format!(
+                    "{{ echo {} >&2; exit 1; }}",
+                    quote("the install archive arrived incomplete or damaged (sha256 differs); run apply again")
+                )))
+                .cmd(Cmd::new("tar").arg("-xf").arg(&file).arg("-C").arg(prefix))
+                .cmd(Cmd::new("rm").arg("-f").arg(&file))
                 .cmd(
                     Cmd::new("printf")
                         .arg("%s")
@@ -618,7 +634,7 @@ impl Remote<'_> {
             script = script.env("PGPASSFILE", passfile);
         }
         let script = script.to_string();
-        let command = self.env.as_user.wrap(&script);
+        let command = self.env.as_user.wrap_guarded(&script, &self.env.data_root);
         let out = self
             .session
             .run_with_stdin(&command, stdin)
