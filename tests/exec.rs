@@ -325,6 +325,66 @@ fn a_hung_sshd_is_reported_after_the_connect_timeout() {
 }
 
 #[test]
+fn a_host_that_stops_answering_mid_command_fails_after_the_missed_keepalives() {
+    let dir = tempdir();
+    // h5 alone: exec ends when its last target does.
+    let inv = hosts_inventory(dir.path(), &[5], None);
+    let child = std::process::Command::new(bin())
+        .args(["exec", &inv, "--json", "--", "sleep 101 || true"])
+        .env_remove("SSH_AUTH_SOCK")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The sshd process that serves h5's connection: up from the remote `sleep` (whose
+    // SSH_CONNECTION names h5's address) to the first sshd.
+    let ppid = |pid: i32| -> Option<i32> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        stat.rsplit(')').next()?.split_whitespace().nth(1)?.parse().ok()
+    };
+    let find = || {
+        let out = std::process::Command::new("pgrep").args(["-f", "^sleep 101"]).output().unwrap();
+        text(&out.stdout).lines().filter_map(|p| p.parse::<i32>().ok()).find_map(|pid| {
+            let env = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+            if !text(&env).contains(" 127.0.10.5 ") {
+                return None;
+            }
+            let mut up = ppid(pid)?;
+            for _ in 0..4 {
+                let cmd = std::fs::read_to_string(format!("/proc/{up}/cmdline")).ok()?;
+                if cmd.starts_with("sshd") {
+                    return Some(up);
+                }
+                up = ppid(up)?;
+            }
+            None
+        })
+    };
+    let start = std::time::Instant::now();
+    let mut served = None;
+    while served.is_none() {
+        assert!(start.elapsed() < std::time::Duration::from_secs(10), "no sleep 101 on h5");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        served = find();
+    }
+    let sshd = served.unwrap();
+    kill("-STOP", sshd);
+    let frozen = std::time::Instant::now();
+    let out = child.wait_with_output().unwrap();
+    let elapsed = frozen.elapsed();
+    kill("-CONT", sshd);
+    let _ = std::process::Command::new("pkill").args(["-f", "sleep 101"]).status();
+
+    assert_eq!(out.status.code(), Some(1));
+    let lines = json_lines(&out.stdout);
+    assert_eq!(lines[0]["host"], "h5");
+    let msg = lines[0]["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("h5: connection lost before the command finished"), "{msg}");
+    // Not a timing assertion: only that the missed keepalives, not the 600 s command timeout,
+    // ended it (3 x 10 s, see transport::KEEPALIVE_MAX).
+    assert!(elapsed < std::time::Duration::from_secs(90), "{elapsed:?}");
+}
+
+#[test]
 fn a_command_that_runs_too_long_is_cut_off() {
     let dir = tempdir();
     let inv = hosts_inventory(dir.path(), &[1], None);

@@ -161,6 +161,31 @@ pub async fn run(args: FailoverArgs) -> Result<Status, Error> {
                 )?,
             }
 
+            // A postmaster that died (or was stopped) can leave backends serving pooled
+            // connections, which go on committing: none may be left before the promote.
+            if node_facts(&facts, old).is_ok() {
+                let step = failover::kill_leftovers(old);
+                let outcome = run_one(&step, &cx).await;
+                report::progress(&step, &outcome, &mut out)?;
+                if let Ok(o) = &outcome.result {
+                    for line in String::from_utf8_lossy(&o.stdout).lines() {
+                        let what = format!("{line} (left by its postmaster)");
+                        report::lifecycle_node(&label(old), "ok", &what, &mut out)?;
+                    }
+                }
+                if outcome.result.is_err() {
+                    let status = fail(
+                        &mut out,
+                        format!(
+                            "processes of {} still run in {} on {}: nothing was promoted; stop                              them by hand (or make sure its machine is off), then run failover                              again",
+                            old.name, old.data_dir, old.host
+                        ),
+                    );
+                    fleet.close().await;
+                    return status;
+                }
+            }
+
             report::phase_header(&format!("promote {}", new.name), &mut out)?;
             if !promote(&inv, new, &layout, &fleet, forks, &envs, &cx, None, &mut out).await? {
                 let status = fail(

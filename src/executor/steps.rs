@@ -12,7 +12,9 @@ use crate::inventory::Build;
 use crate::plan::build::{self, Poll};
 use crate::plan::diff::registration_sql;
 use crate::plan::restart::DOWN_MS_PREFIX;
-use crate::plan::state::{INIT_MARKER, INSTALL_MARKER, PgxcNodeRow, STREAMED_MARKER, live_server};
+use crate::plan::state::{
+    INIT_MARKER, INSTALL_MARKER, PgxcNodeRow, STREAMED_MARKER, kill_leftovers, live_server,
+};
 use crate::plan::step::{Action, Rejoin, Step};
 use crate::secret::Secret;
 use crate::shell::{Become, Cmd, Script, quote};
@@ -262,6 +264,9 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
                 script = script.cmd(argv_cmd(then));
             }
             remote.run("stop", &script, None).await
+        }
+        Action::KillLeftovers { data_dir } => {
+            remote.run("fence", &Script::new().raw(&kill_leftovers(data_dir)), None).await
         }
         Action::Remove { data_dir, staging } => {
             remote

@@ -198,6 +198,15 @@ pub fn fence(
     }
 }
 
+/// After the old primary's server is stopped (or found down): kill whatever of it still runs.
+pub fn kill_leftovers(node: &Node) -> Step {
+    Step {
+        host: node.host.clone(),
+        node: Some(node.name.to_string()),
+        action: Action::KillLeftovers { data_dir: node.data_dir.clone() },
+    }
+}
+
 /// SQL that fails while the server is in recovery, and succeeds on a primary.
 pub const PRIMARY_CHECK_SQL: &str = "select 1 / (not pg_is_in_recovery())::int";
 

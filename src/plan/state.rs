@@ -210,6 +210,30 @@ pub fn live_server(pid_file: &str, dir: &str) -> String {
     )
 }
 
+/// Shell that kills (SIGKILL) every process whose working directory is `dir` (quoted), ten
+/// rounds 0.2 s apart until none is left, printing `killed PID...` for each round that killed
+/// any, and fails naming those still there. postgres and gtm processes run in their data
+/// directory; a zombie's working directory cannot be read, so it does not count. Only the
+/// processes of the user running it can be read (the cluster's user: its servers).
+pub fn kill_leftovers(dir: &str) -> String {
+    format!(
+        "d=$(cd {dir} 2>/dev/null && pwd -P) || exit 0\n\
+         for round in 1 2 3 4 5 6 7 8 9 10; do\n\
+         \x20 left=\n\
+         \x20 for p in /proc/[0-9]*; do\n\
+         \x20   [ \"$(readlink \"$p/cwd\" 2>/dev/null)\" = \"$d\" ] || continue\n\
+         \x20   kill -KILL \"${{p#/proc/}}\" 2>/dev/null && left=\"$left ${{p#/proc/}}\"\n\
+         \x20 done\n\
+         \x20 [ -z \"$left\" ] && exit 0\n\
+         \x20 echo \"killed$left\"\n\
+         \x20 sleep 0.2\n\
+         done\n\
+         echo \"processes still running in $d after 10 rounds of SIGKILL:$left\" >&2\n\
+         exit 1",
+        dir = quote(dir),
+    )
+}
+
 /// The probe's output could not be read (a bug, or a host that printed something unexpected).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unexpected probe output near byte {offset}: {what}")]
@@ -308,6 +332,33 @@ pub fn parse_lag(text: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kill_leftovers_kills_every_process_in_the_directory_and_no_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let spawn = |cwd: &std::path::Path| {
+            std::process::Command::new("sleep").arg("30").current_dir(cwd).spawn().unwrap()
+        };
+        let (mut inside, mut outside) = (spawn(dir.path()), spawn(std::path::Path::new("/")));
+        let out = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(kill_leftovers(&dir.path().display().to_string()))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), format!("killed {}\n", inside.id()));
+        assert!(inside.wait().unwrap().code().is_none(), "killed by a signal");
+        assert!(outside.try_wait().unwrap().is_none(), "a process elsewhere is left alone");
+        outside.kill().unwrap();
+        outside.wait().unwrap();
+        // Nothing left: nothing printed. A missing directory: nothing to do.
+        let again = |d: &str| {
+            std::process::Command::new("/bin/sh").arg("-c").arg(kill_leftovers(d)).output().unwrap()
+        };
+        let out = again(&dir.path().display().to_string());
+        assert!(out.status.success() && out.stdout.is_empty());
+        assert!(again("/no/such/dir").status.success());
+    }
 
     fn node(name: &str, role: Role, files: &[&str]) -> ProbeNode {
         ProbeNode {

@@ -46,6 +46,10 @@ pub enum Action {
     /// output is the step's (switchover reads the final checkpoint with pg_controldata in the
     /// same round trip).
     Stop { argv: Vec<String>, status: Vec<String>, remove: Vec<String>, then: Vec<String> },
+    /// Kill every process still running in `data_dir` (its working directory): the backends
+    /// and helpers a dead postmaster left behind, which can go on committing through pooled
+    /// connections. Fails unless none is left. Prints what it killed.
+    KillLeftovers { data_dir: String },
     /// Remove the node's staging directory and its data directory, the latter only when it
     /// carries apply's init marker (checked again on the host, right before removing it).
     Remove { data_dir: Option<String>, staging: Option<String> },
@@ -174,6 +178,9 @@ impl fmt::Display for Step {
                     Some(mode) => write!(f, "stop ({mode})"),
                     None => f.write_str("stop"),
                 }
+            }
+            Action::KillLeftovers { .. } => {
+                f.write_str("stop every process left in its data directory")
             }
             Action::Remove { data_dir, staging } => {
                 let paths: Vec<&str> = data_dir.iter().chain(staging).map(String::as_str).collect();

@@ -78,7 +78,10 @@ pub enum ErrorKind {
         "command timed out after {timeout:?}; it may still be running there (see --command-timeout)"
     )]
     CommandTimeout { timeout: Duration },
-    #[error("connection lost before the command finished")]
+    #[error(
+        "connection lost before the command finished (the host stopped answering, or the \
+         connection was cut); the command may still be running there"
+    )]
     NoExitStatus,
 }
 

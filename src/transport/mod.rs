@@ -77,6 +77,12 @@ pub struct Session {
     kex: String,
 }
 
+/// A keepalive is sent after this long without a word from the host (OpenSSH's
+/// ServerAliveInterval)...
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+/// ...and the session is given up after this many go unanswered (ServerAliveCountMax).
+pub const KEEPALIVE_MAX: usize = 3;
+
 impl Session {
     /// Connect, check the host key and authenticate, all within the connect timeout.
     pub async fn connect(endpoint: &Endpoint) -> Result<Session, Error> {
@@ -96,8 +102,11 @@ impl Session {
         let _ = tcp.set_nodelay(true);
         let config = Arc::new(client::Config {
             preferred: Preferred::DEFAULT,
-            // Keeps long-running commands (builds) alive through idle NAT/firewalls.
-            keepalive_interval: Some(Duration::from_secs(30)),
+            // Keeps long-running commands (builds) alive through idle NAT/firewalls, and ends a
+            // session whose host stopped answering: after KEEPALIVE_MAX unanswered keepalives
+            // (about 30-40 s) every command on it fails with "connection lost".
+            keepalive_interval: Some(KEEPALIVE_INTERVAL),
+            keepalive_max: KEEPALIVE_MAX,
             ..Default::default()
         });
         let verdict = Arc::new(Mutex::new(None));

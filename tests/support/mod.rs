@@ -119,3 +119,18 @@ pub fn kill(signal: &str, pid: i32) {
 pub fn json_lines(stdout: &[u8]) -> Vec<serde_json::Value> {
     text(stdout).lines().map(|l| serde_json::from_str(l).expect("json line")).collect()
 }
+
+/// The live (not zombie) processes whose working directory is `dir`: a server's processes.
+pub fn processes_in(dir: &str) -> Vec<i32> {
+    let Ok(want) = std::fs::canonicalize(dir) else { return Vec::new() };
+    let entries = std::fs::read_dir("/proc").expect("read /proc");
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|c| c == want))
+        .filter(|pid| {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+            !status.lines().any(|l| l.starts_with("State:") && l.contains('Z'))
+        })
+        .collect()
+}
