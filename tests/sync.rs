@@ -152,3 +152,41 @@ fn degrade_lets_writes_through_when_a_synchronous_standby_dies_and_apply_restore
 
     reset(TAG);
 }
+
+/// apply never lowers durability: with pg1's synchronous standby down and unable to start (its
+/// port taken), apply fails at the standby's start and leaves pg1 synchronous (commits still
+/// wait); once the standby can start, apply starts it and commits go through. Its own
+/// directory (`synckeep`) and ports (35432, 35433).
+#[test]
+fn apply_keeps_a_primary_synchronous_while_its_standby_cannot_start() {
+    let tag = "synckeep";
+    let (primary, standby) = (35432, 35433);
+    reset(tag);
+    let dir = tempdir();
+    let inv = write(dir.path(), "keep.toml", &pair_toml(tag, (primary, standby), true, ""));
+    let out = pgxc(&["apply", &inv]);
+    assert!(out.status.success(), "apply: {}", shown(&out));
+    let pg1 = node_dir(tag, 1, "pg1");
+    let on_pg1 = |q: &str| sql(&lab_psql(tag), &pg1, primary, q);
+    on_pg1("create table t (x int)");
+
+    let pid = postmaster_pid(&node_dir(tag, 2, "pg1_standby"));
+    kill("-KILL", pid);
+    wait_for("the standby's postmaster to die", || process_gone(pid));
+    let taken = std::net::TcpListener::bind(("127.0.10.2", standby)).expect("take the port");
+    let out = pgxc(&["apply", &inv]);
+    assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
+    assert!(text(&out.stderr).contains("pg1_standby on h2: start"), "{}", shown(&out));
+    assert_eq!(on_pg1("show synchronous_standby_names"), "pg1_standby", "{}", shown(&out));
+    let write = || {
+        let out = psql_out(&lab_psql(tag), &pg1, primary, "insert into t values (1)", Some("2"));
+        out.status.success()
+    };
+    assert!(!write(), "a commit waits for the synchronous standby");
+
+    drop(taken);
+    let out = pgxc(&["apply", &inv]);
+    assert!(out.status.success(), "apply: {}", shown(&out));
+    assert!(write(), "a commit once the standby streams again");
+    reset(tag);
+}

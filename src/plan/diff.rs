@@ -96,7 +96,14 @@ pub fn plan(
                 .replicas
                 .iter()
                 .any(|r| &r.application_name == standby && r.state == "streaming");
-            if streaming {
+            // Synchronous now (the host has the file apply writes): kept as it is, so commits
+            // go on waiting for the standby as the inventory asks, even while it is down.
+            // Only `degrade` (or `status --heal`) lowers durability, never apply.
+            let on_now =
+                n.files.iter().filter(|f| f.name == SYNC_FILE).all(|f| {
+                    fact(n).files.get(SYNC_FILE).is_some_and(|c| c == f.content.as_bytes())
+                });
+            if streaming || (on_now && fact(n).initialized) {
                 return n.clone();
             }
             let mut held = n.clone();
@@ -734,6 +741,37 @@ mod tests {
                 "synchronous replication: dn1 on h1: update synchronous_standby.conf",
             ]
         );
+    }
+
+    #[test]
+    fn a_synchronous_primary_whose_standby_is_down_stays_synchronous() {
+        let hosts =
+            vec![DesiredHost { name: "h1".into(), install: None, build: false, passfile: None }];
+        let mut dn = node("dn1", Role::Datanode, "h1");
+        dn.files.push(file(SYNC_FILE, "synchronous_standby_names = 'dn1_standby'\n"));
+        dn.sync_standby = Some("dn1_standby".into());
+        let standby = node("dn1_standby", Role::Standby, "h1");
+        let mut down = running(&standby, &[]);
+        down.running = false;
+        let (on, off) = (running(&dn, &[]), down);
+        let p = plan(
+            &hosts,
+            &[dn.clone(), standby.clone()],
+            &facts(vec![("h1", "dn1", on), ("h1", "dn1_standby", off.clone())], None),
+        );
+        // Only the standby is started: the primary's synchronous file is left on.
+        assert_eq!(summary(&p), ["start standbys: dn1_standby on h1: start"]);
+
+        // Degraded (the held text on the host): apply switches it back on once it streams.
+        let mut degraded = running(&dn, &[]);
+        let held = hold_sync("synchronous_standby_names = 'dn1_standby'\n", "dn1_standby");
+        degraded.files.insert(SYNC_FILE.into(), held.into_bytes());
+        let p = plan(
+            &hosts,
+            &[dn, standby],
+            &facts(vec![("h1", "dn1", degraded), ("h1", "dn1_standby", off)], None),
+        );
+        assert!(summary(&p).last().unwrap().contains("reload (synchronous_standby_names)"));
     }
 
     #[test]
