@@ -22,8 +22,9 @@ pub enum Command {
     ///
     /// Several words are passed to the remote command verbatim, each quoted. A single word is a
     /// command line for the remote shell, as with ssh: `exec inv.toml -- 'pg_controldata "$PGDATA"'`.
-    /// Per node (when --on selects nodes) the command sees PGDATA, PGPORT, PGHOST, PGUSER,
-    /// PGDATABASE, PGXC_NODE, PGXC_ROLE and the install's bin directory first on PATH.
+    /// Per node (when --on selects nodes) the command runs as the cluster's os_user and sees
+    /// PGDATA, PGPORT, PGHOST, PGUSER, PGDATABASE, PGXC_NODE, PGXC_ROLE and the install's bin
+    /// directory first on PATH.
     Exec(ExecArgs),
     /// Make the cluster match the inventory: install, initialise, configure, start, register
     /// nodes, clone standbys. Does only what differs; a second run changes nothing.

@@ -537,6 +537,16 @@ fn postgresql_flavor_with_scram_passwords_streams_and_never_shows_the_password()
     assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777, 0o600);
     assert!(!Path::new(&format!("{}/pw1.pgxc-deploy-tmp.pgxc-deploy-pw", root(1))).exists());
 
+    // exec on a node runs as the cluster's user: its psql gets in over the Unix socket (peer),
+    // and over TCP to the standby's host with the password file.
+    let out = run(&["exec", &inv, "--on", "pw1", "--", "psql -X -A -t -c 'select current_user'"]);
+    assert!(out.status.success(), "exec psql: {}{}", text(&out.stdout), text(&out.stderr));
+    assert!(text(&out.stdout).contains("pgxc"), "{}", text(&out.stdout));
+    let to_standby = "psql -X -A -t -h 127.0.10.2 -p 26433 -c 'select pg_is_in_recovery()'";
+    let out = run(&["exec", &inv, "--on", "pw1", "--", to_standby]);
+    assert!(out.status.success(), "exec psql -h: {}{}", text(&out.stdout), text(&out.stderr));
+    assert!(text(&out.stdout).contains('t'), "{}", text(&out.stdout));
+
     // Over TCP, a client needs the password.
     let tcp = |pw: Option<&str>| {
         let mut c = Command::new(&psql);
@@ -634,6 +644,15 @@ fn postgresql_flavor_with_scram_passwords_streams_and_never_shows_the_password()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("$PGXC_TEST_PASSWORD is not set"), "{}", text(&out.stderr));
+
+    // clean takes the password files along with the last node of each host.
+    let out = with_new(&["clean", &inv, "--yes"]);
+    assert!(out.status.success(), "clean: {}{}", text(&out.stdout), text(&out.stderr));
+    assert!(text(&out.stdout).contains("h2: remove "), "{}", text(&out.stdout));
+    for k in [1, 2] {
+        let passfile = format!("{}/.pgxc-deploy.pgpass", root(k));
+        assert!(!Path::new(&passfile).exists(), "{passfile} is left");
+    }
     reset("pwtest");
 }
 

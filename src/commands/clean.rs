@@ -14,7 +14,9 @@ use crate::executor::{self, Target, report};
 use crate::flavors::StopMode;
 use crate::inventory::{self, Node};
 use crate::plan::clean::{Removal, clean_plan};
+use crate::plan::desired::passfile_path;
 use crate::plan::lifecycle::Direction;
+use crate::plan::step::{Action, Step};
 
 use super::{Error, Status, cluster, fleet, lifecycle};
 
@@ -73,16 +75,37 @@ pub async fn run(args: CleanArgs) -> Result<Status, Error> {
         async move { run_step(step, cx).await }
     })
     .await;
-    fleet.close().await;
     for (step, outcome) in steps.iter().zip(&outcomes) {
         report::progress(step, outcome, &mut out)?;
     }
+    // The password files go with the last node of their host (a kept node still needs its own).
+    let unreachable = |h: &str| plan.unreachable.iter().any(|(u, _)| u == h);
+    let left = |h: &str| {
+        kept.iter().any(|r| r.host == h)
+            || outcomes.iter().any(|o| o.result.is_err() && o.target.host == h)
+    };
+    let secrets: Vec<Step> = inv
+        .hosts
+        .iter()
+        .filter(|h| !unreachable(&h.name) && !left(&h.name))
+        .filter_map(|h| {
+            let path = passfile_path(&inv, h)?;
+            Some(Step { host: h.name.clone(), node: None, action: Action::RemoveFile { path } })
+        })
+        .collect();
+    let mut secrets_failed = Vec::new();
+    if !secrets.is_empty() {
+        report::phase_header("remove password files", &mut out)?;
+        secrets_failed = cluster::failed_steps(&secrets, &cx, forks, &mut out).await?;
+    }
+    fleet.close().await;
     let removed = outcomes.iter().filter(|o| o.result.is_ok()).count();
     let failed: Vec<String> = outcomes
         .iter()
         .filter(|o| o.result.is_err())
         .map(|o| o.target.to_string())
         .chain(kept.iter().map(|r| format!("{} (its server did not stop)", label(r))))
+        .chain(secrets_failed.iter().map(|s| format!("{} (password file)", s.host)))
         .collect();
     report::clean_summary(removed, &failed, &plan.unreachable, started.elapsed(), &mut out)?;
     let clean = failed.is_empty() && ran.failed.is_empty() && plan.unreachable.is_empty();

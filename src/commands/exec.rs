@@ -37,8 +37,15 @@ pub async fn run(args: ExecArgs) -> Result<Status, Error> {
         false => cluster::layout(&inv, &fleet, node_hosts).await?,
     };
 
+    let envs = cluster::host_envs(&inv, &layout);
     let outcomes = executor::run_all(targets, args.ssh.forks, |target| {
         let script = remote_script(&inv, &layout, &target, &args.command);
+        // On a node: as the cluster's user, as its servers run (psql then authenticates the
+        // way pg_hba expects of it: peer on the Unix socket), in /.
+        let script = match &target.node {
+            Some(_) => envs[&target.host].as_user.wrap(&script),
+            None => script,
+        };
         let fleet = &fleet;
         async move {
             let session =

@@ -265,6 +265,10 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
             }
             remote.run("stop", &script, None).await
         }
+        Action::RemoveFile { path } => {
+            let rm = Script::new().cmd(Cmd::new("rm").args(["-f", "--"]).arg(path));
+            remote.run("remove", &rm, None).await
+        }
         Action::KillLeftovers { data_dir } => {
             remote.run("fence", &Script::new().raw(&kill_leftovers(data_dir)), None).await
         }

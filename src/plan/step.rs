@@ -50,6 +50,8 @@ pub enum Action {
     /// and helpers a dead postmaster left behind, which can go on committing through pooled
     /// connections. Fails unless none is left. Prints what it killed.
     KillLeftovers { data_dir: String },
+    /// Remove one file (`rm -f`): a host's password file, when `clean` removed its last node.
+    RemoveFile { path: String },
     /// Remove the node's staging directory and its data directory, the latter only when it
     /// carries apply's init marker (checked again on the host, right before removing it).
     Remove { data_dir: Option<String>, staging: Option<String> },
@@ -179,6 +181,7 @@ impl fmt::Display for Step {
                     None => f.write_str("stop"),
                 }
             }
+            Action::RemoveFile { path } => write!(f, "remove {path}"),
             Action::KillLeftovers { .. } => {
                 f.write_str("stop every process left in its data directory")
             }
