@@ -170,7 +170,16 @@ pub fn assess(
         let running = row.state.accepting();
         if let Some((datanode, p)) = roles.fenced(&n.name) {
             row.fenced = true;
-            row.problems.push(if row.state.process() {
+            row.problems.push(if let State::Unreachable(why) = &row.state {
+                // Cut off from here, not known to be down: failover could not stop it.
+                format!(
+                    "fenced by failover ({} is the primary of {datanode} now), but its host \
+                     cannot be reached ({why}): it may not have been stopped and may still take \
+                     writes from clients that reach it. Make sure it is down (or its machine \
+                     off); once its host answers, `pgxc-deploy stop INVENTORY --on {}`",
+                    p.primary, n.name
+                )
+            } else if row.state.process() {
                 format!(
                     "fenced by failover ({} is the primary of {datanode} now) but running: two \
                      primaries! Stop it: `pgxc-deploy stop INVENTORY --on {}`",
@@ -543,6 +552,12 @@ mod tests {
         (pg1.running, pg1.alive) = (true, true);
         let rows = assess(&inv, &nodes, &facts, &roles);
         assert!(row(&rows, "pg1").problems[0].contains("two primaries"));
+        // Cut off from here: not known to be stopped, and said so.
+        facts.insert("pg-a".into(), Err("connect: timed out".into()));
+        let rows = assess(&inv, &nodes, &facts, &roles);
+        let problem = &row(&rows, "pg1").problems[0];
+        assert!(problem.contains("cannot be reached (connect: timed out)"), "{problem}");
+        assert!(problem.contains("may still take writes"), "{problem}");
     }
 
     #[test]
