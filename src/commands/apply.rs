@@ -54,10 +54,7 @@ pub async fn run(args: ApplyArgs, dry_run: bool) -> Result<Status, Error> {
     } else {
         match cluster::lock(&inv, &fleet, &envs, "apply", cluster::LockScope::Every).await {
             Ok(lock) => Some(lock),
-            Err(status) => {
-                fleet.close().await;
-                return status;
-            }
+            Err(status) => return status,
         }
     };
     let inputs = Inputs {

@@ -41,10 +41,7 @@ pub async fn run(args: CleanArgs) -> Result<Status, Error> {
 
     let _lock = match cluster::lock(&inv, &fleet, &envs, "clean", cluster::LockScope::Every).await {
         Ok(lock) => lock,
-        Err(status) => {
-            fleet.close().await;
-            return status;
-        }
+        Err(status) => return status,
     };
     let stop = Direction::Stop(StopMode::Immediate);
     let none = BTreeMap::new();

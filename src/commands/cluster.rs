@@ -129,8 +129,9 @@ pub enum LockScope {
 }
 
 /// Take the cluster lock for `what` (the command's name, recorded as its holder), or say who
-/// holds it (or why a host could not be locked) and give the status to exit with. The lock
-/// lasts until it is released or the fleet's sessions close.
+/// holds it (or why a host could not be locked), close the fleet's sessions (a refused command
+/// goes no further) and give the status to exit with. The lock lasts until it is released or
+/// the fleet's sessions close.
 pub async fn lock(
     inv: &Inventory,
     fleet: &Fleet,
@@ -149,7 +150,11 @@ pub async fn lock(
         .collect();
     let owner = lock::owner(what);
     let skip = scope == LockScope::Reachable;
-    ClusterLock::acquire(fleet, &hosts, &owner, skip).await.map_err(|refused| {
+    let locked = ClusterLock::acquire(fleet, &hosts, &owner, skip).await;
+    if locked.is_err() {
+        fleet.close().await;
+    }
+    locked.map_err(|refused| {
         let mut err = std::io::stderr();
         let printed =
             writeln!(err, "error: cannot lock {}; nothing was changed:", inv.cluster.name)

@@ -41,10 +41,7 @@ pub async fn run(args: PairArgs) -> Result<Status, Error> {
     let _lock = match cluster::lock(&inv, &fleet, &envs, "degrade", cluster::LockScope::Every).await
     {
         Ok(lock) => lock,
-        Err(status) => {
-            fleet.close().await;
-            return status;
-        }
+        Err(status) => return status,
     };
     let cx = Cx { inv: &inv, layout: &layout, fleet: &fleet, envs: &envs, forks: args.ssh.forks };
     let done = degrade(&cx, want, primary, standby, false, &mut out).await;

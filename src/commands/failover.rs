@@ -43,10 +43,7 @@ pub async fn run(args: FailoverArgs) -> Result<Status, Error> {
     let _lock =
         match cluster::lock(&inv, &fleet, &envs, "failover", cluster::LockScope::Reachable).await {
             Ok(lock) => lock,
-            Err(status) => {
-                fleet.close().await;
-                return status;
-            }
+            Err(status) => return status,
         };
     // Read again under the lock: another command may have changed the roles meanwhile.
     let reread = roles::load(&args.inventory).map_err(|e| Error::Usage(chain(&e))).and_then(|r| {

@@ -46,10 +46,7 @@ async fn run(args: LifecycleArgs, direction: Direction) -> Result<Status, Error>
         .await
     {
         Ok(lock) => lock,
-        Err(status) => {
-            fleet.close().await;
-            return status;
-        }
+        Err(status) => return status,
     };
     let forks = args.ssh.forks;
     let facts = cluster::probe_nodes(&inv, &selected, &fleet, forks, &envs, &layout).await;

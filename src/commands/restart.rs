@@ -60,10 +60,7 @@ pub async fn run(args: RestartArgs) -> Result<Status, Error> {
     let _lock = match cluster::lock(&inv, &fleet, &envs, "restart", cluster::LockScope::Every).await
     {
         Ok(lock) => lock,
-        Err(status) => {
-            fleet.close().await;
-            return status;
-        }
+        Err(status) => return status,
     };
     let probed = probed(&inv, &roll);
     let facts = cluster::probe_nodes(&inv, &probed, &fleet, forks, &envs, &layout).await;

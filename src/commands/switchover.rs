@@ -50,10 +50,7 @@ pub async fn run(args: PairArgs) -> Result<Status, Error> {
     let _lock =
         match cluster::lock(&inv, &fleet, &envs, "switchover", cluster::LockScope::Every).await {
             Ok(lock) => lock,
-            Err(status) => {
-                fleet.close().await;
-                return status;
-            }
+            Err(status) => return status,
         };
     // Read again under the lock: another command may have changed the roles meanwhile.
     roles = roles::load(&args.inventory).map_err(|e| Error::Usage(chain(&e)))?;
