@@ -205,6 +205,12 @@ pub struct FailoverArgs {
     /// The datanode whose primary is lost (or its standby's name).
     pub node: String,
 
+    /// Promote the standby even when it may lack commits the primary acknowledged (it was
+    /// degraded, asynchronous and too far behind, or not streaming when last seen); failover
+    /// says how much may be lost.
+    #[arg(long)]
+    pub accept_data_loss: bool,
+
     #[command(flatten)]
     pub ssh: SshArgs,
 }

@@ -41,6 +41,7 @@ pub async fn observe(
                 read_pgxc_node: inv.cluster.flavor == Flavor::PostgresXc
                     && n.role == Role::Coordinator,
                 replay_lag_sql: flavors::of(inv.cluster.flavor).replay_lag_sql(),
+                positions_sql: flavors::of(inv.cluster.flavor).positions_sql(),
             })
             .collect();
         let passfile = passfile_path(inv, host);

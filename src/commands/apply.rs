@@ -136,6 +136,9 @@ async fn converge(job: &Job<'_>, inputs: Inputs<'_>) -> Result<Status, Error> {
             return Ok(Status::Failed);
         }
     };
+    if !dry_run {
+        cluster::remember_replication(&args.inventory, inv, &all_ok(&facts));
+    }
     let plan = plan(hosts, nodes, &facts);
     let mut out = std::io::stdout();
 
@@ -238,6 +241,7 @@ async fn converge(job: &Job<'_>, inputs: Inputs<'_>) -> Result<Status, Error> {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
+    cluster::remember_replication(&args.inventory, inv, &all_ok(&facts));
     // The standbys it has just seen streaming, whatever else is wrong: a later failover may
     // promote them.
     let marks = diff::streamed_marks(nodes, &facts);
@@ -289,6 +293,11 @@ fn phase_names(phases: &[Phase]) -> String {
 }
 
 type ProbeFailures = Vec<(String, executor::StepError)>;
+
+/// Facts of hosts that all answered, as the other commands hold them.
+fn all_ok(facts: &BTreeMap<String, HostFacts>) -> cluster::HostResults {
+    facts.iter().map(|(host, f)| (host.clone(), Ok(f.clone()))).collect()
+}
 
 async fn probe(
     inv: &Inventory,

@@ -107,14 +107,21 @@ pub async fn run(args: CleanArgs) -> Result<Status, Error> {
     report::clean_summary(removed, &failed, &plan.unreachable, started.elapsed(), &mut out)?;
     let clean = failed.is_empty() && ran.failed.is_empty() && plan.unreachable.is_empty();
     if clean {
-        // The roles of a cluster that is gone must not steer the next apply.
-        let roles = inventory::roles::path_for(&args.inventory);
-        match std::fs::remove_file(&roles) {
-            Ok(()) => writeln!(out, "removed {}", roles.display())?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => {
-                writeln!(out, "error: cannot remove {}: {e}; remove it by hand", roles.display())?;
-                return Ok(Status::Failed);
+        // The roles and replication record of a cluster that is gone must not steer the next
+        // apply or failover.
+        let files = [
+            inventory::roles::path_for(&args.inventory),
+            inventory::replication::path_for(&args.inventory),
+        ];
+        for file in files {
+            match std::fs::remove_file(&file) {
+                Ok(()) => writeln!(out, "removed {}", file.display())?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    let file = file.display();
+                    writeln!(out, "error: cannot remove {file}: {e}; remove it by hand")?;
+                    return Ok(Status::Failed);
+                }
             }
         }
     }

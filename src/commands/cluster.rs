@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
@@ -13,7 +14,7 @@ use crate::executor::steps::{HostEnv, StepContext, run_step};
 use crate::executor::{self, Target, report};
 use crate::plan::step::Step;
 
-use crate::inventory::{Inventory, Node, Source, roles};
+use crate::inventory::{Inventory, Node, Source, replication, roles};
 use crate::lock::{self, ClusterLock, LockHost};
 use crate::observe::{self, Facts};
 use crate::plan::desired::{bin_dir, passfile_path};
@@ -261,4 +262,28 @@ pub async fn failed_steps(
         }
     }
     Ok(failed)
+}
+
+/// Keep what `facts` show of each pair's replication in the replication record beside the
+/// inventory (`inv`: the cluster as it runs now), for a later failover. A record that cannot
+/// be written is said on stderr and does not fail the command.
+pub fn remember_replication(path: &Path, inv: &Inventory, facts: &HostResults) {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let sightings = crate::plan::failover::sightings(inv, facts, now);
+    if sightings.is_empty() {
+        return;
+    }
+    let saved = replication::load(path).and_then(|mut record| {
+        for s in sightings {
+            record.saw(s);
+        }
+        replication::save(path, &record)
+    });
+    if let Err(e) = saved {
+        let _ = writeln!(
+            std::io::stderr(),
+            "warning: {}: failover will know less about how far standbys had got",
+            super::failover::chain(&e)
+        );
+    }
 }

@@ -8,11 +8,13 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::time::Instant;
+use std::path::Path;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::cli::PairArgs;
 use crate::executor::report;
 use crate::executor::steps::{HostEnv, StepContext};
+use crate::inventory::replication::{self, Lsn};
 use crate::inventory::{Inventory, Node};
 use crate::plan::degrade;
 use crate::plan::desired::desired;
@@ -43,7 +45,14 @@ pub async fn run(args: PairArgs) -> Result<Status, Error> {
         Ok(lock) => lock,
         Err(status) => return status,
     };
-    let cx = Cx { inv: &inv, layout: &layout, fleet: &fleet, envs: &envs, forks: args.ssh.forks };
+    let cx = Cx {
+        path: &args.inventory,
+        inv: &inv,
+        layout: &layout,
+        fleet: &fleet,
+        envs: &envs,
+        forks: args.ssh.forks,
+    };
     let done = degrade(&cx, want, primary, standby, false, &mut out).await;
     fleet.close().await;
     match done? {
@@ -69,6 +78,8 @@ pub async fn run(args: PairArgs) -> Result<Status, Error> {
 
 /// What [`degrade`] works with: the cluster, its install layout, and the open connections.
 pub(super) struct Cx<'a> {
+    /// The inventory file: the replication record is kept beside it.
+    pub path: &'a Path,
     pub inv: &'a Inventory,
     pub layout: &'a Layout,
     pub fleet: &'a Fleet,
@@ -155,6 +166,9 @@ pub(super) async fn degrade(
         )?;
     }
     report::phase_header(&format!("degrade {}", primary.name), out)?;
+    // Before the file changes (a write whose outcome is unknown may have happened): from here
+    // on commits may not wait for the standby.
+    remember_degraded(cx.path, primary, standby, primary_facts.and_then(|f| f.wal));
     let step_cx = StepContext::plain(cx.fleet, cx.envs.clone());
     for step in &steps {
         let outcome = run_one(step, &step_cx).await;
@@ -167,4 +181,23 @@ pub(super) async fn degrade(
         }
     }
     Ok(Degraded::Done)
+}
+
+/// Record that `primary`'s commits no longer wait for `standby`, from `from` (its position
+/// before the change), so that a failover to `standby` knows it may lack some.
+fn remember_degraded(path: &Path, primary: &Node, standby: &Node, from: Option<Lsn>) {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let saved = replication::load(path).and_then(|mut record| {
+        let datanode = primary.datanode_name().as_str();
+        record.degraded(datanode, primary.name.as_str(), standby.name.as_str(), now, from);
+        replication::save(path, &record)
+    });
+    if let Err(e) = saved {
+        let _ = writeln!(
+            std::io::stderr(),
+            "warning: {}: a failover to {} will not know that it may lack commits",
+            super::failover::chain(&e),
+            standby.name
+        );
+    }
 }

@@ -17,10 +17,12 @@ use crate::cli::FailoverArgs;
 use crate::executor::steps::{HostEnv, StepContext, run_step};
 use crate::executor::{self, Outcome, Target, report};
 use crate::flavors;
+use crate::inventory::replication;
 use crate::inventory::roles::{self, Promotion, Roles};
 use crate::inventory::{self, Flavor, Inventory, Node, Role};
 use crate::plan::desired::{bin_dir, desired, psql};
-use crate::plan::failover::{self, Fence, Takeover};
+use crate::plan::diff::{self, SYNC_FILE};
+use crate::plan::failover::{self, Fence, Loss, LossFacts, Takeover};
 use crate::plan::state::NodeFacts;
 use crate::plan::step::{Action, Step};
 use crate::source::Layout;
@@ -97,7 +99,16 @@ pub async fn run(args: FailoverArgs) -> Result<Status, Error> {
                 )?;
             }
             let probe = [old, new];
-            let facts = cluster::probe_nodes(&inv, &probe, &fleet, forks, &envs, &layout).await;
+            let facts = cluster::probe_nodes_reading(
+                &inv,
+                &probe,
+                &fleet,
+                forks,
+                &envs,
+                &layout,
+                &[SYNC_FILE],
+            )
+            .await;
             if let Some(why) = failover::refusal(
                 new,
                 node_facts(&facts, new),
@@ -112,6 +123,34 @@ pub async fn run(args: FailoverArgs) -> Result<Status, Error> {
                 );
                 fleet.close().await;
                 return status;
+            }
+
+            // Whatever the primary acknowledged and the standby may not have: refused, or said.
+            let synchronous = pair.standby.synchronous;
+            let loss = data_loss(&args.inventory, &inv, old, new, synchronous, &facts);
+            match loss {
+                Ok(Loss::None) => {}
+                Ok(Loss::May { refuse: true, why }) if !args.accept_data_loss => {
+                    let status = fail(
+                        &mut out,
+                        format!(
+                            "refusing to promote {} on {}: {why}. Nothing was changed. To \
+                             promote it anyway and lose those commits, run failover again with \
+                             --accept-data-loss",
+                            new.name, new.host
+                        ),
+                    );
+                    fleet.close().await;
+                    return status;
+                }
+                Ok(Loss::May { refuse, why }) => {
+                    let accepted = if refuse { " (accepted with --accept-data-loss)" } else { "" };
+                    writeln!(out, "warning: {why}{accepted}")?;
+                }
+                Err(e) => {
+                    fleet.close().await;
+                    return Err(e);
+                }
             }
 
             report::phase_header(&format!("fence {}", old.name), &mut out)?;
@@ -246,6 +285,38 @@ pub async fn run(args: FailoverArgs) -> Result<Status, Error> {
             ),
         )
     }
+}
+
+/// What promoting `new` in place of `old` may lose ([`failover::data_loss`]), from `facts`
+/// (their probe, with `old`'s synchronous_standby.conf) and the replication record beside the
+/// inventory `path`.
+fn data_loss(
+    path: &Path,
+    inv: &Inventory,
+    old: &Node,
+    new: &Node,
+    synchronous: bool,
+    facts: &HostResults,
+) -> Result<Loss, Error> {
+    let record = replication::load(path).map_err(|e| Error::Usage(chain(&e)))?;
+    let old_facts = node_facts(facts, old).ok().flatten();
+    let new_facts = node_facts(facts, new).ok().flatten();
+    let datanode = new.datanode_name().as_str();
+    Ok(failover::data_loss(LossFacts {
+        primary: old,
+        standby: new,
+        synchronous,
+        seen: record.datanodes.get(datanode).filter(|s| s.standby == new.name.as_str()),
+        primary_now: old_facts
+            .filter(|f| f.running && f.in_recovery == Some(false))
+            .and_then(|f| f.wal),
+        degraded_on_host: old_facts
+            .and_then(|f| f.files.get(SYNC_FILE))
+            .is_some_and(|c| diff::sync_held(c)),
+        standby_has: new_facts.and_then(|f| f.received.max(f.replayed)),
+        maximum_lag: inv.cluster.maximum_lag_on_failover,
+        now_unix: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+    }))
 }
 
 /// Promote `new` (then wait until it leaves recovery). A promote step that fails, or whose

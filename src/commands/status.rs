@@ -83,6 +83,7 @@ async fn once(
         .map(|(host, f)| (host, f.map_err(|e| format!("{}: {}", e.step, e.message))))
         .collect();
 
+    cluster::remember_replication(&args.inventory, &now, &facts);
     let rows = health::assess(&inv, &nodes, &facts, &roles);
     let terminal = std::io::stdout().is_terminal();
     let mut out = std::io::stdout();
@@ -106,7 +107,14 @@ async fn once(
     // Heal reports go where the table goes; with --json, to stderr (stdout stays JSON lines).
     let mut err = std::io::stderr();
     let to: &mut dyn Write = if args.json { &mut err } else { &mut out };
-    let cx = Cx { inv: &now, layout: &layout, fleet: &fleet, envs: &envs, forks: args.ssh.forks };
+    let cx = Cx {
+        path: &args.inventory,
+        inv: &now,
+        layout: &layout,
+        fleet: &fleet,
+        envs: &envs,
+        forks: args.ssh.forks,
+    };
     // Heals change the cluster: under the lock, or (another command holds it, and said so
     // above) not at this refresh.
     let lock = match heals.is_empty() {

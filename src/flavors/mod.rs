@@ -65,6 +65,11 @@ pub trait Flavor: std::fmt::Debug + Send + Sync {
     /// is 9.4-based and has only the old names.
     fn replay_lag_sql(&self) -> &'static str;
 
+    /// SQL statements that print the node's WAL positions, one `key X/Y` line each: `wal`
+    /// (written, on a primary), `received` and `replayed` (on a standby). A NULL position
+    /// prints an empty line.
+    fn positions_sql(&self) -> &'static str;
+
     /// A SQL expression, on a standby: whether it has replayed the WAL record that starts at
     /// `lsn` (a `X/Y` position, as pg_controldata prints it). `pg_last_wal_replay_lsn()` is the
     /// end of the last record replayed, so it is past `lsn` once that record is replayed.

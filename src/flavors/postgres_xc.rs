@@ -65,6 +65,12 @@ impl Flavor for PostgresXc {
         "pg_xlog_location_diff(pg_current_xlog_location(), replay_location)::bigint"
     }
 
+    fn positions_sql(&self) -> &'static str {
+        "select 'wal ' || pg_current_xlog_location() where not pg_is_in_recovery();\n\
+         select 'received ' || pg_last_xlog_receive_location() where pg_is_in_recovery();\n\
+         select 'replayed ' || pg_last_xlog_replay_location() where pg_is_in_recovery();\n"
+    }
+
     fn replayed_past_sql(&self, lsn: &str) -> String {
         format!("pg_xlog_location_diff(pg_last_xlog_replay_location(), '{lsn}') > 0")
     }

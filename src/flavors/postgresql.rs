@@ -66,6 +66,12 @@ impl Flavor for Postgresql {
         "pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint"
     }
 
+    fn positions_sql(&self) -> &'static str {
+        "select 'wal ' || pg_current_wal_lsn() where not pg_is_in_recovery();\n\
+         select 'received ' || pg_last_wal_receive_lsn() where pg_is_in_recovery();\n\
+         select 'replayed ' || pg_last_wal_replay_lsn() where pg_is_in_recovery();\n"
+    }
+
     fn replayed_past_sql(&self, lsn: &str) -> String {
         format!("pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '{lsn}') > 0")
     }

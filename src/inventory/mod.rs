@@ -9,6 +9,7 @@
 
 mod model;
 mod raw;
+pub mod replication;
 pub mod roles;
 mod select;
 mod validate;

@@ -354,6 +354,9 @@ pub struct Cluster {
     pub flavor: Flavor,
     /// The OS user that owns the cluster's processes and data directories.
     pub os_user: String,
+    /// The most WAL bytes an asynchronous standby may have been behind, when last seen, for
+    /// `failover` to promote it without `--accept-data-loss`.
+    pub maximum_lag_on_failover: u64,
 }
 
 #[derive(Debug, Clone, PartialEq)]

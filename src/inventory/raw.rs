@@ -47,6 +47,7 @@ pub struct RawCluster {
     pub install_prefix: Option<Spanned<String>>,
     pub data_root: Option<Spanned<String>>,
     pub templates_dir: Option<Spanned<String>>,
+    pub maximum_lag_on_failover: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

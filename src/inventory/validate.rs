@@ -37,6 +37,8 @@ const DEFAULT_CONNECT_TIMEOUT: u64 = 10;
 const DEFAULT_COMMAND_TIMEOUT: u64 = 600;
 const DEFAULT_GTM_NAME: &str = "gtm";
 const DEFAULT_GTM_PORT: u16 = 6666;
+/// Patroni's default for its setting of the same name: 1 MB.
+const DEFAULT_MAXIMUM_LAG: u64 = 1 << 20;
 
 use env::Lookup;
 
@@ -198,7 +200,9 @@ impl Checker<'_> {
             }
             None => DEFAULT_OS_USER.to_string(),
         };
-        Cluster { name, flavor, os_user }
+        let maximum_lag_on_failover =
+            raw.maximum_lag_on_failover.as_ref().map_or(DEFAULT_MAXIMUM_LAG, |l| *l.get_ref());
+        Cluster { name, flavor, os_user, maximum_lag_on_failover }
     }
 
     fn ssh(&mut self, raw: &raw::RawSsh, base_dir: &Path, home: Option<&Path>) -> SshDefaults {
@@ -835,7 +839,12 @@ mod tests {
         assert_eq!(inv.path, Path::new(label));
         assert_eq!(
             inv.cluster,
-            Cluster { name: "lab".into(), flavor: Flavor::PostgresXc, os_user: "postgres".into() }
+            Cluster {
+                name: "lab".into(),
+                flavor: Flavor::PostgresXc,
+                os_user: "postgres".into(),
+                maximum_lag_on_failover: 1 << 20
+            }
         );
 
         let names: Vec<&str> = inv.hosts.iter().map(|h| h.name.as_str()).collect();
@@ -984,7 +993,12 @@ mod tests {
         let inv = check("[hosts.db1]\naddress = \"db1\"\n").unwrap();
         assert_eq!(
             inv.cluster,
-            Cluster { name: "test".into(), flavor: Flavor::PostgresXc, os_user: "postgres".into() }
+            Cluster {
+                name: "test".into(),
+                flavor: Flavor::PostgresXc,
+                os_user: "postgres".into(),
+                maximum_lag_on_failover: 1 << 20
+            }
         );
         let host = &inv.hosts[0];
         assert_eq!(host.install_prefix, "/usr/local/pgsql");

@@ -330,6 +330,15 @@ pub fn hold_sync(content: &str, standby: &str) -> String {
         + "\n"
 }
 
+/// Whether a primary's synchronous_standby.conf (as read from its host) is the one
+/// [`hold_sync`] writes: synchronous replication off.
+pub fn sync_held(content: &[u8]) -> bool {
+    String::from_utf8_lossy(content).lines().any(|l| {
+        let l = l.trim_start();
+        l.starts_with("synchronous_standby_names") && l.contains("= ''")
+    })
+}
+
 fn step(n: &DesiredNode, action: Action) -> Step {
     Step { host: n.host.clone(), node: Some(n.name.clone()), action }
 }

@@ -7,6 +7,10 @@
 use super::state::{NodeFacts, PgxcNodeRow};
 use super::step::{Action, Step};
 use crate::flavors::{NodeCommands, StopMode};
+use std::collections::BTreeMap;
+
+use super::state::HostFacts;
+use crate::inventory::replication::{Lsn, Seen, Sight};
 use crate::inventory::roles::Roles;
 use crate::inventory::{Inventory, Node, Role};
 
@@ -257,12 +261,242 @@ pub fn through_coordinator_sql(datanode: &str) -> String {
     format!("execute direct on ({datanode}) '{PRIMARY_CHECK_SQL}'")
 }
 
+/// What the probe shows of every pair whose primary runs out of recovery: its position and
+/// what it says of its standby, to keep in the replication record.
+pub fn sightings<'a>(
+    inv: &'a Inventory,
+    facts: &'a BTreeMap<String, Result<HostFacts, String>>,
+    at_unix: u64,
+) -> Vec<Sight<'a>> {
+    let node_facts = |n: &Node| facts.get(&n.host)?.as_ref().ok()?.nodes.get(n.name.as_str());
+    inv.nodes
+        .iter()
+        .filter(|s| s.role == Role::Standby)
+        .filter_map(|s| {
+            let primary = inv.node(s.primary.as_ref()?.as_str())?;
+            let f = node_facts(primary).filter(|f| f.running && f.in_recovery == Some(false))?;
+            let replica = f.replicas.iter().find(|r| r.application_name == s.name.as_str());
+            Some(Sight {
+                datanode: s.datanode_name().as_str(),
+                primary: primary.name.as_str(),
+                standby: s.name.as_str(),
+                at_unix,
+                primary_lsn: f.wal?,
+                streaming: replica.is_some_and(|r| r.state == "streaming"),
+                synchronous: replica.is_some_and(|r| r.sync_state == "sync"),
+                lag_bytes: replica.and_then(|r| r.lag_bytes),
+            })
+        })
+        .collect()
+}
+
+/// What promoting a standby may lose of what its primary acknowledged, as far as pgxc-deploy
+/// can tell ([`data_loss`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Loss {
+    /// A synchronous standby that never stopped being one: nothing acknowledged is missing.
+    None,
+    /// Commits may be missing, and how many bytes of WAL at least, where known.
+    May { refuse: bool, why: String },
+}
+
+/// What [`data_loss`] weighs: the pair as it is now and as it was last seen.
+#[derive(Debug, Clone, Copy)]
+pub struct LossFacts<'a> {
+    pub primary: &'a Node,
+    pub standby: &'a Node,
+    /// Whether the pair replicates synchronously (the inventory's standby is synchronous).
+    pub synchronous: bool,
+    /// The last sight of the pair, when it was taken of these two nodes.
+    pub seen: Option<&'a Seen>,
+    /// The primary's position now, when it runs (it is about to be fenced).
+    pub primary_now: Option<Lsn>,
+    /// Whether the primary's host file says synchronous replication is off (degraded), when
+    /// its host answered.
+    pub degraded_on_host: bool,
+    /// The most WAL the standby has: received or replayed, whichever is further.
+    pub standby_has: Option<Lsn>,
+    pub maximum_lag: u64,
+    pub now_unix: u64,
+}
+
+/// Whether promoting `f.standby` may lose commits `f.primary` acknowledged, and whether that
+/// is reason to refuse without `--accept-data-loss`. A synchronous standby loses nothing
+/// unless synchronous replication was switched off (degrade) and it has not caught up since
+/// it was switched back on. An asynchronous one always may (the documented trade); it is
+/// refused when it was not streaming when last seen, or when it was, or is now, behind the
+/// last known primary position by more than `maximum_lag_on_failover`.
+pub fn data_loss(f: LossFacts<'_>) -> Loss {
+    let seen = f.seen.filter(|s| s.primary == f.primary.name.as_str());
+    let known = f.primary_now.max(seen.map(|s| s.primary_lsn));
+    let behind = known.zip(f.standby_has).map(|(k, s)| k.bytes_after(s));
+    let has = match f.standby_has {
+        Some(lsn) => format!("{} has WAL up to {lsn}", f.standby.name),
+        None => format!("{}'s WAL position could not be read", f.standby.name),
+    };
+    let ago = |at: u64| duration(f.now_unix.saturating_sub(at));
+    let last = match (f.primary_now, seen) {
+        (Some(lsn), _) => format!("{} is at {lsn} now", f.primary.name),
+        (None, Some(s)) => format!(
+            "{} was at {} when last seen {} ago",
+            f.primary.name,
+            s.primary_lsn,
+            ago(s.seen_at_unix)
+        ),
+        (None, None) => format!("pgxc-deploy never saw {}'s position", f.primary.name),
+    };
+    let behind_text = match behind {
+        Some(b) if f.primary_now.is_some() => format!("{b} bytes behind"),
+        Some(b) => format!("at least {b} bytes behind, plus what it wrote since"),
+        None => "behind by an unknown amount".to_string(),
+    };
+    if f.synchronous {
+        let async_since = seen.and_then(|s| s.asynchronous_since_unix);
+        if async_since.is_none() && !f.degraded_on_host {
+            return Loss::None;
+        }
+        let again = seen.and_then(|s| s.synchronous_again_at);
+        if let (Some(again), Some(has)) = (again, f.standby_has)
+            && has >= again
+            && !f.degraded_on_host
+        {
+            return Loss::None;
+        }
+        let since = match (async_since, seen.and_then(|s| s.asynchronous_from_lsn)) {
+            (Some(at), Some(lsn)) => format!(" since {} ago (from WAL position {lsn})", ago(at)),
+            (Some(at), None) => format!(" since {} ago", ago(at)),
+            _ => " (its synchronous_standby.conf says so)".to_string(),
+        };
+        return Loss::May {
+            refuse: true,
+            why: format!(
+                "{primary} has not replicated synchronously to {standby}{since}, so commits it \
+                 acknowledged meanwhile may be missing there: {has}; {last} ({behind_text})",
+                primary = f.primary.name,
+                standby = f.standby.name,
+            ),
+        };
+    }
+    let not_streaming = seen.filter(|s| !s.streaming).map(|s| {
+        format!("{} was not streaming when last seen {} ago", f.standby.name, ago(s.seen_at_unix))
+    });
+    let lag = behind.or_else(|| seen.and_then(|s| Some(s.primary_lsn.bytes_after(s.standby_lsn?))));
+    let over = lag.filter(|l| *l > f.maximum_lag).map(|l| {
+        format!("{l} bytes behind is more than maximum_lag_on_failover ({})", f.maximum_lag)
+    });
+    let refusal = not_streaming.or(over);
+    Loss::May {
+        refuse: refusal.is_some(),
+        why: format!(
+            "{standby} is an asynchronous standby: what {primary} committed beyond the WAL \
+             {standby} has is lost{reason}: {has}; {last} ({behind_text})",
+            standby = f.standby.name,
+            primary = f.primary.name,
+            reason = refusal.map(|r| format!(", and {r}")).unwrap_or_default(),
+        ),
+    }
+}
+
+/// `s` seconds as people read it: `42 s`, `3 min 5 s`, `2 h 1 min`.
+fn duration(s: u64) -> String {
+    match s {
+        0..60 => format!("{s} s"),
+        60..3600 => format!("{} min {} s", s / 60, s % 60),
+        _ => format!("{} h {} min", s / 3600, s % 3600 / 60),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::flavors;
     use crate::plan::fixtures;
     use crate::plan::state::Replica;
+
+    fn loss(primary: &str, standby: &str, seen: Option<&Seen>, now: Option<u64>, has: u64) -> Loss {
+        let inv = fixtures::postgres_xc();
+        data_loss(LossFacts {
+            primary: inv.node(primary).unwrap(),
+            standby: inv.node(standby).unwrap(),
+            synchronous: inv.node(standby).unwrap().synchronous,
+            seen,
+            primary_now: now.map(Lsn),
+            degraded_on_host: false,
+            standby_has: Some(Lsn(has)),
+            maximum_lag: 1 << 20,
+            now_unix: 1000,
+        })
+    }
+
+    fn seen(primary: &str, standby: &str, lsn: u64, lag: u64, streaming: bool) -> Seen {
+        Seen {
+            primary: primary.into(),
+            standby: standby.into(),
+            seen_at_unix: 990,
+            primary_lsn: Lsn(lsn),
+            standby_lsn: Some(Lsn(lsn - lag)),
+            streaming,
+            synchronous: false,
+            asynchronous_since_unix: None,
+            asynchronous_from_lsn: None,
+            synchronous_again_at: None,
+        }
+    }
+
+    #[test]
+    fn a_synchronous_standby_loses_nothing_unless_it_was_degraded_since() {
+        let mut s = seen("dn1", "dn1_standby", 5000, 0, true);
+        assert_eq!(loss("dn1", "dn1_standby", Some(&s), None, 5000), Loss::None);
+        assert_eq!(loss("dn1", "dn1_standby", None, None, 0), Loss::None);
+        (s.asynchronous_since_unix, s.asynchronous_from_lsn) = (Some(700), Some(Lsn(4000)));
+        let Loss::May { refuse: true, why } = loss("dn1", "dn1_standby", Some(&s), None, 4000)
+        else {
+            panic!("degraded: refused");
+        };
+        assert!(why.contains("since 5 min 0 s ago (from WAL position 0/FA0)"), "{why}");
+        assert!(why.contains("dn1_standby has WAL up to 0/FA0"), "{why}");
+        assert!(why.contains("at least 1000 bytes behind"), "{why}");
+        // Synchronous again at 4500: complete once it has that much.
+        s.synchronous_again_at = Some(Lsn(4500));
+        assert!(matches!(loss("dn1", "dn1_standby", Some(&s), None, 4400), Loss::May { .. }));
+        assert_eq!(loss("dn1", "dn1_standby", Some(&s), None, 4500), Loss::None);
+        // A sight of the pair with another primary (before a failover) is not this one's.
+        (s.synchronous_again_at, s.primary) = (None, "dn1_standby".into());
+        assert_eq!(loss("dn1", "dn1_standby", Some(&s), None, 0), Loss::None);
+    }
+
+    #[test]
+    fn an_asynchronous_standby_is_refused_when_it_was_too_far_behind_or_not_streaming() {
+        let s = seen("dn2", "dn2_replica", 10 << 20, 100, true);
+        let Loss::May { refuse: false, why } =
+            loss("dn2", "dn2_replica", Some(&s), None, s.standby_lsn.unwrap().0)
+        else {
+            panic!("within the limit: stated, not refused");
+        };
+        assert!(why.contains("asynchronous") && why.contains("at least 100 bytes behind"), "{why}");
+        assert!(why.contains("when last seen 10 s ago"), "{why}");
+        let far = loss("dn2", "dn2_replica", Some(&s), None, 8 << 20);
+        assert!(
+            matches!(&far, Loss::May { refuse: true, why } if why.contains("2097152 bytes behind is more than maximum_lag_on_failover (1048576)")),
+            "{far:?}"
+        );
+        let live = loss("dn2", "dn2_replica", None, Some(3 << 20), 1 << 20);
+        assert!(
+            matches!(&live, Loss::May { refuse: true, why } if why.contains("dn2 is at 0/300000 now")),
+            "{live:?}"
+        );
+        let stopped = seen("dn2", "dn2_replica", 10 << 20, 0, false);
+        let quiet = loss("dn2", "dn2_replica", Some(&stopped), None, 10 << 20);
+        assert!(
+            matches!(&quiet, Loss::May { refuse: true, why } if why.contains("not streaming when last seen")),
+            "{quiet:?}"
+        );
+        let unknown = loss("dn2", "dn2_replica", None, None, 0);
+        assert!(
+            matches!(&unknown, Loss::May { refuse: false, why } if why.contains("never saw")),
+            "{unknown:?}"
+        );
+    }
 
     fn streaming_standby() -> NodeFacts {
         NodeFacts {

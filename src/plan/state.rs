@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use super::desired::STAGING_SUFFIX;
 use crate::inventory::Role;
+pub use crate::inventory::replication::Lsn;
 use crate::shell::{Cmd, quote};
 
 /// Marker written in a data directory once its initialisation (initdb, initgtm or
@@ -42,6 +43,9 @@ pub struct ProbeNode {
     /// The flavor's SQL for a standby's replay lag in bytes, over a row of pg_stat_replication
     /// ([`crate::flavors::Flavor::replay_lag_sql`]).
     pub replay_lag_sql: &'static str,
+    /// The flavor's SQL that prints the node's WAL positions
+    /// ([`crate::flavors::Flavor::positions_sql`]).
+    pub positions_sql: &'static str,
 }
 
 /// One row of a coordinator's pgxc_node catalog.
@@ -84,6 +88,11 @@ pub struct NodeFacts {
     /// [`STREAMED_MARKER`] is in the data directory: pgxc-deploy saw this standby stream
     /// from its primary since it last became a standby.
     pub streamed: bool,
+    /// On a primary: its current WAL position (written).
+    pub wal: Option<Lsn>,
+    /// On a standby: the last WAL position received and flushed, and the last replayed.
+    pub received: Option<Lsn>,
+    pub replayed: Option<Lsn>,
     pub pgxc_node: Vec<PgxcNodeRow>,
     pub replicas: Vec<Replica>,
     /// pg_settings.context by setting name (`postmaster` needs a restart).
@@ -175,6 +184,7 @@ pub fn probe_script(
             "select 'replica ' || coalesce(application_name, '') || ' ' || coalesce(state, '') || ' ' || coalesce(sync_state, '') || ' ' || coalesce(({})::text, '') from pg_stat_replication;\n",
             n.replay_lag_sql
         ));
+        sec.push_str(n.positions_sql);
         if n.read_pgxc_node {
             sec.push_str(
                 "select 'pgxc_node ' || node_name || ' ' || node_type || ' ' || node_host || ' ' || node_port from pgxc_node;\n",
@@ -283,6 +293,14 @@ pub fn parse_probe(out: &[u8]) -> Result<HostFacts, ParseError> {
             "start" => node.start_time = Some(rest.to_string()),
             "recovery" => node.in_recovery = Some(rest == "t" || rest == "true"),
             "streamed" => node.streamed = true,
+            "wal" | "received" | "replayed" => {
+                let lsn: Lsn = rest.parse().map_err(|e: String| err(&e))?;
+                match key {
+                    "wal" => node.wal = Some(lsn),
+                    "received" => node.received = Some(lsn),
+                    _ => node.replayed = Some(lsn),
+                }
+            }
             "file" => {
                 let (name, len) =
                     rest.rsplit_once(' ').ok_or_else(|| err("file without length"))?;
@@ -369,6 +387,7 @@ mod tests {
             files: files.iter().map(|f| f.to_string()).collect(),
             read_pgxc_node: role == Role::Coordinator,
             replay_lag_sql: "0",
+            positions_sql: "",
         }
     }
 
