@@ -138,6 +138,7 @@ pub(crate) mod fixtures {
                 gtm: settings([("log_min_messages", String("WARNING".into()))]),
             },
             templates_dir: None,
+            warnings: Vec::new(),
         }
     }
 
@@ -174,6 +175,7 @@ pub(crate) mod fixtures {
                 ..Settings::default()
             },
             templates_dir: None,
+            warnings: Vec::new(),
         }
     }
 }
