@@ -22,7 +22,7 @@ use super::{Error, Status, cluster, fleet, lifecycle};
 
 pub async fn run(args: CleanArgs) -> Result<Status, Error> {
     let started = Instant::now();
-    let inv = inventory::load(&args.inventory)?;
+    let inv = cluster::load(&args.inventory)?;
     let fleet = fleet::fleet(&inv, &args.ssh);
     let layout = cluster::layout(&inv, &fleet, inv.hosts.iter().map(|h| h.name.as_str())).await?;
     let envs = cluster::host_envs(&inv, &layout);

@@ -26,10 +26,18 @@ use crate::transport::Fleet;
 
 use super::{Error, Status, fleet};
 
+/// Read and validate the inventory, and print its warnings on stderr. Every command loads it
+/// through here (or [`load_now`]), once, so the warnings are printed once.
+pub fn load(path: &Path) -> Result<Inventory, Error> {
+    let inv = crate::inventory::load(path)?;
+    report::inventory_warnings(&inv.warnings, &mut std::io::stderr())?;
+    Ok(inv)
+}
+
 /// The inventory as the cluster runs now (the roles file's swaps applied, see
 /// [`roles::Roles::effective`]), and the roles file.
 pub fn load_now(path: &Path) -> Result<(Inventory, roles::Roles), Error> {
-    let inv = crate::inventory::load(path)?;
+    let inv = load(path)?;
     let roles = roles::load(path).map_err(|e| Error::Usage(e.to_string()))?;
     let now = roles
         .effective(&inv)

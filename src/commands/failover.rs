@@ -19,7 +19,7 @@ use crate::executor::{self, Outcome, Target, report};
 use crate::flavors;
 use crate::inventory::replication;
 use crate::inventory::roles::{self, Promotion, Roles};
-use crate::inventory::{self, Flavor, Inventory, Node, Role};
+use crate::inventory::{Flavor, Inventory, Node, Role};
 use crate::plan::desired::{bin_dir, desired, psql};
 use crate::plan::diff::{self, SYNC_FILE};
 use crate::plan::failover::{self, Fence, Loss, LossFacts, Takeover};
@@ -33,7 +33,7 @@ use super::{Error, Status, fleet};
 
 pub async fn run(args: FailoverArgs) -> Result<Status, Error> {
     let started = Instant::now();
-    let inv = inventory::load(&args.inventory)?;
+    let inv = cluster::load(&args.inventory)?;
     let roles = roles::load(&args.inventory).map_err(|e| Error::Usage(chain(&e)))?;
     let pair =
         failover::pair(&inv, &args.node).map_err(|e| Error::Usage(format!("failover: {e}")))?;

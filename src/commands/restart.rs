@@ -33,6 +33,7 @@ use super::{Error, Status, fleet, lifecycle};
 pub async fn run(args: RestartArgs) -> Result<Status, Error> {
     let started = Instant::now();
     let path = &args.target.inventory;
+    // The inventory as written, without its warnings: `load_now` below prints them.
     let inv = inventory::load(path)?;
     let mut roles = roles::load(path).map_err(|e| Error::Usage(e.to_string()))?;
     let on = args.target.on.as_deref();

@@ -16,7 +16,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use crate::cli::StatusArgs;
 use crate::executor::report;
 use crate::executor::steps::StepContext;
-use crate::inventory::{self, roles};
+use crate::inventory::roles;
 use crate::plan::degrade::{self, Heal};
 use crate::plan::desired::desired;
 use crate::plan::diff::DesiredNode;
@@ -63,7 +63,7 @@ async fn once(
     watching: bool,
     healer: Option<&mut Healer>,
 ) -> Result<Status, Error> {
-    let inv = inventory::load(&args.inventory)?;
+    let inv = cluster::load(&args.inventory)?;
     let roles = roles::load(&args.inventory).map_err(|e| Error::Usage(e.to_string()))?;
     let fleet = fleet::fleet(&inv, &args.ssh);
     let layout = cluster::layout(&inv, &fleet, inv.hosts.iter().map(|h| h.name.as_str())).await?;

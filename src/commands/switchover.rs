@@ -21,7 +21,7 @@ use crate::executor::report;
 use crate::executor::steps::{HostEnv, StepContext};
 use crate::flavors::StopMode;
 use crate::inventory::roles::Roles;
-use crate::inventory::{self, Inventory, Node, roles};
+use crate::inventory::{Inventory, Node, roles};
 use crate::plan::desired::{bin_dir, psql};
 use crate::plan::diff::streamed_mark;
 use crate::plan::failover::{self as failover_plan, Pair};
@@ -37,7 +37,7 @@ use super::{Error, Status, cluster, fleet};
 
 pub async fn run(args: PairArgs) -> Result<Status, Error> {
     let started = Instant::now();
-    let inv = inventory::load(&args.inventory)?;
+    let inv = cluster::load(&args.inventory)?;
     let mut roles = roles::load(&args.inventory).map_err(|e| Error::Usage(chain(&e)))?;
     let usage = |e: String| Error::Usage(format!("switchover: {e}"));
     let pair = failover_plan::pair(&inv, &args.node).map_err(usage)?;

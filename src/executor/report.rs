@@ -136,6 +136,17 @@ pub fn plan(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
     out.flush()
 }
 
+/// The inventory's warnings (a standby on its primary's host), on stderr before any work.
+pub fn inventory_warnings(
+    warnings: &[crate::inventory::Diagnostic],
+    err: &mut dyn Write,
+) -> io::Result<()> {
+    for warning in warnings {
+        writeln!(err, "{warning}")?;
+    }
+    Ok(())
+}
+
 /// A long step's live progress (a build's stage), on stderr as it happens.
 pub fn build_stage(host: &str, stage: &str) {
     let _ = writeln!(io::stderr().lock(), "  ..    {host}: build: {stage}");

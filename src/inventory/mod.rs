@@ -7,6 +7,7 @@
 //! once as a [`Diagnostic`] with file:line:column and a hint. Commands call [`load`] first and
 //! print the [`Error`] (exit 2) when it fails.
 
+mod diagnostic;
 mod model;
 mod raw;
 pub mod replication;
@@ -14,25 +15,49 @@ pub mod roles;
 mod select;
 mod validate;
 
+pub use diagnostic::{Diagnostic, Error, Severity, Snippet};
 pub use model::*;
 pub use select::{SelectError, Target, select};
 
-use std::fmt;
+use diagnostic::Lines;
 use std::path::Path;
 
 /// Read and validate an inventory file.
 pub fn load(path: &Path) -> Result<Inventory, Error> {
-    match std::fs::read_to_string(path) {
+    let file = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|err| Error {
+        diagnostics: vec![Diagnostic {
+            file: file.clone(),
+            line: 0,
+            column: 0,
+            severity: Severity::Error,
+            message: format!("cannot read inventory: {err}"),
+            hint: Some("check the inventory path given on the command line".to_string()),
+            snippet: None,
+        }],
+    })?;
+    match String::from_utf8(bytes) {
         Ok(text) => parse(&text, path),
-        Err(err) => Err(Error {
-            diagnostics: vec![Diagnostic {
-                file: path.display().to_string(),
-                line: 0,
-                column: 0,
-                message: format!("cannot read inventory: {err}"),
-                hint: Some("check the path given with --inventory".to_string()),
-            }],
-        }),
+        Err(err) => Err(Error { diagnostics: vec![not_utf8(file, err)] }),
+    }
+}
+
+/// Where the first byte that is not UTF-8 is: the text before it is, so its line and column
+/// are those of the lossily decoded text.
+fn not_utf8(file: String, err: std::string::FromUtf8Error) -> Diagnostic {
+    let at = err.utf8_error().valid_up_to();
+    let byte = err.as_bytes()[at];
+    let text = String::from_utf8_lossy(err.as_bytes());
+    let lines = Lines::new(&text);
+    let (line, column) = lines.position(at);
+    Diagnostic {
+        file,
+        line,
+        column,
+        severity: Severity::Error,
+        message: format!("the inventory is not UTF-8 text: byte 0x{byte:02x} is not valid here"),
+        hint: Some("save the file as UTF-8 (TOML files are UTF-8)".to_string()),
+        snippet: Some(lines.snippet(&(at..at + 1))),
     }
 }
 
@@ -52,55 +77,6 @@ pub fn parse_with_env(
     validate::validate(text, path, env)
 }
 
-/// Every problem found in an inventory, sorted by position.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Error {
-    pub diagnostics: Vec<Diagnostic>,
-}
-
-/// One problem at one place in the inventory file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Diagnostic {
-    /// The path as given to [`parse`] or [`load`].
-    pub file: String,
-    /// 1-based. 0 means the problem concerns the whole file (unreadable, no hosts, ...).
-    pub line: usize,
-    /// 1-based, in characters. 0 when `line` is 0.
-    pub column: usize,
-    pub message: String,
-    /// What to do about it.
-    pub hint: Option<String>,
-}
-
-impl fmt::Display for Diagnostic {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.line == 0 {
-            write!(f, "{}: error: {}", self.file, self.message)?;
-        } else {
-            write!(f, "{}:{}:{}: error: {}", self.file, self.line, self.column, self.message)?;
-        }
-        if let Some(hint) = &self.hint {
-            write!(f, "\n  hint: {hint}")?;
-        }
-        Ok(())
-    }
-}
-
-/// One diagnostic after another, each on its own line(s), with no trailing newline.
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, diagnostic) in self.diagnostics.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{diagnostic}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for Error {}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,7 +89,25 @@ mod tests {
         assert_eq!(err.diagnostics.len(), 1);
         let shown = err.to_string();
         assert!(shown.starts_with(&format!("{}: error: cannot read inventory: ", path.display())));
-        assert!(shown.ends_with("\n  hint: check the path given with --inventory"), "{shown}");
+        assert!(
+            shown.ends_with("\n  hint: check the inventory path given on the command line"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn a_file_that_is_not_utf8_is_refused_at_its_first_bad_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("latin1.toml");
+        std::fs::write(&path, b"[hosts.db1]\naddress = \"caf\xe9\"\n").unwrap();
+        let shown = load(&path).unwrap_err().to_string();
+        let expected = format!(
+            "{}:2:15: error: the inventory is not UTF-8 text: byte 0xe9 is not valid here\n  |\n\
+             2 | address = \"caf\u{fffd}\"\n  |               ^\n  \
+             hint: save the file as UTF-8 (TOML files are UTF-8)",
+            path.display()
+        );
+        assert_eq!(shown, expected);
     }
 
     #[test]

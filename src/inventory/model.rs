@@ -233,6 +233,9 @@ pub struct Inventory {
     pub settings: Settings,
     /// A local directory whose `*.hbs` files replace the built-in templates of the same name.
     pub templates_dir: Option<PathBuf>,
+    /// What validation found worth saying that does not stop a command (a standby on its
+    /// primary's host). Commands print them once, on stderr.
+    pub warnings: Vec<super::Diagnostic>,
 }
 
 /// Where the install comes from (`[source]`).

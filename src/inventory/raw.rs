@@ -5,37 +5,229 @@
 //! port of 0 or an unknown host parse fine); that is `validate`'s job. No I/O here: `validate`
 //! calls [`from_str`] on text that `inventory::load` already read, then expands `$VARIABLES` in
 //! place through [`RawInventory::strings_mut`].
+//!
+//! [`from_str`] parses the whole file first (every syntax error at once), then deserializes
+//! each table on its own: each `[hosts.NAME]`, each `[[coordinators]]` and `[[datanodes]]`
+//! entry, each other top-level table. A table with a wrong type, an unknown or a missing key is
+//! left out and its error kept, so the other tables are still checked; [`Broken`] tells
+//! `validate` what was left out, so that it does not report what the gap implies (an unknown
+//! host, no `[gtm]`).
 
 use serde::Deserialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::ops::Range;
 use toml::Spanned;
+use toml::de::{DeTable, DeValue, ValueDeserializer};
 
-/// Parse TOML text into the raw structs. Syntax errors, unknown keys, wrong types and missing
-/// required keys stop here, as a single `toml` error.
-pub fn from_str(text: &str) -> Result<RawInventory, toml::de::Error> {
-    toml::from_str(text)
+/// A problem with the file's shape: TOML syntax, an unknown key, a wrong type or a missing
+/// key, worded as the `toml` crate words it (`validate` rewords it), or with our own hint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShapeError {
+    pub message: String,
+    pub span: Option<Range<usize>>,
+    /// Set when the message is already ours.
+    pub hint: Option<&'static str>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "an inventory")]
+impl From<toml::de::Error> for ShapeError {
+    fn from(err: toml::de::Error) -> Self {
+        ShapeError { message: err.message().to_string(), span: err.span(), hint: None }
+    }
+}
+
+/// What [`from_str`] made of a file whose syntax is valid.
+#[derive(Debug)]
+pub struct Parsed {
+    pub raw: RawInventory,
+    /// One per table left out of `raw` (or per unknown top-level key), in no particular order.
+    pub errors: Vec<ShapeError>,
+}
+
+/// Tables that were written but left out of [`RawInventory`] because they did not
+/// deserialize (their [`ShapeError`] is reported instead).
+#[derive(Debug, Default)]
+pub struct Broken {
+    /// `[cluster]`: its `flavor` is still read when that value is valid on its own.
+    pub cluster: bool,
+    /// The names of the `[hosts.NAME]` tables left out.
+    pub hosts: HashSet<String>,
+    pub gtm: bool,
+    /// At least one `[[coordinators]]` entry was left out.
+    pub coordinators: bool,
+    pub datanodes: bool,
+    pub auth: bool,
+}
+
+/// The top-level tables, in the order the reference documents them.
+const TOP_LEVEL: &[&str] =
+    &["cluster", "ssh", "hosts", "gtm", "coordinators", "datanodes", "source", "auth", "settings"];
+
+/// Parse TOML text into the raw structs. `Err`: the syntax errors, after which nothing else
+/// is checked. `Ok`: the tables that deserialized, and the errors of those that did not.
+pub fn from_str(text: &str) -> Result<Parsed, Vec<ShapeError>> {
+    let (root, syntax) = DeTable::parse_recoverable(text);
+    if !syntax.is_empty() {
+        return Err(without_cascades(text, syntax.into_iter().map(ShapeError::from).collect()));
+    }
+    let mut tables = Tables { errors: Vec::new() };
+    let mut raw = RawInventory::default();
+    for (key, value) in root.into_inner() {
+        let broken = &mut raw.broken;
+        match key.get_ref().as_ref() {
+            "cluster" => raw.cluster = tables.cluster(value, broken),
+            "ssh" => raw.ssh = tables.one(value).unwrap_or_default(),
+            "hosts" => raw.hosts = tables.hosts(value, &mut broken.hosts),
+            "gtm" => {
+                raw.gtm = tables.one(value);
+                broken.gtm = raw.gtm.is_none();
+            }
+            "coordinators" => raw.coordinators = tables.list(value, &mut broken.coordinators),
+            "datanodes" if is_standby_alone(value.get_ref()) => {
+                broken.datanodes = true;
+                tables.standby_alone(&value);
+            }
+            "datanodes" => raw.datanodes = tables.list(value, &mut broken.datanodes),
+            "source" => raw.source = tables.one(value),
+            "auth" => {
+                raw.auth = tables.one(value);
+                broken.auth = raw.auth.is_none();
+            }
+            "settings" => raw.settings = tables.one(value).unwrap_or_default(),
+            other => tables.errors.push(ShapeError {
+                message: format!("unknown field `{other}`, expected one of {}", quoted(TOP_LEVEL)),
+                span: Some(key.span()),
+                hint: None,
+            }),
+        }
+    }
+    Ok(Parsed { raw, errors: tables.errors })
+}
+
+/// A table written twice (`[hosts.db1]` again) makes each of its keys a duplicate too: keep
+/// the table's error only, not one more per key below it.
+fn without_cascades(text: &str, mut errors: Vec<ShapeError>) -> Vec<ShapeError> {
+    errors.sort_by_key(|e| e.span.as_ref().map(|s| s.start));
+    // Where the body of the last table written twice ends: at the next header line.
+    let mut twice_until = 0;
+    errors.retain(|e| {
+        let Some(start) = e.span.as_ref().map(|s| s.start) else { return true };
+        if !e.message.starts_with("duplicate key") {
+            return true;
+        }
+        if start < twice_until {
+            return false;
+        }
+        let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+        if text[line_start..].trim_start().starts_with('[') {
+            let rest = &text[start..];
+            twice_until = start + rest.find("\n[").map_or(rest.len(), |i| i + 1);
+        }
+        true
+    });
+    errors
+}
+
+/// `[datanodes.standby]` with no `[[datanodes]]` before it makes `datanodes` a table.
+fn is_standby_alone(value: &DeValue<'_>) -> bool {
+    value.as_table().is_some_and(|t| t.len() == 1 && t.contains_key("standby"))
+}
+
+/// `a`, `b` -> "`a`, `b`", as serde lists the keys it expected.
+fn quoted(keys: &[&str]) -> String {
+    keys.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+}
+
+/// Deserializes tables one at a time and keeps the errors.
+struct Tables {
+    errors: Vec<ShapeError>,
+}
+
+impl Tables {
+    fn one<'i, T: Deserialize<'i>>(&mut self, value: Spanned<DeValue<'i>>) -> Option<T> {
+        T::deserialize(ValueDeserializer::from(value)).map_err(|e| self.errors.push(e.into())).ok()
+    }
+
+    /// `[cluster]`; when it is broken, the defaults with its `flavor` if that value is valid
+    /// on its own: the flavor decides which other tables are allowed.
+    fn cluster(&mut self, value: Spanned<DeValue<'_>>, broken: &mut Broken) -> RawCluster {
+        let flavor = value.get_ref().get("flavor").cloned();
+        self.one(value).unwrap_or_else(|| {
+            broken.cluster = true;
+            let flavor =
+                flavor.and_then(|f| Deserialize::deserialize(ValueDeserializer::from(f)).ok());
+            RawCluster { flavor, ..RawCluster::default() }
+        })
+    }
+
+    /// The `[hosts.NAME]` tables, each on its own.
+    fn hosts(
+        &mut self,
+        value: Spanned<DeValue<'_>>,
+        broken: &mut HashSet<String>,
+    ) -> BTreeMap<Spanned<String>, Spanned<RawHost>> {
+        let span = value.span();
+        let table = match value.into_inner() {
+            DeValue::Table(table) => table,
+            other => return self.one(Spanned::new(span, other)).unwrap_or_default(),
+        };
+        let mut hosts = BTreeMap::new();
+        for (name, host) in table {
+            let name = Spanned::new(name.span(), name.into_inner().into_owned());
+            if let Some(host) = self.one(host) {
+                hosts.insert(name, host);
+            } else {
+                broken.insert(name.into_inner());
+            }
+        }
+        hosts
+    }
+
+    /// `[[coordinators]]` / `[[datanodes]]`, each entry on its own.
+    fn list<'i, T: Deserialize<'i>>(
+        &mut self,
+        value: Spanned<DeValue<'i>>,
+        broken: &mut bool,
+    ) -> Vec<T> {
+        let span = value.span();
+        let items = match value.into_inner() {
+            DeValue::Array(items) => items,
+            other => {
+                *broken = true;
+                return self.one(Spanned::new(span, other)).unwrap_or_default();
+            }
+        };
+        let written = items.len();
+        let kept: Vec<T> = items.into_iter().filter_map(|item| self.one(item)).collect();
+        *broken = kept.len() < written;
+        kept
+    }
+
+    fn standby_alone(&mut self, datanodes: &Spanned<DeValue<'_>>) {
+        let standby = datanodes.get_ref().get("standby").map_or(datanodes.span(), Spanned::span);
+        self.errors.push(ShapeError {
+            message: "[datanodes.standby] does not follow a [[datanodes]] entry".to_string(),
+            span: Some(standby),
+            hint: Some(
+                "a standby belongs to the datanode whose [[datanodes]] table comes right before its [datanodes.standby]; add that [[datanodes]] table (name, host, port) above it",
+            ),
+        });
+    }
+}
+
+#[derive(Debug, Default)]
 pub struct RawInventory {
-    #[serde(default)]
     pub cluster: RawCluster,
-    #[serde(default)]
     pub ssh: RawSsh,
     /// Keyed by host name. A map loses file order, so `validate` sorts the hosts by key span.
-    #[serde(default)]
     pub hosts: BTreeMap<Spanned<String>, Spanned<RawHost>>,
     pub gtm: Option<Spanned<RawGtm>>,
-    #[serde(default)]
     pub coordinators: Vec<Spanned<RawCoordinator>>,
-    #[serde(default)]
     pub datanodes: Vec<Spanned<RawDatanode>>,
     pub source: Option<Spanned<RawSource>>,
     pub auth: Option<Spanned<RawAuth>>,
-    #[serde(default)]
     pub settings: RawSettings,
+    /// Tables written but left out above.
+    pub broken: Broken,
 }
 
 #[derive(Debug, Default, Deserialize)]

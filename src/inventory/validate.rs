@@ -2,24 +2,30 @@
 //!
 //! Called by `inventory::parse`. The checks do not stop at the first problem: each one records a
 //! [`Diagnostic`] (file:line:column from the value's span, plus a hint) and carries on, and an
-//! [`Inventory`] is only returned when there were none. Only TOML syntax and shape errors (unknown
-//! key, wrong type, missing key) stop early, because serde gives up there. No I/O here; the
-//! caller passes the environment in as a lookup (for `$VARIABLES` and `~/`).
+//! [`Inventory`] is only returned when there were no errors; warnings go with it. TOML syntax
+//! errors stop before any other check. A table with a shape error (unknown key, wrong type,
+//! missing key) is left out by `raw`, and the others are still checked, without the errors its
+//! absence would imply. No I/O here; the caller passes the environment in as a lookup (for
+//! `$VARIABLES` and `~/`).
 //!
 //! First every string value has its `$VARIABLES` expanded ([`env`](mod@env)); then the checks
 //! run on the expanded values, with spans still pointing at what was written. The submodules
 //! check the tables that say how to install and configure the servers: [`source`], [`auth`] and
-//! [`settings`].
+//! [`settings`]; [`hosts`] checks what the hosts share (addresses, directories), [`shape`]
+//! words `raw`'s errors.
 
 mod auth;
 mod env;
+mod hosts;
 mod settings;
+mod shape;
 mod source;
 
+use super::diagnostic::{Lines, Severity};
 use super::model::{
     Cluster, Flavor, Host, Inventory, Node, NodeName, Role, SettingMap, SshTarget, describe_char,
 };
-use super::raw::{self, RawFlavor, RawInventory};
+use super::raw::{self, Broken, RawFlavor, RawInventory};
 use super::{Diagnostic, Error};
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -41,26 +47,44 @@ const DEFAULT_GTM_PORT: u16 = 6666;
 const DEFAULT_MAXIMUM_LAG: u64 = 1 << 20;
 
 use env::Lookup;
+use hosts::Dir;
+
+/// A default directory: not written, so no diagnostic points at it.
+fn default_dir(path: &str) -> Dir {
+    Dir { path: path.to_string(), span: None, own: false, valid: true }
+}
 
 pub fn validate(text: &str, path: &Path, env: Lookup<'_>) -> Result<Inventory, Error> {
     let mut cx = Checker {
         file: path.display().to_string(),
         text,
+        lines: Lines::new(text),
         diagnostics: Vec::new(),
+        warnings: Vec::new(),
+        reported: HashSet::new(),
         unexpanded: HashSet::new(),
+        broken: Broken::default(),
     };
     let inventory = match raw::from_str(text) {
-        Ok(raw) => Some(cx.inventory(raw, path, env)),
-        Err(err) => {
-            cx.toml_error(&err);
+        Ok(parsed) => {
+            parsed.errors.iter().for_each(|e| cx.shape_error(e));
+            Some(cx.inventory(parsed.raw, path, env))
+        }
+        Err(errors) => {
+            errors.iter().for_each(|e| cx.shape_error(e));
             None
         }
     };
+    let by_position = |d: &Diagnostic| (d.line, d.column);
     match inventory {
-        Some(inventory) if cx.diagnostics.is_empty() => Ok(inventory),
+        Some(mut inventory) if cx.diagnostics.is_empty() => {
+            cx.warnings.sort_by_key(by_position);
+            inventory.warnings = cx.warnings;
+            Ok(inventory)
+        }
         _ => {
             let mut diagnostics = cx.diagnostics;
-            diagnostics.sort_by_key(|d| (d.line, d.column));
+            diagnostics.sort_by_key(by_position);
             Err(Error { diagnostics })
         }
     }
@@ -70,10 +94,17 @@ pub fn validate(text: &str, path: &Path, env: Lookup<'_>) -> Result<Inventory, E
 struct Checker<'a> {
     file: String,
     text: &'a str,
+    lines: Lines<'a>,
     diagnostics: Vec<Diagnostic>,
+    warnings: Vec<Diagnostic>,
+    /// (offset, message) of every diagnostic so far: a value that several hosts share (a
+    /// `[cluster]` path) is reported once, not once per host.
+    reported: HashSet<(usize, String)>,
     /// Start offsets of values whose `$VARIABLES` could not be expanded. That is reported once;
     /// [`Checker::error`] drops any other diagnostic about the value as written.
     unexpanded: HashSet<usize>,
+    /// The tables `raw` left out, whose errors were reported instead.
+    broken: Broken,
 }
 
 /// A node on its way into the model, with the spans the cross-node checks point at.
@@ -93,6 +124,16 @@ struct PendingNode {
     settings: SettingMap,
 }
 
+/// Who listens on each (machine address, port), to report the second one there.
+type Listeners<'p> = HashMap<(String, u16), Listener<'p>>;
+
+struct Listener<'p> {
+    node: &'p PendingNode,
+    /// `port` or `pooler_port`.
+    what: &'static str,
+    span: Range<usize>,
+}
+
 /// `[ssh]` after defaults, before each host's overrides.
 struct SshDefaults {
     user: Option<String>,
@@ -105,19 +146,16 @@ struct SshDefaults {
 
 impl Checker<'_> {
     fn inventory(&mut self, mut raw: RawInventory, path: &Path, env: Lookup<'_>) -> Inventory {
+        self.broken = std::mem::take(&mut raw.broken);
         raw.strings_mut(&mut |span, value| self.expand(span, value, env));
         let home = env("HOME").filter(|h| !h.is_empty()).map(PathBuf::from);
         let home = home.as_deref();
         let base_dir = path.parent().unwrap_or(Path::new(""));
         let cluster = self.cluster(&raw.cluster, path);
-        let install_prefix = match &raw.cluster.install_prefix {
-            Some(path) => self.remote_path(path, "install_prefix"),
-            None => DEFAULT_INSTALL_PREFIX.to_string(),
-        };
-        let data_root = match &raw.cluster.data_root {
-            Some(path) => self.remote_path(path, "data_root"),
-            None => DEFAULT_DATA_ROOT.to_string(),
-        };
+        let install_prefix = self.dir(raw.cluster.install_prefix.as_ref(), "install_prefix");
+        let install_prefix = install_prefix.unwrap_or_else(|| default_dir(DEFAULT_INSTALL_PREFIX));
+        let data_root = self.dir(raw.cluster.data_root.as_ref(), "data_root");
+        let data_root = data_root.unwrap_or_else(|| default_dir(DEFAULT_DATA_ROOT));
         let ssh = self.ssh(&raw.ssh, base_dir, home);
         let hosts = self.hosts(&raw, &ssh, base_dir, home, install_prefix, data_root);
         let templates_dir = raw
@@ -128,8 +166,10 @@ impl Checker<'_> {
         let nodes = self.nodes(&raw, cluster.flavor);
         let nodes = self.cross_checks(nodes, &hosts);
         let source = raw.source.as_ref().and_then(|s| self.source(s, &hosts, base_dir, home));
+        let b = &self.broken;
         let has_nodes =
             raw.gtm.is_some() || !raw.coordinators.is_empty() || !raw.datanodes.is_empty();
+        let has_nodes = (has_nodes || b.gtm || b.coordinators || b.datanodes) && !b.auth;
         let auth = self.auth(raw.auth.as_ref(), cluster.flavor, has_nodes, base_dir, home);
         let settings = self.settings(&raw.settings, cluster.flavor);
         Inventory {
@@ -141,6 +181,7 @@ impl Checker<'_> {
             auth,
             settings,
             templates_dir,
+            warnings: Vec::new(),
         }
     }
 
@@ -180,7 +221,7 @@ impl Checker<'_> {
             None => {
                 let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
                 let stem = stem.unwrap_or_default();
-                if !is_host_like(&stem) {
+                if !is_host_like(&stem) && !self.broken.cluster {
                     self.whole_file(
                         format!("cannot use the file name `{stem}` as the cluster name"),
                         "set `name` in [cluster]: letters, digits, `.`, `_` and `-`",
@@ -196,6 +237,13 @@ impl Checker<'_> {
         let os_user = match &raw.os_user {
             Some(user) => {
                 self.check_user(user, "os_user");
+                if user.get_ref() == "root" {
+                    self.error(
+                        user.span(),
+                        "os_user `root` is refused: PostgreSQL will not run as root".to_string(),
+                        "use an unprivileged user that owns the cluster's files, such as `postgres` (the default); `user` in [ssh] may still be root",
+                    );
+                }
                 user.get_ref().clone()
             }
             None => DEFAULT_OS_USER.to_string(),
@@ -241,10 +289,10 @@ impl Checker<'_> {
         ssh: &SshDefaults,
         base_dir: &Path,
         home: Option<&Path>,
-        install_prefix: String,
-        data_root: String,
+        install_prefix: Dir,
+        data_root: Dir,
     ) -> Vec<Host> {
-        if raw.hosts.is_empty() {
+        if raw.hosts.is_empty() && self.broken.hosts.is_empty() {
             self.whole_file(
                 "no hosts defined".to_string(),
                 "add at least one host: a [hosts.db1] table with `address = \"10.0.0.1\"`",
@@ -254,10 +302,31 @@ impl Checker<'_> {
         let mut entries: Vec<_> = raw.hosts.iter().collect();
         entries.sort_by_key(|(name, _)| name.span().start);
         let mut hosts = Vec::new();
+        // (machine address, ssh port) -> the first host there, and its address's span
+        let mut machines: HashMap<(String, u16), (&str, Range<usize>)> = HashMap::new();
         for (name, host) in entries {
             let host = host.get_ref();
             self.check_host_like(name, "host name");
-            self.check_address(&host.address);
+            let usable = self.check_address(&host.address);
+            let port = self.port(host.port.as_ref(), ssh.port);
+            let machine = (hosts::machine_address(host.address.get_ref()), port);
+            match machines.get(&machine).filter(|_| usable) {
+                Some((first, at)) => self.error(
+                    host.address.span(),
+                    format!(
+                        "hosts `{first}` and `{}` are the same machine (address `{}`, ssh port {port})",
+                        name.get_ref(),
+                        host.address.get_ref()
+                    ),
+                    &format!(
+                        "`{first}` at line {} has this address and ssh port; declare the machine once and put all its nodes on that host",
+                        self.line(at.start)
+                    ),
+                ),
+                None => {
+                    machines.insert(machine, (name.get_ref(), host.address.span()));
+                }
+            }
             if let Some(user) = &host.user {
                 self.check_user(user, "ssh user");
             }
@@ -265,30 +334,36 @@ impl Checker<'_> {
                 Some(path) => Some(self.local_path(path, "identity_file", base_dir, home)),
                 None => ssh.identity_file.clone(),
             };
-            let install_prefix = match &host.install_prefix {
-                Some(path) => self.remote_path(path, "install_prefix"),
-                None => install_prefix.clone(),
-            };
-            let data_root = match &host.data_root {
-                Some(path) => self.remote_path(path, "data_root"),
-                None => data_root.clone(),
-            };
+            let own_install = self.dir(host.install_prefix.as_ref(), "install_prefix");
+            let own_data = self.dir(host.data_root.as_ref(), "data_root");
+            let install = own_install.unwrap_or(Dir { own: false, ..install_prefix.clone() });
+            let data = own_data.unwrap_or(Dir { own: false, ..data_root.clone() });
+            self.check_dirs(&install, &data);
             hosts.push(Host {
                 name: name.get_ref().clone(),
                 address: host.address.get_ref().clone(),
                 ssh: SshTarget {
                     user: host.user.as_ref().map(|u| u.get_ref().clone()).or(ssh.user.clone()),
-                    port: self.port(host.port.as_ref(), ssh.port),
+                    port,
                     identity_file,
                     known_hosts: ssh.known_hosts.clone(),
                     connect_timeout: ssh.connect_timeout,
                     command_timeout: ssh.command_timeout,
                 },
-                install_prefix,
-                data_root,
+                install_prefix: install.path,
+                data_root: data.path,
             });
         }
         hosts
+    }
+
+    /// An `install_prefix` or `data_root` as written (in `[cluster]` or a host's table).
+    fn dir(&mut self, path: Option<&Spanned<String>>, key: &str) -> Option<Dir> {
+        let path = path?;
+        let errors = self.diagnostics.len();
+        let normal = self.remote_path(path, key);
+        let valid = self.diagnostics.len() == errors;
+        Some(Dir { path: normal, span: Some(path.span()), own: true, valid })
     }
 
     /// Flatten gtm, coordinators and datanodes (each followed by its standby) and check what
@@ -380,7 +455,7 @@ impl Checker<'_> {
                 });
             }
         }
-        if xc && raw.gtm.is_none() {
+        if xc && raw.gtm.is_none() && !self.broken.gtm {
             let first_coordinator = raw.coordinators.first().map(Spanned::span);
             if let Some(span) = first_coordinator.or(raw.datanodes.first().map(Spanned::span)) {
                 self.error(
@@ -391,7 +466,8 @@ impl Checker<'_> {
                 );
             }
         }
-        if let (true, Some(first), None) = (xc, raw.datanodes.first(), raw.coordinators.first()) {
+        let no_coordinator = raw.coordinators.is_empty() && !self.broken.coordinators;
+        if let (true, Some(first), true) = (xc, raw.datanodes.first(), no_coordinator) {
             self.error(
                 first.span(),
                 "flavor postgres-xc needs at least one coordinator in front of its datanodes"
@@ -405,10 +481,9 @@ impl Checker<'_> {
     /// Checks that involve more than one value: names, host references, listeners.
     fn cross_checks(&mut self, pending: Vec<PendingNode>, hosts: &[Host]) -> Vec<Node> {
         let host_names: Vec<&str> = hosts.iter().map(|h| h.name.as_str()).collect();
+        let by_name: HashMap<&str, &Host> = hosts.iter().map(|h| (h.name.as_str(), h)).collect();
         let mut seen_names: HashMap<&str, &PendingNode> = HashMap::new();
-        // (host, port) -> the node listening there, which key ("port"/"pooler_port"), where
-        let mut listeners: HashMap<(&str, u16), (&PendingNode, &str, Range<usize>)> =
-            HashMap::new();
+        let mut listeners = Listeners::new();
         let mut nodes = Vec::new();
         for node in &pending {
             let name = self.node_name(node);
@@ -427,39 +502,29 @@ impl Checker<'_> {
                 seen_names.insert(&node.name, node);
             }
 
-            let host = hosts.iter().find(|h| h.name == *node.host.get_ref());
-            if host.is_none() {
-                self.unknown_host(&node.host, &host_names);
+            let host = by_name.get(node.host.get_ref().as_str()).copied();
+            match host {
+                None => self.unknown_host(&node.host, &host_names),
+                Some(host) => {
+                    self.listen(&mut listeners, node, host);
+                    let primary = node.primary.as_deref().and_then(|p| seen_names.get(p));
+                    if let Some(primary) = primary.filter(|p| p.host.get_ref() == &host.name) {
+                        self.warning(
+                            node.host.span(),
+                            format!("standby `{}` is on `{}`, the host of its datanode `{}`", node.name, host.name, primary.name),
+                            &format!("losing `{}` loses both copies: no high availability; put the standby on another host", host.name),
+                        );
+                    }
+                }
             }
-
             let port = self.port(Some(&node.port), 0);
             let pooler_port = node.pooler_port.as_ref().map(|p| self.port(Some(p), 0));
-            let mut ports = vec![(&node.port, "port")];
-            ports.extend(node.pooler_port.as_ref().map(|p| (p, "pooler_port")));
-            for (spanned, what) in ports {
-                let at = (node.host.get_ref().as_str(), *spanned.get_ref());
-                if at.1 == 0 {
-                    continue;
-                }
-                if let Some((other, other_what, other_span)) = listeners.get(&at) {
-                    self.error(
-                        spanned.span(),
-                        format!("port {} on host `{}` is already taken", at.1, at.0),
-                        &format!(
-                            "{} `{}` listens there (its {other_what}, line {}); choose another port here",
-                            other.role,
-                            other.name,
-                            self.line(other_span.start)
-                        ),
-                    );
-                } else {
-                    listeners.insert(at, (node, what, spanned.span()));
-                }
-            }
 
             if let (Some(name), Some(host)) = (name, host) {
+                let data_dir = format!("{}/{}", host.data_root, name);
+                self.check_install_outside(node.name_span.clone(), &node.name, &data_dir, host);
                 nodes.push(Node {
-                    data_dir: format!("{}/{}", host.data_root, name),
+                    data_dir,
                     name,
                     role: node.role,
                     host: host.name.clone(),
@@ -475,7 +540,46 @@ impl Checker<'_> {
         nodes
     }
 
+    /// Record the node's ports at its host's address. Other nodes reach a node at its host's
+    /// address, so two hosts with one address (containers behind different ssh ports) share
+    /// their ports too.
+    fn listen<'p>(&mut self, listeners: &mut Listeners<'p>, node: &'p PendingNode, host: &Host) {
+        let mut ports = vec![(&node.port, "port")];
+        ports.extend(node.pooler_port.as_ref().map(|p| (p, "pooler_port")));
+        for (spanned, what) in ports {
+            let port = *spanned.get_ref();
+            if port == 0 {
+                continue;
+            }
+            let at = (hosts::machine_address(&host.address), port);
+            let Some(other) = listeners.get(&at) else {
+                listeners.insert(at, Listener { node, what, span: spanned.span() });
+                continue;
+            };
+            let message = if other.node.host.get_ref() == &host.name {
+                format!("port {port} on host `{}` is already taken", host.name)
+            } else {
+                format!("port {port} at address `{}` is already taken", host.address)
+            };
+            let on = match other.node.host.get_ref() == &host.name {
+                true => String::new(),
+                false => format!(" on host `{}`", other.node.host.get_ref()),
+            };
+            let hint = format!(
+                "{} `{}`{on} listens there (its {}, line {}); choose another port here",
+                other.node.role,
+                other.node.name,
+                other.what,
+                self.line(other.span.start)
+            );
+            self.error(spanned.span(), message, &hint);
+        }
+    }
+
     fn unknown_host(&mut self, host: &Spanned<String>, host_names: &[&str]) {
+        if self.broken.hosts.contains(host.get_ref()) {
+            return; // declared, but its table did not parse: that is reported
+        }
         let known = match host_names.is_empty() {
             true => "no hosts are declared yet".to_string(),
             false => format!("known hosts: {}", quoted_list(host_names)),
@@ -490,6 +594,13 @@ impl Checker<'_> {
     fn node_name(&mut self, node: &PendingNode) -> Option<NodeName> {
         match NodeName::new(&node.name) {
             Ok(name) => Some(name),
+            // `<datanode>_standby` from an invalid datanode name: that one is reported.
+            Err(_)
+                if node.default_name
+                    && node.primary.as_deref().is_some_and(|p| NodeName::new(p).is_err()) =>
+            {
+                None
+            }
             Err(why) => {
                 let (default, set_name) = match node.default_name {
                     true => ("default ", "set `name` in this table; "),
@@ -515,13 +626,18 @@ impl Checker<'_> {
         }
     }
 
-    fn check_address(&mut self, address: &Spanned<String>) {
-        if let Err(why) = check_address(address.get_ref()) {
-            self.error(
-                address.span(),
-                format!("invalid address `{}`: {why}", address.get_ref()),
-                "write an IPv4 or IPv6 address (no brackets) or a DNS name such as `db1.example.com`",
-            );
+    /// Whether the address is one that other hosts can reach this host at.
+    fn check_address(&mut self, address: &Spanned<String>) -> bool {
+        match check_address(address.get_ref()) {
+            Err(why) => {
+                self.error(
+                    address.span(),
+                    format!("invalid address `{}`: {why}", address.get_ref()),
+                    "write an IPv4 or IPv6 address (no brackets) or a DNS name such as `db1.example.com`",
+                );
+                false
+            }
+            Ok(()) => self.check_reachable(address),
         }
     }
 
@@ -536,13 +652,14 @@ impl Checker<'_> {
     }
 
     /// A path on the remote hosts, written into commands and config files: absolute, no `..`,
-    /// and only characters that never need quoting. Trailing slashes are dropped.
+    /// only characters that never need quoting, and no system directory. Returned normalised
+    /// (`//opt/./pgxc/` -> `/opt/pgxc`).
     fn remote_path(&mut self, path: &Spanned<String>, key: &str) -> String {
         let value = path.get_ref();
-        let trimmed = value.trim_end_matches('/');
+        let normal = hosts::normalize(value);
         let problem = if !value.starts_with('/') {
             Some("is not absolute".to_string())
-        } else if trimmed.is_empty() {
+        } else if normal == "/" {
             Some("is the root directory".to_string())
         } else if let Some(bad) = value.chars().find(|&c| !is_remote_path_char(c)) {
             Some(format!("contains {}", describe_char(bad)))
@@ -557,8 +674,10 @@ impl Checker<'_> {
                 format!("{key} `{value}` {problem}"),
                 "write an absolute remote path such as `/opt/pgxc` using only letters, digits and `._/+-`",
             );
+        } else {
+            self.check_not_system_dir(path.span(), key, &normal);
         }
-        trimmed.to_string()
+        normal
     }
 
     /// A path on this machine (`identity_file`, `known_hosts`): `~/` is `$HOME`, other relative
@@ -626,29 +745,42 @@ impl Checker<'_> {
         }
     }
 
-    /// serde gave up: turn its error into one diagnostic with a cleaned message and a hint.
-    fn toml_error(&mut self, err: &toml::de::Error) {
-        let first_line = err.message().lines().next().unwrap_or("invalid TOML").trim();
-        let spanned_text = err.span().and_then(|span| self.text.get(span)).unwrap_or("");
-        let (message, hint) = explain_toml_error(first_line, spanned_text);
-        match err.span() {
-            Some(span) => self.error(span, message, &hint),
-            None => self.whole_file(message, &hint),
+    fn error(&mut self, span: Range<usize>, message: String, hint: &str) {
+        if let Some(diagnostic) = self.located(span, Severity::Error, message, hint) {
+            self.diagnostics.push(diagnostic);
         }
     }
 
-    fn error(&mut self, span: Range<usize>, message: String, hint: &str) {
-        if self.unexpanded.contains(&span.start) {
-            return;
+    /// A problem that does not stop the command: it is printed, and the inventory accepted.
+    fn warning(&mut self, span: Range<usize>, message: String, hint: &str) {
+        if let Some(diagnostic) = self.located(span, Severity::Warning, message, hint) {
+            self.warnings.push(diagnostic);
         }
-        let (line, column) = self.position(span.start);
-        self.diagnostics.push(Diagnostic {
+    }
+
+    /// `None` when the value is already reported: as unexpanded, or with the same message.
+    fn located(
+        &mut self,
+        span: Range<usize>,
+        severity: Severity,
+        message: String,
+        hint: &str,
+    ) -> Option<Diagnostic> {
+        if self.unexpanded.contains(&span.start)
+            || !self.reported.insert((span.start, message.clone()))
+        {
+            return None;
+        }
+        let (line, column) = self.lines.position(span.start);
+        Some(Diagnostic {
             file: self.file.clone(),
             line,
             column,
+            severity,
             message,
             hint: Some(hint.to_string()),
-        });
+            snippet: Some(self.lines.snippet(&span)),
+        })
     }
 
     fn whole_file(&mut self, message: String, hint: &str) {
@@ -656,87 +788,16 @@ impl Checker<'_> {
             file: self.file.clone(),
             line: 0,
             column: 0,
+            severity: Severity::Error,
             message,
             hint: Some(hint.to_string()),
+            snippet: None,
         });
     }
 
-    /// 1-based line and column (in characters) of a byte offset.
-    fn position(&self, offset: usize) -> (usize, usize) {
-        let mut offset = offset.min(self.text.len());
-        while !self.text.is_char_boundary(offset) {
-            offset -= 1;
-        }
-        let before = &self.text[..offset];
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        let line = before.matches('\n').count() + 1;
-        (line, before[line_start..].chars().count() + 1)
-    }
-
     fn line(&self, offset: usize) -> usize {
-        self.position(offset).0
+        self.lines.position(offset).0
     }
-}
-
-/// Split toml's message into ours: the first part says what is wrong, the hint what to write.
-/// `at` is the source text the error points at.
-fn explain_toml_error(message: &str, at: &str) -> (String, String) {
-    let message = message
-        .replace("expected a sequence", "expected an array")
-        .replace("expected u16", "expected a port number from 1 to 65535")
-        .replace("expected u64", "expected a whole number of seconds")
-        .replace("expected u32", "expected a whole number greater than 0")
-        .replace("expected a boolean", "expected `true` or `false`");
-    let (what, expected) = match message.split_once(", expected ") {
-        Some((what, expected)) => (what, Some(expected)),
-        None => (message.as_str(), None),
-    };
-    if let Some(key) = what.strip_prefix("unknown field ") {
-        let allowed = expected.map(|e| e.strip_prefix("one of ").unwrap_or(e));
-        let hint = match allowed {
-            Some(allowed) => format!("remove it or fix its spelling; allowed keys here: {allowed}"),
-            None => "remove it; this table takes no keys".to_string(),
-        };
-        let key = key.split(',').next().unwrap_or(key);
-        return (format!("unknown key {key}"), hint);
-    }
-    if let Some(key) = what.strip_prefix("missing field ") {
-        let example = match key.trim_matches('`') {
-            "address" => "address = \"10.0.0.1\"",
-            "host" => "host = \"db1\"",
-            "name" => "name = \"dn1\"",
-            "port" => "port = 5432",
-            _ => "",
-        };
-        let hint = if example.is_empty() {
-            format!("add {key} to this table; it is required")
-        } else {
-            format!("add `{example}` to this table; {key} is required")
-        };
-        return (format!("missing key {key}"), hint);
-    }
-    if what == "duplicate key" {
-        return (
-            format!("duplicate key `{at}`"),
-            "each key and each [table] may appear only once; remove or rename this one".to_string(),
-        );
-    }
-    let is_value_error = ["invalid type", "invalid value", "invalid length", "unknown variant"]
-        .iter()
-        .any(|p| what.starts_with(p));
-    let hint = match expected {
-        Some("an array") if at.starts_with('[') => {
-            let table = at.trim_matches(['[', ']']);
-            format!("write [[{table}]] with double brackets: each entry is its own table in a list")
-        }
-        Some(expected) if what.starts_with("invalid type: string") => {
-            format!("change this value to {expected} (without quotes)")
-        }
-        Some(expected) if is_value_error => format!("change this value to {expected}"),
-        Some(expected) => format!("fix the TOML syntax here: expected {expected}"),
-        None => "fix the TOML syntax here (see https://toml.io)".to_string(),
-    };
-    (message, hint)
 }
 
 fn is_host_like(name: &str) -> bool {
@@ -1152,6 +1213,65 @@ settings = { a = "$V_STANDBY_SETTING" }
         assert_eq!(inv.hosts[0].ssh.known_hosts, PathBuf::from("/elsewhere/.ssh/known_hosts"));
         let empty = |name: &str| (name == "HOME").then(String::new);
         assert!(validate(text, Path::new("x.toml"), &empty).is_err(), "an empty HOME is unset");
+    }
+
+    #[test]
+    fn a_standby_on_its_primarys_host_is_a_warning() {
+        let text = "[cluster]\nflavor = \"postgresql\"\n[hosts.db1]\naddress = \"db1\"\n\
+                    [[datanodes]]\nname = \"pg\"\nhost = \"db1\"\nport = 5432\n\
+                    [datanodes.standby]\nhost = \"db1\"\nport = 5433\n\
+                    [auth]\nmethod = \"trust\"\n";
+        let inv = check(text).unwrap();
+        assert_eq!(inv.nodes.len(), 2);
+        let shown: Vec<String> = inv.warnings.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            [
+                "inv/test.toml:10:8: warning: standby `pg_standby` is on `db1`, the host of its datanode `pg`\n   |\n\
+              10 | host = \"db1\"\n   |        ^^^^^\n  \
+              hint: losing `db1` loses both copies: no high availability; put the standby on another host"
+            ]
+        );
+        let elsewhere = text.replacen(
+            "[datanodes.standby]\nhost = \"db1\"",
+            "[datanodes.standby]\nhost = \"db2\"",
+            1,
+        );
+        let elsewhere =
+            elsewhere.replacen("[[datanodes]]", "[hosts.db2]\naddress = \"db2\"\n[[datanodes]]", 1);
+        assert_eq!(check(&elsewhere).unwrap().warnings, []);
+    }
+
+    /// Thousands of nodes, every one with an invalid name: one diagnostic each (none for the
+    /// standbys' derived names), and the same file with valid names validates. Positions were
+    /// found by scanning the text from its start for each diagnostic, quadratic in the file.
+    #[test]
+    fn thousands_of_nodes() {
+        let big = |name: &str| {
+            let mut text =
+                String::from("[cluster]\nflavor = \"postgresql\"\n[auth]\nmethod = \"trust\"\n");
+            for h in 0..500 {
+                text += &format!("[hosts.h{h}]\naddress = \"10.0.{}.{}\"\n", h / 256, h % 256);
+            }
+            for i in 0..4000 {
+                let (h, port) = (i % 500, 10000 + i);
+                text += &format!(
+                    "[[datanodes]]\nname = \"{name}{i}\"\nhost = \"h{h}\"\nport = {port}\n"
+                );
+                text +=
+                    &format!("[datanodes.standby]\nhost = \"h{}\"\nport = {port}\n", (h + 1) % 500);
+            }
+            text
+        };
+        assert_eq!(check(&big("dn")).unwrap().nodes.len(), 8000);
+        let d = errors(&big("Dn"));
+        assert_eq!(d.len(), 4000);
+        assert!(
+            d.iter().all(|d| d
+                .message
+                .ends_with("must start with a lowercase letter or an underscore"))
+        );
+        assert_eq!((d[3999].line, d[3999].column), (1000 + 4 + 7 * 3999 + 2, 8));
     }
 
     #[test]

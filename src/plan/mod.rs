@@ -139,6 +139,7 @@ pub(crate) mod fixtures {
                 gtm: settings([("log_min_messages", String("WARNING".into()))]),
             },
             templates_dir: None,
+            warnings: Vec::new(),
         }
     }
 
@@ -176,6 +177,7 @@ pub(crate) mod fixtures {
                 ..Settings::default()
             },
             templates_dir: None,
+            warnings: Vec::new(),
         }
     }
 }
