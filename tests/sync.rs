@@ -190,3 +190,102 @@ fn apply_keeps_a_primary_synchronous_while_its_standby_cannot_start() {
     assert!(write(), "a commit once the standby streams again");
     reset(tag);
 }
+
+/// Failover never silently loses acknowledged commits (issue 10). A synchronous pair: the
+/// standby dies, `degrade` lets commits through without it, 2,000 are acknowledged, the primary
+/// dies, the standby comes back: failover refuses it, saying since when and from which WAL
+/// position it is behind, and promotes it only with `--accept-data-loss`. Then an asynchronous
+/// pair whose standby stopped streaming (seen by status) while its primary wrote over 1 MB:
+/// refused the same way. Its own directory (`syncloss`) and ports (36432, 36433, 36442, 36443).
+#[test]
+fn failover_refuses_a_standby_that_may_lack_acknowledged_commits_unless_told_to_accept_it() {
+    let tag = "syncloss";
+    let (primary, standby) = (36432, 36433);
+    reset(tag);
+    let dir = tempdir();
+    let pg2 = "\n[[datanodes]]\nname = \"pg2\"\nhost = \"h3\"\nport = 36442\n\
+               [datanodes.standby]\nhost = \"h1\"\nport = 36443\n";
+    let inv = write(dir.path(), "loss.toml", &pair_toml(tag, (primary, standby), true, pg2));
+    let out = pgxc(&["apply", &inv]);
+    assert!(out.status.success(), "apply: {}", shown(&out));
+    let (pg1, pg1_standby) = (node_dir(tag, 1, "pg1"), node_dir(tag, 2, "pg1_standby"));
+    let on = |dir: &str, port: u16, q: &str| sql(&lab_psql(tag), dir, port, q);
+    on(&pg1, primary, "create table t (x int)");
+    on(&pg1, primary, "insert into t select generate_series(1, 100)");
+    let record = dir.path().join("loss.replication.toml");
+    wait_for("the standby to replay the 100 rows", || {
+        on(&pg1_standby, standby, "select count(*) from t") == "100"
+    });
+
+    // The synchronous standby dies and is degraded away; 2,000 commits are acknowledged.
+    let pid = postmaster_pid(&pg1_standby);
+    kill("-KILL", pid);
+    wait_for("the standby's postmaster to die", || process_gone(pid));
+    let out = pgxc(&["degrade", &inv, "pg1"]);
+    assert!(out.status.success(), "degrade: {}", shown(&out));
+    let kept = std::fs::read_to_string(&record).unwrap();
+    assert!(kept.contains("asynchronous_since_unix"), "{kept}");
+    for i in 0..20 {
+        let insert = format!("insert into t select generate_series({}, {})", i * 100, i * 100 + 99);
+        on(&pg1, primary, &insert);
+    }
+    assert_eq!(on(&pg1, primary, "select count(*) from t"), "2100");
+    let pid = postmaster_pid(&pg1);
+    kill("-KILL", pid);
+    wait_for("pg1's postmaster to die", || process_gone(pid));
+    let out = pgxc(&["start", &inv, "--on", "pg1_standby"]);
+    assert!(out.status.success(), "start: {}", shown(&out));
+
+    let out = pgxc(&["failover", &inv, "pg1"]);
+    assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
+    let said = text(&out.stdout);
+    eprintln!("failover after degrade, refused: {said}");
+    for want in [
+        "refusing to promote pg1_standby on h2: pg1 has not replicated synchronously to \
+         pg1_standby since ",
+        "(from WAL position ",
+        "pg1_standby has WAL up to ",
+        "how much it wrote since is unknown",
+        "Nothing was changed",
+        "--accept-data-loss",
+    ] {
+        assert!(said.contains(want), "{want}: {said}");
+    }
+    assert!(!dir.path().join("loss.roles.toml").exists(), "nothing recorded: {said}");
+    assert_eq!(on(&pg1_standby, standby, "select pg_is_in_recovery()"), "t");
+
+    let out = pgxc(&["failover", &inv, "pg1", "--accept-data-loss"]);
+    assert!(out.status.success(), "failover: {}", shown(&out));
+    let said = text(&out.stdout);
+    assert!(said.contains("(accepted with --accept-data-loss)"), "{said}");
+    assert!(said.contains("pg1_standby on h2 (127.0.10.2:36433) is the primary"), "{said}");
+    // The loss it stated is real: the 2,000 rows committed without the standby are gone.
+    assert_eq!(on(&pg1_standby, standby, "select count(*) from t"), "100");
+
+    // pg2, asynchronous: its standby stops streaming, status sees it, pg2 writes ~4 MB of WAL.
+    let (pg2, pg2_standby) = (node_dir(tag, 3, "pg2"), node_dir(tag, 1, "pg2_standby"));
+    let pid = postmaster_pid(&pg2_standby);
+    kill("-KILL", pid);
+    wait_for("pg2's standby to die", || process_gone(pid));
+    on(&pg2, 36442, "create table big as select generate_series(1, 100000) as x");
+    let _ = pgxc(&["status", &inv]);
+    let kept = std::fs::read_to_string(&record).unwrap();
+    assert!(kept.contains("[datanodes.pg2]\nprimary = \"pg2\""), "{kept}");
+    let pid = postmaster_pid(&pg2);
+    kill("-KILL", pid);
+    wait_for("pg2's postmaster to die", || process_gone(pid));
+    let out = pgxc(&["start", &inv, "--on", "pg2_standby"]);
+    assert!(out.status.success(), "start: {}", shown(&out));
+    let out = pgxc(&["failover", &inv, "pg2"]);
+    assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
+    let said = text(&out.stdout);
+    eprintln!("failover of an asynchronous standby that had stopped streaming: {said}");
+    assert!(said.contains("pg2_standby is an asynchronous standby"), "{said}");
+    assert!(said.contains("pg2_standby was not streaming when last seen"), "{said}");
+    assert!(said.contains("more than maximum_lag_on_failover (1048576)"), "{said}");
+    let out = pgxc(&["failover", &inv, "pg2", "--accept-data-loss"]);
+    assert!(out.status.success(), "failover: {}", shown(&out));
+    let none = psql_out(&lab_psql(tag), &pg2_standby, 36443, "select count(*) from big", None);
+    assert!(!none.status.success(), "the table pg2 wrote alone is lost, as stated");
+    reset(tag);
+}

@@ -126,6 +126,9 @@ fn postgres_xc_status_stop_start_and_failover_through_every_coordinator() {
         assert!(said.contains("dn1 on h1: killed "), "{said}");
     }
     assert_eq!(processes_in(&data(1, "dn1")), Vec::<i32>::new(), "{said}");
+    // Asynchronous, caught up: promoted, with the risk stated.
+    assert!(said.contains("warning: dn1_standby is an asynchronous standby"), "{said}");
+    assert!(said.contains("dn1_standby has WAL up to "), "{said}");
 
     // Every row committed before the kill, and new writes, through every coordinator.
     for k in [1, 2] {
@@ -180,5 +183,32 @@ fn postgres_xc_status_stop_start_and_failover_through_every_coordinator() {
     assert_eq!(through_ok(2, "select count(distinct id) from t"), "600");
     let out = pgxc(&["apply", &inv]);
     assert!(text(&out.stdout).contains("nothing to do"), "{}", shown(&out));
+
+    // dn2's asynchronous standby dies; the coordinators go on writing to dn2 (status sees the
+    // standby not streaming), then dn2 dies too and its standby comes back behind: failover
+    // refuses it, and promotes it only when told to accept the loss, which is real.
+    let pid = postmaster_pid(&data(3, "dn2_standby"));
+    kill("-KILL", pid);
+    wait_for("dn2's standby to die", || crate::ops::process_gone(pid));
+    through_ok(1, "insert into t select generate_series(1001, 61000)");
+    let out = pgxc(&["status", &inv]);
+    assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
+    let pid = postmaster_pid(&data(2, "dn2"));
+    kill("-KILL", pid);
+    wait_for("dn2's postmaster to die", || crate::ops::process_gone(pid));
+    let out = pgxc(&["start", &inv, "--on", "dn2_standby"]);
+    assert!(out.status.success(), "start: {}", shown(&out));
+    let out = pgxc(&["failover", &inv, "dn2"]);
+    assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
+    let said = text(&out.stdout);
+    eprintln!("XC failover of a standby that had stopped streaming: {said}");
+    assert!(said.contains("refusing to promote dn2_standby on h3"), "{said}");
+    assert!(said.contains("dn2_standby was not streaming when last seen"), "{said}");
+    assert!(said.contains("more than maximum_lag_on_failover"), "{said}");
+    let out = pgxc(&["failover", &inv, "dn2", "--accept-data-loss"]);
+    assert!(out.status.success(), "failover: {}", shown(&out));
+    assert!(text(&out.stdout).contains("(accepted with --accept-data-loss)"), "{}", shown(&out));
+    let count: u32 = through_ok(2, "select count(*) from t").parse().unwrap();
+    assert!(count < 60600 && count > 600, "dn2's share of the 60,000 rows is lost: {count}");
     reset(TAG);
 }

@@ -347,6 +347,7 @@ pub fn data_loss(f: LossFacts<'_>) -> Loss {
     };
     let behind_text = match behind {
         Some(b) if f.primary_now.is_some() => format!("{b} bytes behind"),
+        Some(0) => "how much it wrote since is unknown".to_string(),
         Some(b) => format!("at least {b} bytes behind, plus what it wrote since"),
         None => "behind by an unknown amount".to_string(),
     };
@@ -384,7 +385,8 @@ pub fn data_loss(f: LossFacts<'_>) -> Loss {
     let over = lag.filter(|l| *l > f.maximum_lag).map(|l| {
         format!("{l} bytes behind is more than maximum_lag_on_failover ({})", f.maximum_lag)
     });
-    let refusal = not_streaming.or(over);
+    let reasons: Vec<String> = not_streaming.into_iter().chain(over).collect();
+    let refusal = (!reasons.is_empty()).then(|| reasons.join(", and "));
     Loss::May {
         refuse: refusal.is_some(),
         why: format!(
@@ -456,6 +458,10 @@ mod tests {
         assert!(why.contains("since 5 min 0 s ago (from WAL position 0/FA0)"), "{why}");
         assert!(why.contains("dn1_standby has WAL up to 0/FA0"), "{why}");
         assert!(why.contains("at least 1000 bytes behind"), "{why}");
+        let Loss::May { why, .. } = loss("dn1", "dn1_standby", Some(&s), None, 5000) else {
+            panic!("degraded: refused");
+        };
+        assert!(why.contains("how much it wrote since is unknown"), "{why}");
         // Synchronous again at 4500: complete once it has that much.
         s.synchronous_again_at = Some(Lsn(4500));
         assert!(matches!(loss("dn1", "dn1_standby", Some(&s), None, 4400), Loss::May { .. }));
