@@ -5,6 +5,8 @@
 //! interleave, and one that is killed (or whose connection drops) leaves no stale lock behind:
 //! its sshd session ends, and the lock with it.
 
+use std::collections::BTreeMap;
+
 use futures::future::join_all;
 
 use crate::executor::StepError;
@@ -23,8 +25,11 @@ const BUSY: u32 = 75;
 
 /// The remote script: take the lock without waiting, record `owner`, wait until no step of an
 /// earlier command runs on the host (the steps lock, [`STEPS_LOCK`], is free), print `locked`,
-/// then hold it until stdin closes. Busy: print the holder on stderr and exit 75.
-pub fn lock_script(data_root: &str, owner: &str) -> String {
+/// then run `then` if given (under the lock, in the same login: apply's probe, so that a host
+/// pays one shell start-up instead of two) and print its output as a block (`block N`, then N
+/// bytes; [`crate::transport::Held::read_block`]), then hold the lock until stdin closes.
+/// Busy: print the holder on stderr and exit 75.
+pub fn lock_script(data_root: &str, owner: &str, then: Option<&str>) -> String {
     let file = format!("{data_root}/{LOCK_FILE}");
     let owner_file = format!("{file}.owner");
     let steps = format!("{data_root}/{STEPS_LOCK}");
@@ -37,13 +42,25 @@ pub fn lock_script(data_root: &str, owner: &str) -> String {
          if ! flock -w {STEPS_WAIT} 8; then echo \"steps that an earlier pgxc-deploy started still run after {STEPS_WAIT} s ({steps_q} is held); look for them with: fuser -v {steps_q}\" >&2; exit 1; fi\n\
          exec 8>&-\n\
          echo locked\n\
+         {then}\
          exec cat >/dev/null\n",
+        then = then.map(run_as_block).unwrap_or_default(),
         mkdir = Cmd::new("mkdir").arg("-p").arg(data_root),
         lock = quote(&file),
         owner_q = quote(&owner_file),
         record = Cmd::new("printf").arg("%s\\n").arg(owner).raw(">").arg(&owner_file),
         steps = quote(&steps),
         steps_q = quote(&steps),
+    )
+}
+
+/// Shell that runs `script` in a subshell and prints what it printed on stdout as a block.
+fn run_as_block(script: &str) -> String {
+    format!(
+        "t=$(mktemp) || exit 1\n\
+         ( {script}\n) >\"$t\" 2>/dev/null\n\
+         printf 'block %s\\n' \"$(($(wc -c < \"$t\")))\"\n\
+         cat \"$t\"; rm -f \"$t\"\n"
     )
 }
 
@@ -57,6 +74,9 @@ pub fn owner(what: &str) -> String {
 /// The lock, held on every host of the cluster.
 pub struct ClusterLock {
     held: Vec<Held>,
+    /// Per host whose [`LockHost::then`] was given: what it printed, or why that could not be
+    /// read.
+    pub outputs: BTreeMap<String, Result<Vec<u8>, StepError>>,
 }
 
 /// One host to lock: its name, data root and how to run as the cluster's user.
@@ -64,6 +84,8 @@ pub struct LockHost {
     pub host: String,
     pub data_root: String,
     pub as_user: Become,
+    /// A read-only script to run once the lock is held (see [`lock_script`]).
+    pub then: Option<String>,
 }
 
 impl ClusterLock {
@@ -83,9 +105,17 @@ impl ClusterLock {
                 Err(_) if skip_unreachable => return Ok(None),
                 Err(e) => return Err(StepError::new("lock", &e).message),
             };
-            let script = h.as_user.wrap(&lock_script(&h.data_root, owner));
+            let script = h.as_user.wrap(&lock_script(&h.data_root, owner, h.then.as_deref()));
             match session.hold(&script).await.map_err(|e| StepError::new("lock", &e).message)? {
-                Ok((held, line)) if line == "locked" => Ok(Some(held)),
+                Ok((mut held, line)) if line == "locked" => {
+                    let output = match h.then {
+                        Some(_) => {
+                            Some(held.read_block().await.map_err(|e| StepError::new("probe", &e)))
+                        }
+                        None => None,
+                    };
+                    Ok(Some((held, output)))
+                }
                 Ok((held, line)) => {
                     held.release().await;
                     Err(format!("unexpected answer from the lock: {line}"))
@@ -106,17 +136,22 @@ impl ClusterLock {
         });
         let results = join_all(tries).await;
         let mut held = Vec::new();
+        let mut outputs = BTreeMap::new();
         let mut refused = Vec::new();
         for (h, r) in hosts.iter().zip(results) {
             match r {
-                Ok(lock) => held.extend(lock),
+                Ok(Some((lock, output))) => {
+                    held.push(lock);
+                    outputs.extend(output.map(|o| (h.host.clone(), o)));
+                }
+                Ok(None) => {}
                 Err(why) => refused.push((h.host.clone(), why)),
             }
         }
         if refused.is_empty() {
-            return Ok(ClusterLock { held });
+            return Ok(ClusterLock { held, outputs });
         }
-        ClusterLock { held }.release().await;
+        ClusterLock { held, outputs }.release().await;
         Err(refused)
     }
 
@@ -140,7 +175,7 @@ mod tests {
         let spawn = |owner: &str| {
             Command::new("/bin/sh")
                 .arg("-c")
-                .arg(lock_script(&root, owner))
+                .arg(lock_script(&root, owner, None))
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
@@ -166,5 +201,21 @@ mod tests {
         drop(third.stdin.take());
         let out = third.wait_with_output().unwrap();
         assert_eq!(String::from_utf8_lossy(&out.stdout), "locked\n");
+    }
+
+    /// What runs under the lock prints one block, whatever it prints or fails with.
+    #[test]
+    fn a_script_run_under_the_lock_prints_one_block() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = format!("{}/root", dir.path().display());
+        let then = "echo 'block 99'; printf 'a\\nb'; echo oops >&2; exit 3";
+        let out = Command::new("/bin/sh")
+            .arg("-c")
+            .arg(lock_script(&root, "apply by a@b (pid 1)", Some(then)))
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "locked\nblock 12\nblock 99\na\nb");
     }
 }

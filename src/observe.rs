@@ -28,30 +28,7 @@ pub async fn observe(
         inv.hosts.iter().map(|h| Target { host: h.name.clone(), node: None }).collect();
     let outcomes = executor::run_all(targets, forks, |target| async move {
         let host = inv.host(&target.host).expect("inventory host");
-        let nodes: Vec<ProbeNode> = inv
-            .nodes
-            .iter()
-            .filter(|n| n.host == host.name)
-            .map(|n| ProbeNode {
-                name: n.name.to_string(),
-                role: n.role,
-                data_dir: n.data_dir.clone(),
-                port: n.port,
-                files: files(n.name.as_str()),
-                read_pgxc_node: inv.cluster.flavor == Flavor::PostgresXc
-                    && n.role == Role::Coordinator,
-                replay_lag_sql: flavors::of(inv.cluster.flavor).replay_lag_sql(),
-                positions_sql: flavors::of(inv.cluster.flavor).positions_sql(),
-            })
-            .collect();
-        let passfile = passfile_path(inv, host);
-        let script = probe_script(
-            &host.install_prefix,
-            &bin_dir(&host.name),
-            &inv.cluster.os_user,
-            passfile.as_deref(),
-            &nodes,
-        );
+        let script = host_script(inv, &host.name, bin_dir, files);
         let session = fleet.session(&host.name).await.map_err(|e| StepError::new("connect", &e))?;
         let out = session.run(&as_user(&host.name).wrap(&script)).await;
         out.map_err(|e| StepError::new("probe", &e))
@@ -64,6 +41,45 @@ pub async fn observe(
             (o.target.host, facts)
         })
         .collect()
+}
+
+/// The probe script for one host of the inventory (run it as the cluster's user).
+pub fn host_script(
+    inv: &Inventory,
+    host: &str,
+    bin_dir: &(dyn Fn(&str) -> String + Sync),
+    files: &(dyn Fn(&str) -> Vec<String> + Sync),
+) -> String {
+    let host = inv.host(host).expect("inventory host");
+    let flavor = flavors::of(inv.cluster.flavor);
+    let nodes: Vec<ProbeNode> = inv
+        .nodes
+        .iter()
+        .filter(|n| n.host == host.name)
+        .map(|n| ProbeNode {
+            name: n.name.to_string(),
+            role: n.role,
+            data_dir: n.data_dir.clone(),
+            port: n.port,
+            files: files(n.name.as_str()),
+            read_pgxc_node: inv.cluster.flavor == Flavor::PostgresXc && n.role == Role::Coordinator,
+            replay_lag_sql: flavor.replay_lag_sql(),
+            positions_sql: flavor.positions_sql(),
+        })
+        .collect();
+    let passfile = passfile_path(inv, host);
+    probe_script(
+        &host.install_prefix,
+        &bin_dir(&host.name),
+        &inv.cluster.os_user,
+        passfile.as_deref(),
+        &nodes,
+    )
+}
+
+/// What the probe printed, run under the cluster lock ([`crate::lock::lock_script`]).
+pub fn parse_block(block: &[u8]) -> Result<HostFacts, StepError> {
+    parse_probe(block).map_err(|e| StepError::new("probe", &e))
 }
 
 fn parse(out: &Output) -> Result<HostFacts, StepError> {

@@ -4,12 +4,15 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::cli::ApplyArgs;
 use crate::executor::steps::{HostEnv, Shipment, StepContext, fetch_install};
 use crate::executor::{self, report};
 use crate::inventory::{self, Build, Inventory, Role, Source};
+use crate::lock::ClusterLock;
+use crate::observe;
 use crate::plan::desired::desired;
 use crate::plan::diff::{self, DesiredHost, DesiredNode, plan};
 use crate::plan::state::HostFacts;
@@ -23,43 +26,78 @@ use super::{Error, Status, cluster, fleet};
 pub async fn run(args: ApplyArgs, dry_run: bool) -> Result<Status, Error> {
     let started = Instant::now();
     let (inv, mut roles) = cluster::load_now(&args.inventory)?;
-    let (package, build) = match &inv.source {
-        Some(Source::Prebuilt { path }) => (Some(source::pack_prebuilt(path).await?), None),
-        Some(Source::Build(b)) => (None, Some((b, source::build_inputs(b).await?))),
-        None => (None, None),
-    };
-    let layout = package.as_ref().map(|p| p.layout.clone()).unwrap_or_default();
-    let fingerprint = match (&package, &build) {
-        (Some(p), _) => Some(p.fingerprint.as_str()),
-        (None, Some((_, inputs))) => Some(inputs.fingerprint.as_str()),
-        (None, None) => None,
+    // A prebuilt install is fingerprinted (packed, unless this machine has its fingerprint
+    // cached) while the hosts are locked and probed.
+    let (packing, layout, build) = match &inv.source {
+        Some(Source::Prebuilt { path }) => {
+            let layout = source::layout_of(path).await?;
+            let path = path.clone();
+            let packing = tokio::spawn(async move { source::prebuilt_fingerprint(&path).await });
+            (Some(packing), layout, None)
+        }
+        Some(Source::Build(b)) => {
+            (None, Layout::default(), Some((b, source::build_inputs(b).await?)))
+        }
+        None => (None, Layout::default(), None),
     };
     let password = match &inv.auth.password {
         Some(source) => Some(Secret::read(source).map_err(Error::Usage)?),
         None => None,
     };
     let renderer = cluster::renderer(&inv)?;
-    let (hosts, mut nodes) = desired(&inv, &renderer, &layout.bin, fingerprint, password.as_ref())
-        .map_err(|e| Error::Usage(format!("templates: {e}")))?;
+    let fleet = fleet::fleet(&inv, &args.ssh);
+    let envs = cluster::host_envs(&inv, &layout);
+    let (lock, first) = if dry_run {
+        (None, None)
+    } else {
+        // Which files to read does not depend on the install's fingerprint.
+        let (_, nodes) = desired(&inv, &renderer, &layout.bin, None, password.as_ref())
+            .map_err(|e| Error::Usage(format!("templates: {e}")))?;
+        let files = |node: &str| -> Vec<String> {
+            let n = nodes.iter().find(|n| n.name == node);
+            n.map(|n| n.files.iter().map(|f| f.name.clone()).collect()).unwrap_or_default()
+        };
+        match cluster::lock_and_probe(&inv, &fleet, &envs, "apply", &layout.bin, &files).await {
+            Ok((lock, facts)) => (Some(lock), Some(facts)),
+            Err(status) => return status,
+        }
+    };
+    let (package, archive) = match packing {
+        Some(packing) => match packing.await.map_err(std::io::Error::other) {
+            Ok(Ok((_, fingerprint, archive))) => (Some(fingerprint), archive),
+            Ok(Err(e)) => return give_up(lock, &fleet, Err(e.into())).await,
+            Err(e) => return give_up(lock, &fleet, Err(e.into())).await,
+        },
+        None => (None, None),
+    };
+    let fingerprint = match (&package, &build) {
+        (Some(fingerprint), _) => Some(fingerprint.as_str()),
+        (None, Some((_, inputs))) => Some(inputs.fingerprint.as_str()),
+        (None, None) => None,
+    };
+    let (hosts, mut nodes) =
+        match desired(&inv, &renderer, &layout.bin, fingerprint, password.as_ref()) {
+            Ok(desired) => desired,
+            Err(e) => {
+                let e = Error::Usage(format!("templates: {e}"));
+                return give_up(lock, &fleet, Err(e)).await;
+            }
+        };
     let rebuild = roles.to_rebuild();
     for n in nodes.iter_mut().filter(|n| rebuild.contains(&n.name.as_str())) {
         n.rejoin = true;
     }
     let rebuilds = !rebuild.is_empty();
 
-    let fleet = fleet::fleet(&inv, &args.ssh);
-    let envs = cluster::host_envs(&inv, &layout);
-    let lock = if dry_run {
-        None
-    } else {
-        match cluster::lock(&inv, &fleet, &envs, "apply", cluster::LockScope::Every).await {
-            Ok(lock) => Some(lock),
-            Err(status) => return status,
-        }
-    };
     let inputs = Inputs {
         build: build.as_ref().map(|(b, i)| (*b, i)),
-        archive: package.map(|p| p.archive),
+        prebuilt: match (&inv.source, &package) {
+            (Some(Source::Prebuilt { path }), Some(fingerprint)) => {
+                Some((path.as_path(), fingerprint.as_str()))
+            }
+            _ => None,
+        },
+        archive,
         password: password.as_ref().map(|s| (s, inv.cluster.os_user.as_str())),
     };
     let job = Job {
@@ -73,7 +111,7 @@ pub async fn run(args: ApplyArgs, dry_run: bool) -> Result<Status, Error> {
         nodes: &nodes,
         layout: &layout,
     };
-    let status = converge(&job, inputs).await;
+    let status = converge(&job, inputs, first).await;
     if let Some(lock) = lock {
         lock.release().await;
     }
@@ -92,6 +130,19 @@ pub async fn run(args: ApplyArgs, dry_run: bool) -> Result<Status, Error> {
     status
 }
 
+/// Release the lock (when taken) and the connections, then end with `status`.
+async fn give_up(
+    lock: Option<ClusterLock>,
+    fleet: &Fleet,
+    status: Result<Status, Error>,
+) -> Result<Status, Error> {
+    if let Some(lock) = lock {
+        lock.release().await;
+    }
+    fleet.close().await;
+    status
+}
+
 fn rebuild_names(nodes: &[DesiredNode]) -> String {
     let names: Vec<&str> = nodes.iter().filter(|n| n.rejoin).map(|n| n.name.as_str()).collect();
     names.join(", ")
@@ -100,8 +151,11 @@ fn rebuild_names(nodes: &[DesiredNode]) -> String {
 /// What apply ships or builds: the local parts.
 struct Inputs<'a> {
     build: Option<(&'a Build, &'a BuildInputs)>,
-    /// The install to ship: the prebuilt one, or (fetched once built) the build host's.
+    /// The install to ship: the prebuilt one (packed only when something ships, if its
+    /// fingerprint was cached), or (fetched once built) the build host's.
     archive: Option<Vec<u8>>,
+    /// The prebuilt install and the fingerprint the plan was made with.
+    prebuilt: Option<(&'a Path, &'a str)>,
     password: Option<(&'a Secret, &'a str)>,
 }
 
@@ -119,10 +173,19 @@ struct Job<'a> {
 }
 
 /// Probe, plan, and (unless a dry run) run the plan and verify.
-async fn converge(job: &Job<'_>, inputs: Inputs<'_>) -> Result<Status, Error> {
+/// `first`: the hosts' facts when they were read already (under the lock).
+async fn converge(
+    job: &Job<'_>,
+    inputs: Inputs<'_>,
+    first: Option<observe::Facts>,
+) -> Result<Status, Error> {
     let Job { args, dry_run, started, inv, fleet, envs, hosts, nodes, layout } = *job;
     let mut err = std::io::stderr();
-    let facts = match probe(inv, fleet, args, envs, nodes, &layout.bin).await {
+    let first = match first {
+        Some(facts) => split(facts),
+        None => probe(inv, fleet, args, envs, nodes, &layout.bin).await,
+    };
+    let facts = match first {
         Ok(facts) => facts,
         Err(failed) => {
             writeln!(
@@ -158,7 +221,7 @@ async fn converge(job: &Job<'_>, inputs: Inputs<'_>) -> Result<Status, Error> {
         return Ok(Status::Ok);
     }
 
-    let Inputs { build, mut archive, password } = inputs;
+    let Inputs { build, mut archive, prebuilt, password } = inputs;
     writeln!(err, "apply: {} step(s) in {} phase(s)", plan.step_count(), plan.phases.len())?;
     for (i, phase) in plan.phases.iter().enumerate() {
         if interrupted_before(&plan.phases[i..], &mut err)? {
@@ -166,6 +229,19 @@ async fn converge(job: &Job<'_>, inputs: Inputs<'_>) -> Result<Status, Error> {
         }
         writeln!(err, "== {}", phase.name)?;
         let ships = phase.steps.iter().any(|s| matches!(s.action, Action::ShipInstall { .. }));
+        if let (true, None, Some((path, fingerprint))) = (ships, &archive, prebuilt) {
+            let package = source::pack_prebuilt(path).await?;
+            if package.fingerprint != fingerprint {
+                writeln!(
+                    err,
+                    "error: the install at {} changed while apply ran (its fingerprint is not \
+                     the one the plan was made with); nothing more was changed: run apply again",
+                    path.display()
+                )?;
+                return Ok(Status::Failed);
+            }
+            archive = Some(package.archive);
+        }
         if let (true, None, Some((b, _))) = (ships, &archive, &build) {
             // Built once: the build host's install is what the other hosts get.
             let cx = StepContext {
@@ -314,7 +390,11 @@ async fn probe(
             .map(|n| n.files.iter().map(|f| f.name.clone()).collect())
             .unwrap_or_default()
     };
-    let facts = cluster::probe(inv, fleet, args.ssh.forks, envs, bin_rel, &files).await;
+    split(cluster::probe(inv, fleet, args.ssh.forks, envs, bin_rel, &files).await)
+}
+
+/// The facts of every host, or the hosts that could not be probed.
+fn split(facts: observe::Facts) -> Result<BTreeMap<String, HostFacts>, ProbeFailures> {
     let mut ok = BTreeMap::new();
     let mut failed = Vec::new();
     for (host, f) in facts {

@@ -148,6 +148,38 @@ pub async fn lock(
     what: &str,
     scope: LockScope,
 ) -> Result<ClusterLock, Result<Status, Error>> {
+    lock_then(inv, fleet, envs, what, scope, &|_| None).await
+}
+
+/// [`lock`], and probe every host in the same login under it: one shell start-up per host
+/// instead of two (a root login whose start-up files take 0.3 s pays it once). `bin_rel` and
+/// `files` as for [`probe`]. The facts are those [`probe`] gives.
+pub async fn lock_and_probe(
+    inv: &Inventory,
+    fleet: &Fleet,
+    envs: &BTreeMap<String, HostEnv>,
+    what: &str,
+    bin_rel: &str,
+    files: &(dyn Fn(&str) -> Vec<String> + Sync),
+) -> Result<(ClusterLock, Facts), Result<Status, Error>> {
+    let bin = |host: &str| bin_dir(inv.host(host).expect("inventory host"), bin_rel);
+    let then = |host: &str| Some(observe::host_script(inv, host, &bin, files));
+    let mut lock = lock_then(inv, fleet, envs, what, LockScope::Every, &then).await?;
+    let facts = std::mem::take(&mut lock.outputs)
+        .into_iter()
+        .map(|(host, out)| (host, out.and_then(|block| observe::parse_block(&block))))
+        .collect();
+    Ok((lock, facts))
+}
+
+async fn lock_then(
+    inv: &Inventory,
+    fleet: &Fleet,
+    envs: &BTreeMap<String, HostEnv>,
+    what: &str,
+    scope: LockScope,
+    then: &(dyn Fn(&str) -> Option<String> + Sync),
+) -> Result<ClusterLock, Result<Status, Error>> {
     let hosts: Vec<LockHost> = inv
         .hosts
         .iter()
@@ -155,6 +187,7 @@ pub async fn lock(
             host: h.name.clone(),
             data_root: h.data_root.clone(),
             as_user: envs[&h.name].as_user.clone(),
+            then: then(&h.name),
         })
         .collect();
     let owner = lock::owner(what);

@@ -83,6 +83,8 @@ pub enum ErrorKind {
          connection was cut); the command may still be running there"
     )]
     NoExitStatus,
+    #[error("unexpected output from a held command: {0:?} (a shell start-up file that prints?)")]
+    UnexpectedOutput(String),
 }
 
 impl ErrorKind {

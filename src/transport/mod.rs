@@ -205,7 +205,10 @@ impl Session {
             collected.absorb(msg);
             if let Some(end) = collected.stdout.iter().position(|&b| b == b'\n') {
                 let line = String::from_utf8_lossy(&collected.stdout[..end]).into_owned();
-                return Ok(Ok((Held { channel }, line)));
+                let pending = collected.stdout.split_off(end + 1);
+                let host = self.endpoint.name.clone();
+                let timeout = self.endpoint.command_timeout;
+                return Ok(Ok((Held { channel, pending, host, timeout }, line)));
             }
         }
         collected.finish().map(Err)
@@ -275,9 +278,44 @@ impl Collected {
 /// A command kept running by [`Session::hold`].
 pub struct Held {
     channel: russh::Channel<client::Msg>,
+    /// Output read past the first line, not yet taken by [`Held::read_block`].
+    pending: Vec<u8>,
+    host: String,
+    timeout: std::time::Duration,
 }
 
 impl Held {
+    /// The next block the command prints while it is held: a `block N` line, then N bytes
+    /// (what a command run under the lock printed, [`crate::lock::lock_script`]). Fails when
+    /// the command ends first, prints something else, or takes longer than the command timeout.
+    pub async fn read_block(&mut self) -> Result<Vec<u8>, Error> {
+        let error = |kind| Error { host: self.host.clone(), kind };
+        let read = async {
+            loop {
+                if let Some(end) = self.pending.iter().position(|&b| b == b'\n') {
+                    let header = String::from_utf8_lossy(&self.pending[..end]).into_owned();
+                    let len = header.strip_prefix("block ").and_then(|n| n.parse::<usize>().ok());
+                    let Some(len) = len else { return Err(ErrorKind::UnexpectedOutput(header)) };
+                    if self.pending.len() > end + len {
+                        let rest = self.pending.split_off(end + 1 + len);
+                        let mut block = std::mem::replace(&mut self.pending, rest);
+                        block.drain(..=end);
+                        return Ok(block);
+                    }
+                }
+                match self.channel.wait().await {
+                    Some(ChannelMsg::Data { data }) => self.pending.extend_from_slice(&data),
+                    Some(_) => {}
+                    None => return Err(ErrorKind::NoExitStatus),
+                }
+            }
+        };
+        match tokio::time::timeout(self.timeout, read).await {
+            Ok(result) => result.map_err(error),
+            Err(_) => Err(error(ErrorKind::CommandTimeout { timeout: self.timeout })),
+        }
+    }
+
     /// Close the command's input, so it ends, and wait until it did.
     pub async fn release(mut self) {
         let _ = self.channel.eof().await;
