@@ -26,15 +26,26 @@ pub(crate) fn reset(tag: &str) {
     lab();
     for k in 1..=3 {
         let root = format!("{LAB_DIR}/hosts/h{k}/data/{tag}");
-        let Ok(entries) = std::fs::read_dir(&root) else { continue };
+        if !Path::new(&root).exists() {
+            continue;
+        }
+        stop_servers(&root);
+        std::fs::remove_dir_all(&root).unwrap_or_else(|e| panic!("remove {root}: {e}"));
+    }
+}
+
+/// Stop (immediately) every server whose data directory is right under `root`.
+pub(crate) fn stop_servers(root: &str) {
+    {
+        let Ok(entries) = std::fs::read_dir(root) else { return };
         for e in entries.flatten() {
             let dir = e.path();
             if dir.join("postmaster.pid").exists() {
-                let ctl = find_ctl(&root, "pg_ctl");
+                let ctl = find_ctl(root, "pg_ctl");
                 as_pgxc(&[&ctl, "-D", &dir.display().to_string(), "-m", "immediate", "stop"]);
             }
             if dir.join("gtm.pid").exists() {
-                let ctl = find_ctl(&root, "gtm_ctl");
+                let ctl = find_ctl(root, "gtm_ctl");
                 as_pgxc(&[
                     &ctl,
                     "-Z",
@@ -47,7 +58,6 @@ pub(crate) fn reset(tag: &str) {
                 ]);
             }
         }
-        std::fs::remove_dir_all(&root).unwrap_or_else(|e| panic!("remove {root}: {e}"));
     }
 }
 

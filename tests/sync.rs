@@ -2,6 +2,7 @@
 //! synchronous standby (h2), pg2 (h3) without one. Its own directory (`synctest`) and ports
 //! (30432, 30433), so it runs beside the other tests.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -288,4 +289,88 @@ fn failover_refuses_a_standby_that_may_lack_acknowledged_commits_unless_told_to_
     let none = psql_out(&lab_psql(tag), &pg2_standby, 36443, "select count(*) from big", None);
     assert!(!none.status.success(), "the table pg2 wrote alone is lost, as stated");
     reset(tag);
+}
+
+/// A full disk is named as the cause (issue 10): pg1_standby's host h2 keeps its data on a
+/// 200 MB tmpfs; once it is full, the standby cannot take pg1's WAL, and status says so on both
+/// rows (pg1's commits wait for a standby whose disk is full), not only that it does not
+/// stream. Freed again, the standby streams and commits go through. Its own directory
+/// (`diskfull`) and ports (37432, 37433).
+#[test]
+fn status_names_a_full_disk_as_the_cause() {
+    let tag = "diskfull";
+    let (primary, standby) = (37432, 37433);
+    let mount = format!("{LAB_DIR}/hosts/h2/data/{tag}");
+    let unmount = |mount: &str| {
+        if std::fs::read_to_string("/proc/mounts").unwrap().contains(&format!(" {mount} ")) {
+            crate::apply::stop_servers(mount);
+            let out = std::process::Command::new("umount").arg(mount).output().unwrap();
+            assert!(out.status.success(), "umount {mount}: {}", text(&out.stderr));
+        }
+    };
+    lab();
+    unmount(&mount);
+    reset(tag);
+    std::fs::create_dir_all(&mount).unwrap();
+    let out = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=200m,mode=0755,uid=1001,gid=1001", "tmpfs", &mount])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "mount a tmpfs at {mount}: {}", text(&out.stderr));
+    let dir = tempdir();
+    let inv = write(dir.path(), "full.toml", &pair_toml(tag, (primary, standby), true, ""));
+    let out = pgxc(&["apply", &inv]);
+    assert!(out.status.success(), "apply: {}", shown(&out));
+    let pg1 = node_dir(tag, 1, "pg1");
+    let on_pg1 = |q: &str, secs: Option<&str>| psql_out(&lab_psql(tag), &pg1, primary, q, secs);
+    assert!(on_pg1("create table t (x int)", None).status.success());
+
+    // Fill h2's disk, then write more WAL than a segment: the standby needs a new one.
+    let fill = format!("{mount}/fill");
+    let _ = std::process::Command::new("dd")
+        .args(["if=/dev/zero", &format!("of={fill}"), "bs=1M"])
+        .output()
+        .unwrap();
+    let _ = on_pg1("insert into t select generate_series(1, 600000)", Some("20"));
+    let (code, rows) = wait_status(&inv, |rows| {
+        rows["pg1"]["problems"].to_string().contains("no space left on device")
+    });
+    assert_eq!(code, 1, "{rows:#?}");
+    let pg1_row = rows["pg1"]["problems"].to_string();
+    assert!(
+        pg1_row.contains(
+            "commits wait for the synchronous standby pg1_standby, which is not \
+                          streaming (pg1_standby on h2: no space left on device: "
+        ),
+        "{pg1_row}"
+    );
+    let standby_row = rows["pg1_standby"]["problems"].to_string();
+    assert!(standby_row.contains("no space left on device"), "{standby_row}");
+    assert!(standby_row.contains("free space on h2"), "{standby_row}");
+    eprintln!("status with h2's disk full: pg1: {pg1_row}\n  pg1_standby: {standby_row}");
+
+    // Freed: the standby streams again (started again if it stopped), commits go through.
+    std::fs::remove_file(&fill).unwrap();
+    let out = pgxc(&["apply", &inv]);
+    assert!(out.status.success(), "apply after freeing the disk: {}", shown(&out));
+    assert!(on_pg1("insert into t values (1)", Some("10")).status.success());
+    let out = pgxc(&["clean", &inv, "--yes"]);
+    assert!(out.status.success(), "clean: {}", shown(&out));
+    unmount(&mount);
+    reset(tag);
+}
+
+/// status --json rows by node, polled until `done` says so (or 30 s went by).
+fn wait_status(
+    inv: &str,
+    done: impl Fn(&BTreeMap<String, serde_json::Value>) -> bool,
+) -> (i32, BTreeMap<String, serde_json::Value>) {
+    let started = Instant::now();
+    loop {
+        let (code, rows) = status(inv);
+        if done(&rows) || started.elapsed() > Duration::from_secs(30) {
+            return (code, rows);
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }

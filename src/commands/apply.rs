@@ -15,7 +15,7 @@ use crate::lock::ClusterLock;
 use crate::observe;
 use crate::plan::desired::desired;
 use crate::plan::diff::{self, DesiredHost, DesiredNode, plan};
-use crate::plan::state::HostFacts;
+use crate::plan::state::{HostFacts, disk_cause};
 use crate::plan::step::{Action, Phase};
 use crate::secret::Secret;
 use crate::source::{self, BuildInputs, Layout};
@@ -436,9 +436,10 @@ fn verify(
             problems.push(Problem::fatal(format!("{} on {}: no facts", n.name, n.host)));
             continue;
         };
+        let cause = disk_cause(f, &n.data_dir).map(|c| format!(": {c}")).unwrap_or_default();
         if !f.running {
             problems.push(Problem::fatal(format!(
-                "{} on {}: not accepting connections (see {}/server.log)",
+                "{} on {}: not accepting connections{cause} (see {}/server.log)",
                 n.name, n.host, n.data_dir
             )));
             continue;
@@ -465,11 +466,17 @@ fn verify(
             let streaming = pf.is_some_and(|pf| {
                 pf.replicas.iter().any(|r| r.application_name == n.name && r.state == "streaming")
             });
-            if f.in_recovery != Some(true) {
+            if f.in_recovery.is_none() {
+                problems.push(Problem::fatal(format!(
+                    "{} on {}: accepts connections but did not answer the probe's queries{cause} \
+                     (see {}/server.log)",
+                    n.name, n.host, n.data_dir
+                )));
+            } else if f.in_recovery != Some(true) {
                 problems.push(Problem::fatal(format!("{} on {}: not in recovery", n.name, n.host)));
             } else if !streaming {
                 let text = format!(
-                    "{} on {}: not streaming from {} (pg_stat_replication on the primary)",
+                    "{} on {}: not streaming from {} (pg_stat_replication on the primary){cause}",
                     n.name, n.host, primary.name
                 );
                 problems.push(Problem { text, not_streaming_yet: true });

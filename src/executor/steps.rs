@@ -447,6 +447,18 @@ async fn run_build(
     loop {
         let poll = Script::new().raw(&build::poll_script(dir));
         let polled = remote.run("build", &poll, None);
+        if started.elapsed() > build.timeout {
+            return Err(StepError {
+                step: format!("build ({shown})"),
+                message: format!(
+                    "still running after {} s ([source] build_timeout); it goes on, detached, \
+                     on {host}. Look at its log ({}); if it is only slow, raise build_timeout \
+                     and apply again (it waits for the same build)",
+                    build.timeout.as_secs(),
+                    build::log_path(dir)
+                ),
+            });
+        }
         let (stage, ended) =
             match build::parse_poll(&String::from_utf8_lossy(&polled.await?.stdout)) {
                 Poll::Running { stage } => (stage, None),

@@ -261,6 +261,8 @@ pub struct Build {
     pub build_host: String,
     /// `make -j`; `None`: the build host's CPU count.
     pub make_jobs: Option<u32>,
+    /// How long apply waits for the build before it gives up on it (the build goes on).
+    pub timeout: std::time::Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -328,6 +328,7 @@ pub struct RawSource {
     pub build: Option<Spanned<RawBuildMode>>,
     pub build_host: Option<Spanned<String>>,
     pub make_jobs: Option<Spanned<u32>>,
+    pub build_timeout: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -984,6 +984,7 @@ mod tests {
                 mode: BuildMode::Once,
                 build_host: "db2".into(),
                 make_jobs: Some(2),
+                timeout: std::time::Duration::from_secs(5400),
             }))
         );
         assert_eq!(

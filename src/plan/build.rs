@@ -215,6 +215,7 @@ mod tests {
             mode: BuildMode::Once,
             build_host: "h1".into(),
             make_jobs: Some(2),
+            timeout: std::time::Duration::from_secs(7200),
         }
     }
 

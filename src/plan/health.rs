@@ -13,7 +13,7 @@ use std::fmt;
 
 use super::diff::DesiredNode;
 use super::failover::repointed;
-use super::state::{HostFacts, NodeFacts, PgxcNodeRow};
+use super::state::{HostFacts, NodeFacts, PgxcNodeRow, disk_cause};
 use crate::inventory::roles::Roles;
 use crate::inventory::{Inventory, Role};
 
@@ -198,6 +198,9 @@ pub fn assess(
         if let Some(problem) = state_problem(&row) {
             row.problems.push(problem);
         }
+        if let Some(cause) = f.and_then(|f| disk_cause(f, &n.data_dir)) {
+            row.problems.push(format!("{cause}: free space on {}", n.host));
+        }
         if let Some((_, p)) = roles.follower(&n.name) {
             // A switchover made this old primary a standby of the promoted node.
             let primary_host = inv.node(&p.primary).map(|p| p.host.clone()).unwrap_or_default();
@@ -276,9 +279,16 @@ pub fn assess(
         if let Some(standby) = f.and_then(|f| super::degrade::blocking_standby(n, f))
             && running
         {
+            // The standby's own trouble first, when its disk is the cause.
+            let cause = inv.node(standby).and_then(|s| {
+                let facts = node_facts(&s.host, s.name.as_str()).ok().flatten()?;
+                let cause = disk_cause(facts, &s.data_dir)?;
+                Some(format!(" ({} on {}: {cause})", s.name, s.host))
+            });
             row.problems.push(format!(
-                "commits wait for the synchronous standby {standby}, which is not streaming: \
+                "commits wait for the synchronous standby {standby}, which is not streaming{}: \
                  `pgxc-deploy degrade INVENTORY {}` lets them through until it streams again",
+                cause.unwrap_or_default(),
                 n.name
             ));
         }

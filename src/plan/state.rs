@@ -93,6 +93,10 @@ pub struct NodeFacts {
     /// On a standby: the last WAL position received and flushed, and the last replayed.
     pub received: Option<Lsn>,
     pub replayed: Option<Lsn>,
+    /// kB free (for the cluster's user) on the filesystem of the data directory.
+    pub free_kb: Option<u64>,
+    /// The last line among the server log's last lines that says a write found no space.
+    pub disk_error: Option<String>,
     pub pgxc_node: Vec<PgxcNodeRow>,
     pub replicas: Vec<Replica>,
     /// pg_settings.context by setting name (`postmaster` needs a restart).
@@ -141,6 +145,14 @@ pub fn probe_script(
         sec.push_str(&format!("[ -f \"$d\"/{INIT_MARKER} ] && echo initialized\n"));
         sec.push_str(&format!("[ -d \"$d\"{} ] && echo staging\n", quote(STAGING_SUFFIX)));
         sec.push_str(&format!("[ -f \"$d\"/{STREAMED_MARKER} ] && echo streamed\n"));
+        // A full disk explains a server that stopped, or a standby that stopped streaming.
+        sec.push_str(
+            "[ -d \"$d\" ] && df -Pk \"$d\" 2>/dev/null | awk 'NR == 2 { print \"free\", $4 }'\n",
+        );
+        sec.push_str(&format!(
+            "[ -f \"$d\"/{log} ] && tail -n {DISK_LOG_LINES} \"$d\"/{log} | grep -i 'no space left on device' | tail -n 1 | sed 's/^/diskerror /'\n",
+            log = crate::flavors::SERVER_LOG
+        ));
         let pid_file = if n.role == Role::Gtm { "gtm.pid" } else { "postmaster.pid" };
         sec.push_str(&format!(
             "{} && echo alive\n",
@@ -201,6 +213,26 @@ pub fn probe_script(
     s
 }
 
+/// How many of the server log's last lines the probe searches for a full disk.
+const DISK_LOG_LINES: u32 = 30;
+
+/// Below this many kB free, a data directory's disk counts as full.
+pub const DISK_FULL_KB: u64 = 1024;
+
+/// Why the node's disk may be the cause of its trouble, when it may: its filesystem is full, or
+/// its server log's last lines say a write found no space. `None` otherwise.
+pub fn disk_cause(f: &NodeFacts, data_dir: &str) -> Option<String> {
+    match (f.free_kb, &f.disk_error) {
+        (Some(kb), _) if kb < DISK_FULL_KB => {
+            Some(format!("no space left on device: {kb} kB free on the filesystem of {data_dir}"))
+        }
+        (_, Some(line)) if !f.running => {
+            Some(format!("no space left on device, says its server log: {}", line.trim()))
+        }
+        _ => None,
+    }
+}
+
 /// Shell condition: the first line of the PID file `pid_file` (postmaster.pid, gtm.pid; a shell
 /// word) names a live server of the data directory `dir` (a shell word). Sets `p` to the PID
 /// read, if any, whatever the answer.
@@ -220,25 +252,31 @@ pub fn live_server(pid_file: &str, dir: &str) -> String {
     )
 }
 
-/// Shell that kills (SIGKILL) every process whose working directory is `dir` (quoted), ten
-/// rounds 0.2 s apart until none is left, printing `killed PID...` for each round that killed
+/// Shell that kills (SIGKILL) every process whose working directory is `dir` (quoted), up to
+/// forty rounds 0.05 s apart until none is left (a killed process is usually gone by the next
+/// round), printing `killed PID...` for each round that killed
 /// any, and fails naming those still there. postgres and gtm processes run in their data
 /// directory; a zombie's working directory cannot be read, so it does not count. Only the
 /// processes of the user running it can be read (the cluster's user: its servers).
 pub fn kill_leftovers(dir: &str) -> String {
     format!(
         "d=$(cd {dir} 2>/dev/null && pwd -P) || exit 0\n\
-         for round in 1 2 3 4 5 6 7 8 9 10; do\n\
-         \x20 left=\n\
+         round=0 killed=\n\
+         while [ \"$round\" -lt 40 ]; do\n\
+         \x20 round=$((round + 1))\n\
+         \x20 left= new=\n\
          \x20 for p in /proc/[0-9]*; do\n\
          \x20   [ \"$(readlink \"$p/cwd\" 2>/dev/null)\" = \"$d\" ] || continue\n\
-         \x20   kill -KILL \"${{p#/proc/}}\" 2>/dev/null && left=\"$left ${{p#/proc/}}\"\n\
+         \x20   pid=${{p#/proc/}}\n\
+         \x20   kill -KILL \"$pid\" 2>/dev/null || continue\n\
+         \x20   left=\"$left $pid\"\n\
+         \x20   case \" $killed \" in *\" $pid \"*) ;; *) new=\"$new $pid\" killed=\"$killed $pid\" ;; esac\n\
          \x20 done\n\
          \x20 [ -z \"$left\" ] && exit 0\n\
-         \x20 echo \"killed$left\"\n\
-         \x20 sleep 0.2\n\
+         \x20 [ -n \"$new\" ] && echo \"killed$new\"\n\
+         \x20 sleep 0.05\n\
          done\n\
-         echo \"processes still running in $d after 10 rounds of SIGKILL:$left\" >&2\n\
+         echo \"processes still running in $d after 40 rounds of SIGKILL:$left\" >&2\n\
          exit 1",
         dir = quote(dir),
     )
@@ -293,6 +331,8 @@ pub fn parse_probe(out: &[u8]) -> Result<HostFacts, ParseError> {
             "start" => node.start_time = Some(rest.to_string()),
             "recovery" => node.in_recovery = Some(rest == "t" || rest == "true"),
             "streamed" => node.streamed = true,
+            "free" => node.free_kb = rest.trim().parse().ok(),
+            "diskerror" => node.disk_error = Some(rest.to_string()),
             "wal" | "received" | "replayed" => {
                 let lsn: Lsn = rest.parse().map_err(|e: String| err(&e))?;
                 match key {
@@ -396,7 +436,9 @@ mod tests {
         let out = b"install abc123\nnode coord1\ndir\ninitialized\nfile postgresql.conf 12\nport = 5432\n\n\
 running\nstart 2026-11-25 12:00:00.1+00\nrecovery f\ncontext port postmaster\npgxc_node coord1 C 127.0.10.1 5432\n\
 pgxc_node dn1 D 127.0.10.2 15432\nreplica dn1_standby streaming async 4096\nreplica dn2_standby startup async \n\
-node dn1_standby\ndir\nstaging\nalive\nstreamed\nfile odd 3\na\nb\nreplica  \n";
+wal 0/3000060\nfree 51200\n\
+node dn1_standby\ndir\nstaging\nalive\nstreamed\nfile odd 3\na\nb\nreplica  \n\
+received 0/3000000\n\nfree 12\ndiskerror PANIC:  could not write to file \"pg_wal/xlogtemp.1\": No space left on device\n";
         let facts = parse_probe(out).unwrap();
         assert_eq!(facts.install.as_deref(), Some("abc123"));
         let c = &facts.nodes["coord1"];
@@ -430,6 +472,21 @@ node dn1_standby\ndir\nstaging\nalive\nstreamed\nfile odd 3\na\nb\nreplica  \n";
         assert!(s.staging && s.alive && !c.staging && !c.alive);
         assert!(s.streamed && !c.streamed);
         assert_eq!(s.files["odd"], b"a\nb");
+        assert_eq!(
+            (c.wal, s.received, s.replayed),
+            (Some(Lsn(0x3000060)), Some(Lsn(0x3000000)), None)
+        );
+        assert_eq!(disk_cause(c, "/d/coord1"), None);
+        let cause = disk_cause(s, "/d/dn1_standby").unwrap();
+        assert_eq!(
+            cause,
+            "no space left on device: 12 kB free on the filesystem of /d/dn1_standby"
+        );
+        let freed = NodeFacts { free_kb: Some(DISK_FULL_KB * 10), ..s.clone() };
+        assert!(disk_cause(&freed, "/d").unwrap().contains("says its server log: PANIC:"));
+        let running = NodeFacts { running: true, ..freed };
+        assert_eq!(disk_cause(&running, "/d"), None, "an old log line on a server that runs again");
+        assert!(parse_probe(b"node x\nwal nonsense\n").is_err());
     }
 
     #[test]

@@ -275,6 +275,9 @@ impl Collected {
     }
 }
 
+/// How long [`Held::release`] waits for the held command to end.
+const RELEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A command kept running by [`Session::hold`].
 pub struct Held {
     channel: russh::Channel<client::Msg>,
@@ -316,10 +319,14 @@ impl Held {
         }
     }
 
-    /// Close the command's input, so it ends, and wait until it did.
+    /// Close the command's input, so it ends, and wait until it did (at most
+    /// [`RELEASE_WAIT`]: the lock ends with the connection anyway, which the caller closes).
     pub async fn release(mut self) {
         let _ = self.channel.eof().await;
-        while self.channel.wait().await.is_some() {}
+        let ended = async { while self.channel.wait().await.is_some() {} };
+        if tokio::time::timeout(RELEASE_WAIT, ended).await.is_err() {
+            tracing::warn!(host = %self.host, "a held command did not end {RELEASE_WAIT:?} after its input closed");
+        }
     }
 }
 

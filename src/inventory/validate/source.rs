@@ -5,9 +5,12 @@ use crate::inventory::model::{Build, BuildMode, Host, Origin, Source};
 use crate::inventory::raw::{RawBuildMode, RawSource};
 use std::ops::Range;
 use std::path::Path;
+use std::time::Duration;
 use toml::Spanned;
 
 const DEFAULT_REV: &str = "master";
+/// How long apply waits for a build by default: two hours.
+const DEFAULT_BUILD_TIMEOUT: Duration = Duration::from_secs(2 * 3600);
 const KINDS_HINT: &str = "keep exactly one of `prebuilt`, `git`, `tarball` and `dir`";
 
 impl Checker<'_> {
@@ -146,6 +149,19 @@ impl Checker<'_> {
             jobs => jobs.as_ref().map(|j| *j.get_ref()),
         };
 
+        let timeout = match &s.build_timeout {
+            Some(t) if *t.get_ref() == 0 => {
+                self.error(
+                    t.span(),
+                    "build_timeout must be greater than 0".to_string(),
+                    "write the most seconds apply waits for a build, such as `build_timeout = 7200`",
+                );
+                DEFAULT_BUILD_TIMEOUT
+            }
+            Some(t) => Duration::from_secs(*t.get_ref()),
+            None => DEFAULT_BUILD_TIMEOUT,
+        };
+
         Some(Source::Build(Build {
             origin,
             configure_args,
@@ -154,6 +170,7 @@ impl Checker<'_> {
             mode,
             build_host,
             make_jobs,
+            timeout,
         }))
     }
 
