@@ -765,6 +765,36 @@ fn builds_from_git_on_every_host_and_reports_a_failed_build_with_its_log() {
     assert!(stderr.contains(&format!("full log on h2: {log}")), "{stderr}");
     assert!(std::fs::read_to_string(&log).unwrap().contains("checking for bison... no"));
     assert!(!stderr.contains("h1: install"), "nothing is shipped after a failed build: {stderr}");
+
+    // A build that outlives `build_timeout`: apply gives up on it, naming the host and the log
+    // (the build goes on, detached; it is ended here by its process group).
+    let slow = dir.path().join("slow");
+    fake_source(&slow, false);
+    let toml = format!(
+        "[cluster]\nname = \"gittest\"\nflavor = \"postgresql\"\nos_user = \"pgxc\"\n\n\
+         [source]\ndir = \"{}\"\nbuild_host = \"h2\"\nbuild_timeout = 3\n\
+         pre_configure = [\"sleep 30\"]\n\n{}\n{}\n",
+        slow.display(),
+        ssh_table(None),
+        test_hosts("gittest"),
+    );
+    let inv = write(dir.path(), "slow.toml", &toml);
+    let started = std::time::Instant::now();
+    let out = apply(&inv);
+    let took = started.elapsed();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("FAIL  h2: build from source"), "{stderr}");
+    assert!(stderr.contains("still running after 3 s ([source] build_timeout)"), "{stderr}");
+    assert!(stderr.contains(&format!("Look at its log ({log})")), "{stderr}");
+    assert!(took < std::time::Duration::from_secs(20), "gave up after {took:?}");
+    let pid = std::fs::read_to_string(format!(
+        "{LAB_DIR}/hosts/h2/data/gittest/.pgxc-deploy-build/build.pid"
+    ))
+    .unwrap();
+    let group = format!("-{}", pid.trim());
+    let status = Command::new("kill").args(["-s", "KILL", "--", &group]).status().unwrap();
+    assert!(status.success(), "kill the build's process group {group}");
     let _ = std::fs::remove_dir_all(format!("{LAB_DIR}/hosts/h1/data/gittest-src"));
     reset("gittest");
 }
