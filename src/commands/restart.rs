@@ -141,6 +141,10 @@ pub async fn run(args: RestartArgs) -> Result<Status, Error> {
                     Ok(output) => {
                         let stdout = String::from_utf8_lossy(&output.stdout);
                         let down = restart::down_ms(&stdout).map(Duration::from_millis);
+                        let what = match stdout.contains(restart::WAS_DOWN) {
+                            true => format!("{what} (it was not running: started)"),
+                            false => what,
+                        };
                         report::restarted(&what, outcome.elapsed, down, &mut out)?;
                         restarted += 1;
                     }

@@ -11,7 +11,7 @@ use crate::flavors::PWFILE_ARG;
 use crate::inventory::Build;
 use crate::plan::build::{self, Poll};
 use crate::plan::diff::registration_sql;
-use crate::plan::restart::DOWN_MS_PREFIX;
+use crate::plan::restart::{DOWN_MS_PREFIX, WAS_DOWN};
 use crate::plan::state::{
     INIT_MARKER, INSTALL_MARKER, PgxcNodeRow, STREAMED_MARKER, kill_leftovers, live_server,
 };
@@ -294,21 +294,7 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
                 .await
         }
         Action::Restart { stop, status, start, ready, .. } => {
-            // The node is down from the stop command until it accepts connections again.
-            let mut script = Script::new();
-            if let Some(dir) = data_dir_arg(stop) {
-                script = script.raw(&clear_stale_pid_files(dir));
-            }
-            let script = script
-                .raw("t0=$(date +%s%N)")
-                .cmd(argv_cmd(stop))
-                .raw(&wait_while(status))
-                .cmd(argv_cmd(start))
-                .raw(&wait_until_started(ready, status))
-                .raw(&format!(
-                    "echo {}$(( ($(date +%s%N) - t0) / 1000000 ))",
-                    quote(DOWN_MS_PREFIX)
-                ));
+            let script = restart_script(stop, status, start, ready);
             remote.run("restart", &script, None).await.map_err(|e| with_log_hint(e, start))
         }
         Action::Await { argv, what, tenths } => {
@@ -617,6 +603,34 @@ fn with_log_hint(mut err: StepError, argv: &[String]) -> StepError {
     err
 }
 
+/// Stop the server if it runs, start it, and wait until it accepts connections, printing how
+/// long it was down. The node is down from the stop command until it accepts connections again.
+/// One that is down already (an X2 postmaster can exit after a crash-restart) is only started,
+/// as `pg_ctl restart` and `systemctl restart` do, saying so ([`WAS_DOWN`]).
+fn restart_script(
+    stop: &[String],
+    status: &[String],
+    start: &[String],
+    ready: &[String],
+) -> Script {
+    let mut script = Script::new();
+    if let Some(dir) = data_dir_arg(stop) {
+        script = script.raw(&clear_stale_pid_files(dir));
+    }
+    script
+        .raw("t0=$(date +%s%N)")
+        .raw(&format!(
+            "if {} >/dev/null 2>&1; then {}; else echo {}; fi",
+            argv_cmd(status),
+            argv_cmd(stop),
+            quote(WAS_DOWN)
+        ))
+        .raw(&wait_while(status))
+        .cmd(argv_cmd(start))
+        .raw(&wait_until_started(ready, status))
+        .raw(&format!("echo {}$(( ($(date +%s%N) - t0) / 1000000 ))", quote(DOWN_MS_PREFIX)))
+}
+
 fn argv_cmd(argv: &[String]) -> Cmd {
     Cmd::new(&argv[0]).args(&argv[1..])
 }
@@ -781,6 +795,31 @@ mod tests {
         assert!(!std::path::Path::new(&format!("{d}/fast_promote")).exists());
         assert!(!std::path::Path::new(&format!("{d}/promote")).exists());
         assert!(!std::path::Path::new(&format!("{d}/{STREAMED_MARKER}")).exists(), "a primary now");
+    }
+
+    /// A running server is stopped then started; one that is down is only started.
+    #[test]
+    fn a_restart_stops_a_running_server_and_starts_one_that_is_down() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display().to_string();
+        let argv = |s: &str| vec!["sh".to_string(), "-c".to_string(), s.to_string()];
+        let (up, log) = (format!("{d}/up"), format!("{d}/log"));
+        let stop = argv(&format!("echo stop >> {log}; rm {up}"));
+        let status = argv(&format!("test -f {up}"));
+        let start = argv(&format!("echo start >> {log}; touch {up}"));
+        let script = restart_script(&stop, &status, &start, &status).to_string();
+        std::fs::write(&up, "").unwrap();
+        let out = sh(&script);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(std::fs::read_to_string(&log).unwrap(), "stop\nstart\n");
+        assert!(!String::from_utf8_lossy(&out.stdout).contains(WAS_DOWN));
+        std::fs::remove_file(&up).unwrap();
+        let out = sh(&script);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(std::fs::read_to_string(&log).unwrap(), "stop\nstart\nstart\n");
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(said.contains(WAS_DOWN) && said.contains(DOWN_MS_PREFIX), "{said}");
+        assert!(std::path::Path::new(&up).exists());
     }
 
     #[test]

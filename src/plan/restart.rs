@@ -336,6 +336,9 @@ pub fn down_ms(stdout: &str) -> Option<u64> {
 /// The line a restart step prints last: `pgxc-deploy-down-ms 912`.
 pub const DOWN_MS_PREFIX: &str = "pgxc-deploy-down-ms ";
 
+/// What the restart step prints when the node was not running (it is then only started).
+pub const WAS_DOWN: &str = "was not running: starting it";
+
 #[cfg(test)]
 mod tests {
     use super::*;
