@@ -320,7 +320,7 @@ impl Held {
     }
 
     /// Close the command's input, so it ends, and wait until it did (at most
-    /// [`RELEASE_WAIT`]: the lock ends with the connection anyway, which the caller closes).
+    /// 10 s: the lock ends with the connection anyway, which the caller closes).
     pub async fn release(mut self) {
         let _ = self.channel.eof().await;
         let ended = async { while self.channel.wait().await.is_some() {} };
