@@ -7,6 +7,7 @@
 //! once as a [`Diagnostic`] with file:line:column and a hint. Commands call [`load`] first and
 //! print the [`Error`] (exit 2) when it fails.
 
+mod beside;
 mod diagnostic;
 mod model;
 mod raw;

@@ -26,6 +26,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use super::beside;
+
 /// A WAL position (`pg_lsn`), as PostgreSQL prints it: `X/Y`, two hexadecimal halves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Lsn(pub u64);
@@ -194,48 +196,21 @@ impl Record {
 }
 
 pub fn path_for(inventory: &Path) -> PathBuf {
-    let stem = inventory.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    inventory.with_file_name(format!("{stem}.replication.toml"))
+    beside::path_for(inventory, KIND)
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("cannot read {path}")]
-    Read { path: PathBuf, source: std::io::Error },
-    #[error("{path} is not a replication record pgxc-deploy wrote: {message}")]
-    Parse { path: PathBuf, message: String },
-    #[error("cannot write {path}")]
-    Write { path: PathBuf, source: std::io::Error },
-}
+/// Why the replication record cannot be used.
+pub use super::beside::Error;
+
+const KIND: &str = "replication";
 
 pub fn load(inventory: &Path) -> Result<Record, Error> {
-    let path = path_for(inventory);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            toml::from_str(&text).map_err(|e| Error::Parse { path, message: e.to_string() })
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Record::default()),
-        Err(source) => Err(Error::Read { path, source }),
-    }
+    beside::load(inventory, KIND, "replication record")
 }
 
-/// Write the record (file, then rename, each synced), unless it is unchanged.
+/// Write the record beside `inventory` (whole, renamed into place), unless it is unchanged.
 pub fn save(inventory: &Path, record: &Record) -> Result<PathBuf, Error> {
-    let path = path_for(inventory);
-    let text = record.to_toml();
-    if std::fs::read_to_string(&path).is_ok_and(|t| t == text) {
-        return Ok(path);
-    }
-    let tmp = path.with_extension(format!("toml.{}.tmp", std::process::id()));
-    let write = |source| Error::Write { path: path.clone(), source };
-    let mut file = std::fs::File::create(&tmp).map_err(write)?;
-    std::io::Write::write_all(&mut file, text.as_bytes()).map_err(write)?;
-    file.sync_all().map_err(write)?;
-    std::fs::rename(&tmp, &path).map_err(write)?;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(write)?;
-    }
-    Ok(path)
+    beside::save(inventory, KIND, &record.to_toml())
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Inventory, Role};
+use super::{Inventory, Role, beside};
 
 /// Every failover recorded for a cluster, by datanode name.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -171,48 +171,22 @@ impl Roles {
 
 /// Where the roles file of `inventory` is.
 pub fn path_for(inventory: &Path) -> PathBuf {
-    let stem = inventory.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    inventory.with_file_name(format!("{stem}.roles.toml"))
+    beside::path_for(inventory, KIND)
 }
 
 /// Why the roles file cannot be used.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("cannot read {path}")]
-    Read { path: PathBuf, source: std::io::Error },
-    #[error("{path} is not a roles file pgxc-deploy wrote: {message}")]
-    Parse { path: PathBuf, message: String },
-    #[error("cannot write {path}")]
-    Write { path: PathBuf, source: std::io::Error },
-}
+pub use super::beside::Error;
+
+const KIND: &str = "roles";
 
 /// The roles recorded beside `inventory` (none when there is no file).
 pub fn load(inventory: &Path) -> Result<Roles, Error> {
-    let path = path_for(inventory);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            toml::from_str(&text).map_err(|e| Error::Parse { path, message: e.to_string() })
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Roles::default()),
-        Err(source) => Err(Error::Read { path, source }),
-    }
+    beside::load(inventory, KIND, "roles file")
 }
 
-/// Write the roles beside `inventory` (a new file renamed into place).
+/// Write the roles beside `inventory` (whole, renamed into place), unless they are unchanged.
 pub fn save(inventory: &Path, roles: &Roles) -> Result<PathBuf, Error> {
-    let path = path_for(inventory);
-    let tmp = path.with_extension("toml.tmp");
-    let write = |source| Error::Write { path: path.clone(), source };
-    // Written whole, on disk, then renamed over the old one: a crash leaves the old roles or
-    // the new ones, never a part.
-    let mut file = std::fs::File::create(&tmp).map_err(write)?;
-    std::io::Write::write_all(&mut file, roles.to_toml().as_bytes()).map_err(write)?;
-    file.sync_all().map_err(write)?;
-    std::fs::rename(&tmp, &path).map_err(write)?;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(write)?;
-    }
-    Ok(path)
+    beside::save(inventory, KIND, &roles.to_toml())
 }
 
 #[cfg(test)]
