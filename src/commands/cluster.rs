@@ -324,7 +324,7 @@ pub fn remember_replication(path: &Path, inv: &Inventory, facts: &HostResults) {
         let _ = writeln!(
             std::io::stderr(),
             "warning: {}: failover will know less about how far standbys had got",
-            super::failover::chain(&e)
+            super::chain(&e)
         );
     }
 }

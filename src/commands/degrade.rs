@@ -17,8 +17,9 @@ use crate::executor::steps::{HostEnv, StepContext};
 use crate::inventory::replication::{self, Lsn};
 use crate::inventory::{Inventory, Node};
 use crate::plan::degrade;
+use crate::plan::desired::DesiredNode;
 use crate::plan::desired::desired;
-use crate::plan::diff::{DesiredNode, SYNC_FILE};
+use crate::plan::diff::SYNC_FILE;
 use crate::source::Layout;
 use crate::transport::Fleet;
 
@@ -196,7 +197,7 @@ fn remember_degraded(path: &Path, primary: &Node, standby: &Node, from: Option<L
         let _ = writeln!(
             std::io::stderr(),
             "warning: {}: a failover to {} will not know that it may lack commits",
-            super::failover::chain(&e),
+            super::chain(&e),
             standby.name
         );
     }

@@ -23,20 +23,20 @@ use crate::inventory::{Flavor, Inventory, Node, Role};
 use crate::plan::desired::{bin_dir, desired, psql};
 use crate::plan::diff::{self, SYNC_FILE};
 use crate::plan::failover::{self, Fence, Loss, LossFacts, Takeover};
+use crate::plan::pair;
 use crate::plan::state::NodeFacts;
 use crate::plan::step::{Action, Step};
 use crate::source::Layout;
 use crate::transport::Fleet;
 
 use super::cluster::{self, HostResults};
-use super::{Error, Status, fleet};
+use super::{Error, Status, chain, fleet};
 
 pub async fn run(args: FailoverArgs) -> Result<Status, Error> {
     let started = Instant::now();
     let inv = cluster::load(&args.inventory)?;
     let roles = roles::load(&args.inventory).map_err(|e| Error::Usage(chain(&e)))?;
-    let pair =
-        failover::pair(&inv, &args.node).map_err(|e| Error::Usage(format!("failover: {e}")))?;
+    let pair = pair::pair(&inv, &args.node).map_err(|e| Error::Usage(format!("failover: {e}")))?;
     failover::takeover(&inv, &roles, pair).map_err(|e| Error::Usage(format!("failover: {e}")))?;
     let fleet = fleet::fleet(&inv, &args.ssh);
     let layout = cluster::layout(&inv, &fleet, inv.hosts.iter().map(|h| h.name.as_str())).await?;
@@ -502,15 +502,4 @@ pub(super) fn node_facts<'a>(
 
 pub(super) fn label(node: &Node) -> String {
     format!("{} on {}", node.name, node.host)
-}
-
-/// An error and its causes on one line.
-pub(super) fn chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut message = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        message.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    message
 }

@@ -98,3 +98,14 @@ async fn dispatch(cli: Cli) -> Result<Status, Error> {
         Command::Lab(cmd) => lab::run(cmd).await,
     }
 }
+
+/// An error and its causes on one line.
+pub(crate) fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut message = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        message.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    message
+}

@@ -20,7 +20,7 @@ use crate::flavors;
 use crate::inventory::roles::Roles;
 use crate::inventory::{self, Flavor, Inventory, Node, Role, roles};
 use crate::plan::desired::bin_dir;
-use crate::plan::failover::Pair;
+use crate::plan::pair::Pair;
 use crate::plan::restart::{self, RollNode};
 use crate::plan::state::NodeFacts;
 use crate::plan::step::Step;

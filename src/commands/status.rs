@@ -18,8 +18,8 @@ use crate::executor::report;
 use crate::executor::steps::StepContext;
 use crate::inventory::roles;
 use crate::plan::degrade::{self, Heal};
+use crate::plan::desired::DesiredNode;
 use crate::plan::desired::desired;
-use crate::plan::diff::DesiredNode;
 use crate::plan::health;
 
 use super::degrade::{Cx, Degraded};

@@ -24,7 +24,7 @@ use crate::inventory::roles::Roles;
 use crate::inventory::{Inventory, Node, roles};
 use crate::plan::desired::{bin_dir, psql};
 use crate::plan::diff::streamed_mark;
-use crate::plan::failover::{self as failover_plan, Pair};
+use crate::plan::pair::{self, Pair};
 use crate::plan::render::Renderer;
 use crate::plan::restart;
 use crate::plan::step::{Action, FileContent, Step};
@@ -32,7 +32,8 @@ use crate::plan::switchover;
 use crate::source::Layout;
 use crate::transport::Fleet;
 
-use super::failover::{chain, commands, finish, label, node_facts, promote, record, run_one};
+use super::chain;
+use super::failover::{commands, finish, label, node_facts, promote, record, run_one};
 use super::{Error, Status, cluster, fleet};
 
 pub async fn run(args: PairArgs) -> Result<Status, Error> {
@@ -40,8 +41,8 @@ pub async fn run(args: PairArgs) -> Result<Status, Error> {
     let inv = cluster::load(&args.inventory)?;
     let mut roles = roles::load(&args.inventory).map_err(|e| Error::Usage(chain(&e)))?;
     let usage = |e: String| Error::Usage(format!("switchover: {e}"));
-    let pair = failover_plan::pair(&inv, &args.node).map_err(usage)?;
-    switchover::current(&inv, &roles, pair).map_err(usage)?;
+    let pair = pair::pair(&inv, &args.node).map_err(usage)?;
+    pair::current(&inv, &roles, pair).map_err(usage)?;
     let datanode = pair.datanode.name.as_str();
     let fleet = fleet::fleet(&inv, &args.ssh);
     let layout = cluster::layout(&inv, &fleet, inv.hosts.iter().map(|h| h.name.as_str())).await?;
@@ -54,7 +55,7 @@ pub async fn run(args: PairArgs) -> Result<Status, Error> {
         };
     // Read again under the lock: another command may have changed the roles meanwhile.
     roles = roles::load(&args.inventory).map_err(|e| Error::Usage(chain(&e)))?;
-    if let Err(e) = switchover::current(&inv, &roles, pair) {
+    if let Err(e) = pair::current(&inv, &roles, pair) {
         fleet.close().await;
         return Err(usage(e));
     }
@@ -127,7 +128,7 @@ pub(super) async fn hand_over<'a>(
     out: &mut dyn Write,
 ) -> Result<Result<HandedOver<'a>, String>, Error> {
     let (inv, layout, fleet, forks) = (d.inv, d.layout, d.fleet, d.forks);
-    let now = match switchover::current(inv, roles, pair) {
+    let now = match pair::current(inv, roles, pair) {
         Ok(now) => now,
         Err(why) => return Ok(Err(why)),
     };

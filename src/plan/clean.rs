@@ -84,7 +84,7 @@ pub fn clean_plan(
             data_dir: None,
             staging: None,
         };
-        let staging = format!("{}{}", node.data_dir, super::desired::STAGING_SUFFIX);
+        let staging = format!("{}{}", node.data_dir, super::state::STAGING_SUFFIX);
         for (path, exists, initialised) in [
             (&node.data_dir, f.dir_exists, f.initialized),
             // A staging directory is pgxc-deploy's own by its name: it never has the marker.

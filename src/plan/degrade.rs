@@ -12,8 +12,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::diff::{DesiredNode, SYNC_FILE, hold_sync};
-use super::failover::{self, Pair};
+use super::desired::DesiredNode;
+use super::diff::{SYNC_FILE, hold_sync};
+use super::pair::{self as pairs, Pair};
 use super::state::{HostFacts, NodeFacts};
 use super::step::{Action, FileContent, Step};
 use crate::inventory::{Flavor, Inventory, NodeName};
@@ -24,7 +25,7 @@ use crate::inventory::{Flavor, Inventory, NodeName};
 /// promoted node is the primary and the old primary its (synchronous, as the inventory's
 /// standby was) standby, as apply deploys them.
 pub fn pair<'a>(now: &'a Inventory, name: &str) -> Result<Pair<'a>, String> {
-    let pair = failover::pair(now, name).map_err(|e| {
+    let pair = pairs::pair(now, name).map_err(|e| {
         if e.ends_with("has no standby to promote") {
             e.replace("has no standby to promote", "has no standby: commits wait for nobody")
         } else {

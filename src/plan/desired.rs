@@ -5,15 +5,67 @@ use crate::flavors;
 use crate::inventory::{BuildMode, Host, Inventory, Node, Role, Source};
 
 use super::context::Context;
-use super::diff::{DesiredHost, DesiredNode, Passfile};
 use super::render::{RenderError, Renderer};
-use super::state::PASSFILE;
-use super::state::PgxcNodeRow;
+use super::state::{PASSFILE, PgxcNodeRow, STAGING_SUFFIX};
 use super::step::FileContent;
 use crate::secret::Secret;
 
-/// Suffix of the directory a node is initialised in before it is renamed into place.
-pub const STAGING_SUFFIX: &str = ".pgxc-deploy-tmp";
+/// What one host should look like.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredHost {
+    pub name: String,
+    /// `None`: the install is not ours to manage (no `[source]`).
+    pub install: Option<String>,
+    /// This host builds the install from source (else it is shipped one).
+    pub build: bool,
+    /// The password file the host should have, when the inventory has a password.
+    pub passfile: Option<Passfile>,
+}
+
+/// A host's libpq password file: where, and the SHA-256 of its content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Passfile {
+    pub path: String,
+    pub sha256: String,
+    /// The servers keep the password as a SCRAM-SHA-256 verifier (else md5).
+    pub scram: bool,
+}
+
+/// What one node should look like, with the commands that get it there.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredNode {
+    pub name: String,
+    pub role: Role,
+    pub host: String,
+    /// Every managed file with its desired content.
+    pub files: Vec<FileContent>,
+    pub data_dir: String,
+    /// Where init builds the data directory before renaming it into place.
+    pub staging: String,
+    /// initdb / initgtm / pg_basebackup argv, targeting `staging`.
+    pub init: Vec<String>,
+    pub start: Vec<String>,
+    /// Exits 0 once the server accepts connections.
+    pub ready: Vec<String>,
+    /// `None`: the server cannot reload (the GTM): a change restarts it.
+    pub reload: Option<Vec<String>>,
+    /// Stop, status (runs while it succeeds), start.
+    pub restart: (Vec<String>, Vec<String>, Vec<String>),
+    /// Coordinators of a Postgres-XC cluster: the pgxc_node rows they must hold, and how to
+    /// run SQL on them (psql argv reading SQL from stdin).
+    pub pgxc_node: Option<Vec<PgxcNodeRow>>,
+    /// The registration SQL for a fresh coordinator (the rendered `register_nodes.sql.hbs`).
+    pub register_sql: String,
+    pub psql: Vec<String>,
+    /// A primary with a synchronous standby: the standby's name. Until that standby streams,
+    /// the primary runs with synchronous replication off (every commit would wait for it).
+    pub sync_standby: Option<String>,
+    /// Standbys: pg_rewind of the data directory from the primary, when the flavor has it.
+    pub rewind: Option<crate::flavors::Rewind>,
+    /// An old primary that a failover fenced, whose data directory holds its own diverged
+    /// history: rebuilt ([`Action::Rejoin`]) before it starts as this standby.
+    pub rejoin: bool,
+}
 
 /// Where a host's install keeps its binaries: `<install_prefix>/<bin_rel>`.
 pub fn bin_dir(host: &Host, bin_rel: &str) -> String {

@@ -7,66 +7,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::desired::{DesiredHost, DesiredNode};
 use super::state::{HostFacts, NodeFacts, PgxcNodeRow, STREAMED_MARKER};
 use super::step::{Action, FileContent, Plan, Rejoin, Step};
 use crate::inventory::Role;
-
-/// What one host should look like.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DesiredHost {
-    pub name: String,
-    /// `None`: the install is not ours to manage (no `[source]`).
-    pub install: Option<String>,
-    /// This host builds the install from source (else it is shipped one).
-    pub build: bool,
-    /// The password file the host should have, when the inventory has a password.
-    pub passfile: Option<Passfile>,
-}
-
-/// A host's libpq password file: where, and the SHA-256 of its content.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Passfile {
-    pub path: String,
-    pub sha256: String,
-    /// The servers keep the password as a SCRAM-SHA-256 verifier (else md5).
-    pub scram: bool,
-}
-
-/// What one node should look like, with the commands that get it there.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DesiredNode {
-    pub name: String,
-    pub role: Role,
-    pub host: String,
-    /// Every managed file with its desired content.
-    pub files: Vec<FileContent>,
-    pub data_dir: String,
-    /// Where init builds the data directory before renaming it into place.
-    pub staging: String,
-    /// initdb / initgtm / pg_basebackup argv, targeting `staging`.
-    pub init: Vec<String>,
-    pub start: Vec<String>,
-    /// Exits 0 once the server accepts connections.
-    pub ready: Vec<String>,
-    /// `None`: the server cannot reload (the GTM): a change restarts it.
-    pub reload: Option<Vec<String>>,
-    /// Stop, status (runs while it succeeds), start.
-    pub restart: (Vec<String>, Vec<String>, Vec<String>),
-    /// Coordinators of a Postgres-XC cluster: the pgxc_node rows they must hold, and how to
-    /// run SQL on them (psql argv reading SQL from stdin).
-    pub pgxc_node: Option<Vec<PgxcNodeRow>>,
-    /// The registration SQL for a fresh coordinator (the rendered `register_nodes.sql.hbs`).
-    pub register_sql: String,
-    pub psql: Vec<String>,
-    /// A primary with a synchronous standby: the standby's name. Until that standby streams,
-    /// the primary runs with synchronous replication off (every commit would wait for it).
-    pub sync_standby: Option<String>,
-    /// Standbys: pg_rewind of the data directory from the primary, when the flavor has it.
-    pub rewind: Option<crate::flavors::Rewind>,
-    /// An old primary that a failover fenced, whose data directory holds its own diverged
-    /// history: rebuilt ([`Action::Rejoin`]) before it starts as this standby.
-    pub rejoin: bool,
-}
 
 /// The file that holds a primary's `synchronous_standby_names`.
 pub const SYNC_FILE: &str = "synchronous_standby.conf";
@@ -474,6 +418,7 @@ fn sql_literal(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::desired::Passfile;
 
     fn row(name: &str, kind: &str, host: &str, port: u16) -> PgxcNodeRow {
         PgxcNodeRow { name: name.into(), kind: kind.into(), host: host.into(), port }

@@ -9,47 +9,11 @@ use super::step::{Action, Step};
 use crate::flavors::{NodeCommands, StopMode};
 use std::collections::BTreeMap;
 
+use super::pair::Pair;
 use super::state::HostFacts;
 use crate::inventory::replication::{Lsn, Seen, Sight};
 use crate::inventory::roles::Roles;
 use crate::inventory::{Inventory, Node, Role};
-
-/// A datanode and the standby that takes over from it.
-#[derive(Debug, Clone, Copy)]
-pub struct Pair<'a> {
-    pub datanode: &'a Node,
-    pub standby: &'a Node,
-}
-
-/// The pair `name` (a datanode, or its standby) belongs to.
-pub fn pair<'a>(inv: &'a Inventory, name: &str) -> Result<Pair<'a>, String> {
-    let node = inv.node(name).ok_or_else(|| {
-        let datanodes: Vec<&str> = inv
-            .nodes
-            .iter()
-            .filter(|n| n.role == Role::Datanode)
-            .map(|n| n.name.as_str())
-            .collect();
-        format!("`{name}` is not a node of the inventory (datanodes: {})", datanodes.join(", "))
-    })?;
-    let datanode = match node.role {
-        Role::Datanode => node,
-        Role::Standby => node
-            .primary
-            .as_ref()
-            .and_then(|p| inv.node(p.as_str()))
-            .ok_or_else(|| format!("standby `{name}` has no primary in the inventory"))?,
-        role => {
-            return Err(format!("`{name}` is a {role}: only a datanode fails over to its standby"));
-        }
-    };
-    let standby = inv
-        .nodes
-        .iter()
-        .find(|n| n.role == Role::Standby && n.primary.as_ref() == Some(&datanode.name))
-        .ok_or_else(|| format!("datanode `{}` has no standby to promote", datanode.name))?;
-    Ok(Pair { datanode, standby })
-}
 
 /// What `failover` of a datanode does, given the roles file.
 #[derive(Debug, Clone, Copy)]
@@ -75,7 +39,7 @@ pub fn takeover<'a>(
         return Ok(Takeover::Promote { datanode, current: pair });
     };
     if p.old_primary_follows {
-        let current = super::switchover::current(inv, roles, pair)?;
+        let current = super::pair::current(inv, roles, pair)?;
         return Ok(Takeover::Promote { datanode, current });
     }
     let node = |name: &str| {
@@ -413,6 +377,7 @@ mod tests {
     use super::*;
     use crate::flavors;
     use crate::plan::fixtures;
+    use crate::plan::pair::pair;
     use crate::plan::state::Replica;
 
     fn loss(primary: &str, standby: &str, seen: Option<&Seen>, now: Option<u64>, has: u64) -> Loss {
@@ -514,23 +479,6 @@ mod tests {
             streamed: true,
             ..Default::default()
         }
-    }
-
-    #[test]
-    fn a_datanode_or_its_standby_names_the_pair() {
-        let inv = fixtures::postgres_xc();
-        for name in ["dn1", "dn1_standby"] {
-            let p = pair(&inv, name).unwrap();
-            assert_eq!((p.datanode.name.as_str(), p.standby.name.as_str()), ("dn1", "dn1_standby"));
-        }
-        assert_eq!(pair(&inv, "dn2").unwrap().standby.name.as_str(), "dn2_replica");
-        assert_eq!(
-            pair(&inv, "coord1").unwrap_err(),
-            "`coord1` is a coordinator: only a datanode fails over to its standby"
-        );
-        assert!(pair(&inv, "dn9").unwrap_err().contains("(datanodes: dn1, dn2)"));
-        let inv = fixtures::postgresql();
-        assert_eq!(pair(&inv, "pg2").unwrap_err(), "datanode `pg2` has no standby to promote");
     }
 
     #[test]

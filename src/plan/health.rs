@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use super::diff::DesiredNode;
+use super::desired::DesiredNode;
 use super::failover::repointed;
 use super::state::{HostFacts, NodeFacts, PgxcNodeRow, disk_cause};
 use crate::inventory::roles::Roles;

@@ -9,7 +9,8 @@
 //!   compared with golden files (`tests/golden/render/`).
 //! - [`desired`] builds every node's desired files and commands; [`state`] holds what a host
 //!   looks like (and the probe that finds out); [`diff`] compares the two into a [`step::Plan`].
-//! - For the commands that operate a deployed cluster: [`health`] judges the probe's facts
+//! - For the commands that operate a deployed cluster: [`pair`] says which node of a datanode's
+//!   pair serves now; [`health`] judges the probe's facts
 //!   for `status` (running, streaming, pgxc_node, drift); [`lifecycle`] decides which node
 //!   `start`/`stop` handle in which tier; [`clean`] which directories `clean` may delete
 //!   (only apply's own); [`failover`] whether a standby may be promoted and what follows;
@@ -27,6 +28,7 @@ pub mod diff;
 pub mod failover;
 pub mod health;
 pub mod lifecycle;
+pub mod pair;
 pub mod render;
 pub mod restart;
 pub mod state;

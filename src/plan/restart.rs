@@ -13,7 +13,8 @@
 //! restarts the old primary as a standby ([`hand_over_to`]); the datanode is never down.
 
 use super::desired::psql;
-use super::failover::{self, PRIMARY_CHECK_SQL, Pair};
+use super::failover::PRIMARY_CHECK_SQL;
+use super::pair::{self, Pair};
 use super::state::NodeFacts;
 use super::step::{Action, Step};
 use super::switchover;
@@ -197,8 +198,8 @@ pub fn hand_over_to<'a>(
     facts: &dyn Fn(&Node) -> Option<&'a NodeFacts>,
 ) -> Result<Pair<'a>, String> {
     let datanode = n.serves.as_deref().unwrap_or(n.node.name.as_str());
-    let pair = failover::pair(inv, datanode).map_err(|_| "it has no standby".to_string())?;
-    let now = switchover::current(inv, roles, pair)?;
+    let pair = pair::pair(inv, datanode).map_err(|_| "it has no standby".to_string())?;
+    let now = pair::current(inv, roles, pair)?;
     match switchover::refusal(now.datanode, now.standby, facts(now.datanode), facts(now.standby)) {
         Some(why) => Err(why),
         None => Ok(pair),

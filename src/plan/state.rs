@@ -7,7 +7,6 @@
 
 use std::collections::BTreeMap;
 
-use super::desired::STAGING_SUFFIX;
 use crate::inventory::Role;
 pub use crate::inventory::replication::Lsn;
 use crate::shell::{Cmd, quote};
@@ -24,6 +23,9 @@ pub const INSTALL_MARKER: &str = ".pgxc-deploy-install";
 /// standby that streams now or has it: one that never streamed may lack everything its primary
 /// wrote since the clone.
 pub const STREAMED_MARKER: &str = ".pgxc-deploy-streamed";
+
+/// Suffix of the directory a node is initialised in before it is renamed into place.
+pub const STAGING_SUFFIX: &str = ".pgxc-deploy-tmp";
 /// The libpq password file under a host's data root (mode 0600), when the inventory has a
 /// password: every command pgxc-deploy runs there, and so every server it starts, gets it as
 /// `PGPASSFILE`.

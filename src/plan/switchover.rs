@@ -8,31 +8,11 @@
 //! has replayed that checkpoint record. The old primary then follows the new one on the new
 //! timeline, with nothing of its own to rewind.
 
-use super::failover::Pair;
 use super::render::{RenderError, Renderer};
 use super::state::NodeFacts;
 use super::step::FileContent;
 use crate::flavors;
-use crate::inventory::roles::Roles;
 use crate::inventory::{Inventory, Node, Role};
-
-/// The datanode's current primary and standby. `pair`: the inventory's datanode and standby.
-/// `Err`: a failover left the old primary fenced, so there is no standby to switch to.
-pub fn current<'a>(inv: &'a Inventory, roles: &Roles, pair: Pair<'a>) -> Result<Pair<'a>, String> {
-    let Some(p) = roles.datanodes.get(pair.datanode.name.as_str()) else { return Ok(pair) };
-    let node = |name: &str| {
-        inv.node(name)
-            .ok_or_else(|| format!("the roles file names `{name}`, which is not in the inventory"))
-    };
-    if !p.old_primary_follows {
-        return Err(format!(
-            "{} serves {} since a failover and {} is fenced, not its standby: rebuild {} as its \
-             standby first",
-            p.primary, pair.datanode.name, p.old_primary, p.old_primary
-        ));
-    }
-    Ok(Pair { datanode: node(&p.primary)?, standby: node(&p.old_primary)? })
-}
 
 /// Why `standby` cannot take over from `primary` without losing anything, or `None`.
 pub fn refusal(
@@ -139,9 +119,9 @@ fn swapped(inv: &Inventory, old: &Node, new: &Node) -> Inventory {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inventory::roles::Promotion;
-    use crate::plan::failover::pair;
+    use crate::inventory::roles::{Promotion, Roles};
     use crate::plan::fixtures;
+    use crate::plan::pair::{current, pair};
     use crate::plan::state::Replica;
 
     fn up(in_recovery: bool) -> NodeFacts {
