@@ -120,8 +120,11 @@ pub async fn run(args: ApplyArgs, dry_run: bool) -> Result<Status, Error> {
     if rebuilds && !dry_run && matches!(status, Ok(Status::Ok)) {
         // Verified: every standby streams, the rebuilt old primaries included.
         roles.rebuilt();
-        let path = inventory::roles::save(&args.inventory, &roles)
-            .map_err(|e| Error::Usage(e.to_string()))?;
+        let path = inventory::roles::save(&args.inventory, &roles).map_err(|source| {
+            let done =
+                format!("the old primaries {} were rebuilt as standbys", rebuild_names(&nodes));
+            Error::Unrecorded { done, source }
+        })?;
         println!(
             "{}: the old primaries {} are standbys of the new primaries now",
             path.display(),

@@ -38,7 +38,7 @@ pub fn load(path: &Path) -> Result<Inventory, Error> {
 /// [`roles::Roles::effective`]), and the roles file.
 pub fn load_now(path: &Path) -> Result<(Inventory, roles::Roles), Error> {
     let inv = load(path)?;
-    let roles = roles::load(path).map_err(|e| Error::Usage(e.to_string()))?;
+    let roles = roles::load(path).map_err(Error::from)?;
     let now = roles
         .effective(&inv)
         .map_err(|e| Error::Usage(format!("{}: {e}", roles::path_for(path).display())))?;

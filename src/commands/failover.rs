@@ -30,12 +30,12 @@ use crate::source::Layout;
 use crate::transport::Fleet;
 
 use super::cluster::{self, HostResults};
-use super::{Error, Status, chain, fleet};
+use super::{Error, Status, fleet};
 
 pub async fn run(args: FailoverArgs) -> Result<Status, Error> {
     let started = Instant::now();
     let inv = cluster::load(&args.inventory)?;
-    let roles = roles::load(&args.inventory).map_err(|e| Error::Usage(chain(&e)))?;
+    let roles = roles::load(&args.inventory).map_err(Error::from)?;
     let pair = pair::pair(&inv, &args.node).map_err(|e| Error::Usage(format!("failover: {e}")))?;
     failover::takeover(&inv, &roles, pair).map_err(|e| Error::Usage(format!("failover: {e}")))?;
     let fleet = fleet::fleet(&inv, &args.ssh);
@@ -48,7 +48,7 @@ pub async fn run(args: FailoverArgs) -> Result<Status, Error> {
             Err(status) => return status,
         };
     // Read again under the lock: another command may have changed the roles meanwhile.
-    let reread = roles::load(&args.inventory).map_err(|e| Error::Usage(chain(&e))).and_then(|r| {
+    let reread = roles::load(&args.inventory).map_err(Error::from).and_then(|r| {
         let takeover = failover::takeover(&inv, &r, pair)
             .map_err(|e| Error::Usage(format!("failover: {e}")))?;
         Ok((r, takeover))
@@ -298,7 +298,7 @@ fn data_loss(
     synchronous: bool,
     facts: &HostResults,
 ) -> Result<Loss, Error> {
-    let record = replication::load(path).map_err(|e| Error::Usage(chain(&e)))?;
+    let record = replication::load(path).map_err(Error::from)?;
     let old_facts = node_facts(facts, old).ok().flatten();
     let new_facts = node_facts(facts, new).ok().flatten();
     let datanode = new.datanode_name().as_str();
@@ -378,7 +378,10 @@ pub(super) fn record(
                 .map_or(0, |d| d.as_secs()),
         },
     );
-    let path = roles::save(inventory, roles).map_err(|e| Error::Usage(chain(&e)))?;
+    let path = roles::save(inventory, roles).map_err(|source| Error::Unrecorded {
+        done: format!("{} serves {datanode} now ({} is fenced)", new.name, old.name),
+        source,
+    })?;
     report::lifecycle_node(
         &label(new),
         "ok",

@@ -169,7 +169,7 @@ pub(super) async fn change(
 
 /// Old primaries that a failover fenced, and why they must not start (from the roles file).
 fn fenced(inventory: &std::path::Path) -> Result<BTreeMap<String, String>, Error> {
-    let roles = roles::load(inventory).map_err(|e| Error::Usage(e.to_string()))?;
+    let roles = roles::load(inventory).map_err(Error::from)?;
     Ok(roles
         .datanodes
         .iter()

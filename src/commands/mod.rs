@@ -47,6 +47,17 @@ pub enum Error {
     Source(#[from] crate::source::Error),
     #[error("cannot write output")]
     Output(#[from] std::io::Error),
+    /// A file kept beside the inventory (the roles file, the replication record) cannot be
+    /// read, parsed or written.
+    #[error(transparent)]
+    Beside(#[from] crate::inventory::roles::Error),
+    /// Work done on the hosts (`done` says what) that the roles file does not record.
+    #[error("{done}, but the roles file does not say so")]
+    Unrecorded {
+        done: String,
+        #[source]
+        source: crate::inventory::roles::Error,
+    },
 }
 
 impl Error {
@@ -55,6 +66,8 @@ impl Error {
             Error::Inventory(_) | Error::Usage(_) => Status::Invalid,
             // The inventory names a directory that holds no install.
             Error::Source(crate::source::Error::NotAnInstall { .. }) => Status::Invalid,
+            // A roles file or replication record edited into something else.
+            Error::Beside(crate::inventory::roles::Error::Parse { .. }) => Status::Invalid,
             _ => Status::Failed,
         }
     }
@@ -108,4 +121,36 @@ pub(crate) fn chain(err: &(dyn std::error::Error + 'static)) -> String {
         source = cause.source();
     }
     message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::roles::{self, Error as RolesError};
+
+    #[test]
+    fn a_file_beside_the_inventory_that_cannot_be_written_is_a_failure_not_bad_usage() {
+        let dir = tempfile::tempdir().unwrap();
+        let inventory = dir.path().join("lab.toml");
+        std::fs::write(dir.path().join("lab.roles.toml"), "datanodes = 3").unwrap();
+        let bad = roles::load(&inventory).unwrap_err();
+        assert!(matches!(bad, RolesError::Parse { .. }));
+        assert_eq!(Error::from(bad).exit_status(), Status::Invalid);
+
+        let unwritable = RolesError::Write {
+            path: dir.path().join("lab.roles.toml"),
+            source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        };
+        let err =
+            Error::Unrecorded { done: "dn1_standby serves dn1 now".into(), source: unwritable };
+        assert_eq!(err.exit_status(), Status::Failed);
+        assert_eq!(
+            chain(&err),
+            format!(
+                "dn1_standby serves dn1 now, but the roles file does not say so: cannot write {}: \
+                 permission denied",
+                dir.path().join("lab.roles.toml").display()
+            )
+        );
+    }
 }

@@ -35,7 +35,7 @@ pub async fn run(args: RestartArgs) -> Result<Status, Error> {
     let path = &args.target.inventory;
     // The inventory as written, without its warnings: `load_now` below prints them.
     let inv = inventory::load(path)?;
-    let mut roles = roles::load(path).map_err(|e| Error::Usage(e.to_string()))?;
+    let mut roles = roles::load(path).map_err(Error::from)?;
     let on = args.target.on.as_deref();
     // Selected as the cluster runs now (`@datanodes` are today's primaries, as for start and
     // stop); the roll itself works on the inventory's nodes and the roles file.

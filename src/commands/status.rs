@@ -64,7 +64,7 @@ async fn once(
     healer: Option<&mut Healer>,
 ) -> Result<Status, Error> {
     let inv = cluster::load(&args.inventory)?;
-    let roles = roles::load(&args.inventory).map_err(|e| Error::Usage(e.to_string()))?;
+    let roles = roles::load(&args.inventory).map_err(Error::from)?;
     let fleet = fleet::fleet(&inv, &args.ssh);
     let layout = cluster::layout(&inv, &fleet, inv.hosts.iter().map(|h| h.name.as_str())).await?;
     let renderer = cluster::renderer(&inv)?;

@@ -32,14 +32,13 @@ use crate::plan::switchover;
 use crate::source::Layout;
 use crate::transport::Fleet;
 
-use super::chain;
 use super::failover::{commands, finish, label, node_facts, promote, record, run_one};
 use super::{Error, Status, cluster, fleet};
 
 pub async fn run(args: PairArgs) -> Result<Status, Error> {
     let started = Instant::now();
     let inv = cluster::load(&args.inventory)?;
-    let mut roles = roles::load(&args.inventory).map_err(|e| Error::Usage(chain(&e)))?;
+    let mut roles = roles::load(&args.inventory).map_err(Error::from)?;
     let usage = |e: String| Error::Usage(format!("switchover: {e}"));
     let pair = pair::pair(&inv, &args.node).map_err(usage)?;
     pair::current(&inv, &roles, pair).map_err(usage)?;
@@ -54,7 +53,7 @@ pub async fn run(args: PairArgs) -> Result<Status, Error> {
             Err(status) => return status,
         };
     // Read again under the lock: another command may have changed the roles meanwhile.
-    roles = roles::load(&args.inventory).map_err(|e| Error::Usage(chain(&e)))?;
+    roles = roles::load(&args.inventory).map_err(Error::from)?;
     if let Err(e) = pair::current(&inv, &roles, pair) {
         fleet.close().await;
         return Err(usage(e));
@@ -302,7 +301,10 @@ pub(super) async fn hand_over<'a>(
     } else if let Some(p) = roles.datanodes.get_mut(datanode) {
         p.old_primary_follows = true;
     }
-    let path = roles::save(d.inventory, roles).map_err(|e| Error::Usage(chain(&e)))?;
+    let path = roles::save(d.inventory, roles).map_err(|source| Error::Unrecorded {
+        done: format!("{} serves {datanode} now and {} is its standby", new.name, old.name),
+        source,
+    })?;
     report::lifecycle_node(
         &label(old),
         "ok",
