@@ -467,9 +467,7 @@ fn verify(
                 .and_then(|p| inv.node(p.as_str()))
                 .expect("standby has a primary");
             let pf = facts.get(&primary.host).and_then(|h| h.nodes.get(primary.name.as_str()));
-            let streaming = pf.is_some_and(|pf| {
-                pf.replicas.iter().any(|r| r.application_name == n.name && r.state == "streaming")
-            });
+            let streaming = pf.is_some_and(|pf| pf.streams_to(&n.name));
             if f.in_recovery.is_none() {
                 problems.push(Problem::fatal(format!(
                     "{} on {}: accepts connections but did not answer the probe's queries{cause} \

@@ -139,11 +139,7 @@ pub(super) async fn degrade(
             standby.name
         )));
     }
-    let streams = primary_facts.is_some_and(|f| {
-        f.replicas
-            .iter()
-            .any(|r| r.application_name == standby.name.as_str() && r.state == "streaming")
-    });
+    let streams = primary_facts.is_some_and(|f| f.streams_to(standby.name.as_str()));
     let check = degrade::check(cx.inv.cluster.flavor, want);
     let steps = match degrade::steps(want, standby.name.as_str(), primary_facts, check) {
         Ok(steps) => steps,

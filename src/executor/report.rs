@@ -199,7 +199,7 @@ pub fn status_table(cluster: &str, rows: &[NodeStatus], out: &mut dyn Write) -> 
             r.in_recovery.map_or_else(dash, |x| if x { "yes" } else { "no" }.to_string()),
             repl.map_or_else(dash, |x| match &x.sync_state {
                 Some(sync) => format!("{} ({sync})", x.state),
-                None => x.state.clone(),
+                None => x.state.to_string(),
             }),
             repl.and_then(|x| x.lag_bytes).map_or_else(dash, |b| b.to_string()),
             r.pgxc_node.as_ref().map_or_else(dash, |c| pgxc_node_word(c).to_string()),
@@ -251,7 +251,7 @@ pub fn status_json(rows: &[NodeStatus], out: &mut dyn Write) -> io::Result<()> {
         let replication = r.replication.as_ref().map(|x| {
             serde_json::json!({
                 "primary": x.primary,
-                "state": x.state,
+                "state": x.state.to_string(),
                 "sync_state": x.sync_state,
                 "lag_bytes": x.lag_bytes,
             })
@@ -491,6 +491,7 @@ fn fold(labels: &[&str]) -> String {
 mod tests {
     use super::*;
     use crate::executor::{StepError, Target};
+    use crate::plan::state::ReplicaState;
     use crate::transport::Output;
     use std::time::Duration;
 
@@ -557,7 +558,7 @@ mod tests {
         };
         let repl = Replication {
             primary: "pg1".into(),
-            state: "streaming".into(),
+            state: crate::plan::health::Link::Replica(ReplicaState::Streaming),
             sync_state: Some("async".into()),
             lag_bytes: Some(128),
         };

@@ -76,8 +76,7 @@ pub fn check(flavor: Flavor, primary: &DesiredNode) -> Vec<String> {
 /// standby, and that standby not streaming from it. `None`: commits go through.
 pub fn blocking_standby<'a>(primary: &'a DesiredNode, facts: &NodeFacts) -> Option<&'a str> {
     let standby = primary.sync_standby.as_deref()?;
-    let streams =
-        facts.replicas.iter().any(|r| r.application_name == standby && r.state == "streaming");
+    let streams = facts.streams_to(standby);
     (facts.running && sync_names_set(facts) && !streams).then_some(standby)
 }
 
@@ -156,8 +155,7 @@ pub fn sync_again_sql(standby: &NodeName) -> String {
 pub fn restore_steps(primary: &DesiredNode, facts: &NodeFacts) -> Option<Vec<Step>> {
     let standby = primary.sync_standby.as_deref()?;
     let have = facts.files.get(SYNC_FILE)?;
-    let streams =
-        facts.replicas.iter().any(|r| r.application_name == standby && r.state == "streaming");
+    let streams = facts.streams_to(standby);
     if !facts.running || !streams || !is_held(primary, standby, have) {
         return None;
     }
@@ -233,6 +231,7 @@ mod tests {
     use crate::plan::desired::desired;
     use crate::plan::fixtures;
     use crate::plan::render::Renderer;
+    use crate::plan::state::ReplicaState;
 
     #[test]
     fn only_a_datanode_with_a_synchronous_standby_is_degraded() {
@@ -314,7 +313,7 @@ mod tests {
             if n.name == "pg1" {
                 f.replicas.push(Replica {
                     application_name: "pg1_standby".into(),
-                    state: "streaming".into(),
+                    state: ReplicaState::Streaming,
                     sync_state: "sync".into(),
                     lag_bytes: Some(0),
                 });
@@ -350,7 +349,7 @@ mod tests {
         // Catching up is not streaming yet.
         pg1(&mut facts).replicas.push(crate::plan::state::Replica {
             application_name: "pg1_standby".into(),
-            state: "catchup".into(),
+            state: ReplicaState::Catchup,
             sync_state: "async".into(),
             lag_bytes: None,
         });
@@ -367,7 +366,7 @@ mod tests {
         pg1(&mut facts).files.insert(SYNC_FILE.into(), held.clone().into_bytes());
         assert_eq!(heal(&inv, &nodes, &facts, &blocked), (vec![], none.clone()));
         // Streaming (caught up): synchronous replication back on.
-        pg1(&mut facts).replicas[0].state = "streaming".into();
+        pg1(&mut facts).replicas[0].state = ReplicaState::Streaming;
         let (heals, blocked) = heal(&inv, &nodes, &facts, &none);
         assert!(blocked.is_empty());
         let [Heal::Restore { datanode, standby, steps }] = heals.as_slice() else {

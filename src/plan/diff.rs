@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::desired::{DesiredHost, DesiredNode};
-use super::state::{HostFacts, NodeFacts, PgxcNodeRow, STREAMED_MARKER};
+use super::state::{HostFacts, NodeFacts, PgxcNodeRow, ReplicaState, STREAMED_MARKER};
 use super::step::{Action, FileContent, Plan, Rejoin, Step};
 use crate::inventory::Role;
 
@@ -36,10 +36,7 @@ pub fn plan(
         .iter()
         .map(|n| {
             let Some(standby) = &n.sync_standby else { return n.clone() };
-            let streaming = fact(n)
-                .replicas
-                .iter()
-                .any(|r| &r.application_name == standby && r.state == "streaming");
+            let streaming = fact(n).streams_to(standby);
             // Synchronous now (the host has the file apply writes): kept as it is, so commits
             // go on waiting for the standby as the inventory asks, even while it is down.
             // Only `degrade` (or `status --heal`) lowers durability, never apply.
@@ -237,7 +234,7 @@ pub fn streamed_marks(nodes: &[DesiredNode], facts: &BTreeMap<String, HostFacts>
         .filter(|n| n.role != Role::Standby)
         .filter_map(fact)
         .flat_map(|f| &f.replicas)
-        .filter(|r| r.state == "streaming")
+        .filter(|r| r.state == ReplicaState::Streaming)
         .map(|r| r.application_name.as_str())
         .collect();
     nodes
@@ -585,7 +582,7 @@ mod tests {
             vec![node("dn1", Role::Datanode, "h1"), node("dn1_standby", Role::Standby, "h1")];
         let replica = |state: &str| crate::plan::state::Replica {
             application_name: "dn1_standby".into(),
-            state: state.into(),
+            state: ReplicaState::parse(state),
             sync_state: "async".into(),
             lag_bytes: Some(0),
         };

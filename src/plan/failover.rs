@@ -4,7 +4,7 @@
 //! `commands::failover` probes, runs the steps one after the other and re-reads the state when
 //! a step's outcome is unknown.
 
-use super::state::{NodeFacts, PgxcNodeRow};
+use super::state::{NodeFacts, PgxcNodeRow, ReplicaState};
 use super::step::{Action, Step};
 use crate::flavors::{NodeCommands, StopMode};
 use std::collections::BTreeMap;
@@ -114,11 +114,7 @@ pub fn refusal(
     if f.in_recovery != Some(true) {
         return Some("it is not in recovery: it is a primary already".into());
     }
-    let streams = primary.is_some_and(|p| {
-        p.replicas
-            .iter()
-            .any(|r| r.application_name == standby.name.as_str() && r.state == "streaming")
-    });
+    let streams = primary.is_some_and(|p| p.streams_to(standby.name.as_str()));
     if !f.streamed && !streams {
         return Some(format!(
             "pgxc-deploy never saw it stream from its primary (no {marker} in {dir}; apply and \
@@ -246,7 +242,7 @@ pub fn sightings<'a>(
                 standby: s.name.as_str(),
                 at_unix,
                 primary_lsn: f.wal?,
-                streaming: replica.is_some_and(|r| r.state == "streaming"),
+                streaming: replica.is_some_and(|r| r.state == ReplicaState::Streaming),
                 synchronous: replica.is_some_and(|r| r.sync_state == "sync"),
                 lag_bytes: replica.and_then(|r| r.lag_bytes),
             })
@@ -508,7 +504,7 @@ mod tests {
             running: true,
             replicas: vec![Replica {
                 application_name: "pg1_standby".into(),
-                state: "streaming".into(),
+                state: ReplicaState::Streaming,
                 sync_state: "async".into(),
                 lag_bytes: Some(0),
             }],

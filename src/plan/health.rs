@@ -13,7 +13,7 @@ use std::fmt;
 
 use super::desired::DesiredNode;
 use super::failover::repointed;
-use super::state::{HostFacts, NodeFacts, PgxcNodeRow, disk_cause};
+use super::state::{HostFacts, NodeFacts, PgxcNodeRow, ReplicaState, disk_cause};
 use crate::inventory::roles::Roles;
 use crate::inventory::{Inventory, Role};
 
@@ -60,9 +60,7 @@ impl fmt::Display for State {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Replication {
     pub primary: String,
-    /// `streaming`, `catchup`, `startup`...; `not connected` when the primary lists no such
-    /// standby; `unknown` when the primary could not be read.
-    pub state: String,
+    pub state: Link,
     /// `async`, `sync`, `potential`, `quorum`.
     pub sync_state: Option<String>,
     /// WAL bytes the primary wrote that the standby has not replayed.
@@ -71,7 +69,28 @@ pub struct Replication {
 
 impl Replication {
     pub fn streaming(&self) -> bool {
-        self.state == "streaming"
+        self.state == Link::Replica(ReplicaState::Streaming)
+    }
+}
+
+/// What a standby's primary says of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Link {
+    /// The primary lists it in pg_stat_replication, in this state.
+    Replica(ReplicaState),
+    /// The primary lists no such standby.
+    NotConnected,
+    /// The primary could not be read.
+    Unknown,
+}
+
+impl fmt::Display for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Link::Replica(state) => state.fmt(f),
+            Link::NotConnected => f.write_str("not connected"),
+            Link::Unknown => f.write_str("unknown"),
+        }
     }
 }
 
@@ -235,7 +254,7 @@ pub fn assess(
                 if running && row.in_recovery != Some(true) {
                     row.problems.push("not in recovery: it is no longer a standby".into());
                 }
-                if running && repl.state == "unknown" {
+                if running && repl.state == Link::Unknown {
                     row.problems.push(format!(
                         "replication unknown: its primary {primary} is down or unreachable"
                     ));
@@ -335,7 +354,7 @@ fn replication(
 ) -> Replication {
     let mut repl = Replication {
         primary: primary.to_string(),
-        state: "unknown".into(),
+        state: Link::Unknown,
         sync_state: None,
         lag_bytes: None,
     };
@@ -345,11 +364,11 @@ fn replication(
     }
     match pf.replicas.iter().find(|r| r.application_name == name) {
         Some(r) => {
-            repl.state = r.state.clone();
+            repl.state = Link::Replica(r.state.clone());
             repl.sync_state = Some(r.sync_state.clone()).filter(|s| !s.is_empty());
             repl.lag_bytes = r.lag_bytes;
         }
-        None => repl.state = "not connected".into(),
+        None => repl.state = Link::NotConnected,
     }
     repl
 }
@@ -431,7 +450,7 @@ mod tests {
     fn replica(name: &str, state: &str, sync: &str, lag: Option<u64>) -> Replica {
         Replica {
             application_name: name.into(),
-            state: state.into(),
+            state: ReplicaState::parse(state),
             sync_state: sync.into(),
             lag_bytes: lag,
         }
@@ -477,7 +496,7 @@ mod tests {
             s.replication,
             Some(Replication {
                 primary: "pg1".into(),
-                state: "streaming".into(),
+                state: Link::Replica(ReplicaState::Streaming),
                 sync_state: Some("sync".into()),
                 lag_bytes: Some(0)
             })
@@ -498,7 +517,7 @@ mod tests {
         assert!(p.problems[0].starts_with("not running"), "{:?}", p.problems);
         // Its standby runs but no longer streams: replication unknown, since pg1 is down.
         let s = row(&rows, "pg1_standby");
-        assert_eq!(s.replication.as_ref().unwrap().state, "unknown");
+        assert_eq!(s.replication.as_ref().unwrap().state, Link::Unknown);
         assert_eq!(s.problems, ["replication unknown: its primary pg1 is down or unreachable"]);
         assert!(row(&rows, "pg2").healthy());
     }
@@ -530,7 +549,10 @@ mod tests {
             ["commits wait for the synchronous standby pg1_standby, which is not streaming: \
                  `pgxc-deploy degrade INVENTORY pg1` lets them through until it streams again"]
         );
-        assert_eq!(row(&rows, "pg1_standby").replication.as_ref().unwrap().state, "not connected");
+        assert_eq!(
+            row(&rows, "pg1_standby").replication.as_ref().unwrap().state,
+            Link::NotConnected
+        );
 
         // Degraded: pg1 is healthy again, its file shown as degraded (apply switches it back).
         let pg1 = nodes.iter().find(|n| n.name == "pg1").unwrap();
@@ -585,7 +607,7 @@ mod tests {
         assert!(p.healthy(), "{:?}", p.problems);
         assert!(!p.fenced);
         assert_eq!(p.follows.as_deref(), Some("pg1_standby"));
-        assert_eq!(p.replication.as_ref().unwrap().state, "streaming");
+        assert!(p.replication.as_ref().unwrap().streaming());
         assert!(row(&rows, "pg1_standby").healthy());
         // Not streaming any more: unhealthy, saying from whom.
         node_facts(&mut facts, "pg-b", "pg1_standby").replicas.clear();

@@ -345,6 +345,7 @@ mod tests {
     use super::*;
     use crate::flavors;
     use crate::plan::fixtures;
+    use crate::plan::state::ReplicaState;
 
     fn names<'a>(roll: &'a Roll<'a>) -> Vec<Vec<&'a str>> {
         roll.batches
@@ -568,7 +569,7 @@ mod tests {
         let inv = fixtures::postgresql();
         let streams = |standby: &str| Replica {
             application_name: standby.into(),
-            state: "streaming".into(),
+            state: ReplicaState::Streaming,
             sync_state: "async".into(),
             lag_bytes: Some(0),
         };

@@ -64,11 +64,54 @@ pub struct PgxcNodeRow {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Replica {
     pub application_name: String,
-    pub state: String,
+    pub state: ReplicaState,
     pub sync_state: String,
     /// WAL bytes written on the primary and not yet replayed by the standby; `None` before
     /// the standby's first reply.
     pub lag_bytes: Option<u64>,
+}
+
+/// `pg_stat_replication.state`: how far a connected standby is with its primary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplicaState {
+    /// Caught up once, and receiving WAL as the primary writes it.
+    Streaming,
+    Catchup,
+    Startup,
+    Backup,
+    Stopping,
+    /// A state this version of pgxc-deploy does not know.
+    Other(String),
+}
+
+impl ReplicaState {
+    pub fn parse(text: &str) -> ReplicaState {
+        match text {
+            "streaming" => ReplicaState::Streaming,
+            "catchup" => ReplicaState::Catchup,
+            "startup" => ReplicaState::Startup,
+            "backup" => ReplicaState::Backup,
+            "stopping" => ReplicaState::Stopping,
+            other => ReplicaState::Other(other.to_string()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            ReplicaState::Streaming => "streaming",
+            ReplicaState::Catchup => "catchup",
+            ReplicaState::Startup => "startup",
+            ReplicaState::Backup => "backup",
+            ReplicaState::Stopping => "stopping",
+            ReplicaState::Other(text) => text,
+        }
+    }
+}
+
+impl std::fmt::Display for ReplicaState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// What the probe found for one node.
@@ -103,6 +146,15 @@ pub struct NodeFacts {
     pub replicas: Vec<Replica>,
     /// pg_settings.context by setting name (`postmaster` needs a restart).
     pub setting_context: BTreeMap<String, String>,
+}
+
+impl NodeFacts {
+    /// This primary lists `standby` as connected and streaming.
+    pub fn streams_to(&self, standby: &str) -> bool {
+        self.replicas
+            .iter()
+            .any(|r| r.application_name == standby && r.state == ReplicaState::Streaming)
+    }
 }
 
 /// What the probe found on one host.
@@ -360,7 +412,7 @@ pub fn parse_probe(out: &[u8]) -> Result<HostFacts, ParseError> {
                 let (a, s, y, lag) = (f.next(), f.next(), f.next(), f.next());
                 node.replicas.push(Replica {
                     application_name: a.unwrap_or_default().to_string(),
-                    state: s.unwrap_or_default().to_string(),
+                    state: ReplicaState::parse(s.unwrap_or_default()),
                     sync_state: y.unwrap_or_default().to_string(),
                     lag_bytes: lag.and_then(parse_lag),
                 });
@@ -463,7 +515,7 @@ received 0/3000000\n\nfree 12\ndiskerror PANIC:  could not write to file \"pg_wa
             c.replicas[0],
             Replica {
                 application_name: "dn1_standby".into(),
-                state: "streaming".into(),
+                state: ReplicaState::Streaming,
                 sync_state: "async".into(),
                 lag_bytes: Some(4096)
             }

@@ -37,10 +37,7 @@ pub fn refusal(
     if s.in_recovery != Some(true) {
         return Some(format!("{} is not in recovery: it is a primary already", standby.name));
     }
-    let streams = p
-        .replicas
-        .iter()
-        .any(|r| r.application_name == standby.name.as_str() && r.state == "streaming");
+    let streams = p.streams_to(standby.name.as_str());
     if !streams {
         return Some(format!(
             "{} does not stream from {}: the primary's last WAL would not reach it",
@@ -123,6 +120,7 @@ mod tests {
     use crate::plan::fixtures;
     use crate::plan::pair::{current, pair};
     use crate::plan::state::Replica;
+    use crate::plan::state::ReplicaState;
 
     fn up(in_recovery: bool) -> NodeFacts {
         NodeFacts {
@@ -164,7 +162,7 @@ mod tests {
         assert!(refusal(p, s, Some(&primary), Some(&standby)).unwrap().contains("does not stream"));
         primary.replicas.push(Replica {
             application_name: "pg1_standby".into(),
-            state: "streaming".into(),
+            state: ReplicaState::Streaming,
             sync_state: "sync".into(),
             lag_bytes: Some(0),
         });
