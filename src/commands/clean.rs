@@ -56,10 +56,9 @@ pub async fn run(args: CleanArgs) -> Result<Status, Error> {
             return Err(e);
         }
     };
-    // A node that may still run keeps its data directory.
-    let label = |r: &Removal| format!("{} on {}", r.node, r.host);
+    // Only a node seen stopped loses its data directory; one that may still run keeps it.
     let (removals, kept): (Vec<&Removal>, Vec<&Removal>) =
-        plan.removals.iter().partition(|r| !ran.failed.contains(&label(r)));
+        plan.removals.iter().partition(|r| ran.stopped(&r.node));
     report::phase_header("remove data directories", &mut out)?;
     let steps: Vec<_> = removals.iter().map(|r| r.step()).collect();
     let items = steps
@@ -101,7 +100,7 @@ pub async fn run(args: CleanArgs) -> Result<Status, Error> {
         .iter()
         .filter(|o| o.result.is_err())
         .map(|o| o.target.to_string())
-        .chain(kept.iter().map(|r| format!("{} (its server did not stop)", label(r))))
+        .chain(kept.iter().map(|r| format!("{} on {} (its server did not stop)", r.node, r.host)))
         .chain(secrets_failed.iter().map(|s| format!("{} (password file)", s.host)))
         .collect();
     report::clean_summary(removed, &failed, &plan.unreachable, started.elapsed(), &mut out)?;

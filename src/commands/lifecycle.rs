@@ -112,7 +112,7 @@ pub(super) async fn change(
     let mut ran = Ran::default();
     for tier in tiers(direction, flavor.start_order(), &with_commands, facts, fenced) {
         report::tier_header(verb(direction), tier.role, out)?;
-        let label = |n: &NodeDecision| format!("{} on {}", n.node, n.host);
+        let label = |n: &NodeDecision| n.handled().to_string();
         if direction == Direction::Start && !ran.failed.is_empty() {
             for n in &tier.nodes {
                 report::lifecycle_node(
@@ -121,7 +121,7 @@ pub(super) async fn change(
                     "not started: an earlier tier failed",
                     out,
                 )?;
-                ran.skipped.push(label(n));
+                ran.skipped.push(n.handled());
             }
             continue;
         }
@@ -151,15 +151,15 @@ pub(super) async fn change(
                     let outcome = outcomes.next().expect("one outcome per step");
                     report::progress(step, outcome, out)?;
                     let list = if outcome.result.is_ok() { &mut ran.done } else { &mut ran.failed };
-                    list.push(label(n));
+                    list.push(n.handled());
                 }
                 Decision::Already(what) => {
                     report::lifecycle_node(&label(n), "ok", what, out)?;
-                    ran.already.push(label(n));
+                    ran.already.push(n.handled());
                 }
                 Decision::Cannot(why) => {
                     report::lifecycle_node(&label(n), "FAIL", why, out)?;
-                    ran.failed.push(label(n));
+                    ran.failed.push(n.handled());
                 }
             }
         }

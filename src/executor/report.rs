@@ -316,7 +316,8 @@ pub fn lifecycle_summary(
     let done = if verb == "start" { "started" } else { "stopped" };
     write!(out, "{done} {}, {} {already}", ran.done.len(), ran.already.len())?;
     if !ran.failed.is_empty() {
-        write!(out, ", {} failed: {}", ran.failed.len(), ran.failed.join(", "))?;
+        let failed: Vec<String> = ran.failed.iter().map(|h| h.to_string()).collect();
+        write!(out, ", {} failed: {}", failed.len(), failed.join(", "))?;
     }
     if !ran.skipped.is_empty() {
         write!(out, ", {} not started", ran.skipped.len())?;

@@ -42,14 +42,41 @@ pub struct Tier {
     pub nodes: Vec<NodeDecision>,
 }
 
-/// What a start or stop did, by node label (`pg1 on h1`).
+/// What a start or stop did to each node.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Ran {
-    pub done: Vec<String>,
-    pub already: Vec<String>,
-    pub failed: Vec<String>,
+    pub done: Vec<Handled>,
+    pub already: Vec<Handled>,
+    pub failed: Vec<Handled>,
     /// Not started because an earlier tier failed.
-    pub skipped: Vec<String>,
+    pub skipped: Vec<Handled>,
+}
+
+impl Ran {
+    /// After a stop: `node` was seen stopped (stopped now, or down already). A node that
+    /// failed, or that the run did not cover, may still run.
+    pub fn stopped(&self, node: &str) -> bool {
+        self.done.iter().chain(&self.already).any(|h| h.node == node)
+    }
+}
+
+/// A node that start or stop handled, by identity (its name; `host` for reports).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handled {
+    pub node: String,
+    pub host: String,
+}
+
+impl std::fmt::Display for Handled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} on {}", self.node, self.host)
+    }
+}
+
+impl NodeDecision {
+    pub fn handled(&self) -> Handled {
+        Handled { node: self.node.clone(), host: self.host.clone() }
+    }
 }
 
 /// Tiers for `direction` over `nodes` (the selected nodes with their commands), in the
@@ -268,5 +295,20 @@ mod tests {
             shown(&tiers(Direction::Start, order, &nodes, &f, &BTreeMap::new()))[0],
             "pg1 on pg-a: cannot: /srv/pg/pg1 is not initialised; `pgxc-deploy apply` builds it"
         );
+    }
+
+    #[test]
+    fn only_a_node_seen_stopped_counts_as_stopped_whatever_its_label() {
+        let h = |node: &str, host: &str| Handled { node: node.into(), host: host.into() };
+        let ran = Ran {
+            done: vec![h("pg1", "h1")],
+            already: vec![h("pg2", "h2")],
+            // A node named like another's label must not stand for it.
+            failed: vec![h("pg3", "h3"), h("pg1 on h1", "h1")],
+            skipped: vec![h("pg4", "h1")],
+        };
+        assert!(ran.stopped("pg1") && ran.stopped("pg2"));
+        assert!(!ran.stopped("pg3") && !ran.stopped("pg4") && !ran.stopped("pg5"));
+        assert_eq!(ran.failed[0].to_string(), "pg3 on h3");
     }
 }
