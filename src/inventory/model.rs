@@ -463,11 +463,6 @@ impl Inventory {
         }
         merged
     }
-
-    /// Where the server binaries live on `host`.
-    pub fn bin_dir(&self, host: &Host) -> String {
-        format!("{}/bin", host.install_prefix)
-    }
 }
 
 #[cfg(test)]

@@ -914,7 +914,6 @@ mod tests {
         assert_eq!(db1.address, "10.0.0.1");
         assert_eq!(db1.install_prefix, "/opt/pgxc");
         assert_eq!(db1.data_root, "/var/lib/pgxc");
-        assert_eq!(inv.bin_dir(db1), "/opt/pgxc/bin");
         assert_eq!(
             db1.ssh,
             SshTarget {
