@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::desired::{DesiredHost, DesiredNode};
+use super::sql;
 use super::state::{HostFacts, NodeFacts, PgxcNodeRow, ReplicaState, STREAMED_MARKER};
 use super::step::{Action, FileContent, Plan, Rejoin, Step};
 use crate::inventory::Role;
@@ -390,7 +391,7 @@ pub fn registration_sql(coordinator: &str, want: &[PgxcNodeRow], have: &[PgxcNod
     for row in want {
         let kind = if row.kind == "C" { "coordinator" } else { "datanode" };
         let existing = have.iter().find(|h| h.name == row.name);
-        let with = format!("HOST = {}, PORT = {}", sql_literal(&row.host), row.port);
+        let with = format!("HOST = {}, PORT = {}", sql::literal(&row.host), row.port);
         if row.name == coordinator || existing.is_some() {
             if existing != Some(row) || have.is_empty() {
                 sql.push_str(&format!("ALTER NODE {} WITH ({with});\n", row.name));
@@ -406,10 +407,6 @@ pub fn registration_sql(coordinator: &str, want: &[PgxcNodeRow], have: &[PgxcNod
     }
     sql.push_str("COMMIT;\nSELECT pgxc_pool_reload();\n");
     sql
-}
-
-fn sql_literal(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
 }
 
 #[cfg(test)]

@@ -17,6 +17,8 @@
 //!   [`restart`] the order of a rolling restart and what each node must pass before the next.
 //!   [`degrade`] how a primary stops waiting for a dead synchronous standby.
 //!
+//! [`sql`] is where a value becomes SQL text.
+//!
 //! Commands call this; the executor moves the results to hosts.
 
 pub mod build;
@@ -31,6 +33,7 @@ pub mod lifecycle;
 pub mod pair;
 pub mod render;
 pub mod restart;
+pub mod sql;
 pub mod state;
 pub mod step;
 pub mod switchover;

@@ -176,7 +176,7 @@ fn builtin(name: &str) -> Option<&'static str> {
 }
 
 handlebars_helper!(conf_string: |s: str| SettingValue::String(s.to_string()).to_conf());
-handlebars_helper!(sql_literal: |s: str| format!("'{}'", s.replace('\'', "''")));
+handlebars_helper!(sql_literal: |s: str| super::sql::literal(s));
 
 /// `{{#if}}` / `{{#unless}}` that fail on a variable missing from the context, as strict mode
 /// does everywhere else; `null`, `false`, `0`, `""` and `[]` are still simply false.

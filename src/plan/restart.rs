@@ -15,6 +15,7 @@
 use super::desired::psql;
 use super::failover::PRIMARY_CHECK_SQL;
 use super::pair::{self, Pair};
+use super::sql;
 use super::state::NodeFacts;
 use super::step::{Action, Step};
 use super::switchover;
@@ -311,7 +312,7 @@ pub fn no_wait(stop: &[String]) -> Vec<String> {
 
 /// Fails (division by zero) until the server started after `before`.
 fn new_start_sql(before: &str) -> String {
-    format!("select 1 / (pg_postmaster_start_time() > {}::timestamptz)::int", literal(before))
+    format!("select 1 / (pg_postmaster_start_time() > {}::timestamptz)::int", sql::literal(before))
 }
 
 /// Fails until `standby` streams from the server it runs on.
@@ -319,13 +320,8 @@ fn streaming_sql(standby: &str) -> String {
     format!(
         "select 1 / count(*)::int from pg_stat_replication where application_name = {} and \
          state = 'streaming'",
-        literal(standby)
+        sql::literal(standby)
     )
-}
-
-/// A SQL string literal.
-fn literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
 }
 
 /// The milliseconds a restart step's output says its node was down (from the stop command to
