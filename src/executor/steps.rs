@@ -307,7 +307,10 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
                 Cmd::new(&psql[0]).args(&psql[1..]).args(["-A", "-t", "-F", " ", "-c", query]),
             );
             let out = remote.run("register", &read, None).await?;
-            let have = parse_pgxc_node(&out.stdout);
+            let have = parse_pgxc_node(&out.stdout).map_err(|message| StepError {
+                step: "register".into(),
+                message: format!("cannot read pgxc_node: {message}"),
+            })?;
             let fresh = have.len() == 1 && have[0].name == node;
             let sql = if fresh { fresh_sql.clone() } else { registration_sql(node, want, &have) };
             let run = Script::new().cmd(Cmd::new(&psql[0]).args(&psql[1..]).args([
@@ -635,20 +638,12 @@ fn argv_cmd(argv: &[String]) -> Cmd {
     Cmd::new(&argv[0]).args(&argv[1..])
 }
 
-fn parse_pgxc_node(out: &[u8]) -> Vec<PgxcNodeRow> {
-    String::from_utf8_lossy(out)
-        .lines()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split(' ').collect();
-            let [name, kind, host, port] = f[..] else { return None };
-            Some(PgxcNodeRow {
-                name: name.into(),
-                kind: kind.into(),
-                host: host.into(),
-                port: port.parse().ok()?,
-            })
-        })
-        .collect()
+/// A coordinator's pgxc_node as psql printed it; a row that does not parse is an error, as in
+/// the probe (registering against a misread catalog could create a node that exists).
+fn parse_pgxc_node(out: &[u8]) -> Result<Vec<PgxcNodeRow>, String> {
+    let text = String::from_utf8_lossy(out);
+    let rows = text.lines().filter(|l| !l.is_empty());
+    rows.map(|l| PgxcNodeRow::parse(l).map_err(|e| format!("{e}: {l:?}"))).collect()
 }
 
 /// One host's session, running scripts as the cluster's user with the install's environment.
@@ -704,6 +699,13 @@ mod tests {
         std::process::Command::new("/bin/sh").arg("-c").arg(script).output().unwrap()
     }
 
+    #[test]
+    fn the_register_step_refuses_a_pgxc_node_it_cannot_read_instead_of_dropping_rows() {
+        let rows = parse_pgxc_node(b"coord1 C 127.0.10.1 5432\ndn1 D 127.0.10.2 15432\n").unwrap();
+        assert_eq!(rows.len(), 2);
+        let err = parse_pgxc_node(b"coord1 C 127.0.10.1 5432\ndn1 D 127.0.10.2\n").unwrap_err();
+        assert_eq!(err, "bad pgxc_node row: \"dn1 D 127.0.10.2\"");
+    }
     #[test]
     fn pid_files_that_name_no_server_of_the_directory_are_cleared_with_their_socket_locks() {
         let root = tempfile::tempdir().unwrap();

@@ -6,7 +6,7 @@ use crate::inventory::{BuildMode, Host, Inventory, Node, Role, Source};
 
 use super::context::Context;
 use super::render::{RenderError, Renderer};
-use super::state::{PASSFILE, PgxcNodeRow, STAGING_SUFFIX};
+use super::state::{NodeKind, PASSFILE, PgxcNodeRow, STAGING_SUFFIX};
 use super::step::FileContent;
 use crate::secret::Secret;
 
@@ -164,14 +164,14 @@ fn registered_nodes(inv: &Inventory) -> Vec<PgxcNodeRow> {
         .iter()
         .filter_map(|n| {
             let kind = match n.role {
-                Role::Coordinator => "C",
-                Role::Datanode => "D",
+                Role::Coordinator => NodeKind::Coordinator,
+                Role::Datanode => NodeKind::Datanode,
                 _ => return None,
             };
             let host = inv.host(&n.host)?;
             Some(PgxcNodeRow {
                 name: n.datanode_name().to_string(),
-                kind: kind.into(),
+                kind,
                 host: host.address.clone(),
                 port: n.port,
             })

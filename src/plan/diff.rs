@@ -389,7 +389,7 @@ fn settings(text: &str) -> BTreeMap<String, String> {
 pub fn registration_sql(coordinator: &str, want: &[PgxcNodeRow], have: &[PgxcNodeRow]) -> String {
     let mut sql = String::from("BEGIN;\n");
     for row in want {
-        let kind = if row.kind == "C" { "coordinator" } else { "datanode" };
+        let kind = row.kind.type_word();
         let existing = have.iter().find(|h| h.name == row.name);
         let with = format!("HOST = {}, PORT = {}", sql::literal(&row.host), row.port);
         if row.name == coordinator || existing.is_some() {
@@ -413,9 +413,10 @@ pub fn registration_sql(coordinator: &str, want: &[PgxcNodeRow], have: &[PgxcNod
 mod tests {
     use super::*;
     use crate::plan::desired::Passfile;
+    use crate::plan::state::NodeKind;
 
     fn row(name: &str, kind: &str, host: &str, port: u16) -> PgxcNodeRow {
-        PgxcNodeRow { name: name.into(), kind: kind.into(), host: host.into(), port }
+        PgxcNodeRow { name: name.into(), kind: NodeKind::from_code(kind), host: host.into(), port }
     }
 
     fn file(name: &str, content: &str) -> FileContent {

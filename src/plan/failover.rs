@@ -558,7 +558,7 @@ mod tests {
 
         let row = |name: &str, host: &str, port| PgxcNodeRow {
             name: name.into(),
-            kind: "D".into(),
+            kind: crate::plan::state::NodeKind::Datanode,
             host: host.into(),
             port,
         };

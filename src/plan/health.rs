@@ -631,7 +631,7 @@ mod tests {
     fn pgxc_node_differences_one_entry_per_node() {
         let row = |name: &str, host: &str, port| PgxcNodeRow {
             name: name.into(),
-            kind: "D".into(),
+            kind: crate::plan::state::NodeKind::Datanode,
             host: host.into(),
             port,
         };

@@ -54,10 +54,55 @@ pub struct ProbeNode {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct PgxcNodeRow {
     pub name: String,
-    /// `C` coordinator, `D` datanode.
-    pub kind: String,
+    pub kind: NodeKind,
     pub host: String,
     pub port: u16,
+}
+
+impl PgxcNodeRow {
+    /// A row as `node_name node_type node_host node_port`, space-separated (how the probe and
+    /// the register step read pgxc_node with psql).
+    pub fn parse(line: &str) -> Result<PgxcNodeRow, &'static str> {
+        let f: Vec<&str> = line.split(' ').collect();
+        let [name, kind, host, port] = f[..] else { return Err("bad pgxc_node row") };
+        let port = port.parse().map_err(|_| "bad pgxc_node port")?;
+        Ok(PgxcNodeRow {
+            name: name.into(),
+            kind: NodeKind::from_code(kind),
+            host: host.into(),
+            port,
+        })
+    }
+}
+
+/// pgxc_node.node_type.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum NodeKind {
+    /// `C`
+    Coordinator,
+    /// `D`
+    Datanode,
+    /// A type pgxc-deploy does not register, as the catalog spells it.
+    Other(String),
+}
+
+impl NodeKind {
+    pub fn from_code(code: &str) -> NodeKind {
+        match code {
+            "C" => NodeKind::Coordinator,
+            "D" => NodeKind::Datanode,
+            other => NodeKind::Other(other.to_string()),
+        }
+    }
+
+    /// The word `CREATE NODE ... WITH (TYPE = '...')` takes.
+    pub fn type_word(&self) -> &str {
+        match self {
+            NodeKind::Coordinator => "coordinator",
+            NodeKind::Datanode => "datanode",
+            NodeKind::Other(code) => code,
+        }
+    }
 }
 
 /// A standby connected to a primary, from its pg_stat_replication.
@@ -418,15 +463,7 @@ pub fn parse_probe(out: &[u8]) -> Result<HostFacts, ParseError> {
                 });
             }
             "pgxc_node" => {
-                let f: Vec<&str> = rest.split(' ').collect();
-                let [name, kind, host, port] = f[..] else { return Err(err("bad pgxc_node row")) };
-                let port = port.parse().map_err(|_| err("bad pgxc_node port"))?;
-                node.pgxc_node.push(PgxcNodeRow {
-                    name: name.into(),
-                    kind: kind.into(),
-                    host: host.into(),
-                    port,
-                });
+                node.pgxc_node.push(PgxcNodeRow::parse(rest).map_err(err)?);
             }
             _ => return Err(err("unknown fact")),
         }
@@ -445,6 +482,18 @@ pub fn parse_lag(text: &str) -> Option<u64> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_pgxc_node_row_parses_once_for_probe_and_registration() {
+        let row = PgxcNodeRow::parse("dn1 D 127.0.10.2 15432").unwrap();
+        assert_eq!(row.kind, NodeKind::Datanode);
+        assert_eq!((row.name.as_str(), row.host.as_str(), row.port), ("dn1", "127.0.10.2", 15432));
+        assert_eq!(
+            PgxcNodeRow::parse("coord1 C localhost 5432").unwrap().kind.type_word(),
+            "coordinator"
+        );
+        assert_eq!(PgxcNodeRow::parse("dn1 D h").unwrap_err(), "bad pgxc_node row");
+        assert_eq!(PgxcNodeRow::parse("dn1 D h x").unwrap_err(), "bad pgxc_node port");
+    }
     #[test]
     fn kill_leftovers_kills_every_process_in_the_directory_and_no_other() {
         let dir = tempfile::tempdir().unwrap();
@@ -506,7 +555,7 @@ received 0/3000000\n\nfree 12\ndiskerror PANIC:  could not write to file \"pg_wa
             c.pgxc_node[1],
             PgxcNodeRow {
                 name: "dn1".into(),
-                kind: "D".into(),
+                kind: NodeKind::Datanode,
                 host: "127.0.10.2".into(),
                 port: 15432
             }
