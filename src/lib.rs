@@ -16,6 +16,7 @@
 //! - [`shell`]: PURE. The only way to build a remote command line (quoting).
 //! - [`secret`]: the cluster's password, read once and kept out of output and command lines.
 //! - [`source`]: the install to ship (`[source] prebuilt`), packed locally.
+//! - [`errors`]: an error and its causes on one line.
 //! - [`interrupt`]: Ctrl-C for the whole process: first, start nothing new; second, exit.
 //! - [`lab`]: local sshd "hosts" on loopback addresses, to try the tool and to test it.
 //!
@@ -23,6 +24,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod errors;
 pub mod executor;
 pub mod flavors;
 pub mod interrupt;

@@ -21,6 +21,7 @@ mod status;
 mod switchover;
 
 use crate::cli::{Cli, Command};
+pub(crate) use crate::errors::chain;
 
 /// How a command ended, as the process exit status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,17 +111,6 @@ async fn dispatch(cli: Cli) -> Result<Status, Error> {
         Command::Switchover(args) => switchover::run(args).await,
         Command::Lab(cmd) => lab::run(cmd).await,
     }
-}
-
-/// An error and its causes on one line.
-pub(crate) fn chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut message = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        message.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    message
 }
 
 #[cfg(test)]

@@ -47,14 +47,7 @@ pub struct StepError {
 impl StepError {
     /// Render `err` and its sources as `step: outer: inner: ...`.
     pub fn new(step: &str, err: &(dyn std::error::Error + 'static)) -> StepError {
-        let mut message = err.to_string();
-        let mut source = err.source();
-        while let Some(cause) = source {
-            message.push_str(": ");
-            message.push_str(&cause.to_string());
-            source = cause.source();
-        }
-        StepError { step: step.to_string(), message }
+        StepError { step: step.to_string(), message: crate::errors::chain(err) }
     }
 }
 

@@ -214,17 +214,7 @@ mod tests {
     use crate::plan::fixtures;
     use std::error::Error as _;
 
-    /// The error and its causes, as `main` prints them.
-    fn chain(err: &dyn std::error::Error) -> String {
-        let mut text = err.to_string();
-        let mut source = err.source();
-        while let Some(cause) = source {
-            text.push_str(": ");
-            text.push_str(&cause.to_string());
-            source = cause.source();
-        }
-        text
-    }
+    use crate::errors::chain;
 
     fn ctx(name: &str) -> Context {
         let inv = fixtures::postgres_xc();
