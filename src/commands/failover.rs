@@ -496,11 +496,7 @@ pub(super) fn node_facts<'a>(
     facts: &'a HostResults,
     node: &Node,
 ) -> Result<Option<&'a NodeFacts>, String> {
-    match facts.get(&node.host) {
-        Some(Ok(h)) => Ok(h.nodes.get(node.name.as_str())),
-        Some(Err(why)) => Err(why.clone()),
-        None => Err("not probed".into()),
-    }
+    crate::plan::state::node_facts(facts, &node.host, node.name.as_str())
 }
 
 pub(super) fn label(node: &Node) -> String {

@@ -22,11 +22,11 @@ use crate::inventory::{self, Flavor, Inventory, Node, Role, roles};
 use crate::plan::desired::bin_dir;
 use crate::plan::pair::Pair;
 use crate::plan::restart::{self, RollNode};
-use crate::plan::state::NodeFacts;
+use crate::plan::state;
 use crate::plan::step::Step;
 use crate::transport::{ExitStatus, Output};
 
-use super::cluster::{self, HostResults};
+use super::cluster;
 use super::switchover::{Deployed, hand_over};
 use super::{Error, Status, fleet, lifecycle};
 
@@ -65,7 +65,7 @@ pub async fn run(args: RestartArgs) -> Result<Status, Error> {
     };
     let probed = probed(&inv, &roll);
     let facts = cluster::probe_nodes(&inv, &probed, &fleet, forks, &envs, &layout).await;
-    let of = |n: &Node| node_facts(&facts, n);
+    let of = |n: &Node| state::node_facts(&facts, &n.host, n.name.as_str());
     let refusals = restart::refusals(&inv, &roll, &of);
     if !refusals.is_empty() {
         fleet.close().await;
@@ -297,14 +297,6 @@ fn probed<'a>(inv: &'a Inventory, roll: &'a restart::Roll<'a>) -> Vec<&'a Node> 
         inv.nodes.iter().filter(|n| n.role == Role::Coordinator).for_each(add);
     }
     nodes
-}
-
-fn node_facts<'a>(facts: &'a HostResults, node: &Node) -> Result<Option<&'a NodeFacts>, String> {
-    match facts.get(&node.host) {
-        Some(Ok(h)) => Ok(h.nodes.get(node.name.as_str())),
-        Some(Err(why)) => Err(why.clone()),
-        None => Err("not probed".into()),
-    }
 }
 
 fn label(node: &Node) -> String {

@@ -150,13 +150,7 @@ pub fn assess(
     facts: &BTreeMap<String, Result<HostFacts, String>>,
     roles: &Roles,
 ) -> Vec<NodeStatus> {
-    let node_facts = |host: &str, node: &str| -> Result<Option<&NodeFacts>, String> {
-        match facts.get(host) {
-            Some(Ok(h)) => Ok(h.nodes.get(node)),
-            Some(Err(why)) => Err(why.clone()),
-            None => Err("not probed".into()),
-        }
-    };
+    let node_facts = |host: &str, node: &str| super::state::node_facts(facts, host, node);
     let mut rows = Vec::new();
     for n in nodes {
         let node = inv.node(&n.name).expect("desired nodes come from the inventory");

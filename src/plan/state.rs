@@ -193,6 +193,21 @@ pub struct NodeFacts {
     pub setting_context: BTreeMap<String, String>,
 }
 
+/// What the probe found for `node` on `host`, from a probe of several hosts (per host: its
+/// facts, or why it could not be probed). `Err`: the host's problem, or `not probed`;
+/// `Ok(None)`: the host answered without reporting that node.
+pub fn node_facts<'a>(
+    facts: &'a BTreeMap<String, Result<HostFacts, String>>,
+    host: &str,
+    node: &str,
+) -> Result<Option<&'a NodeFacts>, String> {
+    match facts.get(host) {
+        Some(Ok(h)) => Ok(h.nodes.get(node)),
+        Some(Err(why)) => Err(why.clone()),
+        None => Err("not probed".into()),
+    }
+}
+
 impl NodeFacts {
     /// This primary lists `standby` as connected and streaming.
     pub fn streams_to(&self, standby: &str) -> bool {
