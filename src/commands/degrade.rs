@@ -71,7 +71,7 @@ pub async fn run(args: PairArgs) -> Result<Status, Error> {
             Ok(Status::Ok)
         }
         Degraded::NotBlocked(why) | Degraded::Failed(why) => {
-            writeln!(out, "error: degrade {}: {why}", primary.name)?;
+            report::refused("degrade", primary.name.as_str(), &why, &mut out)?;
             Ok(Status::Failed)
         }
     }

@@ -64,7 +64,7 @@ pub async fn run(args: FailoverArgs) -> Result<Status, Error> {
     let mut out = std::io::stdout();
     let datanode = pair.datanode;
     let fail = |out: &mut dyn Write, message: String| -> Result<Status, Error> {
-        writeln!(out, "error: failover {}: {message}", datanode.name)?;
+        report::refused("failover", datanode.name.as_str(), &message, out)?;
         Ok(Status::Failed)
     };
 
@@ -145,7 +145,7 @@ pub async fn run(args: FailoverArgs) -> Result<Status, Error> {
                 }
                 Ok(Loss::May { refuse, why }) => {
                     let accepted = if refuse { " (accepted with --accept-data-loss)" } else { "" };
-                    writeln!(out, "warning: {why}{accepted}")?;
+                    report::warning(&format!("{why}{accepted}"), &mut out)?;
                 }
                 Err(e) => {
                     fleet.close().await;

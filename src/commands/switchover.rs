@@ -88,7 +88,7 @@ pub async fn run(args: PairArgs) -> Result<Status, Error> {
             Ok(Status::Ok)
         }
         Err(why) => {
-            writeln!(out, "error: switchover {datanode}: {why}")?;
+            report::refused("switchover", datanode, &why, &mut out)?;
             Ok(Status::Failed)
         }
     }

@@ -300,6 +300,17 @@ pub fn tier_header(verb: &str, role: Role, out: &mut dyn Write) -> io::Result<()
     writeln!(out, "== {verb} {role}")
 }
 
+/// Why an operation on one subject did not do its work (it ends the command, exit 1):
+/// `error: failover dn1: ...`.
+pub fn refused(operation: &str, subject: &str, why: &str, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out, "error: {operation} {subject}: {why}")
+}
+
+/// A risk the operation takes on, stated before it acts: `warning: ...`.
+pub fn warning(what: &str, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out, "warning: {what}")
+}
+
 /// A node start or stop did not run a step for: `  ok    pg1 on h1: already running`.
 pub fn lifecycle_node(label: &str, mark: &str, what: &str, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "  {mark:<4}  {label}: {what}")
