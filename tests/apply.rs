@@ -3,172 +3,12 @@
 //! Postgres-XC flavor with the install at `$PGXC_HOME` (scripts/test builds it; unset, the test fails).
 
 use std::path::Path;
-use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use crate::support::*;
 
-pub(crate) const PG_PREBUILT: &str = "/usr/lib/postgresql/15";
-
-/// `[hosts.hK]` for a test whose installs and data live in their own directory `tag`.
-pub(crate) fn test_hosts(tag: &str) -> String {
-    (1..=3)
-        .map(|k| {
-            let root = format!("{LAB_DIR}/hosts/h{k}/data/{tag}");
-            format!("[hosts.h{k}]\naddress = \"127.0.10.{k}\"\ninstall_prefix = \"{root}/install\"\ndata_root = \"{root}\"\n")
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// Stop every server left under the test's directories by an earlier run, then remove them.
-pub(crate) fn reset(tag: &str) {
-    lab();
-    for k in 1..=3 {
-        let root = format!("{LAB_DIR}/hosts/h{k}/data/{tag}");
-        if !Path::new(&root).exists() {
-            continue;
-        }
-        stop_servers(&root);
-        std::fs::remove_dir_all(&root).unwrap_or_else(|e| panic!("remove {root}: {e}"));
-    }
-}
-
-/// Stop (immediately) every server whose data directory is right under `root`.
-pub(crate) fn stop_servers(root: &str) {
-    {
-        let Ok(entries) = std::fs::read_dir(root) else { return };
-        for e in entries.flatten() {
-            let dir = e.path();
-            if dir.join("postmaster.pid").exists() {
-                let ctl = find_ctl(root, "pg_ctl");
-                as_pgxc(&[&ctl, "-D", &dir.display().to_string(), "-m", "immediate", "stop"]);
-            }
-            if dir.join("gtm.pid").exists() {
-                let ctl = find_ctl(root, "gtm_ctl");
-                as_pgxc(&[
-                    &ctl,
-                    "-Z",
-                    "gtm",
-                    "-D",
-                    &dir.display().to_string(),
-                    "-m",
-                    "immediate",
-                    "stop",
-                ]);
-            }
-        }
-    }
-}
-
-/// A `pg_ctl`/`gtm_ctl` of the shipped install under `root` (wherever its layout put bin/).
-pub(crate) fn find_ctl(root: &str, name: &str) -> String {
-    let out = Command::new("find")
-        .args([&format!("{root}/install"), "-name", name, "-type", "f"])
-        .output()
-        .unwrap();
-    text(&out.stdout).lines().next().unwrap_or(name).to_string()
-}
-
-/// psql of the install shipped to lab host h1 in test directory `tag`.
-pub(crate) fn lab_psql(tag: &str) -> String {
-    find_ctl(&format!("{LAB_DIR}/hosts/h1/data/{tag}"), "psql")
-}
-
-/// Run a command locally as the lab's cluster account (the lab hosts share this machine).
-pub(crate) fn as_pgxc(args: &[&str]) -> std::process::Output {
-    Command::new("runuser").args(["-u", "pgxc", "--"]).args(args).output().expect("runuser")
-}
-
-/// Where the node whose data directory is `data_dir` has its Unix socket: the directory that
-/// holds the data directory (its host's data_root).
-pub(crate) fn socket_dir(data_dir: &str) -> &str {
-    data_dir.rsplit_once('/').expect("an absolute data directory").0
-}
-
-/// Run SQL on a node through its Unix socket (beside its data directory); returns stdout.
-pub(crate) fn sql(psql: &str, data_dir: &str, port: u16, query: &str) -> String {
-    let out = psql_out(psql, data_dir, port, query, None);
-    assert!(out.status.success(), "{query}: {}", text(&out.stderr));
-    text(&out.stdout).trim().to_string()
-}
-
-/// One statement (X2's psql runs only the last `-c`) on a node through its Unix socket, as the
-/// lab's cluster account, whatever its outcome. `within`: under `timeout SECONDS` (a commit
-/// waiting for a synchronous standby ignores statement_timeout; 124: `timeout` ended it).
-pub(crate) fn psql_out(
-    psql: &str,
-    data_dir: &str,
-    port: u16,
-    query: &str,
-    within: Option<&str>,
-) -> Output {
-    let port = port.to_string();
-    let mut args = within.map_or(Vec::new(), |secs| vec!["timeout", secs]);
-    args.extend([psql, "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", socket_dir(data_dir)]);
-    args.extend(["-p", &port, "-U", "pgxc", "-d", "postgres", "-c", query]);
-    as_pgxc(&args)
-}
-
 fn apply(inv: &str) -> std::process::Output {
     pgxc(&["apply", inv])
-}
-
-/// A PostgreSQL-flavor inventory over lab hosts h1-h3 in directory `tag`: trust, Debian's
-/// binaries shipped as a prebuilt install, small shared_buffers; `settings` go under
-/// `[settings.all]`, `nodes` (`[[datanodes]]` tables) last.
-pub(crate) fn pg_toml(tag: &str, settings: &str, nodes: &str) -> String {
-    format!(
-        "[cluster]\nname = \"{tag}\"\nflavor = \"postgresql\"\nos_user = \"pgxc\"\n\n\
-         [auth]\nmethod = \"trust\"\n\n[source]\nprebuilt = \"{PG_PREBUILT}\"\n\n\
-         [settings.all]\nshared_buffers = \"16MB\"\n{settings}\n\n{}\n{}\n{nodes}",
-        ssh_table(None),
-        test_hosts(tag),
-    )
-}
-
-/// `[auth]` of the Postgres-XC test inventories: md5 with the password in `xc-password` beside
-/// the inventory (coordinators reach datanodes, standbys their primaries, with it).
-pub(crate) const XC_MD5: &str = "method = \"md5\"\npassword_file = \"xc-password\"";
-
-/// A Postgres-XC inventory over lab hosts h1-h3 in directory `tag`: the install at
-/// `pgxc_home` shipped as it is, `auth` as the `[auth]` table's body, small shared_buffers,
-/// then `nodes` (`[gtm]`, `[[coordinators]]`, `[[datanodes]]`).
-pub(crate) fn xc_toml(tag: &str, pgxc_home: &str, auth: &str, nodes: &str) -> String {
-    format!(
-        "[cluster]\nname = \"{tag}\"\nflavor = \"postgres-xc\"\nos_user = \"pgxc\"\n\n\
-         [auth]\n{auth}\n\n[source]\nprebuilt = \"{pgxc_home}\"\n\n\
-         [settings.all]\nshared_buffers = \"16MB\"\n\n{}\n{}\n{nodes}",
-        ssh_table(None),
-        test_hosts(tag),
-    )
-}
-
-/// Postgres-XC nodes from port `base` up: GTM (base + 14) and coord1 (base, pooler base + 15)
-/// on h1, dn1 on h1 (base + 10) with a standby (synchronous or not) on h2 (base + 11), dn2 on
-/// h2 (base + 10).
-pub(crate) fn xc_pair_nodes(base: u16, synchronous: bool) -> String {
-    let (dn, standby, gtm, pooler) = (base + 10, base + 11, base + 14, base + 15);
-    let sync = if synchronous { "synchronous = true\n" } else { "" };
-    format!(
-        "[gtm]\nhost = \"h1\"\nport = {gtm}\n\n\
-         [[coordinators]]\nname = \"coord1\"\nhost = \"h1\"\nport = {base}\npooler_port = {pooler}\n\n\
-         [[datanodes]]\nname = \"dn1\"\nhost = \"h1\"\nport = {dn}\n\
-         [datanodes.standby]\nhost = \"h2\"\nport = {standby}\n{sync}\n\
-         [[datanodes]]\nname = \"dn2\"\nhost = \"h2\"\nport = {dn}\n"
-    )
-}
-
-/// [`pg_toml`] with pg1 on h1 and its standby (synchronous or not) on h2, at `ports`, then
-/// `more` nodes.
-pub(crate) fn pair_toml(tag: &str, ports: (u16, u16), synchronous: bool, more: &str) -> String {
-    let (primary, standby) = ports;
-    let sync = if synchronous { "synchronous = true\n" } else { "" };
-    let nodes = format!(
-        "[[datanodes]]\nname = \"pg1\"\nhost = \"h1\"\nport = {primary}\n\
-         [datanodes.standby]\nhost = \"h2\"\nport = {standby}\n{sync}{more}"
-    );
-    pg_toml(tag, "", &nodes)
 }
 
 fn pg_inventory(dir: &Path, extra_settings: &str) -> String {
@@ -180,14 +20,6 @@ fn pg_inventory(dir: &Path, extra_settings: &str) -> String {
         ));
     }
     write(dir, "pg.toml", &pg_toml("pgtest", extra_settings, &datanodes))
-}
-
-pub(crate) fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !check() {
-        assert!(start.elapsed() < Duration::from_secs(20), "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 #[test]
@@ -610,9 +442,9 @@ fn postgresql_flavor_with_scram_passwords_streams_and_never_shows_the_password()
     // apply gives it to the server (ALTER ROLE, before the password files, committed without
     // waiting for the standby), starts the standby again, which streams with the new password;
     // the old one stops working. The password is never printed.
-    let standby_pid = crate::ops::postmaster_pid(&format!("{}/pw1_standby", root(2)));
+    let standby_pid = postmaster_pid(&format!("{}/pw1_standby", root(2)));
     kill("-KILL", standby_pid);
-    wait_for("the standby to die", || crate::ops::process_gone(standby_pid));
+    wait_for("the standby to die", || process_gone(standby_pid));
     let new_password = "n3w:pass";
     let with_new = |args: &[&str]| {
         Command::new(bin())

@@ -6,8 +6,6 @@ use std::fs::File;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use crate::apply::{lab_psql, pair_toml, psql_out, reset, sql, wait_for};
-use crate::ops::{postmaster_pid, process_gone, shown, status};
 use crate::support::*;
 
 const TAG: &str = "healtest";

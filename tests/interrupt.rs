@@ -10,7 +10,6 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::apply::{find_ctl, pg_toml, reset, sql};
 use crate::support::*;
 
 /// A primary with a standby on another host, and a second primary.

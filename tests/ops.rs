@@ -5,9 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Output;
 
-use crate::apply::{as_pgxc, find_ctl, pg_toml, reset, sql, wait_for};
 use crate::support::*;
 
 const TAG: &str = "opstest";
@@ -19,73 +17,8 @@ fn inventory(dir: &Path, name: &str, extra: &str) -> String {
     cluster_inventory(dir, name, TAG, (PRIMARY_PORT, STANDBY_PORT), extra)
 }
 
-/// Three primaries with a standby each (pg2's synchronous), in lab directory `tag`.
-pub(crate) fn cluster_inventory(
-    dir: &Path,
-    name: &str,
-    tag: &str,
-    ports: (u16, u16),
-    extra: &str,
-) -> String {
-    let (primary_port, standby_port) = ports;
-    let mut datanodes = String::new();
-    for (k, standby) in [(1, 2), (2, 3), (3, 1)] {
-        let sync = if k == 2 { "synchronous = true\n" } else { "" };
-        datanodes.push_str(&format!(
-            "[[datanodes]]\nname = \"pg{k}\"\nhost = \"h{k}\"\nport = {primary_port}\n\
-             [datanodes.standby]\nhost = \"h{standby}\"\nport = {standby_port}\n{sync}\n"
-        ));
-    }
-    let text = pg_toml(tag, "", &format!("{datanodes}{extra}"));
-    write(dir, name, &text)
-}
-
 fn data(k: usize, node: &str) -> String {
     node_dir(TAG, k, node)
-}
-
-pub(crate) fn shown(out: &Output) -> String {
-    format!("stdout:\n{}stderr:\n{}", text(&out.stdout), text(&out.stderr))
-}
-
-/// `status --json`: its exit code and its rows by node name.
-pub(crate) fn status(inv: &str) -> (i32, BTreeMap<String, serde_json::Value>) {
-    let out = pgxc(&["status", inv, "--json"]);
-    let rows = json_lines(&out.stdout)
-        .into_iter()
-        .map(|row| (row["node"].as_str().unwrap().to_string(), row))
-        .collect();
-    (out.status.code().unwrap_or(-1), rows)
-}
-
-/// The postmaster's PID, from the first line of its postmaster.pid.
-pub(crate) fn postmaster_pid(data_dir: &str) -> i32 {
-    let pid = std::fs::read_to_string(format!("{data_dir}/postmaster.pid")).unwrap();
-    pid.lines().next().unwrap().trim().parse().unwrap()
-}
-
-pub(crate) fn process_gone(pid: i32) -> bool {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    // A killed process nobody reaps stays a zombie on this machine.
-    status.is_empty() || status.lines().any(|l| l.starts_with("State:") && l.contains('Z'))
-}
-
-/// A program of the cluster's account that is no server: its PID (a thread reaps it).
-pub(crate) fn impostor() -> i32 {
-    let mut child = std::process::Command::new("runuser")
-        .args(["-u", "pgxc", "--", "sh", "-c", "echo $$; exec sleep 600 >/dev/null"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("runuser");
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    std::thread::spawn(move || child.wait());
-    line.trim().parse().unwrap()
 }
 
 #[test]
@@ -141,7 +74,7 @@ fn status_start_stop_and_clean_on_a_deployed_postgresql_cluster() {
     // in the record apply left under each install prefix.
     let elsewhere = format!("{}/not-here", dir.path().display());
     let moved = std::fs::read_to_string(&inv).unwrap().replace(
-        &format!("prebuilt = \"{}\"", crate::apply::PG_PREBUILT),
+        &format!("prebuilt = \"{}\"", PG_PREBUILT),
         &format!("prebuilt = \"{elsewhere}\""),
     );
     let moved = write(dir.path(), "moved.toml", &moved);

@@ -19,8 +19,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::apply::{PG_PREBUILT, lab_psql, reset, sql, xc_toml};
-use crate::ops::{cluster_inventory, shown, status};
 use crate::support::*;
 
 const TAG: &str = "rolltest";

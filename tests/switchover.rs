@@ -6,8 +6,6 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use crate::apply::{XC_MD5, lab_psql, pair_toml, reset, sql, wait_for, xc_pair_nodes, xc_toml};
-use crate::ops::{postmaster_pid, process_gone, shown, status};
 use crate::support::*;
 
 const TAG: &str = "switchtest";

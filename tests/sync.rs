@@ -6,8 +6,6 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::apply::{lab_psql, pair_toml, psql_out, reset, sql, wait_for};
-use crate::ops::{postmaster_pid, process_gone, shown, status};
 use crate::support::*;
 
 const TAG: &str = "synctest";
@@ -303,7 +301,7 @@ fn status_names_a_full_disk_as_the_cause() {
     let mount = format!("{LAB_DIR}/hosts/h2/data/{tag}");
     let unmount = |mount: &str| {
         if std::fs::read_to_string("/proc/mounts").unwrap().contains(&format!(" {mount} ")) {
-            crate::apply::stop_servers(mount);
+            stop_servers(mount);
             let out = std::process::Command::new("umount").arg(mount).output().unwrap();
             assert!(out.status.success(), "umount {mount}: {}", text(&out.stderr));
         }

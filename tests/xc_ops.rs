@@ -9,7 +9,6 @@
 use std::path::Path;
 use std::process::Output;
 
-use crate::apply::{XC_MD5, lab_psql, psql_out, reset, wait_for, xc_toml};
 use crate::support::*;
 
 const TAG: &str = "xcops";
@@ -88,13 +87,13 @@ fn postgres_xc_status_stop_start_and_failover_through_every_coordinator() {
     assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
     // As after a reboot: the PID in a gtm.pid belongs to another program now (gtm_ctl status
     // alone would call the GTM running).
-    let impostor = crate::ops::impostor();
+    let impostor = impostor();
     let gtm = data(1, "gtm");
     std::fs::write(format!("{gtm}/gtm.pid"), format!("{impostor}\n{gtm}\n1\n")).unwrap();
     let out = pgxc(&["start", &inv]);
     assert!(out.status.success(), "start: {}", shown(&out));
     assert!(text(&out.stdout).contains("gtm on h1: start"), "{}", shown(&out));
-    assert!(!crate::ops::process_gone(impostor), "the other program still runs");
+    assert!(!process_gone(impostor), "the other program still runs");
     kill("-KILL", impostor);
     let out = pgxc(&["status", &inv]);
     assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
@@ -112,7 +111,7 @@ fn postgres_xc_status_stop_start_and_failover_through_every_coordinator() {
     // it (X2 backends do not watch their postmaster) and could go on committing.
     let pid = postmaster_pid(&data(1, "dn1"));
     kill("-KILL", pid);
-    wait_for("dn1's postmaster to die", || crate::ops::process_gone(pid));
+    wait_for("dn1's postmaster to die", || process_gone(pid));
     let orphans = processes_in(&data(1, "dn1"));
     eprintln!("dn1's processes left by its postmaster: {orphans:?}");
 
@@ -189,13 +188,13 @@ fn postgres_xc_status_stop_start_and_failover_through_every_coordinator() {
     // refuses it, and promotes it only when told to accept the loss, which is real.
     let pid = postmaster_pid(&data(3, "dn2_standby"));
     kill("-KILL", pid);
-    wait_for("dn2's standby to die", || crate::ops::process_gone(pid));
+    wait_for("dn2's standby to die", || process_gone(pid));
     through_ok(1, "insert into t select generate_series(1001, 61000)");
     let out = pgxc(&["status", &inv]);
     assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
     let pid = postmaster_pid(&data(2, "dn2"));
     kill("-KILL", pid);
-    wait_for("dn2's postmaster to die", || crate::ops::process_gone(pid));
+    wait_for("dn2's postmaster to die", || process_gone(pid));
     let out = pgxc(&["start", &inv, "--on", "dn2_standby"]);
     assert!(out.status.success(), "start: {}", shown(&out));
     let out = pgxc(&["failover", &inv, "dn2"]);

@@ -9,9 +9,7 @@
 use std::path::Path;
 use std::process::Output;
 
-use crate::apply::{XC_MD5, lab_psql, psql_out, reset, sql, wait_for, xc_pair_nodes, xc_toml};
 use crate::heal::Watch;
-use crate::ops::{postmaster_pid, process_gone, shown, status};
 use crate::support::*;
 
 const TAG: &str = "healxcsync";

@@ -8,6 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
+mod cluster;
+pub use cluster::*;
+
 /// Where the test lab lives (also what `.ci/run` tears down afterwards).
 pub const LAB_DIR: &str = "/tmp/pgxc-deploy-test-lab";
 pub const LAB_HOSTS: usize = 6;
