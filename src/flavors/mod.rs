@@ -56,7 +56,8 @@ pub trait Flavor: std::fmt::Debug + Send + Sync {
     fn setup_sql(&self, node: &Node) -> Option<&'static str>;
 
     /// The argv of every command that manages the node. `bin_dir` is the absolute directory
-    /// of the server binaries on the node's host (usually [`Inventory::bin_dir`]).
+    /// of the server binaries on the node's host (`plan::desired::bin_dir`: the install
+    /// layout's binaries under the host's `install_prefix`).
     fn commands(&self, inv: &Inventory, node: &Node, bin_dir: &str) -> Result<NodeCommands, Error>;
 
     /// A SQL expression over one row of the primary's `pg_stat_replication`: the bytes of WAL

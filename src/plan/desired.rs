@@ -63,7 +63,7 @@ pub struct DesiredNode {
     /// Standbys: pg_rewind of the data directory from the primary, when the flavor has it.
     pub rewind: Option<crate::flavors::Rewind>,
     /// An old primary that a failover fenced, whose data directory holds its own diverged
-    /// history: rebuilt ([`Action::Rejoin`]) before it starts as this standby.
+    /// history: rebuilt ([`Action::Rejoin`](super::step::Action::Rejoin)) before it starts as this standby.
     pub rejoin: bool,
 }
 
