@@ -330,8 +330,16 @@ fn postgres_xc_switchover_re_points_the_coordinator_and_the_old_datanode_follows
     let out = pgxc(&["apply", &inv]);
     assert!(text(&out.stdout).contains("nothing to do"), "{}", shown(&out));
 
+    // A coordinator that stopped meanwhile (an X2 postmaster exits about 5 s after a crash
+    // recovery, which a datanode vanishing can cause) is started before it is re-pointed.
+    kill_server(&data(1, "coord1"));
     let out = pgxc(&["switchover", &inv, "dn1"]);
     assert!(out.status.success(), "switchover back: {}", shown(&out));
+    assert!(
+        text(&out.stdout).contains("coord1 on h1: not running: started first"),
+        "{}",
+        shown(&out)
+    );
     assert_eq!(coord(query), "127.0.10.1:30462");
     assert_eq!(coord("select count(*) from t"), "220");
     assert_eq!(sql(&psql, &data(1, "dn1"), 30462, replicas), "dn1_standby streaming");

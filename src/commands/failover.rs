@@ -430,35 +430,36 @@ pub(super) async fn finish(
                 })
             })
             .collect();
+        // Register, then check, each coordinator; one that failed either is read again and,
+        // if it stopped meanwhile, started first. Registration reads pgxc_node before it
+        // writes, so running it again converges from whatever is there: a re-read, not a
+        // blind retry.
         report::phase_header("point coordinators at the new primary", out)?;
-        let mut pending = steps.clone();
+        let mut pending = steps;
         for attempt in 1..=REGISTER_TRIES {
-            pending = cluster::failed_steps(&pending, cx, forks, out).await?;
-            if pending.is_empty() || attempt == REGISTER_TRIES {
+            if attempt > 1 {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                report::phase_header("again, for the coordinators that failed (read first)", out)?;
+                start_stopped(inv, &pending, layout, cx, forks, out).await?;
+            }
+            let failed = cluster::failed_steps(&pending, cx, forks, out).await?;
+            let checks: Vec<Step> = pending
+                .iter()
+                .filter(|s| !failed.contains(s))
+                .map(|s| through_coordinator_check(s, datanode))
+                .collect();
+            if !checks.is_empty() {
+                report::phase_header("check", out)?;
+            }
+            let unchecked = cluster::failed_steps(&checks, cx, forks, out).await?;
+            pending.retain(|s| {
+                failed.contains(s) || unchecked.iter().any(|c| c.host == s.host && c.node == s.node)
+            });
+            if pending.is_empty() {
                 break;
             }
-            // An X2 coordinator restarts (crash recovery) when a backend dies while its
-            // datanode vanishes. Registration reads pgxc_node before it writes, so running it
-            // again converges from whatever is there: a re-read, not a blind retry.
-            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-            report::phase_header("again, for the coordinators that failed (read first)", out)?;
         }
         ok &= pending.is_empty();
-        let checks: Vec<Step> = steps
-            .iter()
-            .map(|s| {
-                let Action::Register { psql, .. } = &s.action else { unreachable!() };
-                let mut argv = psql.clone();
-                argv.extend([
-                    "-c".to_string(),
-                    failover::through_coordinator_sql(datanode.name.as_str()),
-                ]);
-                let what = format!("{} answers through it, not in recovery", datanode.name);
-                Step { action: Action::Check { argv, what }, ..s.clone() }
-            })
-            .collect();
-        report::phase_header("check", out)?;
-        ok &= cluster::run_steps(&checks, cx, forks, out).await?;
     } else {
         let mut argv = psql(inv, new, &bin_dir(host, &layout.bin));
         argv.extend(["-v", "ON_ERROR_STOP=1", "-c", failover::WRITE_CHECK_SQL].map(String::from));
@@ -475,6 +476,49 @@ pub(super) async fn finish(
 
 /// How many times failover registers a datanode's new address on a coordinator.
 const REGISTER_TRIES: u32 = 3;
+
+/// The check that `datanode` answers through the coordinator of `register` (a register step).
+fn through_coordinator_check(register: &Step, datanode: &Node) -> Step {
+    let Action::Register { psql, .. } = &register.action else { unreachable!("a register step") };
+    let mut argv = psql.clone();
+    argv.extend(["-c".to_string(), failover::through_coordinator_sql(datanode.name.as_str())]);
+    let what = format!("{} answers through it, not in recovery", datanode.name);
+    Step { action: Action::Check { argv, what }, ..register.clone() }
+}
+
+/// Start the coordinators of `steps` that the probe finds stopped. A Postgres-X2 coordinator
+/// restarts itself when a backend crashes (seen while a datanode it used vanished), and its
+/// 9.4beta1 postmaster then exits about five seconds later: `DetermineSleepTime` gives
+/// `select()` a negative timeout once `AbortStartTime`, never reset after a crash recovery, is
+/// more than five seconds old ("select() failed in postmaster: Invalid argument"). The
+/// inventory says it runs, so it is started as `start` would, and said so.
+async fn start_stopped(
+    inv: &Inventory,
+    steps: &[Step],
+    layout: &Layout,
+    cx: &StepContext<'_>,
+    forks: usize,
+    out: &mut dyn Write,
+) -> Result<(), Error> {
+    let nodes: Vec<&Node> = steps.iter().filter_map(|s| inv.node(s.node.as_deref()?)).collect();
+    let facts = cluster::probe_nodes(inv, &nodes, cx.fleet, forks, &cx.hosts, layout).await;
+    let mut starts = Vec::new();
+    for node in nodes {
+        let Ok(Some(f)) = node_facts(&facts, node) else { continue };
+        if f.running || f.alive || !f.initialized {
+            continue;
+        }
+        let commands = commands(inv, node, layout)?;
+        report::lifecycle_node(&label(node), "note", "not running: started first", out)?;
+        starts.push(Step {
+            host: node.host.clone(),
+            node: Some(node.name.to_string()),
+            action: Action::Start { argv: commands.start, ready: commands.ready },
+        });
+    }
+    cluster::run_steps(&starts, cx, forks, out).await?;
+    Ok(())
+}
 
 pub(super) async fn run_one(step: &Step, cx: &StepContext<'_>) -> Outcome {
     let target = Target { host: step.host.clone(), node: step.node.clone() };
