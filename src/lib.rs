@@ -32,6 +32,7 @@ pub mod inventory;
 pub mod lab;
 pub mod lock;
 pub mod observe;
+pub mod ops;
 pub mod plan;
 pub mod secret;
 pub mod shell;

@@ -22,7 +22,8 @@ use crate::secret::Secret;
 use crate::source::{self, BuildInputs, Layout};
 use crate::transport::Fleet;
 
-use super::{Error, Status, cluster, fleet};
+use super::{Error, Status, fleet};
+use crate::ops::cluster;
 
 pub async fn run(args: ApplyArgs, dry_run: bool) -> Result<Status, Error> {
     let started = Instant::now();

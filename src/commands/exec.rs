@@ -9,7 +9,8 @@ use crate::plan::desired::{bin_dir, passfile_path};
 use crate::shell::{Cmd, Script};
 use crate::source::Layout;
 
-use super::{Error, Status, cluster, fleet};
+use super::{Error, Status, fleet};
+use crate::ops::cluster;
 
 pub async fn run(args: ExecArgs) -> Result<Status, Error> {
     // The cluster as it runs now: `@datanodes` and `@standbys` select the current ones, and a

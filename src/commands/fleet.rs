@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::cli::SshArgs;
 use crate::inventory::{Host, Inventory};
-use crate::transport::{Endpoint, Fleet, UnknownKeys};
+use crate::transport::{Endpoint, Fleet, UnknownKeys, local_user_name};
 
 /// A fleet holding every host of the inventory (connections are made on first use).
 pub fn fleet(inv: &Inventory, args: &SshArgs) -> Fleet {
@@ -32,25 +32,4 @@ fn endpoint(host: &Host, args: &SshArgs, local_user: &str) -> Endpoint {
             .map(Duration::from_secs)
             .unwrap_or(ssh.command_timeout),
     }
-}
-
-/// The name of the user running pgxc-deploy: $USER, else $LOGNAME, else /etc/passwd's entry
-/// for our uid (containers and CI often set neither variable).
-pub fn local_user_name() -> String {
-    for var in ["USER", "LOGNAME"] {
-        if let Ok(name) = std::env::var(var)
-            && !name.is_empty()
-        {
-            return name;
-        }
-    }
-    use std::os::unix::fs::MetadataExt;
-    let uid = std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(0);
-    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
-    passwd
-        .lines()
-        .map(|l| l.split(':').collect::<Vec<_>>())
-        .find(|f| f.len() > 2 && f[2] == uid.to_string())
-        .map(|f| f[0].to_string())
-        .unwrap_or_else(|| if uid == 0 { "root".into() } else { uid.to_string() })
 }

@@ -9,7 +9,6 @@
 
 mod apply;
 mod clean;
-mod cluster;
 mod degrade;
 mod exec;
 mod failover;
@@ -21,68 +20,7 @@ mod status;
 mod switchover;
 
 use crate::cli::{Cli, Command};
-pub(crate) use crate::errors::chain;
-
-/// How a command ended, as the process exit status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    Ok = 0,
-    Failed = 1,
-    Invalid = 2,
-    /// Ctrl-C cut the work short (128 + SIGINT, as shells report it).
-    Interrupted = 130,
-}
-
-/// Why a command could not do its work at all (as opposed to a target failing).
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// Every problem found in the inventory, one diagnostic each.
-    #[error("{0}")]
-    Inventory(#[from] crate::inventory::Error),
-    #[error("{0}")]
-    Usage(String),
-    #[error("lab")]
-    Lab(#[from] crate::lab::Error),
-    #[error("[source] prebuilt")]
-    Source(#[from] crate::source::Error),
-    #[error("cannot write output")]
-    Output(#[from] std::io::Error),
-    /// A file kept beside the inventory (the roles file, the replication record) cannot be
-    /// read, parsed or written.
-    #[error(transparent)]
-    Beside(#[from] crate::inventory::roles::Error),
-    /// Work done on the hosts (`done` says what) that the roles file does not record.
-    #[error("{done}, but the roles file does not say so")]
-    Unrecorded {
-        done: String,
-        #[source]
-        source: crate::inventory::roles::Error,
-    },
-}
-
-impl Error {
-    pub fn exit_status(&self) -> Status {
-        match self {
-            Error::Inventory(_) | Error::Usage(_) => Status::Invalid,
-            // The inventory names a directory that holds no install.
-            Error::Source(crate::source::Error::NotAnInstall { .. }) => Status::Invalid,
-            // A roles file or replication record edited into something else.
-            Error::Beside(crate::inventory::roles::Error::Parse { .. }) => Status::Invalid,
-            _ => Status::Failed,
-        }
-    }
-
-    /// Output closed by the reader (`| head`): not a failure.
-    pub fn is_broken_pipe(&self) -> bool {
-        matches!(self, Error::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe)
-    }
-
-    /// An inventory error is a list of located diagnostics, printed as it is.
-    pub fn is_diagnostics(&self) -> bool {
-        matches!(self, Error::Inventory(_))
-    }
-}
+pub use crate::ops::{Error, Status};
 
 /// Run the subcommand the user asked for.
 pub async fn run(cli: Cli) -> Result<Status, Error> {
@@ -116,6 +54,7 @@ async fn dispatch(cli: Cli) -> Result<Status, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::errors::chain;
     use crate::inventory::roles::{self, Error as RolesError};
 
     #[test]

@@ -1,312 +1,34 @@
-//! `pgxc-deploy restart INVENTORY --rolling [--on SELECTOR] [--batch N]`: restart the selected
-//! nodes a batch at a time (standbys, primaries, coordinators, the GTM last and only when `--on`
-//! selects it), each one checked before the next batch starts. One probe first: every node to
-//! restart must run, and what checks it (a standby's primary, a coordinator) too, or nothing is
-//! restarted. The roll stops at the first node that does not come back and leaves the rest
-//! alone. Order, checks and refusals are [`crate::plan::restart`]'s.
-//!
-//! `--switchover`: a datanode's primary whose standby streams from it is handed over to that
-//! standby ([`super::switchover::hand_over`], one datanode at a time) instead of restarting;
-//! the old primary restarts as the new one's standby. `--switch-back` hands it back at once.
+//! `pgxc-deploy restart INVENTORY --rolling [--on SELECTOR] [--batch N] [--switchover]`: the
+//! operation is [`crate::ops::restart`].
 
-use std::collections::BTreeMap;
-use std::io::Write;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::cli::RestartArgs;
-use crate::executor::steps::{StepContext, run_step};
-use crate::executor::{self, StepError, Target, report};
-use crate::flavors;
-use crate::inventory::roles::Roles;
-use crate::inventory::{self, Flavor, Inventory, Node, Role, roles};
-use crate::plan::desired::bin_dir;
-use crate::plan::pair::Pair;
-use crate::plan::restart::{self, RollNode};
-use crate::plan::state;
-use crate::plan::step::Step;
-use crate::transport::{ExitStatus, Output};
+use crate::inventory;
+use crate::ops::restart::{self, Opts};
+use crate::ops::{Session, cluster};
 
-use super::cluster;
-use super::switchover::{Deployed, hand_over};
-use super::{Error, Status, fleet, lifecycle};
+use super::{Error, Status, fleet};
 
 pub async fn run(args: RestartArgs) -> Result<Status, Error> {
     let started = Instant::now();
     let path = &args.target.inventory;
     // The inventory as written, without its warnings: `load_now` below prints them.
     let inv = inventory::load(path)?;
-    let mut roles = roles::load(path).map_err(Error::from)?;
-    let on = args.target.on.as_deref();
-    // Selected as the cluster runs now (`@datanodes` are today's primaries, as for start and
-    // stop); the roll itself works on the inventory's nodes and the roles file.
-    let (now, _) = cluster::load_now(path)?;
-    let selected: Vec<&Node> = lifecycle::selected_nodes(&now, on)?
-        .iter()
-        .map(|n| inv.node(n.name.as_str()).expect("the roles only swap the inventory's nodes"))
-        .collect();
-    let roll = restart::roll(&selected, &roles, on.is_some(), usize::from(args.batch));
+    let (now, roles) = cluster::load_now(path)?;
+    let opts = Opts {
+        on: args.target.on.clone(),
+        batch: usize::from(args.batch),
+        switchover: args.switchover,
+        switch_back: args.switch_back,
+    };
     let mut out = std::io::stdout();
-    for (node, why) in &roll.left_alone {
-        report::lifecycle_node(&label(node), "skip", why, &mut out)?;
-    }
-    if roll.batches.is_empty() {
-        writeln!(out, "nothing to restart")?;
+    if restart::nothing_to_do(&inv, &now, &roles, &opts, &mut out)? {
         return Ok(Status::Ok);
     }
-
     let fleet = fleet::fleet(&inv, &args.target.ssh);
-    let layout = cluster::layout(&inv, &fleet, inv.hosts.iter().map(|h| h.name.as_str())).await?;
-    let envs = cluster::host_envs(&inv, &layout);
-    let forks = args.target.ssh.forks;
-    let _lock = match cluster::lock(&inv, &fleet, &envs, "restart", cluster::LockScope::Every).await
-    {
-        Ok(lock) => lock,
-        Err(status) => return status,
-    };
-    let probed = probed(&inv, &roll);
-    let facts = cluster::probe_nodes(&inv, &probed, &fleet, forks, &envs, &layout).await;
-    let of = |n: &Node| state::node_facts(&facts, &n.host, n.name.as_str());
-    let refusals = restart::refusals(&inv, &roll, &of);
-    if !refusals.is_empty() {
-        fleet.close().await;
-        report::roll_refused(&refusals, &mut out)?;
-        return Ok(Status::Failed);
-    }
-
-    // Every node's steps, made before anything restarts.
-    let flavor = flavors::of(inv.cluster.flavor);
-    let bin = |n: &Node| bin_dir(inv.host(&n.host).expect("validated inventory"), &layout.bin);
-    let reachable = |n: &Node| of(n).ok().flatten();
-    let mut planned: BTreeMap<String, Vec<Step>> = BTreeMap::new();
-    for n in roll.nodes() {
-        let commands = flavor
-            .commands(&inv, n.node, &bin(n.node))
-            .map_err(|e| Error::Usage(format!("{} on {}: {e}", n.node.name, n.node.host)))?;
-        let verify = restart::verify(&inv, n, &reachable).map_err(Error::Usage)?;
-        let before = reachable(n.node).and_then(|f| f.start_time.clone());
-        let before = if n.node.role == Role::Gtm { None } else { before };
-        let standbys = restart::standbys(&inv, n, &reachable);
-        let steps = restart::steps(&inv, n, &commands, &verify, before.as_deref(), &standbys, &bin);
-        planned.insert(n.node.name.to_string(), steps);
-    }
-
-    // With --switchover, the primaries that hand over instead of restarting; the others say
-    // why they restart in place.
-    let mut hand_overs: BTreeMap<String, Pair> = BTreeMap::new();
-    if args.switchover {
-        for n in roll.nodes().filter(|n| n.tier == Role::Datanode) {
-            match restart::hand_over_to(&inv, &roles, n, &reachable) {
-                Ok(pair) => {
-                    hand_overs.insert(n.node.name.to_string(), pair);
-                }
-                Err(why) => report::lifecycle_node(
-                    &describe(n),
-                    "note",
-                    &format!("restarts in place, no switchover: {why}"),
-                    &mut out,
-                )?,
-            }
-        }
-    }
-    let renderer = if hand_overs.is_empty() { None } else { Some(cluster::renderer(&inv)?) };
-
-    let cx = StepContext::plain(&fleet, envs.clone());
-    let mut restarted = 0;
-    let mut stopped_at = None;
-    let mut tier = None;
-    for (b, batch) in roll.batches.iter().enumerate() {
-        if tier != Some(batch.tier) {
-            report::tier_header("restart", batch.tier, &mut out)?;
-            tier = Some(batch.tier);
-        }
-        let (handing, plain): (Vec<&RollNode>, Vec<&RollNode>) =
-            batch.nodes.iter().partition(|n| hand_overs.contains_key(n.node.name.as_str()));
-        let mut failed = Vec::new();
-        if !plain.is_empty() {
-            let items = plain
-                .iter()
-                .map(|&n| {
-                    (Target { host: n.node.host.clone(), node: Some(n.node.name.to_string()) }, n)
-                })
-                .collect();
-            let outcomes = executor::run_items(items, plain.len(), |_, n: &RollNode| {
-                let steps = &planned[n.node.name.as_str()];
-                let cx = &cx;
-                async move { roll_one(steps, cx).await }
-            })
-            .await;
-            for (n, outcome) in plain.iter().zip(&outcomes) {
-                let what = describe(n);
-                match &outcome.result {
-                    Ok(output) => {
-                        let stdout = String::from_utf8_lossy(&output.stdout);
-                        let down = restart::down_ms(&stdout).map(Duration::from_millis);
-                        let what = match stdout.contains(restart::WAS_DOWN) {
-                            true => format!("{what} (it was not running: started)"),
-                            false => what,
-                        };
-                        report::restarted(&what, outcome.elapsed, down, &mut out)?;
-                        restarted += 1;
-                    }
-                    Err(e) => {
-                        report::not_back(&what, outcome.elapsed, e, &mut out)?;
-                        failed.push(format!("{} (did not come back)", label(n.node)));
-                    }
-                }
-            }
-        }
-        // Hand-overs one at a time: each changes the roles file and the coordinators.
-        let mut pending = handing.into_iter();
-        // (The renderer exists when some node hands over.)
-        if failed.is_empty()
-            && let Some(renderer) = renderer.as_ref()
-        {
-            let deployed = Deployed {
-                inventory: path,
-                inv: &inv,
-                layout: &layout,
-                renderer,
-                fleet: &fleet,
-                envs: &envs,
-                forks,
-            };
-            for n in pending.by_ref() {
-                let pair = hand_overs[n.node.name.as_str()];
-                if roll_over(&deployed, &mut roles, pair, n, args.switch_back, &mut out).await? {
-                    restarted += 1;
-                } else {
-                    failed.push(format!("{} (switchover failed)", label(n.node)));
-                    break;
-                }
-            }
-        }
-        if !failed.is_empty() {
-            let untouched: Vec<String> = pending
-                .map(|n| label(n.node))
-                .chain(roll.batches[b + 1..].iter().flat_map(|b| &b.nodes).map(|n| label(n.node)))
-                .collect();
-            stopped_at = Some((failed, untouched));
-            break;
-        }
-    }
-    fleet.close().await;
-    report::roll_summary(restarted, stopped_at.as_ref(), started.elapsed(), &mut out)?;
-    if !hand_overs.is_empty() && !roles.is_empty() {
-        let serving: Vec<String> =
-            roles.datanodes.iter().map(|(d, p)| format!("{} serves {d}", p.primary)).collect();
-        writeln!(
-            out,
-            "roles: {} (recorded in {}); a switchover of a datanode, or this roll again, switches \
-             it back",
-            serving.join(", "),
-            roles::path_for(path).display()
-        )?;
-    }
-    Ok(if stopped_at.is_none() { Status::Ok } else { Status::Failed })
-}
-
-/// Hand `n`'s datanode over to its standby (and back, with `switch_back`), reporting it.
-/// `Ok(false)`: a step failed; what it left and what to do next is printed.
-async fn roll_over<'a>(
-    deployed: &Deployed<'a>,
-    roles: &mut Roles,
-    pair: Pair<'a>,
-    n: &RollNode<'_>,
-    switch_back: bool,
-    out: &mut dyn Write,
-) -> Result<bool, Error> {
-    let what = describe(n);
-    let started = Instant::now();
-    let done = match hand_over(deployed, roles, pair, started, out).await? {
-        Ok(done) => done,
-        Err(why) => {
-            report::lifecycle_node(&what, "FAIL", &format!("switchover failed: {why}"), out)?;
-            return Ok(false);
-        }
-    };
-    let summary = |new: &Node, started: Instant, first_write: Duration| {
-        format!(
-            "{} ({:.1} s, writes accepted {:.2} s after it started)",
-            label(new),
-            started.elapsed().as_secs_f64(),
-            first_write.as_secs_f64()
-        )
-    };
-    let line = format!("switched over to {}", summary(done.new, started, done.first_write));
-    report::lifecycle_node(&what, "ok", &line, out)?;
-    if switch_back {
-        let started = Instant::now();
-        let what = label(done.new);
-        match hand_over(deployed, roles, pair, started, out).await? {
-            Ok(back) => {
-                let line =
-                    format!("switched back to {}", summary(back.new, started, back.first_write));
-                report::lifecycle_node(&what, "ok", &line, out)?;
-            }
-            Err(why) => {
-                report::lifecycle_node(
-                    &what,
-                    "FAIL",
-                    &format!("switching back failed: {why}"),
-                    out,
-                )?;
-                return Ok(false);
-            }
-        }
-    }
-    out.flush()?;
-    Ok(true)
-}
-
-/// Restart one node and run its checks, one after the other; the first failure ends it and is
-/// named by its step (`pg1 on h1: check: pg1_standby streams from it again`). On success, the
-/// restart step's output (it says how long the node was down).
-async fn roll_one(steps: &[Step], cx: &StepContext<'_>) -> Result<Output, StepError> {
-    let mut first = None;
-    for step in steps {
-        let output = run_step(step, cx).await.map_err(|e| {
-            // The step already says restart or check; a connect failure says so.
-            let step = match e.step.as_str() {
-                "restart" | "check" => step.to_string(),
-                other => format!("{step}: {other}"),
-            };
-            StepError { step, message: e.message }
-        })?;
-        first.get_or_insert(output);
-    }
-    Ok(first.unwrap_or(Output { stdout: vec![], stderr: vec![], status: ExitStatus::Code(0) }))
-}
-
-/// The nodes to probe: those that roll, and those their checks run on or wait for (a standby's
-/// primary, a primary's standbys, the coordinators of a Postgres-XC cluster).
-fn probed<'a>(inv: &'a Inventory, roll: &'a restart::Roll<'a>) -> Vec<&'a Node> {
-    let mut nodes: Vec<&Node> = Vec::new();
-    let mut add = |n: &'a Node| {
-        if !nodes.iter().any(|m| m.name == n.name) {
-            nodes.push(n);
-        }
-    };
-    for n in roll.nodes() {
-        add(n.node);
-        if let Some(p) = n.node.primary.as_ref().and_then(|p| inv.node(p.as_str())) {
-            add(p);
-        }
-        inv.nodes.iter().filter(|s| s.primary.as_ref() == Some(&n.node.name)).for_each(&mut add);
-    }
-    if inv.cluster.flavor == Flavor::PostgresXc {
-        inv.nodes.iter().filter(|n| n.role == Role::Coordinator).for_each(add);
-    }
-    nodes
-}
-
-fn label(node: &Node) -> String {
-    format!("{} on {}", node.name, node.host)
-}
-
-/// `pg1_standby on h2`, or `pg1_standby on h2 (primary of pg1)` for a promoted standby.
-fn describe(n: &RollNode) -> String {
-    match &n.serves {
-        Some(datanode) => format!("{} (primary of {datanode})", label(n.node)),
-        None => label(n.node),
-    }
+    let session = Session::open(path, inv, fleet, args.target.ssh.forks).await?;
+    let done = restart::restart(&session, &now, &opts, started, &mut out).await;
+    session.close().await;
+    done
 }

@@ -1,7 +1,7 @@
 //! What `clean` would delete: exactly the inventory's node data directories that apply
 //! initialised (they carry [`INIT_MARKER`]) and the staging directories an interrupted init
 //! left (`<data_dir>.pgxc-deploy-tmp`). Never an install prefix, never anything else. PURE:
-//! `commands::clean` probes, stops the servers and runs the removals.
+//! `ops::clean` probes, stops the servers and runs the removals.
 
 use std::collections::BTreeMap;
 

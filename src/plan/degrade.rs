@@ -1,7 +1,7 @@
 //! What `degrade` decides, as values: which primary's commits wait for a synchronous standby,
 //! and the steps that let them through (write its synchronous_standby.conf with
 //! `synchronous_standby_names` emptied, reload, wait until a commit no longer waits). PURE:
-//! `commands::degrade` probes and runs the steps.
+//! `ops::degrade` probes and runs the steps.
 //!
 //! The file written is exactly the one apply holds while a standby does not stream
 //! ([`hold_sync`]), so a later `apply` recognises it and switches synchronous replication back
@@ -97,7 +97,7 @@ fn sync_names_set(f: &NodeFacts) -> bool {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Heal {
     /// Degrade `datanode`: its commits waited for `standby`, which did not stream, at this
-    /// refresh and the one before. (`commands::degrade` probes the pair again before acting.)
+    /// refresh and the one before. (`ops::degrade` probes the pair again before acting.)
     Degrade { datanode: String, standby: String },
     /// Switch synchronous replication back on for `datanode`: degraded (apply's held file), and
     /// `standby` streams from it again (`streaming`: caught up). Write the synchronous file,

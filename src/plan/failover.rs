@@ -1,7 +1,7 @@
 //! What `failover` decides, as values: which standby serves a datanode, whether it may be
 //! promoted (never one that is not a complete, streamed copy), whether the old primary can be
 //! fenced, and what every coordinator's pgxc_node must say afterwards. PURE:
-//! `commands::failover` probes, runs the steps one after the other and re-reads the state when
+//! `ops::failover` probes, runs the steps one after the other and re-reads the state when
 //! a step's outcome is unknown.
 
 use super::state::{NodeFacts, PgxcNodeRow, ReplicaState};

@@ -1,5 +1,5 @@
 //! What `status` shows: one [`NodeStatus`] per node of the inventory, judged from the probe's
-//! facts against the desired state. PURE: `commands::status` gathers the facts and prints
+//! facts against the desired state. PURE: `ops::status` gathers the facts and prints
 //! the rows; every judgement (running, streaming, pgxc_node, drift, healthy) is made here.
 //!
 //! A host that could not be probed does not hide the others: its nodes get

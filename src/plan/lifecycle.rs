@@ -1,7 +1,7 @@
 //! What `start` and `stop` do, as values: the selected nodes in tiers (the flavor's start
 //! order: GTM, datanodes, standbys, coordinators; stop in reverse), and for each node a
 //! [`Decision`] from the probe's facts: a step to run, nothing (already so), or why it cannot
-//! be done. PURE: `commands::lifecycle` probes, runs the steps tier by tier and reports.
+//! be done. PURE: `ops::lifecycle` probes, runs the steps tier by tier and reports.
 
 use std::collections::BTreeMap;
 

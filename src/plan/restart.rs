@@ -2,7 +2,7 @@
 //! ([`roll`]: standbys, then datanodes' primaries, then coordinators, the GTM last and only when
 //! `--on` selects it, `--batch` nodes at once within a tier), why a roll must not start
 //! ([`refusals`]), and for each node the restart step and the checks that must pass before the
-//! roll moves on ([`steps`]). PURE: `commands::restart` probes, runs the steps batch by batch
+//! roll moves on ([`steps`]). PURE: `ops::restart` probes, runs the steps batch by batch
 //! and stops at the first node that does not come back.
 //!
 //! The roles file is respected: a standby that a failover promoted restarts with the primaries

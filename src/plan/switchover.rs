@@ -1,7 +1,7 @@
 //! What `switchover` decides, as values: which node is a datanode's primary and which its
 //! standby right now (the roles file may have swapped them), whether the standby may take over
 //! without losing anything, the old primary's final checkpoint, and the files that make the old
-//! primary a standby of the new one. PURE: `commands::switchover` probes and runs the steps.
+//! primary a standby of the new one. PURE: `ops::switchover` probes and runs the steps.
 //!
 //! No data loss: the primary stops cleanly (`-m fast`), which sends all its WAL to the
 //! connected standby and ends with a shutdown checkpoint; the standby is promoted only once it

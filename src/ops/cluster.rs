@@ -1,4 +1,4 @@
-//! What the commands that work on a deployed cluster (apply, plan, status, start, stop, clean)
+//! What the operations on a deployed cluster (apply, plan, status, start, stop, clean, ...)
 //! share: the templates to render with, how to run as the cluster's user on each host, where
 //! the install's binaries are, the one probe per host, and running a phase of steps.
 
@@ -24,7 +24,7 @@ use crate::shell::{Become, Cmd, Script};
 use crate::source::{self, Layout};
 use crate::transport::Fleet;
 
-use super::{Error, Status, fleet};
+use super::{Error, Status};
 
 /// Read and validate the inventory, and print its warnings on stderr. Every command loads it
 /// through here (or [`load_now`]), once, so the warnings are printed once.
@@ -65,7 +65,7 @@ pub fn renderer(inv: &Inventory) -> Result<Renderer, Error> {
 
 /// How to run as the cluster's user on each host, and the install's directories there.
 pub fn host_envs(inv: &Inventory, layout: &Layout) -> BTreeMap<String, HostEnv> {
-    let local = fleet::local_user_name();
+    let local = crate::transport::local_user_name();
     inv.hosts
         .iter()
         .map(|h| {
@@ -151,7 +151,7 @@ pub async fn lock(
     lock_then(inv, fleet, envs, what, scope, &|_| None).await
 }
 
-/// [`lock`], and probe every host in the same login under it: one shell start-up per host
+/// [`lock()`], and probe every host in the same login under it: one shell start-up per host
 /// instead of two (a root login whose start-up files take 0.3 s pays it once). `bin_rel` and
 /// `files` as for [`probe`]. The facts are those [`probe`] gives.
 pub async fn lock_and_probe(
@@ -324,7 +324,7 @@ pub fn remember_replication(path: &Path, inv: &Inventory, facts: &HostResults) {
         let _ = writeln!(
             std::io::stderr(),
             "warning: {}: failover will know less about how far standbys had got",
-            super::chain(&e)
+            crate::errors::chain(&e)
         );
     }
 }

@@ -1,0 +1,88 @@
+//! The operations on a cluster, below the command line: what `apply`, `failover`,
+//! `switchover`, `restart`, `degrade`, `status`, `start`/`stop` and `clean` do, as functions of
+//! a [`Session`] and options, so that a command file only turns arguments into options, calls
+//! one operation and reports how it ended (cargo's `ops` layer is the model).
+//!
+//! Each operation is a loop of probe -> pure decision ([`crate::plan`]) -> act: it probes
+//! through the session, asks `plan` what to do (steps to run, nothing, or a refusal), runs the
+//! steps through [`crate::executor`] and reports each. No decision is made here that a pure
+//! function in `plan` could make.
+//!
+//! - [`session`]: the open cluster: inventory, install layout, templates, SSH fleet, how to run
+//!   as the cluster's user on each host, forks.
+//! - [`cluster`]: loading the inventory, the lock, the probe, running a phase of steps.
+//! - [`failover`], [`switchover`], [`degrade`], [`lifecycle`]: the operations that other
+//!   operations reuse (a roll hands datanodes over; `status --heal` degrades; `clean` stops).
+
+pub mod clean;
+pub mod cluster;
+pub mod degrade;
+pub mod failover;
+pub mod lifecycle;
+pub mod restart;
+pub mod session;
+pub mod status;
+pub mod switchover;
+
+pub use session::Session;
+
+/// How a command ended, as the process exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Ok = 0,
+    Failed = 1,
+    Invalid = 2,
+    /// Ctrl-C cut the work short (128 + SIGINT, as shells report it).
+    Interrupted = 130,
+}
+
+/// Why a command could not do its work at all (as opposed to a target failing).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Every problem found in the inventory, one diagnostic each.
+    #[error("{0}")]
+    Inventory(#[from] crate::inventory::Error),
+    #[error("{0}")]
+    Usage(String),
+    #[error("lab")]
+    Lab(#[from] crate::lab::Error),
+    #[error("[source] prebuilt")]
+    Source(#[from] crate::source::Error),
+    #[error("cannot write output")]
+    Output(#[from] std::io::Error),
+    /// A file kept beside the inventory (the roles file, the replication record) cannot be
+    /// read, parsed or written.
+    #[error(transparent)]
+    Beside(#[from] crate::inventory::roles::Error),
+    /// Work done on the hosts (`done` says what) that the roles file does not record.
+    #[error("{done}, but the roles file does not say so")]
+    Unrecorded {
+        done: String,
+        #[source]
+        source: crate::inventory::roles::Error,
+    },
+}
+
+impl Error {
+    pub fn exit_status(&self) -> Status {
+        match self {
+            Error::Inventory(_) | Error::Usage(_) => Status::Invalid,
+            // The inventory names a directory that holds no install.
+            Error::Source(crate::source::Error::NotAnInstall { .. }) => Status::Invalid,
+            // A roles file or replication record edited into something else.
+            Error::Beside(crate::inventory::roles::Error::Parse { .. }) => Status::Invalid,
+            _ => Status::Failed,
+        }
+    }
+
+    /// Output closed by the reader (`| head`): not a failure.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, Error::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe)
+    }
+
+    /// An inventory error is a list of located diagnostics, printed as it is.
+    pub fn is_diagnostics(&self) -> bool {
+        matches!(self, Error::Inventory(_))
+    }
+}

@@ -1,0 +1,157 @@
+//! [`Session`]: a deployed cluster as the operations work on it. What every operation used to
+//! assemble for itself (and pass around as loose parameters): the inventory and the file it
+//! came from, the install's layout on the hosts, the templates, the SSH fleet, how to run as
+//! the cluster's user on each host, and how many hosts to work on at once.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::executor::steps::{HostEnv, StepContext, run_step};
+use crate::executor::{self, Outcome, Target};
+use crate::flavors::{self, NodeCommands};
+use crate::inventory::{Inventory, Node};
+use crate::plan::desired::{bin_dir, psql};
+use crate::plan::render::Renderer;
+use crate::plan::step::Step;
+use crate::source::Layout;
+use crate::transport::Fleet;
+
+use super::cluster::{self, HostResults, LockScope};
+use super::{Error, Status};
+
+/// An inventory's cluster, open for operations. The fleet connects to a host on first use;
+/// [`Session::close`] disconnects every host (each command calls it once, at its end).
+pub struct Session {
+    /// The inventory file: the roles file and the replication record live beside it.
+    pub path: PathBuf,
+    /// The inventory as loaded (as written, or with the roles file's swaps applied: the
+    /// caller's choice, see [`cluster::load_now`]).
+    pub inv: Inventory,
+    pub layout: Layout,
+    pub renderer: Renderer,
+    pub fleet: Fleet,
+    /// How to run as the cluster's user on each host, by host name.
+    pub envs: BTreeMap<String, HostEnv>,
+    /// How many hosts to work on at once.
+    pub forks: usize,
+}
+
+impl Session {
+    /// Open `inv` (loaded from `path`) over `fleet`: read the install's layout (from the local
+    /// install, else from the first host that recorded one) and the templates.
+    pub async fn open(
+        path: &Path,
+        inv: Inventory,
+        fleet: Fleet,
+        forks: usize,
+    ) -> Result<Session, Error> {
+        let layout = cluster::layout(&inv, &fleet, inv.hosts.iter().map(|h| h.name.as_str()));
+        let layout = match layout.await {
+            Ok(layout) => layout,
+            Err(e) => {
+                fleet.close().await;
+                return Err(e);
+            }
+        };
+        Self::with_layout(path, inv, fleet, forks, layout).await
+    }
+
+    /// [`Session::open`] with a layout the caller read already.
+    pub async fn with_layout(
+        path: &Path,
+        inv: Inventory,
+        fleet: Fleet,
+        forks: usize,
+        layout: Layout,
+    ) -> Result<Session, Error> {
+        let renderer = match cluster::renderer(&inv) {
+            Ok(renderer) => renderer,
+            Err(e) => {
+                fleet.close().await;
+                return Err(e);
+            }
+        };
+        let envs = cluster::host_envs(&inv, &layout);
+        Ok(Session { path: path.to_path_buf(), inv, layout, renderer, fleet, envs, forks })
+    }
+
+    /// Disconnect from every host (which also releases a lock held through the fleet).
+    pub async fn close(&self) {
+        self.fleet.close().await;
+    }
+
+    /// Take the cluster lock for `what`; see [`cluster::lock`]. A refusal is reported on stderr
+    /// and closes the fleet.
+    pub async fn lock(
+        &self,
+        what: &str,
+        scope: LockScope,
+    ) -> Result<crate::lock::ClusterLock, Result<Status, Error>> {
+        cluster::lock(&self.inv, &self.fleet, &self.envs, what, scope).await
+    }
+
+    /// What steps run with: the fleet and the host environments (no install, build or
+    /// password: operating a deployed cluster).
+    pub fn steps(&self) -> StepContext<'_> {
+        StepContext::plain(&self.fleet, self.envs.clone())
+    }
+
+    /// One probe per host that holds one of `nodes`, reading only those nodes.
+    pub async fn probe(&self, nodes: &[&Node]) -> HostResults {
+        self.probe_reading(nodes, &[]).await
+    }
+
+    /// [`Session::probe`], reading the content of the managed files `files` of each node too.
+    pub async fn probe_reading(&self, nodes: &[&Node], files: &[&str]) -> HostResults {
+        cluster::probe_nodes_reading(
+            &self.inv,
+            nodes,
+            &self.fleet,
+            self.forks,
+            &self.envs,
+            &self.layout,
+            files,
+        )
+        .await
+    }
+
+    /// Run `steps` at once (at most `forks`), reporting each on `out`; `Ok(false)` if one
+    /// failed.
+    pub async fn run(&self, steps: &[Step], out: &mut dyn Write) -> Result<bool, Error> {
+        cluster::run_steps(steps, &self.steps(), self.forks, out).await
+    }
+
+    /// Run `steps` at once, reporting each on `out`; the ones that failed.
+    pub async fn failed(&self, steps: &[Step], out: &mut dyn Write) -> Result<Vec<Step>, Error> {
+        cluster::failed_steps(steps, &self.steps(), self.forks, out).await
+    }
+
+    /// Run one step (not reported: the caller says what its outcome means).
+    pub async fn run_one(&self, step: &Step) -> Outcome {
+        let cx = self.steps();
+        let target = Target { host: step.host.clone(), node: step.node.clone() };
+        executor::run_items(vec![(target, ())], 1, |_, ()| run_step(step, &cx)).await.remove(0)
+    }
+
+    /// The commands that start, stop, promote, ... `node`.
+    pub fn commands(&self, node: &Node) -> Result<NodeCommands, Error> {
+        let host = self.inv.host(&node.host).expect("validated inventory");
+        flavors::of(self.inv.cluster.flavor)
+            .commands(&self.inv, node, &bin_dir(host, &self.layout.bin))
+            .map_err(|e| Error::Usage(format!("{} on {}: {e}", node.name, node.host)))
+    }
+
+    /// psql on `node`, as the cluster's user, with `sql` (stopping at its first error).
+    pub fn psql_on(&self, node: &Node, sql: String) -> Vec<String> {
+        let host = self.inv.host(&node.host).expect("validated inventory");
+        let mut argv = psql(&self.inv, node, &bin_dir(host, &self.layout.bin));
+        argv.extend(["-v".into(), "ON_ERROR_STOP=1".into(), "-c".into(), sql]);
+        argv
+    }
+}
+
+/// `node on host`, as every line about a node names it.
+pub fn label(node: &Node) -> String {
+    format!("{} on {}", node.name, node.host)
+}
