@@ -14,6 +14,7 @@
 //! - [`failover`], [`switchover`], [`degrade`], [`lifecycle`]: the operations that other
 //!   operations reuse (a roll hands datanodes over; `status --heal` degrades; `clean` stops).
 
+pub mod apply;
 pub mod clean;
 pub mod cluster;
 pub mod degrade;

@@ -1,0 +1,507 @@
+//! Apply and plan (`pgxc-deploy apply|plan INVENTORY`): observe every host (one
+//! probe each), compute the plan, and either print it (plan) or run it phase by phase (apply),
+//! then verify the cluster from the servers themselves.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::executor::steps::{Shipment, StepContext, fetch_install};
+use crate::executor::{self, report};
+use crate::inventory::roles::Roles;
+use crate::inventory::{self, Build, Inventory, Role, Source};
+use crate::lock::ClusterLock;
+use crate::observe;
+use crate::plan::desired::desired;
+use crate::plan::desired::{DesiredHost, DesiredNode};
+use crate::plan::diff::{self, plan};
+use crate::plan::state::{HostFacts, disk_cause};
+use crate::plan::step::{Action, Phase};
+use crate::secret::Secret;
+use crate::source::{self, BuildInputs, Layout};
+
+use super::cluster;
+use super::session::Session;
+use super::{Error, Status};
+
+/// What apply prepares on this machine before it connects: the prebuilt install's
+/// fingerprint (computed in the background while the hosts are locked and probed), the build's
+/// local inputs, the cluster's password.
+pub struct Local {
+    packing: Option<Packing>,
+    build: Option<(Build, BuildInputs)>,
+    password: Option<Secret>,
+}
+
+/// The prebuilt install's fingerprint being computed: its layout, fingerprint and (when it had
+/// to be packed for it) archive.
+type Packing = tokio::task::JoinHandle<Result<(Layout, String, Option<Vec<u8>>), source::Error>>;
+
+/// Prepare `inv`'s local inputs, and the install's layout (read from the local install, which
+/// apply ships).
+pub async fn prepare(inv: &Inventory) -> Result<(Local, Layout), Error> {
+    // A prebuilt install is fingerprinted (packed, unless this machine has its fingerprint
+    // cached) while the hosts are locked and probed.
+    let (packing, layout, build) = match &inv.source {
+        Some(Source::Prebuilt { path }) => {
+            let layout = source::layout_of(path).await?;
+            let path = path.clone();
+            let packing = tokio::spawn(async move { source::prebuilt_fingerprint(&path).await });
+            (Some(packing), layout, None)
+        }
+        Some(Source::Build(b)) => {
+            (None, Layout::default(), Some((b.clone(), source::build_inputs(b).await?)))
+        }
+        None => (None, Layout::default(), None),
+    };
+    let password = match &inv.auth.password {
+        Some(source) => Some(Secret::read(source).map_err(Error::Usage)?),
+        None => None,
+    };
+    Ok((Local { packing, build, password }, layout))
+}
+
+/// Make the cluster of `s` (its inventory with the roles file's swaps applied, `roles`) match
+/// the inventory, or (`dry_run`) print the plan; see the module doc. `started`: when the
+/// command started, for the last line.
+pub async fn apply(
+    s: &Session,
+    mut roles: Roles,
+    local: Local,
+    dry_run: bool,
+    started: Instant,
+) -> Result<Status, Error> {
+    let (inv, renderer, layout) = (&s.inv, &s.renderer, &s.layout);
+    let Local { packing, build, password } = local;
+    let (lock, first) = if dry_run {
+        (None, None)
+    } else {
+        // Which files to read does not depend on the install's fingerprint.
+        let (_, nodes) = desired(inv, renderer, &layout.bin, None, password.as_ref())
+            .map_err(|e| Error::Usage(format!("templates: {e}")))?;
+        let files = |node: &str| -> Vec<String> {
+            let n = nodes.iter().find(|n| n.name == node);
+            n.map(|n| n.files.iter().map(|f| f.name.clone()).collect()).unwrap_or_default()
+        };
+        match cluster::lock_and_probe(inv, &s.fleet, &s.envs, "apply", &layout.bin, &files).await {
+            Ok((lock, facts)) => (Some(lock), Some(facts)),
+            Err(status) => return status,
+        }
+    };
+    let (package, archive) = match packing {
+        Some(packing) => match packing.await.map_err(std::io::Error::other) {
+            Ok(Ok((_, fingerprint, archive))) => (Some(fingerprint), archive),
+            Ok(Err(e)) => return give_up(lock, Err(e.into())).await,
+            Err(e) => return give_up(lock, Err(e.into())).await,
+        },
+        None => (None, None),
+    };
+    let fingerprint = match (&package, &build) {
+        (Some(fingerprint), _) => Some(fingerprint.as_str()),
+        (None, Some((_, inputs))) => Some(inputs.fingerprint.as_str()),
+        (None, None) => None,
+    };
+    let (hosts, mut nodes) =
+        match desired(inv, renderer, &layout.bin, fingerprint, password.as_ref()) {
+            Ok(desired) => desired,
+            Err(e) => {
+                let e = Error::Usage(format!("templates: {e}"));
+                return give_up(lock, Err(e)).await;
+            }
+        };
+    let rebuild = roles.to_rebuild();
+    for n in nodes.iter_mut().filter(|n| rebuild.contains(&n.name.as_str())) {
+        n.rejoin = true;
+    }
+    let rebuilds = !rebuild.is_empty();
+
+    let inputs = Inputs {
+        build: build.as_ref().map(|(b, i)| (b, i)),
+        prebuilt: match (&inv.source, &package) {
+            (Some(Source::Prebuilt { path }), Some(fingerprint)) => {
+                Some((path.as_path(), fingerprint.as_str()))
+            }
+            _ => None,
+        },
+        archive,
+        password: password.as_ref().map(|s| (s, inv.cluster.os_user.as_str())),
+    };
+    let job = Job { s, dry_run, started, hosts: &hosts, nodes: &nodes };
+    let status = converge(&job, inputs, first).await;
+    if let Some(lock) = lock {
+        lock.release().await;
+    }
+    if rebuilds && !dry_run && matches!(status, Ok(Status::Ok)) {
+        // Verified: every standby streams, the rebuilt old primaries included.
+        roles.rebuilt();
+        let path = inventory::roles::save(&s.path, &roles).map_err(|source| {
+            let done =
+                format!("the old primaries {} were rebuilt as standbys", rebuild_names(&nodes));
+            Error::Unrecorded { done, source }
+        })?;
+        println!(
+            "{}: the old primaries {} are standbys of the new primaries now",
+            path.display(),
+            rebuild_names(&nodes)
+        );
+    }
+    status
+}
+
+/// Release the lock (when taken), then end with `status`.
+async fn give_up(
+    lock: Option<ClusterLock>,
+    status: Result<Status, Error>,
+) -> Result<Status, Error> {
+    if let Some(lock) = lock {
+        lock.release().await;
+    }
+    status
+}
+
+fn rebuild_names(nodes: &[DesiredNode]) -> String {
+    let names: Vec<&str> = nodes.iter().filter(|n| n.rejoin).map(|n| n.name.as_str()).collect();
+    names.join(", ")
+}
+
+/// What apply ships or builds: the local parts.
+struct Inputs<'a> {
+    build: Option<(&'a Build, &'a BuildInputs)>,
+    /// The install to ship: the prebuilt one (packed only when something ships, if its
+    /// fingerprint was cached), or (fetched once built) the build host's.
+    archive: Option<Vec<u8>>,
+    /// The prebuilt install and the fingerprint the plan was made with.
+    prebuilt: Option<(&'a Path, &'a str)>,
+    password: Option<(&'a Secret, &'a str)>,
+}
+
+/// Everything one apply (or plan) works with, prepared before any host is contacted.
+struct Job<'a> {
+    s: &'a Session,
+    dry_run: bool,
+    started: Instant,
+    hosts: &'a [DesiredHost],
+    nodes: &'a [DesiredNode],
+}
+
+/// Probe, plan, and (unless a dry run) run the plan and verify.
+/// `first`: the hosts' facts when they were read already (under the lock).
+async fn converge(
+    job: &Job<'_>,
+    inputs: Inputs<'_>,
+    first: Option<observe::Facts>,
+) -> Result<Status, Error> {
+    let Job { s, dry_run, started, hosts, nodes } = *job;
+    let (inv, fleet, envs, layout) = (&s.inv, &s.fleet, &s.envs, &s.layout);
+    let mut err = std::io::stderr();
+    let first = match first {
+        Some(facts) => split(facts),
+        None => probe(s, nodes).await,
+    };
+    let facts = match first {
+        Ok(facts) => facts,
+        Err(failed) => {
+            writeln!(
+                err,
+                "error: cannot read the state of {} host(s); nothing was changed:",
+                failed.len()
+            )?;
+            for (host, e) in failed {
+                writeln!(err, "  {host}: {}: {}", e.step, e.message)?;
+            }
+            return Ok(Status::Failed);
+        }
+    };
+    if !dry_run {
+        cluster::remember_replication(&s.path, inv, &all_ok(&facts));
+    }
+    let plan = plan(hosts, nodes, &facts);
+    let mut out = std::io::stdout();
+
+    if dry_run {
+        report::plan(&plan, &mut out)?;
+        writeln!(out, "{}", summary_line(&plan, inv))?;
+        return Ok(Status::Ok);
+    }
+    if plan.is_empty() {
+        writeln!(
+            out,
+            "nothing to do: {} already matches {} ({:.2} s)",
+            inv.cluster.name,
+            s.path.display(),
+            started.elapsed().as_secs_f64()
+        )?;
+        return Ok(Status::Ok);
+    }
+
+    let Inputs { build, mut archive, prebuilt, password } = inputs;
+    writeln!(err, "apply: {} step(s) in {} phase(s)", plan.step_count(), plan.phases.len())?;
+    for (i, phase) in plan.phases.iter().enumerate() {
+        if interrupted_before(&plan.phases[i..], &mut err)? {
+            return Ok(Status::Interrupted);
+        }
+        writeln!(err, "== {}", phase.name)?;
+        let ships = phase.steps.iter().any(|s| matches!(s.action, Action::ShipInstall { .. }));
+        if let (true, None, Some((path, fingerprint))) = (ships, &archive, prebuilt) {
+            let package = source::pack_prebuilt(path).await?;
+            if package.fingerprint != fingerprint {
+                writeln!(
+                    err,
+                    "error: the install at {} changed while apply ran (its fingerprint is not \
+                     the one the plan was made with); nothing more was changed: run apply again",
+                    path.display()
+                )?;
+                return Ok(Status::Failed);
+            }
+            archive = Some(package.archive);
+        }
+        if let (true, None, Some((b, _))) = (ships, &archive, &build) {
+            // Built once: the build host's install is what the other hosts get.
+            let cx = StepContext {
+                fleet,
+                hosts: envs.clone(),
+                archive: None,
+                build: None,
+                password: None,
+            };
+            match fetch_install(&b.build_host, &cx).await {
+                Ok(bytes) => archive = Some(bytes),
+                Err(e) => {
+                    writeln!(err, "error: {}: {}: {}", b.build_host, e.step, e.message)?;
+                    return Ok(Status::Failed);
+                }
+            }
+        }
+        let cx = StepContext {
+            fleet,
+            hosts: envs.clone(),
+            // Checked on the host before it is unpacked: a cut connection must not leave a
+            // partial install that looks complete.
+            archive: archive.as_deref().filter(|_| ships).map(|archive| Shipment {
+                archive,
+                layout,
+                sha256: source::sha256_hex(archive),
+            }),
+            build,
+            password,
+        };
+        let ok = cluster::run_steps(&phase.steps, &cx, s.forks, &mut err).await?;
+        if !ok && crate::interrupt::interrupted() {
+            writeln!(
+                err,
+                "interrupted: phase `{}` was cut short (its steps marked `not started` did not \
+                 run){}. Run apply again: it resumes from what is done.",
+                phase.name,
+                later_phases(&plan.phases[i + 1..])
+            )?;
+            return Ok(Status::Interrupted);
+        }
+        if !ok {
+            writeln!(
+                err,
+                "error: phase `{}` failed; later phases were not run. Fix the cause and run apply again: it resumes from what is done.",
+                phase.name
+            )?;
+            return Ok(Status::Failed);
+        }
+    }
+
+    if interrupted_before(&[], &mut err)? {
+        return Ok(Status::Interrupted);
+    }
+    // Verify from the servers themselves: running, registered, streaming. A standby that has
+    // just started may still replay what it was given (a rewound old primary: everything since
+    // the fork) before it streams: that alone is waited for, up to STREAM_WAIT.
+    let waiting = Instant::now();
+    let (problems, facts) = loop {
+        let facts = match probe(s, nodes).await {
+            Ok(facts) => facts,
+            Err(failed) => {
+                for (host, e) in failed {
+                    writeln!(err, "error: verify: {host}: {}: {}", e.step, e.message)?;
+                }
+                return Ok(Status::Failed);
+            }
+        };
+        let problems = verify(inv, nodes, &facts);
+        let settling = !problems.is_empty() && problems.iter().all(|p| p.not_streaming_yet);
+        if !settling || waiting.elapsed() >= STREAM_WAIT || crate::interrupt::interrupted() {
+            break (problems, facts);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    cluster::remember_replication(&s.path, inv, &all_ok(&facts));
+    // The standbys it has just seen streaming, whatever else is wrong: a later failover may
+    // promote them.
+    let marks = diff::streamed_marks(nodes, &facts);
+    let mut marked = true;
+    if !marks.is_empty() {
+        writeln!(err, "== {}", diff::STREAMED_PHASE)?;
+        marked = s.run(&marks, &mut err).await?;
+    }
+    for p in &problems {
+        writeln!(err, "error: verify: {}", p.text)?;
+    }
+    if !problems.is_empty() || !marked {
+        return Ok(Status::Failed);
+    }
+    writeln!(
+        out,
+        "applied {} step(s): {} is up ({:.1} s)",
+        plan.step_count(),
+        inv.cluster.name,
+        started.elapsed().as_secs_f64()
+    )?;
+    Ok(Status::Ok)
+}
+
+/// After Ctrl-C: say that `left` (the phases not started yet) will not run, and `true`.
+fn interrupted_before(left: &[Phase], err: &mut dyn Write) -> Result<bool, Error> {
+    if !crate::interrupt::interrupted() {
+        return Ok(false);
+    }
+    let what = match left {
+        [] => "the verification was not run".to_string(),
+        _ => format!("{} phase(s) not run: {}", left.len(), phase_names(left)),
+    };
+    writeln!(err, "interrupted: {what}. Run apply again: it resumes from what is done.")?;
+    Ok(true)
+}
+
+/// `; N later phase(s) not run: a, b` (empty when none).
+fn later_phases(left: &[Phase]) -> String {
+    match left {
+        [] => String::new(),
+        _ => format!("; {} later phase(s) not run: {}", left.len(), phase_names(left)),
+    }
+}
+
+fn phase_names(phases: &[Phase]) -> String {
+    phases.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
+}
+
+type ProbeFailures = Vec<(String, executor::StepError)>;
+
+/// Facts of hosts that all answered, as the other commands hold them.
+fn all_ok(facts: &BTreeMap<String, HostFacts>) -> cluster::HostResults {
+    facts.iter().map(|(host, f)| (host.clone(), Ok(f.clone()))).collect()
+}
+
+/// Probe every host of `s`, reading the managed files of `nodes`.
+async fn probe(
+    s: &Session,
+    nodes: &[DesiredNode],
+) -> Result<BTreeMap<String, HostFacts>, ProbeFailures> {
+    let files = |node: &str| -> Vec<String> {
+        nodes
+            .iter()
+            .find(|n| n.name == node)
+            .map(|n| n.files.iter().map(|f| f.name.clone()).collect())
+            .unwrap_or_default()
+    };
+    split(cluster::probe(&s.inv, &s.fleet, s.forks, &s.envs, &s.layout.bin, &files).await)
+}
+
+/// The facts of every host, or the hosts that could not be probed.
+fn split(facts: observe::Facts) -> Result<BTreeMap<String, HostFacts>, ProbeFailures> {
+    let mut ok = BTreeMap::new();
+    let mut failed = Vec::new();
+    for (host, f) in facts {
+        match f {
+            Ok(f) => {
+                ok.insert(host, f);
+            }
+            Err(e) => failed.push((host, e)),
+        }
+    }
+    if failed.is_empty() { Ok(ok) } else { Err(failed) }
+}
+
+/// How long apply's verification waits for standbys that run but do not stream yet.
+const STREAM_WAIT: Duration = Duration::from_secs(60);
+
+/// One thing wrong with the cluster after apply.
+struct Problem {
+    text: String,
+    /// A running standby in recovery that does not stream yet: it may still be replaying.
+    not_streaming_yet: bool,
+}
+
+impl Problem {
+    fn fatal(text: String) -> Problem {
+        Problem { text, not_streaming_yet: false }
+    }
+}
+
+/// What is wrong with the cluster after apply, read from the servers.
+fn verify(
+    inv: &Inventory,
+    nodes: &[DesiredNode],
+    facts: &BTreeMap<String, HostFacts>,
+) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    for n in nodes {
+        let Some(f) = facts.get(&n.host).and_then(|h| h.nodes.get(&n.name)) else {
+            problems.push(Problem::fatal(format!("{} on {}: no facts", n.name, n.host)));
+            continue;
+        };
+        let cause = disk_cause(f, &n.data_dir).map(|c| format!(": {c}")).unwrap_or_default();
+        if !f.running {
+            problems.push(Problem::fatal(format!(
+                "{} on {}: not accepting connections{cause} (see {}/server.log)",
+                n.name, n.host, n.data_dir
+            )));
+            continue;
+        }
+        if let Some(want) = &n.pgxc_node {
+            let (mut want, mut have) = (want.clone(), f.pgxc_node.clone());
+            want.sort();
+            have.sort();
+            if want != have {
+                problems.push(Problem::fatal(format!(
+                    "{} on {}: pgxc_node is {:?}, the inventory says {:?}",
+                    n.name, n.host, have, want
+                )));
+            }
+        }
+        if n.role == Role::Standby {
+            let node = inv.node(&n.name).expect("inventory node");
+            let primary = node
+                .primary
+                .as_ref()
+                .and_then(|p| inv.node(p.as_str()))
+                .expect("standby has a primary");
+            let pf = facts.get(&primary.host).and_then(|h| h.nodes.get(primary.name.as_str()));
+            let streaming = pf.is_some_and(|pf| pf.streams_to(&n.name));
+            if f.in_recovery.is_none() {
+                problems.push(Problem::fatal(format!(
+                    "{} on {}: accepts connections but did not answer the probe's queries{cause} \
+                     (see {}/server.log)",
+                    n.name, n.host, n.data_dir
+                )));
+            } else if f.in_recovery != Some(true) {
+                problems.push(Problem::fatal(format!("{} on {}: not in recovery", n.name, n.host)));
+            } else if !streaming {
+                let text = format!(
+                    "{} on {}: not streaming from {} (pg_stat_replication on the primary){cause}",
+                    n.name, n.host, primary.name
+                );
+                problems.push(Problem { text, not_streaming_yet: true });
+            }
+        }
+    }
+    problems
+}
+
+fn summary_line(plan: &crate::plan::step::Plan, inv: &Inventory) -> String {
+    if plan.is_empty() {
+        format!("nothing to do: {} matches its inventory", inv.cluster.name)
+    } else {
+        format!(
+            "apply would run {} step(s) in {} phase(s); nothing was changed",
+            plan.step_count(),
+            plan.phases.len()
+        )
+    }
+}
