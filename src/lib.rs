@@ -5,7 +5,10 @@
 //! Data flows one way, from the user's inventory to the hosts:
 //!
 //! - [`cli`]: clap types only.
-//! - [`commands`]: one module per subcommand: load inventory, select targets, execute, report.
+//! - [`commands`]: one module per subcommand, glue only: arguments -> inventory, an
+//!   [`ops::Session`] and options -> one [`ops`] function -> exit status.
+//! - [`ops`]: the operations (apply, status, start/stop, restart, failover, switchover, degrade,
+//!   clean): probe through the session, let [`plan`] decide, run the steps, report each.
 //! - [`inventory`]: PURE. TOML text -> validated [`inventory::Inventory`], every problem reported at once.
 //! - [`flavors`]: PURE. What differs between Postgres-XC and PostgreSQL: files, commands, start order.
 //! - [`plan`]: PURE. Desired state (render context, templates) vs observed facts -> ordered steps.
@@ -20,7 +23,7 @@
 //! - [`interrupt`]: Ctrl-C for the whole process: first, start nothing new; second, exit.
 //! - [`lab`]: local sshd "hosts" on loopback addresses, to try the tool and to test it.
 //!
-//! Start reading at [`commands::run`].
+//! Start reading at [`commands::run`], then [`ops`].
 
 pub mod cli;
 pub mod commands;

@@ -477,3 +477,104 @@ pub fn node_facts<'a>(
 ) -> Result<Option<&'a NodeFacts>, String> {
     crate::plan::state::node_facts(facts, &node.host, node.name.as_str())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::scripted::{Scripted, World, healthy, node_mut};
+    use crate::plan::fixtures;
+
+    fn running(world: &World, node: &Node) -> bool {
+        let facts = crate::plan::state::node_facts(world, &node.host, node.name.as_str());
+        matches!(facts, Ok(Some(f)) if f.running)
+    }
+
+    /// Fail `node` over in a session on `world`; its status, what it printed, the stand-in.
+    async fn fail_over(
+        inv: &Inventory,
+        script: impl FnOnce(&Scripted),
+        world: World,
+        node: &str,
+    ) -> (Status, String, Scripted, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let hosts = Scripted::new(world);
+        script(&hosts);
+        let s = hosts.session(&dir.path().join("lab.toml"), inv.clone());
+        let opts = Opts { node: node.into(), accept_data_loss: false };
+        let mut out = Vec::new();
+        let status = failover(&s, &opts, Instant::now(), &mut out).await.unwrap();
+        (status, String::from_utf8(out).unwrap(), hosts, dir)
+    }
+
+    #[tokio::test]
+    async fn a_lost_primary_is_replaced_and_a_stopped_coordinator_started_before_it_is_re_pointed()
+    {
+        let inv = fixtures::postgres_xc();
+        let coord2 = inv.node("coord2").unwrap().clone();
+        let mut world = healthy(&inv);
+        // dn2's machine (db3) is gone; coord2 (db2) stopped, as an X2 coordinator does ~5 s
+        // after a crash recovery.
+        world.insert("db3".into(), Err("connect: connection refused".into()));
+        let c2 = node_mut(&mut world, &coord2).unwrap();
+        (c2.running, c2.alive) = (false, false);
+        let stopped = coord2.clone();
+        let started = coord2.clone();
+        let (status, out, hosts, dir) = fail_over(
+            &inv,
+            move |h| {
+                h.fail_while("coord2: register", move |w| !running(w, &stopped));
+                h.on("coord2: start", move |w| node_mut(w, &started).unwrap().running = true);
+            },
+            world,
+            "dn2",
+        )
+        .await;
+        assert_eq!(status, Status::Ok, "{out}");
+        let check = "check: dn2 answers through it, not in recovery";
+        assert_eq!(
+            hosts.log(),
+            [
+                "lock failover".to_string(),
+                "dn2_replica: promote".into(),
+                "coord1: register".into(),
+                "coord2: register".into(),
+                format!("coord1: {check}"),
+                "coord2: start".into(),
+                "coord2: register".into(),
+                format!("coord2: {check}"),
+            ]
+        );
+        assert!(out.contains("dn2 on db3: not fenced, its host is unreachable"), "{out}");
+        assert!(out.contains("coord2 on db2: not running: started first"), "{out}");
+        let roles = roles::load(&dir.path().join("lab.toml")).unwrap();
+        let promotion = &roles.datanodes["dn2"];
+        assert_eq!(promotion.primary, "dn2_replica");
+        assert!(!promotion.old_primary_fenced, "its host was unreachable");
+    }
+
+    #[tokio::test]
+    async fn a_standby_never_seen_streaming_is_refused_before_anything_runs() {
+        let inv = fixtures::postgres_xc();
+        let replica = inv.node("dn2_replica").unwrap().clone();
+        let mut world = healthy(&inv);
+        world.insert("db3".into(), Err("connect: connection refused".into()));
+        node_mut(&mut world, &replica).unwrap().streamed = false;
+        let (status, out, hosts, dir) = fail_over(&inv, |_| {}, world, "dn2").await;
+        assert_eq!(status, Status::Failed);
+        assert_eq!(hosts.log(), ["lock failover"]);
+        assert!(out.contains("refusing to promote dn2_replica on db1"), "{out}");
+        assert!(out.contains("never saw it stream"), "{out}");
+        assert!(!dir.path().join("lab.roles.toml").exists());
+    }
+
+    #[tokio::test]
+    async fn a_primary_that_cannot_be_stopped_and_still_runs_keeps_its_standby_a_standby() {
+        let inv = fixtures::postgres_xc();
+        let (status, out, hosts, dir) =
+            fail_over(&inv, |h| h.fail_while("dn2: stop", |_| true), healthy(&inv), "dn2").await;
+        assert_eq!(status, Status::Failed);
+        assert_eq!(hosts.log(), ["lock failover", "dn2: stop (immediate)"]);
+        assert!(out.contains("could not stop dn2 on db3, and it cannot be read as down"), "{out}");
+        assert!(!dir.path().join("lab.roles.toml").exists());
+    }
+}

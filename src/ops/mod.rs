@@ -21,6 +21,8 @@ pub mod degrade;
 pub mod failover;
 pub mod lifecycle;
 pub mod restart;
+#[cfg(test)]
+pub mod scripted;
 pub mod session;
 pub mod status;
 pub mod switchover;

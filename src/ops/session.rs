@@ -2,20 +2,27 @@
 //! assemble for itself (and pass around as loose parameters): the inventory and the file it
 //! came from, the install's layout on the hosts, the templates, the SSH fleet, how to run as
 //! the cluster's user on each host, and how many hosts to work on at once.
+//!
+//! What a session does on the hosts (probe nodes, run a step, take the cluster lock) goes
+//! through one seam, [`Hosts`]: over SSH in use ([`Ssh`]), scripted in the operations' unit
+//! tests, which so cover each operation's decisions and order of steps without a host.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use futures::future::BoxFuture;
+
 use crate::executor::steps::{HostEnv, StepContext, run_step};
-use crate::executor::{self, Outcome, Target};
+use crate::executor::{self, Outcome, StepError, Target};
 use crate::flavors::{self, NodeCommands};
 use crate::inventory::{Inventory, Node};
+use crate::lock::ClusterLock;
 use crate::plan::desired::{bin_dir, psql};
 use crate::plan::render::Renderer;
 use crate::plan::step::Step;
 use crate::source::Layout;
-use crate::transport::Fleet;
+use crate::transport::{Fleet, Output};
 
 use super::cluster::{self, HostResults, LockScope};
 use super::{Error, Status};
@@ -35,6 +42,71 @@ pub struct Session {
     pub envs: BTreeMap<String, HostEnv>,
     /// How many hosts to work on at once.
     pub forks: usize,
+    /// Where probes, steps and the lock go: [`Ssh`], or a stand-in in tests.
+    pub hosts: Box<dyn Hosts>,
+}
+
+/// What a [`Session`] does on the hosts: the seam between the operations and SSH.
+pub trait Hosts: Send + Sync {
+    /// One probe per host that holds one of `nodes`, reading only those nodes, and the content
+    /// of their managed files `files`.
+    fn probe<'a>(
+        &'a self,
+        s: &'a Session,
+        nodes: &'a [&'a Node],
+        files: &'a [&'a str],
+    ) -> BoxFuture<'a, HostResults>;
+
+    /// Run one step on its host.
+    fn run<'a>(
+        &'a self,
+        s: &'a Session,
+        step: &'a Step,
+    ) -> BoxFuture<'a, Result<Output, StepError>>;
+
+    /// Take the cluster lock for `what`; see [`cluster::lock`]. `Ok(None)`: nothing to hold
+    /// (a stand-in).
+    fn lock<'a>(
+        &'a self,
+        s: &'a Session,
+        what: &'a str,
+        scope: LockScope,
+    ) -> BoxFuture<'a, Result<Option<ClusterLock>, Result<Status, Error>>>;
+}
+
+/// The hosts over SSH, through the session's fleet.
+pub struct Ssh;
+
+impl Hosts for Ssh {
+    fn probe<'a>(
+        &'a self,
+        s: &'a Session,
+        nodes: &'a [&'a Node],
+        files: &'a [&'a str],
+    ) -> BoxFuture<'a, HostResults> {
+        Box::pin(cluster::probe_nodes_reading(
+            &s.inv, nodes, &s.fleet, s.forks, &s.envs, &s.layout, files,
+        ))
+    }
+
+    fn run<'a>(
+        &'a self,
+        s: &'a Session,
+        step: &'a Step,
+    ) -> BoxFuture<'a, Result<Output, StepError>> {
+        Box::pin(async move { run_step(step, &s.steps()).await })
+    }
+
+    fn lock<'a>(
+        &'a self,
+        s: &'a Session,
+        what: &'a str,
+        scope: LockScope,
+    ) -> BoxFuture<'a, Result<Option<ClusterLock>, Result<Status, Error>>> {
+        Box::pin(
+            async move { cluster::lock(&s.inv, &s.fleet, &s.envs, what, scope).await.map(Some) },
+        )
+    }
 }
 
 impl Session {
@@ -73,7 +145,8 @@ impl Session {
             }
         };
         let envs = cluster::host_envs(&inv, &layout);
-        Ok(Session { path: path.to_path_buf(), inv, layout, renderer, fleet, envs, forks })
+        let path = path.to_path_buf();
+        Ok(Session { path, inv, layout, renderer, fleet, envs, forks, hosts: Box::new(Ssh) })
     }
 
     /// Disconnect from every host (which also releases a lock held through the fleet).
@@ -82,13 +155,13 @@ impl Session {
     }
 
     /// Take the cluster lock for `what`; see [`cluster::lock`]. A refusal is reported on stderr
-    /// and closes the fleet.
+    /// and closes the fleet. The lock is held until the value is dropped or released.
     pub async fn lock(
         &self,
         what: &str,
         scope: LockScope,
-    ) -> Result<crate::lock::ClusterLock, Result<Status, Error>> {
-        cluster::lock(&self.inv, &self.fleet, &self.envs, what, scope).await
+    ) -> Result<Option<ClusterLock>, Result<Status, Error>> {
+        self.hosts.lock(self, what, scope).await
     }
 
     /// What steps run with: the fleet and the host environments (no install, build or
@@ -104,34 +177,34 @@ impl Session {
 
     /// [`Session::probe`], reading the content of the managed files `files` of each node too.
     pub async fn probe_reading(&self, nodes: &[&Node], files: &[&str]) -> HostResults {
-        cluster::probe_nodes_reading(
-            &self.inv,
-            nodes,
-            &self.fleet,
-            self.forks,
-            &self.envs,
-            &self.layout,
-            files,
-        )
-        .await
+        self.hosts.probe(self, nodes, files).await
     }
 
     /// Run `steps` at once (at most `forks`), reporting each on `out`; `Ok(false)` if one
     /// failed.
     pub async fn run(&self, steps: &[Step], out: &mut dyn Write) -> Result<bool, Error> {
-        cluster::run_steps(steps, &self.steps(), self.forks, out).await
+        Ok(self.failed(steps, out).await?.is_empty())
     }
 
     /// Run `steps` at once, reporting each on `out`; the ones that failed.
     pub async fn failed(&self, steps: &[Step], out: &mut dyn Write) -> Result<Vec<Step>, Error> {
-        cluster::failed_steps(steps, &self.steps(), self.forks, out).await
+        let items = steps.iter().map(|s| (target(s), s)).collect();
+        let outcomes =
+            executor::run_items(items, self.forks, |_, step| self.hosts.run(self, step)).await;
+        let mut failed = Vec::new();
+        for (step, outcome) in steps.iter().zip(&outcomes) {
+            crate::executor::report::progress(step, outcome, out)?;
+            if outcome.result.is_err() {
+                failed.push(step.clone());
+            }
+        }
+        Ok(failed)
     }
 
     /// Run one step (not reported: the caller says what its outcome means).
     pub async fn run_one(&self, step: &Step) -> Outcome {
-        let cx = self.steps();
-        let target = Target { host: step.host.clone(), node: step.node.clone() };
-        executor::run_items(vec![(target, ())], 1, |_, ()| run_step(step, &cx)).await.remove(0)
+        let items = vec![(target(step), step)];
+        executor::run_items(items, 1, |_, step| self.hosts.run(self, step)).await.remove(0)
     }
 
     /// The commands that start, stop, promote, ... `node`.
@@ -149,6 +222,10 @@ impl Session {
         argv.extend(["-v".into(), "ON_ERROR_STOP=1".into(), "-c".into(), sql]);
         argv
     }
+}
+
+fn target(step: &Step) -> Target {
+    Target { host: step.host.clone(), node: step.node.clone() }
 }
 
 /// `node on host`, as every line about a node names it.

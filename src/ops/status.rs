@@ -103,7 +103,7 @@ pub async fn refresh(
     };
     let heals = if lock.is_some() { heals } else { Vec::new() };
     let healed = heal(s, &now, &nodes, &heals, to).await;
-    if let Some(lock) = lock {
+    if let Some(Some(lock)) = lock {
         lock.release().await;
     }
     let healed = healed?;

@@ -1,0 +1,173 @@
+//! A scripted stand-in for the hosts ([`Hosts`]), for the operations' unit tests: the test
+//! sets what the hosts hold (a "world" of probe facts), which steps fail and while what is
+//! true, and what a step changes; the stand-in answers probes from that world and records
+//! every step run and every lock taken, in order. No host, no SSH: the decisions and the
+//! sequencing of an operation are tested here, end-to-end behaviour in tests/.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use futures::future::BoxFuture;
+
+use crate::executor::StepError;
+use crate::inventory::{Inventory, Node};
+use crate::lock::ClusterLock;
+use crate::plan::render::Renderer;
+use crate::plan::state::{HostFacts, NodeFacts};
+use crate::plan::step::{Action, Step};
+use crate::source::Layout;
+use crate::transport::{ExitStatus, Fleet, Output};
+
+use super::cluster::{HostResults, LockScope};
+use super::session::{Hosts, Session};
+use super::{Error, Status};
+
+/// What the hosts hold: per host its facts, or why it cannot be reached.
+pub type World = HostResults;
+
+type Predicate = Box<dyn Fn(&World) -> bool + Send + Sync>;
+type Effect = Box<dyn Fn(&mut World) + Send + Sync>;
+
+/// The script and the record of one test.
+#[derive(Default)]
+pub struct Script {
+    pub world: World,
+    /// Steps (by [`what`] prefix) that fail while their predicate holds.
+    fails: Vec<(String, Predicate)>,
+    /// What a step (by [`what`] prefix) changes when it succeeds.
+    effects: Vec<(String, Effect)>,
+    /// Every step run ([`what`]), and `lock <what>` for each lock taken, in order.
+    pub log: Vec<String>,
+}
+
+/// The stand-in; clones share one script.
+#[derive(Clone, Default)]
+pub struct Scripted(pub Arc<Mutex<Script>>);
+
+impl Scripted {
+    /// A stand-in whose hosts hold `world`.
+    pub fn new(world: World) -> Scripted {
+        Scripted(Arc::new(Mutex::new(Script { world, ..Script::default() })))
+    }
+
+    /// Steps whose [`what`] starts with `prefix` fail while `when` holds of the world.
+    pub fn fail_while(&self, prefix: &str, when: impl Fn(&World) -> bool + Send + Sync + 'static) {
+        self.0.lock().unwrap().fails.push((prefix.to_string(), Box::new(when)));
+    }
+
+    /// Steps whose [`what`] starts with `prefix` change the world with `effect`.
+    pub fn on(&self, prefix: &str, effect: impl Fn(&mut World) + Send + Sync + 'static) {
+        self.0.lock().unwrap().effects.push((prefix.to_string(), Box::new(effect)));
+    }
+
+    /// What ran, in order.
+    pub fn log(&self) -> Vec<String> {
+        self.0.lock().unwrap().log.clone()
+    }
+
+    /// A session on `inv` (kept as if beside `path`) whose hosts are this stand-in.
+    pub fn session(&self, path: &Path, inv: Inventory) -> Session {
+        let layout = Layout { bin: "bin".into(), lib: "lib".into() };
+        Session {
+            path: path.to_path_buf(),
+            inv,
+            layout,
+            renderer: Renderer::new(),
+            fleet: Fleet::new(Vec::new()),
+            envs: BTreeMap::new(),
+            forks: 4,
+            hosts: Box::new(self.clone()),
+        }
+    }
+}
+
+/// How the log names a step: `node: step` (a register step as `node: register`).
+pub fn what(step: &Step) -> String {
+    let node = step.node.as_deref().unwrap_or(&step.host);
+    match &step.action {
+        Action::Register { .. } => format!("{node}: register"),
+        // A step shows as `node on host: what it does`.
+        _ => {
+            let shown = step.to_string();
+            format!("{node}: {}", shown.split_once(": ").map_or(shown.as_str(), |(_, w)| w))
+        }
+    }
+}
+
+impl Hosts for Scripted {
+    fn probe<'a>(
+        &'a self,
+        _: &'a Session,
+        nodes: &'a [&'a Node],
+        _: &'a [&'a str],
+    ) -> BoxFuture<'a, HostResults> {
+        let script = self.0.lock().unwrap();
+        let hosts: BTreeMap<_, _> = nodes
+            .iter()
+            .map(|n| {
+                let facts = script.world.get(&n.host).cloned();
+                (n.host.clone(), facts.unwrap_or_else(|| Err("not in the script".into())))
+            })
+            .collect();
+        Box::pin(async move { hosts })
+    }
+
+    fn run<'a>(
+        &'a self,
+        _: &'a Session,
+        step: &'a Step,
+    ) -> BoxFuture<'a, Result<Output, StepError>> {
+        let mut guard = self.0.lock().unwrap();
+        let script = &mut *guard;
+        let what = what(step);
+        script.log.push(what.clone());
+        let fails = script.fails.iter().any(|(p, when)| what.starts_with(p) && when(&script.world));
+        let result = if fails {
+            Err(StepError { step: "scripted".into(), message: format!("{what} failed") })
+        } else {
+            for (_, effect) in script.effects.iter().filter(|(p, _)| what.starts_with(p)) {
+                effect(&mut script.world);
+            }
+            let ok = ExitStatus::Code(0);
+            Ok(Output { stdout: Vec::new(), stderr: Vec::new(), status: ok })
+        };
+        Box::pin(async move { result })
+    }
+
+    fn lock<'a>(
+        &'a self,
+        _: &'a Session,
+        what: &'a str,
+        _: LockScope,
+    ) -> BoxFuture<'a, Result<Option<ClusterLock>, Result<Status, Error>>> {
+        self.0.lock().unwrap().log.push(format!("lock {what}"));
+        Box::pin(async { Ok(None) })
+    }
+}
+
+/// A world where every host of `inv` answers and every node is initialised and running: a
+/// datanode as a primary streaming to its standbys (seen streaming), a standby in recovery.
+pub fn healthy(inv: &Inventory) -> World {
+    let mut world: World =
+        inv.hosts.iter().map(|h| (h.name.clone(), Ok(HostFacts::default()))).collect();
+    for n in &inv.nodes {
+        let facts = NodeFacts {
+            dir_exists: true,
+            initialized: true,
+            running: true,
+            alive: true,
+            in_recovery: Some(n.primary.is_some()),
+            streamed: n.primary.is_some(),
+            ..NodeFacts::default()
+        };
+        *node_mut(&mut world, n).expect("every host answers") = facts;
+    }
+    world
+}
+
+/// `node`'s facts in `world`, to change (its host must answer).
+pub fn node_mut<'w>(world: &'w mut World, node: &Node) -> Option<&'w mut NodeFacts> {
+    let host = world.get_mut(&node.host)?.as_mut().ok()?;
+    Some(host.nodes.entry(node.name.to_string()).or_default())
+}
