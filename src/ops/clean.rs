@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::Instant;
 
-use crate::executor::steps::run_step;
 use crate::executor::{self, Target, report};
 use crate::flavors::StopMode;
 use crate::inventory::{self, Node};
@@ -56,12 +55,8 @@ pub async fn clean(
         .iter()
         .enumerate()
         .map(|(i, s)| (Target { host: s.host.clone(), node: s.node.clone() }, i));
-    let cx = s.steps();
-    let outcomes = executor::run_items(items.collect(), s.forks, |_, i| {
-        let (step, cx) = (&steps[i], &cx);
-        async move { run_step(step, cx).await }
-    })
-    .await;
+    let outcomes =
+        executor::run_items(items.collect(), s.forks, |_, i| s.hosts.run(s, &steps[i])).await;
     for (step, outcome) in steps.iter().zip(&outcomes) {
         report::progress(step, outcome, out)?;
     }

@@ -168,3 +168,55 @@ fn remember_degraded(path: &Path, primary: &Node, standby: &Node, from: Option<L
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::scripted::{Scripted, healthy, node_mut, streaming};
+    use crate::plan::fixtures;
+
+    #[tokio::test]
+    async fn degrade_writes_the_held_file_reloads_and_checks_a_commit_and_records_it() {
+        let inv = fixtures::postgresql();
+        let (pg1, standby) = (inv.node("pg1").unwrap(), inv.node("pg1_standby").unwrap());
+        let mut world = healthy(&inv);
+        node_mut(&mut world, pg1).unwrap().in_recovery = Some(false);
+        node_mut(&mut world, standby).unwrap().running = false;
+        let dir = tempfile::tempdir().unwrap();
+        let hosts = Scripted::new(world);
+        let path = dir.path().join("shop.toml");
+        let s = hosts.session(&path, inv.clone());
+        let mut out = Vec::new();
+        let status = degrade_pair(&s, "pg1", Instant::now(), &mut out).await.unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert_eq!(status, Status::Ok, "{out}");
+        assert_eq!(
+            hosts.log(),
+            [
+                "lock degrade",
+                "pg1: create synchronous_standby.conf",
+                "pg1: reload (synchronous_standby_names)",
+                "pg1: await: commits no longer wait for pg1_standby",
+            ]
+        );
+        let record = replication::load(&path).unwrap();
+        assert!(record.datanodes["pg1"].asynchronous_since_unix.is_some(), "{record:?}");
+    }
+
+    #[tokio::test]
+    async fn a_heal_finds_the_standby_streaming_again_and_leaves_the_primary_alone() {
+        let inv = fixtures::postgresql();
+        let (pg1, standby) = (inv.node("pg1").unwrap(), inv.node("pg1_standby").unwrap());
+        let mut world = healthy(&inv);
+        streaming(&mut world, pg1, standby);
+        let dir = tempfile::tempdir().unwrap();
+        let hosts = Scripted::new(world);
+        let s = hosts.session(&dir.path().join("shop.toml"), inv.clone());
+        let (_, nodes) = desired(&inv, &s.renderer, &s.layout.bin, None, None).unwrap();
+        let want = nodes.iter().find(|n| n.name == "pg1").unwrap();
+        let mut out = Vec::new();
+        let done = degrade(&s, want, pg1, standby, true, &mut out).await.unwrap();
+        assert!(matches!(done, Degraded::NotBlocked(_)), "{done:?}");
+        assert!(hosts.log().is_empty(), "{:?}", hosts.log());
+    }
+}

@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::Instant;
 
-use crate::executor::steps::run_step;
 use crate::executor::{self, Target, report};
 use crate::flavors::{self, NodeCommands};
 use crate::inventory::{self, Inventory, Node, roles};
@@ -75,7 +74,6 @@ pub async fn change(
     for n in nodes {
         with_commands.push((n, s.commands(n)?));
     }
-    let cx = s.steps();
     let mut ran = Ran::default();
     for tier in tiers(direction, flavor.start_order(), &with_commands, facts, fenced) {
         report::tier_header(verb(direction), tier.role, out)?;
@@ -104,10 +102,10 @@ pub async fn change(
             })
             .collect();
         let outcomes = executor::run_items(steps, s.forks, |_, i| {
-            let (cx, decision) = (&cx, &tier.nodes[i].decision);
+            let decision = &tier.nodes[i].decision;
             async move {
                 let Decision::Run(step) = decision else { unreachable!("only steps are run") };
-                run_step(step, cx).await
+                s.hosts.run(s, step).await
             }
         })
         .await;
@@ -158,5 +156,93 @@ pub fn verb(direction: Direction) -> &'static str {
     match direction {
         Direction::Start => "start",
         Direction::Stop(_) => "stop",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::scripted::{Scripted, World, healthy, node_mut};
+    use crate::plan::fixtures;
+
+    /// Every node of `inv` initialised and stopped.
+    fn all_stopped(inv: &Inventory) -> World {
+        let mut world = healthy(inv);
+        for n in &inv.nodes {
+            let f = node_mut(&mut world, n).unwrap();
+            (f.running, f.alive, f.in_recovery) = (false, false, None);
+        }
+        world
+    }
+
+    async fn start(inv: &Inventory, hosts: &Scripted) -> (Status, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let s = hosts.session(&dir.path().join("lab.toml"), inv.clone());
+        let mut out = Vec::new();
+        let status =
+            start_stop(&s, None, Direction::Start, Instant::now(), &mut out).await.unwrap();
+        (status, String::from_utf8(out).unwrap())
+    }
+
+    #[tokio::test]
+    async fn start_goes_tier_by_tier_and_stops_at_the_first_tier_that_fails() {
+        let inv = fixtures::postgres_xc();
+        let hosts = Scripted::new(all_stopped(&inv));
+        let (status, out) = start(&inv, &hosts).await;
+        assert_eq!(status, Status::Ok, "{out}");
+        assert_eq!(
+            hosts.log(),
+            [
+                "lock start",
+                "gtm: start",
+                "dn1: start",
+                "dn2: start",
+                "dn1_standby: start",
+                "dn2_replica: start",
+                "coord1: start",
+                "coord2: start",
+            ]
+        );
+
+        let hosts = Scripted::new(all_stopped(&inv));
+        hosts.fail_while("dn2: start", |_| true);
+        let (status, out) = start(&inv, &hosts).await;
+        assert_eq!(status, Status::Failed);
+        assert_eq!(hosts.log(), ["lock start", "gtm: start", "dn1: start", "dn2: start"]);
+        assert!(out.contains("coord1 on db1: not started: an earlier tier failed"), "{out}");
+    }
+
+    #[tokio::test]
+    async fn start_leaves_running_nodes_alone_and_refuses_a_fenced_old_primary() {
+        let inv = fixtures::postgres_xc();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lab.toml");
+        let mut roles = roles::Roles::default();
+        roles.datanodes.insert(
+            "dn1".into(),
+            roles::Promotion {
+                primary: "dn1_standby".into(),
+                old_primary: "dn1".into(),
+                old_primary_fenced: true,
+                old_primary_follows: false,
+                failed_over_at_unix: 0,
+            },
+        );
+        roles::save(&path, &roles).unwrap();
+        let mut world = healthy(&inv);
+        let dn1 = inv.node("dn1").unwrap();
+        let f = node_mut(&mut world, dn1).unwrap();
+        (f.running, f.alive) = (false, false);
+        let hosts = Scripted::new(world);
+        let s = hosts.session(&path, inv.clone());
+        let mut out = Vec::new();
+        let status =
+            start_stop(&s, None, Direction::Start, Instant::now(), &mut out).await.unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert_eq!(status, Status::Failed, "{out}");
+        assert_eq!(hosts.log(), ["lock start"]);
+        assert!(out.contains("dn1 on db2: fenced: failover made dn1_standby the primary"), "{out}");
+        assert!(out.contains("dn2 on db3: already running"), "{out}");
+        assert!(out.contains("coord1 on db1: not started: an earlier tier failed"), "{out}");
     }
 }

@@ -13,7 +13,6 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use crate::executor::steps::{StepContext, run_step};
 use crate::executor::{self, StepError, Target, report};
 use crate::inventory::roles::Roles;
 use crate::inventory::{Flavor, Inventory, Node, Role, roles};
@@ -146,7 +145,6 @@ pub async fn restart(
         }
     }
 
-    let cx = s.steps();
     let mut restarted = 0;
     let mut stopped_at = None;
     let mut tier = None;
@@ -167,8 +165,7 @@ pub async fn restart(
                 .collect();
             let outcomes = executor::run_items(items, plain.len(), |_, n: &RollNode| {
                 let steps = &planned[n.node.name.as_str()];
-                let cx = &cx;
-                async move { roll_one(steps, cx).await }
+                roll_one(s, steps)
             })
             .await;
             for (n, outcome) in plain.iter().zip(&outcomes) {
@@ -284,10 +281,10 @@ async fn roll_over<'a>(
 /// Restart one node and run its checks, one after the other; the first failure ends it and is
 /// named by its step (`pg1 on h1: check: pg1_standby streams from it again`). On success, the
 /// restart step's output (it says how long the node was down).
-async fn roll_one(steps: &[Step], cx: &StepContext<'_>) -> Result<Output, StepError> {
+async fn roll_one(s: &Session, steps: &[Step]) -> Result<Output, StepError> {
     let mut first = None;
     for step in steps {
-        let output = run_step(step, cx).await.map_err(|e| {
+        let output = s.hosts.run(s, step).await.map_err(|e| {
             // The step already says restart or check; a connect failure says so.
             let step = match e.step.as_str() {
                 "restart" | "check" => step.to_string(),

@@ -14,7 +14,7 @@ use crate::executor::StepError;
 use crate::inventory::{Inventory, Node};
 use crate::lock::ClusterLock;
 use crate::plan::render::Renderer;
-use crate::plan::state::{HostFacts, NodeFacts};
+use crate::plan::state::{HostFacts, NodeFacts, Replica, ReplicaState};
 use crate::plan::step::{Action, Step};
 use crate::source::Layout;
 use crate::transport::{ExitStatus, Fleet, Output};
@@ -37,6 +37,8 @@ pub struct Script {
     fails: Vec<(String, Predicate)>,
     /// What a step (by [`what`] prefix) changes when it succeeds.
     effects: Vec<(String, Effect)>,
+    /// What a step (by [`what`] prefix) prints when it succeeds.
+    outputs: Vec<(String, String)>,
     /// Every step run ([`what`]), and `lock <what>` for each lock taken, in order.
     pub log: Vec<String>,
 }
@@ -59,6 +61,11 @@ impl Scripted {
     /// Steps whose [`what`] starts with `prefix` change the world with `effect`.
     pub fn on(&self, prefix: &str, effect: impl Fn(&mut World) + Send + Sync + 'static) {
         self.0.lock().unwrap().effects.push((prefix.to_string(), Box::new(effect)));
+    }
+
+    /// Steps whose [`what`] starts with `prefix` print `stdout` when they succeed.
+    pub fn prints(&self, prefix: &str, stdout: &str) {
+        self.0.lock().unwrap().outputs.push((prefix.to_string(), stdout.to_string()));
     }
 
     /// What ran, in order.
@@ -129,8 +136,9 @@ impl Hosts for Scripted {
             for (_, effect) in script.effects.iter().filter(|(p, _)| what.starts_with(p)) {
                 effect(&mut script.world);
             }
-            let ok = ExitStatus::Code(0);
-            Ok(Output { stdout: Vec::new(), stderr: Vec::new(), status: ok })
+            let stdout = script.outputs.iter().find(|(p, _)| what.starts_with(p));
+            let stdout = stdout.map(|(_, text)| text.as_bytes().to_vec()).unwrap_or_default();
+            Ok(Output { stdout, stderr: Vec::new(), status: ExitStatus::Code(0) })
         };
         Box::pin(async move { result })
     }
@@ -164,6 +172,18 @@ pub fn healthy(inv: &Inventory) -> World {
         *node_mut(&mut world, n).expect("every host answers") = facts;
     }
     world
+}
+
+/// In `world`, `primary` (running, not in recovery) streams to `standby`.
+pub fn streaming(world: &mut World, primary: &Node, standby: &Node) {
+    let facts = node_mut(world, primary).expect("the primary's host answers");
+    facts.in_recovery = Some(false);
+    facts.replicas.push(Replica {
+        application_name: standby.name.to_string(),
+        state: ReplicaState::Streaming,
+        sync_state: if standby.synchronous { "sync" } else { "async" }.into(),
+        lag_bytes: Some(0),
+    });
 }
 
 /// `node`'s facts in `world`, to change (its host must answer).

@@ -325,3 +325,96 @@ pub async fn hand_over<'a>(
     }
     Ok(Ok(HandedOver { old, new, first_write }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::Inventory;
+    use crate::ops::scripted::{Scripted, World, healthy, streaming};
+    use crate::plan::fixtures;
+
+    const CONTROLDATA: &str = "Database cluster state:               shut down\n\
+                               Latest checkpoint location:           0/3000028\n";
+
+    /// Switch `node` over in a session on `world`; its status, what it printed, the stand-in.
+    async fn switch(
+        inv: &Inventory,
+        script: impl FnOnce(&Scripted),
+        world: World,
+        node: &str,
+    ) -> (Status, String, Scripted, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let hosts = Scripted::new(world);
+        script(&hosts);
+        let s = hosts.session(&dir.path().join("shop.toml"), inv.clone());
+        let mut out = Vec::new();
+        let status = switchover(&s, node, Instant::now(), &mut out).await.unwrap();
+        (status, String::from_utf8(out).unwrap(), hosts, dir)
+    }
+
+    fn pair_streaming(inv: &Inventory) -> World {
+        let mut world = healthy(inv);
+        streaming(&mut world, inv.node("pg1").unwrap(), inv.node("pg1_standby").unwrap());
+        world
+    }
+
+    #[tokio::test]
+    async fn the_standby_is_promoted_only_after_the_clean_stop_and_the_old_primary_follows() {
+        let inv = fixtures::postgresql();
+        let (status, out, hosts, dir) =
+            switch(&inv, |h| h.prints("pg1: stop", CONTROLDATA), pair_streaming(&inv), "pg1").await;
+        assert_eq!(status, Status::Ok, "{out}");
+        assert_eq!(
+            hosts.log(),
+            [
+                "lock switchover",
+                "pg1: stop (fast)",
+                "pg1_standby: promote once it replayed pg1's final checkpoint 0/3000028",
+                "pg1_standby: check: it takes writes",
+                "pg1: update postgresql.conf",
+                "pg1: update pg_hba.conf",
+                "pg1: update standby.signal",
+                "pg1: start",
+                "pg1_standby: await: pg1 streams from it",
+                "pg1: create .pgxc-deploy-streamed",
+            ]
+        );
+        assert!(out.contains("switchover pg1: pg1_standby on pg-b"), "{out}");
+        let roles = crate::inventory::roles::load(&dir.path().join("shop.toml")).unwrap();
+        assert_eq!(roles.datanodes["pg1"].primary, "pg1_standby");
+        assert!(roles.datanodes["pg1"].old_primary_follows);
+    }
+
+    #[tokio::test]
+    async fn a_primary_that_does_not_stop_cleanly_leaves_its_standby_unpromoted() {
+        let inv = fixtures::postgresql();
+        let (status, out, hosts, dir) =
+            switch(&inv, |h| h.fail_while("pg1: stop", |_| true), pair_streaming(&inv), "pg1")
+                .await;
+        assert_eq!(status, Status::Failed);
+        assert_eq!(hosts.log(), ["lock switchover", "pg1: stop (fast)"]);
+        assert!(out.contains("pg1 did not stop cleanly: nothing was promoted"), "{out}");
+        assert!(!dir.path().join("shop.roles.toml").exists());
+    }
+
+    #[tokio::test]
+    async fn a_stop_that_was_not_a_clean_shutdown_promotes_nothing() {
+        let inv = fixtures::postgresql();
+        let crashed = "Database cluster state:               in production\n\
+                       Latest checkpoint location:           0/3000028\n";
+        let (status, out, hosts, _dir) =
+            switch(&inv, |h| h.prints("pg1: stop", crashed), pair_streaming(&inv), "pg1").await;
+        assert_eq!(status, Status::Failed);
+        assert_eq!(hosts.log(), ["lock switchover", "pg1: stop (fast)"]);
+        assert!(out.contains("cannot read a clean shutdown's checkpoint"), "{out}");
+    }
+
+    #[tokio::test]
+    async fn a_standby_that_does_not_stream_is_refused_before_the_primary_stops() {
+        let inv = fixtures::postgresql();
+        let (status, out, hosts, _dir) = switch(&inv, |_| {}, healthy(&inv), "pg1").await;
+        assert_eq!(status, Status::Failed);
+        assert_eq!(hosts.log(), ["lock switchover"]);
+        assert!(out.contains("pg1_standby does not stream from pg1"), "{out}");
+    }
+}
