@@ -76,7 +76,7 @@ pub async fn failover(
             if let Some(why) =
                 failover::again_refusal(datanode, primary, fenced, node_facts(&facts, primary))
             {
-                return fail(out, why);
+                return fail(out, why.to_string());
             }
             writeln!(
                 out,

@@ -52,29 +52,65 @@ pub fn takeover<'a>(
 /// After a failover (`Takeover::Done`): why failover must refuse, changing nothing, or `None`
 /// when the primary it recorded runs out of recovery (failover then redoes the coordinator
 /// part and the check, as after a partial failure). `facts`: that primary's probe.
-pub fn again_refusal(
-    datanode: &Node,
-    primary: &Node,
-    fenced: &Node,
+pub fn again_refusal<'a>(
+    datanode: &'a Node,
+    primary: &'a Node,
+    fenced: &'a Node,
     facts: Result<Option<&NodeFacts>, String>,
-) -> Option<String> {
+) -> Option<AlreadyFailedOver<'a>> {
     let state = match facts {
-        Err(why) => format!("its host {} is unreachable: {why}", primary.host),
+        Err(why) => PrimaryState::Unreachable(why),
         Ok(Some(f)) if f.running && f.in_recovery == Some(false) => return None,
-        Ok(Some(f)) if f.running => "in recovery".to_string(),
-        Ok(Some(_)) => "not running".to_string(),
-        Ok(None) => "not reported by the probe".to_string(),
+        Ok(Some(f)) if f.running => PrimaryState::InRecovery,
+        Ok(Some(_)) => PrimaryState::NotRunning,
+        Ok(None) => PrimaryState::NotReported,
     };
-    Some(format!(
-        "{datanode} already failed over to {primary} (roles file), and {fenced} is fenced, not a \
-         standby: there is no standby left to promote. {primary} on {host} is {state}: start it \
-         again (`pgxc-deploy start INVENTORY --on {primary}`), or rebuild {fenced} as its \
-         standby first (not implemented yet); nothing was changed",
-        datanode = datanode.name,
-        primary = primary.name,
-        fenced = fenced.name,
-        host = primary.host,
-    ))
+    Some(AlreadyFailedOver { datanode, primary, fenced, state })
+}
+
+/// Why failover refuses after a failover: no standby is left, and the primary it recorded
+/// does not run as a primary.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlreadyFailedOver<'a> {
+    pub datanode: &'a Node,
+    pub primary: &'a Node,
+    pub fenced: &'a Node,
+    /// How the recorded primary was seen.
+    pub state: PrimaryState,
+}
+
+/// How the primary a failover recorded was seen, when it does not run as a primary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrimaryState {
+    /// Its host could not be probed: why.
+    Unreachable(String),
+    InRecovery,
+    NotRunning,
+    NotReported,
+}
+
+impl std::fmt::Display for AlreadyFailedOver<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = match &self.state {
+            PrimaryState::Unreachable(why) => {
+                format!("its host {} is unreachable: {why}", self.primary.host)
+            }
+            PrimaryState::InRecovery => "in recovery".to_string(),
+            PrimaryState::NotRunning => "not running".to_string(),
+            PrimaryState::NotReported => "not reported by the probe".to_string(),
+        };
+        write!(
+            f,
+            "{datanode} already failed over to {primary} (roles file), and {fenced} is fenced, \
+             not a standby: there is no standby left to promote. {primary} on {host} is \
+             {state}: start it again (`pgxc-deploy start INVENTORY --on {primary}`), or rebuild \
+             {fenced} as its standby first (not implemented yet); nothing was changed",
+            datanode = self.datanode.name,
+            primary = self.primary.name,
+            fenced = self.fenced.name,
+            host = self.primary.host,
+        )
+    }
 }
 
 /// Why `standby` must not be promoted, or `None` when it may. `facts`: its probe (or why its
@@ -86,47 +122,97 @@ pub fn again_refusal(
 /// streaming, or pgxc-deploy saw it stream since it became a standby
 /// ([`super::state::STREAMED_MARKER`]). The server itself cannot tell: the position it
 /// reports as received is set as soon as it asks to stream, before anything arrives.
-pub fn refusal(
-    standby: &Node,
+pub fn refusal<'a>(
+    standby: &'a Node,
     facts: Result<Option<&NodeFacts>, String>,
     primary: Option<&NodeFacts>,
-) -> Option<String> {
+) -> Option<NotPromotable<'a>> {
     let f = match facts {
-        Err(why) => return Some(format!("its host {} is unreachable: {why}", standby.host)),
-        Ok(None) => return Some("the probe did not report it".into()),
+        Err(why) => return Some(NotPromotable::Unreachable { standby, why }),
+        Ok(None) => return Some(NotPromotable::NotReported),
         Ok(Some(f)) => f,
     };
     if !f.initialized {
         return Some(if f.staging || f.dir_exists {
-            format!("it is still being cloned ({} is not complete)", standby.data_dir)
+            NotPromotable::Cloning { standby }
         } else {
-            format!("{} does not exist: it was never cloned", standby.data_dir)
+            NotPromotable::NeverCloned { standby }
         });
     }
     if !f.running {
         // Only a hot standby that accepts connections has replayed up to a consistent point.
-        return Some(format!(
-            "it is not running: start it (`pgxc-deploy start INVENTORY --on {}`) and let it \
-             catch up first",
-            standby.name
-        ));
+        return Some(NotPromotable::NotRunning { standby });
     }
     if f.in_recovery != Some(true) {
-        return Some("it is not in recovery: it is a primary already".into());
+        return Some(NotPromotable::Primary);
     }
     let streams = primary.is_some_and(|p| p.streams_to(standby.name.as_str()));
     if !f.streamed && !streams {
-        return Some(format!(
-            "pgxc-deploy never saw it stream from its primary (no {marker} in {dir}; apply and \
-             switchover write it once it streams), so it may lack what the primary committed \
-             since it was cloned. If you know it is complete, create {dir}/{marker} on {host} \
-             and run failover again",
-            marker = super::state::STREAMED_MARKER,
-            dir = standby.data_dir,
-            host = standby.host,
-        ));
+        return Some(NotPromotable::NeverStreamed { standby });
     }
     None
+}
+
+/// Why a standby must not be promoted ([`refusal`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum NotPromotable<'a> {
+    /// Its host could not be probed: why.
+    Unreachable {
+        standby: &'a Node,
+        why: String,
+    },
+    NotReported,
+    /// Its clone has not completed.
+    Cloning {
+        standby: &'a Node,
+    },
+    /// It has no data directory.
+    NeverCloned {
+        standby: &'a Node,
+    },
+    NotRunning {
+        standby: &'a Node,
+    },
+    /// It is out of recovery: a primary already.
+    Primary,
+    /// Neither its primary nor pgxc-deploy ever saw it stream.
+    NeverStreamed {
+        standby: &'a Node,
+    },
+}
+
+impl std::fmt::Display for NotPromotable<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotPromotable::Unreachable { standby, why } => {
+                write!(f, "its host {} is unreachable: {why}", standby.host)
+            }
+            NotPromotable::NotReported => f.write_str("the probe did not report it"),
+            NotPromotable::Cloning { standby } => {
+                write!(f, "it is still being cloned ({} is not complete)", standby.data_dir)
+            }
+            NotPromotable::NeverCloned { standby } => {
+                write!(f, "{} does not exist: it was never cloned", standby.data_dir)
+            }
+            NotPromotable::NotRunning { standby } => write!(
+                f,
+                "it is not running: start it (`pgxc-deploy start INVENTORY --on {}`) and let it \
+                 catch up first",
+                standby.name
+            ),
+            NotPromotable::Primary => f.write_str("it is not in recovery: it is a primary already"),
+            NotPromotable::NeverStreamed { standby } => write!(
+                f,
+                "pgxc-deploy never saw it stream from its primary (no {marker} in {dir}; apply \
+                 and switchover write it once it streams), so it may lack what the primary \
+                 committed since it was cloned. If you know it is complete, create \
+                 {dir}/{marker} on {host} and run failover again",
+                marker = super::state::STREAMED_MARKER,
+                dir = standby.data_dir,
+                host = standby.host,
+            ),
+        }
+    }
 }
 
 /// What to do about the old primary before promoting its standby.
@@ -486,14 +572,14 @@ mod tests {
         let mut cloning = streaming_standby();
         (cloning.initialized, cloning.running, cloning.staging) = (false, false, true);
         assert_eq!(
-            refusal(s, Ok(Some(&cloning)), None).unwrap(),
+            refusal(s, Ok(Some(&cloning)), None).unwrap().to_string(),
             "it is still being cloned (/srv/pg/pg1_standby is not complete)"
         );
 
         let mut never = streaming_standby();
         never.streamed = false;
         assert_eq!(
-            refusal(s, Ok(Some(&never)), None).unwrap(),
+            refusal(s, Ok(Some(&never)), None).unwrap().to_string(),
             "pgxc-deploy never saw it stream from its primary (no .pgxc-deploy-streamed in \
              /srv/pg/pg1_standby; apply and switchover write it once it streams), so it may lack \
              what the primary committed since it was cloned. If you know it is complete, create \
@@ -514,12 +600,14 @@ mod tests {
 
         let mut down = streaming_standby();
         (down.running, down.alive) = (false, false);
-        assert!(refusal(s, Ok(Some(&down)), None).unwrap().starts_with("it is not running"));
+        let refused = refusal(s, Ok(Some(&down)), None).unwrap();
+        assert!(refused.to_string().starts_with("it is not running"));
         let mut promoted = streaming_standby();
         promoted.in_recovery = Some(false);
-        assert!(refusal(s, Ok(Some(&promoted)), None).unwrap().contains("a primary already"));
+        let refused = refusal(s, Ok(Some(&promoted)), None).unwrap();
+        assert!(refused.to_string().contains("a primary already"));
         assert_eq!(
-            refusal(s, Err("connect: refused".into()), None).unwrap(),
+            refusal(s, Err("connect: refused".into()), None).unwrap().to_string(),
             "its host pg-b is unreachable: connect: refused"
         );
     }
@@ -624,7 +712,7 @@ mod tests {
         let primary = NodeFacts { running: true, in_recovery: Some(false), ..Default::default() };
         assert_eq!(again_refusal(pg1, standby, pg1, Ok(Some(&primary))), None);
         let down = NodeFacts::default();
-        let why = again_refusal(pg1, standby, pg1, Ok(Some(&down))).unwrap();
+        let why = again_refusal(pg1, standby, pg1, Ok(Some(&down))).unwrap().to_string();
         assert!(
             why.starts_with(
                 "pg1 already failed over to pg1_standby (roles file), and pg1 is fenced, not a \
@@ -638,11 +726,13 @@ mod tests {
         assert!(
             again_refusal(pg1, standby, pg1, Ok(Some(&standby_again)))
                 .unwrap()
+                .to_string()
                 .contains("is in recovery")
         );
         assert!(
             again_refusal(pg1, standby, pg1, Err("refused".into()))
                 .unwrap()
+                .to_string()
                 .contains("unreachable: refused")
         );
     }

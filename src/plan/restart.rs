@@ -202,7 +202,7 @@ pub fn hand_over_to<'a>(
     let pair = pair::pair(inv, datanode).map_err(|_| "it has no standby".to_string())?;
     let now = pair::current(inv, roles, pair)?;
     match switchover::refusal(now.datanode, now.standby, facts(now.datanode), facts(now.standby)) {
-        Some(why) => Err(why),
+        Some(why) => Err(why.to_string()),
         None => Ok(pair),
     }
 }

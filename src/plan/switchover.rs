@@ -15,36 +15,77 @@ use crate::flavors;
 use crate::inventory::{Inventory, Node, Role};
 
 /// Why `standby` cannot take over from `primary` without losing anything, or `None`.
-pub fn refusal(
-    primary: &Node,
-    standby: &Node,
+pub fn refusal<'a>(
+    primary: &'a Node,
+    standby: &'a Node,
     primary_facts: Option<&NodeFacts>,
     standby_facts: Option<&NodeFacts>,
-) -> Option<String> {
+) -> Option<Refusal<'a>> {
     let Some(p) = primary_facts.filter(|f| f.running) else {
-        return Some(format!(
-            "the primary {} is not running: a switchover hands over from a running primary (use \
-             failover when it is lost)",
-            primary.name
-        ));
+        return Some(Refusal::PrimaryNotRunning { primary });
     };
     if p.in_recovery != Some(false) {
-        return Some(format!("{} is in recovery: it is not a primary", primary.name));
+        return Some(Refusal::PrimaryInRecovery { primary });
     }
     let Some(s) = standby_facts.filter(|f| f.running) else {
-        return Some(format!("its standby {} is not running", standby.name));
+        return Some(Refusal::StandbyNotRunning { standby });
     };
     if s.in_recovery != Some(true) {
-        return Some(format!("{} is not in recovery: it is a primary already", standby.name));
+        return Some(Refusal::StandbyIsPrimary { standby });
     }
-    let streams = p.streams_to(standby.name.as_str());
-    if !streams {
-        return Some(format!(
-            "{} does not stream from {}: the primary's last WAL would not reach it",
-            standby.name, primary.name
-        ));
+    if !p.streams_to(standby.name.as_str()) {
+        return Some(Refusal::NotStreaming { primary, standby });
     }
     None
+}
+
+/// Why a switchover must not start ([`refusal`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Refusal<'a> {
+    PrimaryNotRunning {
+        primary: &'a Node,
+    },
+    PrimaryInRecovery {
+        primary: &'a Node,
+    },
+    StandbyNotRunning {
+        standby: &'a Node,
+    },
+    StandbyIsPrimary {
+        standby: &'a Node,
+    },
+    /// The standby does not stream from the primary: the primary's last WAL would not reach it.
+    NotStreaming {
+        primary: &'a Node,
+        standby: &'a Node,
+    },
+}
+
+impl std::fmt::Display for Refusal<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::PrimaryNotRunning { primary } => write!(
+                f,
+                "the primary {} is not running: a switchover hands over from a running primary \
+                 (use failover when it is lost)",
+                primary.name
+            ),
+            Refusal::PrimaryInRecovery { primary } => {
+                write!(f, "{} is in recovery: it is not a primary", primary.name)
+            }
+            Refusal::StandbyNotRunning { standby } => {
+                write!(f, "its standby {} is not running", standby.name)
+            }
+            Refusal::StandbyIsPrimary { standby } => {
+                write!(f, "{} is not in recovery: it is a primary already", standby.name)
+            }
+            Refusal::NotStreaming { primary, standby } => write!(
+                f,
+                "{} does not stream from {}: the primary's last WAL would not reach it",
+                standby.name, primary.name
+            ),
+        }
+    }
 }
 
 /// The "Latest checkpoint location" pg_controldata prints, validated as an `X/Y` position (it
@@ -159,7 +200,12 @@ mod tests {
         let (p, s) = (inv.node("pg1").unwrap(), inv.node("pg1_standby").unwrap());
         let mut primary = up(false);
         let standby = up(true);
-        assert!(refusal(p, s, Some(&primary), Some(&standby)).unwrap().contains("does not stream"));
+        assert_eq!(
+            refusal(p, s, Some(&primary), Some(&standby)),
+            Some(Refusal::NotStreaming { primary: p, standby: s })
+        );
+        let refused = refusal(p, s, Some(&primary), Some(&standby)).unwrap();
+        assert!(refused.to_string().contains("does not stream"));
         primary.replicas.push(Replica {
             application_name: "pg1_standby".into(),
             state: ReplicaState::Streaming,
@@ -167,10 +213,9 @@ mod tests {
             lag_bytes: Some(0),
         });
         assert_eq!(refusal(p, s, Some(&primary), Some(&standby)), None);
-        assert!(refusal(p, s, None, Some(&standby)).unwrap().contains("use failover"));
-        assert!(
-            refusal(p, s, Some(&primary), Some(&up(false))).unwrap().contains("a primary already")
-        );
+        assert!(refusal(p, s, None, Some(&standby)).unwrap().to_string().contains("use failover"));
+        let refused = refusal(p, s, Some(&primary), Some(&up(false))).unwrap();
+        assert!(refused.to_string().contains("a primary already"));
     }
 
     #[test]
