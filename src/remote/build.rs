@@ -13,7 +13,7 @@
 use crate::inventory::{Build, Origin};
 use crate::shell::{Cmd, quote};
 
-use super::state::INSTALL_MARKER;
+use crate::plan::state::INSTALL_MARKER;
 
 /// The build directory under a host's data root (which the cluster's user owns, unlike, often,
 /// the install prefix's parent).
