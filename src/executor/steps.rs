@@ -1,6 +1,7 @@
-//! Runs plan [`Step`]s on their hosts: each [`Action`] becomes remote commands (built with
-//! [`crate::shell`], run as the cluster's user) over the host's one session. A step fails with
-//! the step's name and the end of what the remote command printed on stderr.
+//! Runs plan [`Step`]s on their hosts: each [`Action`] becomes remote scripts (written by
+//! [`crate::remote::steps`] and [`crate::remote::build`], run as the cluster's user) and
+//! uploads over the host's one session. A step fails with the step's name and the end of what
+//! the remote command printed on stderr.
 
 use std::collections::BTreeMap;
 
@@ -10,16 +11,13 @@ use super::{StepError, report};
 use crate::flavors::PWFILE_ARG;
 use crate::inventory::Build;
 use crate::plan::diff::registration_sql;
-use crate::plan::state::{INIT_MARKER, INSTALL_MARKER, PgxcNodeRow};
+use crate::plan::state::{INIT_MARKER, PgxcNodeRow};
 use crate::plan::step::{Action, Rejoin, Step};
 use crate::remote::build::{self, Poll};
-use crate::remote::steps::{
-    argv_cmd, await_script, clear_stale_pid_files, data_dir_arg, kill_leftovers, prepare_init,
-    promote_wait, remove_script, restart_script, strip_copied, wait_until, wait_while,
-};
+use crate::remote::steps;
 use crate::secret::Secret;
-use crate::shell::{Become, Cmd, Script, quote};
-use crate::source::{BuildInputs, LAYOUT_RECORD, Layout};
+use crate::shell::{Become, Script};
+use crate::source::{BuildInputs, Layout};
 use crate::transport::{ExitStatus, Fleet, Output, Session};
 
 /// What running steps on a host needs besides the step itself.
@@ -73,8 +71,7 @@ pub async fn fetch_install(host: &str, cx: &StepContext<'_>) -> Result<Vec<u8>, 
     let env = cx.hosts.get(host).expect("the build host is in the context");
     let session = cx.fleet.session(host).await.map_err(|e| StepError::new("connect", &e))?;
     let remote = Remote { session: &session, env };
-    let tar = Cmd::new("tar").arg("-C").arg(&env.install_prefix).args(["-cf", "-", "."]);
-    Ok(remote.run("fetch install", &Script::new().cmd(tar), None).await?.stdout)
+    Ok(remote.run("fetch install", &steps::pack_install(&env.install_prefix), None).await?.stdout)
 }
 
 /// Run one step to completion.
@@ -90,25 +87,13 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
         Action::WritePassfile { path } => {
             let (secret, user) = cx.password.expect("a password file step comes with a password");
             let parent = path.rsplit_once('/').map_or("/", |(p, _)| p);
-            remote
-                .run(
-                    "password file",
-                    &Script::new().cmd(Cmd::new("mkdir").arg("-p").arg(parent)),
-                    None,
-                )
-                .await?;
+            remote.run("password file", &steps::make_dir(parent), None).await?;
             remote.upload(path, &secret.pgpass(user), 0o600).await
         }
         Action::SetPassword { psql, scram } => {
             let (secret, user) = cx.password.expect("a password change comes with a password");
             let sql = secret.alter_role_sql(user, *scram);
-            let run = Script::new().cmd(Cmd::new(&psql[0]).args(&psql[1..]).args([
-                "-q",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-f",
-                "-",
-            ]));
+            let run = steps::psql_stdin(psql, true);
             remote.run("password", &run, Some(sql.as_bytes())).await.map_err(|mut e| {
                 e.message.push_str(
                     "\n  the password files still hold the old password; if the node is down, \
@@ -120,40 +105,12 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
         }
         Action::ShipInstall { fingerprint } => {
             let shipment = cx.archive.as_ref().expect("an install step comes with its archive");
-            let prefix = &env.install_prefix;
-            // Received whole into a file and checked before anything is unpacked (tar takes an
-            // archive cut at a member's end for a complete one); the layout, then the
-            // fingerprint last: an install with its fingerprint recorded is complete.
-            let file = format!("{prefix}/{INSTALL_MARKER}.tar");
-            let check = format!("{}  {file}\n", shipment.sha256);
-            let script = Script::new()
-                .cmd(Cmd::new("mkdir").arg("-p").arg(prefix))
-                .cmd(Cmd::new("cat").raw(">").arg(&file))
-                .cmd(Cmd::new("printf").arg("%s").arg(check).raw("|").arg("sha256sum").args([
-                    "--check",
-                    "--quiet",
-                    "--status",
-                    "-",
-                ]).raw("||").raw(&format!(
-                    "{{ echo {} >&2; exit 1; }}",
-                    quote("the install archive arrived incomplete or damaged (sha256 differs); run apply again")
-                )))
-                .cmd(Cmd::new("tar").arg("-xf").arg(&file).arg("-C").arg(prefix))
-                .cmd(Cmd::new("rm").arg("-f").arg(&file))
-                .cmd(
-                    Cmd::new("printf")
-                        .arg("%s")
-                        .arg(shipment.layout.record())
-                        .raw(">")
-                        .arg(format!("{prefix}/{LAYOUT_RECORD}")),
-                )
-                .cmd(
-                    Cmd::new("printf")
-                        .arg("%s")
-                        .arg(fingerprint)
-                        .raw(">")
-                        .arg(format!("{prefix}/{INSTALL_MARKER}")),
-                );
+            let script = steps::ship_install(
+                &env.install_prefix,
+                &shipment.sha256,
+                &shipment.layout.record(),
+                fingerprint,
+            );
             remote.run("install", &script, Some(shipment.archive)).await
         }
         Action::Init { argv, data_dir, staging, files, foreign } => {
@@ -172,38 +129,26 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
             let pwfile = argv.iter().find_map(|a| a.strip_prefix(PWFILE_ARG));
             if let Some(pwfile) = pwfile {
                 let (secret, _) = cx.password.expect("initdb --pwfile comes with a password");
-                let mkdir = Script::new().cmd(Cmd::new("mkdir").arg("-p").arg(parent));
-                remote.run("init", &mkdir, None).await?;
+                remote.run("init", &steps::make_dir(parent), None).await?;
                 remote.upload(pwfile, &secret.pwfile(), 0o600).await?;
             }
-            let prepared = remote.run("init", &prepare_init(argv, staging, parent), None).await;
+            let prepared =
+                remote.run("init", &steps::prepare_init(argv, staging, parent), None).await;
             if let Some(pwfile) = pwfile {
-                let rm = Script::new().cmd(Cmd::new("rm").arg("-f").arg(pwfile));
-                remote.run("init", &rm, None).await?;
+                remote.run("init", &steps::remove_pwfile(pwfile), None).await?;
             }
             prepared?;
             upload_files(&remote, staging, files).await?;
-            let finish = Script::new()
-                .cmd(Cmd::new("touch").arg(format!("{staging}/{INIT_MARKER}")))
-                .cmd(Cmd::new("mv").arg("-T").arg(staging).arg(data_dir));
-            remote.run("init", &finish, None).await
+            remote.run("init", &steps::finish_init(staging, data_dir), None).await
         }
         Action::Rejoin(rejoin) => {
             let Rejoin { stop, status, rewind, init, data_dir, staging, files } = &**rejoin;
             let node = step.node.as_deref().unwrap_or_default();
             // Stop it if it runs (stale PID files are cleared first: they name no server).
-            let stop = Script::new().raw(&clear_stale_pid_files(data_dir)).raw(&format!(
-                "if {} >/dev/null 2>&1; then {} || exit 1; {}; fi",
-                argv_cmd(status),
-                argv_cmd(stop),
-                wait_while(status)
-            ));
+            let stop = steps::stop_if_running(data_dir, stop, status);
             remote.run("rebuild: stop", &stop, None).await?;
             if let Some(rewind) = rewind {
-                let script = Script::new()
-                    .cmd(argv_cmd(&rewind.checkpoint))
-                    .cmd(argv_cmd(&rewind.rewind))
-                    .cmd(strip_copied(data_dir));
+                let script = steps::rewind(&rewind.checkpoint, &rewind.rewind, data_dir);
                 match remote.run("rebuild: pg_rewind", &script, None).await {
                     Ok(out) => {
                         upload_files(&remote, data_dir, files).await?;
@@ -226,15 +171,10 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
             let parent =
                 data_dir.rsplit_once('/').map_or("/", |(p, _)| if p.is_empty() { "/" } else { p });
             remote
-                .run("rebuild: pg_basebackup", &prepare_init(init, staging, parent), None)
+                .run("rebuild: pg_basebackup", &steps::prepare_init(init, staging, parent), None)
                 .await?;
             upload_files(&remote, staging, files).await?;
-            // The old directory goes only now that its replacement is complete.
-            let finish = Script::new()
-                .cmd(Cmd::new("touch").arg(format!("{staging}/{INIT_MARKER}")))
-                .raw(&remove_script(Some(data_dir), None).to_string())
-                .cmd(Cmd::new("mv").arg("-T").arg(staging).arg(data_dir));
-            remote.run("rebuild", &finish, None).await?;
+            remote.run("rebuild", &steps::finish_rebuild(staging, data_dir), None).await?;
             report::note(&step.host, node, "copied from the new primary with pg_basebackup");
             Ok(ok_output())
         }
@@ -244,82 +184,43 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
                 .await
         }
         Action::Start { argv, ready } => {
-            let mut script = Script::new();
-            if let Some(dir) = data_dir_arg(argv) {
-                script = script.raw(&clear_stale_pid_files(dir));
-            }
-            let script = script.cmd(argv_cmd(argv)).raw(&wait_until(ready));
-            let started = remote.run("start", &script, None).await;
+            let started = remote.run("start", &steps::start(argv, ready), None).await;
             started.map_err(|e| with_log_hint(e, argv))
         }
         Action::Stop { argv, status, remove, then } => {
-            let mut script = Script::new();
-            if let Some(dir) = data_dir_arg(argv) {
-                script = script.raw(&clear_stale_pid_files(dir));
-            }
-            let mut script = script.cmd(argv_cmd(argv)).raw(&wait_while(status));
-            if !remove.is_empty() {
-                script = script.cmd(Cmd::new("rm").args(["-f", "--"]).args(remove));
-            }
-            if !then.is_empty() {
-                script = script.cmd(argv_cmd(then));
-            }
-            remote.run("stop", &script, None).await
+            remote.run("stop", &steps::stop(argv, status, remove, then), None).await
         }
-        Action::RemoveFile { path } => {
-            let rm = Script::new().cmd(Cmd::new("rm").args(["-f", "--"]).arg(path));
-            remote.run("remove", &rm, None).await
-        }
+        Action::RemoveFile { path } => remote.run("remove", &steps::remove_file(path), None).await,
         Action::KillLeftovers { data_dir } => {
-            remote.run("fence", &Script::new().raw(&kill_leftovers(data_dir)), None).await
+            remote.run("fence", &steps::fence(data_dir), None).await
         }
         Action::Remove { data_dir, staging } => {
-            remote
-                .run("remove", &remove_script(data_dir.as_deref(), staging.as_deref()), None)
-                .await
+            let script = steps::remove_script(data_dir.as_deref(), staging.as_deref());
+            remote.run("remove", &script, None).await
         }
         Action::Promote { argv, primary, after } => {
-            let mut script = Script::new();
-            if let Some((argv, what)) = after {
-                script = script.raw(&await_script(argv, what, 600));
-            }
-            let script = script.cmd(argv_cmd(argv)).raw(&promote_wait(argv, primary));
-            remote.run("promote", &script, None).await
+            let after = after.as_ref().map(|(argv, what)| (argv.as_slice(), what.as_str()));
+            remote.run("promote", &steps::promote(argv, primary, after), None).await
         }
-        Action::Check { argv, .. } => {
-            remote.run("check", &Script::new().cmd(argv_cmd(argv)), None).await
-        }
-        Action::Reload { argv, .. } => {
-            remote
-                .run("reload", &Script::new().cmd(Cmd::new(&argv[0]).args(&argv[1..])), None)
-                .await
-        }
+        Action::Check { argv, .. } => remote.run("check", &steps::run(argv), None).await,
+        Action::Reload { argv, .. } => remote.run("reload", &steps::run(argv), None).await,
         Action::Restart { stop, status, start, ready, .. } => {
-            let script = restart_script(stop, status, start, ready);
+            let script = steps::restart_script(stop, status, start, ready);
             remote.run("restart", &script, None).await.map_err(|e| with_log_hint(e, start))
         }
         Action::Await { argv, what, tenths } => {
-            remote.run("await", &Script::new().raw(&await_script(argv, what, *tenths)), None).await
+            remote.run("await", &steps::wait_for(argv, what, *tenths), None).await
         }
         Action::Register { psql, want, fresh_sql } => {
             let node = step.node.as_deref().unwrap_or_default();
-            let query = "select node_name, node_type, node_host, node_port from pgxc_node";
-            let read = Script::new().cmd(
-                Cmd::new(&psql[0]).args(&psql[1..]).args(["-A", "-t", "-F", " ", "-c", query]),
-            );
-            let out = remote.run("register", &read, None).await?;
+            let out = remote.run("register", &steps::read_pgxc_node(psql), None).await?;
             let have = parse_pgxc_node(&out.stdout).map_err(|message| StepError {
                 step: "register".into(),
                 message: format!("cannot read pgxc_node: {message}"),
             })?;
             let fresh = have.len() == 1 && have[0].name == node;
             let sql = if fresh { fresh_sql.clone() } else { registration_sql(node, want, &have) };
-            let run = Script::new().cmd(Cmd::new(&psql[0]).args(&psql[1..]).args([
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-f",
-                "-",
-            ]));
+            let run = steps::psql_stdin(psql, false);
             remote.run("register", &run, Some(sql.as_bytes())).await
         }
     }
@@ -467,11 +368,8 @@ impl Remote<'_> {
         script: &Script,
         stdin: Option<&[u8]>,
     ) -> Result<Output, StepError> {
-        let mut script = script.clone().env("LD_LIBRARY_PATH", &self.env.lib_dir);
-        if let Some(passfile) = &self.env.passfile {
-            script = script.env("PGPASSFILE", passfile);
-        }
-        let script = script.to_string();
+        let script =
+            steps::in_host_env(script, &self.env.lib_dir, self.env.passfile.as_deref()).to_string();
         let command = self.env.as_user.wrap_guarded(&script, &self.env.data_root);
         let out = self
             .session

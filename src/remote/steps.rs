@@ -1,13 +1,108 @@
 //! The shell of plan steps: what [`crate::executor::steps`] runs on a host for each
-//! [`Action`](crate::plan::step::Action) (start, stop, restart, promote, waits, removal,
-//! fencing). PURE: these functions only build the scripts; the executor runs them as the
-//! cluster's user, guarded ([`crate::shell::Become::wrap_guarded`]).
+//! [`Action`](crate::plan::step::Action) (install, init, start, stop, restart, promote, waits,
+//! removal, fencing, registration). PURE: these functions only build the scripts; the executor
+//! runs them as the cluster's user, guarded ([`crate::shell::Become::wrap_guarded`]), and
+//! uploads files.
+//!
+//! Values (paths, argv, messages) reach the shell only through [`Cmd`] arguments and
+//! [`Lines::set`] / [`Lines::function`]; the loops and conditions are constant text that refers
+//! to them (`"$d"`, `is_running`).
 
 use crate::plan::restart::{DOWN_MS_PREFIX, WAS_DOWN};
-use crate::plan::state::{INIT_MARKER, STREAMED_MARKER};
-use crate::shell::{Cmd, Script, quote};
+use crate::plan::state::{INIT_MARKER, INSTALL_MARKER, STREAMED_MARKER};
+use crate::shell::{Cmd, Lines, Script};
+use crate::source::LAYOUT_RECORD;
 
 use super::probe::live_server;
+
+/// Export what every step's commands need: the install's libraries, and the password file
+/// (every server started then reads its password there).
+pub fn in_host_env(script: &Script, lib_dir: &str, passfile: Option<&str>) -> Script {
+    let script = script.clone().env("LD_LIBRARY_PATH", lib_dir);
+    match passfile {
+        Some(passfile) => script.env("PGPASSFILE", passfile),
+        None => script,
+    }
+}
+
+/// The whole install under `prefix`, as a tar archive on stdout.
+pub fn pack_install(prefix: &str) -> Script {
+    Script::new().cmd(Cmd::new("tar").arg("-C").arg(prefix).args(["-cf", "-", "."]))
+}
+
+/// Create directory `dir` and its parents.
+pub fn make_dir(dir: &str) -> Script {
+    Script::new().cmd(Cmd::new("mkdir").arg("-p").arg(dir))
+}
+
+/// Remove initdb's password file, written just before it ran.
+pub fn remove_pwfile(path: &str) -> Script {
+    Script::new().cmd(Cmd::new("rm").arg("-f").arg(path))
+}
+
+/// Remove one file, if it is there.
+pub fn remove_file(path: &str) -> Script {
+    Script::new().cmd(Cmd::new("rm").args(["-f", "--"]).arg(path))
+}
+
+/// Run `psql` (its argv) with `extra` arguments after it.
+fn psql(psql: &[String], extra: &[&str]) -> Script {
+    Script::new().cmd(argv_cmd(psql).args(extra))
+}
+
+/// Run the SQL on stdin with `psql`, stopping at the first error; `quiet` adds `-q`.
+pub fn psql_stdin(argv: &[String], quiet: bool) -> Script {
+    let stdin = ["-v", "ON_ERROR_STOP=1", "-f", "-"];
+    if quiet { psql(argv, &[&["-q"][..], &stdin].concat()) } else { psql(argv, &stdin) }
+}
+
+/// A coordinator's pgxc_node as `node_name node_type node_host node_port` lines
+/// ([`crate::plan::state::PgxcNodeRow::parse`]).
+pub fn read_pgxc_node(argv: &[String]) -> Script {
+    let query = "select node_name, node_type, node_host, node_port from pgxc_node";
+    psql(argv, &["-A", "-t", "-F", " ", "-c", query])
+}
+
+/// Receive an install archive on stdin under `prefix`: whole into a file, checked against its
+/// SHA-256 (`sha256`, hex) before anything is unpacked (tar takes an archive cut at a member's
+/// end for a complete one); then the layout record, and the fingerprint last: an install with
+/// its fingerprint recorded is complete.
+pub fn ship_install(prefix: &str, sha256: &str, layout: &str, fingerprint: &str) -> Script {
+    let file = format!("{prefix}/{INSTALL_MARKER}.tar");
+    let check = format!("{sha256}  {file}\n");
+    Script::new()
+        .cmd(Cmd::new("mkdir").arg("-p").arg(prefix))
+        .cmd(Cmd::new("cat").raw(">").arg(&file))
+        .cmd(
+            Cmd::new("printf")
+                .arg("%s")
+                .arg(check)
+                .raw("|")
+                .arg("sha256sum")
+                .args(["--check", "--quiet", "--status", "-"])
+                // A constant message.
+                .raw(
+                    "|| { echo 'the install archive arrived incomplete or damaged (sha256 \
+                     differs); run apply again' >&2; exit 1; }",
+                ),
+        )
+        .cmd(Cmd::new("tar").arg("-xf").arg(&file).arg("-C").arg(prefix))
+        .cmd(Cmd::new("rm").arg("-f").arg(&file))
+        .cmd(
+            Cmd::new("printf")
+                .arg("%s")
+                .arg(layout)
+                .raw(">")
+                .arg(format!("{prefix}/{LAYOUT_RECORD}")),
+        )
+        .cmd(
+            Cmd::new("printf")
+                .arg("%s")
+                .arg(fingerprint)
+                .raw(">")
+                .arg(format!("{prefix}/{INSTALL_MARKER}")),
+        )
+}
 
 /// Create a staging data directory: remove a leftover one, run `argv` (initdb, initgtm or
 /// pg_basebackup) into it, make it durable and strip what a clone copies from its primary.
@@ -16,11 +111,99 @@ pub fn prepare_init(argv: &[String], staging: &str, parent: &str) -> Script {
         // Only the staging directory of an interrupted run is ever removed.
         .cmd(Cmd::new("rm").arg("-rf").arg(staging))
         .cmd(Cmd::new("mkdir").arg("-p").arg(parent))
-        .cmd(Cmd::new(&argv[0]).args(&argv[1..]))
+        .cmd(argv_cmd(argv))
         // initdb runs with --nosync: one sync makes the new directory durable.
         .cmd(Cmd::new("sync"))
         .cmd(Cmd::new("chmod").arg("700").arg(staging))
         .cmd(strip_copied(staging))
+}
+
+/// Mark a complete staging directory initialised and rename it into place.
+pub fn finish_init(staging: &str, data_dir: &str) -> Script {
+    Script::new()
+        .cmd(Cmd::new("touch").arg(format!("{staging}/{INIT_MARKER}")))
+        .cmd(Cmd::new("mv").arg("-T").arg(staging).arg(data_dir))
+}
+
+/// A rebuilt standby's complete staging directory replaces its old data directory: the old
+/// one goes only now that its replacement is complete.
+pub fn finish_rebuild(staging: &str, data_dir: &str) -> Script {
+    Script::new()
+        .cmd(Cmd::new("touch").arg(format!("{staging}/{INIT_MARKER}")))
+        .lines(remove_data_dir(data_dir))
+        .cmd(Cmd::new("mv").arg("-T").arg(staging).arg(data_dir))
+}
+
+/// Stop a server that a failover left behind, if it runs (stale PID files are cleared first:
+/// they name no server), and wait until it is gone.
+pub fn stop_if_running(data_dir: &str, stop: &[String], status: &[String]) -> Script {
+    Script::new().lines(clear_stale_pid_files(data_dir)).lines(
+        Lines::new()
+            .function("is_running", argv_cmd(status))
+            .function("stop_server", argv_cmd(stop))
+            .raw("if is_running >/dev/null 2>&1; then stop_server || exit 1")
+            .lines(wait_while(status))
+            .raw("fi"),
+    )
+}
+
+/// Rewind an old primary onto the new one: a checkpoint on the source, pg_rewind, then strip
+/// what it copied that belongs to the source.
+pub fn rewind(checkpoint: &[String], rewind: &[String], data_dir: &str) -> Script {
+    Script::new().cmd(argv_cmd(checkpoint)).cmd(argv_cmd(rewind)).cmd(strip_copied(data_dir))
+}
+
+/// Start a server (`argv`) and wait until `ready` says it accepts connections. Stale PID files
+/// in its data directory (the word after `-D`) are cleared first.
+pub fn start(argv: &[String], ready: &[String]) -> Script {
+    let mut script = Script::new();
+    if let Some(dir) = data_dir_arg(argv) {
+        script = script.lines(clear_stale_pid_files(dir));
+    }
+    script.cmd(argv_cmd(argv)).lines(wait_until(ready))
+}
+
+/// Stop a server (`argv`), wait until `status` says it is gone, then remove the files in
+/// `remove` and run `then`, if any.
+pub fn stop(argv: &[String], status: &[String], remove: &[String], then: &[String]) -> Script {
+    let mut script = Script::new();
+    if let Some(dir) = data_dir_arg(argv) {
+        script = script.lines(clear_stale_pid_files(dir));
+    }
+    let mut script = script.cmd(argv_cmd(argv)).lines(wait_while(status));
+    if !remove.is_empty() {
+        script = script.cmd(Cmd::new("rm").args(["-f", "--"]).args(remove));
+    }
+    if !then.is_empty() {
+        script = script.cmd(argv_cmd(then));
+    }
+    script
+}
+
+/// Promote a standby (`argv`) and wait until `primary` says it is out of recovery
+/// ([`promote_wait`]); first, when `after` is given, wait until its check holds
+/// ([`await_script`]).
+pub fn promote(argv: &[String], primary: &[String], after: Option<(&[String], &str)>) -> Script {
+    let mut script = Script::new();
+    if let Some((argv, what)) = after {
+        script = script.lines(await_script(argv, what, 600));
+    }
+    script.cmd(argv_cmd(argv)).lines(promote_wait(argv, primary))
+}
+
+/// Run `argv` once.
+pub fn run(argv: &[String]) -> Script {
+    Script::new().cmd(argv_cmd(argv))
+}
+
+/// Run `argv` until it succeeds ([`await_script`]).
+pub fn wait_for(argv: &[String], what: &str, tenths: u32) -> Script {
+    Script::new().lines(await_script(argv, what, tenths))
+}
+
+/// Kill what runs in `data_dir` ([`kill_leftovers`]).
+pub fn fence(data_dir: &str) -> Script {
+    Script::new().lines(kill_leftovers(data_dir))
 }
 
 /// Shell that removes a server's PID file (postmaster.pid, gtm.pid) in `data_dir`, and the
@@ -31,19 +214,19 @@ pub fn prepare_init(argv: &[String], staging: &str, parent: &str) -> Script {
 /// whatever process now has the PID. Only the port's lock (line 4 of postmaster.pid): the
 /// socket directory is shared by the host's nodes, and after a reboot the PID may be another
 /// node's new postmaster. An empty PID file (a server writing it this instant) is left alone.
-pub fn clear_stale_pid_files(data_dir: &str) -> String {
-    let dir = quote(data_dir);
-    let files = ["postmaster.pid", "gtm.pid"].map(|f| quote(&format!("{data_dir}/{f}")));
-    format!(
-        "for f in {}; do [ -s \"$f\" ] || continue; {} && continue; \
-         [ -n \"$p\" ] || continue; port=$(sed -n 4p \"$f\"); \
-         case $port in ''|*[!0-9]*) ;; *) l={}/.s.PGSQL.$port.lock; \
-         [ \"$(head -n 1 \"$l\" 2>/dev/null)\" = \"$p\" ] && rm -f -- \"$l\";; esac; \
-         rm -f -- \"$f\"; done; true",
-        files.join(" "),
-        live_server("\"$f\"", &dir),
-        quote(crate::inventory::socket_dir(data_dir))
-    )
+pub fn clear_stale_pid_files(data_dir: &str) -> Lines {
+    Lines::new()
+        .set("d", data_dir)
+        .set("sock", crate::inventory::socket_dir(data_dir))
+        // Constant, but for `live_server`'s condition (constant too, over `$f` and `$d`).
+        .raw(&format!(
+            "for f in \"$d\"/postmaster.pid \"$d\"/gtm.pid; do [ -s \"$f\" ] || continue; {} && \
+             continue; [ -n \"$p\" ] || continue; port=$(sed -n 4p \"$f\"); \
+             case $port in ''|*[!0-9]*) ;; *) l=\"$sock\"/.s.PGSQL.$port.lock; \
+             [ \"$(head -n 1 \"$l\" 2>/dev/null)\" = \"$p\" ] && rm -f -- \"$l\";; esac; \
+             rm -f -- \"$f\"; done; true",
+            live_server("\"$f\"", "\"$d\"")
+        ))
 }
 
 /// Remove what pg_basebackup and pg_rewind copy from the primary's data directory but
@@ -75,24 +258,30 @@ pub fn remove_script(data_dir: Option<&str>, staging: Option<&str>) -> Script {
         script = script.cmd(Cmd::new("rm").args(["-rf", "--"]).arg(staging));
     }
     if let Some(dir) = data_dir {
-        // Shell control flow around quoted values: the marker is checked on the host at the
-        // moment of removal, so a directory that is not ours is never removed.
-        let refuse = format!("{dir} has no {INIT_MARKER}: not removed");
-        script = script.raw(&format!(
-            "if [ -f {marker} ]; then rm -rf -- {d}; elif [ -e {d} ]; then echo {refuse} >&2; exit 3; fi",
-            marker = quote(&format!("{dir}/{INIT_MARKER}")),
-            d = quote(dir),
-            refuse = quote(&refuse),
-        ));
+        script = script.lines(remove_data_dir(dir));
     }
     script
+}
+
+/// Shell that removes `dir` if it carries apply's init marker, checked on the host at the
+/// moment of removal, so that a directory that is not ours is never removed: one without it
+/// fails with exit 3.
+fn remove_data_dir(dir: &str) -> Lines {
+    Lines::new()
+        .set("d", dir)
+        .set("refuse", format!("{dir} has no {INIT_MARKER}: not removed"))
+        // Constant: the marker's name is.
+        .raw(&format!(
+            "if [ -f \"$d\"/{INIT_MARKER} ]; then rm -rf -- \"$d\"; elif [ -e \"$d\" ]; then \
+             echo \"$refuse\" >&2; exit 3; fi"
+        ))
 }
 
 /// How long a started server has to accept connections, and a stopped one to go away.
 const READY_TENTHS: u32 = 600;
 
 /// Shell that polls `ready` ten times a second until it succeeds, or fails after 60 s.
-pub fn wait_until(ready: &[String]) -> String {
+pub fn wait_until(ready: &[String]) -> Lines {
     poll("until", ready, "started, but not accepting connections after 60 s")
 }
 
@@ -103,21 +292,23 @@ const GONE_TENTHS: u32 = 50;
 
 /// Like [`wait_until`], but fails as soon as `status` has said for 5 s that no server runs:
 /// a server that exits while starting is reported then, not after the whole minute.
-pub fn wait_until_started(ready: &[String], status: &[String]) -> String {
-    format!(
-        "i=0; gone=0; until {} >/dev/null 2>&1; do i=$((i+1)); if {} >/dev/null 2>&1; then \
-         gone=0; else gone=$((gone+1)); fi; if [ $gone -ge {GONE_TENTHS} ]; then echo {} >&2; \
-         exit 1; fi; if [ $i -ge {READY_TENTHS} ]; then echo {} >&2; exit 1; fi; sleep 0.1; done",
-        argv_cmd(ready),
-        argv_cmd(status),
-        quote("the server exited while starting (no server process for 5 s)"),
-        quote("started, but not accepting connections after 60 s")
-    )
+pub fn wait_until_started(ready: &[String], status: &[String]) -> Lines {
+    Lines::new()
+        .function("is_ready", argv_cmd(ready))
+        .function("is_running", argv_cmd(status))
+        // Constant: the limits are, and the messages.
+        .raw(&format!(
+            "i=0; gone=0; until is_ready >/dev/null 2>&1; do i=$((i+1)); if is_running \
+             >/dev/null 2>&1; then gone=0; else gone=$((gone+1)); fi; if [ $gone -ge \
+             {GONE_TENTHS} ]; then echo 'the server exited while starting (no server process \
+             for 5 s)' >&2; exit 1; fi; if [ $i -ge {READY_TENTHS} ]; then echo 'started, but \
+             not accepting connections after 60 s' >&2; exit 1; fi; sleep 0.1; done"
+        ))
 }
 
 /// Shell that polls `status` ten times a second until it fails (the server is gone), or fails
 /// after 60 s. `gtm_ctl stop` may return before the GTM has exited.
-pub fn wait_while(status: &[String]) -> String {
+pub fn wait_while(status: &[String]) -> Lines {
     poll("while", status, "stop sent, but the server still runs after 60 s")
 }
 
@@ -128,41 +319,46 @@ pub fn wait_while(status: &[String]) -> String {
 /// promote and before it finishes recovery, and only a signal ends that sleep early. A
 /// leftover signal file would promote the server at the postmaster's next signal, should it
 /// ever run as a standby again.
-pub fn promote_wait(argv: &[String], primary: &[String]) -> String {
+pub fn promote_wait(argv: &[String], primary: &[String]) -> Lines {
     let dir = data_dir_arg(argv).unwrap_or(".");
-    // It is a primary now: the marker that said it streamed as a standby goes too.
-    let files = ["promote", "fast_promote", STREAMED_MARKER].map(|f| quote(&format!("{dir}/{f}")));
-    format!(
-        "i=0; until {} >/dev/null 2>&1; do i=$((i+1)); if [ $i -ge {READY_TENTHS} ]; then echo {} \
-         >&2; exit 1; fi; if [ $((i % 5)) -eq 0 ]; then {} >/dev/null 2>&1; fi; sleep 0.1; done; \
-         rm -f -- {}",
-        argv_cmd(primary),
-        quote("promote sent, but still in recovery after 60 s"),
-        argv_cmd(argv),
-        files.join(" ")
-    )
+    Lines::new()
+        .function("is_primary", argv_cmd(primary))
+        .function("promote", argv_cmd(argv))
+        .set("d", dir)
+        // Constant: the limit is, and the message. It is a primary now: the marker that said
+        // it streamed as a standby goes too.
+        .raw(&format!(
+            "i=0; until is_primary >/dev/null 2>&1; do i=$((i+1)); if [ $i -ge {READY_TENTHS} ]; \
+             then echo 'promote sent, but still in recovery after 60 s' >&2; exit 1; fi; \
+             if [ $((i % 5)) -eq 0 ]; then promote >/dev/null 2>&1; fi; sleep 0.1; done; \
+             rm -f -- \"$d\"/promote \"$d\"/fast_promote \"$d\"/{STREAMED_MARKER}"
+        ))
 }
 
 /// `until`/`while` `argv` succeeds, ten times a second, giving up with `timeout` after 60 s.
-fn poll(keyword: &str, argv: &[String], timeout: &str) -> String {
-    format!(
-        "i=0; {keyword} {} >/dev/null 2>&1; do i=$((i+1)); if [ $i -ge {READY_TENTHS} ]; then \
-         echo {} >&2; exit 1; fi; sleep 0.1; done",
-        argv_cmd(argv),
-        quote(timeout)
-    )
+fn poll(keyword: &str, argv: &[String], timeout: &str) -> Lines {
+    Lines::new()
+        .function("check", argv_cmd(argv))
+        .set("timeout", timeout)
+        // Constant: `keyword` is `until` or `while`, and the limit a constant.
+        .raw(&format!(
+            "i=0; {keyword} check >/dev/null 2>&1; do i=$((i+1)); if [ $i -ge {READY_TENTHS} ]; \
+             then echo \"$timeout\" >&2; exit 1; fi; sleep 0.1; done"
+        ))
 }
 
 /// Shell that runs `argv` ten times a second until it succeeds; after `tenths` tries it fails
 /// saying `what` does not hold, with what the last try printed.
-pub fn await_script(argv: &[String], what: &str, tenths: u32) -> String {
+pub fn await_script(argv: &[String], what: &str, tenths: u32) -> Lines {
     let secs = f64::from(tenths) / 10.0;
-    format!(
-        "i=0; until out=$({} 2>&1); do i=$((i+1)); if [ $i -ge {tenths} ]; then printf '%s\\n' \
-         {} \"$out\" >&2; exit 1; fi; sleep 0.1; done",
-        argv_cmd(argv),
-        quote(&format!("not so after {secs:.0} s: {what}; the last try said:"))
-    )
+    Lines::new()
+        .function("check", argv_cmd(argv))
+        .set("tries", tenths.to_string())
+        .set("failed", format!("not so after {secs:.0} s: {what}; the last try said:"))
+        .raw(
+            "i=0; until out=$(check 2>&1); do i=$((i+1)); if [ $i -ge \"$tries\" ]; then \
+             printf '%s\\n' \"$failed\" \"$out\" >&2; exit 1; fi; sleep 0.1; done",
+        )
 }
 
 /// The data directory a `pg_ctl`/`gtm_ctl` argv works on (the word after `-D`).
@@ -182,42 +378,52 @@ pub fn restart_script(
 ) -> Script {
     let mut script = Script::new();
     if let Some(dir) = data_dir_arg(stop) {
-        script = script.raw(&clear_stale_pid_files(dir));
+        script = script.lines(clear_stale_pid_files(dir));
     }
     script
+        // Constant: the start of the time the node is down.
         .raw("t0=$(date +%s%N)")
-        .raw(&format!(
-            "if {} >/dev/null 2>&1; then {}; else echo {}; fi",
-            argv_cmd(status),
-            argv_cmd(stop),
-            quote(WAS_DOWN)
-        ))
-        .raw(&wait_while(status))
+        .lines(
+            Lines::new()
+                .function("is_running", argv_cmd(status))
+                .function("stop_server", argv_cmd(stop))
+                .set("was_down", WAS_DOWN)
+                .raw(
+                    "if is_running >/dev/null 2>&1; then stop_server; else echo \"$was_down\"; fi",
+                ),
+        )
+        .lines(wait_while(status))
         .cmd(argv_cmd(start))
-        .raw(&wait_until_started(ready, status))
-        .raw(&format!("echo {}$(( ($(date +%s%N) - t0) / 1000000 ))", quote(DOWN_MS_PREFIX)))
+        .lines(wait_until_started(ready, status))
+        .lines(
+            Lines::new()
+                .set("down_ms", DOWN_MS_PREFIX)
+                .raw("echo \"$down_ms$(( ($(date +%s%N) - t0) / 1000000 ))\""),
+        )
 }
 
+/// An argv as one command, every word quoted.
 pub fn argv_cmd(argv: &[String]) -> Cmd {
     Cmd::new(&argv[0]).args(&argv[1..])
 }
 
-/// Shell that kills (SIGKILL) every process whose working directory is `dir` (quoted), up to
+/// Shell that kills (SIGKILL) every process whose working directory is `dir`, up to
 /// forty rounds 0.05 s apart until none is left (a killed process is usually gone by the next
 /// round), printing `killed PID...` for each round that killed
 /// any, and fails naming those still there. postgres and gtm processes run in their data
 /// directory; a zombie's working directory cannot be read, so it does not count. Only the
 /// processes of the user running it can be read (the cluster's user: its servers).
-pub fn kill_leftovers(dir: &str) -> String {
-    format!(
-        "d=$(cd {dir} 2>/dev/null && pwd -P) || exit 0\n\
+pub fn kill_leftovers(dir: &str) -> Lines {
+    Lines::new().set("dir", dir).raw(
+        // Constant.
+        "d=$(cd \"$dir\" 2>/dev/null && pwd -P) || exit 0\n\
          round=0 killed=\n\
          while [ \"$round\" -lt 40 ]; do\n\
          \x20 round=$((round + 1))\n\
          \x20 left= new=\n\
          \x20 for p in /proc/[0-9]*; do\n\
          \x20   [ \"$(readlink \"$p/cwd\" 2>/dev/null)\" = \"$d\" ] || continue\n\
-         \x20   pid=${{p#/proc/}}\n\
+         \x20   pid=${p#/proc/}\n\
          \x20   kill -KILL \"$pid\" 2>/dev/null || continue\n\
          \x20   left=\"$left $pid\"\n\
          \x20   case \" $killed \" in *\" $pid \"*) ;; *) new=\"$new $pid\" killed=\"$killed $pid\" ;; esac\n\
@@ -228,7 +434,6 @@ pub fn kill_leftovers(dir: &str) -> String {
          done\n\
          echo \"processes still running in $d after 40 rounds of SIGKILL:$left\" >&2\n\
          exit 1",
-        dir = quote(dir),
     )
 }
 
@@ -236,8 +441,8 @@ pub fn kill_leftovers(dir: &str) -> String {
 mod tests {
     use super::*;
 
-    fn sh(script: &str) -> std::process::Output {
-        std::process::Command::new("/bin/sh").arg("-c").arg(script).output().unwrap()
+    fn sh(script: impl std::fmt::Display) -> std::process::Output {
+        std::process::Command::new("/bin/sh").arg("-c").arg(script.to_string()).output().unwrap()
     }
 
     #[test]
@@ -260,7 +465,7 @@ mod tests {
             std::process::Command::new("sleep").arg("30").current_dir(&d).spawn().unwrap();
         write(&pid_file, server.id());
         write(&lock, server.id());
-        assert!(sh(&clear_stale_pid_files(&d)).status.success());
+        assert!(sh(clear_stale_pid_files(&d)).status.success());
         assert!(exists(&pid_file) && exists(&lock));
 
         // Its PID, once another program has it (this test, running elsewhere), names no
@@ -274,12 +479,12 @@ mod tests {
         server.kill().unwrap();
         server.wait().unwrap();
         write(&gtm_pid, server.id());
-        assert!(sh(&clear_stale_pid_files(&d)).status.success());
+        assert!(sh(clear_stale_pid_files(&d)).status.success());
         assert!(!exists(&pid_file) && !exists(&lock) && !exists(&gtm_pid));
         assert!(exists(&sibling_lock));
         // An empty PID file is a server writing it: left alone. Nothing to clear is no failure.
         std::fs::write(&pid_file, "").unwrap();
-        assert!(sh(&clear_stale_pid_files(&d)).status.success());
+        assert!(sh(clear_stale_pid_files(&d)).status.success());
         assert!(exists(&pid_file));
     }
 
@@ -325,7 +530,7 @@ mod tests {
         ];
         std::fs::write(format!("{d}/promote"), "").unwrap();
         std::fs::write(format!("{d}/{STREAMED_MARKER}"), "").unwrap();
-        assert!(sh(&promote_wait(&promote, &primary)).status.success());
+        assert!(sh(promote_wait(&promote, &primary)).status.success());
         let resent = std::fs::read_to_string(&sent).unwrap().lines().count();
         assert_eq!(resent, 2, "every half second while in recovery");
         assert!(!std::path::Path::new(&format!("{d}/fast_promote")).exists());
@@ -361,8 +566,8 @@ mod tests {
     #[test]
     fn waits_end_as_soon_as_the_condition_holds() {
         let argv = |w: &str| vec![w.to_string()];
-        assert!(sh(&wait_until(&argv("true"))).status.success());
-        assert!(sh(&wait_while(&argv("false"))).status.success());
+        assert!(sh(wait_until(&argv("true"))).status.success());
+        assert!(sh(wait_while(&argv("false"))).status.success());
         // Becomes ready on the third poll (a counter in a file).
         let dir = tempfile::tempdir().unwrap();
         let n = dir.path().join("n");
@@ -371,20 +576,20 @@ mod tests {
             "-c".to_string(),
             format!("echo >> {0}; [ $(wc -l < {0}) -ge 3 ]", n.display()),
         ];
-        assert!(sh(&wait_until(&ready)).status.success());
+        assert!(sh(wait_until(&ready)).status.success());
         assert_eq!(std::fs::read_to_string(&n).unwrap().lines().count(), 3);
 
         std::fs::remove_file(&n).unwrap();
-        assert!(sh(&wait_until_started(&ready, &argv("true"))).status.success());
+        assert!(sh(wait_until_started(&ready, &argv("true"))).status.success());
         std::fs::remove_file(&n).unwrap();
-        let out = sh(&wait_until_started(&argv("false"), &argv("false")));
+        let out = sh(wait_until_started(&argv("false"), &argv("false")));
         assert_eq!(out.status.code(), Some(1));
         assert!(String::from_utf8_lossy(&out.stderr).contains("exited while starting"));
         std::fs::remove_file(&n).ok();
-        assert!(sh(&await_script(&ready, "three", 10)).status.success());
+        assert!(sh(await_script(&ready, "three", 10)).status.success());
         let never =
             vec!["sh".to_string(), "-c".to_string(), "echo 'it is not'; exit 1".to_string()];
-        let out = sh(&await_script(&never, "it is", 3));
+        let out = sh(await_script(&never, "it is", 3));
         assert_eq!(out.status.code(), Some(1));
         assert_eq!(
             String::from_utf8_lossy(&out.stderr),
@@ -401,7 +606,7 @@ mod tests {
         let (mut inside, mut outside) = (spawn(dir.path()), spawn(std::path::Path::new("/")));
         let out = std::process::Command::new("/bin/sh")
             .arg("-c")
-            .arg(kill_leftovers(&dir.path().display().to_string()))
+            .arg(kill_leftovers(&dir.path().display().to_string()).to_string())
             .output()
             .unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -412,10 +617,57 @@ mod tests {
         outside.wait().unwrap();
         // Nothing left: nothing printed. A missing directory: nothing to do.
         let again = |d: &str| {
-            std::process::Command::new("/bin/sh").arg("-c").arg(kill_leftovers(d)).output().unwrap()
+            std::process::Command::new("/bin/sh")
+                .arg("-c")
+                .arg(kill_leftovers(d).to_string())
+                .output()
+                .unwrap()
         };
         let out = again(&dir.path().display().to_string());
         assert!(out.status.success() && out.stdout.is_empty());
         assert!(again("/no/such/dir").status.success());
+    }
+
+    /// Paths, argv and messages with quotes, spaces and `$` reach the scripts as they are.
+    #[test]
+    fn values_with_quotes_and_spaces_reach_the_step_scripts_verbatim() {
+        let root = tempfile::tempdir().unwrap();
+        let d = root.path().join("it's a \"dir\" $HOME `id`").display().to_string();
+        std::fs::create_dir_all(&d).unwrap();
+        let exists = |name: &str| std::path::Path::new(name).exists();
+
+        // A PID file naming a dead process goes.
+        let mut gone = std::process::Command::new("true").spawn().unwrap();
+        gone.wait().unwrap();
+        let pid_file = format!("{d}/postmaster.pid");
+        std::fs::write(&pid_file, format!("{}\n{d}\n1764000000\n5432\n", gone.id())).unwrap();
+        assert!(sh(clear_stale_pid_files(&d)).status.success());
+        assert!(!exists(&pid_file));
+
+        // An argv is run as its words: `test -f` on the odd path.
+        let marker = format!("{d}/{INIT_MARKER}");
+        let has_marker = vec!["test".to_string(), "-f".to_string(), marker.clone()];
+        let out = sh(wait_until_started(&has_marker, &["false".to_string()]));
+        assert_eq!(out.status.code(), Some(1), "no marker yet");
+        let out = sh(await_script(&has_marker, "it's \"there\" $HOME", 2));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            "not so after 0 s: it's \"there\" $HOME; the last try said:\n\n"
+        );
+
+        // Unmarked: refused, naming the directory as it is; marked: removed.
+        let out = sh(remove_script(Some(&d), None));
+        assert_eq!(out.status.code(), Some(3));
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(said, format!("{d} has no {INIT_MARKER}: not removed\n"));
+        std::fs::write(&marker, "").unwrap();
+        assert!(sh(wait_until(&has_marker)).status.success());
+        let promote = vec!["true".to_string(), "-D".to_string(), d.clone()];
+        std::fs::write(format!("{d}/promote"), "").unwrap();
+        assert!(sh(promote_wait(&promote, &["true".to_string()])).status.success());
+        assert!(!exists(&format!("{d}/promote")) && exists(&marker));
+        assert!(sh(kill_leftovers(&d)).status.success());
+        assert!(sh(remove_script(Some(&d), None)).status.success());
+        assert!(!exists(&d) && root.path().exists());
     }
 }
