@@ -257,7 +257,7 @@ async fn run_build(
 ) -> Result<Output, StepError> {
     let prefix = &remote.env.install_prefix;
     let dir = &build::build_dir(&remote.env.data_root);
-    let attach = Script::new().raw(&build::attach_script(dir, fingerprint));
+    let attach = build::attach_script(dir, fingerprint);
     let attached = remote.run("build", &attach, None).await?;
     if String::from_utf8_lossy(&attached.stdout).trim() == "attached" {
         report::build_stage(host, "still running from an earlier apply: waiting for it");
@@ -271,13 +271,13 @@ async fn run_build(
         let (strip, patches) = (inputs.strip_components, inputs.patches.len());
         let script = build::build_script(build, prefix, dir, fingerprint, strip, patches);
         remote.upload(&build::script_path(dir), script.as_bytes(), 0o600).await?;
-        let launch = Script::new().raw(&build::launch_script(dir, fingerprint));
+        let launch = build::launch_script(dir, fingerprint);
         remote.run("build", &launch, None).await?;
     }
     let started = Instant::now();
     let mut shown = String::new();
     loop {
-        let poll = Script::new().raw(&build::poll_script(dir));
+        let poll = build::poll_script(dir);
         let polled = remote.run("build", &poll, None);
         if started.elapsed() > build.timeout {
             return Err(StepError {
@@ -307,7 +307,7 @@ async fn run_build(
                 return Ok(Output { stdout: vec![], stderr: vec![], status: ExitStatus::Code(0) });
             }
             Some(status) => {
-                let tail = Script::new().raw(&build::tail_script(dir));
+                let tail = build::tail_script(dir);
                 let tail = remote.run("build", &tail, None);
                 let tail = tail.await.map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
                 let how = if status < 0 {
