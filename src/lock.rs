@@ -56,7 +56,8 @@ impl ClusterLock {
                 Err(_) if skip_unreachable => return Ok(None),
                 Err(e) => return Err(StepError::new("lock", &e).message),
             };
-            let script = h.as_user.wrap(&lock_script(&h.data_root, owner, h.then.as_deref()));
+            let script = lock_script(&h.data_root, owner, h.then.as_deref()).to_string();
+            let script = h.as_user.wrap(&script);
             match session.hold(&script).await.map_err(|e| StepError::new("lock", &e).message)? {
                 Ok((mut held, line)) if line == "locked" => {
                     let output = match h.then {
