@@ -76,6 +76,7 @@ pub fn host_script(
         passfile.as_deref(),
         &nodes,
     )
+    .to_string()
 }
 
 /// What the probe printed, run under the cluster lock ([`crate::remote::lock::lock_script`]).
