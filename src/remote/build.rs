@@ -67,6 +67,7 @@ pub fn build_script(
         .raw("trap 'echo $? > \"$status_file\"' EXIT")
         // Constant redirections around the quoted log path.
         .cmd(Cmd::new("exec").raw(">").arg(log_path(dir)).raw("2>&1 </dev/null"))
+        // Constant stage markers (`== NAME`), which the poll reads.
         .raw("echo '== fetch source'")
         .cmd(Cmd::new("rm").arg("-rf").arg(&src))
         .cmd(Cmd::new("mkdir").arg("-p").arg(&src));
@@ -111,6 +112,7 @@ pub fn build_script(
     let marker = format!("{prefix}/{INSTALL_MARKER}");
     lines
         .raw("echo '== make install'")
+        // Constant.
         .raw("make install")
         .cmd(Cmd::new("printf").arg("%s").arg(fingerprint).raw(">").arg(marker))
         .raw("echo '== done'")

@@ -31,6 +31,7 @@ pub fn lock_script(data_root: &str, owner: &str, then: Option<&str>) -> Lines {
         .set("steps", &steps)
         // Shown in a message as a command line to copy: quoted as a shell reads it back.
         .set("steps_shown", quote(&steps))
+        // Constant control flow after the command.
         .cmd(Cmd::new("mkdir").arg("-p").arg(data_root).raw("|| exit 1"))
         // Constant from here, but for `then`; the numbers are constants.
         .raw("exec 9>>\"$lock\" || exit 1")
@@ -56,6 +57,7 @@ pub fn lock_script(data_root: &str, owner: &str, then: Option<&str>) -> Lines {
 
 /// Shell that runs `script` in a subshell and prints what it printed on stdout as a block.
 fn run_as_block(script: &str) -> Lines {
+    // Constant, but for `script`.
     Lines::new()
         .raw("t=$(mktemp) || exit 1")
         .raw("(")

@@ -40,9 +40,10 @@ pub fn probe_script(
     let mut s = Lines::new()
         .set("m", format!("{install_prefix}/{INSTALL_MARKER}"))
         .set("postgres", format!("{bin_dir}/postgres"))
-        // The marker counts only while the install's server binary is still there.
+        // Constant: the marker counts only while the install's server binary is still there.
         .raw("[ -f \"$m\" ] && [ -x \"$postgres\" ] && printf 'install %s\\n' \"$(cat \"$m\")\"");
     if let Some(p) = passfile {
+        // Constant, over `$p`.
         s = s.set("p", p).raw(
             "[ -f \"$p\" ] && printf 'passfile %s\\n' \"$(sha256sum < \"$p\" | cut -d' ' -f1)\"",
         );

@@ -72,6 +72,7 @@ pub fn ship_install(prefix: &str, sha256: &str, layout: &str, fingerprint: &str)
     let check = format!("{sha256}  {file}\n");
     Script::new()
         .cmd(Cmd::new("mkdir").arg("-p").arg(prefix))
+        // Constant redirections and control flow around quoted words, here and below.
         .cmd(Cmd::new("cat").raw(">").arg(&file))
         .cmd(
             Cmd::new("printf")
@@ -141,6 +142,7 @@ pub fn stop_if_running(data_dir: &str, stop: &[String], status: &[String]) -> Sc
         Lines::new()
             .function("is_running", argv_cmd(status))
             .function("stop_server", argv_cmd(stop))
+            // Constant control flow around the functions.
             .raw("if is_running >/dev/null 2>&1; then stop_server || exit 1")
             .lines(wait_while(status))
             .raw("fi"),
@@ -388,6 +390,7 @@ pub fn restart_script(
                 .function("is_running", argv_cmd(status))
                 .function("stop_server", argv_cmd(stop))
                 .set("was_down", WAS_DOWN)
+                // Constant control flow around the functions.
                 .raw(
                     "if is_running >/dev/null 2>&1; then stop_server; else echo \"$was_down\"; fi",
                 ),
@@ -398,6 +401,7 @@ pub fn restart_script(
         .lines(
             Lines::new()
                 .set("down_ms", DOWN_MS_PREFIX)
+                // Constant: how long since `t0`, in ms, after the prefix restart reads.
                 .raw("echo \"$down_ms$(( ($(date +%s%N) - t0) / 1000000 ))\""),
         )
 }
