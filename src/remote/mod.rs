@@ -1,7 +1,10 @@
 //! PURE. What runs on a host: the only home of remote shell text. Each function returns a
-//! script built from [`crate::shell`] values ([`Cmd`](crate::shell::Cmd) arguments are quoted
-//! there); constant shell text (loops, traps, redirections) is the only unquoted text, and says
-//! why it is there.
+//! script built from [`crate::shell`] values: every value (path, argv, message) is quoted there,
+//! as a [`Cmd`](crate::shell::Cmd) argument or a shell variable or function
+//! ([`Lines`](crate::shell::Lines)), and the loops, traps and redirections around them are
+//! constant text that says why it is there. Two texts are not constants, by design: the
+//! inventory's `pre_configure` lines (the operator's own shell, as with `exec`) and a whole
+//! script nested in the lock script (the probe).
 //!
 //! No I/O here: nothing is run, uploaded or read. [`crate::observe`] runs the probe,
 //! [`crate::executor`] the build and step scripts, [`crate::lock`] the lock script; they are
