@@ -15,6 +15,7 @@
 //! - [`observe`]: one read-only probe per host: what is installed, initialised, running.
 //! - [`executor`]: runs work on many targets with a concurrency limit, one outcome per target.
 //! - [`lock`]: the cluster lock on every host, held for as long as an apply's SSH connection.
+//! - [`remote`]: PURE. The only home of remote shell: the probe, build, step and lock scripts.
 //! - [`transport`]: the only code that speaks SSH (russh): one session per host.
 //! - [`shell`]: PURE. The only way to build a remote command line (quoting).
 //! - [`secret`]: the cluster's password, read once and kept out of output and command lines.
@@ -37,6 +38,7 @@ pub mod lock;
 pub mod observe;
 pub mod ops;
 pub mod plan;
+pub mod remote;
 pub mod secret;
 pub mod shell;
 pub mod source;

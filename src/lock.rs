@@ -10,59 +10,10 @@ use std::collections::BTreeMap;
 use futures::future::join_all;
 
 use crate::executor::StepError;
-use crate::shell::{Become, Cmd, STEPS_LOCK, quote};
+pub use crate::remote::lock::LOCK_FILE;
+use crate::remote::lock::{BUSY, lock_script};
+use crate::shell::Become;
 use crate::transport::{Fleet, Held};
-
-/// The lock file under a host's data root; `.owner` beside it says who holds it.
-pub const LOCK_FILE: &str = ".pgxc-deploy.lock";
-
-/// How long the lock waits for the steps of an earlier command (killed, or cut off) to end:
-/// their guard kills them within a fraction of a second of their connection's end.
-const STEPS_WAIT: u32 = 30;
-
-/// Exit status of the lock script when another holder has the lock.
-const BUSY: u32 = 75;
-
-/// The remote script: take the lock without waiting, record `owner`, wait until no step of an
-/// earlier command runs on the host (the steps lock, [`STEPS_LOCK`], is free), print `locked`,
-/// then run `then` if given (under the lock, in the same login: apply's probe, so that a host
-/// pays one shell start-up instead of two) and print its output as a block (`block N`, then N
-/// bytes; [`crate::transport::Held::read_block`]), then hold the lock until stdin closes.
-/// Busy: print the holder on stderr and exit 75.
-pub fn lock_script(data_root: &str, owner: &str, then: Option<&str>) -> String {
-    let file = format!("{data_root}/{LOCK_FILE}");
-    let owner_file = format!("{file}.owner");
-    let steps = format!("{data_root}/{STEPS_LOCK}");
-    format!(
-        "{mkdir} || exit 1\n\
-         exec 9>>{lock} || exit 1\n\
-         if ! flock -n 9; then echo \"locked by $(cat {owner_q} 2>/dev/null || echo 'another apply')\" >&2; exit {BUSY}; fi\n\
-         {record}\n\
-         exec 8>>{steps} || exit 1\n\
-         if ! flock -w {STEPS_WAIT} 8; then echo \"steps that an earlier pgxc-deploy started still run after {STEPS_WAIT} s ({steps_q} is held); look for them with: fuser -v {steps_q}\" >&2; exit 1; fi\n\
-         exec 8>&-\n\
-         echo locked\n\
-         {then}\
-         exec cat >/dev/null\n",
-        then = then.map(run_as_block).unwrap_or_default(),
-        mkdir = Cmd::new("mkdir").arg("-p").arg(data_root),
-        lock = quote(&file),
-        owner_q = quote(&owner_file),
-        record = Cmd::new("printf").arg("%s\\n").arg(owner).raw(">").arg(&owner_file),
-        steps = quote(&steps),
-        steps_q = quote(&steps),
-    )
-}
-
-/// Shell that runs `script` in a subshell and prints what it printed on stdout as a block.
-fn run_as_block(script: &str) -> String {
-    format!(
-        "t=$(mktemp) || exit 1\n\
-         ( {script}\n) >\"$t\" 2>/dev/null\n\
-         printf 'block %s\\n' \"$(($(wc -c < \"$t\")))\"\n\
-         cat \"$t\"; rm -f \"$t\"\n"
-    )
-}
 
 /// Who this process is, for the owner file: `apply by USER@HOST (pid N)`.
 pub fn owner(what: &str) -> String {
@@ -105,7 +56,8 @@ impl ClusterLock {
                 Err(_) if skip_unreachable => return Ok(None),
                 Err(e) => return Err(StepError::new("lock", &e).message),
             };
-            let script = h.as_user.wrap(&lock_script(&h.data_root, owner, h.then.as_deref()));
+            let script = lock_script(&h.data_root, owner, h.then.as_deref()).to_string();
+            let script = h.as_user.wrap(&script);
             match session.hold(&script).await.map_err(|e| StepError::new("lock", &e).message)? {
                 Ok((mut held, line)) if line == "locked" => {
                     let output = match h.then {
@@ -158,64 +110,5 @@ impl ClusterLock {
     /// Give the lock back on every host.
     pub async fn release(self) {
         join_all(self.held.into_iter().map(Held::release)).await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::process::{Command, Stdio};
-
-    /// The real script under /bin/sh: a second holder is refused, naming the first; once the
-    /// first one's input closes, the lock is free again.
-    #[test]
-    fn a_second_holder_is_refused_until_the_first_ends() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = format!("{}/data root", dir.path().display());
-        let spawn = |owner: &str| {
-            Command::new("/bin/sh")
-                .arg("-c")
-                .arg(lock_script(&root, owner, None))
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        };
-        let mut first = spawn("apply by a@b (pid 1)");
-        let mut line = String::new();
-        std::io::BufRead::read_line(
-            &mut std::io::BufReader::new(first.stdout.as_mut().unwrap()),
-            &mut line,
-        )
-        .unwrap();
-        assert_eq!(line, "locked\n");
-
-        let second = spawn("apply by c@d (pid 2)").wait_with_output().unwrap();
-        assert_eq!(second.status.code(), Some(BUSY as i32));
-        assert_eq!(String::from_utf8_lossy(&second.stderr), "locked by apply by a@b (pid 1)\n");
-
-        drop(first.stdin.take());
-        assert!(first.wait().unwrap().success());
-        let mut third = spawn("apply by e@f (pid 3)");
-        drop(third.stdin.take());
-        let out = third.wait_with_output().unwrap();
-        assert_eq!(String::from_utf8_lossy(&out.stdout), "locked\n");
-    }
-
-    /// What runs under the lock prints one block, whatever it prints or fails with.
-    #[test]
-    fn a_script_run_under_the_lock_prints_one_block() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = format!("{}/root", dir.path().display());
-        let then = "echo 'block 99'; printf 'a\\nb'; echo oops >&2; exit 3";
-        let out = Command::new("/bin/sh")
-            .arg("-c")
-            .arg(lock_script(&root, "apply by a@b (pid 1)", Some(then)))
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        assert_eq!(String::from_utf8_lossy(&out.stdout), "locked\nblock 12\nblock 99\na\nb");
     }
 }

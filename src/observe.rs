@@ -7,7 +7,8 @@ use crate::executor::{self, StepError, Target};
 use crate::flavors;
 use crate::inventory::{Flavor, Inventory, Role};
 use crate::plan::desired::passfile_path;
-use crate::plan::state::{HostFacts, ProbeNode, parse_probe, probe_script};
+use crate::plan::state::{HostFacts, parse_probe};
+use crate::remote::probe::{ProbeNode, probe_script};
 use crate::shell::Become;
 use crate::transport::{ExitStatus, Fleet, Output};
 
@@ -75,9 +76,10 @@ pub fn host_script(
         passfile.as_deref(),
         &nodes,
     )
+    .to_string()
 }
 
-/// What the probe printed, run under the cluster lock ([`crate::lock::lock_script`]).
+/// What the probe printed, run under the cluster lock ([`crate::remote::lock::lock_script`]).
 pub fn parse_block(block: &[u8]) -> Result<HostFacts, StepError> {
     parse_probe(block).map_err(|e| StepError::new("probe", &e))
 }

@@ -2,8 +2,11 @@
 //!
 //! SSH `exec` takes one string that the remote user's shell parses, so quoting is our job. Every
 //! remote command line in pgxc-deploy is produced here: [`Cmd`] quotes each argument with
-//! [`quote`], and [`Script`] joins commands and exports environment variables. The only
-//! unquoted text is what [`Cmd::raw`] / [`Script::raw`] take, and every caller of those says why.
+//! [`quote`], and [`Script`] joins commands and exports environment variables. [`Lines`] is for
+//! remote scripts with their own control flow (loops, traps, background groups): values enter
+//! it as quoted shell variables and functions, so that its loops and conditions are constant
+//! text. The only unquoted text is what [`Cmd::raw`] / [`Script::raw`] / [`Lines::raw`] take,
+//! and every caller of those says why.
 
 use std::fmt;
 
@@ -128,6 +131,70 @@ impl fmt::Display for Script {
             ),
         }
         f.write_str(&parts.join("; "))
+    }
+}
+
+/// Shell lines run one after another whatever each one's status, as a script file runs (unlike
+/// [`Script`], which stops at the first failure): for scripts with their own control flow.
+/// Values enter only quoted, as variables ([`Lines::set`]), functions ([`Lines::function`])
+/// or commands ([`Lines::cmd`]), so the loops and conditions around them ([`Lines::raw`]) are
+/// constant text that refers to them (`"$d"`, `is_ready`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Lines {
+    lines: Vec<String>,
+}
+
+impl Lines {
+    pub fn new() -> Lines {
+        Lines::default()
+    }
+
+    /// `name=value`: set the shell variable `name` (not exported) to `value`, quoted.
+    pub fn set(mut self, name: &str, value: impl AsRef<str>) -> Lines {
+        assert!(is_var_name(name), "invalid shell variable name {name:?}");
+        self.lines.push(format!("{name}={}", quote(value.as_ref())));
+        self
+    }
+
+    /// Define the shell function `name` as `cmd`, so that constant text can run `cmd` where a
+    /// line cannot go (`until is_ready >/dev/null 2>&1; do`).
+    pub fn function(mut self, name: &str, cmd: Cmd) -> Lines {
+        assert!(is_var_name(name), "invalid shell function name {name:?}");
+        self.lines.push(format!("{name}() {{\n{cmd}\n}}"));
+        self
+    }
+
+    /// Run `cmd` on a line of its own.
+    pub fn cmd(mut self, cmd: Cmd) -> Lines {
+        self.lines.push(cmd.to_string());
+        self
+    }
+
+    /// Shell text as it is: constant control flow and redirections. Callers pass only constants.
+    pub fn raw(mut self, text: &str) -> Lines {
+        self.lines.push(text.to_string());
+        self
+    }
+
+    /// The lines of `other`, after these.
+    pub fn lines(mut self, other: Lines) -> Lines {
+        self.lines.extend(other.lines);
+        self
+    }
+}
+
+impl fmt::Display for Lines {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.lines.join("\n"))
+    }
+}
+
+impl Script {
+    /// Run `lines` (after the previous commands succeeded); the script goes on if the last of
+    /// them succeeded.
+    pub fn lines(mut self, lines: Lines) -> Script {
+        self.lines.push(lines.to_string());
+        self
     }
 }
 
@@ -373,6 +440,33 @@ mod tests {
         );
         let admin = Become::for_users("admin", "postgres");
         assert_eq!(admin.wrap("id -un"), "sudo -n -u postgres -- sh -c 'cd / && id -un'");
+    }
+
+    /// Values set as variables and functions come back verbatim through a real /bin/sh; a
+    /// failing line does not stop the next.
+    #[test]
+    fn lines_carry_values_as_variables_and_functions() {
+        let value = "it's a \"dir\" with $HOME and `id`";
+        let lines = Lines::new()
+            .set("d", value)
+            .function("show", Cmd::new("printf").arg("[%s]\\n").arg(value))
+            .raw("false")
+            .raw("printf '%s\\n' \"$d\"; show")
+            .lines(Lines::new().cmd(Cmd::new("echo").arg("a b")));
+        let out = std::process::Command::new("/bin/sh").arg("-c").arg(lines.to_string()).output();
+        let out = out.unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{value}\n[{value}]\na b\n"));
+        assert!(out.status.success());
+        let in_script = Script::new().cmd(Cmd::new("true")).lines(Lines::new().raw("exit 4"));
+        let out =
+            std::process::Command::new("/bin/sh").arg("-c").arg(in_script.to_string()).output();
+        assert_eq!(out.unwrap().status.code(), Some(4));
+    }
+
+    #[test]
+    #[should_panic(expected = "invalid shell variable name")]
+    fn variable_name_is_checked() {
+        let _ = Lines::new().set("a b", "x");
     }
 
     #[test]

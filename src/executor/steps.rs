@@ -1,6 +1,7 @@
-//! Runs plan [`Step`]s on their hosts: each [`Action`] becomes remote commands (built with
-//! [`crate::shell`], run as the cluster's user) over the host's one session. A step fails with
-//! the step's name and the end of what the remote command printed on stderr.
+//! Runs plan [`Step`]s on their hosts: each [`Action`] becomes remote scripts (written by
+//! [`crate::remote::steps`] and [`crate::remote::build`], run as the cluster's user) and
+//! uploads over the host's one session. A step fails with the step's name and the end of what
+//! the remote command printed on stderr.
 
 use std::collections::BTreeMap;
 
@@ -9,16 +10,14 @@ use std::time::{Duration, Instant};
 use super::{StepError, report};
 use crate::flavors::PWFILE_ARG;
 use crate::inventory::Build;
-use crate::plan::build::{self, Poll};
 use crate::plan::diff::registration_sql;
-use crate::plan::restart::{DOWN_MS_PREFIX, WAS_DOWN};
-use crate::plan::state::{
-    INIT_MARKER, INSTALL_MARKER, PgxcNodeRow, STREAMED_MARKER, kill_leftovers, live_server,
-};
+use crate::plan::state::{INIT_MARKER, PgxcNodeRow};
 use crate::plan::step::{Action, Rejoin, Step};
+use crate::remote::build::{self, Poll};
+use crate::remote::steps;
 use crate::secret::Secret;
-use crate::shell::{Become, Cmd, Script, quote};
-use crate::source::{BuildInputs, LAYOUT_RECORD, Layout};
+use crate::shell::{Become, Script};
+use crate::source::{BuildInputs, Layout};
 use crate::transport::{ExitStatus, Fleet, Output, Session};
 
 /// What running steps on a host needs besides the step itself.
@@ -72,8 +71,7 @@ pub async fn fetch_install(host: &str, cx: &StepContext<'_>) -> Result<Vec<u8>, 
     let env = cx.hosts.get(host).expect("the build host is in the context");
     let session = cx.fleet.session(host).await.map_err(|e| StepError::new("connect", &e))?;
     let remote = Remote { session: &session, env };
-    let tar = Cmd::new("tar").arg("-C").arg(&env.install_prefix).args(["-cf", "-", "."]);
-    Ok(remote.run("fetch install", &Script::new().cmd(tar), None).await?.stdout)
+    Ok(remote.run("fetch install", &steps::pack_install(&env.install_prefix), None).await?.stdout)
 }
 
 /// Run one step to completion.
@@ -89,25 +87,13 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
         Action::WritePassfile { path } => {
             let (secret, user) = cx.password.expect("a password file step comes with a password");
             let parent = path.rsplit_once('/').map_or("/", |(p, _)| p);
-            remote
-                .run(
-                    "password file",
-                    &Script::new().cmd(Cmd::new("mkdir").arg("-p").arg(parent)),
-                    None,
-                )
-                .await?;
+            remote.run("password file", &steps::make_dir(parent), None).await?;
             remote.upload(path, &secret.pgpass(user), 0o600).await
         }
         Action::SetPassword { psql, scram } => {
             let (secret, user) = cx.password.expect("a password change comes with a password");
             let sql = secret.alter_role_sql(user, *scram);
-            let run = Script::new().cmd(Cmd::new(&psql[0]).args(&psql[1..]).args([
-                "-q",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-f",
-                "-",
-            ]));
+            let run = steps::psql_stdin(psql, true);
             remote.run("password", &run, Some(sql.as_bytes())).await.map_err(|mut e| {
                 e.message.push_str(
                     "\n  the password files still hold the old password; if the node is down, \
@@ -119,40 +105,12 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
         }
         Action::ShipInstall { fingerprint } => {
             let shipment = cx.archive.as_ref().expect("an install step comes with its archive");
-            let prefix = &env.install_prefix;
-            // Received whole into a file and checked before anything is unpacked (tar takes an
-            // archive cut at a member's end for a complete one); the layout, then the
-            // fingerprint last: an install with its fingerprint recorded is complete.
-            let file = format!("{prefix}/{INSTALL_MARKER}.tar");
-            let check = format!("{}  {file}\n", shipment.sha256);
-            let script = Script::new()
-                .cmd(Cmd::new("mkdir").arg("-p").arg(prefix))
-                .cmd(Cmd::new("cat").raw(">").arg(&file))
-                .cmd(Cmd::new("printf").arg("%s").arg(check).raw("|").arg("sha256sum").args([
-                    "--check",
-                    "--quiet",
-                    "--status",
-                    "-",
-                ]).raw("||").raw(&format!(
-                    "{{ echo {} >&2; exit 1; }}",
-                    quote("the install archive arrived incomplete or damaged (sha256 differs); run apply again")
-                )))
-                .cmd(Cmd::new("tar").arg("-xf").arg(&file).arg("-C").arg(prefix))
-                .cmd(Cmd::new("rm").arg("-f").arg(&file))
-                .cmd(
-                    Cmd::new("printf")
-                        .arg("%s")
-                        .arg(shipment.layout.record())
-                        .raw(">")
-                        .arg(format!("{prefix}/{LAYOUT_RECORD}")),
-                )
-                .cmd(
-                    Cmd::new("printf")
-                        .arg("%s")
-                        .arg(fingerprint)
-                        .raw(">")
-                        .arg(format!("{prefix}/{INSTALL_MARKER}")),
-                );
+            let script = steps::ship_install(
+                &env.install_prefix,
+                &shipment.sha256,
+                &shipment.layout.record(),
+                fingerprint,
+            );
             remote.run("install", &script, Some(shipment.archive)).await
         }
         Action::Init { argv, data_dir, staging, files, foreign } => {
@@ -171,38 +129,26 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
             let pwfile = argv.iter().find_map(|a| a.strip_prefix(PWFILE_ARG));
             if let Some(pwfile) = pwfile {
                 let (secret, _) = cx.password.expect("initdb --pwfile comes with a password");
-                let mkdir = Script::new().cmd(Cmd::new("mkdir").arg("-p").arg(parent));
-                remote.run("init", &mkdir, None).await?;
+                remote.run("init", &steps::make_dir(parent), None).await?;
                 remote.upload(pwfile, &secret.pwfile(), 0o600).await?;
             }
-            let prepared = remote.run("init", &prepare_init(argv, staging, parent), None).await;
+            let prepared =
+                remote.run("init", &steps::prepare_init(argv, staging, parent), None).await;
             if let Some(pwfile) = pwfile {
-                let rm = Script::new().cmd(Cmd::new("rm").arg("-f").arg(pwfile));
-                remote.run("init", &rm, None).await?;
+                remote.run("init", &steps::remove_pwfile(pwfile), None).await?;
             }
             prepared?;
             upload_files(&remote, staging, files).await?;
-            let finish = Script::new()
-                .cmd(Cmd::new("touch").arg(format!("{staging}/{INIT_MARKER}")))
-                .cmd(Cmd::new("mv").arg("-T").arg(staging).arg(data_dir));
-            remote.run("init", &finish, None).await
+            remote.run("init", &steps::finish_init(staging, data_dir), None).await
         }
         Action::Rejoin(rejoin) => {
             let Rejoin { stop, status, rewind, init, data_dir, staging, files } = &**rejoin;
             let node = step.node.as_deref().unwrap_or_default();
             // Stop it if it runs (stale PID files are cleared first: they name no server).
-            let stop = Script::new().raw(&clear_stale_pid_files(data_dir)).raw(&format!(
-                "if {} >/dev/null 2>&1; then {} || exit 1; {}; fi",
-                argv_cmd(status),
-                argv_cmd(stop),
-                wait_while(status)
-            ));
+            let stop = steps::stop_if_running(data_dir, stop, status);
             remote.run("rebuild: stop", &stop, None).await?;
             if let Some(rewind) = rewind {
-                let script = Script::new()
-                    .cmd(argv_cmd(&rewind.checkpoint))
-                    .cmd(argv_cmd(&rewind.rewind))
-                    .cmd(strip_copied(data_dir));
+                let script = steps::rewind(&rewind.checkpoint, &rewind.rewind, data_dir);
                 match remote.run("rebuild: pg_rewind", &script, None).await {
                     Ok(out) => {
                         upload_files(&remote, data_dir, files).await?;
@@ -225,15 +171,10 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
             let parent =
                 data_dir.rsplit_once('/').map_or("/", |(p, _)| if p.is_empty() { "/" } else { p });
             remote
-                .run("rebuild: pg_basebackup", &prepare_init(init, staging, parent), None)
+                .run("rebuild: pg_basebackup", &steps::prepare_init(init, staging, parent), None)
                 .await?;
             upload_files(&remote, staging, files).await?;
-            // The old directory goes only now that its replacement is complete.
-            let finish = Script::new()
-                .cmd(Cmd::new("touch").arg(format!("{staging}/{INIT_MARKER}")))
-                .raw(&remove_script(Some(data_dir), None).to_string())
-                .cmd(Cmd::new("mv").arg("-T").arg(staging).arg(data_dir));
-            remote.run("rebuild", &finish, None).await?;
+            remote.run("rebuild", &steps::finish_rebuild(staging, data_dir), None).await?;
             report::note(&step.host, node, "copied from the new primary with pg_basebackup");
             Ok(ok_output())
         }
@@ -243,144 +184,46 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
                 .await
         }
         Action::Start { argv, ready } => {
-            let mut script = Script::new();
-            if let Some(dir) = data_dir_arg(argv) {
-                script = script.raw(&clear_stale_pid_files(dir));
-            }
-            let script = script.cmd(argv_cmd(argv)).raw(&wait_until(ready));
-            let started = remote.run("start", &script, None).await;
+            let started = remote.run("start", &steps::start(argv, ready), None).await;
             started.map_err(|e| with_log_hint(e, argv))
         }
         Action::Stop { argv, status, remove, then } => {
-            let mut script = Script::new();
-            if let Some(dir) = data_dir_arg(argv) {
-                script = script.raw(&clear_stale_pid_files(dir));
-            }
-            let mut script = script.cmd(argv_cmd(argv)).raw(&wait_while(status));
-            if !remove.is_empty() {
-                script = script.cmd(Cmd::new("rm").args(["-f", "--"]).args(remove));
-            }
-            if !then.is_empty() {
-                script = script.cmd(argv_cmd(then));
-            }
-            remote.run("stop", &script, None).await
+            remote.run("stop", &steps::stop(argv, status, remove, then), None).await
         }
-        Action::RemoveFile { path } => {
-            let rm = Script::new().cmd(Cmd::new("rm").args(["-f", "--"]).arg(path));
-            remote.run("remove", &rm, None).await
-        }
+        Action::RemoveFile { path } => remote.run("remove", &steps::remove_file(path), None).await,
         Action::KillLeftovers { data_dir } => {
-            remote.run("fence", &Script::new().raw(&kill_leftovers(data_dir)), None).await
+            remote.run("fence", &steps::fence(data_dir), None).await
         }
         Action::Remove { data_dir, staging } => {
-            remote
-                .run("remove", &remove_script(data_dir.as_deref(), staging.as_deref()), None)
-                .await
+            let script = steps::remove_script(data_dir.as_deref(), staging.as_deref());
+            remote.run("remove", &script, None).await
         }
         Action::Promote { argv, primary, after } => {
-            let mut script = Script::new();
-            if let Some((argv, what)) = after {
-                script = script.raw(&await_script(argv, what, 600));
-            }
-            let script = script.cmd(argv_cmd(argv)).raw(&promote_wait(argv, primary));
-            remote.run("promote", &script, None).await
+            let after = after.as_ref().map(|(argv, what)| (argv.as_slice(), what.as_str()));
+            remote.run("promote", &steps::promote(argv, primary, after), None).await
         }
-        Action::Check { argv, .. } => {
-            remote.run("check", &Script::new().cmd(argv_cmd(argv)), None).await
-        }
-        Action::Reload { argv, .. } => {
-            remote
-                .run("reload", &Script::new().cmd(Cmd::new(&argv[0]).args(&argv[1..])), None)
-                .await
-        }
+        Action::Check { argv, .. } => remote.run("check", &steps::run(argv), None).await,
+        Action::Reload { argv, .. } => remote.run("reload", &steps::run(argv), None).await,
         Action::Restart { stop, status, start, ready, .. } => {
-            let script = restart_script(stop, status, start, ready);
+            let script = steps::restart_script(stop, status, start, ready);
             remote.run("restart", &script, None).await.map_err(|e| with_log_hint(e, start))
         }
         Action::Await { argv, what, tenths } => {
-            remote.run("await", &Script::new().raw(&await_script(argv, what, *tenths)), None).await
+            remote.run("await", &steps::wait_for(argv, what, *tenths), None).await
         }
         Action::Register { psql, want, fresh_sql } => {
             let node = step.node.as_deref().unwrap_or_default();
-            let query = "select node_name, node_type, node_host, node_port from pgxc_node";
-            let read = Script::new().cmd(
-                Cmd::new(&psql[0]).args(&psql[1..]).args(["-A", "-t", "-F", " ", "-c", query]),
-            );
-            let out = remote.run("register", &read, None).await?;
+            let out = remote.run("register", &steps::read_pgxc_node(psql), None).await?;
             let have = parse_pgxc_node(&out.stdout).map_err(|message| StepError {
                 step: "register".into(),
                 message: format!("cannot read pgxc_node: {message}"),
             })?;
             let fresh = have.len() == 1 && have[0].name == node;
             let sql = if fresh { fresh_sql.clone() } else { registration_sql(node, want, &have) };
-            let run = Script::new().cmd(Cmd::new(&psql[0]).args(&psql[1..]).args([
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-f",
-                "-",
-            ]));
+            let run = steps::psql_stdin(psql, false);
             remote.run("register", &run, Some(sql.as_bytes())).await
         }
     }
-}
-
-/// Create a staging data directory: remove a leftover one, run `argv` (initdb, initgtm or
-/// pg_basebackup) into it, make it durable and strip what a clone copies from its primary.
-fn prepare_init(argv: &[String], staging: &str, parent: &str) -> Script {
-    Script::new()
-        // Only the staging directory of an interrupted run is ever removed.
-        .cmd(Cmd::new("rm").arg("-rf").arg(staging))
-        .cmd(Cmd::new("mkdir").arg("-p").arg(parent))
-        .cmd(Cmd::new(&argv[0]).args(&argv[1..]))
-        // initdb runs with --nosync: one sync makes the new directory durable.
-        .cmd(Cmd::new("sync"))
-        .cmd(Cmd::new("chmod").arg("700").arg(staging))
-        .cmd(strip_copied(staging))
-}
-
-/// Shell that removes a server's PID file (postmaster.pid, gtm.pid) in `data_dir`, and the
-/// socket lock file of its port when it names the same process, when no live server of that
-/// directory holds them ([`live_server`]): the process is gone, a zombie, or another program
-/// that got the PID after a reboot. pg_ctl and the server's own lock checks would take a
-/// zombie's files for a live server's and refuse to start, and `pg_ctl stop` would signal
-/// whatever process now has the PID. Only the port's lock (line 4 of postmaster.pid): the
-/// socket directory is shared by the host's nodes, and after a reboot the PID may be another
-/// node's new postmaster. An empty PID file (a server writing it this instant) is left alone.
-fn clear_stale_pid_files(data_dir: &str) -> String {
-    let dir = quote(data_dir);
-    let files = ["postmaster.pid", "gtm.pid"].map(|f| quote(&format!("{data_dir}/{f}")));
-    format!(
-        "for f in {}; do [ -s \"$f\" ] || continue; {} && continue; \
-         [ -n \"$p\" ] || continue; port=$(sed -n 4p \"$f\"); \
-         case $port in ''|*[!0-9]*) ;; *) l={}/.s.PGSQL.$port.lock; \
-         [ \"$(head -n 1 \"$l\" 2>/dev/null)\" = \"$p\" ] && rm -f -- \"$l\";; esac; \
-         rm -f -- \"$f\"; done; true",
-        files.join(" "),
-        live_server("\"$f\"", &dir),
-        quote(crate::inventory::socket_dir(data_dir))
-    )
-}
-
-/// Remove what pg_basebackup and pg_rewind copy from the primary's data directory but
-/// belongs to the primary: its log, socket lock files, postmaster.opts and the marker that it
-/// once streamed as a standby.
-fn strip_copied(dir: &str) -> Cmd {
-    Cmd::new("find").arg(dir).args(["-maxdepth", "1"]).args([
-        "(",
-        "-name",
-        "server.log",
-        "-o",
-        "-name",
-        ".s.PGSQL.*",
-        "-o",
-        "-name",
-        "postmaster.opts",
-        "-o",
-        "-name",
-        STREAMED_MARKER,
-        ")",
-        "-delete",
-    ])
 }
 
 /// Write `files` into `dir`, each atomically with its mode.
@@ -414,7 +257,7 @@ async fn run_build(
 ) -> Result<Output, StepError> {
     let prefix = &remote.env.install_prefix;
     let dir = &build::build_dir(&remote.env.data_root);
-    let attach = Script::new().raw(&build::attach_script(dir, fingerprint));
+    let attach = build::attach_script(dir, fingerprint);
     let attached = remote.run("build", &attach, None).await?;
     if String::from_utf8_lossy(&attached.stdout).trim() == "attached" {
         report::build_stage(host, "still running from an earlier apply: waiting for it");
@@ -428,13 +271,13 @@ async fn run_build(
         let (strip, patches) = (inputs.strip_components, inputs.patches.len());
         let script = build::build_script(build, prefix, dir, fingerprint, strip, patches);
         remote.upload(&build::script_path(dir), script.as_bytes(), 0o600).await?;
-        let launch = Script::new().raw(&build::launch_script(dir, fingerprint));
+        let launch = build::launch_script(dir, fingerprint);
         remote.run("build", &launch, None).await?;
     }
     let started = Instant::now();
     let mut shown = String::new();
     loop {
-        let poll = Script::new().raw(&build::poll_script(dir));
+        let poll = build::poll_script(dir);
         let polled = remote.run("build", &poll, None);
         if started.elapsed() > build.timeout {
             return Err(StepError {
@@ -464,7 +307,7 @@ async fn run_build(
                 return Ok(Output { stdout: vec![], stderr: vec![], status: ExitStatus::Code(0) });
             }
             Some(status) => {
-                let tail = Script::new().raw(&build::tail_script(dir));
+                let tail = build::tail_script(dir);
                 let tail = remote.run("build", &tail, None);
                 let tail = tail.await.map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
                 let how = if status < 0 {
@@ -496,146 +339,12 @@ async fn run_build(
     }
 }
 
-/// Remove `staging`, and `data_dir` only if it carries apply's init marker.
-fn remove_script(data_dir: Option<&str>, staging: Option<&str>) -> Script {
-    let mut script = Script::new();
-    if let Some(staging) = staging {
-        script = script.cmd(Cmd::new("rm").args(["-rf", "--"]).arg(staging));
-    }
-    if let Some(dir) = data_dir {
-        // Shell control flow around quoted values: the marker is checked on the host at the
-        // moment of removal, so a directory that is not ours is never removed.
-        let refuse = format!("{dir} has no {INIT_MARKER}: not removed");
-        script = script.raw(&format!(
-            "if [ -f {marker} ]; then rm -rf -- {d}; elif [ -e {d} ]; then echo {refuse} >&2; exit 3; fi",
-            marker = quote(&format!("{dir}/{INIT_MARKER}")),
-            d = quote(dir),
-            refuse = quote(&refuse),
-        ));
-    }
-    script
-}
-
-/// How long a started server has to accept connections, and a stopped one to go away.
-const READY_TENTHS: u32 = 600;
-
-/// Shell that polls `ready` ten times a second until it succeeds, or fails after 60 s.
-fn wait_until(ready: &[String]) -> String {
-    poll("until", ready, "started, but not accepting connections after 60 s")
-}
-
-/// How long a server may show no process while it is being started before the start counts
-/// as failed: it writes its PID file early (before any recovery), so only a server that exited
-/// (a broken configuration, say) stays without one this long.
-const GONE_TENTHS: u32 = 50;
-
-/// Like [`wait_until`], but fails as soon as `status` has said for 5 s that no server runs:
-/// a server that exits while starting is reported then, not after the whole minute.
-fn wait_until_started(ready: &[String], status: &[String]) -> String {
-    format!(
-        "i=0; gone=0; until {} >/dev/null 2>&1; do i=$((i+1)); if {} >/dev/null 2>&1; then \
-         gone=0; else gone=$((gone+1)); fi; if [ $gone -ge {GONE_TENTHS} ]; then echo {} >&2; \
-         exit 1; fi; if [ $i -ge {READY_TENTHS} ]; then echo {} >&2; exit 1; fi; sleep 0.1; done",
-        argv_cmd(ready),
-        argv_cmd(status),
-        quote("the server exited while starting (no server process for 5 s)"),
-        quote("started, but not accepting connections after 60 s")
-    )
-}
-
-/// Shell that polls `status` ten times a second until it fails (the server is gone), or fails
-/// after 60 s. `gtm_ctl stop` may return before the GTM has exited.
-fn wait_while(status: &[String]) -> String {
-    poll("while", status, "stop sent, but the server still runs after 60 s")
-}
-
-/// Shell that polls `primary` ten times a second until the server is out of recovery,
-/// sending the promote (`argv`) again every half second meanwhile, then removes the promote
-/// signal files that a repeated promote may leave. Why again: a 9.4-based standby (Postgres-X2)
-/// whose primary went away less than 5 s ago sleeps out the rest of those 5 s after it saw the
-/// promote and before it finishes recovery, and only a signal ends that sleep early. A
-/// leftover signal file would promote the server at the postmaster's next signal, should it
-/// ever run as a standby again.
-fn promote_wait(argv: &[String], primary: &[String]) -> String {
-    let dir = data_dir_arg(argv).unwrap_or(".");
-    // It is a primary now: the marker that said it streamed as a standby goes too.
-    let files = ["promote", "fast_promote", STREAMED_MARKER].map(|f| quote(&format!("{dir}/{f}")));
-    format!(
-        "i=0; until {} >/dev/null 2>&1; do i=$((i+1)); if [ $i -ge {READY_TENTHS} ]; then echo {} \
-         >&2; exit 1; fi; if [ $((i % 5)) -eq 0 ]; then {} >/dev/null 2>&1; fi; sleep 0.1; done; \
-         rm -f -- {}",
-        argv_cmd(primary),
-        quote("promote sent, but still in recovery after 60 s"),
-        argv_cmd(argv),
-        files.join(" ")
-    )
-}
-
-/// `until`/`while` `argv` succeeds, ten times a second, giving up with `timeout` after 60 s.
-fn poll(keyword: &str, argv: &[String], timeout: &str) -> String {
-    format!(
-        "i=0; {keyword} {} >/dev/null 2>&1; do i=$((i+1)); if [ $i -ge {READY_TENTHS} ]; then \
-         echo {} >&2; exit 1; fi; sleep 0.1; done",
-        argv_cmd(argv),
-        quote(timeout)
-    )
-}
-
-/// Shell that runs `argv` ten times a second until it succeeds; after `tenths` tries it fails
-/// saying `what` does not hold, with what the last try printed.
-fn await_script(argv: &[String], what: &str, tenths: u32) -> String {
-    let secs = f64::from(tenths) / 10.0;
-    format!(
-        "i=0; until out=$({} 2>&1); do i=$((i+1)); if [ $i -ge {tenths} ]; then printf '%s\\n' \
-         {} \"$out\" >&2; exit 1; fi; sleep 0.1; done",
-        argv_cmd(argv),
-        quote(&format!("not so after {secs:.0} s: {what}; the last try said:"))
-    )
-}
-
-/// The data directory a `pg_ctl`/`gtm_ctl` argv works on (the word after `-D`).
-fn data_dir_arg(argv: &[String]) -> Option<&str> {
-    argv.iter().skip_while(|w| *w != "-D").nth(1).map(String::as_str)
-}
-
 /// Point a failed start at the server's log (the word after `-l` in its argv).
 fn with_log_hint(mut err: StepError, argv: &[String]) -> StepError {
     if let Some(log) = argv.iter().position(|w| w == "-l").and_then(|i| argv.get(i + 1)) {
         err.message.push_str(&format!("\n  see the server's log on the host: {log}"));
     }
     err
-}
-
-/// Stop the server if it runs, start it, and wait until it accepts connections, printing how
-/// long it was down. The node is down from the stop command until it accepts connections again.
-/// One that is down already (an X2 postmaster can exit after a crash-restart) is only started,
-/// as `pg_ctl restart` and `systemctl restart` do, saying so ([`WAS_DOWN`]).
-fn restart_script(
-    stop: &[String],
-    status: &[String],
-    start: &[String],
-    ready: &[String],
-) -> Script {
-    let mut script = Script::new();
-    if let Some(dir) = data_dir_arg(stop) {
-        script = script.raw(&clear_stale_pid_files(dir));
-    }
-    script
-        .raw("t0=$(date +%s%N)")
-        .raw(&format!(
-            "if {} >/dev/null 2>&1; then {}; else echo {}; fi",
-            argv_cmd(status),
-            argv_cmd(stop),
-            quote(WAS_DOWN)
-        ))
-        .raw(&wait_while(status))
-        .cmd(argv_cmd(start))
-        .raw(&wait_until_started(ready, status))
-        .raw(&format!("echo {}$(( ($(date +%s%N) - t0) / 1000000 ))", quote(DOWN_MS_PREFIX)))
-}
-
-fn argv_cmd(argv: &[String]) -> Cmd {
-    Cmd::new(&argv[0]).args(&argv[1..])
 }
 
 /// A coordinator's pgxc_node as psql printed it; a row that does not parse is an error, as in
@@ -659,11 +368,8 @@ impl Remote<'_> {
         script: &Script,
         stdin: Option<&[u8]>,
     ) -> Result<Output, StepError> {
-        let mut script = script.clone().env("LD_LIBRARY_PATH", &self.env.lib_dir);
-        if let Some(passfile) = &self.env.passfile {
-            script = script.env("PGPASSFILE", passfile);
-        }
-        let script = script.to_string();
+        let script =
+            steps::in_host_env(script, &self.env.lib_dir, self.env.passfile.as_deref()).to_string();
         let command = self.env.as_user.wrap_guarded(&script, &self.env.data_root);
         let out = self
             .session
@@ -695,166 +401,11 @@ fn check(step: &str, out: Output) -> Result<Output, StepError> {
 mod tests {
     use super::*;
 
-    fn sh(script: &str) -> std::process::Output {
-        std::process::Command::new("/bin/sh").arg("-c").arg(script).output().unwrap()
-    }
-
     #[test]
     fn the_register_step_refuses_a_pgxc_node_it_cannot_read_instead_of_dropping_rows() {
         let rows = parse_pgxc_node(b"coord1 C 127.0.10.1 5432\ndn1 D 127.0.10.2 15432\n").unwrap();
         assert_eq!(rows.len(), 2);
         let err = parse_pgxc_node(b"coord1 C 127.0.10.1 5432\ndn1 D 127.0.10.2\n").unwrap_err();
         assert_eq!(err, "bad pgxc_node row: \"dn1 D 127.0.10.2\"");
-    }
-    #[test]
-    fn pid_files_that_name_no_server_of_the_directory_are_cleared_with_their_socket_locks() {
-        let root = tempfile::tempdir().unwrap();
-        let d = root.path().join("dn 1").display().to_string();
-        std::fs::create_dir_all(&d).unwrap();
-        let sock = crate::inventory::socket_dir(&d).to_string();
-        // Lock files as the server writes them: PID, data directory, start time, port.
-        let write = |name: &str, pid: u32| {
-            std::fs::write(name, format!("{pid}\n{d}\n1764000000\n5432\n")).unwrap()
-        };
-        let exists = |name: &str| std::path::Path::new(name).exists();
-        let (pid_file, gtm_pid) = (format!("{d}/postmaster.pid"), format!("{d}/gtm.pid"));
-        let (lock, sibling_lock) =
-            (format!("{sock}/.s.PGSQL.5432.lock"), format!("{sock}/.s.PGSQL.5433.lock"));
-
-        // A server running in the directory keeps its files.
-        let mut server =
-            std::process::Command::new("sleep").arg("30").current_dir(&d).spawn().unwrap();
-        write(&pid_file, server.id());
-        write(&lock, server.id());
-        assert!(sh(&clear_stale_pid_files(&d)).status.success());
-        assert!(exists(&pid_file) && exists(&lock));
-
-        // Its PID, once another program has it (this test, running elsewhere), names no
-        // server: its PID file and its port's socket lock go. The lock of another node on the
-        // host stays, even when that node's new postmaster got the same PID.
-        let me = std::process::id();
-        write(&pid_file, me);
-        write(&lock, me);
-        write(&sibling_lock, me);
-        // A dead PID (the server's, once reaped) is stale too.
-        server.kill().unwrap();
-        server.wait().unwrap();
-        write(&gtm_pid, server.id());
-        assert!(sh(&clear_stale_pid_files(&d)).status.success());
-        assert!(!exists(&pid_file) && !exists(&lock) && !exists(&gtm_pid));
-        assert!(exists(&sibling_lock));
-        // An empty PID file is a server writing it: left alone. Nothing to clear is no failure.
-        std::fs::write(&pid_file, "").unwrap();
-        assert!(sh(&clear_stale_pid_files(&d)).status.success());
-        assert!(exists(&pid_file));
-    }
-
-    #[test]
-    fn remove_takes_only_a_marked_data_directory_and_any_staging_directory() {
-        let root = tempfile::tempdir().unwrap();
-        let dir = root.path().join("dn 1");
-        let (dir, staging) = (dir.display().to_string(), format!("{}.tmp", dir.display()));
-        for d in [&dir, &staging] {
-            std::fs::create_dir_all(format!("{d}/base")).unwrap();
-        }
-        let script = remove_script(Some(&dir), Some(&staging)).to_string();
-        let out = sh(&script);
-        assert_eq!(out.status.code(), Some(3));
-        assert!(String::from_utf8_lossy(&out.stderr).contains("has no .pgxc-deploy-initialized"));
-        assert!(std::path::Path::new(&dir).exists() && !std::path::Path::new(&staging).exists());
-
-        std::fs::write(format!("{dir}/{INIT_MARKER}"), "").unwrap();
-        assert!(sh(&script).status.success());
-        assert!(!std::path::Path::new(&dir).exists());
-        assert!(root.path().exists());
-        assert!(sh(&script).status.success(), "nothing left: nothing to do");
-    }
-
-    #[test]
-    fn a_promote_is_sent_again_until_the_server_is_out_of_recovery_then_its_files_go() {
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path().display().to_string();
-        let (sent, polls) = (format!("{d}/sent"), format!("{d}/polls"));
-        // The fake promote writes a signal file, as pg_ctl does; the server leaves recovery at
-        // the twelfth poll.
-        let promote = vec![
-            "sh".to_string(),
-            "-c".to_string(),
-            format!("echo >> {sent}; touch {d}/fast_promote"),
-            "-D".to_string(),
-            d.clone(),
-        ];
-        let primary = vec![
-            "sh".to_string(),
-            "-c".to_string(),
-            format!("echo >> {polls}; [ $(wc -l < {polls}) -ge 12 ]"),
-        ];
-        std::fs::write(format!("{d}/promote"), "").unwrap();
-        std::fs::write(format!("{d}/{STREAMED_MARKER}"), "").unwrap();
-        assert!(sh(&promote_wait(&promote, &primary)).status.success());
-        let resent = std::fs::read_to_string(&sent).unwrap().lines().count();
-        assert_eq!(resent, 2, "every half second while in recovery");
-        assert!(!std::path::Path::new(&format!("{d}/fast_promote")).exists());
-        assert!(!std::path::Path::new(&format!("{d}/promote")).exists());
-        assert!(!std::path::Path::new(&format!("{d}/{STREAMED_MARKER}")).exists(), "a primary now");
-    }
-
-    /// A running server is stopped then started; one that is down is only started.
-    #[test]
-    fn a_restart_stops_a_running_server_and_starts_one_that_is_down() {
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path().display().to_string();
-        let argv = |s: &str| vec!["sh".to_string(), "-c".to_string(), s.to_string()];
-        let (up, log) = (format!("{d}/up"), format!("{d}/log"));
-        let stop = argv(&format!("echo stop >> {log}; rm {up}"));
-        let status = argv(&format!("test -f {up}"));
-        let start = argv(&format!("echo start >> {log}; touch {up}"));
-        let script = restart_script(&stop, &status, &start, &status).to_string();
-        std::fs::write(&up, "").unwrap();
-        let out = sh(&script);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        assert_eq!(std::fs::read_to_string(&log).unwrap(), "stop\nstart\n");
-        assert!(!String::from_utf8_lossy(&out.stdout).contains(WAS_DOWN));
-        std::fs::remove_file(&up).unwrap();
-        let out = sh(&script);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        assert_eq!(std::fs::read_to_string(&log).unwrap(), "stop\nstart\nstart\n");
-        let said = String::from_utf8_lossy(&out.stdout);
-        assert!(said.contains(WAS_DOWN) && said.contains(DOWN_MS_PREFIX), "{said}");
-        assert!(std::path::Path::new(&up).exists());
-    }
-
-    #[test]
-    fn waits_end_as_soon_as_the_condition_holds() {
-        let argv = |w: &str| vec![w.to_string()];
-        assert!(sh(&wait_until(&argv("true"))).status.success());
-        assert!(sh(&wait_while(&argv("false"))).status.success());
-        // Becomes ready on the third poll (a counter in a file).
-        let dir = tempfile::tempdir().unwrap();
-        let n = dir.path().join("n");
-        let ready = vec![
-            "sh".to_string(),
-            "-c".to_string(),
-            format!("echo >> {0}; [ $(wc -l < {0}) -ge 3 ]", n.display()),
-        ];
-        assert!(sh(&wait_until(&ready)).status.success());
-        assert_eq!(std::fs::read_to_string(&n).unwrap().lines().count(), 3);
-
-        std::fs::remove_file(&n).unwrap();
-        assert!(sh(&wait_until_started(&ready, &argv("true"))).status.success());
-        std::fs::remove_file(&n).unwrap();
-        let out = sh(&wait_until_started(&argv("false"), &argv("false")));
-        assert_eq!(out.status.code(), Some(1));
-        assert!(String::from_utf8_lossy(&out.stderr).contains("exited while starting"));
-        std::fs::remove_file(&n).ok();
-        assert!(sh(&await_script(&ready, "three", 10)).status.success());
-        let never =
-            vec!["sh".to_string(), "-c".to_string(), "echo 'it is not'; exit 1".to_string()];
-        let out = sh(&await_script(&never, "it is", 3));
-        assert_eq!(out.status.code(), Some(1));
-        assert_eq!(
-            String::from_utf8_lossy(&out.stderr),
-            "not so after 0 s: it is; the last try said:\nit is not\n"
-        );
     }
 }

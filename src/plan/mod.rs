@@ -8,7 +8,8 @@
 //!   [`crate::flavors`]. Rendered text is part of the plan, so it can be shown as a diff and
 //!   compared with golden files (`tests/golden/render/`).
 //! - [`desired`] builds every node's desired files and commands; [`state`] holds what a host
-//!   looks like (and the probe that finds out); [`diff`] compares the two into a [`step::Plan`].
+//!   looks like (read from what [`crate::remote::probe`] prints); [`diff`] compares the two into
+//!   a [`step::Plan`].
 //! - For the commands that operate a deployed cluster: [`pair`] says which node of a datanode's
 //!   pair serves now; [`health`] judges the probe's facts
 //!   for `status` (running, streaming, pgxc_node, drift); [`lifecycle`] decides which node
@@ -21,7 +22,6 @@
 //!
 //! Commands call this; the executor moves the results to hosts.
 
-pub mod build;
 pub mod clean;
 pub mod context;
 pub mod degrade;

@@ -1,15 +1,13 @@
-//! What a host looks like now ([`HostFacts`]), and the one read-only probe script that finds
-//! out. PURE: this module writes the script and parses what it prints; `observe` runs it, one
-//! round trip per host, and nothing here decides what to change.
+//! What a host looks like now ([`HostFacts`]), read from what the one read-only probe printed.
+//! PURE: [`crate::remote::probe`] writes the probe, `observe` runs it, one round trip per host,
+//! and this module parses its output; nothing here decides what to change.
 //!
 //! The probe prints one fact per line (`key value`), and files as `file NAME LENGTH` followed by
 //! exactly LENGTH bytes, so any file content parses back unchanged.
 
 use std::collections::BTreeMap;
 
-use crate::inventory::Role;
 pub use crate::inventory::replication::Lsn;
-use crate::shell::{Cmd, quote};
 
 /// Marker written in a data directory once its initialisation (initdb, initgtm or
 /// pg_basebackup, and the first configuration) completed. A directory without it is
@@ -30,25 +28,6 @@ pub const STAGING_SUFFIX: &str = ".pgxc-deploy-tmp";
 /// password: every command pgxc-deploy runs there, and so every server it starts, gets it as
 /// `PGPASSFILE`.
 pub const PASSFILE: &str = ".pgxc-deploy.pgpass";
-
-/// What the probe needs to know about one node on the host.
-#[derive(Debug, Clone)]
-pub struct ProbeNode {
-    pub name: String,
-    pub role: Role,
-    pub data_dir: String,
-    pub port: u16,
-    /// Files (relative to the data directory) whose content is compared with the desired one.
-    pub files: Vec<String>,
-    /// Coordinators of a Postgres-XC cluster: read pgxc_node.
-    pub read_pgxc_node: bool,
-    /// The flavor's SQL for a standby's replay lag in bytes, over a row of pg_stat_replication
-    /// ([`crate::flavors::Flavor::replay_lag_sql`]).
-    pub replay_lag_sql: &'static str,
-    /// The flavor's SQL that prints the node's WAL positions
-    /// ([`crate::flavors::Flavor::positions_sql`]).
-    pub positions_sql: &'static str,
-}
 
 /// One row of a coordinator's pgxc_node catalog.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -227,109 +206,6 @@ pub struct HostFacts {
     pub nodes: BTreeMap<String, NodeFacts>,
 }
 
-/// The probe script for one host: read-only, one line of output per fact.
-pub fn probe_script(
-    install_prefix: &str,
-    bin_dir: &str,
-    os_user: &str,
-    passfile: Option<&str>,
-    nodes: &[ProbeNode],
-) -> String {
-    let mut s = String::new();
-    s.push_str(&format!(
-        // The marker counts only while the install's server binary is still there.
-        "m={}; [ -f \"$m\" ] && [ -x {} ] && printf 'install %s\\n' \"$(cat \"$m\")\"\n",
-        quote(&format!("{install_prefix}/{INSTALL_MARKER}")),
-        quote(&format!("{bin_dir}/postgres"))
-    ));
-    if let Some(p) = passfile {
-        s.push_str(&format!(
-            "p={}; [ -f \"$p\" ] && printf 'passfile %s\\n' \"$(sha256sum < \"$p\" | cut -d' ' -f1)\"\n",
-            quote(p)
-        ));
-    }
-    // Nodes are probed at once, each into its own file, printed in order afterwards.
-    s.push_str("t=$(mktemp -d) || exit 1\n");
-    for (i, n) in nodes.iter().enumerate() {
-        let mut sec = String::new();
-        let d = quote(&n.data_dir);
-        let sock = quote(crate::inventory::socket_dir(&n.data_dir));
-        sec.push_str(&format!("printf 'node %s\\n' {}\nd={d}\ns={sock}\n", quote(&n.name)));
-        sec.push_str("[ -d \"$d\" ] && echo dir\n");
-        sec.push_str(&format!("[ -f \"$d\"/{INIT_MARKER} ] && echo initialized\n"));
-        sec.push_str(&format!("[ -d \"$d\"{} ] && echo staging\n", quote(STAGING_SUFFIX)));
-        sec.push_str(&format!("[ -f \"$d\"/{STREAMED_MARKER} ] && echo streamed\n"));
-        // A full disk explains a server that stopped, or a standby that stopped streaming.
-        sec.push_str(
-            "[ -d \"$d\" ] && df -Pk \"$d\" 2>/dev/null | awk 'NR == 2 { print \"free\", $4 }'\n",
-        );
-        sec.push_str(&format!(
-            "[ -f \"$d\"/{log} ] && tail -n {DISK_LOG_LINES} \"$d\"/{log} | grep -i 'no space left on device' | tail -n 1 | sed 's/^/diskerror /'\n",
-            log = crate::flavors::SERVER_LOG
-        ));
-        let pid_file = if n.role == Role::Gtm { "gtm.pid" } else { "postmaster.pid" };
-        sec.push_str(&format!(
-            "{} && echo alive\n",
-            live_server(&format!("\"$d\"/{pid_file}"), "\"$d\"")
-        ));
-        for f in &n.files {
-            let f = quote(f);
-            sec.push_str(&format!(
-                "[ -f \"$d\"/{f} ] && {{ printf 'file %s %s\\n' {f} \"$(wc -c < \"$d\"/{f})\"; cat \"$d\"/{f}; echo; }}\n"
-            ));
-        }
-        if n.role == Role::Gtm {
-            let status = Cmd::new(format!("{bin_dir}/gtm_ctl"))
-                .args(["-Z", "gtm", "-D"])
-                .raw("\"$d\"")
-                .arg("status");
-            // gtm_ctl status believes any live PID in gtm.pid.
-            let live = live_server("\"$d\"/gtm.pid", "\"$d\"");
-            sec.push_str(&format!("{live} && {status} >/dev/null 2>&1 && echo running\n"));
-            s.push_str(&format!("{{\n{sec}}} >\"$t\"/{i} 2>/dev/null &\n"));
-            continue;
-        }
-        let port = n.port.to_string();
-        // A user and database that exist keep the probe out of the server log as a failed
-        // login; 9.4's pg_isready reads -d only as a connection string.
-        let ready = Cmd::new(format!("{bin_dir}/pg_isready"))
-            .arg("-q")
-            .arg("-h")
-            .raw("\"$s\"")
-            .args(["-p", &port, "-U", os_user, "-d", "dbname=postgres"]);
-        let psql = Cmd::new(format!("{bin_dir}/psql"))
-            .args(["-X", "-A", "-t", "-q", "-h"])
-            .raw("\"$s\"")
-            .args(["-p", &port, "-U", os_user, "-d", "postgres"]);
-        sec.push_str(&format!("if {ready} 2>/dev/null; then\necho running\n{psql} <<'PGXC_SQL'\n"));
-        sec.push_str("select 'start ' || pg_postmaster_start_time();\n");
-        sec.push_str("select 'recovery ' || pg_is_in_recovery();\n");
-        // Which settings need a restart and which a reload, as the server itself says.
-        sec.push_str("select 'context ' || name || ' ' || context from pg_settings;\n");
-        sec.push_str(&format!(
-            "select 'replica ' || coalesce(application_name, '') || ' ' || coalesce(state, '') || ' ' || coalesce(sync_state, '') || ' ' || coalesce(({})::text, '') from pg_stat_replication;\n",
-            n.replay_lag_sql
-        ));
-        sec.push_str(n.positions_sql);
-        if n.read_pgxc_node {
-            sec.push_str(
-                "select 'pgxc_node ' || node_name || ' ' || node_type || ' ' || node_host || ' ' || node_port from pgxc_node;\n",
-            );
-        }
-        sec.push_str("PGXC_SQL\nfi\n");
-        s.push_str(&format!("{{\n{sec}}} >\"$t\"/{i} 2>/dev/null &\n"));
-    }
-    s.push_str("wait\n");
-    for i in 0..nodes.len() {
-        s.push_str(&format!("cat \"$t\"/{i}\n"));
-    }
-    s.push_str("rm -rf \"$t\"\n");
-    s
-}
-
-/// How many of the server log's last lines the probe searches for a full disk.
-const DISK_LOG_LINES: u32 = 30;
-
 /// Below this many kB free, a data directory's disk counts as full.
 pub const DISK_FULL_KB: u64 = 1024;
 
@@ -347,55 +223,6 @@ pub fn disk_cause(f: &NodeFacts, data_dir: &str) -> Option<String> {
     }
 }
 
-/// Shell condition: the first line of the PID file `pid_file` (postmaster.pid, gtm.pid; a shell
-/// word) names a live server of the data directory `dir` (a shell word). Sets `p` to the PID
-/// read, if any, whatever the answer.
-///
-/// A PID that exists is not enough. A server killed on a host whose init does not reap orphans
-/// (a container, this lab) stays a zombie. After a reboot, the PID of a server that died with
-/// the machine can belong to any process, and pg_ctl would signal it. postgres and gtm change
-/// to their data directory before they write the PID file, so the process must also run there.
-/// A working directory that cannot be read (a security module's rule) is not held against it:
-/// a live server's files must never be taken for stale ones.
-pub fn live_server(pid_file: &str, dir: &str) -> String {
-    format!(
-        "p=$(head -n 1 {pid_file} 2>/dev/null) && [ -n \"$p\" ] && kill -0 \"$p\" 2>/dev/null \
-         && ! grep -qs '^State:[[:space:]]*Z' /proc/\"$p\"/status \
-         && {{ c=$(readlink /proc/\"$p\"/cwd 2>/dev/null); [ -z \"$c\" ] \
-         || [ \"$c\" = \"$(cd {dir} 2>/dev/null && pwd -P)\" ]; }}"
-    )
-}
-
-/// Shell that kills (SIGKILL) every process whose working directory is `dir` (quoted), up to
-/// forty rounds 0.05 s apart until none is left (a killed process is usually gone by the next
-/// round), printing `killed PID...` for each round that killed
-/// any, and fails naming those still there. postgres and gtm processes run in their data
-/// directory; a zombie's working directory cannot be read, so it does not count. Only the
-/// processes of the user running it can be read (the cluster's user: its servers).
-pub fn kill_leftovers(dir: &str) -> String {
-    format!(
-        "d=$(cd {dir} 2>/dev/null && pwd -P) || exit 0\n\
-         round=0 killed=\n\
-         while [ \"$round\" -lt 40 ]; do\n\
-         \x20 round=$((round + 1))\n\
-         \x20 left= new=\n\
-         \x20 for p in /proc/[0-9]*; do\n\
-         \x20   [ \"$(readlink \"$p/cwd\" 2>/dev/null)\" = \"$d\" ] || continue\n\
-         \x20   pid=${{p#/proc/}}\n\
-         \x20   kill -KILL \"$pid\" 2>/dev/null || continue\n\
-         \x20   left=\"$left $pid\"\n\
-         \x20   case \" $killed \" in *\" $pid \"*) ;; *) new=\"$new $pid\" killed=\"$killed $pid\" ;; esac\n\
-         \x20 done\n\
-         \x20 [ -z \"$left\" ] && exit 0\n\
-         \x20 [ -n \"$new\" ] && echo \"killed$new\"\n\
-         \x20 sleep 0.05\n\
-         done\n\
-         echo \"processes still running in $d after 40 rounds of SIGKILL:$left\" >&2\n\
-         exit 1",
-        dir = quote(dir),
-    )
-}
-
 /// The probe's output could not be read (a bug, or a host that printed something unexpected).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unexpected probe output near byte {offset}: {what}")]
@@ -404,7 +231,7 @@ pub struct ParseError {
     pub what: String,
 }
 
-/// Parse what [`probe_script`] printed.
+/// Parse what [`crate::remote::probe::probe_script`] printed.
 pub fn parse_probe(out: &[u8]) -> Result<HostFacts, ParseError> {
     let mut facts = HostFacts::default();
     let mut current: Option<String> = None;
@@ -510,46 +337,6 @@ mod tests {
         assert_eq!(PgxcNodeRow::parse("dn1 D h x").unwrap_err(), "bad pgxc_node port");
     }
     #[test]
-    fn kill_leftovers_kills_every_process_in_the_directory_and_no_other() {
-        let dir = tempfile::tempdir().unwrap();
-        let spawn = |cwd: &std::path::Path| {
-            std::process::Command::new("sleep").arg("30").current_dir(cwd).spawn().unwrap()
-        };
-        let (mut inside, mut outside) = (spawn(dir.path()), spawn(std::path::Path::new("/")));
-        let out = std::process::Command::new("/bin/sh")
-            .arg("-c")
-            .arg(kill_leftovers(&dir.path().display().to_string()))
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        assert_eq!(String::from_utf8_lossy(&out.stdout), format!("killed {}\n", inside.id()));
-        assert!(inside.wait().unwrap().code().is_none(), "killed by a signal");
-        assert!(outside.try_wait().unwrap().is_none(), "a process elsewhere is left alone");
-        outside.kill().unwrap();
-        outside.wait().unwrap();
-        // Nothing left: nothing printed. A missing directory: nothing to do.
-        let again = |d: &str| {
-            std::process::Command::new("/bin/sh").arg("-c").arg(kill_leftovers(d)).output().unwrap()
-        };
-        let out = again(&dir.path().display().to_string());
-        assert!(out.status.success() && out.stdout.is_empty());
-        assert!(again("/no/such/dir").status.success());
-    }
-
-    fn node(name: &str, role: Role, files: &[&str]) -> ProbeNode {
-        ProbeNode {
-            name: name.into(),
-            role,
-            data_dir: format!("/data/{name}"),
-            port: 5432,
-            files: files.iter().map(|f| f.to_string()).collect(),
-            read_pgxc_node: role == Role::Coordinator,
-            replay_lag_sql: "0",
-            positions_sql: "",
-        }
-    }
-
-    #[test]
     fn parses_every_kind_of_fact() {
         let out = b"install abc123\nnode coord1\ndir\ninitialized\nfile postgresql.conf 12\nport = 5432\n\n\
 running\nstart 2026-11-25 12:00:00.1+00\nrecovery f\ncontext port postmaster\npgxc_node coord1 C 127.0.10.1 5432\n\
@@ -621,64 +408,5 @@ received 0/3000000\n\nfree 12\ndiskerror PANIC:  could not write to file \"pg_wa
         assert!(parse_probe(b"running\n").is_err());
         assert!(parse_probe(b"node a\nfile x 100\nshort\n").is_err());
         assert!(parse_probe(b"node a\nbogus\n").is_err());
-    }
-
-    /// The script itself, run by a real /bin/sh over a fake data directory, parses back.
-    #[test]
-    fn probe_script_runs_and_round_trips() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().display().to_string();
-        let d = format!("{root}/dn 1");
-        std::fs::create_dir_all(&d).unwrap();
-        std::fs::write(format!("{d}/{INIT_MARKER}"), "").unwrap();
-        std::fs::write(format!("{d}/pg_hba.conf"), "local all all trust\n'quoted' $x\n").unwrap();
-        std::fs::write(format!("{root}/{INSTALL_MARKER}"), "f00d").unwrap();
-        // The marker counts only with the server binary in place.
-        std::fs::create_dir_all(format!("{root}/bin")).unwrap();
-        std::fs::write(format!("{root}/bin/postgres"), "").unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        let exe = std::fs::Permissions::from_mode(0o755);
-        std::fs::set_permissions(format!("{root}/bin/postgres"), exe).unwrap();
-        let mut n = node("dn1", Role::Datanode, &["pg_hba.conf", "postgresql.conf"]);
-        n.data_dir = d.clone();
-        n.port = 1; // nothing listens: pg_isready fails, not running
-        let script = probe_script(&root, &format!("{root}/bin"), "pgxc", None, &[n.clone()]);
-        let out = std::process::Command::new("/bin/sh").arg("-c").arg(&script).output().unwrap();
-        let facts = parse_probe(&out.stdout).unwrap();
-        assert_eq!(facts.install.as_deref(), Some("f00d"));
-        let f = &facts.nodes["dn1"];
-        assert!(f.dir_exists && f.initialized && !f.running);
-        assert!(!f.alive && !f.staging);
-        assert_eq!(f.files.keys().collect::<Vec<_>>(), ["pg_hba.conf"]);
-        assert_eq!(f.files["pg_hba.conf"], b"local all all trust\n'quoted' $x\n");
-
-        // A live PID in postmaster.pid is a live server process, even one that does not
-        // answer, when that process runs in the data directory; a staging directory left by an
-        // interrupted init is seen.
-        let mut server =
-            std::process::Command::new("sleep").arg("30").current_dir(&d).spawn().unwrap();
-        std::fs::write(format!("{d}/postmaster.pid"), format!("{}\n{d}\n", server.id())).unwrap();
-        std::fs::create_dir_all(format!("{d}.pgxc-deploy-tmp")).unwrap();
-        let probe = |n: &ProbeNode| {
-            let script =
-                probe_script(&root, &format!("{root}/bin"), "pgxc", None, std::slice::from_ref(n));
-            let out = std::process::Command::new("/bin/sh").arg("-c").arg(&script).output();
-            parse_probe(&out.unwrap().stdout).unwrap().nodes["dn1"].clone()
-        };
-        let f = probe(&n);
-        server.kill().unwrap();
-        server.wait().unwrap();
-        assert!(f.alive && f.staging && !f.running);
-        // A PID that another process got after a reboot (this test's own, which runs
-        // elsewhere) names no server.
-        std::fs::write(format!("{d}/postmaster.pid"), format!("{}\n{d}\n", std::process::id()))
-            .unwrap();
-        assert!(!probe(&n).alive);
-
-        // Without the binaries, the install does not count as there.
-        std::fs::remove_file(format!("{root}/bin/postgres")).unwrap();
-        let script = probe_script(&root, &format!("{root}/bin"), "pgxc", None, &[n]);
-        let out = std::process::Command::new("/bin/sh").arg("-c").arg(&script).output().unwrap();
-        assert_eq!(parse_probe(&out.stdout).unwrap().install, None);
     }
 }

@@ -14,7 +14,7 @@ pub struct Step {
 /// What a step does. Argument vectors are absolute paths and words; the executor quotes them.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
-    /// Build the install from source on this host (see [`super::build`]).
+    /// Build the install from source on this host (see [`crate::remote::build`]).
     Build { fingerprint: String },
     /// Unpack the install under the host's install prefix and record its fingerprint.
     ShipInstall { fingerprint: String },

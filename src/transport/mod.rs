@@ -289,7 +289,7 @@ pub struct Held {
 
 impl Held {
     /// The next block the command prints while it is held: a `block N` line, then N bytes
-    /// (what a command run under the lock printed, [`crate::lock::lock_script`]). Fails when
+    /// (what a command run under the lock printed, [`crate::remote::lock::lock_script`]). Fails when
     /// the command ends first, prints something else, or takes longer than the command timeout.
     pub async fn read_block(&mut self) -> Result<Vec<u8>, Error> {
         let error = |kind| Error { host: self.host.clone(), kind };

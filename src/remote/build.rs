@@ -11,9 +11,9 @@
 //! fingerprint is recorded last, so an interrupted build is never mistaken for done.
 
 use crate::inventory::{Build, Origin};
-use crate::shell::{Cmd, quote};
+use crate::shell::{Cmd, Lines, Script};
 
-use super::state::INSTALL_MARKER;
+use crate::plan::state::INSTALL_MARKER;
 
 /// The build directory under a host's data root (which the cluster's user owns, unlike, often,
 /// the install prefix's parent).
@@ -57,115 +57,116 @@ pub fn build_script(
 ) -> String {
     let b = dir;
     let src = format!("{b}/src");
-    let mut lines = vec![
-        "set -e".to_string(),
-        format!("cd {}", quote(b)),
+    let mut lines = Lines::new()
+        // Constant: stop at the first failure.
+        .raw("set -e")
+        .cmd(Cmd::new("cd").arg(b))
         // Absolute: the script changes directory into the source tree.
-        format!("status_file={}", quote(&format!("{b}/build.status"))),
-        "trap 'echo $? > \"$status_file\"' EXIT".to_string(),
-        format!("exec >{} 2>&1 </dev/null", quote(&log_path(dir))),
-        "echo '== fetch source'".to_string(),
-        Cmd::new("rm").arg("-rf").arg(&src).to_string(),
-        Cmd::new("mkdir").arg("-p").arg(&src).to_string(),
-    ];
+        .set("status_file", format!("{b}/build.status"))
+        // Constant: the exit status, however the script ends.
+        .raw("trap 'echo $? > \"$status_file\"' EXIT")
+        // Constant redirections around the quoted log path.
+        .cmd(Cmd::new("exec").raw(">").arg(log_path(dir)).raw("2>&1 </dev/null"))
+        // Constant stage markers (`== NAME`), which the poll reads.
+        .raw("echo '== fetch source'")
+        .cmd(Cmd::new("rm").arg("-rf").arg(&src))
+        .cmd(Cmd::new("mkdir").arg("-p").arg(&src));
     match &build.origin {
         Origin::Git { url, rev } => {
-            lines.push(
-                Cmd::new("git")
-                    .args(["clone", "--quiet", "--no-checkout", "--", url])
-                    .arg(&src)
-                    .to_string(),
-            );
-            lines.push(
-                Cmd::new("git")
-                    .arg("-C")
-                    .arg(&src)
-                    .args(["checkout", "--quiet", rev, "--"])
-                    .to_string(),
-            );
+            lines = lines
+                .cmd(
+                    Cmd::new("git")
+                        .args(["clone", "--quiet", "--no-checkout", "--", url])
+                        .arg(&src),
+                )
+                .cmd(Cmd::new("git").arg("-C").arg(&src).args(["checkout", "--quiet", rev, "--"]));
         }
         Origin::Tarball(_) | Origin::Dir(_) => {
             let tar = Cmd::new("tar").arg("-xf").arg(archive_path(dir)).arg("-C").arg(&src);
-            lines.push(tar.arg(format!("--strip-components={strip}")).to_string());
+            lines = lines.cmd(tar.arg(format!("--strip-components={strip}")));
         }
     }
-    lines.push(format!("cd {}", quote(&src)));
+    lines = lines.cmd(Cmd::new("cd").arg(&src));
     if patches > 0 || !build.pre_configure.is_empty() {
-        lines.push("echo '== patch'".to_string());
+        lines = lines.raw("echo '== patch'");
     }
     for i in 0..patches {
-        lines.push(Cmd::new("patch").args(["-p1", "-i"]).arg(patch_path(dir, i)).to_string());
+        lines = lines.cmd(Cmd::new("patch").args(["-p1", "-i"]).arg(patch_path(dir, i)));
     }
     for line in &build.pre_configure {
-        // The inventory's own shell lines, run as written (their author is the operator).
-        lines.push(format!("( {line}\n)"));
+        // Not a constant: the inventory's own shell lines, run as written (their author is the
+        // operator, as with `exec`), each in a subshell of its own.
+        lines = lines.raw(&format!("( {line}\n)"));
     }
-    lines.push("echo '== configure'".to_string());
-    let configure =
-        Cmd::new("./configure").arg(format!("--prefix={prefix}")).args(&build.configure_args);
-    lines.push(configure.to_string());
-    let jobs = match build.make_jobs {
-        Some(n) => n.to_string(),
-        None => "$(nproc 2>/dev/null || echo 2)".to_string(),
-    };
-    lines.push("echo '== make'".to_string());
+    lines = lines
+        .raw("echo '== configure'")
+        .cmd(Cmd::new("./configure").arg(format!("--prefix={prefix}")).args(&build.configure_args));
+    lines = lines.raw("echo '== make'");
     // Generated headers first: Postgres-XC's parallel make races on utils/errcodes.h.
-    lines.push("make -C src/backend submake-errcodes >/dev/null 2>&1 || true".to_string());
-    lines.push(format!("make -j{jobs}"));
-    lines.push("echo '== make install'".to_string());
-    lines.push("make install".to_string());
+    lines = lines.raw("make -C src/backend submake-errcodes >/dev/null 2>&1 || true");
+    lines = match build.make_jobs {
+        Some(n) => lines.cmd(Cmd::new("make").arg(format!("-j{n}"))),
+        // Constant: as many jobs as the build host has processors.
+        None => lines.raw("make -j$(nproc 2>/dev/null || echo 2)"),
+    };
     let marker = format!("{prefix}/{INSTALL_MARKER}");
-    lines.push(Cmd::new("printf").arg("%s").arg(fingerprint).raw(">").arg(marker).to_string());
-    lines.push("echo '== done'".to_string());
-    lines.join("\n") + "\n"
+    lines
+        .raw("echo '== make install'")
+        // Constant.
+        .raw("make install")
+        .cmd(Cmd::new("printf").arg("%s").arg(fingerprint).raw(">").arg(marker))
+        .raw("echo '== done'")
+        .to_string()
+        + "\n"
 }
 
 /// Whether the build of `fingerprint` already runs (an earlier apply was interrupted while it
 /// built): prints `attached` and leaves it be; otherwise stops a build of something else, if
 /// any, and prints `new`. Creates the build directory.
-pub fn attach_script(dir: &str, fingerprint: &str) -> String {
-    let b = quote(dir);
-    let want = quote(fingerprint);
-    format!(
-        "mkdir -p {b}/patches && cd {b} || exit 1\n\
+pub fn attach_script(dir: &str, fingerprint: &str) -> Script {
+    let lines = Lines::new().set("b", dir).set("want", fingerprint).raw(
+        // Constant.
+        "mkdir -p \"$b\"/patches && cd \"$b\" || exit 1\n\
          if [ -f build.pid ] && kill -0 \"$(cat build.pid)\" 2>/dev/null; then\n\
-         \x20 if [ \"$(cat build.fingerprint 2>/dev/null)\" = {want} ]; then echo attached; exit 0; fi\n\
+         \x20 if [ \"$(cat build.fingerprint 2>/dev/null)\" = \"$want\" ]; then echo attached; exit 0; fi\n\
          \x20 kill -TERM -- \"-$(cat build.pid)\" 2>/dev/null; sleep 1\n\
          fi\n\
          rm -f build.status build.pid build.fingerprint\n\
-         echo new\n"
-    )
+         echo new",
+    );
+    Script::new().lines(lines)
 }
 
 /// Start the uploaded build script detached, in a session of its own.
-pub fn launch_script(dir: &str, fingerprint: &str) -> String {
-    let b = quote(dir);
-    let want = quote(fingerprint);
-    format!(
-        "cd {b} || exit 1\n\
-         printf %s {want} > build.fingerprint\n\
+pub fn launch_script(dir: &str, fingerprint: &str) -> Script {
+    let lines = Lines::new().set("b", dir).set("want", fingerprint).raw(
+        // Constant.
+        "cd \"$b\" || exit 1\n\
+         printf %s \"$want\" > build.fingerprint\n\
          setsid sh build.sh >/dev/null 2>&1 </dev/null &\n\
-         echo $! > build.pid\n"
-    )
+         echo $! > build.pid",
+    );
+    Script::new().lines(lines)
 }
 
 /// Read a running build's state: `alive yes|no`, then `status N` once it ended (read after
 /// `alive`: the script writes its status before it exits, so a dead build without one was
 /// killed), and `stage NAME` (the last `== NAME` line of its log).
-pub fn poll_script(dir: &str) -> String {
-    let b = quote(dir);
-    format!(
-        "cd {b} || exit 1\n\
+pub fn poll_script(dir: &str) -> Script {
+    let lines = Lines::new().set("b", dir).raw(
+        // Constant.
+        "cd \"$b\" || exit 1\n\
          if kill -0 \"$(cat build.pid 2>/dev/null)\" 2>/dev/null; then echo alive yes; else echo alive no; fi\n\
          [ -f build.status ] && echo \"status $(cat build.status)\"\n\
          echo \"stage $(grep '^== ' build.log 2>/dev/null | tail -n 1 | cut -c4-)\"\n\
-         exit 0\n"
-    )
+         exit 0",
+    );
+    Script::new().lines(lines)
 }
 
 /// The end of the log, for a failed build.
-pub fn tail_script(dir: &str) -> String {
-    Cmd::new("tail").arg("-n").arg(LOG_TAIL.to_string()).arg(log_path(dir)).to_string()
+pub fn tail_script(dir: &str) -> Script {
+    Script::new().cmd(Cmd::new("tail").arg("-n").arg(LOG_TAIL.to_string()).arg(log_path(dir)))
 }
 
 /// What [`poll_script`] printed.
@@ -309,17 +310,46 @@ mod tests {
         b.patches.clear();
         b.pre_configure.clear();
         std::fs::write(script_path(&bdir), build_script(&b, &prefix, &bdir, "f00", 0, 0)).unwrap();
-        assert_eq!(sh(attach_script(&bdir, "f00")), "new\n");
-        sh(launch_script(&bdir, "f00"));
+        assert_eq!(sh(attach_script(&bdir, "f00").to_string()), "new\n");
+        sh(launch_script(&bdir, "f00").to_string());
         let polled = (0..100)
             .map(|_| {
                 std::thread::sleep(std::time::Duration::from_millis(50));
-                parse_poll(&sh(poll_script(&bdir)))
+                parse_poll(&sh(poll_script(&bdir).to_string()))
             })
             .find(|p| !matches!(p, Poll::Running { .. }))
             .expect("the build ends");
         assert_eq!(polled, Poll::Ended { status: 1, stage: "configure".into() });
-        assert!(sh(tail_script(&bdir)).contains("configure: error: no bison"));
+        assert!(sh(tail_script(&bdir).to_string()).contains("configure: error: no bison"));
         assert!(!std::path::Path::new(&format!("{prefix}/{INSTALL_MARKER}")).exists());
+    }
+
+    /// A build directory and a fingerprint with quotes, spaces and `$` reach the scripts as they
+    /// are: the same build is attached to, another one stops it.
+    #[test]
+    fn attach_launch_and_poll_take_any_directory_and_fingerprint() {
+        let root = tempfile::tempdir().unwrap();
+        let bdir = build_dir(&root.path().join("it's a \"root\" $HOME").display().to_string());
+        let sh = |script: Script| {
+            let out =
+                std::process::Command::new("/bin/sh").arg("-c").arg(script.to_string()).output();
+            String::from_utf8_lossy(&out.unwrap().stdout).into_owned()
+        };
+        let fingerprint = "f'0 $0";
+        assert_eq!(sh(attach_script(&bdir, fingerprint)), "new\n");
+        std::fs::write(script_path(&bdir), "echo '== wait' > build.log; exec sleep 30\n").unwrap();
+        sh(launch_script(&bdir, fingerprint));
+        let fp = std::fs::read_to_string(format!("{bdir}/build.fingerprint")).unwrap();
+        assert_eq!(fp, fingerprint);
+        let running = (0..100)
+            .map(|_| {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                parse_poll(&sh(poll_script(&bdir)))
+            })
+            .find(|p| p == &Poll::Running { stage: "wait".into() });
+        assert!(running.is_some(), "the build runs and logs its stage");
+        assert_eq!(sh(attach_script(&bdir, fingerprint)), "attached\n");
+        assert_eq!(sh(attach_script(&bdir, "another")), "new\n", "another build stops it");
+        assert_eq!(parse_poll(&sh(poll_script(&bdir))), Poll::Vanished { stage: "wait".into() });
     }
 }

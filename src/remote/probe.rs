@@ -1,0 +1,303 @@
+//! The one read-only probe a host runs ([`probe_script`]): what is installed, initialised,
+//! running. PURE: it writes the script; [`crate::plan::state::parse_probe`] reads what it
+//! prints into [`HostFacts`](crate::plan::state::HostFacts), and [`crate::observe`] runs it,
+//! one round trip per host (or [`crate::lock`] runs it under the cluster lock).
+//!
+//! The probe prints one fact per line (`key value`), and files as `file NAME LENGTH` followed by
+//! exactly LENGTH bytes, so any file content parses back unchanged.
+
+use crate::inventory::Role;
+use crate::plan::state::{INIT_MARKER, INSTALL_MARKER, STAGING_SUFFIX, STREAMED_MARKER};
+use crate::shell::{Cmd, Lines};
+
+/// What the probe needs to know about one node on the host.
+#[derive(Debug, Clone)]
+pub struct ProbeNode {
+    pub name: String,
+    pub role: Role,
+    pub data_dir: String,
+    pub port: u16,
+    /// Files (relative to the data directory) whose content is compared with the desired one.
+    pub files: Vec<String>,
+    /// Coordinators of a Postgres-XC cluster: read pgxc_node.
+    pub read_pgxc_node: bool,
+    /// The flavor's SQL for a standby's replay lag in bytes, over a row of pg_stat_replication
+    /// ([`crate::flavors::Flavor::replay_lag_sql`]).
+    pub replay_lag_sql: &'static str,
+    /// The flavor's SQL that prints the node's WAL positions
+    /// ([`crate::flavors::Flavor::positions_sql`]).
+    pub positions_sql: &'static str,
+}
+
+/// The probe script for one host: read-only, one line of output per fact.
+pub fn probe_script(
+    install_prefix: &str,
+    bin_dir: &str,
+    os_user: &str,
+    passfile: Option<&str>,
+    nodes: &[ProbeNode],
+) -> Lines {
+    let mut s = Lines::new()
+        .set("m", format!("{install_prefix}/{INSTALL_MARKER}"))
+        .set("postgres", format!("{bin_dir}/postgres"))
+        // Constant: the marker counts only while the install's server binary is still there.
+        .raw("[ -f \"$m\" ] && [ -x \"$postgres\" ] && printf 'install %s\\n' \"$(cat \"$m\")\"");
+    if let Some(p) = passfile {
+        // Constant, over `$p`.
+        s = s.set("p", p).raw(
+            "[ -f \"$p\" ] && printf 'passfile %s\\n' \"$(sha256sum < \"$p\" | cut -d' ' -f1)\"",
+        );
+    }
+    // Constant from here on, but for the values set as variables, the markers' and the server
+    // log's names, the flavor's SQL (constants) and the nodes' numbers (loop indexes).
+    s = s.set("bin", bin_dir).set("user", os_user);
+    // Nodes are probed at once, each into its own file, printed in order afterwards.
+    s = s.raw("t=$(mktemp -d) || exit 1");
+    for (i, n) in nodes.iter().enumerate() {
+        let mut sec = Lines::new()
+            .cmd(Cmd::new("printf").arg("node %s\\n").arg(&n.name))
+            .set("d", &n.data_dir)
+            .set("s", crate::inventory::socket_dir(&n.data_dir))
+            .raw("[ -d \"$d\" ] && echo dir")
+            .raw(&format!("[ -f \"$d\"/{INIT_MARKER} ] && echo initialized"))
+            .raw(&format!("[ -d \"$d\"{STAGING_SUFFIX} ] && echo staging"))
+            .raw(&format!("[ -f \"$d\"/{STREAMED_MARKER} ] && echo streamed"))
+            // A full disk explains a server that stopped, or a standby that stopped streaming.
+            .raw(
+                "[ -d \"$d\" ] && df -Pk \"$d\" 2>/dev/null | awk 'NR == 2 { print \"free\", $4 }'",
+            )
+            .raw(&format!(
+                "[ -f \"$d\"/{log} ] && tail -n {DISK_LOG_LINES} \"$d\"/{log} | grep -i 'no space \
+                 left on device' | tail -n 1 | sed 's/^/diskerror /'",
+                log = crate::flavors::SERVER_LOG
+            ));
+        let pid_file = if n.role == Role::Gtm { "gtm.pid" } else { "postmaster.pid" };
+        sec = sec.raw(&format!(
+            "{} && echo alive",
+            live_server(&format!("\"$d\"/{pid_file}"), "\"$d\"")
+        ));
+        for f in &n.files {
+            sec = sec.set("f", f).raw(
+                "[ -f \"$d/$f\" ] && { printf 'file %s %s\\n' \"$f\" \"$(wc -c < \"$d/$f\")\"; cat \
+                 \"$d/$f\"; echo; }",
+            );
+        }
+        if n.role == Role::Gtm {
+            // gtm_ctl status believes any live PID in gtm.pid.
+            let live = live_server("\"$d\"/gtm.pid", "\"$d\"");
+            sec = sec.raw(&format!(
+                "{live} && \"$bin\"/gtm_ctl -Z gtm -D \"$d\" status >/dev/null 2>&1 && echo running"
+            ));
+        } else {
+            // A user and database that exist keep the probe out of the server log as a failed
+            // login; 9.4's pg_isready reads -d only as a connection string.
+            sec = sec
+                .set("port", n.port.to_string())
+                .raw(
+                    "if \"$bin\"/pg_isready -q -h \"$s\" -p \"$port\" -U \"$user\" -d \
+                     dbname=postgres 2>/dev/null; then",
+                )
+                .raw("echo running")
+                .raw(
+                    "\"$bin\"/psql -X -A -t -q -h \"$s\" -p \"$port\" -U \"$user\" -d postgres \
+                     <<'PGXC_SQL'",
+                )
+                .raw("select 'start ' || pg_postmaster_start_time();")
+                .raw("select 'recovery ' || pg_is_in_recovery();")
+                // Which settings need a restart and which a reload, as the server itself says.
+                .raw("select 'context ' || name || ' ' || context from pg_settings;")
+                .raw(&format!(
+                    "select 'replica ' || coalesce(application_name, '') || ' ' || \
+                     coalesce(state, '') || ' ' || coalesce(sync_state, '') || ' ' || \
+                     coalesce(({})::text, '') from pg_stat_replication;",
+                    n.replay_lag_sql
+                ));
+            // The flavor's lines, without the newline they end with (each line here gets one).
+            let positions = n.positions_sql.trim_end_matches('\n');
+            if !positions.is_empty() {
+                sec = sec.raw(positions);
+            }
+            if n.read_pgxc_node {
+                sec = sec.raw(
+                    "select 'pgxc_node ' || node_name || ' ' || node_type || ' ' || node_host || \
+                     ' ' || node_port from pgxc_node;",
+                );
+            }
+            sec = sec.raw("PGXC_SQL").raw("fi");
+        }
+        s = s.raw("{").lines(sec).raw(&format!("}} >\"$t\"/{i} 2>/dev/null &"));
+    }
+    s = s.raw("wait");
+    for i in 0..nodes.len() {
+        s = s.raw(&format!("cat \"$t\"/{i}"));
+    }
+    s.raw("rm -rf \"$t\"")
+}
+
+/// How many of the server log's last lines the probe searches for a full disk.
+const DISK_LOG_LINES: u32 = 30;
+
+/// Shell condition: the first line of the PID file `pid_file` (postmaster.pid, gtm.pid) names a
+/// live server of the data directory `dir`. Both are shell words, constant text over variables
+/// the caller set (`"$d"/gtm.pid`, `"$d"`). Sets `p` to the PID read, if any, whatever the
+/// answer.
+///
+/// A PID that exists is not enough. A server killed on a host whose init does not reap orphans
+/// (a container, this lab) stays a zombie. After a reboot, the PID of a server that died with
+/// the machine can belong to any process, and pg_ctl would signal it. postgres and gtm change
+/// to their data directory before they write the PID file, so the process must also run there.
+/// A working directory that cannot be read (a security module's rule) is not held against it:
+/// a live server's files must never be taken for stale ones.
+pub fn live_server(pid_file: &str, dir: &str) -> String {
+    format!(
+        "p=$(head -n 1 {pid_file} 2>/dev/null) && [ -n \"$p\" ] && kill -0 \"$p\" 2>/dev/null \
+         && ! grep -qs '^State:[[:space:]]*Z' /proc/\"$p\"/status \
+         && {{ c=$(readlink /proc/\"$p\"/cwd 2>/dev/null); [ -z \"$c\" ] \
+         || [ \"$c\" = \"$(cd {dir} 2>/dev/null && pwd -P)\" ]; }}"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::state::parse_probe;
+
+    fn node(name: &str, role: Role, files: &[&str]) -> ProbeNode {
+        ProbeNode {
+            name: name.into(),
+            role,
+            data_dir: format!("/data/{name}"),
+            port: 5432,
+            files: files.iter().map(|f| f.to_string()).collect(),
+            read_pgxc_node: role == Role::Coordinator,
+            replay_lag_sql: "0",
+            positions_sql: "",
+        }
+    }
+
+    /// The script itself, run by a real /bin/sh over a fake data directory, parses back.
+    #[test]
+    fn probe_script_runs_and_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().display().to_string();
+        let d = format!("{root}/dn 1");
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(format!("{d}/{INIT_MARKER}"), "").unwrap();
+        std::fs::write(format!("{d}/pg_hba.conf"), "local all all trust\n'quoted' $x\n").unwrap();
+        std::fs::write(format!("{root}/{INSTALL_MARKER}"), "f00d").unwrap();
+        // The marker counts only with the server binary in place.
+        std::fs::create_dir_all(format!("{root}/bin")).unwrap();
+        std::fs::write(format!("{root}/bin/postgres"), "").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        let exe = std::fs::Permissions::from_mode(0o755);
+        std::fs::set_permissions(format!("{root}/bin/postgres"), exe).unwrap();
+        let mut n = node("dn1", Role::Datanode, &["pg_hba.conf", "postgresql.conf"]);
+        n.data_dir = d.clone();
+        n.port = 1; // nothing listens: pg_isready fails, not running
+        let script = probe_script(&root, &format!("{root}/bin"), "pgxc", None, &[n.clone()]);
+        let out = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(script.to_string())
+            .output()
+            .unwrap();
+        let facts = parse_probe(&out.stdout).unwrap();
+        assert_eq!(facts.install.as_deref(), Some("f00d"));
+        let f = &facts.nodes["dn1"];
+        assert!(f.dir_exists && f.initialized && !f.running);
+        assert!(!f.alive && !f.staging);
+        assert_eq!(f.files.keys().collect::<Vec<_>>(), ["pg_hba.conf"]);
+        assert_eq!(f.files["pg_hba.conf"], b"local all all trust\n'quoted' $x\n");
+
+        // A live PID in postmaster.pid is a live server process, even one that does not
+        // answer, when that process runs in the data directory; a staging directory left by an
+        // interrupted init is seen.
+        let mut server =
+            std::process::Command::new("sleep").arg("30").current_dir(&d).spawn().unwrap();
+        std::fs::write(format!("{d}/postmaster.pid"), format!("{}\n{d}\n", server.id())).unwrap();
+        std::fs::create_dir_all(format!("{d}.pgxc-deploy-tmp")).unwrap();
+        let probe = |n: &ProbeNode| {
+            let script =
+                probe_script(&root, &format!("{root}/bin"), "pgxc", None, std::slice::from_ref(n));
+            let out =
+                std::process::Command::new("/bin/sh").arg("-c").arg(script.to_string()).output();
+            parse_probe(&out.unwrap().stdout).unwrap().nodes["dn1"].clone()
+        };
+        let f = probe(&n);
+        server.kill().unwrap();
+        server.wait().unwrap();
+        assert!(f.alive && f.staging && !f.running);
+        // A PID that another process got after a reboot (this test's own, which runs
+        // elsewhere) names no server.
+        std::fs::write(format!("{d}/postmaster.pid"), format!("{}\n{d}\n", std::process::id()))
+            .unwrap();
+        assert!(!probe(&n).alive);
+
+        // Without the binaries, the install does not count as there.
+        std::fs::remove_file(format!("{root}/bin/postgres")).unwrap();
+        let script = probe_script(&root, &format!("{root}/bin"), "pgxc", None, &[n]);
+        let out = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(script.to_string())
+            .output()
+            .unwrap();
+        assert_eq!(parse_probe(&out.stdout).unwrap().install, None);
+    }
+
+    /// Paths and file names with quotes, spaces and `$` reach the probe as they are.
+    #[test]
+    fn the_probe_takes_any_path_and_file_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = format!("{}/it's a \"root\" $HOME `id`", dir.path().display());
+        let d = format!("{root}/dn 1's");
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(format!("{d}/{INIT_MARKER}"), "").unwrap();
+        std::fs::write(format!("{d}/my 'hba' $x.conf"), "local all all trust\n").unwrap();
+        std::fs::write(format!("{root}/{INSTALL_MARKER}"), "f00d").unwrap();
+        let bin = format!("{root}/bin $PATH");
+        std::fs::create_dir_all(&bin).unwrap();
+        std::fs::write(format!("{bin}/postgres"), "").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        let exe = std::fs::Permissions::from_mode(0o755);
+        std::fs::set_permissions(format!("{bin}/postgres"), exe).unwrap();
+        let passfile = format!("{root}/pass 'file'");
+        std::fs::write(&passfile, "secret").unwrap();
+        let mut n = node("dn1", Role::Datanode, &["my 'hba' $x.conf", "postgresql.conf"]);
+        n.data_dir = d.clone();
+        n.port = 1;
+        let script = probe_script(&root, &bin, "it's me", Some(&passfile), &[n]);
+        let out = std::process::Command::new("/bin/sh").arg("-c").arg(script.to_string()).output();
+        let facts = parse_probe(&out.unwrap().stdout).unwrap();
+        assert_eq!(facts.install.as_deref(), Some("f00d"));
+        assert_eq!(facts.passfile.as_deref().map(str::len), Some(64), "a SHA-256");
+        let f = &facts.nodes["dn1"];
+        assert!(f.dir_exists && f.initialized && !f.running && !f.alive);
+        assert_eq!(f.files.keys().collect::<Vec<_>>(), ["my 'hba' $x.conf"]);
+        assert_eq!(f.files["my 'hba' $x.conf"], b"local all all trust\n");
+    }
+
+    /// Nested in the lock script, the probe prints one block that parses back.
+    #[test]
+    fn the_probe_runs_under_the_lock_as_one_block() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = format!("{}/data 'root'", dir.path().display());
+        let mut n = node("dn1", Role::Datanode, &["pg_hba.conf"]);
+        n.data_dir = format!("{root}/dn1");
+        n.port = 1;
+        std::fs::create_dir_all(&n.data_dir).unwrap();
+        std::fs::write(format!("{}/pg_hba.conf", n.data_dir), "a\n'b'\n").unwrap();
+        let probe = probe_script(&root, &format!("{root}/bin"), "pgxc", None, &[n]).to_string();
+        let script = crate::remote::lock::lock_script(&root, "apply by a@b (pid 1)", Some(&probe));
+        let out = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(script.to_string())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let rest = text.strip_prefix("locked\nblock ").expect("locked, then a block");
+        let (len, block) = rest.split_once('\n').unwrap();
+        assert_eq!(len.parse::<usize>().unwrap(), block.len());
+        let facts = parse_probe(block.as_bytes()).unwrap();
+        assert_eq!(facts.nodes["dn1"].files["pg_hba.conf"], b"a\n'b'\n");
+    }
+}
