@@ -1,15 +1,26 @@
 //! Renders outcomes for people (identical outputs folded into one block, as `clush -b` does) or
-//! for programs (`--json`: one object per target and line). All command output goes through here.
+//! for programs (`--json`: one object per target and line). All command output goes through here:
+//! the operations and commands hand typed values (nodes, counts, durations, paths) to a function
+//! here, which writes the line to the stream it is given.
+//!
+//! - `mod.rs`: outcomes of steps, plans, and the lines every operation shares;
+//! - `ops.rs`: start/stop, restart, failover, switchover, degrade, clean, the lock;
+//! - `status.rs`: the status table, `--json` and `--watch`.
+//!
+//! Its files are one module to callers: `report::X` whichever file `X` is in.
 
 use std::collections::HashMap;
 use std::io::{self, Write};
 
 use super::Outcome;
-use crate::inventory::Role;
-use crate::plan::clean::CleanPlan;
-use crate::plan::health::{NodeStatus, PgxcNodeCheck};
 use crate::plan::step::{Action, Plan, Step};
 use crate::transport::ExitStatus;
+
+mod ops;
+mod status;
+
+pub use ops::*;
+pub use status::*;
 
 /// Print outcomes folded by identical output. Failures also get a summary line on `err`.
 pub fn human(outcomes: &[Outcome], out: &mut dyn Write, err: &mut dyn Write) -> io::Result<()> {
@@ -166,140 +177,6 @@ pub fn progress(step: &Step, outcome: &Outcome, err: &mut dyn Write) -> io::Resu
     }
 }
 
-/// Before each refresh of `status --watch`: a cleared screen on a terminal, else a line with
-/// the time (seconds since the epoch), so a log of the output reads as a sequence.
-pub fn watch_header(terminal: bool, out: &mut dyn Write) -> io::Result<()> {
-    if terminal {
-        return write!(out, "\x1b[H\x1b[2J");
-    }
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-    writeln!(out, "== status at {} (unix time)", now.map_or(0, |d| d.as_secs()))
-}
-
-/// `status` for people: a table, one row per node, then what is wrong with each unhealthy node
-/// and a summary line.
-pub fn status_table(cluster: &str, rows: &[NodeStatus], out: &mut dyn Write) -> io::Result<()> {
-    let header =
-        ["NODE", "ROLE", "ADDRESS", "STATE", "RECOVERY", "REPLICATION", "LAG", "PGXC_NODE"];
-    let mut table: Vec<Vec<String>> =
-        vec![header.iter().map(|h| h.to_string()).chain(["DRIFT".into()]).collect()];
-    for r in rows {
-        let dash = || "-".to_string();
-        let repl = r.replication.as_ref();
-        table.push(vec![
-            r.node.clone(),
-            match (&r.promoted_for, r.fenced, &r.follows) {
-                (Some(datanode), _, _) => format!("primary of {datanode} (roles file)"),
-                (None, true, _) => format!("{} (fenced)", r.role),
-                (None, false, Some(primary)) => format!("standby of {primary} (roles file)"),
-                (None, false, None) => r.role.to_string(),
-            },
-            format!("{}:{}", r.address, r.port),
-            r.state.to_string().lines().next().unwrap_or_default().to_string(),
-            r.in_recovery.map_or_else(dash, |x| if x { "yes" } else { "no" }.to_string()),
-            repl.map_or_else(dash, |x| match &x.sync_state {
-                Some(sync) => format!("{} ({sync})", x.state),
-                None => x.state.to_string(),
-            }),
-            repl.and_then(|x| x.lag_bytes).map_or_else(dash, |b| b.to_string()),
-            r.pgxc_node.as_ref().map_or_else(dash, |c| pgxc_node_word(c).to_string()),
-            if r.drift.is_empty() { dash() } else { r.drift.join(",") },
-        ]);
-    }
-    // PostgreSQL clusters have no coordinators: no PGXC_NODE column.
-    if rows.iter().all(|r| r.pgxc_node.is_none()) {
-        for row in &mut table {
-            row.remove(7);
-        }
-    }
-    let widths: Vec<usize> = (0..table[0].len())
-        .map(|c| table.iter().map(|row| row[c].len()).max().unwrap_or(0))
-        .collect();
-    for row in &table {
-        let cells: Vec<String> =
-            row.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
-        writeln!(out, "{}", cells.join("  ").trim_end())?;
-    }
-    let unhealthy: Vec<&NodeStatus> = rows.iter().filter(|r| !r.healthy()).collect();
-    if !unhealthy.is_empty() {
-        writeln!(out)?;
-    }
-    for r in &unhealthy {
-        for p in &r.problems {
-            writeln!(out, "{} on {}: {p}", r.node, r.host)?;
-        }
-    }
-    let drifted = rows.iter().filter(|r| !r.drift.is_empty()).count();
-    writeln!(
-        out,
-        "{cluster}: {} node{}, {} unhealthy{}",
-        rows.len(),
-        plural(rows.len()),
-        unhealthy.len(),
-        if drifted > 0 {
-            format!(", {drifted} with config drift (`pgxc-deploy plan` shows the diff)")
-        } else {
-            String::new()
-        }
-    )?;
-    out.flush()
-}
-
-/// `status --json`: one object per node, one per line.
-pub fn status_json(rows: &[NodeStatus], out: &mut dyn Write) -> io::Result<()> {
-    for r in rows {
-        let replication = r.replication.as_ref().map(|x| {
-            serde_json::json!({
-                "primary": x.primary,
-                "state": x.state.to_string(),
-                "sync_state": x.sync_state,
-                "lag_bytes": x.lag_bytes,
-            })
-        });
-        let differences = match &r.pgxc_node {
-            Some(PgxcNodeCheck::Differs(d)) => d.clone(),
-            _ => Vec::new(),
-        };
-        let line = serde_json::json!({
-            "node": r.node,
-            "role": r.role.to_string(),
-            "host": r.host,
-            "address": r.address,
-            "port": r.port,
-            "state": r.state.to_string(),
-            "running": r.state.process(),
-            "accepting_connections": r.state.accepting(),
-            "in_recovery": r.in_recovery,
-            "start_time": r.start_time,
-            "replication": replication,
-            "pgxc_node": r.pgxc_node.as_ref().map(pgxc_node_word),
-            "pgxc_node_differences": differences,
-            "drift": r.drift,
-            "problems": r.problems,
-            "healthy": r.healthy(),
-            "promoted_for": r.promoted_for,
-            "fenced": r.fenced,
-            "follows": r.follows,
-        });
-        writeln!(out, "{line}")?;
-    }
-    out.flush()
-}
-
-fn pgxc_node_word(check: &PgxcNodeCheck) -> &'static str {
-    match check {
-        PgxcNodeCheck::Matches => "matches",
-        PgxcNodeCheck::Differs(_) => "differs",
-        PgxcNodeCheck::Unknown => "unknown",
-    }
-}
-
-/// `== start datanodes`: the tier start or stop is working on.
-pub fn tier_header(verb: &str, role: Role, out: &mut dyn Write) -> io::Result<()> {
-    let role = if role == Role::Gtm { "gtm".to_string() } else { format!("{role}s") };
-    writeln!(out, "== {verb} {role}")
-}
-
 /// Why an operation on one subject did not do its work (it ends the command, exit 1):
 /// `error: failover dn1: ...`.
 pub fn refused(operation: &str, subject: &str, why: &str, out: &mut dyn Write) -> io::Result<()> {
@@ -311,164 +188,9 @@ pub fn warning(what: &str, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "warning: {what}")
 }
 
-/// A node start or stop did not run a step for: `  ok    pg1 on h1: already running`.
-pub fn lifecycle_node(label: &str, mark: &str, what: &str, out: &mut dyn Write) -> io::Result<()> {
-    writeln!(out, "  {mark:<4}  {label}: {what}")
-}
-
-/// The last line of start or stop: what was done, and what failed.
-pub fn lifecycle_summary(
-    verb: &str,
-    ran: &crate::plan::lifecycle::Ran,
-    elapsed: std::time::Duration,
-    out: &mut dyn Write,
-) -> io::Result<()> {
-    let already = if verb == "start" { "already running" } else { "already stopped" };
-    let done = if verb == "start" { "started" } else { "stopped" };
-    write!(out, "{done} {}, {} {already}", ran.done.len(), ran.already.len())?;
-    if !ran.failed.is_empty() {
-        let failed: Vec<String> = ran.failed.iter().map(|h| h.to_string()).collect();
-        write!(out, ", {} failed: {}", failed.len(), failed.join(", "))?;
-    }
-    if !ran.skipped.is_empty() {
-        write!(out, ", {} not started", ran.skipped.len())?;
-    }
-    writeln!(out, " ({:.1} s)", elapsed.as_secs_f64())?;
-    out.flush()
-}
-
-/// A node a rolling restart brought back: `  ok    restarted dn1 on h2 (1.3 s, down 0.9 s)`:
-/// the whole of its restart and checks, and how long it did not accept connections.
-pub fn restarted(
-    what: &str,
-    elapsed: std::time::Duration,
-    down: Option<std::time::Duration>,
-    out: &mut dyn Write,
-) -> io::Result<()> {
-    let down = down.map(|d| format!(", down {:.1} s", d.as_secs_f64())).unwrap_or_default();
-    writeln!(out, "  ok    restarted {what} ({:.1} s{down})", elapsed.as_secs_f64())?;
-    out.flush()
-}
-
-/// A node that did not come back, with the step that failed and why.
-pub fn not_back(
-    what: &str,
-    elapsed: std::time::Duration,
-    err: &crate::executor::StepError,
-    out: &mut dyn Write,
-) -> io::Result<()> {
-    writeln!(out, "  FAIL  {what} did not come back ({:.1} s)", elapsed.as_secs_f64())?;
-    writeln!(out, "        {}: {}", err.step, err.message.replace('\n', "\n        "))?;
-    out.flush()
-}
-
-/// Why a rolling restart did not start.
-pub fn roll_refused(refusals: &[String], out: &mut dyn Write) -> io::Result<()> {
-    writeln!(out, "error: restart: refusing to start the roll, nothing was restarted:")?;
-    for r in refusals {
-        writeln!(out, "  {r}")?;
-    }
-    out.flush()
-}
-
-/// The last line of a rolling restart. `stopped_at`: the nodes that did not come back and the
-/// ones left untouched after them.
-pub fn roll_summary(
-    restarted: usize,
-    stopped_at: Option<&(Vec<String>, Vec<String>)>,
-    elapsed: std::time::Duration,
-    out: &mut dyn Write,
-) -> io::Result<()> {
-    let secs = elapsed.as_secs_f64();
-    match stopped_at {
-        None => writeln!(out, "rolled {restarted} nodes ({secs:.1} s)")?,
-        Some((failed, untouched)) => {
-            let rest = if untouched.is_empty() {
-                "no node was left".to_string()
-            } else {
-                format!("not restarted: {}", untouched.join(", "))
-            };
-            writeln!(
-                out,
-                "error: restart: stopped at {}; restarted {restarted}; {rest} ({secs:.1} s)",
-                failed.join(", ")
-            )?;
-        }
-    }
-    out.flush()
-}
-
 /// `== NAME`: a phase of a command.
 pub fn phase_header(name: &str, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "== {name}")
-}
-
-/// What `clean` would delete, per host, and what it refuses or cannot see. `yes`: it was asked
-/// to delete, and refuses to because of the refusals listed.
-pub fn clean_listing(plan: &CleanPlan, yes: bool, out: &mut dyn Write) -> io::Result<()> {
-    if plan.removals.is_empty() {
-        writeln!(out, "nothing to delete")?;
-    } else if !yes {
-        writeln!(
-            out,
-            "clean would stop every node immediately and delete (nothing was changed; add --yes):"
-        )?;
-    } else {
-        writeln!(out, "clean would delete:")?;
-    }
-    // Per host, hosts in order of their first node.
-    let mut hosts: Vec<&str> = Vec::new();
-    for r in &plan.removals {
-        if !hosts.contains(&r.host.as_str()) {
-            hosts.push(&r.host);
-        }
-    }
-    for host in hosts {
-        writeln!(out, "{host}:")?;
-        for r in plan.removals.iter().filter(|r| r.host == host) {
-            for path in r.paths() {
-                writeln!(out, "  {path}  ({})", r.node)?;
-            }
-        }
-    }
-    if !plan.refused.is_empty() {
-        writeln!(out, "refused:")?;
-        for r in &plan.refused {
-            writeln!(out, "  {} on {}: {}: {}", r.node, r.host, r.path, r.reason)?;
-        }
-    }
-    if !plan.unreachable.is_empty() {
-        writeln!(out, "unreachable (nothing known there, nothing would be deleted there):")?;
-        for (host, why) in &plan.unreachable {
-            writeln!(out, "  {host}: {why}")?;
-        }
-    }
-    if yes && !plan.refused.is_empty() {
-        writeln!(
-            out,
-            "nothing was stopped or deleted: clean refuses while any directory is refused"
-        )?;
-    }
-    out.flush()
-}
-
-/// The last lines of `clean --yes`.
-pub fn clean_summary(
-    removed: usize,
-    failed: &[String],
-    unreachable: &[(String, String)],
-    elapsed: std::time::Duration,
-    out: &mut dyn Write,
-) -> io::Result<()> {
-    for (host, why) in unreachable {
-        writeln!(out, "  FAIL  {host}: unreachable, nothing deleted there: {why}")?;
-    }
-    write!(out, "removed {removed} node director{}", if removed == 1 { "y" } else { "ies" })?;
-    if !failed.is_empty() {
-        write!(out, "; not removed: {}", failed.join(", "))?;
-    }
-    writeln!(out, "; install prefixes left alone ({:.1} s)", elapsed.as_secs_f64())?;
-    out.flush()
 }
 
 fn plural(n: usize) -> &'static str {
