@@ -136,15 +136,13 @@ pub async fn apply(
         // Verified: every standby streams, the rebuilt old primaries included.
         roles.rebuilt();
         let path = inventory::roles::save(&s.path, &roles).map_err(|source| {
-            let done =
-                format!("the old primaries {} were rebuilt as standbys", rebuild_names(&nodes));
+            let done = format!(
+                "the old primaries {} were rebuilt as standbys",
+                rebuilt(&nodes).join(", ")
+            );
             Error::Unrecorded { done, source }
         })?;
-        println!(
-            "{}: the old primaries {} are standbys of the new primaries now",
-            path.display(),
-            rebuild_names(&nodes)
-        );
+        report::rebuilt(&path, &rebuilt(&nodes), &mut std::io::stdout())?;
     }
     status
 }
@@ -160,9 +158,9 @@ async fn give_up(
     status
 }
 
-fn rebuild_names(nodes: &[DesiredNode]) -> String {
-    let names: Vec<&str> = nodes.iter().filter(|n| n.rejoin).map(|n| n.name.as_str()).collect();
-    names.join(", ")
+/// The old primaries this apply rebuilds as standbys.
+fn rebuilt(nodes: &[DesiredNode]) -> Vec<&str> {
+    nodes.iter().filter(|n| n.rejoin).map(|n| n.name.as_str()).collect()
 }
 
 /// What apply ships or builds: the local parts.
@@ -202,14 +200,7 @@ async fn converge(
     let facts = match first {
         Ok(facts) => facts,
         Err(failed) => {
-            writeln!(
-                err,
-                "error: cannot read the state of {} host(s); nothing was changed:",
-                failed.len()
-            )?;
-            for (host, e) in failed {
-                writeln!(err, "  {host}: {}: {}", e.step, e.message)?;
-            }
+            report::unprobed(&failed, &mut err)?;
             return Ok(Status::Failed);
         }
     };
@@ -221,37 +212,26 @@ async fn converge(
 
     if dry_run {
         report::plan(&plan, &mut out)?;
-        writeln!(out, "{}", summary_line(&plan, inv))?;
+        report::plan_summary(&plan, &inv.cluster.name, &mut out)?;
         return Ok(Status::Ok);
     }
     if plan.is_empty() {
-        writeln!(
-            out,
-            "nothing to do: {} already matches {} ({:.2} s)",
-            inv.cluster.name,
-            s.path.display(),
-            started.elapsed().as_secs_f64()
-        )?;
+        report::nothing_to_apply(&inv.cluster.name, &s.path, started.elapsed(), &mut out)?;
         return Ok(Status::Ok);
     }
 
     let Inputs { build, mut archive, prebuilt, password } = inputs;
-    writeln!(err, "apply: {} step(s) in {} phase(s)", plan.step_count(), plan.phases.len())?;
+    report::apply_start(&plan, &mut err)?;
     for (i, phase) in plan.phases.iter().enumerate() {
         if interrupted_before(&plan.phases[i..], &mut err)? {
             return Ok(Status::Interrupted);
         }
-        writeln!(err, "== {}", phase.name)?;
+        report::phase_header(phase.name, &mut err)?;
         let ships = phase.steps.iter().any(|s| matches!(s.action, Action::ShipInstall { .. }));
         if let (true, None, Some((path, fingerprint))) = (ships, &archive, prebuilt) {
             let package = source::pack_prebuilt(path).await?;
             if package.fingerprint != fingerprint {
-                writeln!(
-                    err,
-                    "error: the install at {} changed while apply ran (its fingerprint is not \
-                     the one the plan was made with); nothing more was changed: run apply again",
-                    path.display()
-                )?;
+                report::install_changed(path, &mut err)?;
                 return Ok(Status::Failed);
             }
             archive = Some(package.archive);
@@ -268,7 +248,7 @@ async fn converge(
             match fetch_install(&b.build_host, &cx).await {
                 Ok(bytes) => archive = Some(bytes),
                 Err(e) => {
-                    writeln!(err, "error: {}: {}: {}", b.build_host, e.step, e.message)?;
+                    report::fetch_failed(&b.build_host, &e, &mut err)?;
                     return Ok(Status::Failed);
                 }
             }
@@ -288,21 +268,11 @@ async fn converge(
         };
         let ok = cluster::run_steps(&phase.steps, &cx, s.forks, &mut err).await?;
         if !ok && crate::interrupt::interrupted() {
-            writeln!(
-                err,
-                "interrupted: phase `{}` was cut short (its steps marked `not started` did not \
-                 run){}. Run apply again: it resumes from what is done.",
-                phase.name,
-                later_phases(&plan.phases[i + 1..])
-            )?;
+            report::phase_interrupted(phase.name, &plan.phases[i + 1..], &mut err)?;
             return Ok(Status::Interrupted);
         }
         if !ok {
-            writeln!(
-                err,
-                "error: phase `{}` failed; later phases were not run. Fix the cause and run apply again: it resumes from what is done.",
-                phase.name
-            )?;
+            report::phase_failed(phase.name, &mut err)?;
             return Ok(Status::Failed);
         }
     }
@@ -318,9 +288,7 @@ async fn converge(
         let facts = match probe(s, nodes).await {
             Ok(facts) => facts,
             Err(failed) => {
-                for (host, e) in failed {
-                    writeln!(err, "error: verify: {host}: {}: {}", e.step, e.message)?;
-                }
+                report::verify_unprobed(&failed, &mut err)?;
                 return Ok(Status::Failed);
             }
         };
@@ -337,22 +305,16 @@ async fn converge(
     let marks = diff::streamed_marks(nodes, &facts);
     let mut marked = true;
     if !marks.is_empty() {
-        writeln!(err, "== {}", diff::STREAMED_PHASE)?;
+        report::phase_header(diff::STREAMED_PHASE, &mut err)?;
         marked = s.run(&marks, &mut err).await?;
     }
     for p in &problems {
-        writeln!(err, "error: verify: {}", p.text)?;
+        report::verify_problem(&p.text, &mut err)?;
     }
     if !problems.is_empty() || !marked {
         return Ok(Status::Failed);
     }
-    writeln!(
-        out,
-        "applied {} step(s): {} is up ({:.1} s)",
-        plan.step_count(),
-        inv.cluster.name,
-        started.elapsed().as_secs_f64()
-    )?;
+    report::applied(plan.step_count(), &inv.cluster.name, started.elapsed(), &mut out)?;
     Ok(Status::Ok)
 }
 
@@ -361,24 +323,8 @@ fn interrupted_before(left: &[Phase], err: &mut dyn Write) -> Result<bool, Error
     if !crate::interrupt::interrupted() {
         return Ok(false);
     }
-    let what = match left {
-        [] => "the verification was not run".to_string(),
-        _ => format!("{} phase(s) not run: {}", left.len(), phase_names(left)),
-    };
-    writeln!(err, "interrupted: {what}. Run apply again: it resumes from what is done.")?;
+    report::interrupted_before(left, err)?;
     Ok(true)
-}
-
-/// `; N later phase(s) not run: a, b` (empty when none).
-fn later_phases(left: &[Phase]) -> String {
-    match left {
-        [] => String::new(),
-        _ => format!("; {} later phase(s) not run: {}", left.len(), phase_names(left)),
-    }
-}
-
-fn phase_names(phases: &[Phase]) -> String {
-    phases.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
 }
 
 type ProbeFailures = Vec<(String, executor::StepError)>;
@@ -492,16 +438,4 @@ fn verify(
         }
     }
     problems
-}
-
-fn summary_line(plan: &crate::plan::step::Plan, inv: &Inventory) -> String {
-    if plan.is_empty() {
-        format!("nothing to do: {} matches its inventory", inv.cluster.name)
-    } else {
-        format!(
-            "apply would run {} step(s) in {} phase(s); nothing was changed",
-            plan.step_count(),
-            plan.phases.len()
-        )
-    }
 }

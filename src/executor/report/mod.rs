@@ -4,6 +4,7 @@
 //! here, which writes the line to the stream it is given.
 //!
 //! - `mod.rs`: outcomes of steps, plans, and the lines every operation shares;
+//! - `apply.rs`: apply's and plan's phases, interruptions and verification;
 //! - `ops.rs`: start/stop, restart, failover, switchover, degrade, clean, the lock;
 //! - `status.rs`: the status table, `--json` and `--watch`.
 //!
@@ -16,9 +17,11 @@ use super::Outcome;
 use crate::plan::step::{Action, Plan, Step};
 use crate::transport::ExitStatus;
 
+mod apply;
 mod ops;
 mod status;
 
+pub use apply::*;
 pub use ops::*;
 pub use status::*;
 

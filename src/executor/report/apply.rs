@@ -1,0 +1,125 @@
+//! `apply` and `plan`: the plan's summary, each phase as it starts, what stopped it, and the
+//! verification from the servers at the end.
+
+use std::io::{self, Write};
+use std::path::Path;
+use std::time::Duration;
+
+use crate::executor::StepError;
+use crate::plan::step::{Phase, Plan};
+
+/// The last line of `plan`: what apply would do, or that the cluster matches its inventory.
+pub fn plan_summary(plan: &Plan, cluster: &str, out: &mut dyn Write) -> io::Result<()> {
+    if plan.is_empty() {
+        return writeln!(out, "nothing to do: {cluster} matches its inventory");
+    }
+    let (steps, phases) = (plan.step_count(), plan.phases.len());
+    writeln!(out, "apply would run {steps} step(s) in {phases} phase(s); nothing was changed")
+}
+
+/// Hosts apply could not probe (nothing was changed), with each one's failed step.
+pub fn unprobed(failed: &[(String, StepError)], err: &mut dyn Write) -> io::Result<()> {
+    let n = failed.len();
+    writeln!(err, "error: cannot read the state of {n} host(s); nothing was changed:")?;
+    for (host, e) in failed {
+        writeln!(err, "  {host}: {}: {}", e.step, e.message)?;
+    }
+    Ok(())
+}
+
+/// The cluster already matches the inventory at `path`: apply's only line.
+pub fn nothing_to_apply(
+    cluster: &str,
+    path: &Path,
+    elapsed: Duration,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let (path, secs) = (path.display(), elapsed.as_secs_f64());
+    writeln!(out, "nothing to do: {cluster} already matches {path} ({secs:.2} s)")
+}
+
+/// Apply's first line: how many steps in how many phases it is about to run.
+pub fn apply_start(plan: &Plan, err: &mut dyn Write) -> io::Result<()> {
+    writeln!(err, "apply: {} step(s) in {} phase(s)", plan.step_count(), plan.phases.len())
+}
+
+/// The prebuilt install at `path` changed between the plan and its shipping.
+pub fn install_changed(path: &Path, err: &mut dyn Write) -> io::Result<()> {
+    writeln!(
+        err,
+        "error: the install at {} changed while apply ran (its fingerprint is not the one the \
+         plan was made with); nothing more was changed: run apply again",
+        path.display()
+    )
+}
+
+/// The built install could not be fetched from the build host.
+pub fn fetch_failed(build_host: &str, e: &StepError, err: &mut dyn Write) -> io::Result<()> {
+    writeln!(err, "error: {build_host}: {}: {}", e.step, e.message)
+}
+
+/// Ctrl-C cut phase `name` short; `left`: the phases after it, not run.
+pub fn phase_interrupted(name: &str, left: &[Phase], err: &mut dyn Write) -> io::Result<()> {
+    let later = match left {
+        [] => String::new(),
+        _ => format!("; {} later phase(s) not run: {}", left.len(), phase_names(left)),
+    };
+    writeln!(
+        err,
+        "interrupted: phase `{name}` was cut short (its steps marked `not started` did not \
+         run){later}. Run apply again: it resumes from what is done."
+    )
+}
+
+/// Phase `name` failed, so apply stops before the next.
+pub fn phase_failed(name: &str, err: &mut dyn Write) -> io::Result<()> {
+    writeln!(
+        err,
+        "error: phase `{name}` failed; later phases were not run. Fix the cause and run apply \
+         again: it resumes from what is done."
+    )
+}
+
+/// Ctrl-C came between phases: `left` (none: only the verification) will not run.
+pub fn interrupted_before(left: &[Phase], err: &mut dyn Write) -> io::Result<()> {
+    let what = match left {
+        [] => "the verification was not run".to_string(),
+        _ => format!("{} phase(s) not run: {}", left.len(), phase_names(left)),
+    };
+    writeln!(err, "interrupted: {what}. Run apply again: it resumes from what is done.")
+}
+
+/// Hosts the verification could not probe, one line each.
+pub fn verify_unprobed(failed: &[(String, StepError)], err: &mut dyn Write) -> io::Result<()> {
+    for (host, e) in failed {
+        writeln!(err, "error: verify: {host}: {}: {}", e.step, e.message)?;
+    }
+    Ok(())
+}
+
+/// One thing the verification found wrong with the cluster.
+pub fn verify_problem(problem: &str, err: &mut dyn Write) -> io::Result<()> {
+    writeln!(err, "error: verify: {problem}")
+}
+
+/// Apply's last line: `steps` ran and `cluster` is verified up.
+pub fn applied(
+    steps: usize,
+    cluster: &str,
+    elapsed: Duration,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let secs = elapsed.as_secs_f64();
+    writeln!(out, "applied {steps} step(s): {cluster} is up ({secs:.1} s)")
+}
+
+/// The roles file at `path` records that the old primaries `names` were rebuilt as standbys.
+pub fn rebuilt(path: &Path, names: &[&str], out: &mut dyn Write) -> io::Result<()> {
+    let (path, names) = (path.display(), names.join(", "));
+    writeln!(out, "{path}: the old primaries {names} are standbys of the new primaries now")
+}
+
+/// `a, b`: the names of `phases`.
+fn phase_names(phases: &[Phase]) -> String {
+    phases.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
+}
