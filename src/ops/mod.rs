@@ -18,6 +18,7 @@ pub mod apply;
 pub mod clean;
 pub mod cluster;
 pub mod degrade;
+pub mod exec;
 pub mod failover;
 pub mod lifecycle;
 pub mod restart;
