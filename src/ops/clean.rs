@@ -97,11 +97,10 @@ pub async fn clean(
             [inventory::roles::path_for(&s.path), inventory::replication::path_for(&s.path)];
         for file in files {
             match std::fs::remove_file(&file) {
-                Ok(()) => writeln!(out, "removed {}", file.display())?,
+                Ok(()) => report::removed_file(&file, out)?,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => {
-                    let file = file.display();
-                    writeln!(out, "error: cannot remove {file}: {e}; remove it by hand")?;
+                    report::not_removed_file(&file, &e, out)?;
                     return Ok(Status::Failed);
                 }
             }

@@ -197,14 +197,7 @@ async fn lock_then(
         fleet.close().await;
     }
     locked.map_err(|refused| {
-        let mut err = std::io::stderr();
-        let printed =
-            writeln!(err, "error: cannot lock {}; nothing was changed:", inv.cluster.name)
-                .and_then(|()| {
-                    refused
-                        .iter()
-                        .try_for_each(|(host, why)| writeln!(err, "  {host}: lock: {why}"))
-                });
+        let printed = report::lock_refused(&inv.cluster.name, &refused, &mut std::io::stderr());
         printed.map(|()| Status::Failed).map_err(Error::from)
     })
 }
@@ -321,10 +314,6 @@ pub fn remember_replication(path: &Path, inv: &Inventory, facts: &HostResults) {
         replication::save(path, &record)
     });
     if let Err(e) = saved {
-        let _ = writeln!(
-            std::io::stderr(),
-            "warning: {}: failover will know less about how far standbys had got",
-            crate::errors::chain(&e)
-        );
+        let _ = report::replication_unrecorded(&e, &mut std::io::stderr());
     }
 }

@@ -49,16 +49,7 @@ pub async fn degrade_pair(
     };
     match degrade(s, want, primary, standby, false, out).await? {
         Degraded::Done => {
-            writeln!(
-                out,
-                "degrade {}: synchronous replication off on {} until {} streams again (then \
-                 `pgxc-deploy apply` switches it back on); commits went through {:.2} s after \
-                 degrade started",
-                primary.name,
-                label(primary),
-                standby.name,
-                started.elapsed().as_secs_f64()
-            )?;
+            report::degraded(primary, &standby.name, started.elapsed(), out)?;
             Ok(Status::Ok)
         }
         Degraded::NotBlocked(why) | Degraded::Failed(why) => {
@@ -117,13 +108,7 @@ pub async fn degrade(
         Err(why) => return Ok(Degraded::Failed(format!("{}: {why}", label(primary)))),
     };
     if streams {
-        writeln!(
-            out,
-            "note: {} streams from {}: its commits did not wait for a dead standby; \
-             degrading anyway (the next apply switches synchronous replication back on)",
-            label(standby),
-            primary.name
-        )?;
+        report::degrading_streaming(standby, &primary.name, out)?;
     }
     if steps.len() == 2 {
         report::lifecycle_node(
@@ -160,12 +145,7 @@ fn remember_degraded(path: &Path, primary: &Node, standby: &Node, from: Option<L
         replication::save(path, &record)
     });
     if let Err(e) = saved {
-        let _ = writeln!(
-            std::io::stderr(),
-            "warning: {}: a failover to {} will not know that it may lack commits",
-            crate::errors::chain(&e),
-            standby.name
-        );
+        let _ = report::degrade_unrecorded(&e, &standby.name, &mut std::io::stderr());
     }
 }
 

@@ -78,25 +78,14 @@ pub async fn failover(
             {
                 return fail(out, why.to_string());
             }
-            writeln!(
-                out,
-                "{} already failed over to {} (recorded in {}): pointing coordinators at it again \
-                 and checking",
-                datanode.name,
-                primary.name,
-                roles::path_for(&s.path).display()
-            )?;
+            let recorded = roles::path_for(&s.path);
+            report::failed_over_before(&datanode.name, &primary.name, &recorded, out)?;
             primary
         }
         Takeover::Promote { current, .. } => {
             let (old, new) = (current.datanode, current.standby);
             if old.name != datanode.name {
-                writeln!(
-                    out,
-                    "{} serves {} since a switchover (roles file) and {} streams from it: failing \
-                     over to {}",
-                    old.name, datanode.name, new.name, new.name
-                )?;
+                report::failing_over_from(&old.name, &datanode.name, &new.name, out)?;
             }
             let probe = [old, new];
             let facts = s.probe_reading(&probe, &[SYNC_FILE]).await;
@@ -227,16 +216,7 @@ pub async fn failover(
     let ok = finish(s, &serving, datanode, new, out).await?;
     let address = inv.host(&new.host).map(|h| h.address.as_str()).unwrap_or_default();
     if ok {
-        writeln!(
-            out,
-            "failover {}: {} on {} ({address}:{}) is the primary; writes accepted {:.2} s after \
-             failover started",
-            datanode.name,
-            new.name,
-            new.host,
-            new.port,
-            started.elapsed().as_secs_f64()
-        )?;
+        report::failed_over(&datanode.name, new, address, started.elapsed(), out)?;
         Ok(Status::Ok)
     } else {
         fail(

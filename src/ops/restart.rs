@@ -72,7 +72,7 @@ pub fn nothing_to_do(
     for (node, why) in &roll.left_alone {
         report::lifecycle_node(&label(node), "skip", why, out)?;
     }
-    writeln!(out, "nothing to restart")?;
+    report::nothing_to_restart(out)?;
     Ok(true)
 }
 
@@ -100,7 +100,7 @@ pub async fn restart(
         report::lifecycle_node(&label(node), "skip", why, out)?;
     }
     if roll.batches.is_empty() {
-        writeln!(out, "nothing to restart")?;
+        report::nothing_to_restart(out)?;
         return Ok(Status::Ok);
     }
     let probed = probed(inv, &roll);
@@ -212,15 +212,7 @@ pub async fn restart(
     }
     report::roll_summary(restarted, stopped_at.as_ref(), started.elapsed(), out)?;
     if !hand_overs.is_empty() && !roles.is_empty() {
-        let serving: Vec<String> =
-            roles.datanodes.iter().map(|(d, p)| format!("{} serves {d}", p.primary)).collect();
-        writeln!(
-            out,
-            "roles: {} (recorded in {}); a switchover of a datanode, or this roll again, switches \
-             it back",
-            serving.join(", "),
-            roles::path_for(path).display()
-        )?;
+        report::roles_after_roll(&roles, &roles::path_for(path), out)?;
     }
     Ok(if stopped_at.is_none() { Status::Ok } else { Status::Failed })
 }

@@ -114,10 +114,7 @@ pub async fn refresh(
         healer.log.drain(..excess);
     }
     if terminal && !opts.json && !healer.log.is_empty() {
-        writeln!(out, "\nhealed (unix time: what):")?;
-        for line in &healer.log {
-            writeln!(out, "  {line}")?;
-        }
+        report::heal_log(&healer.log, out)?;
     }
     out.flush()?;
     Ok(status)
@@ -186,7 +183,7 @@ async fn heal(
                 )
             }
         };
-        writeln!(out, "heal: {line}")?;
+        report::healed(&line, out)?;
         out.flush()?;
         summary.push(line);
     }

@@ -64,17 +64,8 @@ pub async fn switchover(
         Ok(done) => {
             let (new, old) = (done.new, done.old);
             let address = inv.host(&new.host).map(|h| h.address.as_str()).unwrap_or_default();
-            writeln!(
-                out,
-                "switchover {datanode}: {} on {} ({address}:{}) is the primary, {} streams from \
-                 it; writes accepted {:.2} s after switchover started ({:.2} s in all)",
-                new.name,
-                new.host,
-                new.port,
-                old.name,
-                done.first_write.as_secs_f64(),
-                started.elapsed().as_secs_f64()
-            )?;
+            let (first_write, elapsed) = (done.first_write, started.elapsed());
+            report::switched_over(datanode, new, old, address, first_write, elapsed, out)?;
             Ok(Status::Ok)
         }
         Err(why) => {

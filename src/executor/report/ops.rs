@@ -1,9 +1,13 @@
 //! The operations on a running cluster: start/stop, restart, failover, switchover, degrade,
-//! clean, and the cluster lock.
+//! clean, the cluster lock and the records kept beside the inventory.
 
+use std::error::Error;
 use std::io::{self, Write};
+use std::path::Path;
+use std::time::Duration;
 
-use crate::inventory::Role;
+use crate::inventory::roles::Roles;
+use crate::inventory::{Node, NodeName, Role};
 use crate::plan::clean::CleanPlan;
 
 /// `== start datanodes`: the tier start or stop is working on.
@@ -165,4 +169,173 @@ pub fn clean_summary(
     }
     writeln!(out, "; install prefixes left alone ({:.1} s)", elapsed.as_secs_f64())?;
     out.flush()
+}
+
+// The cluster lock and the records beside the inventory.
+
+/// The lock was refused on some hosts (nothing was changed): why, per host.
+pub fn lock_refused(
+    cluster: &str,
+    refused: &[(String, String)],
+    err: &mut dyn Write,
+) -> io::Result<()> {
+    writeln!(err, "error: cannot lock {cluster}; nothing was changed:")?;
+    for (host, why) in refused {
+        writeln!(err, "  {host}: lock: {why}")?;
+    }
+    Ok(())
+}
+
+/// The replication record could not be written: a warning, the command goes on.
+pub fn replication_unrecorded(e: &(dyn Error + 'static), err: &mut dyn Write) -> io::Result<()> {
+    let e = crate::errors::chain(e);
+    writeln!(err, "warning: {e}: failover will know less about how far standbys had got")
+}
+
+/// The record of a degrade could not be written: a failover to `standby` will not know.
+pub fn degrade_unrecorded(
+    e: &(dyn Error + 'static),
+    standby: &NodeName,
+    err: &mut dyn Write,
+) -> io::Result<()> {
+    let e = crate::errors::chain(e);
+    writeln!(err, "warning: {e}: a failover to {standby} will not know that it may lack commits")
+}
+
+// Failover, switchover, degrade.
+
+/// `datanode` was failed over to `primary` before (the roles file at `path` says so).
+pub fn failed_over_before(
+    datanode: &NodeName,
+    primary: &NodeName,
+    path: &Path,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    writeln!(
+        out,
+        "{datanode} already failed over to {primary} (recorded in {}): pointing coordinators at \
+         it again and checking",
+        path.display()
+    )
+}
+
+/// `old` serves `datanode` since a switchover, so failover promotes `new`, its standby.
+pub fn failing_over_from(
+    old: &NodeName,
+    datanode: &NodeName,
+    new: &NodeName,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    writeln!(
+        out,
+        "{old} serves {datanode} since a switchover (roles file) and {new} streams from it: \
+         failing over to {new}"
+    )
+}
+
+/// Failover's last line: `new` (at `address`) is `datanode`'s primary, writes accepted after
+/// `elapsed`.
+pub fn failed_over(
+    datanode: &NodeName,
+    new: &Node,
+    address: &str,
+    elapsed: Duration,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    writeln!(
+        out,
+        "failover {datanode}: {} on {} ({address}:{}) is the primary; writes accepted {:.2} s \
+         after failover started",
+        new.name,
+        new.host,
+        new.port,
+        elapsed.as_secs_f64()
+    )
+}
+
+/// Switchover's last line: `new` (at `address`) is `datanode`'s primary and `old` streams from
+/// it; writes accepted after `first_write`, done after `elapsed`.
+pub fn switched_over(
+    datanode: &str,
+    new: &Node,
+    old: &Node,
+    address: &str,
+    first_write: Duration,
+    elapsed: Duration,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    writeln!(
+        out,
+        "switchover {datanode}: {} on {} ({address}:{}) is the primary, {} streams from it; \
+         writes accepted {:.2} s after switchover started ({:.2} s in all)",
+        new.name,
+        new.host,
+        new.port,
+        old.name,
+        first_write.as_secs_f64(),
+        elapsed.as_secs_f64()
+    )
+}
+
+/// Degrade's last line: `primary`'s commits stop waiting for `standby` until it streams again.
+pub fn degraded(
+    primary: &Node,
+    standby: &NodeName,
+    elapsed: Duration,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    writeln!(
+        out,
+        "degrade {}: synchronous replication off on {} on {} until {standby} streams again \
+         (then `pgxc-deploy apply` switches it back on); commits went through {:.2} s after \
+         degrade started",
+        primary.name,
+        primary.name,
+        primary.host,
+        elapsed.as_secs_f64()
+    )
+}
+
+/// Degrade goes on although `standby` streams from `primary`.
+pub fn degrading_streaming(
+    standby: &Node,
+    primary: &NodeName,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    writeln!(
+        out,
+        "note: {} on {} streams from {primary}: its commits did not wait for a dead standby; \
+         degrading anyway (the next apply switches synchronous replication back on)",
+        standby.name, standby.host
+    )
+}
+
+// Restart and clean.
+
+/// No node of the selection is to restart.
+pub fn nothing_to_restart(out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out, "nothing to restart")
+}
+
+/// After a roll that handed datanodes over: who serves which (`roles`, recorded at `path`).
+pub fn roles_after_roll(roles: &Roles, path: &Path, out: &mut dyn Write) -> io::Result<()> {
+    let serving: Vec<String> =
+        roles.datanodes.iter().map(|(d, p)| format!("{} serves {d}", p.primary)).collect();
+    writeln!(
+        out,
+        "roles: {} (recorded in {}); a switchover of a datanode, or this roll again, switches it \
+         back",
+        serving.join(", "),
+        path.display()
+    )
+}
+
+/// `clean` removed a file kept beside the inventory.
+pub fn removed_file(path: &Path, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out, "removed {}", path.display())
+}
+
+/// `clean` could not remove a file kept beside the inventory.
+pub fn not_removed_file(path: &Path, e: &io::Error, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out, "error: cannot remove {}: {e}; remove it by hand", path.display())
 }

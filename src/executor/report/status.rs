@@ -132,3 +132,17 @@ fn pgxc_node_word(check: &PgxcNodeCheck) -> &'static str {
         PgxcNodeCheck::Unknown => "unknown",
     }
 }
+
+/// What a heal did, or why it failed, as it happens: `heal: ...`.
+pub fn healed(what: &str, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out, "heal: {what}")
+}
+
+/// Below the table of `status --watch --heal` on a terminal: the last heals, oldest first.
+pub fn heal_log(log: &[String], out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out, "\nhealed (unix time: what):")?;
+    for line in log {
+        writeln!(out, "  {line}")?;
+    }
+    Ok(())
+}
