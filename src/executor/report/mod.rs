@@ -5,6 +5,7 @@
 //!
 //! - `mod.rs`: outcomes of steps, plans, and the lines every operation shares;
 //! - `apply.rs`: apply's and plan's phases, interruptions and verification;
+//! - `lab.rs`: `pgxc-deploy lab`'s tables and counts;
 //! - `ops.rs`: start/stop, restart, failover, switchover, degrade, clean, the lock;
 //! - `status.rs`: the status table, `--json` and `--watch`.
 //!
@@ -18,10 +19,12 @@ use crate::plan::step::{Action, Plan, Step};
 use crate::transport::ExitStatus;
 
 mod apply;
+mod lab;
 mod ops;
 mod status;
 
 pub use apply::*;
+pub use lab::*;
 pub use ops::*;
 pub use status::*;
 
