@@ -123,3 +123,54 @@ pub fn rebuilt(path: &Path, names: &[&str], out: &mut dyn Write) -> io::Result<(
 fn phase_names(phases: &[Phase]) -> String {
     phases.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> String {
+        let mut out = Vec::new();
+        write(&mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn interruptions_name_the_phases_not_run() {
+        let phases =
+            [Phase { name: "configure", steps: vec![] }, Phase { name: "start", steps: vec![] }];
+        assert_eq!(
+            text(|err| phase_interrupted("install", &phases, err)),
+            "interrupted: phase `install` was cut short (its steps marked `not started` did not \
+             run); 2 later phase(s) not run: configure, start. Run apply again: it resumes from \
+             what is done.\n"
+        );
+        assert_eq!(
+            text(|err| phase_interrupted("start", &[], err)),
+            "interrupted: phase `start` was cut short (its steps marked `not started` did not \
+             run). Run apply again: it resumes from what is done.\n"
+        );
+        assert_eq!(
+            text(|err| interrupted_before(&[], err)),
+            "interrupted: the verification was not run. Run apply again: it resumes from what \
+             is done.\n"
+        );
+        assert_eq!(
+            text(|err| interrupted_before(&phases[1..], err)),
+            "interrupted: 1 phase(s) not run: start. Run apply again: it resumes from what is \
+             done.\n"
+        );
+    }
+
+    #[test]
+    fn plan_summary_says_whether_anything_would_run() {
+        let empty = Plan::default();
+        assert_eq!(
+            text(|out| plan_summary(&empty, "shop", out)),
+            "nothing to do: shop matches its inventory\n"
+        );
+        assert_eq!(
+            text(|out| applied(3, "shop", Duration::from_millis(2050), out)),
+            "applied 3 step(s): shop is up (2.0 s)\n"
+        );
+    }
+}

@@ -339,3 +339,52 @@ pub fn removed_file(path: &Path, out: &mut dyn Write) -> io::Result<()> {
 pub fn not_removed_file(path: &Path, e: &io::Error, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "error: cannot remove {}: {e}; remove it by hand", path.display())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::fixtures;
+
+    fn text(write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> String {
+        let mut out = Vec::new();
+        write(&mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn handovers_name_the_new_primary_its_address_and_the_times() {
+        let inv = fixtures::postgresql();
+        let (pg1, standby) = (inv.node("pg1").unwrap(), inv.node("pg1_standby").unwrap());
+        let ms = Duration::from_millis;
+        assert_eq!(
+            text(|out| failed_over(&pg1.name, standby, "192.168.1.11", ms(1234), out)),
+            "failover pg1: pg1_standby on pg-b (192.168.1.11:5432) is the primary; writes \
+             accepted 1.23 s after failover started\n"
+        );
+        assert_eq!(
+            text(|out| switched_over("pg1", standby, pg1, "192.168.1.11", ms(500), ms(2000), out)),
+            "switchover pg1: pg1_standby on pg-b (192.168.1.11:5432) is the primary, pg1 streams \
+             from it; writes accepted 0.50 s after switchover started (2.00 s in all)\n"
+        );
+        assert_eq!(
+            text(|out| degraded(pg1, &standby.name, ms(10), out)),
+            "degrade pg1: synchronous replication off on pg1 on pg-a until pg1_standby streams \
+             again (then `pgxc-deploy apply` switches it back on); commits went through 0.01 s \
+             after degrade started\n"
+        );
+        assert_eq!(
+            text(|out| failing_over_from(&standby.name, &pg1.name, &pg1.name, out)),
+            "pg1_standby serves pg1 since a switchover (roles file) and pg1 streams from it: \
+             failing over to pg1\n"
+        );
+    }
+
+    #[test]
+    fn lock_refusal_lists_each_host() {
+        let refused = [("h1".to_string(), "held by apply".to_string())];
+        assert_eq!(
+            text(|err| lock_refused("shop", &refused, err)),
+            "error: cannot lock shop; nothing was changed:\n  h1: lock: held by apply\n"
+        );
+    }
+}
