@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use super::{StepError, report};
 use crate::flavors::PWFILE_ARG;
 use crate::inventory::Build;
-use crate::plan::diff::registration_sql;
+use crate::plan::sql;
 use crate::plan::state::{INIT_MARKER, PgxcNodeRow};
 use crate::plan::step::{Action, Rejoin, Step};
 use crate::remote::build::{self, Poll};
@@ -219,7 +219,7 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
                 message: format!("cannot read pgxc_node: {message}"),
             })?;
             let fresh = have.len() == 1 && have[0].name == node;
-            let sql = if fresh { fresh_sql.clone() } else { registration_sql(node, want, &have) };
+            let sql = if fresh { fresh_sql.clone() } else { sql::registration(node, want, &have) };
             let run = steps::psql_stdin(psql, false);
             remote.run("register", &run, Some(sql.as_bytes())).await
         }

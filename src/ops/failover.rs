@@ -20,6 +20,7 @@ use crate::plan::desired::{bin_dir, desired, psql};
 use crate::plan::diff::{self, SYNC_FILE};
 use crate::plan::failover::{self, Fence, Loss, LossFacts, Takeover};
 use crate::plan::pair;
+use crate::plan::sql;
 use crate::plan::state::NodeFacts;
 use crate::plan::step::{Action, Step};
 
@@ -398,7 +399,7 @@ pub async fn finish(
         ok &= pending.is_empty();
     } else {
         let mut argv = psql(inv, new, &bin_dir(host, &layout.bin));
-        argv.extend(["-v", "ON_ERROR_STOP=1", "-c", failover::WRITE_CHECK_SQL].map(String::from));
+        argv.extend(["-v", "ON_ERROR_STOP=1", "-c", sql::WRITE_CHECK].map(String::from));
         let check = Step {
             host: new.host.clone(),
             node: Some(new.name.to_string()),
@@ -417,7 +418,7 @@ const REGISTER_TRIES: u32 = 3;
 fn through_coordinator_check(register: &Step, datanode: &Node) -> Step {
     let Action::Register { psql, .. } = &register.action else { unreachable!("a register step") };
     let mut argv = psql.clone();
-    argv.extend(["-c".to_string(), failover::through_coordinator_sql(datanode.name.as_str())]);
+    argv.extend(["-c".to_string(), sql::primary_through_coordinator(datanode.name.as_str())]);
     let what = format!("{} answers through it, not in recovery", datanode.name);
     Step { action: Action::Check { argv, what }, ..register.clone() }
 }

@@ -23,6 +23,7 @@ use crate::plan::desired::bin_dir;
 use crate::plan::diff::streamed_mark;
 use crate::plan::pair::{self, Pair};
 use crate::plan::restart;
+use crate::plan::sql;
 use crate::plan::step::{Action, FileContent, Step};
 use crate::plan::switchover;
 
@@ -209,7 +210,7 @@ pub async fn hand_over<'a>(
     follow.push(step(
         new,
         Action::Await {
-            argv: s.psql_on(new, switchover::streams_sql(old.name.as_str())),
+            argv: s.psql_on(new, sql::streaming(old.name.as_str())),
             what: format!("{} streams from it", old.name),
             tenths: 600,
         },

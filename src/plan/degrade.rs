@@ -10,6 +10,7 @@
 //! `status --watch --heal` decides here too ([`heal`]): which primaries to degrade (blocked at
 //! two refreshes in a row) and which to switch back on (held, and the standby streams again).
 
+use super::sql;
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::desired::DesiredNode;
@@ -42,29 +43,13 @@ pub fn pair<'a>(now: &'a Inventory, name: &str) -> Result<Pair<'a>, String> {
     Ok(pair)
 }
 
-/// SQL that fails unless this session's `synchronous_standby_names` is empty: run in a new
-/// session after the reload, it tells that the server has read the new file.
-pub const SYNC_OFF_SQL: &str =
-    "select 1 / (current_setting('synchronous_standby_names') = '')::int";
-
-/// A new session sees synchronous replication off, then commits a write (given up after 5 s).
-/// A commit cancelled while it waits for a standby only warns, so the first statement is what
-/// makes this fail while the old setting holds.
-pub fn write_check_sql() -> String {
-    format!(
-        "{SYNC_OFF_SQL}; set statement_timeout = '5s'; \
-         create temp table pgxc_deploy_degrade_check (x int); \
-         insert into pgxc_deploy_degrade_check values (1)"
-    )
-}
-
 /// psql argv on `primary` that fails until commits no longer wait: a new session sees the
 /// setting empty and (PostgreSQL) commits a write. A Postgres-XC datanode takes writes only
 /// through a coordinator, so there only the setting is read.
 pub fn check(flavor: Flavor, primary: &DesiredNode) -> Vec<String> {
     let sql = match flavor {
-        Flavor::PostgresXc => SYNC_OFF_SQL.to_string(),
-        Flavor::Postgresql => write_check_sql(),
+        Flavor::PostgresXc => sql::SYNC_OFF.to_string(),
+        Flavor::Postgresql => sql::sync_off_then_write(),
     };
     let mut argv = primary.psql.clone();
     argv.extend(["-v".into(), "ON_ERROR_STOP=1".into(), "-c".into(), sql]);
@@ -139,15 +124,6 @@ pub fn heal(
     (heals, blocked)
 }
 
-/// SQL on a primary that fails until `standby` is its synchronous standby (`sync_state`).
-/// A [`NodeName`] is a valid SQL identifier, so it needs no quoting inside the literal.
-pub fn sync_again_sql(standby: &NodeName) -> String {
-    format!(
-        "select 1 / count(*)::int from pg_stat_replication where application_name = '{standby}' \
-         and sync_state = 'sync'"
-    )
-}
-
 /// What switches synchronous replication back on for `primary`, when its deployed file is the
 /// held one and its standby streams from it (caught up): write the synchronous file, reload,
 /// wait until the standby is `sync`. `None` otherwise (not degraded, standby not streaming,
@@ -166,7 +142,7 @@ pub fn restore_steps(primary: &DesiredNode, facts: &NodeFacts) -> Option<Vec<Ste
         |action| Step { host: primary.host.clone(), node: Some(primary.name.clone()), action };
     let old = Some(String::from_utf8_lossy(have).into_owned());
     let mut sync = primary.psql.clone();
-    sync.extend(["-c".to_string(), sync_again_sql(&name)]);
+    sync.extend(["-c".to_string(), sql::synchronous_again(name.as_str())]);
     Some(vec![
         step(Action::WriteFile { data_dir: primary.data_dir.clone(), file: want, old }),
         step(Action::Reload { argv: reload, settings: vec!["synchronous_standby_names".into()] }),
@@ -295,7 +271,7 @@ mod tests {
         facts.running = false;
         let err = super::steps(pg1, "pg1_standby", Some(&facts), check).unwrap_err();
         assert!(err.contains("not running"), "{err}");
-        assert!(write_check_sql().starts_with(SYNC_OFF_SQL));
+        assert!(sql::sync_off_then_write().starts_with(sql::SYNC_OFF));
     }
 
     /// Facts of the PostgreSQL fixture as apply leaves it (pg1 with synchronous standby
@@ -397,9 +373,9 @@ mod tests {
         let (_, nodes) = desired(&inv, &Renderer::new(), "bin", None, None).unwrap();
         let argv = check(inv.cluster.flavor, &nodes[0]);
         assert!(argv[0].ends_with("/psql"), "{argv:?}");
-        assert_eq!(argv.last().unwrap(), &write_check_sql());
+        assert_eq!(argv.last().unwrap(), &sql::sync_off_then_write());
         let xc = fixtures::postgres_xc();
         let (_, nodes) = desired(&xc, &Renderer::new(), "bin", None, None).unwrap();
-        assert_eq!(check(xc.cluster.flavor, &nodes[0]).last().unwrap(), SYNC_OFF_SQL);
+        assert_eq!(check(xc.cluster.flavor, &nodes[0]).last().unwrap(), sql::SYNC_OFF);
     }
 }

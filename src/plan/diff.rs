@@ -8,8 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::desired::{DesiredHost, DesiredNode};
-use super::sql;
-use super::state::{HostFacts, NodeFacts, PgxcNodeRow, ReplicaState, STREAMED_MARKER};
+use super::state::{HostFacts, NodeFacts, ReplicaState, STREAMED_MARKER};
 use super::step::{Action, FileContent, Plan, Rejoin, Step};
 use crate::inventory::Role;
 
@@ -382,43 +381,10 @@ fn settings(text: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// SQL that turns `have` (a coordinator's current pgxc_node) into `want`: ALTER what differs or
-/// is the coordinator itself (initdb leaves it as localhost:5432), CREATE what is missing, DROP
-/// what the inventory no longer has, then reload the pooler. Node names are validated SQL
-/// identifiers; hosts are quoted as literals.
-pub fn registration_sql(coordinator: &str, want: &[PgxcNodeRow], have: &[PgxcNodeRow]) -> String {
-    let mut sql = String::from("BEGIN;\n");
-    for row in want {
-        let kind = row.kind.type_word();
-        let existing = have.iter().find(|h| h.name == row.name);
-        let with = format!("HOST = {}, PORT = {}", sql::literal(&row.host), row.port);
-        if row.name == coordinator || existing.is_some() {
-            if existing != Some(row) || have.is_empty() {
-                sql.push_str(&format!("ALTER NODE {} WITH ({with});\n", row.name));
-            }
-        } else {
-            sql.push_str(&format!("CREATE NODE {} WITH (TYPE = '{kind}', {with});\n", row.name));
-        }
-    }
-    for row in have {
-        if !want.iter().any(|w| w.name == row.name) {
-            sql.push_str(&format!("DROP NODE {};\n", row.name));
-        }
-    }
-    sql.push_str("COMMIT;\nSELECT pgxc_pool_reload();\n");
-    sql
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::plan::desired::Passfile;
-    use crate::plan::state::NodeKind;
-
-    fn row(name: &str, kind: &str, host: &str, port: u16) -> PgxcNodeRow {
-        PgxcNodeRow { name: name.into(), kind: NodeKind::from_code(kind), host: host.into(), port }
-    }
-
     fn file(name: &str, content: &str) -> FileContent {
         FileContent { name: name.into(), content: content.into(), mode: 0o600 }
     }
@@ -731,26 +697,6 @@ mod tests {
         let f = NodeFacts { dir_exists: true, ..Default::default() };
         let p = plan(&hosts, &nodes, &facts(vec![("h1", "dn1", f)], None));
         assert!(matches!(p.phases[0].steps[0].action, Action::Init { foreign: true, .. }));
-    }
-
-    #[test]
-    fn registration_alters_self_creates_missing_and_drops_extra() {
-        let want = vec![
-            row("coord1", "C", "10.0.0.1", 5432),
-            row("dn1", "D", "10.0.0.2", 15432),
-            row("dn2", "D", "10.0.0.3", 15432),
-        ];
-        let have = vec![
-            row("coord1", "C", "localhost", 5432),
-            row("dn1", "D", "10.0.0.2", 15432),
-            row("old", "D", "x", 1),
-        ];
-        assert_eq!(
-            registration_sql("coord1", &want, &have),
-            "BEGIN;\nALTER NODE coord1 WITH (HOST = '10.0.0.1', PORT = 5432);\n\
-             CREATE NODE dn2 WITH (TYPE = 'datanode', HOST = '10.0.0.3', PORT = 15432);\n\
-             DROP NODE old;\nCOMMIT;\nSELECT pgxc_pool_reload();\n"
-        );
     }
 
     #[test]

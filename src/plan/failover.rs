@@ -257,9 +257,6 @@ pub fn kill_leftovers(node: &Node) -> Step {
     }
 }
 
-/// SQL that fails while the server is in recovery, and succeeds on a primary.
-pub const PRIMARY_CHECK_SQL: &str = "select 1 / (not pg_is_in_recovery())::int";
-
 /// Promote `standby`, waiting until it leaves recovery. `psql`: psql argv on it. `after`:
 /// an argv to poll until it succeeds before promoting, and what it waits for.
 pub fn promote(
@@ -269,7 +266,7 @@ pub fn promote(
     after: Option<(Vec<String>, String)>,
 ) -> Step {
     let mut primary = psql.to_vec();
-    primary.extend(["-c".to_string(), PRIMARY_CHECK_SQL.to_string()]);
+    primary.extend(["-c".to_string(), super::sql::PRIMARY_CHECK.to_string()]);
     Step {
         host: standby.host.clone(),
         node: Some(standby.name.to_string()),
@@ -293,18 +290,6 @@ pub fn repointed(
             }
         })
         .collect()
-}
-
-/// A write on the new primary, given up after 5 s (a commit waiting for a synchronous standby
-/// that is not there fails instead of hanging).
-pub const WRITE_CHECK_SQL: &str = "set statement_timeout = '5s'; \
-     create temp table pgxc_deploy_failover_check (x int); \
-     insert into pgxc_deploy_failover_check values (1)";
-
-/// Through a coordinator: the datanode answers, from a server that is not in recovery. One
-/// statement: X2 runs a multi-statement query string sent through a coordinator oddly.
-pub fn through_coordinator_sql(datanode: &str) -> String {
-    format!("execute direct on ({datanode}) '{PRIMARY_CHECK_SQL}'")
 }
 
 /// What the probe shows of every pair whose primary runs out of recovery: its position and
@@ -642,7 +627,7 @@ mod tests {
         let step = promote(s, &c, &["psql".to_string()], None);
         let Action::Promote { argv, primary, .. } = &step.action else { panic!("a promote step") };
         assert_eq!(argv.join(" "), "/b/pg_ctl -D /data/pgxc/dn1_standby promote");
-        assert_eq!(primary.join(" "), format!("psql -c {PRIMARY_CHECK_SQL}"));
+        assert_eq!(primary.join(" "), format!("psql -c {}", crate::plan::sql::PRIMARY_CHECK));
 
         let row = |name: &str, host: &str, port| PgxcNodeRow {
             name: name.into(),
@@ -656,7 +641,7 @@ mod tests {
             [row("dn1", "fd00::3", 15432), row("dn2", "fd00::3", 15433)]
         );
         assert_eq!(
-            through_coordinator_sql("dn1"),
+            crate::plan::sql::primary_through_coordinator("dn1"),
             "execute direct on (dn1) 'select 1 / (not pg_is_in_recovery())::int'"
         );
     }

@@ -13,7 +13,6 @@
 //! restarts the old primary as a standby ([`hand_over_to`]); the datanode is never down.
 
 use super::desired::psql;
-use super::failover::PRIMARY_CHECK_SQL;
 use super::pair::{self, Pair};
 use super::sql;
 use super::state::NodeFacts;
@@ -274,21 +273,21 @@ pub fn steps(
         },
     )];
     if let Some(before) = start_time {
-        steps.push(check(node, new_start_sql(before), "a new postmaster start time".into()));
+        steps.push(check(node, sql::started_after(before), "a new postmaster start time".into()));
     }
     match verify {
         Verify::Streaming { primary } => steps.push(check(
             primary,
-            streaming_sql(node.name.as_str()),
+            sql::streaming(node.name.as_str()),
             format!("{} streams from it again", node.name),
         )),
         Verify::ThroughCoordinator { coordinator, datanode } => steps.push(check(
             coordinator,
-            format!("execute direct on ({datanode}) 'select 1'"),
+            sql::reaches_through_coordinator(datanode),
             format!("a query through it reaches {datanode}"),
         )),
         Verify::Primary => {
-            steps.push(check(node, PRIMARY_CHECK_SQL.to_string(), "a query on it".into()))
+            steps.push(check(node, sql::PRIMARY_CHECK.to_string(), "a query on it".into()))
         }
         Verify::Nothing => {}
     }
@@ -296,7 +295,7 @@ pub fn steps(
         let sync = if standby.synchronous { "synchronous " } else { "" };
         steps.push(check(
             node,
-            streaming_sql(standby.name.as_str()),
+            sql::streaming(standby.name.as_str()),
             format!("its {sync}standby {} streams from it again", standby.name),
         ));
     }
@@ -308,20 +307,6 @@ pub fn steps(
 /// looks once a second and so keeps a node down a second longer than its shutdown takes.
 pub fn no_wait(stop: &[String]) -> Vec<String> {
     stop.iter().map(|w| if w == "-w" { "-W".to_string() } else { w.clone() }).collect()
-}
-
-/// Fails (division by zero) until the server started after `before`.
-fn new_start_sql(before: &str) -> String {
-    format!("select 1 / (pg_postmaster_start_time() > {}::timestamptz)::int", sql::literal(before))
-}
-
-/// Fails until `standby` streams from the server it runs on.
-fn streaming_sql(standby: &str) -> String {
-    format!(
-        "select 1 / count(*)::int from pg_stat_replication where application_name = {} and \
-         state = 'streaming'",
-        sql::literal(standby)
-    )
 }
 
 /// The milliseconds a restart step's output says its node was down (from the stop command to

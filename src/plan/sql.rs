@@ -1,5 +1,14 @@
-//! The one home of SQL text built from values: a value becomes a literal only through
-//! [`literal`]. Node names reach SQL as identifiers the inventory validated.
+//! The one home of SQL text that pgxc-deploy sends: every statement it builds is a function
+//! (or a constant) here, and a value reaches SQL only as a literal through [`literal`]. Node
+//! names reach it as identifiers the inventory validated ([`crate::inventory::NodeName`]:
+//! lowercase letters, digits and underscores, no reserved word), so they need no quoting. What
+//! differs between flavors (WAL position functions, the setup of a new node) is the flavors'
+//! own SQL, behind [`crate::flavors::Flavor`].
+//!
+//! Many checks are written to fail rather than to return false (`select 1 / (...)::int`
+//! divides by zero): psql then exits non-zero, which a step reads as "not yet" or "failed".
+
+use super::state::PgxcNodeRow;
 
 /// `text` as an SQL string literal: quotes doubled, backslashes kept as they are, which is
 /// what a literal means with `standard_conforming_strings` on (the default since PostgreSQL 9.1,
@@ -8,14 +17,175 @@ pub fn literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 
+/// Fails while the server is in recovery, and succeeds on a primary.
+pub const PRIMARY_CHECK: &str = "select 1 / (not pg_is_in_recovery())::int";
+
+/// A write on a primary, given up after 5 s (a commit waiting for a synchronous standby that
+/// is not there fails instead of hanging).
+pub const WRITE_CHECK: &str = "set statement_timeout = '5s'; \
+     create temp table pgxc_deploy_failover_check (x int); \
+     insert into pgxc_deploy_failover_check values (1)";
+
+/// Through a coordinator: `datanode` answers, from a server that is not in recovery. One
+/// statement: X2 runs a multi-statement query string sent through a coordinator oddly.
+pub fn primary_through_coordinator(datanode: &str) -> String {
+    format!("execute direct on ({datanode}) {}", literal(PRIMARY_CHECK))
+}
+
+/// Through a coordinator: a query reaches `datanode`.
+pub fn reaches_through_coordinator(datanode: &str) -> String {
+    format!("execute direct on ({datanode}) {}", literal("select 1"))
+}
+
+/// Fails unless this session's `synchronous_standby_names` is empty: run in a new session
+/// after a reload, it tells that the server has read the new setting.
+pub const SYNC_OFF: &str = "select 1 / (current_setting('synchronous_standby_names') = '')::int";
+
+/// A new session sees synchronous replication off, then commits a write (given up after 5 s).
+/// A commit cancelled while it waits for a standby only warns, so the first statement is what
+/// makes this fail while the old setting holds.
+pub fn sync_off_then_write() -> String {
+    format!(
+        "{SYNC_OFF}; set statement_timeout = '5s'; \
+         create temp table pgxc_deploy_degrade_check (x int); \
+         insert into pgxc_deploy_degrade_check values (1)"
+    )
+}
+
+/// On a primary: fails until `standby` is its synchronous standby (`sync_state`).
+pub fn synchronous_again(standby: &str) -> String {
+    format!(
+        "select 1 / count(*)::int from pg_stat_replication where application_name = {} and \
+         sync_state = 'sync'",
+        literal(standby)
+    )
+}
+
+/// On a primary: fails until `standby` streams from it.
+pub fn streaming(standby: &str) -> String {
+    format!(
+        "select 1 / count(*)::int from pg_stat_replication where application_name = {} and \
+         state = 'streaming'",
+        literal(standby)
+    )
+}
+
+/// Fails until `past` (a flavor's test of the replayed WAL position) is true.
+pub fn replayed(past: &str) -> String {
+    format!("select 1 / ({past})::int")
+}
+
+/// Fails (division by zero) until the server started after `before` (a timestamp it reported).
+pub fn started_after(before: &str) -> String {
+    format!("select 1 / (pg_postmaster_start_time() > {}::timestamptz)::int", literal(before))
+}
+
+/// The probe's queries on a server that accepts connections, one per line (psql reads them
+/// from a here-document), each printing lines that start with the fact's name
+/// ([`crate::plan::state`] parses them): start time, recovery, every setting's context (which
+/// settings need a restart), the replicas with their lag (`replay_lag`, the flavor's
+/// expression), the flavor's WAL positions (`positions`, lines of its own), and with
+/// `pgxc_node`, a coordinator's pgxc_node.
+pub fn probe(replay_lag: &str, positions: &str, pgxc_node: bool) -> Vec<String> {
+    let mut queries = vec![
+        "select 'start ' || pg_postmaster_start_time();".to_string(),
+        "select 'recovery ' || pg_is_in_recovery();".to_string(),
+        "select 'context ' || name || ' ' || context from pg_settings;".to_string(),
+        format!(
+            "select 'replica ' || coalesce(application_name, '') || ' ' || \
+             coalesce(state, '') || ' ' || coalesce(sync_state, '') || ' ' || \
+             coalesce(({replay_lag})::text, '') from pg_stat_replication;"
+        ),
+    ];
+    // The flavor's lines, without the newline they end with.
+    let positions = positions.trim_end_matches('\n');
+    if !positions.is_empty() {
+        queries.push(positions.to_string());
+    }
+    if pgxc_node {
+        queries.push(
+            "select 'pgxc_node ' || node_name || ' ' || node_type || ' ' || node_host || ' ' || \
+             node_port from pgxc_node;"
+                .to_string(),
+        );
+    }
+    queries
+}
+
+/// A coordinator's pgxc_node rows (psql prints them as `name type host port` lines with
+/// `-A -t -F ' '`, [`crate::plan::state::PgxcNodeRow::parse`]).
+pub const PGXC_NODE_ROWS: &str = "select node_name, node_type, node_host, node_port from pgxc_node";
+
+/// SQL that turns `have` (a coordinator's current pgxc_node) into `want`: ALTER what differs or
+/// is the coordinator itself (initdb leaves it as localhost:5432), CREATE what is missing, DROP
+/// what the inventory no longer has, then reload the pooler. Hosts are quoted as literals.
+pub fn registration(coordinator: &str, want: &[PgxcNodeRow], have: &[PgxcNodeRow]) -> String {
+    let mut sql = String::from("BEGIN;\n");
+    for row in want {
+        let kind = row.kind.type_word();
+        let existing = have.iter().find(|h| h.name == row.name);
+        let with = format!("HOST = {}, PORT = {}", literal(&row.host), row.port);
+        if row.name == coordinator || existing.is_some() {
+            if existing != Some(row) || have.is_empty() {
+                sql.push_str(&format!("ALTER NODE {} WITH ({with});\n", row.name));
+            }
+        } else {
+            sql.push_str(&format!("CREATE NODE {} WITH (TYPE = '{kind}', {with});\n", row.name));
+        }
+    }
+    for row in have {
+        if !want.iter().any(|w| w.name == row.name) {
+            sql.push_str(&format!("DROP NODE {};\n", row.name));
+        }
+    }
+    sql.push_str("COMMIT;\nSELECT pgxc_pool_reload();\n");
+    sql
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::state::NodeKind;
+
+    fn row(name: &str, kind: &str, host: &str, port: u16) -> PgxcNodeRow {
+        PgxcNodeRow { name: name.into(), kind: NodeKind::from_code(kind), host: host.into(), port }
+    }
+
+    #[test]
+    fn registration_alters_self_creates_missing_and_drops_extra() {
+        let want = vec![
+            row("coord1", "C", "10.0.0.1", 5432),
+            row("dn1", "D", "10.0.0.2", 15432),
+            row("dn2", "D", "10.0.0.3", 15432),
+        ];
+        let have = vec![
+            row("coord1", "C", "localhost", 5432),
+            row("dn1", "D", "10.0.0.2", 15432),
+            row("old", "D", "x", 1),
+        ];
+        assert_eq!(
+            registration("coord1", &want, &have),
+            "BEGIN;\nALTER NODE coord1 WITH (HOST = '10.0.0.1', PORT = 5432);\n\
+             CREATE NODE dn2 WITH (TYPE = 'datanode', HOST = '10.0.0.3', PORT = 15432);\n\
+             DROP NODE old;\nCOMMIT;\nSELECT pgxc_pool_reload();\n"
+        );
+    }
 
     #[test]
     fn a_literal_doubles_quotes_and_keeps_backslashes() {
         assert_eq!(literal("127.0.10.1"), "'127.0.10.1'");
         assert_eq!(literal("o'brien"), "'o''brien'");
         assert_eq!(literal(r"a\b'c"), r"'a\b''c'");
+    }
+
+    #[test]
+    fn statements_through_a_coordinator_quote_the_inner_query_as_a_literal() {
+        assert_eq!(
+            primary_through_coordinator("dn1"),
+            "execute direct on (dn1) 'select 1 / (not pg_is_in_recovery())::int'"
+        );
+        assert_eq!(reaches_through_coordinator("dn2"), "execute direct on (dn2) 'select 1'");
+        assert!(streaming("pg1_standby").contains("application_name = 'pg1_standby' and"));
+        assert!(synchronous_again("o'x").contains("application_name = 'o''x' and"));
     }
 }

@@ -81,7 +81,7 @@ pub enum Action {
     /// Make a coordinator's pgxc_node match `want`. The executor reads pgxc_node first (the
     /// coordinator may only just have started): a fresh coordinator, which knows only itself,
     /// gets `fresh_sql` (rendered from `register_nodes.sql.hbs`); any other gets
-    /// [`super::diff::registration_sql`], which converges from what is there. Run through
+    /// [`super::sql::registration`], which converges from what is there. Run through
     /// `psql` (argv reading SQL from stdin).
     Register { psql: Vec<String>, want: Vec<super::state::PgxcNodeRow>, fresh_sql: String },
     /// Make an old primary that a failover fenced a standby of the new primary ([`Rejoin`]).

@@ -108,16 +108,7 @@ pub fn shut_down_cleanly(controldata: &str) -> bool {
 
 /// SQL that fails until the standby has replayed the record at `lsn`.
 pub fn replayed_sql(inv: &Inventory, lsn: &str) -> String {
-    let past = flavors::of(inv.cluster.flavor).replayed_past_sql(lsn);
-    format!("select 1 / ({past})::int")
-}
-
-/// SQL on the new primary that fails until `standby` streams from it.
-pub fn streams_sql(standby: &str) -> String {
-    format!(
-        "select 1 / count(*)::int from pg_stat_replication where application_name = '{standby}' \
-         and state = 'streaming'"
-    )
+    super::sql::replayed(&flavors::of(inv.cluster.flavor).replayed_past_sql(lsn))
 }
 
 /// The files that make `old` a standby of `new`, rendered as apply would render them for an

@@ -7,6 +7,7 @@
 //! exactly LENGTH bytes, so any file content parses back unchanged.
 
 use crate::inventory::Role;
+use crate::plan::sql;
 use crate::plan::state::{INIT_MARKER, INSTALL_MARKER, STAGING_SUFFIX, STREAMED_MARKER};
 use crate::shell::{Cmd, Lines};
 
@@ -101,27 +102,9 @@ pub fn probe_script(
                 .raw(
                     "\"$bin\"/psql -X -A -t -q -h \"$s\" -p \"$port\" -U \"$user\" -d postgres \
                      <<'PGXC_SQL'",
-                )
-                .raw("select 'start ' || pg_postmaster_start_time();")
-                .raw("select 'recovery ' || pg_is_in_recovery();")
-                // Which settings need a restart and which a reload, as the server itself says.
-                .raw("select 'context ' || name || ' ' || context from pg_settings;")
-                .raw(&format!(
-                    "select 'replica ' || coalesce(application_name, '') || ' ' || \
-                     coalesce(state, '') || ' ' || coalesce(sync_state, '') || ' ' || \
-                     coalesce(({})::text, '') from pg_stat_replication;",
-                    n.replay_lag_sql
-                ));
-            // The flavor's lines, without the newline they end with (each line here gets one).
-            let positions = n.positions_sql.trim_end_matches('\n');
-            if !positions.is_empty() {
-                sec = sec.raw(positions);
-            }
-            if n.read_pgxc_node {
-                sec = sec.raw(
-                    "select 'pgxc_node ' || node_name || ' ' || node_type || ' ' || node_host || \
-                     ' ' || node_port from pgxc_node;",
                 );
+            for query in sql::probe(n.replay_lag_sql, n.positions_sql, n.read_pgxc_node) {
+                sec = sec.raw(&query);
             }
             sec = sec.raw("PGXC_SQL").raw("fi");
         }

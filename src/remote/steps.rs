@@ -59,8 +59,7 @@ pub fn psql_stdin(argv: &[String], quiet: bool) -> Script {
 /// A coordinator's pgxc_node as `node_name node_type node_host node_port` lines
 /// ([`crate::plan::state::PgxcNodeRow::parse`]).
 pub fn read_pgxc_node(argv: &[String]) -> Script {
-    let query = "select node_name, node_type, node_host, node_port from pgxc_node";
-    psql(argv, &["-A", "-t", "-F", " ", "-c", query])
+    psql(argv, &["-A", "-t", "-F", " ", "-c", crate::plan::sql::PGXC_NODE_ROWS])
 }
 
 /// Receive an install archive on stdin under `prefix`: whole into a file, checked against its
