@@ -54,15 +54,15 @@ impl ClusterLock {
             let session = match fleet.session(&h.host).await {
                 Ok(session) => session,
                 Err(_) if skip_unreachable => return Ok(None),
-                Err(e) => return Err(StepError::new("lock", &e).message),
+                Err(e) => return Err(crate::errors::chain(&e)),
             };
             let script = lock_script(&h.data_root, owner, h.then.as_deref()).to_string();
             let script = h.as_user.wrap(&script);
-            match session.hold(&script).await.map_err(|e| StepError::new("lock", &e).message)? {
+            match session.hold(&script).await.map_err(|e| crate::errors::chain(&e))? {
                 Ok((mut held, line)) if line == "locked" => {
                     let output = match h.then {
                         Some(_) => {
-                            Some(held.read_block().await.map_err(|e| StepError::new("probe", &e)))
+                            Some(held.read_block().await.map_err(|e| StepError::new("probe", e)))
                         }
                         None => None,
                     };

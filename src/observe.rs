@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::executor::{self, StepError, Target};
+use crate::executor::{self, Cause, StepError, Target};
 use crate::flavors;
 use crate::inventory::{Flavor, Inventory, Role};
 use crate::plan::desired::passfile_path;
@@ -30,9 +30,9 @@ pub async fn observe(
     let outcomes = executor::run_all(targets, forks, |target| async move {
         let host = inv.host(&target.host).expect("inventory host");
         let script = host_script(inv, &host.name, bin_dir, files);
-        let session = fleet.session(&host.name).await.map_err(|e| StepError::new("connect", &e))?;
+        let session = fleet.session(&host.name).await.map_err(|e| StepError::new("connect", e))?;
         let out = session.run(&as_user(&host.name).wrap(&script)).await;
-        out.map_err(|e| StepError::new("probe", &e))
+        out.map_err(|e| StepError::new("probe", e))
     })
     .await;
     outcomes
@@ -81,7 +81,7 @@ pub fn host_script(
 
 /// What the probe printed, run under the cluster lock ([`crate::remote::lock::lock_script`]).
 pub fn parse_block(block: &[u8]) -> Result<HostFacts, StepError> {
-    parse_probe(block).map_err(|e| StepError::new("probe", &e))
+    parse_probe(block).map_err(|e| StepError::new("probe", Cause::found(&e)))
 }
 
 fn parse(out: &Output) -> Result<HostFacts, StepError> {
@@ -89,10 +89,10 @@ fn parse(out: &Output) -> Result<HostFacts, StepError> {
     // unless it could not run at all (e.g. sudo refused).
     if out.stdout.is_empty() && out.status != ExitStatus::Code(0) && !out.stderr.is_empty() {
         let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
-        return Err(StepError {
-            step: "probe".into(),
-            message: format!("{}: {stderr}", out.status),
-        });
+        return Err(StepError::new(
+            "probe",
+            Cause::Exit { status: out.status.clone(), tail: stderr },
+        ));
     }
-    parse_probe(&out.stdout).map_err(|e| StepError::new("probe", &e))
+    parse_probe(&out.stdout).map_err(|e| StepError::new("probe", Cause::found(&e)))
 }

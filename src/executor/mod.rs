@@ -37,17 +37,79 @@ impl std::fmt::Display for Target {
     }
 }
 
-/// A step's failure on one target: the error chain, already rendered.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A step's failure on one target (the [`Outcome`] names the target): which step, and why, as
+/// a value. [`StepError::message`] renders the why: the cause and its sources on one line, then
+/// the hint.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{step}")]
 pub struct StepError {
     pub step: String,
-    pub message: String,
+    #[source]
+    pub cause: Cause,
+    /// What to do or look at next, when the executor knows (a server's log).
+    pub hint: Option<String>,
+}
+
+/// Why a step failed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum Cause {
+    /// The SSH layer: connecting, running or uploading (boxed: it is large, and rare).
+    #[error(transparent)]
+    Transport(Box<crate::transport::Error>),
+    /// The remote command ended unsuccessfully: how, and the end of what it printed.
+    #[error("{status}: {tail}")]
+    Exit { status: crate::transport::ExitStatus, tail: String },
+    /// Ctrl-C came before the step started.
+    #[error("not started: interrupted")]
+    Interrupted,
+    /// What pgxc-deploy itself found wrong: output it cannot read, a state it refuses.
+    #[error("{0}")]
+    Found(String),
+}
+
+impl From<crate::transport::Error> for Cause {
+    fn from(err: crate::transport::Error) -> Cause {
+        Cause::Transport(Box::new(err))
+    }
+}
+
+impl Cause {
+    /// `err` and its sources, rendered (for errors of this process: a parse, a local read).
+    pub fn found(err: &(dyn std::error::Error + 'static)) -> Cause {
+        Cause::Found(crate::errors::chain(err))
+    }
 }
 
 impl StepError {
-    /// Render `err` and its sources as `step: outer: inner: ...`.
-    pub fn new(step: &str, err: &(dyn std::error::Error + 'static)) -> StepError {
-        StepError { step: step.to_string(), message: crate::errors::chain(err) }
+    pub fn new(step: impl Into<String>, cause: impl Into<Cause>) -> StepError {
+        StepError { step: step.into(), cause: cause.into(), hint: None }
+    }
+
+    /// A failure pgxc-deploy found itself, said in `text`.
+    pub fn found(step: impl Into<String>, text: impl Into<String>) -> StepError {
+        StepError::new(step, Cause::Found(text.into()))
+    }
+
+    /// With `hint` (what to do or look at next) after the cause.
+    pub fn hinted(mut self, hint: impl Into<String>) -> StepError {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// Why, as users read it: the cause and its sources, then the hint on a line of its own.
+    pub fn message(&self) -> String {
+        let cause = crate::errors::chain(&self.cause);
+        match &self.hint {
+            Some(hint) => format!("{cause}\n  {hint}"),
+            None => cause,
+        }
+    }
+
+    /// Whether the host could not be reached or the connection broke (not a command that ran
+    /// and failed).
+    pub fn is_transport(&self) -> bool {
+        matches!(self.cause, Cause::Transport(_))
     }
 }
 
@@ -86,7 +148,7 @@ where
         .map(|(target, item)| async move {
             let start = Instant::now();
             let result = if crate::interrupt::interrupted() {
-                Err(StepError { step: "start".into(), message: "not started: interrupted".into() })
+                Err(StepError::new("start", Cause::Interrupted))
             } else {
                 work(target.clone(), item).await
             };
@@ -120,7 +182,7 @@ mod tests {
                 tokio::time::sleep(Duration::from_millis(5)).await;
                 running.fetch_sub(1, Ordering::SeqCst);
                 if t.host == "h3" {
-                    return Err(StepError { step: "connect".into(), message: "refused".into() });
+                    return Err(StepError::found("connect", "refused"));
                 }
                 let status = ExitStatus::Code(0);
                 Ok(Output { stdout: t.host.into_bytes(), stderr: vec![], status })

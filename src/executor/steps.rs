@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use std::time::{Duration, Instant};
 
-use super::{StepError, report};
+use super::{Cause, StepError, report};
 use crate::flavors::PWFILE_ARG;
 use crate::inventory::Build;
 use crate::plan::sql;
@@ -69,7 +69,7 @@ const TAIL_LINES: usize = 15;
 /// other hosts).
 pub async fn fetch_install(host: &str, cx: &StepContext<'_>) -> Result<Vec<u8>, StepError> {
     let env = cx.hosts.get(host).expect("the build host is in the context");
-    let session = cx.fleet.session(host).await.map_err(|e| StepError::new("connect", &e))?;
+    let session = cx.fleet.session(host).await.map_err(|e| StepError::new("connect", e))?;
     let remote = Remote { session: &session, env };
     Ok(remote.run("fetch install", &steps::pack_install(&env.install_prefix), None).await?.stdout)
 }
@@ -77,7 +77,7 @@ pub async fn fetch_install(host: &str, cx: &StepContext<'_>) -> Result<Vec<u8>, 
 /// Run one step to completion.
 pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepError> {
     let env = cx.hosts.get(&step.host).expect("every step's host is in the context");
-    let session = cx.fleet.session(&step.host).await.map_err(|e| StepError::new("connect", &e))?;
+    let session = cx.fleet.session(&step.host).await.map_err(|e| StepError::new("connect", e))?;
     let remote = Remote { session: &session, env };
     match &step.action {
         Action::Build { fingerprint } => {
@@ -94,13 +94,11 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
             let (secret, user) = cx.password.expect("a password change comes with a password");
             let sql = secret.alter_role_sql(user, *scram);
             let run = steps::psql_stdin(psql, true);
-            remote.run("password", &run, Some(sql.as_bytes())).await.map_err(|mut e| {
-                e.message.push_str(
-                    "\n  the password files still hold the old password; if the node is down, \
-                     start it (`pgxc-deploy start INVENTORY`), then apply again: it repeats the \
-                     change",
-                );
-                e
+            remote.run("password", &run, Some(sql.as_bytes())).await.map_err(|e| {
+                e.hinted(
+                    "the password files still hold the old password; if the node is down, start \
+                     it (`pgxc-deploy start INVENTORY`), then apply again: it repeats the change",
+                )
             })
         }
         Action::ShipInstall { fingerprint } => {
@@ -115,13 +113,13 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
         }
         Action::Init { argv, data_dir, staging, files, foreign } => {
             if *foreign {
-                return Err(StepError {
-                    step: "init".into(),
-                    message: format!(
+                return Err(StepError::found(
+                    "init",
+                    format!(
                         "{data_dir} exists but pgxc-deploy did not create it (no {INIT_MARKER}); \
                          move it away or remove it, then run apply again"
                     ),
-                });
+                ));
             }
             let parent =
                 data_dir.rsplit_once('/').map_or("/", |(p, _)| if p.is_empty() { "/" } else { p });
@@ -163,7 +161,7 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
                         node,
                         &format!(
                             "pg_rewind did not work ({}); copying the new primary with pg_basebackup instead",
-                            e.message.lines().last().unwrap_or_default().trim()
+                            e.message().lines().last().unwrap_or_default().trim()
                         ),
                     ),
                 }
@@ -214,9 +212,8 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
         Action::Register { psql, want, fresh_sql } => {
             let node = step.node.as_deref().unwrap_or_default();
             let out = remote.run("register", &steps::read_pgxc_node(psql), None).await?;
-            let have = parse_pgxc_node(&out.stdout).map_err(|message| StepError {
-                step: "register".into(),
-                message: format!("cannot read pgxc_node: {message}"),
+            let have = parse_pgxc_node(&out.stdout).map_err(|message| {
+                StepError::found("register", format!("cannot read pgxc_node: {message}"))
             })?;
             let fresh = have.len() == 1 && have[0].name == node;
             let sql = if fresh { fresh_sql.clone() } else { sql::registration(node, want, &have) };
@@ -280,16 +277,16 @@ async fn run_build(
         let poll = build::poll_script(dir);
         let polled = remote.run("build", &poll, None);
         if started.elapsed() > build.timeout {
-            return Err(StepError {
-                step: format!("build ({shown})"),
-                message: format!(
+            return Err(StepError::found(
+                format!("build ({shown})"),
+                format!(
                     "still running after {} s ([source] build_timeout); it goes on, detached, \
                      on {host}. Look at its log ({}); if it is only slow, raise build_timeout \
                      and apply again (it waits for the same build)",
                     build.timeout.as_secs(),
                     build::log_path(dir)
                 ),
-            });
+            ));
         }
         let (stage, ended) =
             match build::parse_poll(&String::from_utf8_lossy(&polled.await?.stdout)) {
@@ -315,24 +312,24 @@ async fn run_build(
                 } else {
                     format!("exit {status}")
                 };
-                return Err(StepError {
-                    step: format!("build ({shown})"),
-                    message: format!(
+                return Err(StepError::found(
+                    format!("build ({shown})"),
+                    format!(
                         "{how}; the end of its log:\n{}\n  full log on {host}: {}",
                         tail.unwrap_or_default().trim_end(),
                         build::log_path(dir)
                     ),
-                });
+                ));
             }
             None if crate::interrupt::interrupted() => {
-                return Err(StepError {
-                    step: format!("build ({shown})"),
-                    message: format!(
+                return Err(StepError::found(
+                    format!("build ({shown})"),
+                    format!(
                         "interrupted: the build goes on, detached, on {host} (log: {}); \
                          apply again waits for it",
                         build::log_path(dir)
                     ),
-                });
+                ));
             }
             None => tokio::time::sleep(BUILD_POLL).await,
         }
@@ -340,11 +337,11 @@ async fn run_build(
 }
 
 /// Point a failed start at the server's log (the word after `-l` in its argv).
-fn with_log_hint(mut err: StepError, argv: &[String]) -> StepError {
-    if let Some(log) = argv.iter().position(|w| w == "-l").and_then(|i| argv.get(i + 1)) {
-        err.message.push_str(&format!("\n  see the server's log on the host: {log}"));
+fn with_log_hint(err: StepError, argv: &[String]) -> StepError {
+    match argv.iter().position(|w| w == "-l").and_then(|i| argv.get(i + 1)) {
+        Some(log) => err.hinted(format!("see the server's log on the host: {log}")),
+        None => err,
     }
-    err
 }
 
 /// A coordinator's pgxc_node as psql printed it; a row that does not parse is an error, as in
@@ -375,13 +372,13 @@ impl Remote<'_> {
             .session
             .run_with_stdin(&command, stdin)
             .await
-            .map_err(|e| StepError::new(step, &e))?;
+            .map_err(|e| StepError::new(step, e))?;
         check(step, out)
     }
 
     async fn upload(&self, path: &str, content: &[u8], mode: u32) -> Result<Output, StepError> {
         let out = self.session.upload(path, content, mode, &self.env.as_user).await;
-        check("write", out.map_err(|e| StepError::new("write", &e))?)
+        check("write", out.map_err(|e| StepError::new("write", e))?)
     }
 }
 
@@ -394,7 +391,7 @@ fn check(step: &str, out: Output) -> Result<Output, StepError> {
     let text = String::from_utf8_lossy(text);
     let lines: Vec<&str> = text.lines().collect();
     let tail = lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n");
-    Err(StepError { step: step.to_string(), message: format!("{}: {tail}", out.status) })
+    Err(StepError::new(step, Cause::Exit { status: out.status, tail }))
 }
 
 #[cfg(test)]

@@ -257,7 +257,7 @@ pub async fn probe_nodes_reading(
     let facts = probe(&scope, fleet, forks, envs, &layout.bin, &files).await;
     facts
         .into_iter()
-        .map(|(h, f)| (h, f.map_err(|e| format!("{}: {}", e.step, e.message))))
+        .map(|(h, f)| (h, f.map_err(|e| format!("{}: {}", e.step, e.message()))))
         .collect()
 }
 

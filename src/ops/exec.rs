@@ -56,8 +56,8 @@ pub async fn exec(
         };
         async move {
             let session =
-                fleet.session(&target.host).await.map_err(|e| StepError::new("connect", &e))?;
-            session.run(&script).await.map_err(|e| StepError::new("run", &e))
+                fleet.session(&target.host).await.map_err(|e| StepError::new("connect", e))?;
+            session.run(&script).await.map_err(|e| StepError::new("run", e))
         }
     })
     .await)

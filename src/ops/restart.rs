@@ -282,7 +282,7 @@ async fn roll_one(s: &Session, steps: &[Step]) -> Result<Output, StepError> {
                 "restart" | "check" => step.to_string(),
                 other => format!("{step}: {other}"),
             };
-            StepError { step, message: e.message }
+            StepError { step, ..e }
         })?;
         first.get_or_insert(output);
     }

@@ -131,7 +131,7 @@ impl Hosts for Scripted {
         script.log.push(what.clone());
         let fails = script.fails.iter().any(|(p, when)| what.starts_with(p) && when(&script.world));
         let result = if fails {
-            Err(StepError { step: "scripted".into(), message: format!("{what} failed") })
+            Err(StepError::found("scripted", format!("{what} failed")))
         } else {
             for (_, effect) in script.effects.iter().filter(|(p, _)| what.starts_with(p)) {
                 effect(&mut script.world);

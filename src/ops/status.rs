@@ -70,7 +70,7 @@ pub async fn refresh(
     let facts = cluster::probe(inv, &s.fleet, s.forks, &s.envs, &s.layout.bin, &files).await;
     let facts: BTreeMap<_, _> = facts
         .into_iter()
-        .map(|(host, f)| (host, f.map_err(|e| format!("{}: {}", e.step, e.message))))
+        .map(|(host, f)| (host, f.map_err(|e| format!("{}: {}", e.step, e.message()))))
         .collect();
 
     cluster::remember_replication(&s.path, &now, &facts);

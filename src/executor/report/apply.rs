@@ -22,7 +22,7 @@ pub fn unprobed(failed: &[(String, StepError)], err: &mut dyn Write) -> io::Resu
     let n = failed.len();
     writeln!(err, "error: cannot read the state of {n} host(s); nothing was changed:")?;
     for (host, e) in failed {
-        writeln!(err, "  {host}: {}: {}", e.step, e.message)?;
+        writeln!(err, "  {host}: {}: {}", e.step, e.message())?;
     }
     Ok(())
 }
@@ -55,7 +55,7 @@ pub fn install_changed(path: &Path, err: &mut dyn Write) -> io::Result<()> {
 
 /// The built install could not be fetched from the build host.
 pub fn fetch_failed(build_host: &str, e: &StepError, err: &mut dyn Write) -> io::Result<()> {
-    writeln!(err, "error: {build_host}: {}: {}", e.step, e.message)
+    writeln!(err, "error: {build_host}: {}: {}", e.step, e.message())
 }
 
 /// Ctrl-C cut phase `name` short; `left`: the phases after it, not run.
@@ -92,7 +92,7 @@ pub fn interrupted_before(left: &[Phase], err: &mut dyn Write) -> io::Result<()>
 /// Hosts the verification could not probe, one line each.
 pub fn verify_unprobed(failed: &[(String, StepError)], err: &mut dyn Write) -> io::Result<()> {
     for (host, e) in failed {
-        writeln!(err, "error: verify: {host}: {}: {}", e.step, e.message)?;
+        writeln!(err, "error: verify: {host}: {}: {}", e.step, e.message())?;
     }
     Ok(())
 }

@@ -65,7 +65,7 @@ pub fn human(outcomes: &[Outcome], out: &mut dyn Write, err: &mut dyn Write) -> 
                     writeln!(out)?;
                 }
             }
-            Err(e) => writeln!(out, "{}", e.message)?,
+            Err(e) => writeln!(out, "{}", e.message())?,
         }
     }
     out.flush()?;
@@ -107,7 +107,7 @@ pub fn json(outcomes: &[Outcome], out: &mut dyn Write) -> io::Result<()> {
                 (Some(text(&output.stdout)), Some(text(&output.stderr)), code, signal, None)
             }
             Err(e) => {
-                let error = serde_json::json!({ "step": e.step, "message": e.message });
+                let error = serde_json::json!({ "step": e.step, "message": e.message() });
                 (None, None, None, None, Some(error))
             }
         };
@@ -179,7 +179,9 @@ pub fn progress(step: &Step, outcome: &Outcome, err: &mut dyn Write) -> io::Resu
     let secs = outcome.elapsed.as_secs_f64();
     match &outcome.result {
         Ok(_) => writeln!(err, "  ok    {step} ({secs:.1} s)"),
-        Err(e) => writeln!(err, "  FAIL  {step} ({secs:.1} s)\n        {}: {}", e.step, e.message),
+        Err(e) => {
+            writeln!(err, "  FAIL  {step} ({secs:.1} s)\n        {}: {}", e.step, e.message())
+        }
     }
 }
 
@@ -206,14 +208,15 @@ fn plural(n: usize) -> &'static str {
 #[derive(PartialEq, Eq, Hash)]
 enum GroupKey<'a> {
     Output(&'a [u8], &'a [u8], &'a ExitStatus),
-    Error(&'a str, &'a str),
+    /// A failed step and its rendered message.
+    Error(&'a str, String),
 }
 
 impl<'a> GroupKey<'a> {
     fn of(o: &'a Outcome) -> GroupKey<'a> {
         match &o.result {
             Ok(out) => GroupKey::Output(&out.stdout, &out.stderr, &out.status),
-            Err(e) => GroupKey::Error(&e.step, &e.message),
+            Err(e) => GroupKey::Error(&e.step, e.message()),
         }
     }
 }
@@ -252,11 +255,7 @@ mod tests {
             outcome("h2", None, ok("other\n", 0)),
             outcome("h3", None, ok("same\n", 0)),
             outcome("h4", None, ok("", 3)),
-            outcome(
-                "h5",
-                None,
-                Err(StepError { step: "connect".into(), message: "h5: down".into() }),
-            ),
+            outcome("h5", None, Err(StepError::found("connect", "h5: down"))),
         ];
         let (mut out, mut err) = (Vec::new(), Vec::new());
         human(&outcomes, &mut out, &mut err).unwrap();

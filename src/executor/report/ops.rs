@@ -63,7 +63,7 @@ pub fn not_back(
     out: &mut dyn Write,
 ) -> io::Result<()> {
     writeln!(out, "  FAIL  {what} did not come back ({:.1} s)", elapsed.as_secs_f64())?;
-    writeln!(out, "        {}: {}", err.step, err.message.replace('\n', "\n        "))?;
+    writeln!(out, "        {}: {}", err.step, err.message().replace('\n', "\n        "))?;
     out.flush()
 }
 
