@@ -196,4 +196,26 @@ mod tests {
             assert_eq!(o.ok(), i != 3);
         }
     }
+
+    #[test]
+    fn a_step_error_keeps_its_cause_and_renders_it_with_its_hint_only_when_printed() {
+        use crate::transport::{Error, ErrorKind};
+        let timeout = std::time::Duration::from_secs(3);
+        let lost = Error {
+            host: "h1".into(),
+            kind: ErrorKind::ConnectTimeout { addr: "127.0.10.1:22".into(), timeout },
+        };
+        let e = StepError::new("start", lost).hinted("see the server's log on the host: x.log");
+        assert!(e.is_transport());
+        assert_eq!(
+            e.message(),
+            "h1: no answer from 127.0.10.1:22 within 3s (is sshd there and responsive? see \
+             --connect-timeout)\n  see the server's log on the host: x.log"
+        );
+        let exit = Cause::Exit { status: ExitStatus::Code(1), tail: "no such file".into() };
+        let e = StepError::new("check", exit);
+        assert!(!e.is_transport());
+        assert_eq!(e.message(), "exit 1: no such file");
+        assert_eq!(crate::errors::chain(&e), "check: exit 1: no such file");
+    }
 }
