@@ -108,3 +108,58 @@ pub async fn clean(
     }
     Ok(if clean { Status::Ok } else { Status::Failed })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::scripted::{Scripted, healthy, node_mut};
+    use crate::plan::fixtures;
+
+    #[tokio::test]
+    async fn clean_stops_every_node_and_removes_only_the_directories_of_nodes_seen_stopped() {
+        let inv = fixtures::postgresql();
+        let hosts = Scripted::new(healthy(&inv));
+        // pg2's stop fails: its server may still run, so its directory stays.
+        hosts.fail_while("pg2: stop", |_| true);
+        for n in &inv.nodes {
+            let node = n.clone();
+            hosts.on(&format!("{}: stop", n.name), move |w| {
+                let f = node_mut(w, &node).unwrap();
+                (f.running, f.alive) = (false, false);
+            });
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let s = hosts.session(&dir.path().join("shop.toml"), inv.clone());
+        let mut out = Vec::new();
+        let status = clean(&s, true, Instant::now(), &mut out).await.unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert_eq!(status, Status::Failed, "{out}");
+        assert_eq!(
+            hosts.log(),
+            [
+                "lock clean",
+                "pg1_standby: stop (immediate)",
+                "pg1: stop (immediate)",
+                "pg2: stop (immediate)",
+                "pg1: remove /srv/pg/pg1",
+                "pg1_standby: remove /srv/pg/pg1_standby",
+                "pg-a: remove /srv/pg/.pgxc-deploy.pgpass",
+            ]
+        );
+        assert!(out.contains("pg2 on pg-b (its server did not stop)"), "{out}");
+    }
+
+    #[tokio::test]
+    async fn without_yes_clean_lists_and_changes_nothing() {
+        let inv = fixtures::postgresql();
+        let hosts = Scripted::new(healthy(&inv));
+        let dir = tempfile::tempdir().unwrap();
+        let s = hosts.session(&dir.path().join("shop.toml"), inv.clone());
+        let mut out = Vec::new();
+        let status = clean(&s, false, Instant::now(), &mut out).await.unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert_eq!(status, Status::Ok, "{out}");
+        assert!(hosts.log().is_empty(), "{:?}", hosts.log());
+        assert!(out.contains("/srv/pg/pg1"), "{out}");
+    }
+}

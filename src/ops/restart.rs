@@ -318,3 +318,90 @@ fn describe(n: &RollNode) -> String {
         None => label(n.node),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::scripted::{Scripted, World, healthy, streaming};
+    use crate::plan::fixtures;
+
+    fn pair_streaming(inv: &Inventory) -> World {
+        let mut world = healthy(inv);
+        streaming(&mut world, inv.node("pg1").unwrap(), inv.node("pg1_standby").unwrap());
+        crate::ops::scripted::node_mut(&mut world, inv.node("pg2").unwrap()).unwrap().in_recovery =
+            Some(false);
+        world
+    }
+
+    async fn roll(inv: &Inventory, hosts: &Scripted, opts: Opts) -> (Status, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let s = hosts.session(&dir.path().join("shop.toml"), inv.clone());
+        let mut out = Vec::new();
+        let status = restart(&s, inv, &opts, Instant::now(), &mut out).await.unwrap();
+        (status, String::from_utf8(out).unwrap())
+    }
+
+    fn every_node() -> Opts {
+        Opts { on: None, batch: 1, switchover: false, switch_back: false }
+    }
+
+    #[tokio::test]
+    async fn standbys_restart_before_primaries_each_checked_before_the_next() {
+        let inv = fixtures::postgresql();
+        let hosts = Scripted::new(pair_streaming(&inv));
+        let (status, out) = roll(&inv, &hosts, every_node()).await;
+        assert_eq!(status, Status::Ok, "{out}");
+        assert_eq!(
+            hosts.log(),
+            [
+                "lock restart",
+                "pg1_standby: restart",
+                "pg1_standby: await: a new postmaster start time",
+                "pg1: await: pg1_standby streams from it again",
+                "pg1: restart",
+                "pg1: await: a new postmaster start time",
+                "pg1: await: a query on it",
+                "pg1: await: its synchronous standby pg1_standby streams from it again",
+                "pg2: restart",
+                "pg2: await: a new postmaster start time",
+                "pg2: await: a query on it",
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_standby_that_does_not_stream_again_stops_the_roll_before_its_primary_restarts() {
+        let inv = fixtures::postgresql();
+        let hosts = Scripted::new(pair_streaming(&inv));
+        hosts.fail_while("pg1: await: pg1_standby streams from it again", |_| true);
+        let (status, out) = roll(&inv, &hosts, every_node()).await;
+        assert_eq!(status, Status::Failed);
+        assert_eq!(hosts.log().last().unwrap(), "pg1: await: pg1_standby streams from it again");
+        assert!(!hosts.log().iter().any(|l| l == "pg1: restart"), "{:?}", hosts.log());
+        assert!(out.contains("pg1_standby on pg-b"), "{out}");
+    }
+
+    #[tokio::test]
+    async fn the_roll_stops_at_the_first_node_that_does_not_come_back() {
+        let inv = fixtures::postgresql();
+        let hosts = Scripted::new(pair_streaming(&inv));
+        hosts.fail_while("pg1_standby: restart", |_| true);
+        let (status, out) = roll(&inv, &hosts, every_node()).await;
+        assert_eq!(status, Status::Failed);
+        assert_eq!(hosts.log(), ["lock restart", "pg1_standby: restart"]);
+        assert!(out.contains("pg1_standby on pg-b"), "{out}");
+    }
+
+    #[tokio::test]
+    async fn a_node_that_is_down_refuses_the_whole_roll_before_anything_restarts() {
+        let inv = fixtures::postgresql();
+        let mut world = pair_streaming(&inv);
+        let pg2 = crate::ops::scripted::node_mut(&mut world, inv.node("pg2").unwrap()).unwrap();
+        (pg2.running, pg2.alive) = (false, false);
+        let hosts = Scripted::new(world);
+        let (status, out) = roll(&inv, &hosts, every_node()).await;
+        assert_eq!(status, Status::Failed);
+        assert_eq!(hosts.log(), ["lock restart"]);
+        assert!(out.contains("pg2"), "{out}");
+    }
+}

@@ -154,8 +154,9 @@ impl Hosts for Scripted {
     }
 }
 
-/// A world where every host of `inv` answers and every node is initialised and running: a
-/// datanode as a primary streaming to its standbys (seen streaming), a standby in recovery.
+/// A world where every host of `inv` answers and every node is initialised and running (since
+/// a start time): a standby in recovery and seen streaming, the others out of recovery (a
+/// primary's standbys are not listed as streaming: see [`streaming`]).
 pub fn healthy(inv: &Inventory) -> World {
     let mut world: World =
         inv.hosts.iter().map(|h| (h.name.clone(), Ok(HostFacts::default()))).collect();
@@ -165,6 +166,7 @@ pub fn healthy(inv: &Inventory) -> World {
             initialized: true,
             running: true,
             alive: true,
+            start_time: Some("2026-12-06 09:00:00.000000+00".into()),
             in_recovery: Some(n.primary.is_some()),
             streamed: n.primary.is_some(),
             ..NodeFacts::default()
