@@ -89,6 +89,13 @@ pub async fn apply(
             Err(status) => return status,
         }
     };
+    // Read again under the lock: a failover or switchover may have changed the roles since the
+    // inventory was loaded with them, and this apply would deploy (and record) the old ones.
+    if lock.is_some()
+        && let Err(e) = roles_unchanged(&s.path, &roles)
+    {
+        return give_up(lock, Err(e)).await;
+    }
     let (package, archive) = match packing {
         Some(packing) => match packing.await.map_err(std::io::Error::other) {
             Ok(Ok((_, fingerprint, archive))) => (Some(fingerprint), archive),
@@ -145,6 +152,18 @@ pub async fn apply(
         report::rebuilt(&path, &rebuilt(&nodes), &mut std::io::stdout())?;
     }
     status
+}
+
+/// `Ok` when the roles file beside the inventory `path` still says `roles`.
+fn roles_unchanged(path: &Path, roles: &Roles) -> Result<(), Error> {
+    if inventory::roles::load(path)? == *roles {
+        return Ok(());
+    }
+    Err(Error::Changed(format!(
+        "{} changed while apply started (a failover or switchover ran); nothing was changed: run \
+         apply again",
+        inventory::roles::path_for(path).display()
+    )))
 }
 
 /// Release the lock (when taken), then end with `status`.
@@ -438,4 +457,33 @@ fn verify(
         }
     }
     problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn apply_refuses_roles_that_changed_after_it_read_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lab.toml");
+        let read = Roles::default();
+        assert!(roles_unchanged(&path, &read).is_ok());
+        let mut failed_over = Roles::default();
+        failed_over.datanodes.insert(
+            "dn1".into(),
+            inventory::roles::Promotion {
+                primary: "dn1_standby".into(),
+                old_primary: "dn1".into(),
+                old_primary_fenced: true,
+                old_primary_follows: false,
+                failed_over_at_unix: 1,
+            },
+        );
+        inventory::roles::save(&path, &failed_over).unwrap();
+        let err = roles_unchanged(&path, &read).unwrap_err();
+        assert_eq!(err.exit_status(), Status::Failed);
+        assert!(err.to_string().contains("changed while apply started"), "{err}");
+        assert!(roles_unchanged(&path, &failed_over).is_ok());
+    }
 }

@@ -59,6 +59,10 @@ pub enum Error {
     /// read, parsed or written.
     #[error(transparent)]
     Beside(#[from] crate::inventory::roles::Error),
+    /// Another command changed the roles file between this command's first read and its lock:
+    /// what it would do was planned on old roles, so it did nothing.
+    #[error("{0}")]
+    Changed(String),
     /// Work done on the hosts (`done` says what) that the roles file does not record.
     #[error("{done}, but the roles file does not say so")]
     Unrecorded {
