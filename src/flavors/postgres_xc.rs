@@ -6,8 +6,8 @@
 //! no reload, and no PostgreSQL protocol to probe; standbys use recovery.conf (9.4).
 
 use super::{
-    ConfigFile, Error, Features, Flavor, NodeCommands, argv, basebackup, bin, initdb_args,
-    pg_ctl_commands, server_log,
+    ConfigFile, Error, Features, Flavor, NodeCommands, StopCommand, argv, basebackup, bin,
+    initdb_args, pg_ctl_commands, server_log,
 };
 use crate::inventory::{self, Inventory, Node, Role};
 
@@ -94,7 +94,7 @@ impl Flavor for PostgresXc {
                         &server_log(node),
                         "start",
                     ]),
-                    stop: argv([&gtm_ctl, "-Z", "gtm", "-D", dir, "-m", "fast", "stop"]),
+                    stop: StopCommand::gtm_ctl(argv([&gtm_ctl, "-Z", "gtm", "-D", dir])),
                     reload: None,
                     // gtm_ctl status only reads the PID file: the best probe the GTM offers.
                     ready: status.clone(),
@@ -125,6 +125,7 @@ impl Flavor for PostgresXc {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::flavors::{StopMode, StopWait};
     use crate::plan::fixtures;
 
     fn commands(name: &str) -> NodeCommands {
@@ -146,7 +147,7 @@ mod tests {
             "/opt/pgxc/bin/gtm_ctl -Z gtm -D /var/lib/pgxc/gtm -l /var/lib/pgxc/gtm/server.log start"
         );
         assert_eq!(
-            joined(&c.stop),
+            joined(&c.stop.argv(StopMode::Fast, StopWait::Wait)),
             "/opt/pgxc/bin/gtm_ctl -Z gtm -D /var/lib/pgxc/gtm -m fast stop"
         );
         assert_eq!(c.reload, None);
@@ -154,7 +155,7 @@ mod tests {
         assert_eq!(c.ready, c.status);
         assert_eq!(c.remove_after_stop, ["/var/lib/pgxc/gtm/register.node"]);
         assert_eq!(
-            joined(&c.stop_in(crate::flavors::StopMode::Immediate)),
+            joined(&c.stop.argv(StopMode::Immediate, StopWait::NoWait)),
             "/opt/pgxc/bin/gtm_ctl -Z gtm -D /var/lib/pgxc/gtm -m immediate stop"
         );
     }
@@ -173,8 +174,12 @@ mod tests {
              -l /var/lib/pgxc/coord1/server.log start"
         );
         assert_eq!(
-            joined(&c.stop),
+            joined(&c.stop.argv(StopMode::Fast, StopWait::Wait)),
             "/opt/pgxc/bin/pg_ctl -D /var/lib/pgxc/coord1 -m fast -w -t 60 stop"
+        );
+        assert_eq!(
+            joined(&c.stop.argv(StopMode::Immediate, StopWait::NoWait)),
+            "/opt/pgxc/bin/pg_ctl -D /var/lib/pgxc/coord1 -m immediate -W -t 60 stop"
         );
         assert_eq!(
             joined(c.reload.as_ref().unwrap()),

@@ -93,6 +93,7 @@ impl Flavor for Postgresql {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::flavors::{StopMode, StopWait};
     use crate::plan::fixtures;
 
     fn commands(name: &str) -> NodeCommands {
@@ -119,8 +120,12 @@ mod tests {
             "/usr/lib/postgresql/16/bin/pg_ctl -D /srv/pg/pg1 -l /srv/pg/pg1/server.log start"
         );
         assert_eq!(
-            joined(&c.stop),
+            joined(&c.stop.argv(StopMode::Fast, StopWait::Wait)),
             "/usr/lib/postgresql/16/bin/pg_ctl -D /srv/pg/pg1 -m fast -w -t 60 stop"
+        );
+        assert_eq!(
+            joined(&c.stop.argv(StopMode::Smart, StopWait::NoWait)),
+            "/usr/lib/postgresql/16/bin/pg_ctl -D /srv/pg/pg1 -m smart -W -t 60 stop"
         );
         assert_eq!(
             joined(c.reload.as_ref().unwrap()),

@@ -16,13 +16,12 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::executor::report;
-use crate::flavors::StopMode;
+use crate::flavors::{StopMode, StopWait};
 use crate::inventory::roles::Roles;
 use crate::inventory::{Inventory, Node, roles};
 use crate::plan::desired::bin_dir;
 use crate::plan::diff::streamed_mark;
 use crate::plan::pair::{self, Pair};
-use crate::plan::restart;
 use crate::plan::sql;
 use crate::plan::step::{Action, FileContent, Step};
 use crate::plan::switchover;
@@ -129,7 +128,7 @@ pub async fn hand_over<'a>(
     let stop = step(
         old,
         Action::Stop {
-            argv: restart::no_wait(&old_commands.stop_in(StopMode::Fast)),
+            argv: old_commands.stop.argv(StopMode::Fast, StopWait::NoWait),
             status: old_commands.status.clone(),
             remove: Vec::new(),
             // Its final checkpoint, read in the same round trip.
@@ -229,7 +228,7 @@ pub async fn hand_over<'a>(
         let fence = step(
             old,
             Action::Stop {
-                argv: old_commands.stop_in(StopMode::Immediate),
+                argv: old_commands.stop.argv(StopMode::Immediate, StopWait::Wait),
                 status: old_commands.status.clone(),
                 remove: Vec::new(),
                 then: Vec::new(),

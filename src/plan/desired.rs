@@ -1,7 +1,7 @@
 //! Inventory + flavor + templates -> what every host and node should look like
 //! ([`DesiredHost`], [`DesiredNode`]), with the commands that get them there. PURE.
 
-use crate::flavors;
+use crate::flavors::{self, StopMode, StopWait};
 use crate::inventory::{BuildMode, Host, Inventory, Node, Role, Source};
 
 use super::context::Context;
@@ -124,7 +124,8 @@ pub fn desired(
             Some(template) => renderer.render(template, &Context::new(inv, node)?)?,
             None => String::new(),
         };
-        let restart = (commands.stop.clone(), commands.status.clone(), commands.start.clone());
+        let stop = commands.stop.argv(StopMode::Fast, StopWait::Wait);
+        let restart = (stop, commands.status.clone(), commands.start.clone());
         nodes.push(DesiredNode {
             name: node.name.to_string(),
             role: node.role,

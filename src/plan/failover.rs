@@ -6,7 +6,7 @@
 
 use super::state::{NodeFacts, PgxcNodeRow, ReplicaState};
 use super::step::{Action, Step};
-use crate::flavors::{NodeCommands, StopMode};
+use crate::flavors::{NodeCommands, StopMode, StopWait};
 use std::collections::BTreeMap;
 
 use super::pair::Pair;
@@ -239,7 +239,7 @@ pub fn fence(
             host: node.host.clone(),
             node: Some(node.name.to_string()),
             action: Action::Stop {
-                argv: commands.stop_in(StopMode::Immediate),
+                argv: commands.stop.argv(StopMode::Immediate, StopWait::Wait),
                 status: commands.status.clone(),
                 remove: Vec::new(),
                 then: Vec::new(),

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use super::state::HostFacts;
 use super::step::{Action, Step};
-use crate::flavors::{NodeCommands, StopMode};
+use crate::flavors::{NodeCommands, StopMode, StopWait};
 use crate::inventory::{Node, Role};
 
 /// Start or stop, and how to stop.
@@ -142,7 +142,7 @@ fn decide(
         }
         Direction::Stop(_) if !f.running && !f.alive => Decision::Already("already stopped"),
         Direction::Stop(mode) => step(Action::Stop {
-            argv: commands.stop_in(mode),
+            argv: commands.stop.argv(mode, StopWait::Wait),
             status: commands.status.clone(),
             remove: commands.remove_after_stop.clone(),
             then: Vec::new(),
