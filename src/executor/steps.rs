@@ -187,7 +187,7 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
             let started = remote.run("start", &steps::start(argv, ready), None).await;
             started.map_err(|e| with_log_hint(e, argv))
         }
-        Action::Stop { argv, status, remove, then } => {
+        Action::Stop { argv, status, remove, then, .. } => {
             remote.run("stop", &steps::stop(argv, status, remove, then), None).await
         }
         Action::RemoveFile { path } => remote.run("remove", &steps::remove_file(path), None).await,

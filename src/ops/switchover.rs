@@ -129,6 +129,7 @@ pub async fn hand_over<'a>(
         old,
         Action::Stop {
             argv: old_commands.stop.argv(StopMode::Fast, StopWait::NoWait),
+            mode: StopMode::Fast,
             status: old_commands.status.clone(),
             remove: Vec::new(),
             // Its final checkpoint, read in the same round trip.
@@ -229,6 +230,7 @@ pub async fn hand_over<'a>(
             old,
             Action::Stop {
                 argv: old_commands.stop.argv(StopMode::Immediate, StopWait::Wait),
+                mode: StopMode::Immediate,
                 status: old_commands.status.clone(),
                 remove: Vec::new(),
                 then: Vec::new(),

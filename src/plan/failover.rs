@@ -240,6 +240,7 @@ pub fn fence(
             node: Some(node.name.to_string()),
             action: Action::Stop {
                 argv: commands.stop.argv(StopMode::Immediate, StopWait::Wait),
+                mode: StopMode::Immediate,
                 status: commands.status.clone(),
                 remove: Vec::new(),
                 then: Vec::new(),

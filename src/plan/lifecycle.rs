@@ -143,6 +143,7 @@ fn decide(
         Direction::Stop(_) if !f.running && !f.alive => Decision::Already("already stopped"),
         Direction::Stop(mode) => step(Action::Stop {
             argv: commands.stop.argv(mode, StopWait::Wait),
+            mode,
             status: commands.status.clone(),
             remove: commands.remove_after_stop.clone(),
             then: Vec::new(),

@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use crate::flavors::StopMode;
+
 /// One thing to do on one host, for one node or for the host itself.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Step {
@@ -45,7 +47,15 @@ pub enum Action {
     /// `remove` (files that must not outlive the server), then run `then` unless empty, whose
     /// output is the step's (switchover reads the final checkpoint with pg_controldata in the
     /// same round trip).
-    Stop { argv: Vec<String>, status: Vec<String>, remove: Vec<String>, then: Vec<String> },
+    Stop {
+        argv: Vec<String>,
+        /// The mode `argv` stops in ([`StopCommand::argv`](crate::flavors::StopCommand::argv)
+        /// built it), for the step's line: `stop (fast)`.
+        mode: StopMode,
+        status: Vec<String>,
+        remove: Vec<String>,
+        then: Vec<String>,
+    },
     /// Kill every process still running in `data_dir` (its working directory): the backends
     /// and helpers a dead postmaster left behind, which can go on committing through pooled
     /// connections. Fails unless none is left. Prints what it killed.
@@ -175,12 +185,7 @@ impl fmt::Display for Step {
             Action::WriteFile { file, old: None, .. } => write!(f, "create {}", file.name),
             Action::WriteFile { file, old: Some(_), .. } => write!(f, "update {}", file.name),
             Action::Start { .. } => f.write_str("start"),
-            Action::Stop { argv, .. } => {
-                match argv.iter().position(|w| w == "-m").and_then(|i| argv.get(i + 1)) {
-                    Some(mode) => write!(f, "stop ({mode})"),
-                    None => f.write_str("stop"),
-                }
-            }
+            Action::Stop { mode, .. } => write!(f, "stop ({})", mode.as_str()),
             Action::RemoveFile { path } => write!(f, "remove {path}"),
             Action::KillLeftovers { .. } => {
                 f.write_str("stop every process left in its data directory")
@@ -214,4 +219,29 @@ impl fmt::Display for Step {
 
 fn changed(settings: &[String]) -> String {
     if settings.is_empty() { String::new() } else { format!(" ({})", settings.join(", ")) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The line names the mode from the step's field (it was read from the argv's `-m`).
+    #[test]
+    fn a_stop_step_says_its_mode() {
+        for (mode, line) in [
+            (StopMode::Smart, "dn1 on h1: stop (smart)"),
+            (StopMode::Fast, "dn1 on h1: stop (fast)"),
+            (StopMode::Immediate, "dn1 on h1: stop (immediate)"),
+        ] {
+            let action = Action::Stop {
+                argv: vec!["pg_ctl".into()],
+                mode,
+                status: vec![],
+                remove: vec![],
+                then: vec![],
+            };
+            let step = Step { host: "h1".into(), node: Some("dn1".into()), action };
+            assert_eq!(step.to_string(), line);
+        }
+    }
 }
