@@ -183,12 +183,12 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
                 .upload(&format!("{data_dir}/{}", file.name), file.content.as_bytes(), file.mode)
                 .await
         }
-        Action::Start { argv, ready } => {
-            let started = remote.run("start", &steps::start(argv, ready), None).await;
+        Action::Start { argv, data_dir, ready } => {
+            let started = remote.run("start", &steps::start(data_dir, argv, ready), None).await;
             started.map_err(|e| with_log_hint(e, argv))
         }
-        Action::Stop { argv, status, remove, then, .. } => {
-            remote.run("stop", &steps::stop(argv, status, remove, then), None).await
+        Action::Stop { argv, data_dir, status, remove, then, .. } => {
+            remote.run("stop", &steps::stop(data_dir, argv, status, remove, then), None).await
         }
         Action::RemoveFile { path } => remote.run("remove", &steps::remove_file(path), None).await,
         Action::KillLeftovers { data_dir } => {
@@ -198,14 +198,14 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
             let script = steps::remove_script(data_dir.as_deref(), staging.as_deref());
             remote.run("remove", &script, None).await
         }
-        Action::Promote { argv, primary, after } => {
+        Action::Promote { argv, data_dir, primary, after } => {
             let after = after.as_ref().map(|(argv, what)| (argv.as_slice(), what.as_str()));
-            remote.run("promote", &steps::promote(argv, primary, after), None).await
+            remote.run("promote", &steps::promote(data_dir, argv, primary, after), None).await
         }
         Action::Check { argv, .. } => remote.run("check", &steps::run(argv), None).await,
         Action::Reload { argv, .. } => remote.run("reload", &steps::run(argv), None).await,
-        Action::Restart { stop, status, start, ready, .. } => {
-            let script = steps::restart_script(stop, status, start, ready);
+        Action::Restart { stop, data_dir, status, start, ready, .. } => {
+            let script = steps::restart_script(data_dir, stop, status, start, ready);
             remote.run("restart", &script, None).await.map_err(|e| with_log_hint(e, start))
         }
         Action::Await { argv, what, tenths } => {

@@ -136,6 +136,8 @@ pub struct NodeCommands {
     /// Creates the data directory: `initgtm`, `initdb`, or `pg_basebackup` from the primary for
     /// a standby. Runs once, on a node whose data directory does not exist yet.
     pub init: Vec<String>,
+    /// The data directory the commands work on (their `-D`; `init`'s is where it creates it).
+    pub data_dir: String,
     /// Starts the server in the background; stderr goes to [`SERVER_LOG`] in the data directory.
     pub start: Vec<String>,
     /// Stops the server, in a [`StopMode`], waiting for it or not ([`StopCommand::argv`]).
@@ -273,6 +275,7 @@ pub(crate) fn pg_ctl_commands(
     start.extend(argv(["-D", dir, "-l", &server_log(node), "start"]));
     NodeCommands {
         init,
+        data_dir: dir.to_string(),
         start,
         stop: StopCommand::pg_ctl(argv([&pg_ctl, "-D", dir])),
         reload: Some(argv([&pg_ctl, "-D", dir, "reload"])),
@@ -466,6 +469,35 @@ mod tests {
                     assert_eq!(waits, stop_in(&fast, mode), "{}", node.name);
                     let polls = c.stop.argv(mode, StopWait::NoWait);
                     assert_eq!(polls, no_wait(&stop_in(&fast, mode)), "{}", node.name);
+                }
+            }
+        }
+    }
+
+    /// The word after `flag` in `argv`, as the executor and the remote scripts once read it.
+    fn word_after<'a>(argv: &'a [String], flag: &str) -> Option<&'a str> {
+        argv.iter().skip_while(|w| *w != flag).nth(1).map(String::as_str)
+    }
+
+    /// The fields that replaced reading an argv hold what the argv says, for every node of
+    /// both flavors.
+    #[test]
+    fn fields_say_what_the_argv_says() {
+        use crate::plan::fixtures;
+        for inv in [fixtures::postgres_xc(), fixtures::postgresql()] {
+            for node in &inv.nodes {
+                let c = of(inv.cluster.flavor).commands(&inv, node, "/b").unwrap();
+                let dir = Some(c.data_dir.as_str());
+                assert_eq!(c.data_dir, node.data_dir);
+                assert_eq!(word_after(&c.start, "-D"), dir, "{}", node.name);
+                assert_eq!(word_after(&c.status, "-D"), dir, "{}", node.name);
+                for mode in MODES {
+                    for wait in [StopWait::Wait, StopWait::NoWait] {
+                        assert_eq!(word_after(&c.stop.argv(mode, wait), "-D"), dir);
+                    }
+                }
+                if !c.promote.is_empty() {
+                    assert_eq!(word_after(&c.promote, "-D"), dir, "{}", node.name);
                 }
             }
         }

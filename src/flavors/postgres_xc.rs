@@ -83,6 +83,7 @@ impl Flavor for PostgresXc {
                 let status = argv([&gtm_ctl, "-Z", "gtm", "-D", dir, "status"]);
                 NodeCommands {
                     init: argv([&bin(bin_dir, "initgtm"), "-Z", "gtm", "-D", dir]),
+                    data_dir: dir.to_string(),
                     // No -w: gtm_ctl would probe localhost, where the GTM does not listen.
                     start: argv([
                         &gtm_ctl,

@@ -130,6 +130,7 @@ pub async fn hand_over<'a>(
         Action::Stop {
             argv: old_commands.stop.argv(StopMode::Fast, StopWait::NoWait),
             mode: StopMode::Fast,
+            data_dir: old_commands.data_dir.clone(),
             status: old_commands.status.clone(),
             remove: Vec::new(),
             // Its final checkpoint, read in the same round trip.
@@ -203,10 +204,7 @@ pub async fn hand_over<'a>(
             step(old, Action::WriteFile { data_dir, file, old: Some(String::new()) })
         })
         .collect();
-    follow.push(step(
-        old,
-        Action::Start { argv: old_commands.start.clone(), ready: old_commands.ready.clone() },
-    ));
+    follow.push(step(old, Action::start(&old_commands)));
     follow.push(step(
         new,
         Action::Await {
@@ -231,6 +229,7 @@ pub async fn hand_over<'a>(
             Action::Stop {
                 argv: old_commands.stop.argv(StopMode::Immediate, StopWait::Wait),
                 mode: StopMode::Immediate,
+                data_dir: old_commands.data_dir.clone(),
                 status: old_commands.status.clone(),
                 remove: Vec::new(),
                 then: Vec::new(),

@@ -112,10 +112,7 @@ pub fn plan(
     for n in nodes.iter().filter(is_primary) {
         let f = fact(n);
         if !f.initialized {
-            tiers
-                .entry(tier(n.role))
-                .or_default()
-                .push(step(n, Action::Start { argv: n.start.clone(), ready: n.ready.clone() }));
+            tiers.entry(tier(n.role)).or_default().push(step(n, start(n)));
             continue;
         }
         let (writes, change) = file_changes(n, f);
@@ -174,8 +171,7 @@ pub fn plan(
     for n in standbys {
         let f = fact(n);
         if !f.initialized || n.rejoin {
-            standby_runs
-                .push(step(n, Action::Start { argv: n.start.clone(), ready: n.ready.clone() }));
+            standby_runs.push(step(n, start(n)));
             continue;
         }
         let (writes, change) = file_changes(n, f);
@@ -284,6 +280,11 @@ fn step(n: &DesiredNode, action: Action) -> Step {
     Step { host: n.host.clone(), node: Some(n.name.clone()), action }
 }
 
+/// Start the node: its start command, then its readiness probe.
+fn start(n: &DesiredNode) -> Action {
+    Action::Start { argv: n.start.clone(), data_dir: n.data_dir.clone(), ready: n.ready.clone() }
+}
+
 fn tier(role: Role) -> u8 {
     match role {
         Role::Gtm => 0,
@@ -341,13 +342,14 @@ fn file_changes(n: &DesiredNode, f: &NodeFacts) -> (Vec<Step>, Option<Action>) {
         ));
     }
     let action = if !f.running {
-        Some(Action::Start { argv: n.start.clone(), ready: n.ready.clone() })
+        Some(start(n))
     } else if !restart.is_empty() || (!reload.is_empty() && n.reload.is_none()) {
         restart.extend(reload);
         let (stop, status, start) = n.restart.clone();
         let ready = n.ready.clone();
         let settings = restart.into_iter().collect();
-        Some(Action::Restart { stop, status, start, ready, settings })
+        let data_dir = n.data_dir.clone();
+        Some(Action::Restart { stop, data_dir, status, start, ready, settings })
     } else if let (false, Some(argv)) = (reload.is_empty(), &n.reload) {
         Some(Action::Reload { argv: argv.clone(), settings: reload.into_iter().collect() })
     } else {

@@ -241,6 +241,7 @@ pub fn fence(
             action: Action::Stop {
                 argv: commands.stop.argv(StopMode::Immediate, StopWait::Wait),
                 mode: StopMode::Immediate,
+                data_dir: commands.data_dir.clone(),
                 status: commands.status.clone(),
                 remove: Vec::new(),
                 then: Vec::new(),
@@ -271,7 +272,12 @@ pub fn promote(
     Step {
         host: standby.host.clone(),
         node: Some(standby.name.to_string()),
-        action: Action::Promote { argv: commands.promote.clone(), primary, after },
+        action: Action::Promote {
+            argv: commands.promote.clone(),
+            data_dir: commands.data_dir.clone(),
+            primary,
+            after,
+        },
     }
 }
 

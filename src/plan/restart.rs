@@ -266,6 +266,7 @@ pub fn steps(
         node,
         Action::Restart {
             stop: commands.stop.argv(StopMode::Fast, StopWait::NoWait),
+            data_dir: commands.data_dir.clone(),
             status: commands.status.clone(),
             start: commands.start.clone(),
             ready: commands.ready.clone(),

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::flavors::StopMode;
+use crate::flavors::{NodeCommands, StopMode};
 
 /// One thing to do on one host, for one node or for the host itself.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,7 +42,12 @@ pub enum Action {
     /// Replace one managed file in `data_dir` (atomically); `old` is what is there now.
     WriteFile { data_dir: String, file: FileContent, old: Option<String> },
     /// Start the node, then poll `ready` until it accepts connections.
-    Start { argv: Vec<String>, ready: Vec<String> },
+    Start {
+        argv: Vec<String>,
+        /// The node's data directory (the `-D` of `argv`), cleared of stale PID files first.
+        data_dir: String,
+        ready: Vec<String>,
+    },
     /// Stop the node with `argv`, wait while `status` still says it runs, then remove
     /// `remove` (files that must not outlive the server), then run `then` unless empty, whose
     /// output is the step's (switchover reads the final checkpoint with pg_controldata in the
@@ -52,6 +57,8 @@ pub enum Action {
         /// The mode `argv` stops in ([`StopCommand::argv`](crate::flavors::StopCommand::argv)
         /// built it), for the step's line: `stop (fast)`.
         mode: StopMode,
+        /// The node's data directory (the `-D` of `argv`), cleared of stale PID files first.
+        data_dir: String,
         status: Vec<String>,
         remove: Vec<String>,
         then: Vec<String>,
@@ -70,7 +77,14 @@ pub enum Action {
     /// argv until it succeeds (60 s at most; the text says what it waits for), in the same
     /// round trip: switchover promotes once the standby has replayed the old primary's last
     /// record.
-    Promote { argv: Vec<String>, primary: Vec<String>, after: Option<(Vec<String>, String)> },
+    Promote {
+        argv: Vec<String>,
+        /// The standby's data directory (the `-D` of `argv`), where the promote signal files
+        /// that a repeated promote leaves are removed.
+        data_dir: String,
+        primary: Vec<String>,
+        after: Option<(Vec<String>, String)>,
+    },
     /// Run `argv`, which fails when `what` does not hold.
     Check { argv: Vec<String>, what: String },
     /// Signal the node to re-read its configuration.
@@ -80,6 +94,9 @@ pub enum Action {
     /// or a rolling restart). The step prints how long the node was down.
     Restart {
         stop: Vec<String>,
+        /// The node's data directory (the `-D` of `stop` and `start`), cleared of stale PID
+        /// files first.
+        data_dir: String,
         status: Vec<String>,
         start: Vec<String>,
         ready: Vec<String>,
@@ -96,6 +113,17 @@ pub enum Action {
     Register { psql: Vec<String>, want: Vec<super::state::PgxcNodeRow>, fresh_sql: String },
     /// Make an old primary that a failover fenced a standby of the new primary ([`Rejoin`]).
     Rejoin(Box<Rejoin>),
+}
+
+impl Action {
+    /// Start a node with its flavor's commands.
+    pub fn start(commands: &NodeCommands) -> Action {
+        Action::Start {
+            argv: commands.start.clone(),
+            data_dir: commands.data_dir.clone(),
+            ready: commands.ready.clone(),
+        }
+    }
 }
 
 /// How an old primary that a failover fenced becomes a standby of the new primary: stop it if
@@ -236,6 +264,7 @@ mod tests {
             let action = Action::Stop {
                 argv: vec!["pg_ctl".into()],
                 mode,
+                data_dir: "/d".into(),
                 status: vec![],
                 remove: vec![],
                 then: vec![],
