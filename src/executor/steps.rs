@@ -183,9 +183,9 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
                 .upload(&format!("{data_dir}/{}", file.name), file.content.as_bytes(), file.mode)
                 .await
         }
-        Action::Start { argv, data_dir, ready } => {
+        Action::Start { argv, data_dir, log, ready } => {
             let started = remote.run("start", &steps::start(data_dir, argv, ready), None).await;
-            started.map_err(|e| with_log_hint(e, argv))
+            started.map_err(|e| with_log_hint(e, log))
         }
         Action::Stop { argv, data_dir, status, remove, then, .. } => {
             remote.run("stop", &steps::stop(data_dir, argv, status, remove, then), None).await
@@ -204,9 +204,9 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
         }
         Action::Check { argv, .. } => remote.run("check", &steps::run(argv), None).await,
         Action::Reload { argv, .. } => remote.run("reload", &steps::run(argv), None).await,
-        Action::Restart { stop, data_dir, status, start, ready, .. } => {
+        Action::Restart { stop, data_dir, status, start, log, ready, .. } => {
             let script = steps::restart_script(data_dir, stop, status, start, ready);
-            remote.run("restart", &script, None).await.map_err(|e| with_log_hint(e, start))
+            remote.run("restart", &script, None).await.map_err(|e| with_log_hint(e, log))
         }
         Action::Await { argv, what, tenths } => {
             remote.run("await", &steps::wait_for(argv, what, *tenths), None).await
@@ -339,11 +339,9 @@ async fn run_build(
     }
 }
 
-/// Point a failed start at the server's log (the word after `-l` in its argv).
-fn with_log_hint(mut err: StepError, argv: &[String]) -> StepError {
-    if let Some(log) = argv.iter().position(|w| w == "-l").and_then(|i| argv.get(i + 1)) {
-        err.message.push_str(&format!("\n  see the server's log on the host: {log}"));
-    }
+/// Point a failed start at the server's log.
+fn with_log_hint(mut err: StepError, log: &str) -> StepError {
+    err.message.push_str(&format!("\n  see the server's log on the host: {log}"));
     err
 }
 

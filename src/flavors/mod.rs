@@ -140,6 +140,9 @@ pub struct NodeCommands {
     pub data_dir: String,
     /// Starts the server in the background; stderr goes to [`SERVER_LOG`] in the data directory.
     pub start: Vec<String>,
+    /// The server's log that `start` names (`-l`, [`SERVER_LOG`] in the data directory): a
+    /// failed start points there.
+    pub log: String,
     /// Stops the server, in a [`StopMode`], waiting for it or not ([`StopCommand::argv`]).
     pub stop: StopCommand,
     /// Makes the running server re-read its configuration files; `None`: it cannot (the GTM
@@ -272,11 +275,13 @@ pub(crate) fn pg_ctl_commands(
         start.extend(argv(["-Z", mode]));
     }
     // No `-w`: 9.4's pg_ctl polls once a second; the start step polls `ready` more often.
-    start.extend(argv(["-D", dir, "-l", &server_log(node), "start"]));
+    let log = server_log(node);
+    start.extend(argv(["-D", dir, "-l", &log, "start"]));
     NodeCommands {
         init,
         data_dir: dir.to_string(),
         start,
+        log,
         stop: StopCommand::pg_ctl(argv([&pg_ctl, "-D", dir])),
         reload: Some(argv([&pg_ctl, "-D", dir, "reload"])),
         status: argv([&pg_ctl, "-D", dir, "status"]),
@@ -496,6 +501,7 @@ mod tests {
                         assert_eq!(word_after(&c.stop.argv(mode, wait), "-D"), dir);
                     }
                 }
+                assert_eq!(word_after(&c.start, "-l"), Some(c.log.as_str()), "{}", node.name);
                 if !c.promote.is_empty() {
                     assert_eq!(word_after(&c.promote, "-D"), dir, "{}", node.name);
                 }

@@ -81,20 +81,13 @@ impl Flavor for PostgresXc {
             Role::Gtm => {
                 let gtm_ctl = bin(bin_dir, "gtm_ctl");
                 let status = argv([&gtm_ctl, "-Z", "gtm", "-D", dir, "status"]);
+                let log = server_log(node);
                 NodeCommands {
                     init: argv([&bin(bin_dir, "initgtm"), "-Z", "gtm", "-D", dir]),
                     data_dir: dir.to_string(),
                     // No -w: gtm_ctl would probe localhost, where the GTM does not listen.
-                    start: argv([
-                        &gtm_ctl,
-                        "-Z",
-                        "gtm",
-                        "-D",
-                        dir,
-                        "-l",
-                        &server_log(node),
-                        "start",
-                    ]),
+                    start: argv([&gtm_ctl, "-Z", "gtm", "-D", dir, "-l", &log, "start"]),
+                    log,
                     stop: StopCommand::gtm_ctl(argv([&gtm_ctl, "-Z", "gtm", "-D", dir])),
                     reload: None,
                     // gtm_ctl status only reads the PID file: the best probe the GTM offers.

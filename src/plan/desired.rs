@@ -45,6 +45,8 @@ pub struct DesiredNode {
     /// initdb / initgtm / pg_basebackup argv, targeting `staging`.
     pub init: Vec<String>,
     pub start: Vec<String>,
+    /// The server's log, which `start` names (`-l`).
+    pub log: String,
     /// Exits 0 once the server accepts connections.
     pub ready: Vec<String>,
     /// `None`: the server cannot reload (the GTM): a change restarts it.
@@ -136,6 +138,7 @@ pub fn desired(
             init,
             reload: commands.reload.clone(),
             start: commands.start,
+            log: commands.log,
             ready: commands.ready,
             restart,
             pgxc_node,

@@ -282,7 +282,12 @@ fn step(n: &DesiredNode, action: Action) -> Step {
 
 /// Start the node: its start command, then its readiness probe.
 fn start(n: &DesiredNode) -> Action {
-    Action::Start { argv: n.start.clone(), data_dir: n.data_dir.clone(), ready: n.ready.clone() }
+    Action::Start {
+        argv: n.start.clone(),
+        data_dir: n.data_dir.clone(),
+        log: n.log.clone(),
+        ready: n.ready.clone(),
+    }
 }
 
 fn tier(role: Role) -> u8 {
@@ -348,8 +353,8 @@ fn file_changes(n: &DesiredNode, f: &NodeFacts) -> (Vec<Step>, Option<Action>) {
         let (stop, status, start) = n.restart.clone();
         let ready = n.ready.clone();
         let settings = restart.into_iter().collect();
-        let data_dir = n.data_dir.clone();
-        Some(Action::Restart { stop, data_dir, status, start, ready, settings })
+        let (data_dir, log) = (n.data_dir.clone(), n.log.clone());
+        Some(Action::Restart { stop, data_dir, status, start, log, ready, settings })
     } else if let (false, Some(argv)) = (reload.is_empty(), &n.reload) {
         Some(Action::Reload { argv: argv.clone(), settings: reload.into_iter().collect() })
     } else {
@@ -404,6 +409,7 @@ mod tests {
             staging: format!("/data/{name}.pgxc-deploy-tmp"),
             init: vec!["/bin/initdb".into()],
             start: vec!["start".into()],
+            log: format!("/data/{name}/server.log"),
             ready: vec!["ready".into()],
             reload: Some(vec!["reload".into()]),
             restart: (vec!["stop".into()], vec!["status".into()], vec!["start".into()]),

@@ -269,6 +269,7 @@ pub fn steps(
             data_dir: commands.data_dir.clone(),
             status: commands.status.clone(),
             start: commands.start.clone(),
+            log: commands.log.clone(),
             ready: commands.ready.clone(),
             settings: Vec::new(),
         },

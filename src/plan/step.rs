@@ -46,6 +46,8 @@ pub enum Action {
         argv: Vec<String>,
         /// The node's data directory (the `-D` of `argv`), cleared of stale PID files first.
         data_dir: String,
+        /// The server's log (the `-l` of `argv`), which a failed start's error names.
+        log: String,
         ready: Vec<String>,
     },
     /// Stop the node with `argv`, wait while `status` still says it runs, then remove
@@ -99,6 +101,8 @@ pub enum Action {
         data_dir: String,
         status: Vec<String>,
         start: Vec<String>,
+        /// The server's log (the `-l` of `start`), which a failed restart's error names.
+        log: String,
         ready: Vec<String>,
         settings: Vec<String>,
     },
@@ -121,6 +125,7 @@ impl Action {
         Action::Start {
             argv: commands.start.clone(),
             data_dir: commands.data_dir.clone(),
+            log: commands.log.clone(),
             ready: commands.ready.clone(),
         }
     }
