@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use super::{StepError, report};
-use crate::flavors::PWFILE_ARG;
 use crate::inventory::Build;
 use crate::plan::sql;
 use crate::plan::state::{INIT_MARKER, PgxcNodeRow};
@@ -113,7 +112,7 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
             );
             remote.run("install", &script, Some(shipment.archive)).await
         }
-        Action::Init { argv, data_dir, staging, files, foreign } => {
+        Action::Init { argv, pwfile, data_dir, staging, files, foreign } => {
             if *foreign {
                 return Err(StepError {
                     step: "init".into(),
@@ -126,7 +125,7 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
             let parent =
                 data_dir.rsplit_once('/').map_or("/", |(p, _)| if p.is_empty() { "/" } else { p });
             // initdb's password file: written just before, removed just after.
-            let pwfile = argv.iter().find_map(|a| a.strip_prefix(PWFILE_ARG));
+            let pwfile = pwfile.as_deref();
             if let Some(pwfile) = pwfile {
                 let (secret, _) = cx.password.expect("initdb --pwfile comes with a password");
                 remote.run("init", &steps::make_dir(parent), None).await?;

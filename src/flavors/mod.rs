@@ -136,6 +136,10 @@ pub struct NodeCommands {
     /// Creates the data directory: `initgtm`, `initdb`, or `pg_basebackup` from the primary for
     /// a standby. Runs once, on a node whose data directory does not exist yet.
     pub init: Vec<String>,
+    /// The password file `init` reads (initdb's `--pwfile=`), which the executor writes just
+    /// before and removes just after; `None`: `init` reads none (no password in the
+    /// inventory, or not initdb).
+    pub pwfile: Option<String>,
     /// The data directory the commands work on (their `-D`; `init`'s is where it creates it).
     pub data_dir: String,
     /// Starts the server in the background; stderr goes to [`SERVER_LOG`] in the data directory.
@@ -260,13 +264,14 @@ pub(crate) fn argv<const N: usize>(words: [&str; N]) -> Vec<String> {
 }
 
 /// The `pg_ctl` commands of a node; `server_mode` is Postgres-XC's `-Z coordinator|datanode`,
-/// which only `start` needs.
+/// which only `start` needs. `init` and the password file it reads, `pwfile`, are the caller's.
 pub(crate) fn pg_ctl_commands(
     inv: &Inventory,
     node: &Node,
     bin_dir: &str,
     server_mode: Option<&str>,
     init: Vec<String>,
+    pwfile: Option<String>,
 ) -> NodeCommands {
     let pg_ctl = bin(bin_dir, "pg_ctl");
     let dir = node.data_dir.as_str();
@@ -279,6 +284,7 @@ pub(crate) fn pg_ctl_commands(
     start.extend(argv(["-D", dir, "-l", &log, "start"]));
     NodeCommands {
         init,
+        pwfile,
         data_dir: dir.to_string(),
         start,
         log,
@@ -312,7 +318,7 @@ pub(crate) fn pg_ctl_commands(
 /// start.
 ///
 /// With a password in the inventory, initdb sets it for the superuser from a file that the
-/// executor writes just before and removes just after ([`PWFILE_ARG`]).
+/// executor writes just before and removes just after ([`initdb_pwfile`]).
 pub(crate) fn initdb_args(inv: &Inventory, node: &Node) -> Vec<String> {
     let mut args = argv([
         "-D",
@@ -326,14 +332,18 @@ pub(crate) fn initdb_args(inv: &Inventory, node: &Node) -> Vec<String> {
         // No fsync per file: the init step runs one `sync` afterwards (much faster, as safe).
         "--nosync",
     ]);
-    if inv.auth.password.is_some() {
-        args.push(format!("{PWFILE_ARG}{}.pgxc-deploy-pw", node.data_dir));
+    if let Some(pwfile) = initdb_pwfile(inv, node) {
+        args.push(format!("--pwfile={pwfile}"));
     }
     args
 }
 
-/// initdb's option naming the password file; the executor fills the file (never the argv).
-pub const PWFILE_ARG: &str = "--pwfile=";
+/// The password file [`initdb_args`] names, beside the data directory, when the inventory has
+/// a password ([`NodeCommands::pwfile`]); the executor fills it (the password is never in an
+/// argv).
+pub(crate) fn initdb_pwfile(inv: &Inventory, node: &Node) -> Option<String> {
+    inv.auth.password.as_ref().map(|_| format!("{}.pgxc-deploy-pw", node.data_dir))
+}
 
 /// `pg_basebackup` from the standby's primary, streaming the WAL it needs alongside. `-w`:
 /// never prompt for a password (there is no terminal); a password comes from the password file
@@ -502,6 +512,8 @@ mod tests {
                     }
                 }
                 assert_eq!(word_after(&c.start, "-l"), Some(c.log.as_str()), "{}", node.name);
+                let pwfile = c.init.iter().find_map(|a| a.strip_prefix("--pwfile="));
+                assert_eq!(pwfile, c.pwfile.as_deref(), "{}", node.name);
                 if !c.promote.is_empty() {
                     assert_eq!(word_after(&c.promote, "-D"), dir, "{}", node.name);
                 }

@@ -7,7 +7,7 @@
 
 use super::{
     ConfigFile, Error, Features, Flavor, NodeCommands, StopCommand, argv, basebackup, bin,
-    initdb_args, pg_ctl_commands, server_log,
+    initdb_args, initdb_pwfile, pg_ctl_commands, server_log,
 };
 use crate::inventory::{self, Inventory, Node, Role};
 
@@ -84,6 +84,7 @@ impl Flavor for PostgresXc {
                 let log = server_log(node);
                 NodeCommands {
                     init: argv([&bin(bin_dir, "initgtm"), "-Z", "gtm", "-D", dir]),
+                    pwfile: None,
                     data_dir: dir.to_string(),
                     // No -w: gtm_ctl would probe localhost, where the GTM does not listen.
                     start: argv([&gtm_ctl, "-Z", "gtm", "-D", dir, "-l", &log, "start"]),
@@ -101,16 +102,18 @@ impl Flavor for PostgresXc {
             Role::Coordinator => {
                 let mut init = argv([&bin(bin_dir, "initdb"), "--nodename", node.name.as_str()]);
                 init.extend(initdb_args(inv, node));
-                pg_ctl_commands(inv, node, bin_dir, Some("coordinator"), init)
+                let pwfile = initdb_pwfile(inv, node);
+                pg_ctl_commands(inv, node, bin_dir, Some("coordinator"), init, pwfile)
             }
             Role::Datanode => {
                 let mut init = argv([&bin(bin_dir, "initdb"), "--nodename", node.name.as_str()]);
                 init.extend(initdb_args(inv, node));
-                pg_ctl_commands(inv, node, bin_dir, Some("datanode"), init)
+                let pwfile = initdb_pwfile(inv, node);
+                pg_ctl_commands(inv, node, bin_dir, Some("datanode"), init, pwfile)
             }
             Role::Standby => {
                 let init = basebackup(inv, node, bin_dir)?;
-                pg_ctl_commands(inv, node, bin_dir, Some("datanode"), init)
+                pg_ctl_commands(inv, node, bin_dir, Some("datanode"), init, None)
             }
         })
     }

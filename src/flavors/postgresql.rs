@@ -7,7 +7,7 @@
 
 use super::{
     ConfigFile, Error, Features, Flavor, NodeCommands, argv, basebackup, bin, initdb_args,
-    pg_ctl_commands,
+    initdb_pwfile, pg_ctl_commands,
 };
 use crate::inventory::{self, Inventory, Node, Role};
 
@@ -77,16 +77,16 @@ impl Flavor for Postgresql {
     }
 
     fn commands(&self, inv: &Inventory, node: &Node, bin_dir: &str) -> Result<NodeCommands, Error> {
-        let init = match node.role {
+        let (init, pwfile) = match node.role {
             Role::Datanode => {
                 let mut init = argv([&bin(bin_dir, "initdb")]);
                 init.extend(initdb_args(inv, node));
-                init
+                (init, initdb_pwfile(inv, node))
             }
-            Role::Standby => basebackup(inv, node, bin_dir)?,
+            Role::Standby => (basebackup(inv, node, bin_dir)?, None),
             Role::Gtm | Role::Coordinator => return Err(self.unsupported(node)),
         };
-        Ok(pg_ctl_commands(inv, node, bin_dir, None, init))
+        Ok(pg_ctl_commands(inv, node, bin_dir, None, init, pwfile))
     }
 }
 

@@ -97,6 +97,7 @@ pub fn plan(
                 n,
                 Action::Init {
                     argv: n.init.clone(),
+                    pwfile: n.pwfile.clone(),
                     data_dir: n.data_dir.clone(),
                     staging: n.staging.clone(),
                     files: n.files.clone(),
@@ -408,6 +409,7 @@ mod tests {
             data_dir: format!("/data/{name}"),
             staging: format!("/data/{name}.pgxc-deploy-tmp"),
             init: vec!["/bin/initdb".into()],
+            pwfile: None,
             start: vec!["start".into()],
             log: format!("/data/{name}/server.log"),
             ready: vec!["ready".into()],

@@ -34,6 +34,9 @@ pub enum Action {
     /// step refuses to touch it.
     Init {
         argv: Vec<String>,
+        /// The password file `argv` reads (initdb's `--pwfile=`): the executor writes the
+        /// password there just before and removes it just after; `None`: it reads none.
+        pwfile: Option<String>,
         data_dir: String,
         staging: String,
         files: Vec<FileContent>,
