@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use super::{Cause, StepError, report};
-use crate::flavors::PWFILE_ARG;
 use crate::inventory::Build;
 use crate::plan::sql;
 use crate::plan::state::{INIT_MARKER, PgxcNodeRow};
@@ -111,7 +110,7 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
             );
             remote.run("install", &script, Some(shipment.archive)).await
         }
-        Action::Init { argv, data_dir, staging, files, foreign } => {
+        Action::Init { argv, pwfile, data_dir, staging, files, foreign } => {
             if *foreign {
                 return Err(StepError::found(
                     "init",
@@ -124,7 +123,7 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
             let parent =
                 data_dir.rsplit_once('/').map_or("/", |(p, _)| if p.is_empty() { "/" } else { p });
             // initdb's password file: written just before, removed just after.
-            let pwfile = argv.iter().find_map(|a| a.strip_prefix(PWFILE_ARG));
+            let pwfile = pwfile.as_deref();
             if let Some(pwfile) = pwfile {
                 let (secret, _) = cx.password.expect("initdb --pwfile comes with a password");
                 remote.run("init", &steps::make_dir(parent), None).await?;
@@ -181,12 +180,12 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
                 .upload(&format!("{data_dir}/{}", file.name), file.content.as_bytes(), file.mode)
                 .await
         }
-        Action::Start { argv, ready } => {
-            let started = remote.run("start", &steps::start(argv, ready), None).await;
-            started.map_err(|e| with_log_hint(e, argv))
+        Action::Start { argv, data_dir, log, ready } => {
+            let started = remote.run("start", &steps::start(data_dir, argv, ready), None).await;
+            started.map_err(|e| with_log_hint(e, log))
         }
-        Action::Stop { argv, status, remove, then } => {
-            remote.run("stop", &steps::stop(argv, status, remove, then), None).await
+        Action::Stop { argv, data_dir, status, remove, then, .. } => {
+            remote.run("stop", &steps::stop(data_dir, argv, status, remove, then), None).await
         }
         Action::RemoveFile { path } => remote.run("remove", &steps::remove_file(path), None).await,
         Action::KillLeftovers { data_dir } => {
@@ -196,15 +195,15 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
             let script = steps::remove_script(data_dir.as_deref(), staging.as_deref());
             remote.run("remove", &script, None).await
         }
-        Action::Promote { argv, primary, after } => {
+        Action::Promote { argv, data_dir, primary, after } => {
             let after = after.as_ref().map(|(argv, what)| (argv.as_slice(), what.as_str()));
-            remote.run("promote", &steps::promote(argv, primary, after), None).await
+            remote.run("promote", &steps::promote(data_dir, argv, primary, after), None).await
         }
         Action::Check { argv, .. } => remote.run("check", &steps::run(argv), None).await,
         Action::Reload { argv, .. } => remote.run("reload", &steps::run(argv), None).await,
-        Action::Restart { stop, status, start, ready, .. } => {
-            let script = steps::restart_script(stop, status, start, ready);
-            remote.run("restart", &script, None).await.map_err(|e| with_log_hint(e, start))
+        Action::Restart { stop, data_dir, status, start, log, ready, .. } => {
+            let script = steps::restart_script(data_dir, stop, status, start, ready);
+            remote.run("restart", &script, None).await.map_err(|e| with_log_hint(e, log))
         }
         Action::Await { argv, what, tenths } => {
             remote.run("await", &steps::wait_for(argv, what, *tenths), None).await
@@ -336,12 +335,9 @@ async fn run_build(
     }
 }
 
-/// Point a failed start at the server's log (the word after `-l` in its argv).
-fn with_log_hint(err: StepError, argv: &[String]) -> StepError {
-    match argv.iter().position(|w| w == "-l").and_then(|i| argv.get(i + 1)) {
-        Some(log) => err.hinted(format!("see the server's log on the host: {log}")),
-        None => err,
-    }
+/// Point a failed start at the server's log.
+fn with_log_hint(err: StepError, log: &str) -> StepError {
+    err.hinted(format!("see the server's log on the host: {log}"))
 }
 
 /// A coordinator's pgxc_node as psql printed it; a row that does not parse is an error, as in

@@ -136,10 +136,19 @@ pub struct NodeCommands {
     /// Creates the data directory: `initgtm`, `initdb`, or `pg_basebackup` from the primary for
     /// a standby. Runs once, on a node whose data directory does not exist yet.
     pub init: Vec<String>,
+    /// The password file `init` reads (initdb's `--pwfile=`), which the executor writes just
+    /// before and removes just after; `None`: `init` reads none (no password in the
+    /// inventory, or not initdb).
+    pub pwfile: Option<String>,
+    /// The data directory the commands work on (their `-D`; `init`'s is where it creates it).
+    pub data_dir: String,
     /// Starts the server in the background; stderr goes to [`SERVER_LOG`] in the data directory.
     pub start: Vec<String>,
-    /// Stops the server in fast mode (disconnects clients, rolls back open transactions).
-    pub stop: Vec<String>,
+    /// The server's log that `start` names (`-l`, [`SERVER_LOG`] in the data directory): a
+    /// failed start points there.
+    pub log: String,
+    /// Stops the server, in a [`StopMode`], waiting for it or not ([`StopCommand::argv`]).
+    pub stop: StopCommand,
     /// Makes the running server re-read its configuration files; `None`: it cannot (the GTM
     /// must restart).
     pub reload: Option<Vec<String>>,
@@ -176,16 +185,52 @@ impl StopMode {
     }
 }
 
-impl NodeCommands {
-    /// The stop command in `mode` ([`NodeCommands::stop`] is fast).
-    pub fn stop_in(&self, mode: StopMode) -> Vec<String> {
-        let mut argv = self.stop.clone();
-        if let Some(i) = argv.iter().position(|w| w == "-m")
-            && let Some(value) = argv.get_mut(i + 1)
-        {
-            *value = mode.as_str().to_string();
+/// Whether a stop command waits until the server is gone or returns once it has signalled
+/// it. Only `pg_ctl` has the choice (`-w`, `-W`); `gtm_ctl stop` is the same either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopWait {
+    /// `pg_ctl -w`: wait up to [`PG_CTL_WAIT_SECS`] for the server to be gone.
+    Wait,
+    /// `pg_ctl -W`: return at once; the caller polls `status` itself, ten times a second
+    /// where 9.4's pg_ctl (Postgres-XC) looks once a second and so keeps a node down a second
+    /// longer than its shutdown takes.
+    NoWait,
+}
+
+/// The stop command of a server, built for a [`StopMode`] and a [`StopWait`] by
+/// [`StopCommand::argv`]: `<program> -m <mode> [-w|-W -t <secs>] stop`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StopCommand {
+    /// The words before `-m`: the control program (absolute), its options and `-D <data_dir>`.
+    program: Vec<String>,
+    /// The program takes `-w`/`-W` and `-t` (`pg_ctl`); `gtm_ctl` is given neither.
+    timed: bool,
+}
+
+impl StopCommand {
+    /// `pg_ctl <options> -m <mode> -w|-W -t <PG_CTL_WAIT_SECS> stop`.
+    fn pg_ctl(program: Vec<String>) -> StopCommand {
+        StopCommand { program, timed: true }
+    }
+
+    /// `gtm_ctl <options> -m <mode> stop`.
+    fn gtm_ctl(program: Vec<String>) -> StopCommand {
+        StopCommand { program, timed: false }
+    }
+
+    /// The argv that stops the server in `mode`, waiting for it to be gone or not.
+    pub fn argv(&self, mode: StopMode, wait: StopWait) -> Vec<String> {
+        let mut words = self.program.clone();
+        words.extend(argv(["-m", mode.as_str()]));
+        if self.timed {
+            let wait = match wait {
+                StopWait::Wait => "-w",
+                StopWait::NoWait => "-W",
+            };
+            words.extend(argv([wait, "-t", &PG_CTL_WAIT_SECS.to_string()]));
         }
-        argv
+        words.push("stop".to_string());
+        words
     }
 }
 
@@ -219,27 +264,31 @@ pub(crate) fn argv<const N: usize>(words: [&str; N]) -> Vec<String> {
 }
 
 /// The `pg_ctl` commands of a node; `server_mode` is Postgres-XC's `-Z coordinator|datanode`,
-/// which only `start` needs.
+/// which only `start` needs. `init` and the password file it reads, `pwfile`, are the caller's.
 pub(crate) fn pg_ctl_commands(
     inv: &Inventory,
     node: &Node,
     bin_dir: &str,
     server_mode: Option<&str>,
     init: Vec<String>,
+    pwfile: Option<String>,
 ) -> NodeCommands {
     let pg_ctl = bin(bin_dir, "pg_ctl");
     let dir = node.data_dir.as_str();
-    let wait = PG_CTL_WAIT_SECS.to_string();
     let mut start = vec![pg_ctl.clone()];
     if let Some(mode) = server_mode {
         start.extend(argv(["-Z", mode]));
     }
     // No `-w`: 9.4's pg_ctl polls once a second; the start step polls `ready` more often.
-    start.extend(argv(["-D", dir, "-l", &server_log(node), "start"]));
+    let log = server_log(node);
+    start.extend(argv(["-D", dir, "-l", &log, "start"]));
     NodeCommands {
         init,
+        pwfile,
+        data_dir: dir.to_string(),
         start,
-        stop: argv([&pg_ctl, "-D", dir, "-m", "fast", "-w", "-t", &wait, "stop"]),
+        log,
+        stop: StopCommand::pg_ctl(argv([&pg_ctl, "-D", dir])),
         reload: Some(argv([&pg_ctl, "-D", dir, "reload"])),
         status: argv([&pg_ctl, "-D", dir, "status"]),
         promote: argv([&pg_ctl, "-D", dir, "promote"]),
@@ -269,7 +318,7 @@ pub(crate) fn pg_ctl_commands(
 /// start.
 ///
 /// With a password in the inventory, initdb sets it for the superuser from a file that the
-/// executor writes just before and removes just after ([`PWFILE_ARG`]).
+/// executor writes just before and removes just after ([`initdb_pwfile`]).
 pub(crate) fn initdb_args(inv: &Inventory, node: &Node) -> Vec<String> {
     let mut args = argv([
         "-D",
@@ -283,14 +332,18 @@ pub(crate) fn initdb_args(inv: &Inventory, node: &Node) -> Vec<String> {
         // No fsync per file: the init step runs one `sync` afterwards (much faster, as safe).
         "--nosync",
     ]);
-    if inv.auth.password.is_some() {
-        args.push(format!("{PWFILE_ARG}{}.pgxc-deploy-pw", node.data_dir));
+    if let Some(pwfile) = initdb_pwfile(inv, node) {
+        args.push(format!("--pwfile={pwfile}"));
     }
     args
 }
 
-/// initdb's option naming the password file; the executor fills the file (never the argv).
-pub const PWFILE_ARG: &str = "--pwfile=";
+/// The password file [`initdb_args`] names, beside the data directory, when the inventory has
+/// a password ([`NodeCommands::pwfile`]); the executor fills it (the password is never in an
+/// argv).
+pub(crate) fn initdb_pwfile(inv: &Inventory, node: &Node) -> Option<String> {
+    inv.auth.password.as_ref().map(|_| format!("{}.pgxc-deploy-pw", node.data_dir))
+}
 
 /// `pg_basebackup` from the standby's primary, streaming the WAL it needs alongside. `-w`:
 /// never prompt for a password (there is no terminal); a password comes from the password file
@@ -378,19 +431,92 @@ mod tests {
         assert_eq!(bin("/opt/pgxc/bin/", "pg_ctl"), "/opt/pgxc/bin/pg_ctl");
     }
 
+    const MODES: [StopMode; 3] = [StopMode::Smart, StopMode::Fast, StopMode::Immediate];
+
+    /// Each mode and wait, for both control programs, word for word.
     #[test]
-    fn every_stop_command_takes_every_mode() {
+    fn stop_commands_per_mode_and_wait() {
+        let pg_ctl = StopCommand::pg_ctl(argv(["/b/pg_ctl", "-D", "/d"]));
+        let gtm_ctl = StopCommand::gtm_ctl(argv(["/b/gtm_ctl", "-Z", "gtm", "-D", "/d"]));
+        for mode in MODES {
+            let m = mode.as_str();
+            assert_eq!(
+                pg_ctl.argv(mode, StopWait::Wait).join(" "),
+                format!("/b/pg_ctl -D /d -m {m} -w -t 60 stop")
+            );
+            assert_eq!(
+                pg_ctl.argv(mode, StopWait::NoWait).join(" "),
+                format!("/b/pg_ctl -D /d -m {m} -W -t 60 stop")
+            );
+            for wait in [StopWait::Wait, StopWait::NoWait] {
+                assert_eq!(
+                    gtm_ctl.argv(mode, wait).join(" "),
+                    format!("/b/gtm_ctl -Z gtm -D /d -m {m} stop")
+                );
+            }
+        }
+    }
+
+    /// Every node's stop argv, in every mode and wait, is the fast one with its `-m` value
+    /// replaced and, without the wait, `-w` made `-W`: the rewriting this replaced
+    /// (`NodeCommands::stop_in`, `plan::restart::no_wait`), kept here as the reference.
+    #[test]
+    fn stop_commands_are_the_fast_stop_rewritten_as_before() {
+        fn stop_in(fast: &[String], mode: StopMode) -> Vec<String> {
+            let mut argv = fast.to_vec();
+            if let Some(i) = argv.iter().position(|w| w == "-m")
+                && let Some(value) = argv.get_mut(i + 1)
+            {
+                *value = mode.as_str().to_string();
+            }
+            argv
+        }
+        fn no_wait(stop: &[String]) -> Vec<String> {
+            stop.iter().map(|w| if w == "-w" { "-W".to_string() } else { w.clone() }).collect()
+        }
         use crate::plan::fixtures;
         for inv in [fixtures::postgres_xc(), fixtures::postgresql()] {
             for node in &inv.nodes {
                 let c = of(inv.cluster.flavor).commands(&inv, node, "/b").unwrap();
-                for mode in [StopMode::Smart, StopMode::Fast, StopMode::Immediate] {
-                    let argv = c.stop_in(mode);
-                    let i = argv.iter().position(|w| w == "-m").expect("stop has -m");
-                    assert_eq!(argv[i + 1], mode.as_str(), "{}", node.name);
-                    assert_eq!(argv.len(), c.stop.len());
+                let fast = c.stop.argv(StopMode::Fast, StopWait::Wait);
+                for mode in MODES {
+                    let waits = c.stop.argv(mode, StopWait::Wait);
+                    assert_eq!(waits, stop_in(&fast, mode), "{}", node.name);
+                    let polls = c.stop.argv(mode, StopWait::NoWait);
+                    assert_eq!(polls, no_wait(&stop_in(&fast, mode)), "{}", node.name);
                 }
-                assert_eq!(c.stop_in(StopMode::Fast), c.stop);
+            }
+        }
+    }
+
+    /// The word after `flag` in `argv`, as the executor and the remote scripts once read it.
+    fn word_after<'a>(argv: &'a [String], flag: &str) -> Option<&'a str> {
+        argv.iter().skip_while(|w| *w != flag).nth(1).map(String::as_str)
+    }
+
+    /// The fields that replaced reading an argv hold what the argv says, for every node of
+    /// both flavors.
+    #[test]
+    fn fields_say_what_the_argv_says() {
+        use crate::plan::fixtures;
+        for inv in [fixtures::postgres_xc(), fixtures::postgresql()] {
+            for node in &inv.nodes {
+                let c = of(inv.cluster.flavor).commands(&inv, node, "/b").unwrap();
+                let dir = Some(c.data_dir.as_str());
+                assert_eq!(c.data_dir, node.data_dir);
+                assert_eq!(word_after(&c.start, "-D"), dir, "{}", node.name);
+                assert_eq!(word_after(&c.status, "-D"), dir, "{}", node.name);
+                for mode in MODES {
+                    for wait in [StopWait::Wait, StopWait::NoWait] {
+                        assert_eq!(word_after(&c.stop.argv(mode, wait), "-D"), dir);
+                    }
+                }
+                assert_eq!(word_after(&c.start, "-l"), Some(c.log.as_str()), "{}", node.name);
+                let pwfile = c.init.iter().find_map(|a| a.strip_prefix("--pwfile="));
+                assert_eq!(pwfile, c.pwfile.as_deref(), "{}", node.name);
+                if !c.promote.is_empty() {
+                    assert_eq!(word_after(&c.promote, "-D"), dir, "{}", node.name);
+                }
             }
         }
     }

@@ -6,8 +6,8 @@
 //! no reload, and no PostgreSQL protocol to probe; standbys use recovery.conf (9.4).
 
 use super::{
-    ConfigFile, Error, Features, Flavor, NodeCommands, argv, basebackup, bin, initdb_args,
-    pg_ctl_commands, server_log,
+    ConfigFile, Error, Features, Flavor, NodeCommands, StopCommand, argv, basebackup, bin,
+    initdb_args, initdb_pwfile, pg_ctl_commands, server_log,
 };
 use crate::inventory::{self, Inventory, Node, Role};
 
@@ -81,20 +81,15 @@ impl Flavor for PostgresXc {
             Role::Gtm => {
                 let gtm_ctl = bin(bin_dir, "gtm_ctl");
                 let status = argv([&gtm_ctl, "-Z", "gtm", "-D", dir, "status"]);
+                let log = server_log(node);
                 NodeCommands {
                     init: argv([&bin(bin_dir, "initgtm"), "-Z", "gtm", "-D", dir]),
+                    pwfile: None,
+                    data_dir: dir.to_string(),
                     // No -w: gtm_ctl would probe localhost, where the GTM does not listen.
-                    start: argv([
-                        &gtm_ctl,
-                        "-Z",
-                        "gtm",
-                        "-D",
-                        dir,
-                        "-l",
-                        &server_log(node),
-                        "start",
-                    ]),
-                    stop: argv([&gtm_ctl, "-Z", "gtm", "-D", dir, "-m", "fast", "stop"]),
+                    start: argv([&gtm_ctl, "-Z", "gtm", "-D", dir, "-l", &log, "start"]),
+                    log,
+                    stop: StopCommand::gtm_ctl(argv([&gtm_ctl, "-Z", "gtm", "-D", dir])),
                     reload: None,
                     // gtm_ctl status only reads the PID file: the best probe the GTM offers.
                     ready: status.clone(),
@@ -107,16 +102,18 @@ impl Flavor for PostgresXc {
             Role::Coordinator => {
                 let mut init = argv([&bin(bin_dir, "initdb"), "--nodename", node.name.as_str()]);
                 init.extend(initdb_args(inv, node));
-                pg_ctl_commands(inv, node, bin_dir, Some("coordinator"), init)
+                let pwfile = initdb_pwfile(inv, node);
+                pg_ctl_commands(inv, node, bin_dir, Some("coordinator"), init, pwfile)
             }
             Role::Datanode => {
                 let mut init = argv([&bin(bin_dir, "initdb"), "--nodename", node.name.as_str()]);
                 init.extend(initdb_args(inv, node));
-                pg_ctl_commands(inv, node, bin_dir, Some("datanode"), init)
+                let pwfile = initdb_pwfile(inv, node);
+                pg_ctl_commands(inv, node, bin_dir, Some("datanode"), init, pwfile)
             }
             Role::Standby => {
                 let init = basebackup(inv, node, bin_dir)?;
-                pg_ctl_commands(inv, node, bin_dir, Some("datanode"), init)
+                pg_ctl_commands(inv, node, bin_dir, Some("datanode"), init, None)
             }
         })
     }
@@ -125,6 +122,7 @@ impl Flavor for PostgresXc {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::flavors::{StopMode, StopWait};
     use crate::plan::fixtures;
 
     fn commands(name: &str) -> NodeCommands {
@@ -146,7 +144,7 @@ mod tests {
             "/opt/pgxc/bin/gtm_ctl -Z gtm -D /var/lib/pgxc/gtm -l /var/lib/pgxc/gtm/server.log start"
         );
         assert_eq!(
-            joined(&c.stop),
+            joined(&c.stop.argv(StopMode::Fast, StopWait::Wait)),
             "/opt/pgxc/bin/gtm_ctl -Z gtm -D /var/lib/pgxc/gtm -m fast stop"
         );
         assert_eq!(c.reload, None);
@@ -154,7 +152,7 @@ mod tests {
         assert_eq!(c.ready, c.status);
         assert_eq!(c.remove_after_stop, ["/var/lib/pgxc/gtm/register.node"]);
         assert_eq!(
-            joined(&c.stop_in(crate::flavors::StopMode::Immediate)),
+            joined(&c.stop.argv(StopMode::Immediate, StopWait::NoWait)),
             "/opt/pgxc/bin/gtm_ctl -Z gtm -D /var/lib/pgxc/gtm -m immediate stop"
         );
     }
@@ -173,8 +171,12 @@ mod tests {
              -l /var/lib/pgxc/coord1/server.log start"
         );
         assert_eq!(
-            joined(&c.stop),
+            joined(&c.stop.argv(StopMode::Fast, StopWait::Wait)),
             "/opt/pgxc/bin/pg_ctl -D /var/lib/pgxc/coord1 -m fast -w -t 60 stop"
+        );
+        assert_eq!(
+            joined(&c.stop.argv(StopMode::Immediate, StopWait::NoWait)),
+            "/opt/pgxc/bin/pg_ctl -D /var/lib/pgxc/coord1 -m immediate -W -t 60 stop"
         );
         assert_eq!(
             joined(c.reload.as_ref().unwrap()),

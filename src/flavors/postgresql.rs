@@ -7,7 +7,7 @@
 
 use super::{
     ConfigFile, Error, Features, Flavor, NodeCommands, argv, basebackup, bin, initdb_args,
-    pg_ctl_commands,
+    initdb_pwfile, pg_ctl_commands,
 };
 use crate::inventory::{self, Inventory, Node, Role};
 
@@ -77,22 +77,23 @@ impl Flavor for Postgresql {
     }
 
     fn commands(&self, inv: &Inventory, node: &Node, bin_dir: &str) -> Result<NodeCommands, Error> {
-        let init = match node.role {
+        let (init, pwfile) = match node.role {
             Role::Datanode => {
                 let mut init = argv([&bin(bin_dir, "initdb")]);
                 init.extend(initdb_args(inv, node));
-                init
+                (init, initdb_pwfile(inv, node))
             }
-            Role::Standby => basebackup(inv, node, bin_dir)?,
+            Role::Standby => (basebackup(inv, node, bin_dir)?, None),
             Role::Gtm | Role::Coordinator => return Err(self.unsupported(node)),
         };
-        Ok(pg_ctl_commands(inv, node, bin_dir, None, init))
+        Ok(pg_ctl_commands(inv, node, bin_dir, None, init, pwfile))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::flavors::{StopMode, StopWait};
     use crate::plan::fixtures;
 
     fn commands(name: &str) -> NodeCommands {
@@ -119,8 +120,12 @@ mod tests {
             "/usr/lib/postgresql/16/bin/pg_ctl -D /srv/pg/pg1 -l /srv/pg/pg1/server.log start"
         );
         assert_eq!(
-            joined(&c.stop),
+            joined(&c.stop.argv(StopMode::Fast, StopWait::Wait)),
             "/usr/lib/postgresql/16/bin/pg_ctl -D /srv/pg/pg1 -m fast -w -t 60 stop"
+        );
+        assert_eq!(
+            joined(&c.stop.argv(StopMode::Smart, StopWait::NoWait)),
+            "/usr/lib/postgresql/16/bin/pg_ctl -D /srv/pg/pg1 -m smart -W -t 60 stop"
         );
         assert_eq!(
             joined(c.reload.as_ref().unwrap()),

@@ -444,7 +444,7 @@ async fn start_stopped(s: &Session, steps: &[Step], out: &mut dyn Write) -> Resu
         starts.push(Step {
             host: node.host.clone(),
             node: Some(node.name.to_string()),
-            action: Action::Start { argv: commands.start, ready: commands.ready },
+            action: Action::start(&commands),
         });
     }
     s.run(&starts, out).await?;

@@ -16,13 +16,12 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::executor::report;
-use crate::flavors::StopMode;
+use crate::flavors::{StopMode, StopWait};
 use crate::inventory::roles::Roles;
 use crate::inventory::{Inventory, Node, roles};
 use crate::plan::desired::bin_dir;
 use crate::plan::diff::streamed_mark;
 use crate::plan::pair::{self, Pair};
-use crate::plan::restart;
 use crate::plan::sql;
 use crate::plan::step::{Action, FileContent, Step};
 use crate::plan::switchover;
@@ -129,7 +128,9 @@ pub async fn hand_over<'a>(
     let stop = step(
         old,
         Action::Stop {
-            argv: restart::no_wait(&old_commands.stop_in(StopMode::Fast)),
+            argv: old_commands.stop.argv(StopMode::Fast, StopWait::NoWait),
+            mode: StopMode::Fast,
+            data_dir: old_commands.data_dir.clone(),
             status: old_commands.status.clone(),
             remove: Vec::new(),
             // Its final checkpoint, read in the same round trip.
@@ -203,10 +204,7 @@ pub async fn hand_over<'a>(
             step(old, Action::WriteFile { data_dir, file, old: Some(String::new()) })
         })
         .collect();
-    follow.push(step(
-        old,
-        Action::Start { argv: old_commands.start.clone(), ready: old_commands.ready.clone() },
-    ));
+    follow.push(step(old, Action::start(&old_commands)));
     follow.push(step(
         new,
         Action::Await {
@@ -229,7 +227,9 @@ pub async fn hand_over<'a>(
         let fence = step(
             old,
             Action::Stop {
-                argv: old_commands.stop_in(StopMode::Immediate),
+                argv: old_commands.stop.argv(StopMode::Immediate, StopWait::Wait),
+                mode: StopMode::Immediate,
+                data_dir: old_commands.data_dir.clone(),
                 status: old_commands.status.clone(),
                 remove: Vec::new(),
                 then: Vec::new(),

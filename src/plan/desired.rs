@@ -1,7 +1,7 @@
 //! Inventory + flavor + templates -> what every host and node should look like
 //! ([`DesiredHost`], [`DesiredNode`]), with the commands that get them there. PURE.
 
-use crate::flavors;
+use crate::flavors::{self, StopMode, StopWait};
 use crate::inventory::{BuildMode, Host, Inventory, Node, Role, Source};
 
 use super::context::Context;
@@ -44,7 +44,12 @@ pub struct DesiredNode {
     pub staging: String,
     /// initdb / initgtm / pg_basebackup argv, targeting `staging`.
     pub init: Vec<String>,
+    /// The password file `init` reads (beside `staging`), when it is initdb and the inventory
+    /// has a password.
+    pub pwfile: Option<String>,
     pub start: Vec<String>,
+    /// The server's log, which `start` names (`-l`).
+    pub log: String,
     /// Exits 0 once the server accepts connections.
     pub ready: Vec<String>,
     /// `None`: the server cannot reload (the GTM): a change restarts it.
@@ -113,7 +118,7 @@ pub fn desired(
         let commands = flavor.commands(inv, node, &bin)?;
         let staging = format!("{}{STAGING_SUFFIX}", node.data_dir);
         let staged = Node { data_dir: staging.clone(), ..node.clone() };
-        let init = flavor.commands(inv, &staged, &bin)?.init;
+        let flavors::NodeCommands { init, pwfile, .. } = flavor.commands(inv, &staged, &bin)?;
         let files = renderer
             .node_files(inv, node)?
             .into_iter()
@@ -124,7 +129,8 @@ pub fn desired(
             Some(template) => renderer.render(template, &Context::new(inv, node)?)?,
             None => String::new(),
         };
-        let restart = (commands.stop.clone(), commands.status.clone(), commands.start.clone());
+        let stop = commands.stop.argv(StopMode::Fast, StopWait::Wait);
+        let restart = (stop, commands.status.clone(), commands.start.clone());
         nodes.push(DesiredNode {
             name: node.name.to_string(),
             role: node.role,
@@ -133,8 +139,10 @@ pub fn desired(
             data_dir: node.data_dir.clone(),
             staging,
             init,
+            pwfile,
             reload: commands.reload.clone(),
             start: commands.start,
+            log: commands.log,
             ready: commands.ready,
             restart,
             pgxc_node,
@@ -197,4 +205,40 @@ pub fn psql(inv: &Inventory, node: &Node, bin: &str) -> Vec<String> {
     ]
     .map(str::to_string)
     .to_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::fixtures;
+
+    /// The fields the steps take (`pwfile`, `data_dir`, `log`) hold what the argv they go with
+    /// say, for the staged init too.
+    #[test]
+    fn desired_nodes_fields_say_what_their_argv_say() {
+        let after = |argv: &[String], flag: &str| -> Option<String> {
+            argv.iter().skip_while(|w| *w != flag).nth(1).cloned()
+        };
+        for inv in [fixtures::postgres_xc(), fixtures::postgresql()] {
+            let (_, nodes) = desired(&inv, &Renderer::new(), "bin", None, None).unwrap();
+            for n in &nodes {
+                let pwfile = n.init.iter().find_map(|a| a.strip_prefix("--pwfile="));
+                assert_eq!(pwfile, n.pwfile.as_deref(), "{}", n.name);
+                assert_eq!(after(&n.start, "-D").as_ref(), Some(&n.data_dir), "{}", n.name);
+                assert_eq!(after(&n.restart.0, "-D").as_ref(), Some(&n.data_dir), "{}", n.name);
+                assert_eq!(after(&n.start, "-l").as_ref(), Some(&n.log), "{}", n.name);
+            }
+        }
+        let inv = fixtures::postgresql();
+        let (_, nodes) = desired(&inv, &Renderer::new(), "bin", None, None).unwrap();
+        let pwfiles: Vec<_> = nodes.iter().map(|n| n.pwfile.as_deref()).collect();
+        assert_eq!(
+            pwfiles,
+            [
+                Some("/srv/pg/pg1.pgxc-deploy-tmp.pgxc-deploy-pw"),
+                None,
+                Some("/srv/pg/pg2.pgxc-deploy-tmp.pgxc-deploy-pw"),
+            ]
+        );
+    }
 }

@@ -97,6 +97,7 @@ pub fn plan(
                 n,
                 Action::Init {
                     argv: n.init.clone(),
+                    pwfile: n.pwfile.clone(),
                     data_dir: n.data_dir.clone(),
                     staging: n.staging.clone(),
                     files: n.files.clone(),
@@ -112,10 +113,7 @@ pub fn plan(
     for n in nodes.iter().filter(is_primary) {
         let f = fact(n);
         if !f.initialized {
-            tiers
-                .entry(tier(n.role))
-                .or_default()
-                .push(step(n, Action::Start { argv: n.start.clone(), ready: n.ready.clone() }));
+            tiers.entry(tier(n.role)).or_default().push(step(n, start(n)));
             continue;
         }
         let (writes, change) = file_changes(n, f);
@@ -174,8 +172,7 @@ pub fn plan(
     for n in standbys {
         let f = fact(n);
         if !f.initialized || n.rejoin {
-            standby_runs
-                .push(step(n, Action::Start { argv: n.start.clone(), ready: n.ready.clone() }));
+            standby_runs.push(step(n, start(n)));
             continue;
         }
         let (writes, change) = file_changes(n, f);
@@ -284,6 +281,16 @@ fn step(n: &DesiredNode, action: Action) -> Step {
     Step { host: n.host.clone(), node: Some(n.name.clone()), action }
 }
 
+/// Start the node: its start command, then its readiness probe.
+fn start(n: &DesiredNode) -> Action {
+    Action::Start {
+        argv: n.start.clone(),
+        data_dir: n.data_dir.clone(),
+        log: n.log.clone(),
+        ready: n.ready.clone(),
+    }
+}
+
 fn tier(role: Role) -> u8 {
     match role {
         Role::Gtm => 0,
@@ -341,13 +348,14 @@ fn file_changes(n: &DesiredNode, f: &NodeFacts) -> (Vec<Step>, Option<Action>) {
         ));
     }
     let action = if !f.running {
-        Some(Action::Start { argv: n.start.clone(), ready: n.ready.clone() })
+        Some(start(n))
     } else if !restart.is_empty() || (!reload.is_empty() && n.reload.is_none()) {
         restart.extend(reload);
         let (stop, status, start) = n.restart.clone();
         let ready = n.ready.clone();
         let settings = restart.into_iter().collect();
-        Some(Action::Restart { stop, status, start, ready, settings })
+        let (data_dir, log) = (n.data_dir.clone(), n.log.clone());
+        Some(Action::Restart { stop, data_dir, status, start, log, ready, settings })
     } else if let (false, Some(argv)) = (reload.is_empty(), &n.reload) {
         Some(Action::Reload { argv: argv.clone(), settings: reload.into_iter().collect() })
     } else {
@@ -401,7 +409,9 @@ mod tests {
             data_dir: format!("/data/{name}"),
             staging: format!("/data/{name}.pgxc-deploy-tmp"),
             init: vec!["/bin/initdb".into()],
+            pwfile: None,
             start: vec!["start".into()],
+            log: format!("/data/{name}/server.log"),
             ready: vec!["ready".into()],
             reload: Some(vec!["reload".into()]),
             restart: (vec!["stop".into()], vec!["status".into()], vec!["start".into()]),

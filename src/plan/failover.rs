@@ -6,7 +6,7 @@
 
 use super::state::{NodeFacts, PgxcNodeRow, ReplicaState};
 use super::step::{Action, Step};
-use crate::flavors::{NodeCommands, StopMode};
+use crate::flavors::{NodeCommands, StopMode, StopWait};
 use std::collections::BTreeMap;
 
 use super::pair::Pair;
@@ -239,7 +239,9 @@ pub fn fence(
             host: node.host.clone(),
             node: Some(node.name.to_string()),
             action: Action::Stop {
-                argv: commands.stop_in(StopMode::Immediate),
+                argv: commands.stop.argv(StopMode::Immediate, StopWait::Wait),
+                mode: StopMode::Immediate,
+                data_dir: commands.data_dir.clone(),
                 status: commands.status.clone(),
                 remove: Vec::new(),
                 then: Vec::new(),
@@ -270,7 +272,12 @@ pub fn promote(
     Step {
         host: standby.host.clone(),
         node: Some(standby.name.to_string()),
-        action: Action::Promote { argv: commands.promote.clone(), primary, after },
+        action: Action::Promote {
+            argv: commands.promote.clone(),
+            data_dir: commands.data_dir.clone(),
+            primary,
+            after,
+        },
     }
 }
 

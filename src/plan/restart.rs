@@ -18,7 +18,7 @@ use super::sql;
 use super::state::NodeFacts;
 use super::step::{Action, Step};
 use super::switchover;
-use crate::flavors::NodeCommands;
+use crate::flavors::{NodeCommands, StopMode, StopWait};
 use crate::inventory::roles::Roles;
 use crate::inventory::{Flavor, Inventory, Node, Role};
 
@@ -265,9 +265,11 @@ pub fn steps(
     let mut steps = vec![on(
         node,
         Action::Restart {
-            stop: no_wait(&commands.stop),
+            stop: commands.stop.argv(StopMode::Fast, StopWait::NoWait),
+            data_dir: commands.data_dir.clone(),
             status: commands.status.clone(),
             start: commands.start.clone(),
+            log: commands.log.clone(),
             ready: commands.ready.clone(),
             settings: Vec::new(),
         },
@@ -300,13 +302,6 @@ pub fn steps(
         ));
     }
     steps
-}
-
-/// The stop command without its own wait (`pg_ctl -w` becomes `-W`): the restart step (and
-/// switchover's stop) then polls `status` ten times a second, where 9.4's pg_ctl (Postgres-XC)
-/// looks once a second and so keeps a node down a second longer than its shutdown takes.
-pub fn no_wait(stop: &[String]) -> Vec<String> {
-    stop.iter().map(|w| if w == "-w" { "-W".to_string() } else { w.clone() }).collect()
 }
 
 /// The milliseconds a restart step's output says its node was down (from the stop command to

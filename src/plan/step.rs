@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use crate::flavors::{NodeCommands, StopMode};
+
 /// One thing to do on one host, for one node or for the host itself.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Step {
@@ -32,6 +34,9 @@ pub enum Action {
     /// step refuses to touch it.
     Init {
         argv: Vec<String>,
+        /// The password file `argv` reads (initdb's `--pwfile=`): the executor writes the
+        /// password there just before and removes it just after; `None`: it reads none.
+        pwfile: Option<String>,
         data_dir: String,
         staging: String,
         files: Vec<FileContent>,
@@ -40,12 +45,29 @@ pub enum Action {
     /// Replace one managed file in `data_dir` (atomically); `old` is what is there now.
     WriteFile { data_dir: String, file: FileContent, old: Option<String> },
     /// Start the node, then poll `ready` until it accepts connections.
-    Start { argv: Vec<String>, ready: Vec<String> },
+    Start {
+        argv: Vec<String>,
+        /// The node's data directory (the `-D` of `argv`), cleared of stale PID files first.
+        data_dir: String,
+        /// The server's log (the `-l` of `argv`), which a failed start's error names.
+        log: String,
+        ready: Vec<String>,
+    },
     /// Stop the node with `argv`, wait while `status` still says it runs, then remove
     /// `remove` (files that must not outlive the server), then run `then` unless empty, whose
     /// output is the step's (switchover reads the final checkpoint with pg_controldata in the
     /// same round trip).
-    Stop { argv: Vec<String>, status: Vec<String>, remove: Vec<String>, then: Vec<String> },
+    Stop {
+        argv: Vec<String>,
+        /// The mode `argv` stops in ([`StopCommand::argv`](crate::flavors::StopCommand::argv)
+        /// built it), for the step's line: `stop (fast)`.
+        mode: StopMode,
+        /// The node's data directory (the `-D` of `argv`), cleared of stale PID files first.
+        data_dir: String,
+        status: Vec<String>,
+        remove: Vec<String>,
+        then: Vec<String>,
+    },
     /// Kill every process still running in `data_dir` (its working directory): the backends
     /// and helpers a dead postmaster left behind, which can go on committing through pooled
     /// connections. Fails unless none is left. Prints what it killed.
@@ -60,7 +82,14 @@ pub enum Action {
     /// argv until it succeeds (60 s at most; the text says what it waits for), in the same
     /// round trip: switchover promotes once the standby has replayed the old primary's last
     /// record.
-    Promote { argv: Vec<String>, primary: Vec<String>, after: Option<(Vec<String>, String)> },
+    Promote {
+        argv: Vec<String>,
+        /// The standby's data directory (the `-D` of `argv`), where the promote signal files
+        /// that a repeated promote leaves are removed.
+        data_dir: String,
+        primary: Vec<String>,
+        after: Option<(Vec<String>, String)>,
+    },
     /// Run `argv`, which fails when `what` does not hold.
     Check { argv: Vec<String>, what: String },
     /// Signal the node to re-read its configuration.
@@ -70,8 +99,13 @@ pub enum Action {
     /// or a rolling restart). The step prints how long the node was down.
     Restart {
         stop: Vec<String>,
+        /// The node's data directory (the `-D` of `stop` and `start`), cleared of stale PID
+        /// files first.
+        data_dir: String,
         status: Vec<String>,
         start: Vec<String>,
+        /// The server's log (the `-l` of `start`), which a failed restart's error names.
+        log: String,
         ready: Vec<String>,
         settings: Vec<String>,
     },
@@ -86,6 +120,18 @@ pub enum Action {
     Register { psql: Vec<String>, want: Vec<super::state::PgxcNodeRow>, fresh_sql: String },
     /// Make an old primary that a failover fenced a standby of the new primary ([`Rejoin`]).
     Rejoin(Box<Rejoin>),
+}
+
+impl Action {
+    /// Start a node with its flavor's commands.
+    pub fn start(commands: &NodeCommands) -> Action {
+        Action::Start {
+            argv: commands.start.clone(),
+            data_dir: commands.data_dir.clone(),
+            log: commands.log.clone(),
+            ready: commands.ready.clone(),
+        }
+    }
 }
 
 /// How an old primary that a failover fenced becomes a standby of the new primary: stop it if
@@ -175,12 +221,7 @@ impl fmt::Display for Step {
             Action::WriteFile { file, old: None, .. } => write!(f, "create {}", file.name),
             Action::WriteFile { file, old: Some(_), .. } => write!(f, "update {}", file.name),
             Action::Start { .. } => f.write_str("start"),
-            Action::Stop { argv, .. } => {
-                match argv.iter().position(|w| w == "-m").and_then(|i| argv.get(i + 1)) {
-                    Some(mode) => write!(f, "stop ({mode})"),
-                    None => f.write_str("stop"),
-                }
-            }
+            Action::Stop { mode, .. } => write!(f, "stop ({})", mode.as_str()),
             Action::RemoveFile { path } => write!(f, "remove {path}"),
             Action::KillLeftovers { .. } => {
                 f.write_str("stop every process left in its data directory")
@@ -214,4 +255,30 @@ impl fmt::Display for Step {
 
 fn changed(settings: &[String]) -> String {
     if settings.is_empty() { String::new() } else { format!(" ({})", settings.join(", ")) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The line names the mode from the step's field (it was read from the argv's `-m`).
+    #[test]
+    fn a_stop_step_says_its_mode() {
+        for (mode, line) in [
+            (StopMode::Smart, "dn1 on h1: stop (smart)"),
+            (StopMode::Fast, "dn1 on h1: stop (fast)"),
+            (StopMode::Immediate, "dn1 on h1: stop (immediate)"),
+        ] {
+            let action = Action::Stop {
+                argv: vec!["pg_ctl".into()],
+                mode,
+                data_dir: "/d".into(),
+                status: vec![],
+                remove: vec![],
+                then: vec![],
+            };
+            let step = Step { host: "h1".into(), node: Some("dn1".into()), action };
+            assert_eq!(step.to_string(), line);
+        }
+    }
 }

@@ -155,23 +155,28 @@ pub fn rewind(checkpoint: &[String], rewind: &[String], data_dir: &str) -> Scrip
 }
 
 /// Start a server (`argv`) and wait until `ready` says it accepts connections. Stale PID files
-/// in its data directory (the word after `-D`) are cleared first.
-pub fn start(argv: &[String], ready: &[String]) -> Script {
-    let mut script = Script::new();
-    if let Some(dir) = data_dir_arg(argv) {
-        script = script.lines(clear_stale_pid_files(dir));
-    }
-    script.cmd(argv_cmd(argv)).lines(wait_until(ready))
+/// in its data directory (`data_dir`) are cleared first.
+pub fn start(data_dir: &str, argv: &[String], ready: &[String]) -> Script {
+    Script::new()
+        .lines(clear_stale_pid_files(data_dir))
+        .cmd(argv_cmd(argv))
+        .lines(wait_until(ready))
 }
 
 /// Stop a server (`argv`), wait until `status` says it is gone, then remove the files in
-/// `remove` and run `then`, if any.
-pub fn stop(argv: &[String], status: &[String], remove: &[String], then: &[String]) -> Script {
-    let mut script = Script::new();
-    if let Some(dir) = data_dir_arg(argv) {
-        script = script.lines(clear_stale_pid_files(dir));
-    }
-    let mut script = script.cmd(argv_cmd(argv)).lines(wait_while(status));
+/// `remove` and run `then`, if any. Stale PID files in its data directory (`data_dir`) are
+/// cleared first: `pg_ctl stop` would signal whatever process has their PID now.
+pub fn stop(
+    data_dir: &str,
+    argv: &[String],
+    status: &[String],
+    remove: &[String],
+    then: &[String],
+) -> Script {
+    let mut script = Script::new()
+        .lines(clear_stale_pid_files(data_dir))
+        .cmd(argv_cmd(argv))
+        .lines(wait_while(status));
     if !remove.is_empty() {
         script = script.cmd(Cmd::new("rm").args(["-f", "--"]).args(remove));
     }
@@ -181,15 +186,20 @@ pub fn stop(argv: &[String], status: &[String], remove: &[String], then: &[Strin
     script
 }
 
-/// Promote a standby (`argv`) and wait until `primary` says it is out of recovery
-/// ([`promote_wait`]); first, when `after` is given, wait until its check holds
+/// Promote a standby (`argv`, on `data_dir`) and wait until `primary` says it is out of
+/// recovery ([`promote_wait`]); first, when `after` is given, wait until its check holds
 /// ([`await_script`]).
-pub fn promote(argv: &[String], primary: &[String], after: Option<(&[String], &str)>) -> Script {
+pub fn promote(
+    data_dir: &str,
+    argv: &[String],
+    primary: &[String],
+    after: Option<(&[String], &str)>,
+) -> Script {
     let mut script = Script::new();
     if let Some((argv, what)) = after {
         script = script.lines(await_script(argv, what, 600));
     }
-    script.cmd(argv_cmd(argv)).lines(promote_wait(argv, primary))
+    script.cmd(argv_cmd(argv)).lines(promote_wait(data_dir, argv, primary))
 }
 
 /// Run `argv` once.
@@ -315,17 +325,16 @@ pub fn wait_while(status: &[String]) -> Lines {
 
 /// Shell that polls `primary` ten times a second until the server is out of recovery,
 /// sending the promote (`argv`) again every half second meanwhile, then removes the promote
-/// signal files that a repeated promote may leave. Why again: a 9.4-based standby (Postgres-X2)
+/// signal files that a repeated promote may leave in `data_dir`. Why again: a 9.4-based standby (Postgres-X2)
 /// whose primary went away less than 5 s ago sleeps out the rest of those 5 s after it saw the
 /// promote and before it finishes recovery, and only a signal ends that sleep early. A
 /// leftover signal file would promote the server at the postmaster's next signal, should it
 /// ever run as a standby again.
-pub fn promote_wait(argv: &[String], primary: &[String]) -> Lines {
-    let dir = data_dir_arg(argv).unwrap_or(".");
+pub fn promote_wait(data_dir: &str, argv: &[String], primary: &[String]) -> Lines {
     Lines::new()
         .function("is_primary", argv_cmd(primary))
         .function("promote", argv_cmd(argv))
-        .set("d", dir)
+        .set("d", data_dir)
         // Constant: the limit is, and the message. It is a primary now: the marker that said
         // it streamed as a standby goes too.
         .raw(&format!(
@@ -362,26 +371,20 @@ pub fn await_script(argv: &[String], what: &str, tenths: u32) -> Lines {
         )
 }
 
-/// The data directory a `pg_ctl`/`gtm_ctl` argv works on (the word after `-D`).
-pub fn data_dir_arg(argv: &[String]) -> Option<&str> {
-    argv.iter().skip_while(|w| *w != "-D").nth(1).map(String::as_str)
-}
-
 /// Stop the server if it runs, start it, and wait until it accepts connections, printing how
 /// long it was down. The node is down from the stop command until it accepts connections again.
 /// One that is down already (an X2 postmaster can exit after a crash-restart) is only started,
-/// as `pg_ctl restart` and `systemctl restart` do, saying so ([`WAS_DOWN`]).
+/// as `pg_ctl restart` and `systemctl restart` do, saying so ([`WAS_DOWN`]). Stale PID files
+/// in its data directory (`data_dir`) are cleared first.
 pub fn restart_script(
+    data_dir: &str,
     stop: &[String],
     status: &[String],
     start: &[String],
     ready: &[String],
 ) -> Script {
-    let mut script = Script::new();
-    if let Some(dir) = data_dir_arg(stop) {
-        script = script.lines(clear_stale_pid_files(dir));
-    }
-    script
+    Script::new()
+        .lines(clear_stale_pid_files(data_dir))
         // Constant: the start of the time the node is down.
         .raw("t0=$(date +%s%N)")
         .lines(
@@ -533,7 +536,7 @@ mod tests {
         ];
         std::fs::write(format!("{d}/promote"), "").unwrap();
         std::fs::write(format!("{d}/{STREAMED_MARKER}"), "").unwrap();
-        assert!(sh(promote_wait(&promote, &primary)).status.success());
+        assert!(sh(promote_wait(&d, &promote, &primary)).status.success());
         let resent = std::fs::read_to_string(&sent).unwrap().lines().count();
         assert_eq!(resent, 2, "every half second while in recovery");
         assert!(!std::path::Path::new(&format!("{d}/fast_promote")).exists());
@@ -551,7 +554,7 @@ mod tests {
         let stop = argv(&format!("echo stop >> {log}; rm {up}"));
         let status = argv(&format!("test -f {up}"));
         let start = argv(&format!("echo start >> {log}; touch {up}"));
-        let script = restart_script(&stop, &status, &start, &status).to_string();
+        let script = restart_script(&d, &stop, &status, &start, &status).to_string();
         std::fs::write(&up, "").unwrap();
         let out = sh(&script);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -667,7 +670,7 @@ mod tests {
         assert!(sh(wait_until(&has_marker)).status.success());
         let promote = vec!["true".to_string(), "-D".to_string(), d.clone()];
         std::fs::write(format!("{d}/promote"), "").unwrap();
-        assert!(sh(promote_wait(&promote, &["true".to_string()])).status.success());
+        assert!(sh(promote_wait(&d, &promote, &["true".to_string()])).status.success());
         assert!(!exists(&format!("{d}/promote")) && exists(&marker));
         assert!(sh(kill_leftovers(&d)).status.success());
         assert!(sh(remove_script(Some(&d), None)).status.success());
