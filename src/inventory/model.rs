@@ -209,6 +209,44 @@ impl fmt::Display for NodeName {
     }
 }
 
+/// Read as its text wherever a `&str` is wanted (`step.node.as_deref()`).
+impl std::ops::Deref for NodeName {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Test inventories and facts name nodes with literals (a literal that is not a valid name
+/// fails the test).
+#[cfg(test)]
+impl From<&str> for NodeName {
+    fn from(name: &str) -> NodeName {
+        NodeName::new(name).unwrap_or_else(|e| panic!("`{name}` {e}"))
+    }
+}
+
+/// Compared with text as its text is (`n.name == "dn1"`).
+impl PartialEq<str> for NodeName {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for NodeName {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+/// Looked up by its text in maps keyed by node name (`facts.nodes.get("dn1")`): a name compares
+/// as its text does.
+impl std::borrow::Borrow<str> for NodeName {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl AsRef<str> for NodeName {
     fn as_ref(&self) -> &str {
         &self.0

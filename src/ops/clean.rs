@@ -51,10 +51,9 @@ pub async fn clean(
         plan.removals.iter().partition(|r| ran.stopped(&r.node));
     report::phase_header("remove data directories", out)?;
     let steps: Vec<_> = removals.iter().map(|r| r.step()).collect();
-    let items = steps
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (Target { host: s.host.clone(), node: s.node.clone() }, i));
+    let items = steps.iter().enumerate().map(|(i, s)| {
+        (Target { host: s.host.clone(), node: s.node.as_deref().map(String::from) }, i)
+    });
     let outcomes =
         executor::run_items(items.collect(), s.forks, |_, i| s.hosts.run(s, &steps[i])).await;
     for (step, outcome) in steps.iter().zip(&outcomes) {

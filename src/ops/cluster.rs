@@ -281,7 +281,9 @@ pub async fn failed_steps(
     let items = steps
         .iter()
         .enumerate()
-        .map(|(i, s)| (Target { host: s.host.clone(), node: s.node.clone() }, i))
+        .map(|(i, s)| {
+            (Target { host: s.host.clone(), node: s.node.as_deref().map(String::from) }, i)
+        })
         .collect();
     let outcomes = executor::run_items(items, forks, |_, i| {
         let step = &steps[i];

@@ -402,7 +402,7 @@ pub async fn finish(
         argv.extend(["-v", "ON_ERROR_STOP=1", "-c", sql::WRITE_CHECK].map(String::from));
         let check = Step {
             host: new.host.clone(),
-            node: Some(new.name.to_string()),
+            node: Some(new.name.clone()),
             action: Action::Check { argv, what: "it takes writes".into() },
         };
         report::phase_header("check", out)?;
@@ -443,7 +443,7 @@ async fn start_stopped(s: &Session, steps: &[Step], out: &mut dyn Write) -> Resu
         report::lifecycle_node(&label(node), "note", "not running: started first", out)?;
         starts.push(Step {
             host: node.host.clone(),
-            node: Some(node.name.to_string()),
+            node: Some(node.name.clone()),
             action: Action::start(&commands),
         });
     }

@@ -95,9 +95,10 @@ pub async fn change(
             .iter()
             .enumerate()
             .filter_map(|(i, n)| match &n.decision {
-                Decision::Run(s) => {
-                    Some((Target { host: s.host.clone(), node: s.node.clone() }, i))
-                }
+                Decision::Run(s) => Some((
+                    Target { host: s.host.clone(), node: s.node.as_deref().map(String::from) },
+                    i,
+                )),
                 _ => None,
             })
             .collect();

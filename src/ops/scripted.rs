@@ -191,5 +191,5 @@ pub fn streaming(world: &mut World, primary: &Node, standby: &Node) {
 /// `node`'s facts in `world`, to change (its host must answer).
 pub fn node_mut<'w>(world: &'w mut World, node: &Node) -> Option<&'w mut NodeFacts> {
     let host = world.get_mut(&node.host)?.as_mut().ok()?;
-    Some(host.nodes.entry(node.name.to_string()).or_default())
+    Some(host.nodes.entry(node.name.clone()).or_default())
 }

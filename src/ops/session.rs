@@ -225,7 +225,7 @@ impl Session {
 }
 
 fn target(step: &Step) -> Target {
-    Target { host: step.host.clone(), node: step.node.clone() }
+    Target { host: step.host.clone(), node: step.node.as_deref().map(String::from) }
 }
 
 /// `node on host`, as every line about a node names it.

@@ -39,7 +39,7 @@ pub struct Opts {
 #[derive(Debug, Default)]
 pub struct Healer {
     /// Datanodes whose commits waited for a synchronous standby at the last refresh.
-    blocked: BTreeSet<String>,
+    blocked: BTreeSet<crate::inventory::NodeName>,
     /// One line per heal done, latest last (shown under the table on a terminal, whose screen
     /// each refresh clears).
     log: Vec<String>,

@@ -103,7 +103,7 @@ pub async fn hand_over<'a>(
     let (old, new) = (now.datanode, now.standby);
     let step = |node: &Node, action| Step {
         host: node.host.clone(),
-        node: Some(node.name.to_string()),
+        node: Some(node.name.clone()),
         action,
     };
 

@@ -7,12 +7,12 @@ use std::collections::BTreeMap;
 
 use super::state::{HostFacts, INIT_MARKER};
 use super::step::{Action, Step};
-use crate::inventory::Inventory;
+use crate::inventory::{Inventory, NodeName};
 
 /// What to remove for one node.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Removal {
-    pub node: String,
+    pub node: NodeName,
     pub host: String,
     /// The data directory, when it exists and apply initialised it.
     pub data_dir: Option<String>,
@@ -79,7 +79,7 @@ pub fn clean_plan(
             reason,
         };
         let mut removal = Removal {
-            node: node.name.to_string(),
+            node: node.name.clone(),
             host: node.host.clone(),
             data_dir: None,
             staging: None,
@@ -136,7 +136,7 @@ mod tests {
         for n in &inv.nodes {
             let f = NodeFacts { dir_exists: true, initialized: true, ..Default::default() };
             let host = facts.entry(n.host.clone()).or_insert_with(|| Ok(HostFacts::default()));
-            host.as_mut().unwrap().nodes.insert(n.name.to_string(), f);
+            host.as_mut().unwrap().nodes.insert(n.name.clone(), f);
         }
         facts
     }

@@ -83,11 +83,11 @@ fn sync_names_set(f: &NodeFacts) -> bool {
 pub enum Heal {
     /// Degrade `datanode`: its commits waited for `standby`, which did not stream, at this
     /// refresh and the one before. (`ops::degrade` probes the pair again before acting.)
-    Degrade { datanode: String, standby: String },
+    Degrade { datanode: NodeName, standby: String },
     /// Switch synchronous replication back on for `datanode`: degraded (apply's held file), and
     /// `standby` streams from it again (`streaming`: caught up). Write the synchronous file,
     /// reload, wait until the standby is `sync`.
-    Restore { datanode: String, standby: String, steps: Vec<Step> },
+    Restore { datanode: NodeName, standby: String, steps: Vec<Step> },
 }
 
 /// What to heal, from one refresh's `facts` (per host, or why it could not be probed), and the
@@ -101,8 +101,8 @@ pub fn heal(
     inv: &Inventory,
     nodes: &[DesiredNode],
     facts: &BTreeMap<String, Result<HostFacts, String>>,
-    blocked_before: &BTreeSet<String>,
-) -> (Vec<Heal>, BTreeSet<String>) {
+    blocked_before: &BTreeSet<NodeName>,
+) -> (Vec<Heal>, BTreeSet<NodeName>) {
     let mut heals = Vec::new();
     let mut blocked = BTreeSet::new();
     for n in nodes.iter().filter(|n| n.sync_standby.is_some()) {
@@ -315,7 +315,7 @@ mod tests {
         pg1(&mut facts).replicas.clear();
         let (heals, blocked) = heal(&inv, &nodes, &facts, &none);
         assert!(heals.is_empty(), "{heals:?}");
-        assert_eq!(blocked, BTreeSet::from(["pg1".to_string()]));
+        assert_eq!(blocked, BTreeSet::from(["pg1".into()]));
         let (heals, again) = heal(&inv, &nodes, &facts, &blocked);
         assert_eq!(
             heals,

@@ -2,7 +2,7 @@
 //! ([`DesiredHost`], [`DesiredNode`]), with the commands that get them there. PURE.
 
 use crate::flavors::{self, StopMode, StopWait};
-use crate::inventory::{BuildMode, Host, Inventory, Node, Role, Source};
+use crate::inventory::{BuildMode, Host, Inventory, Node, NodeName, Role, Source};
 
 use super::context::Context;
 use super::render::{RenderError, Renderer};
@@ -34,7 +34,7 @@ pub struct Passfile {
 /// What one node should look like, with the commands that get it there.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DesiredNode {
-    pub name: String,
+    pub name: NodeName,
     pub role: Role,
     pub host: String,
     /// Every managed file with its desired content.
@@ -132,7 +132,7 @@ pub fn desired(
         let stop = commands.stop.argv(StopMode::Fast, StopWait::Wait);
         let restart = (stop, commands.status.clone(), commands.start.clone());
         nodes.push(DesiredNode {
-            name: node.name.to_string(),
+            name: node.name.clone(),
             role: node.role,
             host: node.host.clone(),
             files,

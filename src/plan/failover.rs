@@ -237,7 +237,7 @@ pub fn fence(
         Ok(Some(f)) if !f.running && !f.alive => Fence::Down,
         Ok(_) => Fence::Stop(Step {
             host: node.host.clone(),
-            node: Some(node.name.to_string()),
+            node: Some(node.name.clone()),
             action: Action::Stop {
                 argv: commands.stop.argv(StopMode::Immediate, StopWait::Wait),
                 mode: StopMode::Immediate,
@@ -254,7 +254,7 @@ pub fn fence(
 pub fn kill_leftovers(node: &Node) -> Step {
     Step {
         host: node.host.clone(),
-        node: Some(node.name.to_string()),
+        node: Some(node.name.clone()),
         action: Action::KillLeftovers { data_dir: node.data_dir.clone() },
     }
 }
@@ -271,7 +271,7 @@ pub fn promote(
     primary.extend(["-c".to_string(), super::sql::PRIMARY_CHECK.to_string()]);
     Step {
         host: standby.host.clone(),
-        node: Some(standby.name.to_string()),
+        node: Some(standby.name.clone()),
         action: Action::Promote {
             argv: commands.promote.clone(),
             data_dir: commands.data_dir.clone(),

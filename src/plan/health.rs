@@ -163,7 +163,7 @@ pub fn assess(
         };
         let f = f.ok().flatten();
         let mut row = NodeStatus {
-            node: n.name.clone(),
+            node: n.name.to_string(),
             role: n.role,
             host: n.host.clone(),
             address,

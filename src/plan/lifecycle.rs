@@ -128,7 +128,7 @@ fn decide(
     };
     let Some(f) = f else { return Decision::Cannot("the probe did not report this node".into()) };
     let step = |action| {
-        Decision::Run(Step { host: node.host.clone(), node: Some(node.name.to_string()), action })
+        Decision::Run(Step { host: node.host.clone(), node: Some(node.name.clone()), action })
     };
     match direction {
         Direction::Start if f.running => Decision::Already("already running"),
@@ -176,7 +176,7 @@ mod tests {
                 ..Default::default()
             };
             let host = facts.entry(n.host.clone()).or_insert_with(|| Ok(HostFacts::default()));
-            host.as_mut().unwrap().nodes.insert(n.name.to_string(), f);
+            host.as_mut().unwrap().nodes.insert(n.name.clone(), f);
         }
         facts
     }

@@ -254,7 +254,7 @@ pub fn steps(
     let node = n.node;
     let on = |target: &Node, action| Step {
         host: target.host.clone(),
-        node: Some(target.name.to_string()),
+        node: Some(target.name.clone()),
         action,
     };
     let check = |target: &Node, sql: String, what: String| {

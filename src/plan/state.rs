@@ -7,6 +7,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::inventory::NodeName;
+
 pub use crate::inventory::replication::Lsn;
 
 /// Marker written in a data directory once its initialisation (initdb, initgtm or
@@ -203,7 +205,7 @@ pub struct HostFacts {
     pub install: Option<String>,
     /// The SHA-256 of the password file, if there is one (never its content).
     pub passfile: Option<String>,
-    pub nodes: BTreeMap<String, NodeFacts>,
+    pub nodes: BTreeMap<NodeName, NodeFacts>,
 }
 
 /// Below this many kB free, a data directory's disk counts as full.
@@ -234,7 +236,7 @@ pub struct ParseError {
 /// Parse what [`crate::remote::probe::probe_script`] printed.
 pub fn parse_probe(out: &[u8]) -> Result<HostFacts, ParseError> {
     let mut facts = HostFacts::default();
-    let mut current: Option<String> = None;
+    let mut current: Option<NodeName> = None;
     let mut pos = 0;
     while pos < out.len() {
         let end = out[pos..].iter().position(|b| *b == b'\n').map_or(out.len(), |i| pos + i);
@@ -252,8 +254,9 @@ pub fn parse_probe(out: &[u8]) -> Result<HostFacts, ParseError> {
             continue;
         }
         if key == "node" {
-            facts.nodes.insert(rest.to_string(), NodeFacts::default());
-            current = Some(rest.to_string());
+            let name = NodeName::new(rest).map_err(|e| err(&format!("a node name that {e}")))?;
+            facts.nodes.insert(name.clone(), NodeFacts::default());
+            current = Some(name);
             continue;
         }
         if line.is_empty() {
@@ -261,7 +264,7 @@ pub fn parse_probe(out: &[u8]) -> Result<HostFacts, ParseError> {
         }
         let node = current
             .as_ref()
-            .and_then(|c| facts.nodes.get_mut(c))
+            .and_then(|c| facts.nodes.get_mut(c.as_str()))
             .ok_or_else(|| err("fact before any node"))?;
         match key {
             "dir" => node.dir_exists = true,

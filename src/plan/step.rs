@@ -1,6 +1,7 @@
 //! What apply does, as values: a [`Plan`] is phases run one after the other, each a set of
 //! [`Step`]s run in parallel. `plan` prints it; `apply` runs exactly it. PURE.
 
+use crate::inventory::NodeName;
 use std::fmt;
 
 use crate::flavors::{NodeCommands, StopMode};
@@ -9,7 +10,7 @@ use crate::flavors::{NodeCommands, StopMode};
 #[derive(Debug, Clone, PartialEq)]
 pub struct Step {
     pub host: String,
-    pub node: Option<String>,
+    pub node: Option<NodeName>,
     pub action: Action,
 }
 
@@ -277,7 +278,8 @@ mod tests {
                 remove: vec![],
                 then: vec![],
             };
-            let step = Step { host: "h1".into(), node: Some("dn1".into()), action };
+            let step =
+                Step { host: "h1".into(), node: Some(NodeName::new("dn1").unwrap()), action };
             assert_eq!(step.to_string(), line);
         }
     }
