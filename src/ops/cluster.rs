@@ -243,6 +243,20 @@ pub async fn probe_nodes_reading(
     layout: &Layout,
     files: &[&str],
 ) -> HostResults {
+    let files = |_: &str| files.iter().map(|f| f.to_string()).collect();
+    probe_nodes_reading_each(inv, nodes, fleet, forks, envs, layout, &files).await
+}
+
+/// [`probe_nodes`], reading the content of the managed files `files(node)` of each node.
+pub async fn probe_nodes_reading_each(
+    inv: &Inventory,
+    nodes: &[&Node],
+    fleet: &Fleet,
+    forks: usize,
+    envs: &BTreeMap<String, HostEnv>,
+    layout: &Layout,
+    files: &(dyn Fn(&str) -> Vec<String> + Sync),
+) -> HostResults {
     let scope = Inventory {
         hosts: inv
             .hosts
@@ -253,8 +267,7 @@ pub async fn probe_nodes_reading(
         nodes: nodes.iter().map(|n| (*n).clone()).collect(),
         ..inv.clone()
     };
-    let files = |_: &str| files.iter().map(|f| f.to_string()).collect();
-    let facts = probe(&scope, fleet, forks, envs, &layout.bin, &files).await;
+    let facts = probe(&scope, fleet, forks, envs, &layout.bin, files).await;
     facts
         .into_iter()
         .map(|(h, f)| (h, f.map_err(|e| format!("{}: {}", e.step, e.message()))))

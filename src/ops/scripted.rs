@@ -107,7 +107,7 @@ impl Hosts for Scripted {
         &'a self,
         _: &'a Session,
         nodes: &'a [&'a Node],
-        _: &'a [&'a str],
+        _: &'a (dyn Fn(&str) -> Vec<String> + Sync),
     ) -> BoxFuture<'a, HostResults> {
         let script = self.0.lock().unwrap();
         let hosts: BTreeMap<_, _> = nodes

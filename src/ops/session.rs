@@ -49,12 +49,12 @@ pub struct Session {
 /// What a [`Session`] does on the hosts: the seam between the operations and SSH.
 pub trait Hosts: Send + Sync {
     /// One probe per host that holds one of `nodes`, reading only those nodes, and the content
-    /// of their managed files `files`.
+    /// of each node's managed files `files(node)`.
     fn probe<'a>(
         &'a self,
         s: &'a Session,
         nodes: &'a [&'a Node],
-        files: &'a [&'a str],
+        files: &'a (dyn Fn(&str) -> Vec<String> + Sync),
     ) -> BoxFuture<'a, HostResults>;
 
     /// Run one step on its host.
@@ -82,9 +82,9 @@ impl Hosts for Ssh {
         &'a self,
         s: &'a Session,
         nodes: &'a [&'a Node],
-        files: &'a [&'a str],
+        files: &'a (dyn Fn(&str) -> Vec<String> + Sync),
     ) -> BoxFuture<'a, HostResults> {
-        Box::pin(cluster::probe_nodes_reading(
+        Box::pin(cluster::probe_nodes_reading_each(
             &s.inv, nodes, &s.fleet, s.forks, &s.envs, &s.layout, files,
         ))
     }
@@ -177,6 +177,16 @@ impl Session {
 
     /// [`Session::probe`], reading the content of the managed files `files` of each node too.
     pub async fn probe_reading(&self, nodes: &[&Node], files: &[&str]) -> HostResults {
+        let files = |_: &str| files.iter().map(|f| f.to_string()).collect();
+        self.hosts.probe(self, nodes, &files).await
+    }
+
+    /// [`Session::probe`], reading each node's own managed files `files(node)`.
+    pub async fn probe_reading_each(
+        &self,
+        nodes: &[&Node],
+        files: &(dyn Fn(&str) -> Vec<String> + Sync),
+    ) -> HostResults {
         self.hosts.probe(self, nodes, files).await
     }
 

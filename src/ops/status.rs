@@ -9,7 +9,7 @@
 //! degraded ones whose standby streams again. What to heal is decided in
 //! [`crate::plan::degrade::heal`].
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::io::{IsTerminal, Write};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -67,11 +67,8 @@ pub async fn refresh(
         let desired = nodes.iter().find(|n| n.name == node);
         desired.map(|n| n.files.iter().map(|f| f.name.clone()).collect()).unwrap_or_default()
     };
-    let facts = cluster::probe(inv, &s.fleet, s.forks, &s.envs, &s.layout.bin, &files).await;
-    let facts: BTreeMap<_, _> = facts
-        .into_iter()
-        .map(|(host, f)| (host, f.map_err(|e| format!("{}: {}", e.step, e.message()))))
-        .collect();
+    let every: Vec<&crate::inventory::Node> = inv.nodes.iter().collect();
+    let facts = s.probe_reading_each(&every, &files).await;
 
     cluster::remember_replication(&s.path, &now, &facts);
     let rows = health::assess(inv, &nodes, &facts, &roles);
@@ -204,4 +201,72 @@ async fn restore(
         }
     }
     Ok(Ok(()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::scripted::{Scripted, World, healthy, node_mut};
+    use crate::plan::diff::SYNC_FILE;
+    use crate::plan::fixtures;
+
+    /// pg1's synchronous standby is dead and pg1's commits wait for it.
+    fn blocked(inv: &Inventory) -> World {
+        let mut world = healthy(inv);
+        let pg1 = node_mut(&mut world, inv.node("pg1").unwrap()).unwrap();
+        pg1.in_recovery = Some(false);
+        let waits = b"synchronous_standby_names = 'pg1_standby'\n".to_vec();
+        pg1.files.insert(SYNC_FILE.into(), waits);
+        let standby = node_mut(&mut world, inv.node("pg1_standby").unwrap()).unwrap();
+        (standby.running, standby.alive) = (false, false);
+        world
+    }
+
+    #[tokio::test]
+    async fn heal_degrades_a_primary_only_when_it_is_blocked_at_two_refreshes_in_a_row() {
+        let inv = fixtures::postgresql();
+        let hosts = Scripted::new(blocked(&inv));
+        let dir = tempfile::tempdir().unwrap();
+        let s = hosts.session(&dir.path().join("shop.toml"), inv.clone());
+        let opts = Opts { json: false, watching: true };
+        let mut healer = Healer::default();
+        let mut out = Vec::new();
+        let first = refresh(&s, opts, Some(&mut healer), &mut out).await.unwrap();
+        assert_eq!(first, Status::Failed, "{}", String::from_utf8_lossy(&out));
+        assert!(hosts.log().is_empty(), "one refresh is not enough: {:?}", hosts.log());
+
+        let mut out = Vec::new();
+        refresh(&s, opts, Some(&mut healer), &mut out).await.unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert_eq!(
+            hosts.log(),
+            [
+                "lock status --heal",
+                "pg1: update synchronous_standby.conf",
+                "pg1: reload (synchronous_standby_names)",
+                "pg1: await: commits no longer wait for pg1_standby",
+            ]
+        );
+        assert!(out.contains("heal: degraded pg1 on pg-a"), "{out}");
+    }
+
+    #[tokio::test]
+    async fn status_without_heal_runs_nothing_and_fails_on_a_node_that_is_down() {
+        let inv = fixtures::postgresql();
+        let hosts = Scripted::new(blocked(&inv));
+        let dir = tempfile::tempdir().unwrap();
+        let s = hosts.session(&dir.path().join("shop.toml"), inv.clone());
+        let mut out = Vec::new();
+        let opts = Opts { json: true, watching: false };
+        let status = refresh(&s, opts, None, &mut out).await.unwrap();
+        assert_eq!(status, Status::Failed);
+        assert!(hosts.log().is_empty(), "{:?}", hosts.log());
+        let rows: Vec<serde_json::Value> = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let standby = rows.iter().find(|r| r["node"] == "pg1_standby").unwrap();
+        assert_eq!(standby["running"], false, "{standby}");
+    }
 }
