@@ -221,34 +221,9 @@ pub async fn probe(
     observe::observe(inv, fleet, forks, &bin, files, &as_user).await
 }
 
-/// One probe per host that holds a selected node, reading only those nodes.
+/// One probe per host that holds one of `nodes`, reading only those nodes, and the content of
+/// each node's managed files `files(node)`.
 pub async fn probe_nodes(
-    inv: &Inventory,
-    nodes: &[&Node],
-    fleet: &Fleet,
-    forks: usize,
-    envs: &BTreeMap<String, HostEnv>,
-    layout: &Layout,
-) -> HostResults {
-    probe_nodes_reading(inv, nodes, fleet, forks, envs, layout, &[]).await
-}
-
-/// [`probe_nodes`], reading the content of the managed files `files` of each node too.
-pub async fn probe_nodes_reading(
-    inv: &Inventory,
-    nodes: &[&Node],
-    fleet: &Fleet,
-    forks: usize,
-    envs: &BTreeMap<String, HostEnv>,
-    layout: &Layout,
-    files: &[&str],
-) -> HostResults {
-    let files = |_: &str| files.iter().map(|f| f.to_string()).collect();
-    probe_nodes_reading_each(inv, nodes, fleet, forks, envs, layout, &files).await
-}
-
-/// [`probe_nodes`], reading the content of the managed files `files(node)` of each node.
-pub async fn probe_nodes_reading_each(
     inv: &Inventory,
     nodes: &[&Node],
     fleet: &Fleet,

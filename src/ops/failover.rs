@@ -462,7 +462,7 @@ pub fn node_facts<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::scripted::{Scripted, World, healthy, node_mut};
+    use crate::ops::scripted::{self, Scripted, World, healthy, node_mut};
     use crate::plan::fixtures;
 
     fn running(world: &World, node: &Node) -> bool {
@@ -477,14 +477,11 @@ mod tests {
         world: World,
         node: &str,
     ) -> (Status, String, Scripted, tempfile::TempDir) {
-        let dir = tempfile::tempdir().unwrap();
-        let hosts = Scripted::new(world);
-        script(&hosts);
-        let s = hosts.session(&dir.path().join("lab.toml"), inv.clone());
         let opts = Opts { node: node.into(), accept_data_loss: false };
-        let mut out = Vec::new();
-        let status = failover(&s, &opts, Instant::now(), &mut out).await.unwrap();
-        (status, String::from_utf8(out).unwrap(), hosts, dir)
+        let op =
+            async |s: &Session, out: &mut Vec<u8>| failover(s, &opts, Instant::now(), out).await;
+        let ran = scripted::run(inv, world, script, op).await;
+        (ran.status, ran.out, ran.hosts, ran.dir)
     }
 
     #[tokio::test]

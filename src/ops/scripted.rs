@@ -89,6 +89,32 @@ impl Scripted {
     }
 }
 
+/// How one operation ended on the stand-in: its status, what it printed, the stand-in (its
+/// log), and the directory of the inventory's side files (roles, replication record).
+pub struct Ran {
+    pub status: Status,
+    pub out: String,
+    pub hosts: Scripted,
+    pub dir: tempfile::TempDir,
+}
+
+/// Run `op` in a session on `inv` (as if in a fresh directory) whose hosts hold `world`, after
+/// `script` set what fails and what steps change.
+pub async fn run(
+    inv: &Inventory,
+    world: World,
+    script: impl FnOnce(&Scripted),
+    op: impl AsyncFnOnce(&Session, &mut Vec<u8>) -> Result<Status, Error>,
+) -> Ran {
+    let dir = tempfile::tempdir().unwrap();
+    let hosts = Scripted::new(world);
+    script(&hosts);
+    let s = hosts.session(&dir.path().join("lab.toml"), inv.clone());
+    let mut out = Vec::new();
+    let status = op(&s, &mut out).await.unwrap();
+    Ran { status, out: String::from_utf8(out).unwrap(), hosts, dir }
+}
+
 /// How the log names a step: `node: step` (a register step as `node: register`).
 pub fn what(step: &Step) -> String {
     let node = step.node.as_deref().unwrap_or(&step.host);

@@ -84,9 +84,7 @@ impl Hosts for Ssh {
         nodes: &'a [&'a Node],
         files: &'a (dyn Fn(&str) -> Vec<String> + Sync),
     ) -> BoxFuture<'a, HostResults> {
-        Box::pin(cluster::probe_nodes_reading_each(
-            &s.inv, nodes, &s.fleet, s.forks, &s.envs, &s.layout, files,
-        ))
+        Box::pin(cluster::probe_nodes(&s.inv, nodes, &s.fleet, s.forks, &s.envs, &s.layout, files))
     }
 
     fn run<'a>(

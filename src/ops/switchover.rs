@@ -322,7 +322,7 @@ pub async fn hand_over<'a>(
 mod tests {
     use super::*;
     use crate::inventory::Inventory;
-    use crate::ops::scripted::{Scripted, World, healthy, streaming};
+    use crate::ops::scripted::{self, Scripted, World, healthy, streaming};
     use crate::plan::fixtures;
 
     const CONTROLDATA: &str = "Database cluster state:               shut down\n\
@@ -335,13 +335,10 @@ mod tests {
         world: World,
         node: &str,
     ) -> (Status, String, Scripted, tempfile::TempDir) {
-        let dir = tempfile::tempdir().unwrap();
-        let hosts = Scripted::new(world);
-        script(&hosts);
-        let s = hosts.session(&dir.path().join("shop.toml"), inv.clone());
-        let mut out = Vec::new();
-        let status = switchover(&s, node, Instant::now(), &mut out).await.unwrap();
-        (status, String::from_utf8(out).unwrap(), hosts, dir)
+        let op =
+            async |s: &Session, out: &mut Vec<u8>| switchover(s, node, Instant::now(), out).await;
+        let ran = scripted::run(inv, world, script, op).await;
+        (ran.status, ran.out, ran.hosts, ran.dir)
     }
 
     fn pair_streaming(inv: &Inventory) -> World {
@@ -372,7 +369,7 @@ mod tests {
             ]
         );
         assert!(out.contains("switchover pg1: pg1_standby on pg-b"), "{out}");
-        let roles = crate::inventory::roles::load(&dir.path().join("shop.toml")).unwrap();
+        let roles = crate::inventory::roles::load(&dir.path().join("lab.toml")).unwrap();
         assert_eq!(roles.datanodes["pg1"].primary, "pg1_standby");
         assert!(roles.datanodes["pg1"].old_primary_follows);
     }
@@ -386,7 +383,7 @@ mod tests {
         assert_eq!(status, Status::Failed);
         assert_eq!(hosts.log(), ["lock switchover", "pg1: stop (fast)"]);
         assert!(out.contains("pg1 did not stop cleanly: nothing was promoted"), "{out}");
-        assert!(!dir.path().join("shop.roles.toml").exists());
+        assert!(!dir.path().join("lab.roles.toml").exists());
     }
 
     #[tokio::test]

@@ -127,12 +127,7 @@ fn phase_names(phases: &[Phase]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn text(write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> String {
-        let mut out = Vec::new();
-        write(&mut out).unwrap();
-        String::from_utf8(out).unwrap()
-    }
+    use crate::executor::report::text;
 
     #[test]
     fn interruptions_name_the_phases_not_run() {

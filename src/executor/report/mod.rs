@@ -230,6 +230,14 @@ fn fold(labels: &[&str]) -> String {
     }
 }
 
+/// What `write` writes, as text (for tests of the lines).
+#[cfg(test)]
+pub(crate) fn text(write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> String {
+    let mut out = Vec::new();
+    write(&mut out).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

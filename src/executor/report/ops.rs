@@ -343,13 +343,8 @@ pub fn not_removed_file(path: &Path, e: &io::Error, out: &mut dyn Write) -> io::
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::executor::report::text;
     use crate::plan::fixtures;
-
-    fn text(write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> String {
-        let mut out = Vec::new();
-        write(&mut out).unwrap();
-        String::from_utf8(out).unwrap()
-    }
 
     #[test]
     fn handovers_name_the_new_primary_its_address_and_the_times() {
