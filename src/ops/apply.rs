@@ -84,16 +84,14 @@ pub async fn apply(
             let n = nodes.iter().find(|n| n.name == node);
             n.map(|n| n.files.iter().map(|f| f.name.clone()).collect()).unwrap_or_default()
         };
-        match cluster::lock_and_probe(inv, &s.fleet, &s.envs, "apply", &layout.bin, &files).await {
-            Ok((lock, facts)) => (Some(lock), Some(facts)),
+        match s.lock_and_probe("apply", &files).await {
+            Ok((lock, facts)) => (lock, Some(facts)),
             Err(status) => return status,
         }
     };
     // Read again under the lock: a failover or switchover may have changed the roles since the
     // inventory was loaded with them, and this apply would deploy (and record) the old ones.
-    if lock.is_some()
-        && let Err(e) = roles_unchanged(&s.path, &roles)
-    {
+    if !dry_run && let Err(e) = roles_unchanged(&s.path, &roles) {
         return give_up(lock, Err(e)).await;
     }
     let (package, archive) = match packing {
@@ -285,7 +283,7 @@ async fn converge(
             build,
             password,
         };
-        let ok = cluster::run_steps(&phase.steps, &cx, s.forks, &mut err).await?;
+        let ok = s.failed_with(&cx, &phase.steps, &mut err).await?.is_empty();
         if !ok && crate::interrupt::interrupted() {
             report::phase_interrupted(phase.name, &plan.phases[i + 1..], &mut err)?;
             return Ok(Status::Interrupted);
@@ -365,7 +363,7 @@ async fn probe(
             .map(|n| n.files.iter().map(|f| f.name.clone()).collect())
             .unwrap_or_default()
     };
-    split(cluster::probe(&s.inv, &s.fleet, s.forks, &s.envs, &s.layout.bin, &files).await)
+    split(s.probe_all(&files).await)
 }
 
 /// The facts of every host, or the hosts that could not be probed.
@@ -485,5 +483,84 @@ mod tests {
         assert_eq!(err.exit_status(), Status::Failed);
         assert!(err.to_string().contains("changed while apply started"), "{err}");
         assert!(roles_unchanged(&path, &failed_over).is_ok());
+    }
+}
+
+#[cfg(test)]
+mod orchestration {
+    use super::*;
+    use crate::inventory::Inventory;
+    use crate::ops::scripted::{self, Ran, World, healthy, node_mut, streaming};
+    use crate::plan::fixtures;
+    use crate::plan::render::Renderer;
+
+    /// A PostgreSQL cluster as apply leaves it: every node running with the files apply writes,
+    /// pg1_standby streaming from pg1.
+    fn deployed(inv: &Inventory) -> World {
+        let mut world = healthy(inv);
+        streaming(&mut world, inv.node("pg1").unwrap(), inv.node("pg1_standby").unwrap());
+        node_mut(&mut world, inv.node("pg2").unwrap()).unwrap().in_recovery = Some(false);
+        let layout = Layout { bin: "bin".into(), lib: "lib".into() };
+        let (_, nodes) = desired(inv, &Renderer::new(), &layout.bin, None, None).unwrap();
+        for n in &nodes {
+            let f = node_mut(&mut world, inv.node(&n.name).unwrap()).unwrap();
+            for file in &n.files {
+                f.files.insert(file.name.clone(), file.content.clone().into_bytes());
+            }
+        }
+        world
+    }
+
+    fn local() -> Local {
+        Local { packing: None, build: None, password: None }
+    }
+
+    async fn apply_on(
+        inv: &Inventory,
+        world: World,
+        script: impl FnOnce(&scripted::Scripted),
+    ) -> Ran {
+        let op = async |s: &Session, _: &mut Vec<u8>| {
+            apply(s, Roles::default(), local(), false, Instant::now()).await
+        };
+        scripted::run(inv, world, script, op).await
+    }
+
+    #[tokio::test]
+    async fn a_cluster_that_matches_its_inventory_gets_nothing_but_the_lock() {
+        let inv = fixtures::postgresql();
+        let ran = apply_on(&inv, deployed(&inv), |_| {}).await;
+        assert_eq!(ran.status, Status::Ok);
+        assert_eq!(ran.hosts.log(), ["lock apply"]);
+    }
+
+    #[tokio::test]
+    async fn a_stopped_node_is_started_then_the_cluster_is_verified_from_a_new_probe() {
+        let inv = fixtures::postgresql();
+        let pg2 = inv.node("pg2").unwrap().clone();
+        let mut world = deployed(&inv);
+        let f = node_mut(&mut world, &pg2).unwrap();
+        (f.running, f.alive, f.in_recovery) = (false, false, None);
+        let ran = apply_on(&inv, world, move |h| {
+            h.on("pg2: start", move |w| {
+                let f = node_mut(w, &pg2).unwrap();
+                (f.running, f.alive, f.in_recovery) = (true, true, Some(false));
+            });
+        })
+        .await;
+        assert_eq!(ran.status, Status::Ok);
+        assert_eq!(ran.hosts.log(), ["lock apply", "pg2: start"]);
+    }
+
+    #[tokio::test]
+    async fn a_start_that_fails_stops_apply_at_its_phase() {
+        let inv = fixtures::postgresql();
+        let pg2 = inv.node("pg2").unwrap().clone();
+        let mut world = deployed(&inv);
+        let f = node_mut(&mut world, &pg2).unwrap();
+        (f.running, f.alive, f.in_recovery) = (false, false, None);
+        let ran = apply_on(&inv, world, |h| h.fail_while("pg2: start", |_| true)).await;
+        assert_eq!(ran.status, Status::Failed);
+        assert_eq!(ran.hosts.log(), ["lock apply", "pg2: start"]);
     }
 }

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::Instant;
 
-use crate::executor::{self, Target, report};
+use crate::executor::report;
 use crate::flavors::StopMode;
 use crate::inventory::{self, Node};
 use crate::plan::clean::{Removal, clean_plan};
@@ -51,11 +51,7 @@ pub async fn clean(
         plan.removals.iter().partition(|r| ran.stopped(&r.node));
     report::phase_header("remove data directories", out)?;
     let steps: Vec<_> = removals.iter().map(|r| r.step()).collect();
-    let items = steps.iter().enumerate().map(|(i, s)| {
-        (Target { host: s.host.clone(), node: s.node.as_deref().map(String::from) }, i)
-    });
-    let outcomes =
-        executor::run_items(items.collect(), s.forks, |_, i| s.hosts.run(s, &steps[i])).await;
+    let outcomes = s.outcomes(&steps).await;
     for (step, outcome) in steps.iter().zip(&outcomes) {
         report::progress(step, outcome, out)?;
     }

@@ -14,7 +14,7 @@ use crate::executor::steps::{HostEnv, StepContext, run_step};
 use crate::executor::{self, Target, report};
 use crate::plan::step::Step;
 
-use crate::inventory::{Inventory, Node, Source, replication, roles};
+use crate::inventory::{Inventory, Source, replication, roles};
 use crate::lock::{self, ClusterLock, LockHost};
 use crate::observe::{self, Facts};
 use crate::plan::desired::{bin_dir, passfile_path};
@@ -219,34 +219,6 @@ pub async fn probe(
     let bin = |host: &str| bin_dir(inv.host(host).expect("inventory host"), bin_rel);
     let as_user = |host: &str| envs[host].as_user.clone();
     observe::observe(inv, fleet, forks, &bin, files, &as_user).await
-}
-
-/// One probe per host that holds one of `nodes`, reading only those nodes, and the content of
-/// each node's managed files `files(node)`.
-pub async fn probe_nodes(
-    inv: &Inventory,
-    nodes: &[&Node],
-    fleet: &Fleet,
-    forks: usize,
-    envs: &BTreeMap<String, HostEnv>,
-    layout: &Layout,
-    files: &(dyn Fn(&str) -> Vec<String> + Sync),
-) -> HostResults {
-    let scope = Inventory {
-        hosts: inv
-            .hosts
-            .iter()
-            .filter(|h| nodes.iter().any(|n| n.host == h.name))
-            .cloned()
-            .collect(),
-        nodes: nodes.iter().map(|n| (*n).clone()).collect(),
-        ..inv.clone()
-    };
-    let facts = probe(&scope, fleet, forks, envs, &layout.bin, files).await;
-    facts
-        .into_iter()
-        .map(|(h, f)| (h, f.map_err(|e| format!("{}: {}", e.step, e.message()))))
-        .collect()
 }
 
 /// Run `steps` at once (at most `forks`), reporting each on `out`; `Ok(false)` if one failed.

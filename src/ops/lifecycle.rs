@@ -8,11 +8,12 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::Instant;
 
-use crate::executor::{self, Target, report};
+use crate::executor::report;
 use crate::flavors::{self, NodeCommands};
 use crate::inventory::{self, Inventory, Node, roles};
 use crate::plan::lifecycle::{Decision, Direction, NodeDecision, Ran, tiers};
 use crate::plan::state::HostFacts;
+use crate::plan::step::Step;
 
 use super::cluster::LockScope;
 use super::session::Session;
@@ -90,26 +91,15 @@ pub async fn change(
             }
             continue;
         }
-        let steps: Vec<(Target, usize)> = tier
+        let steps: Vec<Step> = tier
             .nodes
             .iter()
-            .enumerate()
-            .filter_map(|(i, n)| match &n.decision {
-                Decision::Run(s) => Some((
-                    Target { host: s.host.clone(), node: s.node.as_deref().map(String::from) },
-                    i,
-                )),
+            .filter_map(|n| match &n.decision {
+                Decision::Run(step) => Some(step.clone()),
                 _ => None,
             })
             .collect();
-        let outcomes = executor::run_items(steps, s.forks, |_, i| {
-            let decision = &tier.nodes[i].decision;
-            async move {
-                let Decision::Run(step) = decision else { unreachable!("only steps are run") };
-                s.hosts.run(s, step).await
-            }
-        })
-        .await;
+        let outcomes = s.outcomes(&steps).await;
         let mut outcomes = outcomes.iter();
         for n in &tier.nodes {
             match &n.decision {

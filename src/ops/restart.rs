@@ -274,9 +274,9 @@ async fn roll_over<'a>(
 /// named by its step (`pg1 on h1: check: pg1_standby streams from it again`). On success, the
 /// restart step's output (it says how long the node was down).
 async fn roll_one(s: &Session, steps: &[Step]) -> Result<Output, StepError> {
-    let mut first = None;
+    let (cx, mut first) = (s.steps(), None);
     for step in steps {
-        let output = s.hosts.run(s, step).await.map_err(|e| {
+        let output = s.hosts.run(&cx, step).await.map_err(|e| {
             // The step already says restart or check; a connect failure says so.
             let step = match e.step.as_str() {
                 "restart" | "check" => step.to_string(),

@@ -11,8 +11,10 @@ use std::sync::{Arc, Mutex};
 use futures::future::BoxFuture;
 
 use crate::executor::StepError;
+use crate::executor::steps::StepContext;
 use crate::inventory::{Inventory, Node};
 use crate::lock::ClusterLock;
+use crate::observe::Facts;
 use crate::plan::render::Renderer;
 use crate::plan::state::{HostFacts, NodeFacts, Replica, ReplicaState};
 use crate::plan::step::{Action, Step};
@@ -66,6 +68,18 @@ impl Scripted {
     /// Steps whose [`what`] starts with `prefix` print `stdout` when they succeed.
     pub fn prints(&self, prefix: &str, stdout: &str) {
         self.0.lock().unwrap().outputs.push((prefix.to_string(), stdout.to_string()));
+    }
+
+    /// What the world shows of `scope`'s hosts now (a host the script does not name cannot be
+    /// reached).
+    fn probe_now(&self, scope: &Inventory) -> Facts {
+        let script = self.0.lock().unwrap();
+        let fact = |host: &str| match script.world.get(host) {
+            Some(Ok(facts)) => Ok(facts.clone()),
+            Some(Err(why)) => Err(StepError::found("connect", why.clone())),
+            None => Err(StepError::found("connect", "not in the script")),
+        };
+        scope.hosts.iter().map(|h| (h.name.clone(), fact(&h.name))).collect()
     }
 
     /// What ran, in order.
@@ -132,23 +146,16 @@ impl Hosts for Scripted {
     fn probe<'a>(
         &'a self,
         _: &'a Session,
-        nodes: &'a [&'a Node],
+        scope: &'a Inventory,
         _: &'a (dyn Fn(&str) -> Vec<String> + Sync),
-    ) -> BoxFuture<'a, HostResults> {
-        let script = self.0.lock().unwrap();
-        let hosts: BTreeMap<_, _> = nodes
-            .iter()
-            .map(|n| {
-                let facts = script.world.get(&n.host).cloned();
-                (n.host.clone(), facts.unwrap_or_else(|| Err("not in the script".into())))
-            })
-            .collect();
-        Box::pin(async move { hosts })
+    ) -> BoxFuture<'a, Facts> {
+        let facts = self.probe_now(scope);
+        Box::pin(async move { facts })
     }
 
     fn run<'a>(
         &'a self,
-        _: &'a Session,
+        _: &'a StepContext<'a>,
         step: &'a Step,
     ) -> BoxFuture<'a, Result<Output, StepError>> {
         let mut guard = self.0.lock().unwrap();
@@ -177,6 +184,17 @@ impl Hosts for Scripted {
     ) -> BoxFuture<'a, Result<Option<ClusterLock>, Result<Status, Error>>> {
         self.0.lock().unwrap().log.push(format!("lock {what}"));
         Box::pin(async { Ok(None) })
+    }
+
+    fn lock_and_probe<'a>(
+        &'a self,
+        s: &'a Session,
+        what: &'a str,
+        _: &'a (dyn Fn(&str) -> Vec<String> + Sync),
+    ) -> BoxFuture<'a, Result<(Option<ClusterLock>, Facts), Result<Status, Error>>> {
+        self.0.lock().unwrap().log.push(format!("lock {what}"));
+        let facts = self.probe_now(&s.inv);
+        Box::pin(async move { Ok((None, facts)) })
     }
 }
 

@@ -18,6 +18,7 @@ use crate::executor::{self, Outcome, StepError, Target};
 use crate::flavors::{self, NodeCommands};
 use crate::inventory::{Inventory, Node};
 use crate::lock::ClusterLock;
+use crate::observe::Facts;
 use crate::plan::desired::{bin_dir, psql};
 use crate::plan::render::Renderer;
 use crate::plan::step::Step;
@@ -48,21 +49,31 @@ pub struct Session {
 
 /// What a [`Session`] does on the hosts: the seam between the operations and SSH.
 pub trait Hosts: Send + Sync {
-    /// One probe per host that holds one of `nodes`, reading only those nodes, and the content
-    /// of each node's managed files `files(node)`.
+    /// One probe per host of `scope` (an inventory narrowed to the hosts and nodes to read),
+    /// reading each node's managed files `files(node)` too.
     fn probe<'a>(
         &'a self,
         s: &'a Session,
-        nodes: &'a [&'a Node],
+        scope: &'a Inventory,
         files: &'a (dyn Fn(&str) -> Vec<String> + Sync),
-    ) -> BoxFuture<'a, HostResults>;
+    ) -> BoxFuture<'a, Facts>;
 
-    /// Run one step on its host.
+    /// Run one step on its host, with what `cx` gives steps (apply's has the install to ship,
+    /// the build and the password; the others' [`Session::steps`]).
     fn run<'a>(
         &'a self,
-        s: &'a Session,
+        cx: &'a StepContext<'a>,
         step: &'a Step,
     ) -> BoxFuture<'a, Result<Output, StepError>>;
+
+    /// Take the cluster lock for `what` on every host and probe them all in the same login;
+    /// see [`cluster::lock_and_probe`].
+    fn lock_and_probe<'a>(
+        &'a self,
+        s: &'a Session,
+        what: &'a str,
+        files: &'a (dyn Fn(&str) -> Vec<String> + Sync),
+    ) -> BoxFuture<'a, Result<(Option<ClusterLock>, Facts), Result<Status, Error>>>;
 
     /// Take the cluster lock for `what`; see [`cluster::lock`]. `Ok(None)`: nothing to hold
     /// (a stand-in).
@@ -81,18 +92,32 @@ impl Hosts for Ssh {
     fn probe<'a>(
         &'a self,
         s: &'a Session,
-        nodes: &'a [&'a Node],
+        scope: &'a Inventory,
         files: &'a (dyn Fn(&str) -> Vec<String> + Sync),
-    ) -> BoxFuture<'a, HostResults> {
-        Box::pin(cluster::probe_nodes(&s.inv, nodes, &s.fleet, s.forks, &s.envs, &s.layout, files))
+    ) -> BoxFuture<'a, Facts> {
+        Box::pin(cluster::probe(scope, &s.fleet, s.forks, &s.envs, &s.layout.bin, files))
     }
 
     fn run<'a>(
         &'a self,
-        s: &'a Session,
+        cx: &'a StepContext<'a>,
         step: &'a Step,
     ) -> BoxFuture<'a, Result<Output, StepError>> {
-        Box::pin(async move { run_step(step, &s.steps()).await })
+        Box::pin(run_step(step, cx))
+    }
+
+    fn lock_and_probe<'a>(
+        &'a self,
+        s: &'a Session,
+        what: &'a str,
+        files: &'a (dyn Fn(&str) -> Vec<String> + Sync),
+    ) -> BoxFuture<'a, Result<(Option<ClusterLock>, Facts), Result<Status, Error>>> {
+        Box::pin(async move {
+            let (lock, facts) =
+                cluster::lock_and_probe(&s.inv, &s.fleet, &s.envs, what, &s.layout.bin, files)
+                    .await?;
+            Ok((Some(lock), facts))
+        })
     }
 
     fn lock<'a>(
@@ -176,7 +201,7 @@ impl Session {
     /// [`Session::probe`], reading the content of the managed files `files` of each node too.
     pub async fn probe_reading(&self, nodes: &[&Node], files: &[&str]) -> HostResults {
         let files = |_: &str| files.iter().map(|f| f.to_string()).collect();
-        self.hosts.probe(self, nodes, &files).await
+        self.probe_reading_each(nodes, &files).await
     }
 
     /// [`Session::probe`], reading each node's own managed files `files(node)`.
@@ -185,7 +210,37 @@ impl Session {
         nodes: &[&Node],
         files: &(dyn Fn(&str) -> Vec<String> + Sync),
     ) -> HostResults {
-        self.hosts.probe(self, nodes, files).await
+        let scope = Inventory {
+            hosts: self
+                .inv
+                .hosts
+                .iter()
+                .filter(|h| nodes.iter().any(|n| n.host == h.name))
+                .cloned()
+                .collect(),
+            nodes: nodes.iter().map(|n| (*n).clone()).collect(),
+            ..self.inv.clone()
+        };
+        let facts = self.hosts.probe(self, &scope, files).await;
+        facts
+            .into_iter()
+            .map(|(h, f)| (h, f.map_err(|e| format!("{}: {}", e.step, e.message()))))
+            .collect()
+    }
+
+    /// Probe every host of the inventory, reading each node's managed files `files(node)`:
+    /// per host its facts, or why it could not be probed.
+    pub async fn probe_all(&self, files: &(dyn Fn(&str) -> Vec<String> + Sync)) -> Facts {
+        self.hosts.probe(self, &self.inv, files).await
+    }
+
+    /// Take the cluster lock for `what` on every host and probe them in the same login.
+    pub async fn lock_and_probe(
+        &self,
+        what: &str,
+        files: &(dyn Fn(&str) -> Vec<String> + Sync),
+    ) -> Result<(Option<ClusterLock>, Facts), Result<Status, Error>> {
+        self.hosts.lock_and_probe(self, what, files).await
     }
 
     /// Run `steps` at once (at most `forks`), reporting each on `out`; `Ok(false)` if one
@@ -196,9 +251,17 @@ impl Session {
 
     /// Run `steps` at once, reporting each on `out`; the ones that failed.
     pub async fn failed(&self, steps: &[Step], out: &mut dyn Write) -> Result<Vec<Step>, Error> {
-        let items = steps.iter().map(|s| (target(s), s)).collect();
-        let outcomes =
-            executor::run_items(items, self.forks, |_, step| self.hosts.run(self, step)).await;
+        self.failed_with(&self.steps(), steps, out).await
+    }
+
+    /// [`Session::failed`] with what `cx` gives steps (apply's install, build and password).
+    pub async fn failed_with(
+        &self,
+        cx: &StepContext<'_>,
+        steps: &[Step],
+        out: &mut dyn Write,
+    ) -> Result<Vec<Step>, Error> {
+        let outcomes = self.outcomes_with(cx, steps).await;
         let mut failed = Vec::new();
         for (step, outcome) in steps.iter().zip(&outcomes) {
             crate::executor::report::progress(step, outcome, out)?;
@@ -209,10 +272,21 @@ impl Session {
         Ok(failed)
     }
 
+    /// Run `steps` at once (at most `forks`): one outcome each, in order, not reported.
+    pub async fn outcomes(&self, steps: &[Step]) -> Vec<Outcome> {
+        self.outcomes_with(&self.steps(), steps).await
+    }
+
+    async fn outcomes_with(&self, cx: &StepContext<'_>, steps: &[Step]) -> Vec<Outcome> {
+        let items = steps.iter().map(|s| (target(s), s)).collect();
+        executor::run_items(items, self.forks, |_, step| self.hosts.run(cx, step)).await
+    }
+
     /// Run one step (not reported: the caller says what its outcome means).
     pub async fn run_one(&self, step: &Step) -> Outcome {
+        let cx = self.steps();
         let items = vec![(target(step), step)];
-        executor::run_items(items, 1, |_, step| self.hosts.run(self, step)).await.remove(0)
+        executor::run_items(items, 1, |_, step| self.hosts.run(&cx, step)).await.remove(0)
     }
 
     /// The commands that start, stop, promote, ... `node`.
