@@ -22,7 +22,7 @@ use crate::source::Layout;
 use crate::transport::{ExitStatus, Fleet, Output};
 
 use super::cluster::{HostResults, LockScope};
-use super::session::{Hosts, Session};
+use super::session::{Hosts, Refused, Session};
 use super::{Error, Status};
 
 /// What the hosts hold: per host its facts, or why it cannot be reached.
@@ -181,7 +181,7 @@ impl Hosts for Scripted {
         _: &'a Session,
         what: &'a str,
         _: LockScope,
-    ) -> BoxFuture<'a, Result<Option<ClusterLock>, Result<Status, Error>>> {
+    ) -> BoxFuture<'a, Result<Option<ClusterLock>, Refused>> {
         self.0.lock().unwrap().log.push(format!("lock {what}"));
         Box::pin(async { Ok(None) })
     }
@@ -191,7 +191,7 @@ impl Hosts for Scripted {
         s: &'a Session,
         what: &'a str,
         _: &'a (dyn Fn(&str) -> Vec<String> + Sync),
-    ) -> BoxFuture<'a, Result<(Option<ClusterLock>, Facts), Result<Status, Error>>> {
+    ) -> BoxFuture<'a, Result<(Option<ClusterLock>, Facts), Refused>> {
         self.0.lock().unwrap().log.push(format!("lock {what}"));
         let facts = self.probe_now(&s.inv);
         Box::pin(async move { Ok((None, facts)) })

@@ -47,6 +47,9 @@ pub struct Session {
     pub hosts: Box<dyn Hosts>,
 }
 
+/// A lock refused: the refusal is reported already, and this is how the command ends.
+pub type Refused = Result<Status, Error>;
+
 /// What a [`Session`] does on the hosts: the seam between the operations and SSH.
 pub trait Hosts: Send + Sync {
     /// One probe per host of `scope` (an inventory narrowed to the hosts and nodes to read),
@@ -73,7 +76,7 @@ pub trait Hosts: Send + Sync {
         s: &'a Session,
         what: &'a str,
         files: &'a (dyn Fn(&str) -> Vec<String> + Sync),
-    ) -> BoxFuture<'a, Result<(Option<ClusterLock>, Facts), Result<Status, Error>>>;
+    ) -> BoxFuture<'a, Result<(Option<ClusterLock>, Facts), Refused>>;
 
     /// Take the cluster lock for `what`; see [`cluster::lock`]. `Ok(None)`: nothing to hold
     /// (a stand-in).
@@ -82,7 +85,7 @@ pub trait Hosts: Send + Sync {
         s: &'a Session,
         what: &'a str,
         scope: LockScope,
-    ) -> BoxFuture<'a, Result<Option<ClusterLock>, Result<Status, Error>>>;
+    ) -> BoxFuture<'a, Result<Option<ClusterLock>, Refused>>;
 }
 
 /// The hosts over SSH, through the session's fleet.
@@ -111,7 +114,7 @@ impl Hosts for Ssh {
         s: &'a Session,
         what: &'a str,
         files: &'a (dyn Fn(&str) -> Vec<String> + Sync),
-    ) -> BoxFuture<'a, Result<(Option<ClusterLock>, Facts), Result<Status, Error>>> {
+    ) -> BoxFuture<'a, Result<(Option<ClusterLock>, Facts), Refused>> {
         Box::pin(async move {
             let (lock, facts) =
                 cluster::lock_and_probe(&s.inv, &s.fleet, &s.envs, what, &s.layout.bin, files)
@@ -125,7 +128,7 @@ impl Hosts for Ssh {
         s: &'a Session,
         what: &'a str,
         scope: LockScope,
-    ) -> BoxFuture<'a, Result<Option<ClusterLock>, Result<Status, Error>>> {
+    ) -> BoxFuture<'a, Result<Option<ClusterLock>, Refused>> {
         Box::pin(
             async move { cluster::lock(&s.inv, &s.fleet, &s.envs, what, scope).await.map(Some) },
         )
@@ -183,7 +186,7 @@ impl Session {
         &self,
         what: &str,
         scope: LockScope,
-    ) -> Result<Option<ClusterLock>, Result<Status, Error>> {
+    ) -> Result<Option<ClusterLock>, Refused> {
         self.hosts.lock(self, what, scope).await
     }
 
@@ -239,7 +242,7 @@ impl Session {
         &self,
         what: &str,
         files: &(dyn Fn(&str) -> Vec<String> + Sync),
-    ) -> Result<(Option<ClusterLock>, Facts), Result<Status, Error>> {
+    ) -> Result<(Option<ClusterLock>, Facts), Refused> {
         self.hosts.lock_and_probe(self, what, files).await
     }
 
