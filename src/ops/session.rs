@@ -182,11 +182,7 @@ impl Session {
 
     /// Take the cluster lock for `what`; see [`cluster::lock`]. A refusal is reported on stderr
     /// and closes the fleet. The lock is held until the value is dropped or released.
-    pub async fn lock(
-        &self,
-        what: &str,
-        scope: LockScope,
-    ) -> Result<Option<ClusterLock>, Refused> {
+    pub async fn lock(&self, what: &str, scope: LockScope) -> Result<Option<ClusterLock>, Refused> {
         self.hosts.lock(self, what, scope).await
     }
 
