@@ -13,6 +13,7 @@ use crate::executor::StepError;
 pub use crate::remote::lock::LOCK_FILE;
 use crate::remote::lock::{BUSY, lock_script};
 use crate::shell::Become;
+use crate::shell::Lines;
 use crate::transport::{Fleet, Held};
 
 /// Who this process is, for the owner file: `apply by USER@HOST (pid N)`.
@@ -36,7 +37,7 @@ pub struct LockHost {
     pub data_root: String,
     pub as_user: Become,
     /// A read-only script to run once the lock is held (see [`lock_script`]).
-    pub then: Option<String>,
+    pub then: Option<Lines>,
 }
 
 impl ClusterLock {
@@ -56,7 +57,7 @@ impl ClusterLock {
                 Err(_) if skip_unreachable => return Ok(None),
                 Err(e) => return Err(crate::errors::chain(&e)),
             };
-            let script = lock_script(&h.data_root, owner, h.then.as_deref()).to_string();
+            let script = lock_script(&h.data_root, owner, h.then.clone()).to_string();
             let script = h.as_user.wrap(&script);
             match session.hold(&script).await.map_err(|e| crate::errors::chain(&e))? {
                 Ok((mut held, line)) if line == "locked" => {

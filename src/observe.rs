@@ -10,6 +10,7 @@ use crate::plan::desired::passfile_path;
 use crate::plan::state::{HostFacts, parse_probe};
 use crate::remote::probe::{ProbeNode, probe_script};
 use crate::shell::Become;
+use crate::shell::Lines;
 use crate::transport::{ExitStatus, Fleet, Output};
 
 /// Facts per host name, or why the host could not be probed.
@@ -29,7 +30,7 @@ pub async fn observe(
         inv.hosts.iter().map(|h| Target { host: h.name.clone(), node: None }).collect();
     let outcomes = executor::run_all(targets, forks, |target| async move {
         let host = inv.host(&target.host).expect("inventory host");
-        let script = host_script(inv, &host.name, bin_dir, files);
+        let script = host_script(inv, &host.name, bin_dir, files).to_string();
         let session = fleet.session(&host.name).await.map_err(|e| StepError::new("connect", e))?;
         let out = session.run(&as_user(&host.name).wrap(&script)).await;
         out.map_err(|e| StepError::new("probe", e))
@@ -50,7 +51,7 @@ pub fn host_script(
     host: &str,
     bin_dir: &(dyn Fn(&str) -> String + Sync),
     files: &(dyn Fn(&str) -> Vec<String> + Sync),
-) -> String {
+) -> Lines {
     let host = inv.host(host).expect("inventory host");
     let flavor = flavors::of(inv.cluster.flavor);
     let nodes: Vec<ProbeNode> = inv
@@ -76,7 +77,6 @@ pub fn host_script(
         passfile.as_deref(),
         &nodes,
     )
-    .to_string()
 }
 
 /// What the probe printed, run under the cluster lock ([`crate::remote::lock::lock_script`]).

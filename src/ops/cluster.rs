@@ -20,7 +20,7 @@ use crate::observe::{self, Facts};
 use crate::plan::desired::{bin_dir, passfile_path};
 use crate::plan::render::Renderer;
 use crate::plan::state::HostFacts;
-use crate::shell::{Become, Cmd, Script};
+use crate::shell::{Become, Cmd, Lines, Script};
 use crate::source::{self, Layout};
 use crate::transport::Fleet;
 
@@ -178,7 +178,7 @@ async fn lock_then(
     envs: &BTreeMap<String, HostEnv>,
     what: &str,
     scope: LockScope,
-    then: &(dyn Fn(&str) -> Option<String> + Sync),
+    then: &(dyn Fn(&str) -> Option<Lines> + Sync),
 ) -> Result<ClusterLock, Result<Status, Error>> {
     let hosts: Vec<LockHost> = inv
         .hosts

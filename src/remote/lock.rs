@@ -21,7 +21,7 @@ pub const BUSY: u32 = 75;
 /// pays one shell start-up instead of two) and print its output as a block (`block N`, then N
 /// bytes; [`crate::transport::Held::read_block`]), then hold the lock until stdin closes.
 /// Busy: print the holder on stderr and exit 75.
-pub fn lock_script(data_root: &str, owner: &str, then: Option<&str>) -> Lines {
+pub fn lock_script(data_root: &str, owner: &str, then: Option<Lines>) -> Lines {
     let file = format!("{data_root}/{LOCK_FILE}");
     let owner_file = format!("{file}.owner");
     let steps = format!("{data_root}/{STEPS_LOCK}");
@@ -56,13 +56,12 @@ pub fn lock_script(data_root: &str, owner: &str, then: Option<&str>) -> Lines {
 }
 
 /// Shell that runs `script` in a subshell and prints what it printed on stdout as a block.
-fn run_as_block(script: &str) -> Lines {
-    // Constant, but for `script`.
+fn run_as_block(script: Lines) -> Lines {
+    // Constant around `script` (the probe, from `remote::probe`, built as Lines there).
     Lines::new()
         .raw("t=$(mktemp) || exit 1")
         .raw("(")
-        // Not a constant: a whole script (the probe, from `remote::probe`), nested as it is.
-        .raw(script)
+        .lines(script)
         .raw(") >\"$t\" 2>/dev/null")
         .raw("printf 'block %s\\n' \"$(($(wc -c < \"$t\")))\"")
         .raw("cat \"$t\"; rm -f \"$t\"")
@@ -118,7 +117,10 @@ mod tests {
         let then = "echo 'block 99'; printf 'a\\nb'; echo oops >&2; exit 3";
         let out = Command::new("/bin/sh")
             .arg("-c")
-            .arg(lock_script(&root, "apply by a@b (pid 1)", Some(then)).to_string())
+            .arg(
+                lock_script(&root, "apply by a@b (pid 1)", Some(Lines::new().raw(then)))
+                    .to_string(),
+            )
             .stdin(Stdio::null())
             .output()
             .unwrap();

@@ -2,9 +2,10 @@
 //! script built from [`crate::shell`] values: every value (path, argv, message) is quoted there,
 //! as a [`Cmd`](crate::shell::Cmd) argument or a shell variable or function
 //! ([`Lines`](crate::shell::Lines)), and the loops, traps and redirections around them are
-//! constant text that says why it is there. Three texts are not constants, by design: the
+//! constant text that says why it is there. Two texts are not constants, by design: the
 //! inventory's `pre_configure` lines and a one-word `exec` command (the operator's own shell,
-//! as ssh runs it), and a whole script nested in the lock script (the probe).
+//! as ssh runs it). A script nested in another (the probe in the lock script) stays a
+//! [`Lines`](crate::shell::Lines) value.
 //!
 //! No I/O here: nothing is run, uploaded or read. [`crate::observe`] runs the probe,
 //! [`crate::executor`] the build and step scripts, [`crate::ops::exec`] the `exec` command,

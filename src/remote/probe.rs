@@ -268,8 +268,8 @@ mod tests {
         n.port = 1;
         std::fs::create_dir_all(&n.data_dir).unwrap();
         std::fs::write(format!("{}/pg_hba.conf", n.data_dir), "a\n'b'\n").unwrap();
-        let probe = probe_script(&root, &format!("{root}/bin"), "pgxc", None, &[n]).to_string();
-        let script = crate::remote::lock::lock_script(&root, "apply by a@b (pid 1)", Some(&probe));
+        let probe = probe_script(&root, &format!("{root}/bin"), "pgxc", None, &[n]);
+        let script = crate::remote::lock::lock_script(&root, "apply by a@b (pid 1)", Some(probe));
         let out = std::process::Command::new("/bin/sh")
             .arg("-c")
             .arg(script.to_string())
