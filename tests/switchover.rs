@@ -331,8 +331,11 @@ fn postgres_xc_switchover_re_points_the_coordinator_and_the_old_datanode_follows
     assert!(text(&out.stdout).contains("nothing to do"), "{}", shown(&out));
 
     // A coordinator that stopped meanwhile (an X2 postmaster exits about 5 s after a crash
-    // recovery, which a datanode vanishing can cause) is started before it is re-pointed.
-    kill_server(&data(1, "coord1"));
+    // recovery, which a datanode vanishing can cause) is started before it is re-pointed. Its
+    // postmaster alone goes, as there: its pooler stays, holding the pooler's lock file.
+    let coord1 = postmaster_pid(&data(1, "coord1"));
+    kill("-KILL", coord1);
+    wait_for("coord1's postmaster to die", || process_gone(coord1));
     let out = pgxc(&["switchover", &inv, "dn1"]);
     assert!(out.status.success(), "switchover back: {}", shown(&out));
     assert!(

@@ -159,6 +159,7 @@ pub fn rewind(checkpoint: &[String], rewind: &[String], data_dir: &str) -> Scrip
 pub fn start(data_dir: &str, argv: &[String], ready: &[String]) -> Script {
     Script::new()
         .lines(clear_stale_pid_files(data_dir))
+        .lines(clear_leftovers(data_dir))
         .cmd(argv_cmd(argv))
         .lines(wait_until(ready))
 }
@@ -238,6 +239,49 @@ pub fn clear_stale_pid_files(data_dir: &str) -> Lines {
              rm -f -- \"$f\"; done; true",
             live_server("\"$f\"", "\"$d\"")
         ))
+}
+
+/// Shell that, when no server of `data_dir` holds a PID file there (run after
+/// [`clear_stale_pid_files`], which removes one that names no live server), kills what still
+/// runs in the directory and removes the socket lock files that name the directory and a
+/// process that is gone or a zombie. What a server that died leaves: a Postgres-X2
+/// coordinator's pooler outlives its postmaster, and its `.s.PGPOOL.N.lock` makes the next
+/// pooler refuse to start ("lock file ... already exists"), as a zombie's PID does, so the
+/// coordinator cannot start again. A lock file's second line is the data directory of the
+/// server that wrote it (postmaster.pid's format).
+pub fn clear_leftovers(data_dir: &str) -> Lines {
+    Lines::new()
+        .set("d", data_dir)
+        .set("given", data_dir)
+        .set("sock", crate::inventory::socket_dir(data_dir))
+        // Constant. Only server processes (postgres, gtm) are killed: a shell someone left in
+        // the directory is not a leftover. SIGKILL is delivered at once; the loop after it
+        // waits (2 s at most) until each is gone or a zombie.
+        .raw(
+            "if [ ! -s \"$d\"/postmaster.pid ] && [ ! -s \"$d\"/gtm.pid ] \\\n\
+             \x20 && d=$(cd \"$d\" 2>/dev/null && pwd -P); then\n\
+             \x20 killed=\n\
+             \x20 for p in /proc/[0-9]*; do\n\
+             \x20   [ \"$(readlink \"$p/cwd\" 2>/dev/null)\" = \"$d\" ] || continue\n\
+             \x20   case \"$(cat \"$p/comm\" 2>/dev/null)\" in postgres|gtm|gtm_proxy) ;; *) continue ;; esac\n\
+             \x20   kill -KILL \"${p#/proc/}\" 2>/dev/null && killed=\"$killed ${p#/proc/}\"\n\
+             \x20 done\n\
+             \x20 [ -n \"$killed\" ] && echo \"killed$killed (left by a server that is gone)\"\n\
+             \x20 gone() { ! kill -0 \"$1\" 2>/dev/null || grep -qs '^State:[[:space:]]*Z' /proc/\"$1\"/status; }\n\
+             \x20 for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32 33 34 35 36 37 38 39 40; do\n\
+             \x20   left=; for p in $killed; do gone \"$p\" || left=1; done\n\
+             \x20   [ -z \"$left\" ] && break; sleep 0.05\n\
+             \x20 done\n\
+             \x20 for l in \"$sock\"/.s.*.lock; do\n\
+             \x20   [ -f \"$l\" ] || continue\n\
+             \x20   o=$(sed -n 2p \"$l\" 2>/dev/null)\n\
+             \x20   [ -n \"$o\" ] && { [ \"$o\" = \"$d\" ] || [ \"$o\" = \"$given\" ]; } || continue\n\
+             \x20   p=$(head -n 1 \"$l\" 2>/dev/null); p=${p#-}\n\
+             \x20   case $p in ''|*[!0-9]*) continue ;; esac\n\
+             \x20   gone \"$p\" && rm -f -- \"$l\"\n\
+             \x20 done\n\
+             fi",
+        )
 }
 
 /// Remove what pg_basebackup and pg_rewind copy from the primary's data directory but
@@ -398,6 +442,7 @@ pub fn restart_script(
                 ),
         )
         .lines(wait_while(status))
+        .lines(clear_leftovers(data_dir))
         .cmd(argv_cmd(start))
         .lines(wait_until_started(ready, status))
         .lines(
@@ -449,6 +494,59 @@ mod tests {
 
     fn sh(script: impl std::fmt::Display) -> std::process::Output {
         std::process::Command::new("/bin/sh").arg("-c").arg(script.to_string()).output().unwrap()
+    }
+
+    /// What a dead server left in its directory: server processes are killed (a shell there is
+    /// not), and socket lock files naming the directory and a gone process are removed; with a
+    /// PID file in place nothing is touched.
+    #[test]
+    fn leftovers_of_a_server_that_is_gone_are_killed_and_their_lock_files_removed() {
+        use std::os::unix::process::{CommandExt, ExitStatusExt};
+        let root = tempfile::tempdir().unwrap();
+        let d = root.path().join("coord 1").display().to_string();
+        std::fs::create_dir_all(&d).unwrap();
+        let sock = crate::inventory::socket_dir(&d).to_string();
+        let gone = {
+            let mut child = std::process::Command::new("true").spawn().unwrap();
+            let pid = child.id();
+            child.wait().unwrap();
+            pid
+        };
+        let lock = |name: &str, pid: u32, dir: &str| {
+            let path = format!("{sock}/{name}");
+            std::fs::write(&path, format!("{pid}\n{dir}\n1764000000\n5432\n")).unwrap();
+            path
+        };
+        let pooler_lock = lock(".s.PGPOOL.6667.lock", gone, &d);
+        let other_node = lock(".s.PGSQL.5433.lock", gone, "/elsewhere/dn1");
+        let live = lock(".s.PGSQL.5432.lock", std::process::id(), &d);
+        // A "postgres" left running in the directory, and someone's process there too.
+        let postgres = root.path().join("postgres");
+        std::fs::copy("/bin/sleep", &postgres).unwrap();
+        let spawn = |program: &std::path::Path| {
+            std::process::Command::new(program).arg("30").current_dir(&d).process_group(0).spawn()
+        };
+        let mut server = spawn(&postgres).unwrap();
+        let mut shell = spawn(std::path::Path::new("/bin/sleep")).unwrap();
+
+        std::fs::write(format!("{d}/postmaster.pid"), "1\n").unwrap();
+        let out = sh(clear_leftovers(&d));
+        assert!(out.status.success(), "{out:?}");
+        assert!(std::path::Path::new(&pooler_lock).exists(), "a PID file: nothing is touched");
+        assert!(server.try_wait().unwrap().is_none());
+
+        std::fs::remove_file(format!("{d}/postmaster.pid")).unwrap();
+        let out = sh(clear_leftovers(&d));
+        assert!(out.status.success(), "{out:?}");
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(said.starts_with(&format!("killed {}", server.id())), "{said}");
+        assert!(server.wait().unwrap().signal() == Some(9));
+        assert!(shell.try_wait().unwrap().is_none(), "not a server: left alone");
+        assert!(!std::path::Path::new(&pooler_lock).exists());
+        assert!(std::path::Path::new(&other_node).exists());
+        assert!(std::path::Path::new(&live).exists());
+        shell.kill().unwrap();
+        shell.wait().unwrap();
     }
 
     #[test]
