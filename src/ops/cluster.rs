@@ -1,18 +1,16 @@
 //! What the operations on a deployed cluster (apply, plan, status, start, stop, clean, ...)
 //! share: the templates to render with, how to run as the cluster's user on each host, where
-//! the install's binaries are, the one probe per host, and running a phase of steps.
+//! the install's binaries are, the cluster lock, and the one probe per host.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 
-use crate::executor::steps::{HostEnv, StepContext, run_step};
-use crate::executor::{self, Target, report};
-use crate::plan::step::Step;
+use crate::executor::report;
+use crate::executor::steps::HostEnv;
 
 use crate::inventory::{Inventory, Source, replication, roles};
 use crate::lock::{self, ClusterLock, LockHost};
@@ -219,45 +217,6 @@ pub async fn probe(
     let bin = |host: &str| bin_dir(inv.host(host).expect("inventory host"), bin_rel);
     let as_user = |host: &str| envs[host].as_user.clone();
     observe::observe(inv, fleet, forks, &bin, files, &as_user).await
-}
-
-/// Run `steps` at once (at most `forks`), reporting each on `out`; `Ok(false)` if one failed.
-pub async fn run_steps(
-    steps: &[Step],
-    cx: &StepContext<'_>,
-    forks: usize,
-    out: &mut dyn Write,
-) -> Result<bool, Error> {
-    Ok(failed_steps(steps, cx, forks, out).await?.is_empty())
-}
-
-/// Run `steps` at once; the ones that failed (each is reported).
-pub async fn failed_steps(
-    steps: &[Step],
-    cx: &StepContext<'_>,
-    forks: usize,
-    out: &mut dyn Write,
-) -> Result<Vec<Step>, Error> {
-    let items = steps
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            (Target { host: s.host.clone(), node: s.node.as_deref().map(String::from) }, i)
-        })
-        .collect();
-    let outcomes = executor::run_items(items, forks, |_, i| {
-        let step = &steps[i];
-        async move { run_step(step, cx).await }
-    })
-    .await;
-    let mut failed = Vec::new();
-    for (step, outcome) in steps.iter().zip(&outcomes) {
-        report::progress(step, outcome, out)?;
-        if outcome.result.is_err() {
-            failed.push(step.clone());
-        }
-    }
-    Ok(failed)
 }
 
 /// Keep what `facts` show of each pair's replication in the replication record beside the
