@@ -241,8 +241,9 @@ pub fn clear_stale_pid_files(data_dir: &str) -> Lines {
         ))
 }
 
-/// Shell that, when no server of `data_dir` holds a PID file there (run after
-/// [`clear_stale_pid_files`], which removes one that names no live server), kills what still
+/// Shell that, when no server of `data_dir` holds a PID file there (postmaster.pid, gtm.pid,
+/// gtm_proxy.pid; run after [`clear_stale_pid_files`], which removes a postmaster.pid or
+/// gtm.pid that names no live server), kills what still
 /// runs in the directory and removes the socket lock files that name the directory and a
 /// process that is gone or a zombie. What a server that died leaves: a Postgres-X2
 /// coordinator's pooler outlives its postmaster, and its `.s.PGPOOL.N.lock` makes the next
@@ -259,6 +260,7 @@ pub fn clear_leftovers(data_dir: &str) -> Lines {
         // waits (2 s at most) until each is gone or a zombie.
         .raw(
             "if [ ! -s \"$d\"/postmaster.pid ] && [ ! -s \"$d\"/gtm.pid ] \\\n\
+             \x20 && [ ! -s \"$d\"/gtm_proxy.pid ] \\\n\
              \x20 && d=$(cd \"$d\" 2>/dev/null && pwd -P); then\n\
              \x20 killed=\n\
              \x20 for p in /proc/[0-9]*; do\n\
@@ -529,13 +531,15 @@ mod tests {
         let mut server = spawn(&postgres).unwrap();
         let mut shell = spawn(std::path::Path::new("/bin/sleep")).unwrap();
 
-        std::fs::write(format!("{d}/postmaster.pid"), "1\n").unwrap();
-        let out = sh(clear_leftovers(&d));
-        assert!(out.status.success(), "{out:?}");
-        assert!(std::path::Path::new(&pooler_lock).exists(), "a PID file: nothing is touched");
-        assert!(server.try_wait().unwrap().is_none());
+        for pid_file in ["postmaster.pid", "gtm.pid", "gtm_proxy.pid"] {
+            std::fs::write(format!("{d}/{pid_file}"), "1\n").unwrap();
+            let out = sh(clear_leftovers(&d));
+            assert!(out.status.success(), "{out:?}");
+            assert!(std::path::Path::new(&pooler_lock).exists(), "{pid_file}: nothing is touched");
+            assert!(server.try_wait().unwrap().is_none(), "{pid_file}: nothing is killed");
+            std::fs::remove_file(format!("{d}/{pid_file}")).unwrap();
+        }
 
-        std::fs::remove_file(format!("{d}/postmaster.pid")).unwrap();
         let out = sh(clear_leftovers(&d));
         assert!(out.status.success(), "{out:?}");
         let said = String::from_utf8_lossy(&out.stdout);
