@@ -78,8 +78,9 @@ impl ClusterLock {
                     let file = format!("{}/{LOCK_FILE}", h.data_root);
                     Err(if out.status == crate::transport::ExitStatus::Code(BUSY) {
                         format!(
-                            "{stderr}: another pgxc-deploy works on this cluster ({file}); \
-                             try again once it has ended (the lock ends with its SSH connection)"
+                            "{}: another pgxc-deploy works on this cluster ({file}); \
+                             try again once it has ended (the lock ends with its SSH connection)",
+                            holder(&stderr)
                         )
                     } else {
                         format!("cannot take the lock {file}: {}: {stderr}", out.status)
@@ -111,5 +112,25 @@ impl ClusterLock {
     /// Give the lock back on every host.
     pub async fn release(self) {
         join_all(self.held.into_iter().map(Held::release)).await;
+    }
+}
+
+/// Who holds a busy lock, from the lock script's stderr: its own `locked by ...` line. A
+/// login's noise (a `~/.bashrc` that writes to stderr) comes before it and is left out.
+fn holder(stderr: &str) -> &str {
+    stderr.lines().rev().find(|l| l.starts_with("locked by ")).unwrap_or(stderr)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::holder;
+
+    #[test]
+    fn the_holder_is_the_lock_scripts_own_line_whatever_a_login_printed_before() {
+        let stderr = "rm: cannot remove '/root/.pyenv/shims/tmp.x': No such file or directory\n\
+                      pyenv: cannot rehash: /root/.pyenv/shims isn't writable\n\
+                      locked by apply by a@b (pid 7)";
+        assert_eq!(holder(stderr), "locked by apply by a@b (pid 7)");
+        assert_eq!(holder("something else"), "something else");
     }
 }
