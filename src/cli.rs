@@ -75,7 +75,8 @@ pub struct ExecArgs {
     pub inventory: PathBuf,
 
     /// Which targets: node or host names, globs (`dn*`), ranges (`dn[1-3]`), roles (`@gtm`,
-    /// `@coordinators`, `@datanodes`, `@standbys`, `@all`), comma-joined. Default: every host.
+    /// `@gtm_standby`, `@gtm_proxies`, `@coordinators`, `@datanodes`, `@standbys`, `@all`),
+    /// comma-joined. Default: every host.
     #[arg(long, value_name = "SELECTOR")]
     pub on: Option<String>,
 
@@ -129,8 +130,9 @@ pub struct LifecycleArgs {
     pub inventory: PathBuf,
 
     /// Which nodes: node or host names (a host means its nodes), globs (`dn*`), ranges
-    /// (`dn[1-3]`), roles (`@gtm`, `@coordinators`, `@datanodes`, `@standbys`, `@all`),
-    /// comma-joined. Default: every node.
+    /// (`dn[1-3]`), roles (`@gtm`, `@gtm_standby`,
+    /// `@gtm_proxies`, `@coordinators`, `@datanodes`, `@standbys`, `@all`), comma-joined.
+    /// Default: every node.
     #[arg(long, value_name = "SELECTOR")]
     pub on: Option<String>,
 

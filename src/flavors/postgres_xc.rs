@@ -15,9 +15,18 @@ use crate::inventory::{self, Inventory, Node, Role};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PostgresXc;
 
-/// The GTM before everything (each node registers with it when it starts), datanodes before
-/// coordinators (which connect to them), standbys right after their primaries.
-const START_ORDER: &[Role] = &[Role::Gtm, Role::Datanode, Role::Standby, Role::Coordinator];
+/// The GTM before everything (each node registers with it when it starts), then its standby
+/// (which copies the GTM's state as it starts), then the gtm_proxies (nodes connect to the GTM
+/// through them), datanodes before coordinators (which connect to them), standbys right after
+/// their primaries.
+const START_ORDER: &[Role] = &[
+    Role::Gtm,
+    Role::GtmStandby,
+    Role::GtmProxy,
+    Role::Datanode,
+    Role::Standby,
+    Role::Coordinator,
+];
 
 impl Flavor for PostgresXc {
     fn kind(&self) -> inventory::Flavor {
@@ -42,7 +51,8 @@ impl Flavor for PostgresXc {
         let postgresql_conf = ConfigFile::rendered("postgresql.conf", "postgresql.conf.hbs");
         let pg_hba_conf = ConfigFile::rendered("pg_hba.conf", "pg_hba.conf.hbs");
         Ok(match node.role {
-            Role::Gtm => vec![ConfigFile::rendered("gtm.conf", "gtm.conf.hbs")],
+            Role::Gtm | Role::GtmStandby => vec![ConfigFile::rendered("gtm.conf", "gtm.conf.hbs")],
+            Role::GtmProxy => vec![ConfigFile::rendered("gtm_proxy.conf", "gtm_proxy.conf.hbs")],
             Role::Coordinator => vec![postgresql_conf, pg_hba_conf],
             Role::Datanode => vec![
                 postgresql_conf,
@@ -76,29 +86,9 @@ impl Flavor for PostgresXc {
     }
 
     fn commands(&self, inv: &Inventory, node: &Node, bin_dir: &str) -> Result<NodeCommands, Error> {
-        let dir = node.data_dir.as_str();
         Ok(match node.role {
-            Role::Gtm => {
-                let gtm_ctl = bin(bin_dir, "gtm_ctl");
-                let status = argv([&gtm_ctl, "-Z", "gtm", "-D", dir, "status"]);
-                let log = server_log(node);
-                NodeCommands {
-                    init: argv([&bin(bin_dir, "initgtm"), "-Z", "gtm", "-D", dir]),
-                    pwfile: None,
-                    data_dir: dir.to_string(),
-                    // No -w: gtm_ctl would probe localhost, where the GTM does not listen.
-                    start: argv([&gtm_ctl, "-Z", "gtm", "-D", dir, "-l", &log, "start"]),
-                    log,
-                    stop: StopCommand::gtm_ctl(argv([&gtm_ctl, "-Z", "gtm", "-D", dir])),
-                    reload: None,
-                    // gtm_ctl status only reads the PID file: the best probe the GTM offers.
-                    ready: status.clone(),
-                    status,
-                    promote: Vec::new(),
-                    // Stale registrations would make restarting nodes fail to register.
-                    remove_after_stop: vec![format!("{}/register.node", dir.trim_end_matches('/'))],
-                }
-            }
+            Role::Gtm | Role::GtmStandby => gtm_commands(node, bin_dir, "gtm"),
+            Role::GtmProxy => gtm_commands(node, bin_dir, "gtm_proxy"),
             Role::Coordinator => {
                 let mut init = argv([&bin(bin_dir, "initdb"), "--nodename", node.name.as_str()]);
                 init.extend(initdb_args(inv, node));
@@ -116,6 +106,38 @@ impl Flavor for PostgresXc {
                 pg_ctl_commands(inv, node, bin_dir, Some("datanode"), init, None)
             }
         })
+    }
+}
+
+/// The commands of a GTM, a GTM standby (the same server, `startup = STANDBY` in its gtm.conf)
+/// or a gtm_proxy (`kind` `gtm_proxy`): `initgtm -Z KIND`, `gtm_ctl -Z KIND`.
+fn gtm_commands(node: &Node, bin_dir: &str, kind: &str) -> NodeCommands {
+    let dir = node.data_dir.as_str();
+    let gtm_ctl = bin(bin_dir, "gtm_ctl");
+    let status = argv([&gtm_ctl, "-Z", kind, "-D", dir, "status"]);
+    let log = server_log(node);
+    NodeCommands {
+        init: argv([&bin(bin_dir, "initgtm"), "-Z", kind, "-D", dir]),
+        pwfile: None,
+        data_dir: dir.to_string(),
+        // No -w: gtm_ctl would probe localhost, where the GTM does not listen.
+        start: argv([&gtm_ctl, "-Z", kind, "-D", dir, "-l", &log, "start"]),
+        log,
+        stop: StopCommand::gtm_ctl(argv([&gtm_ctl, "-Z", kind, "-D", dir])),
+        reload: None,
+        // gtm_ctl status only reads the PID file: the best probe the GTM offers.
+        ready: status.clone(),
+        status,
+        promote: match kind {
+            "gtm" => argv([&gtm_ctl, "-Z", kind, "-D", dir, "promote"]),
+            _ => Vec::new(),
+        },
+        // Stale registrations would make restarting nodes fail to register (the GTM's; a proxy
+        // keeps none).
+        remove_after_stop: match kind {
+            "gtm" => vec![format!("{}/register.node", dir.trim_end_matches('/'))],
+            _ => Vec::new(),
+        },
     }
 }
 

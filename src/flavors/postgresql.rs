@@ -54,7 +54,9 @@ impl Flavor for Postgresql {
             Role::Standby => {
                 Ok(vec![postgresql_conf, pg_hba_conf, ConfigFile::marker("standby.signal")])
             }
-            Role::Gtm | Role::Coordinator => Err(self.unsupported(node)),
+            Role::Gtm | Role::GtmStandby | Role::GtmProxy | Role::Coordinator => {
+                Err(self.unsupported(node))
+            }
         }
     }
 
@@ -84,7 +86,9 @@ impl Flavor for Postgresql {
                 (init, initdb_pwfile(inv, node))
             }
             Role::Standby => (basebackup(inv, node, bin_dir)?, None),
-            Role::Gtm | Role::Coordinator => return Err(self.unsupported(node)),
+            Role::Gtm | Role::GtmStandby | Role::GtmProxy | Role::Coordinator => {
+                return Err(self.unsupported(node));
+            }
         };
         Ok(pg_ctl_commands(inv, node, bin_dir, None, init, pwfile))
     }

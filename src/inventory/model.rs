@@ -32,16 +32,36 @@ impl fmt::Display for Flavor {
 /// What a node does in the cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Role {
+    /// The active GTM.
     Gtm,
+    /// A GTM standby (`[gtm.standby]`): a copy of the active GTM's state, ready to be promoted.
+    GtmStandby,
+    /// A gtm_proxy (`[[gtm_proxies]]`): the nodes of its host reach the GTM through it.
+    GtmProxy,
     Coordinator,
     Datanode,
     Standby,
+}
+
+impl Role {
+    /// The GTM, its standby or a gtm_proxy: run with `gtm_ctl`, configured by a gtm.conf-like
+    /// file, no PostgreSQL protocol.
+    pub fn is_gtm_kind(self) -> bool {
+        matches!(self, Role::Gtm | Role::GtmStandby | Role::GtmProxy)
+    }
+
+    /// A node that serves SQL: a coordinator, a datanode or a datanode's standby.
+    pub fn is_server(self) -> bool {
+        !self.is_gtm_kind()
+    }
 }
 
 impl fmt::Display for Role {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Role::Gtm => "gtm",
+            Role::GtmStandby => "gtm_standby",
+            Role::GtmProxy => "gtm_proxy",
             Role::Coordinator => "coordinator",
             Role::Datanode => "datanode",
             Role::Standby => "standby",
@@ -261,7 +281,8 @@ pub struct Inventory {
     pub cluster: Cluster,
     /// In file order; at least one.
     pub hosts: Vec<Host>,
-    /// The GTM, then coordinators, then datanodes, each datanode followed by its standby.
+    /// The GTM and its standby, gtm_proxies, then coordinators, then datanodes, each datanode
+    /// followed by its standby.
     pub nodes: Vec<Node>,
     /// Where the server's install comes from; `None`: it is already at every install prefix.
     pub source: Option<Source>,
@@ -439,7 +460,7 @@ pub struct Node {
     pub pooler_port: Option<u16>,
     /// `<host data_root>/<node name>`.
     pub data_dir: String,
-    /// Standbys only: the datanode they replicate.
+    /// Standbys only: the datanode they replicate (a GTM standby: the GTM).
     pub primary: Option<NodeName>,
     /// Standbys only: replicate synchronously.
     pub synchronous: bool,
@@ -487,11 +508,22 @@ impl Inventory {
         self.nodes.iter().find(|n| n.name.as_str() == name)
     }
 
+    /// The first node of `role` (the GTM, the GTM standby).
+    pub fn node_of(&self, role: Role) -> Option<&Node> {
+        self.nodes.iter().find(|n| n.role == role)
+    }
+
+    /// The gtm_proxy on `host`, if it has one: that host's nodes reach the GTM through it.
+    pub fn gtm_proxy_on(&self, host: &str) -> Option<&Node> {
+        self.nodes.iter().find(|n| n.role == Role::GtmProxy && n.host == host)
+    }
+
     /// The node's effective settings: `all` (not for the GTM), its role's scope, then its own.
     pub fn node_settings(&self, node: &Node) -> SettingMap {
         let s = &self.settings;
         let scopes: Vec<&SettingMap> = match node.role {
-            Role::Gtm => vec![&s.gtm],
+            Role::Gtm | Role::GtmStandby => vec![&s.gtm],
+            Role::GtmProxy => vec![],
             Role::Coordinator => vec![&s.all, &s.coordinators],
             Role::Datanode | Role::Standby => vec![&s.all, &s.datanodes],
         };
@@ -536,10 +568,18 @@ mod tests {
 
     #[test]
     fn roles_display() {
-        let shown: Vec<String> = [Role::Gtm, Role::Coordinator, Role::Datanode, Role::Standby]
-            .iter()
-            .map(Role::to_string)
-            .collect();
-        assert_eq!(shown, ["gtm", "coordinator", "datanode", "standby"]);
+        let roles = [
+            Role::Gtm,
+            Role::GtmStandby,
+            Role::GtmProxy,
+            Role::Coordinator,
+            Role::Datanode,
+            Role::Standby,
+        ];
+        let shown: Vec<String> = roles.iter().map(Role::to_string).collect();
+        assert_eq!(
+            shown,
+            ["gtm", "gtm_standby", "gtm_proxy", "coordinator", "datanode", "standby"]
+        );
     }
 }

@@ -52,6 +52,7 @@ pub struct Broken {
     /// The names of the `[hosts.NAME]` tables left out.
     pub hosts: HashSet<String>,
     pub gtm: bool,
+    pub gtm_proxies: bool,
     /// At least one `[[coordinators]]` entry was left out.
     pub coordinators: bool,
     pub datanodes: bool,
@@ -59,8 +60,18 @@ pub struct Broken {
 }
 
 /// The top-level tables, in the order the reference documents them.
-const TOP_LEVEL: &[&str] =
-    &["cluster", "ssh", "hosts", "gtm", "coordinators", "datanodes", "source", "auth", "settings"];
+const TOP_LEVEL: &[&str] = &[
+    "cluster",
+    "ssh",
+    "hosts",
+    "gtm",
+    "gtm_proxies",
+    "coordinators",
+    "datanodes",
+    "source",
+    "auth",
+    "settings",
+];
 
 /// Parse TOML text into the raw structs. `Err`: the syntax errors, after which nothing else
 /// is checked. `Ok`: the tables that deserialized, and the errors of those that did not.
@@ -81,6 +92,7 @@ pub fn from_str(text: &str) -> Result<Parsed, Vec<ShapeError>> {
                 raw.gtm = tables.one(value);
                 broken.gtm = raw.gtm.is_none();
             }
+            "gtm_proxies" => raw.gtm_proxies = tables.list(value, &mut broken.gtm_proxies),
             "coordinators" => raw.coordinators = tables.list(value, &mut broken.coordinators),
             "datanodes" if is_standby_alone(value.get_ref()) => {
                 broken.datanodes = true;
@@ -221,6 +233,7 @@ pub struct RawInventory {
     /// Keyed by host name. A map loses file order, so `validate` sorts the hosts by key span.
     pub hosts: BTreeMap<Spanned<String>, Spanned<RawHost>>,
     pub gtm: Option<Spanned<RawGtm>>,
+    pub gtm_proxies: Vec<Spanned<RawGtmProxy>>,
     pub coordinators: Vec<Spanned<RawCoordinator>>,
     pub datanodes: Vec<Spanned<RawDatanode>>,
     pub source: Option<Spanned<RawSource>>,
@@ -278,6 +291,25 @@ pub struct RawGtm {
     pub name: Option<Spanned<String>>,
     pub host: Spanned<String>,
     pub port: Option<Spanned<u16>>,
+    pub standby: Option<Spanned<RawGtmStandby>>,
+    pub settings: Option<RawSettingMap>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a [gtm.standby] table")]
+pub struct RawGtmStandby {
+    pub name: Option<Spanned<String>>,
+    pub host: Spanned<String>,
+    pub port: Option<Spanned<u16>>,
+    pub settings: Option<RawSettingMap>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a [[gtm_proxies]] table")]
+pub struct RawGtmProxy {
+    pub name: Spanned<String>,
+    pub host: Spanned<String>,
+    pub port: Spanned<u16>,
     pub settings: Option<RawSettingMap>,
 }
 
@@ -399,6 +431,18 @@ impl RawInventory {
             optional(&mut g.name, f);
             one(&mut g.host, f);
             settings_strings(g.settings.as_mut(), f);
+            if let Some(standby) = &mut g.standby {
+                let s = standby.get_mut();
+                optional(&mut s.name, f);
+                one(&mut s.host, f);
+                settings_strings(s.settings.as_mut(), f);
+            }
+        }
+        for proxy in &mut self.gtm_proxies {
+            let p = proxy.get_mut();
+            one(&mut p.name, f);
+            one(&mut p.host, f);
+            settings_strings(p.settings.as_mut(), f);
         }
         for coordinator in &mut self.coordinators {
             let c = coordinator.get_mut();

@@ -29,7 +29,7 @@ pub enum SelectError {
     Invalid { term: String, reason: String },
 }
 
-const ROLES: &str = "@gtm, @coordinators, @datanodes, @standbys, @all";
+const ROLES: &str = "@gtm, @gtm_standby, @gtm_proxies, @coordinators, @datanodes, @standbys, @all";
 
 impl SelectError {
     pub fn hint(&self) -> String {
@@ -142,6 +142,8 @@ fn role_nodes(inv: &Inventory, role: &str) -> Option<Vec<usize>> {
     let wanted = match role {
         "all" => None,
         "gtm" => Some(Role::Gtm),
+        "gtm_standby" => Some(Role::GtmStandby),
+        "gtm_proxies" => Some(Role::GtmProxy),
         "coordinators" => Some(Role::Coordinator),
         "datanodes" => Some(Role::Datanode),
         "standbys" => Some(Role::Standby),
@@ -290,7 +292,10 @@ mod tests {
 
         let e = err("@datanode");
         assert_eq!(e.to_string(), "unknown role `@datanode`");
-        assert_eq!(e.hint(), "roles are @gtm, @coordinators, @datanodes, @standbys, @all");
+        assert_eq!(
+            e.hint(),
+            "roles are @gtm, @gtm_standby, @gtm_proxies, @coordinators, @datanodes, @standbys, @all"
+        );
 
         assert!(matches!(err("dn1,,dn2"), SelectError::Invalid { .. }));
         assert!(matches!(err(""), SelectError::Invalid { .. }));

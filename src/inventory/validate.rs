@@ -43,6 +43,7 @@ const DEFAULT_CONNECT_TIMEOUT: u64 = 10;
 const DEFAULT_COMMAND_TIMEOUT: u64 = 600;
 const DEFAULT_GTM_NAME: &str = "gtm";
 const DEFAULT_GTM_PORT: u16 = 6666;
+const DEFAULT_GTM_STANDBY_NAME: &str = "gtm_standby";
 /// Patroni's default for its setting of the same name: 1 MB.
 const DEFAULT_MAXIMUM_LAG: u64 = 1 << 20;
 
@@ -392,6 +393,62 @@ impl Checker<'_> {
                 synchronous: false,
                 settings: self.setting_map(g.settings.as_ref(), settings::Conf::Gtm),
             });
+            if let Some(standby) = &g.standby {
+                let s = standby.get_ref();
+                nodes.push(PendingNode {
+                    name: s
+                        .name
+                        .as_ref()
+                        .map_or(DEFAULT_GTM_STANDBY_NAME.to_string(), |n| n.get_ref().clone()),
+                    name_span: s.name.as_ref().map_or(standby.span(), Spanned::span),
+                    default_name: s.name.is_none(),
+                    role: Role::GtmStandby,
+                    host: s.host.clone(),
+                    port: s.port.clone().unwrap_or(Spanned::new(standby.span(), DEFAULT_GTM_PORT)),
+                    pooler_port: None,
+                    primary: Some(
+                        g.name
+                            .as_ref()
+                            .map_or(DEFAULT_GTM_NAME.to_string(), |n| n.get_ref().clone()),
+                    ),
+                    synchronous: false,
+                    settings: self.setting_map(s.settings.as_ref(), settings::Conf::Gtm),
+                });
+            }
+        }
+        if let (Some(first), false) = (raw.gtm_proxies.first(), xc) {
+            self.error(
+                first.span(),
+                "[[gtm_proxies]] are not used by flavor postgresql".to_string(),
+                "remove the [[gtm_proxies]] tables, or set `flavor = \"postgres-xc\"` in [cluster]",
+            );
+        }
+        let mut proxy_hosts: HashMap<&str, &Spanned<String>> = HashMap::new();
+        for proxy in &raw.gtm_proxies {
+            let p = proxy.get_ref();
+            if let Some(first) = proxy_hosts.insert(p.host.get_ref(), &p.name) {
+                self.error(
+                    p.host.span(),
+                    format!("host `{}` has two gtm_proxies", p.host.get_ref()),
+                    &format!(
+                        "`{}` is already its proxy (line {}): a host's nodes reach the GTM through one proxy; remove one",
+                        first.get_ref(),
+                        self.line(first.span().start)
+                    ),
+                );
+            }
+            nodes.push(PendingNode {
+                name: p.name.get_ref().clone(),
+                name_span: p.name.span(),
+                default_name: false,
+                role: Role::GtmProxy,
+                host: p.host.clone(),
+                port: p.port.clone(),
+                pooler_port: None,
+                primary: None,
+                synchronous: false,
+                settings: self.setting_map(p.settings.as_ref(), settings::Conf::GtmProxy),
+            });
         }
         if let (Some(first), false) = (raw.coordinators.first(), xc) {
             self.error(
@@ -492,7 +549,7 @@ impl Checker<'_> {
                     node.name_span.clone(),
                     format!("node name `{}` is used twice", node.name),
                     &format!(
-                        "the {} at line {} already has this name{}; node names must be unique across gtm, coordinators, datanodes and standbys",
+                        "the {} at line {} already has this name{}; node names must be unique across the GTM, its standby, gtm_proxies, coordinators, datanodes and standbys",
                         first.role,
                         self.line(first.name_span.start),
                         if first.default_name { " by default" } else { "" },

@@ -120,7 +120,7 @@ pub async fn restart(
         let commands = s.commands(n.node)?;
         let verify = restart::verify(inv, n, &reachable).map_err(Error::Usage)?;
         let before = reachable(n.node).and_then(|f| f.start_time.clone());
-        let before = if n.node.role == Role::Gtm { None } else { before };
+        let before = if n.node.role.is_gtm_kind() { None } else { before };
         let standbys = restart::standbys(inv, n, &reachable);
         let steps = restart::steps(inv, n, &commands, &verify, before.as_deref(), &standbys, &bin);
         planned.insert(n.node.name.to_string(), steps);

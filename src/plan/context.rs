@@ -24,7 +24,9 @@ pub struct Context {
     pub cluster: ClusterInfo,
     /// The node being configured.
     pub node: NodeInfo,
-    /// Postgres-XC: the GTM every other node connects to. `null` for PostgreSQL.
+    /// Postgres-XC: the GTM this node connects to: the gtm_proxy on its host when there is one,
+    /// else the active GTM (a GTM standby's and a proxy's: the active GTM; the GTM's: itself).
+    /// `null` for PostgreSQL.
     pub gtm: Option<Endpoint>,
     /// Every coordinator, in inventory order (for `CREATE NODE`; empty for PostgreSQL).
     pub coordinators: Vec<Peer>,
@@ -58,11 +60,13 @@ pub struct ClusterInfo {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct NodeInfo {
     pub name: String,
-    /// `gtm`, `coordinator`, `datanode` or `standby`.
+    /// `gtm`, `gtm_standby`, `gtm_proxy`, `coordinator`, `datanode` or `standby`.
     pub role: String,
-    /// Exactly one of these four is true; use them rather than comparing `role`, so that
+    /// Exactly one of these six is true; use them rather than comparing `role`, so that
     /// strict mode catches a misspelling.
     pub is_gtm: bool,
+    pub is_gtm_standby: bool,
+    pub is_gtm_proxy: bool,
     pub is_coordinator: bool,
     pub is_datanode: bool,
     pub is_standby: bool,
@@ -189,7 +193,13 @@ impl Context {
                 .collect()
         };
 
-        let gtm = inv.nodes.iter().find(|n| n.role == Role::Gtm).map(endpoint).transpose()?;
+        // The active GTM, or the gtm_proxy on the node's host, which speaks for it.
+        let active = inv.node_of(Role::Gtm);
+        let gtm = match node.role {
+            Role::Gtm | Role::GtmStandby | Role::GtmProxy => active,
+            _ => inv.gtm_proxy_on(&node.host).or(active),
+        };
+        let gtm = gtm.map(endpoint).transpose()?;
 
         let primary_node = match (&node.role, &node.primary) {
             (Role::Standby, Some(name)) => {
@@ -242,6 +252,8 @@ impl Context {
                 name: node.name.to_string(),
                 role: node.role.to_string(),
                 is_gtm: node.role == Role::Gtm,
+                is_gtm_standby: node.role == Role::GtmStandby,
+                is_gtm_proxy: node.role == Role::GtmProxy,
                 is_coordinator: node.role == Role::Coordinator,
                 is_datanode: node.role == Role::Datanode,
                 is_standby: node.role == Role::Standby,
@@ -338,6 +350,24 @@ mod tests {
             conninfo(&[("a", ""), ("b", "x y"), ("c", r"it's\")]),
             r"a='' b='x y' c='it\'s\\'"
         );
+    }
+
+    #[test]
+    fn nodes_reach_the_gtm_through_their_host_s_proxy_and_the_gtm_kinds_the_active_gtm() {
+        let inv = fixtures::postgres_xc_ha();
+        let gtm_of = |name: &str| {
+            let g = context(&inv, name).gtm.unwrap();
+            format!("{} {}:{}", g.name, g.address, g.port)
+        };
+        assert_eq!(gtm_of("coord1"), "gtm 10.0.0.1:6666", "db1 has no proxy");
+        assert_eq!(gtm_of("coord2"), "proxy2 db2.example.com:6670");
+        assert_eq!(gtm_of("dn1"), "proxy2 db2.example.com:6670");
+        for gtm_kind in ["gtm", "gtm_standby", "proxy2"] {
+            assert_eq!(gtm_of(gtm_kind), "gtm 10.0.0.1:6666", "{gtm_kind}");
+        }
+        let standby = context(&inv, "gtm_standby").node;
+        assert!(standby.is_gtm_standby && !standby.is_gtm && !standby.is_gtm_proxy);
+        assert!(context(&inv, "proxy2").node.is_gtm_proxy);
     }
 
     #[test]

@@ -294,14 +294,23 @@ fn start(n: &DesiredNode) -> Action {
 fn tier(role: Role) -> u8 {
     match role {
         Role::Gtm => 0,
-        Role::Datanode => 1,
-        Role::Coordinator => 2,
-        Role::Standby => 3,
+        Role::GtmStandby => 1,
+        Role::GtmProxy => 2,
+        Role::Datanode => 3,
+        Role::Coordinator => 4,
+        Role::Standby => 5,
     }
 }
 
 fn tier_name(tier: u8) -> &'static str {
-    ["start gtm", "start datanodes", "start coordinators", "start standbys"][tier as usize]
+    [
+        "start gtm",
+        "start gtm standby",
+        "start gtm proxies",
+        "start datanodes",
+        "start coordinators",
+        "start standbys",
+    ][tier as usize]
 }
 
 /// The file writes an initialised node needs, and then whether it must start, reload or restart.

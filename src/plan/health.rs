@@ -260,6 +260,19 @@ pub fn assess(
             Role::Datanode if running && row.in_recovery == Some(true) => {
                 row.problems.push("in recovery, but the inventory has it as a primary".into());
             }
+            // `gtm_ctl status` says `0 slave` only once the standby has connected to the
+            // active GTM and copied its state.
+            Role::GtmStandby if running && row.in_recovery != Some(true) => {
+                let active = node.primary.as_ref().map(|p| p.to_string()).unwrap_or_default();
+                row.problems.push(format!(
+                    "runs as an active GTM, not as the standby of {active}: two active GTMs!"
+                ));
+            }
+            Role::Gtm if running && row.in_recovery == Some(true) => {
+                row.problems.push(
+                    "runs as a GTM standby, but the inventory has it as the active GTM".into(),
+                );
+            }
             _ => {}
         }
         if let Some(want) = &n.pgxc_node {
@@ -431,7 +444,8 @@ mod tests {
             running: true,
             alive: true,
             start_time: Some("2026-11-27 10:00:00+00".into()),
-            in_recovery: (n.role != Role::Gtm).then_some(n.role == Role::Standby),
+            in_recovery: (n.role != Role::GtmProxy)
+                .then_some(matches!(n.role, Role::Standby | Role::GtmStandby)),
             files: n
                 .files
                 .iter()
@@ -665,6 +679,32 @@ mod tests {
             Some(PgxcNodeCheck::Differs(vec!["dn2 missing".into()]))
         );
         assert_eq!(row(&rows, "gtm").pgxc_node, None);
-        assert_eq!(row(&rows, "gtm").in_recovery, None);
+        assert_eq!(row(&rows, "gtm").in_recovery, Some(false));
+    }
+
+    #[test]
+    fn a_gtm_standby_must_run_as_a_standby_and_the_gtm_as_the_active_one() {
+        let inv = fixtures::postgres_xc_ha();
+        let (_, nodes) = desired(&inv, &Renderer::new(), "bin", None, None).unwrap();
+        let mut facts = all_healthy(&nodes);
+        let rows = assess(&inv, &nodes, &facts, &Roles::default());
+        for gtm_kind in ["gtm", "gtm_standby", "proxy2"] {
+            assert!(row(&rows, gtm_kind).healthy(), "{gtm_kind}: {rows:?}");
+        }
+        // `gtm_ctl status` says `1 master` on the standby: it was promoted behind our back.
+        let db2 = facts.get_mut("db2").unwrap().as_mut().unwrap();
+        db2.nodes.get_mut("gtm_standby").unwrap().in_recovery = Some(false);
+        let db1 = facts.get_mut("db1").unwrap().as_mut().unwrap();
+        db1.nodes.get_mut("gtm").unwrap().in_recovery = Some(true);
+        let rows = assess(&inv, &nodes, &facts, &Roles::default());
+        assert_eq!(
+            row(&rows, "gtm_standby").problems,
+            ["runs as an active GTM, not as the standby of gtm: two active GTMs!"]
+        );
+        assert_eq!(
+            row(&rows, "gtm").problems,
+            ["runs as a GTM standby, but the inventory has it as the active GTM"]
+        );
+        assert!(row(&rows, "proxy2").healthy());
     }
 }

@@ -148,6 +148,19 @@ pub(crate) mod fixtures {
         }
     }
 
+    /// [`postgres_xc`] with a GTM standby on db2 and a gtm_proxy on db2 (db1's nodes reach the
+    /// GTM directly, db2's through the proxy).
+    pub fn postgres_xc_ha() -> Inventory {
+        let mut inv = postgres_xc();
+        let gtm_standby = Node {
+            primary: Some(NodeName::new("gtm").unwrap()),
+            ..node(&inv.hosts, "gtm_standby", Role::GtmStandby, "db2", 6666)
+        };
+        let proxy = node(&inv.hosts, "proxy2", Role::GtmProxy, "db2", 6670);
+        inv.nodes.splice(1..1, [gtm_standby, proxy]);
+        inv
+    }
+
     /// Two primaries, one with a synchronous standby; scram-sha-256 and two allowed networks.
     pub fn postgresql() -> Inventory {
         use SettingValue::*;

@@ -25,6 +25,7 @@ use std::collections::BTreeMap;
 /// The built-in templates, by file name.
 const BUILTIN: &[(&str, &str)] = &[
     ("gtm.conf.hbs", include_str!("../../templates/gtm.conf.hbs")),
+    ("gtm_proxy.conf.hbs", include_str!("../../templates/gtm_proxy.conf.hbs")),
     ("pg_hba.conf.hbs", include_str!("../../templates/pg_hba.conf.hbs")),
     ("postgresql.conf.hbs", include_str!("../../templates/postgresql.conf.hbs")),
     ("recovery.conf.hbs", include_str!("../../templates/recovery.conf.hbs")),
@@ -300,7 +301,7 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "no built-in template to override named `pg_hba.hbs`, `postgresql.conf`; valid names: \
-             `gtm.conf.hbs`, `pg_hba.conf.hbs`, `postgresql.conf.hbs`, `recovery.conf.hbs`, \
+             `gtm.conf.hbs`, `gtm_proxy.conf.hbs`, `pg_hba.conf.hbs`, `postgresql.conf.hbs`, `recovery.conf.hbs`, \
              `register_nodes.sql.hbs`, `synchronous_standby.conf.hbs`"
         );
     }

@@ -26,7 +26,10 @@ use crate::inventory::{Flavor, Inventory, Node, Role};
 /// standby's restart costs its primary nothing (unless it is synchronous: commits wait for it
 /// a moment); a primary's costs its datanode's writes; a coordinator's, the sessions on it;
 /// the GTM's, every transaction of the cluster.
-pub const ROLL_ORDER: [Role; 4] = [Role::Standby, Role::Datanode, Role::Coordinator, Role::Gtm];
+/// A gtm_proxy's restart costs its host's nodes their GTM connection; a GTM standby's, the
+/// copy of the GTM's state (it copies it again as it starts, so after the GTM).
+pub const ROLL_ORDER: [Role; 6] =
+    [Role::Standby, Role::Datanode, Role::Coordinator, Role::GtmProxy, Role::Gtm, Role::GtmStandby];
 
 /// How long each check may take to pass after the node accepts connections again.
 pub const CHECK_TENTHS: u32 = 300;
@@ -95,12 +98,18 @@ pub fn roll<'a>(selected: &[&'a Node], roles: &Roles, gtm_named: bool, batch: us
             ));
             continue;
         }
-        if node.role == Role::Gtm && !gtm_named {
+        if node.role.is_gtm_kind() && !gtm_named {
             left_alone.push((
                 node,
-                "not restarted: a GTM restart interrupts every transaction of the cluster; \
-                 select it with --on to restart it last"
-                    .to_string(),
+                format!(
+                    "not restarted: a {} restart interrupts {}; select it with --on to restart \
+                     it after the others",
+                    node.role,
+                    match node.role {
+                        Role::GtmProxy => "the transactions of its host's nodes",
+                        _ => "every transaction of the cluster",
+                    }
+                ),
             ));
             continue;
         }
@@ -160,7 +169,7 @@ pub fn verify<'a>(
             Ok(Verify::ThroughCoordinator { coordinator, datanode })
         }
         Role::Datanode => Ok(Verify::Primary),
-        Role::Coordinator | Role::Gtm => Ok(Verify::Nothing),
+        Role::Coordinator | Role::Gtm | Role::GtmStandby | Role::GtmProxy => Ok(Verify::Nothing),
     }
 }
 

@@ -72,7 +72,11 @@ pub fn probe_script(
                  left on device' | tail -n 1 | sed 's/^/diskerror /'",
                 log = crate::flavors::SERVER_LOG
             ));
-        let pid_file = if n.role == Role::Gtm { "gtm.pid" } else { "postmaster.pid" };
+        let pid_file = match n.role {
+            Role::Gtm | Role::GtmStandby => "gtm.pid",
+            Role::GtmProxy => "gtm_proxy.pid",
+            _ => "postmaster.pid",
+        };
         sec = sec.raw(&format!(
             "{} && echo alive",
             live_server(&format!("\"$d\"/{pid_file}"), "\"$d\"")
@@ -83,11 +87,16 @@ pub fn probe_script(
                  \"$d/$f\"; echo; }",
             );
         }
-        if n.role == Role::Gtm {
-            // gtm_ctl status believes any live PID in gtm.pid.
-            let live = live_server("\"$d\"/gtm.pid", "\"$d\"");
+        if n.role.is_gtm_kind() {
+            // gtm_ctl status believes any live PID in the PID file. Its last line says whether
+            // a GTM runs as the active one (`1 master`) or as a standby (`0 slave`): printed as
+            // `recovery t|f`, as a standby server's is.
+            let live = live_server(&format!("\"$d\"/{pid_file}"), "\"$d\"");
+            let kind = if n.role == Role::GtmProxy { "gtm_proxy" } else { "gtm" };
             sec = sec.raw(&format!(
-                "{live} && \"$bin\"/gtm_ctl -Z gtm -D \"$d\" status >/dev/null 2>&1 && echo running"
+                "{live} && st=$(\"$bin\"/gtm_ctl -Z {kind} -D \"$d\" status 2>/dev/null) && echo running \
+                 && case $(printf '%s\\n' \"$st\" | tail -n 1) in *slave*) echo recovery t;; \
+                 *master*) echo recovery f;; esac"
             ));
         } else {
             // A user and database that exist keep the probe out of the server log as a failed

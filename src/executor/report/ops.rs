@@ -12,7 +12,12 @@ use crate::plan::clean::CleanPlan;
 
 /// `== start datanodes`: the tier start or stop is working on.
 pub fn tier_header(verb: &str, role: Role, out: &mut dyn Write) -> io::Result<()> {
-    let role = if role == Role::Gtm { "gtm".to_string() } else { format!("{role}s") };
+    let role = match role {
+        Role::Gtm => "gtm".to_string(),
+        Role::GtmStandby => "gtm standby".to_string(),
+        Role::GtmProxy => "gtm proxies".to_string(),
+        _ => format!("{role}s"),
+    };
     writeln!(out, "== {verb} {role}")
 }
 

@@ -10,8 +10,10 @@ use toml::Spanned;
 pub(super) enum Conf {
     /// postgresql.conf: coordinators, datanodes and standbys.
     Server,
-    /// gtm.conf.
+    /// gtm.conf: the GTM and its standby.
     Gtm,
+    /// gtm_proxy.conf.
+    GtmProxy,
 }
 
 /// postgresql.conf settings pgxc-deploy writes itself, with why.
@@ -46,6 +48,8 @@ const MANAGED_SERVER: &[(&str, &str)] = &[
 
 /// gtm.conf settings pgxc-deploy writes itself.
 const MANAGED_GTM: &[(&str, &str)] = &[
+    ("active_host", "pgxc-deploy points a GTM standby at the active GTM's host"),
+    ("active_port", "pgxc-deploy points a GTM standby at the active GTM's port"),
     ("data_dir", "pgxc-deploy sets `data_dir` from `data_root` and the GTM's name"),
     (
         "listen_addresses",
@@ -53,6 +57,22 @@ const MANAGED_GTM: &[(&str, &str)] = &[
     ),
     ("nodename", "pgxc-deploy sets `nodename` from the [gtm] table's `name`"),
     ("port", "pgxc-deploy sets `port` from the [gtm] table's `port`"),
+    (
+        "startup",
+        "pgxc-deploy sets `startup` from the GTM's role: ACT, or STANDBY for [gtm.standby]",
+    ),
+];
+
+/// gtm_proxy.conf settings pgxc-deploy writes itself.
+const MANAGED_GTM_PROXY: &[(&str, &str)] = &[
+    ("gtm_host", "pgxc-deploy points a proxy at the active GTM's host"),
+    ("gtm_port", "pgxc-deploy points a proxy at the active GTM's port"),
+    (
+        "listen_addresses",
+        "pgxc-deploy sets `listen_addresses` so that its host's nodes can connect",
+    ),
+    ("nodename", "pgxc-deploy sets `nodename` from the proxy's `name`"),
+    ("port", "pgxc-deploy sets `port` from the proxy's `port`"),
 ];
 
 const INCLUDE_HINT: &str = "pgxc-deploy writes the whole postgresql.conf; write the settings themselves in [settings.*] or in a node's `settings`";
@@ -86,6 +106,7 @@ impl Checker<'_> {
         let managed = match conf {
             Conf::Server => MANAGED_SERVER,
             Conf::Gtm => MANAGED_GTM,
+            Conf::GtmProxy => MANAGED_GTM_PROXY,
         };
         let mut map = SettingMap::new();
         for (name, value) in raw.into_iter().flatten() {
@@ -164,7 +185,7 @@ mod tests {
 
     #[test]
     fn managed_lists_are_sorted_so_they_stay_reviewable() {
-        for list in [MANAGED_SERVER, MANAGED_GTM] {
+        for list in [MANAGED_SERVER, MANAGED_GTM, MANAGED_GTM_PROXY] {
             assert!(list.windows(2).all(|w| w[0].0 < w[1].0));
         }
     }
