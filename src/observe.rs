@@ -17,20 +17,23 @@ use crate::transport::{ExitStatus, Fleet, Output};
 pub type Facts = BTreeMap<String, Result<HostFacts, StepError>>;
 
 /// Probe every host of the inventory. `bin_dir(host)` is where the install's binaries are;
-/// `files(node)` the node's managed files; `as_user(host)` how to run as the cluster's user.
+/// `files(node)` the node's managed files; `sql`: ask each running server what its SQL tells
+/// (recovery, replication, pgxc_node, settings), else only whether it accepts connections;
+/// `as_user(host)` how to run as the cluster's user.
 pub async fn observe(
     inv: &Inventory,
     fleet: &Fleet,
     forks: usize,
     bin_dir: &(dyn Fn(&str) -> String + Sync),
     files: &(dyn Fn(&str) -> Vec<String> + Sync),
+    sql: bool,
     as_user: &(dyn Fn(&str) -> Become + Sync),
 ) -> Facts {
     let targets: Vec<Target> =
         inv.hosts.iter().map(|h| Target { host: h.name.clone(), node: None }).collect();
     let outcomes = executor::run_all(targets, forks, |target| async move {
         let host = inv.host(&target.host).expect("inventory host");
-        let script = host_script(inv, &host.name, bin_dir, files).to_string();
+        let script = host_script(inv, &host.name, bin_dir, files, sql).to_string();
         let session = fleet.session(&host.name).await.map_err(|e| StepError::new("connect", e))?;
         let out = session.run(&as_user(&host.name).wrap(&script)).await;
         out.map_err(|e| StepError::new("probe", e))
@@ -51,6 +54,7 @@ pub fn host_script(
     host: &str,
     bin_dir: &(dyn Fn(&str) -> String + Sync),
     files: &(dyn Fn(&str) -> Vec<String> + Sync),
+    sql: bool,
 ) -> Lines {
     let host = inv.host(host).expect("inventory host");
     let flavor = flavors::of(inv.cluster.flavor);
@@ -64,6 +68,7 @@ pub fn host_script(
             data_dir: n.data_dir.clone(),
             port: n.port,
             files: files(n.name.as_str()),
+            sql,
             read_pgxc_node: inv.cluster.flavor == Flavor::PostgresXc && n.role == Role::Coordinator,
             replay_lag_sql: flavor.replay_lag_sql(),
             positions_sql: flavor.positions_sql(),

@@ -1,19 +1,28 @@
-//! `pgxc-deploy switchover INVENTORY NODE`: the operation is [`crate::ops::switchover`].
+//! `pgxc-deploy switchover INVENTORY NODE`: the operation is [`crate::ops::switchover`], or
+//! [`crate::ops::gtm`] when NODE is the GTM.
 
 use std::time::Instant;
 
 use crate::cli::PairArgs;
-use crate::ops::{Session, cluster, switchover};
+use crate::ops::{Session, cluster, gtm, switchover};
 
 use super::{Error, Status, fleet};
 
 pub async fn run(args: PairArgs) -> Result<Status, Error> {
     let started = Instant::now();
     let inv = cluster::load(&args.inventory)?;
-    switchover::precheck(&args.inventory, &inv, &args.node)?;
+    let gtm = gtm::names_gtm(&inv, &args.node);
+    if !gtm {
+        switchover::precheck(&args.inventory, &inv, &args.node)?;
+    }
     let fleet = fleet::fleet(&inv, &args.ssh);
     let session = Session::open(&args.inventory, inv, fleet, args.ssh.forks).await?;
-    let done = switchover::switchover(&session, &args.node, started, &mut std::io::stdout()).await;
+    let out = &mut std::io::stdout();
+    let done = if gtm {
+        gtm::handover(&session, gtm::Kind::Switchover, started, out).await
+    } else {
+        switchover::switchover(&session, &args.node, started, out).await
+    };
     session.close().await;
     done
 }

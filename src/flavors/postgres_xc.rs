@@ -109,6 +109,15 @@ impl Flavor for PostgresXc {
     }
 }
 
+/// Re-point the running gtm_proxy in `data_dir` at the GTM at `address:port`, live:
+/// `gtm_ctl reconnect -Z gtm_proxy -o "-s ADDRESS -t PORT"`. It writes the new address to the
+/// proxy's `newgtm` file only, not to gtm_proxy.conf (checked on Postgres-X2): the caller
+/// rewrites gtm_proxy.conf too, or a restarted proxy would go back to the old GTM.
+pub fn reconnect(bin_dir: &str, data_dir: &str, address: &str, port: u16) -> Vec<String> {
+    let target = format!("-s {address} -t {port}");
+    argv([&bin(bin_dir, "gtm_ctl"), "-Z", "gtm_proxy", "-D", data_dir, "-o", &target, "reconnect"])
+}
+
 /// The commands of a GTM, a GTM standby (the same server, `startup = STANDBY` in its gtm.conf)
 /// or a gtm_proxy (`kind` `gtm_proxy`): `initgtm -Z KIND`, `gtm_ctl -Z KIND`.
 fn gtm_commands(node: &Node, bin_dir: &str, kind: &str) -> NodeCommands {

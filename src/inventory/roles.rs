@@ -13,6 +13,12 @@
 //! old_primary = "pg1"          # fenced: never started again as a primary
 //! old_primary_fenced = true    # stopped by failover (false: its host was unreachable)
 //! failed_over_at_unix = 1764236000
+//!
+//! [gtm.gtm]                    # the same, for the GTM and its standby ([gtm.standby])
+//! primary = "gtm_standby"      # the active GTM now
+//! old_primary = "gtm"
+//! old_primary_fenced = true
+//! failed_over_at_unix = 1764236100
 //! ```
 
 use std::collections::BTreeMap;
@@ -28,6 +34,9 @@ use super::{Inventory, Role, beside};
 pub struct Roles {
     #[serde(default)]
     pub datanodes: BTreeMap<String, Promotion>,
+    /// The GTM's entry, under the inventory's GTM name: its standby promoted.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub gtm: BTreeMap<String, Promotion>,
 }
 
 /// One datanode whose standby was promoted.
@@ -51,8 +60,7 @@ impl Roles {
     /// The datanode whose old primary is `node`, when `node` was failed over (or a switchover
     /// has not made it a standby yet): it must not run.
     pub fn fenced(&self, node: &str) -> Option<(&str, &Promotion)> {
-        self.datanodes
-            .iter()
+        self.all()
             .find(|(_, p)| p.old_primary == node && !p.old_primary_follows)
             .map(|(d, p)| (d.as_str(), p))
     }
@@ -60,15 +68,19 @@ impl Roles {
     /// The datanode whose old primary is `node`, when a switchover made it a standby of the new
     /// primary.
     pub fn follower(&self, node: &str) -> Option<(&str, &Promotion)> {
-        self.datanodes
-            .iter()
+        self.all()
             .find(|(_, p)| p.old_primary == node && p.old_primary_follows)
             .map(|(d, p)| (d.as_str(), p))
     }
 
     /// The datanode `node` was promoted for, when it was.
     pub fn promoted(&self, node: &str) -> Option<(&str, &Promotion)> {
-        self.datanodes.iter().find(|(_, p)| p.primary == node).map(|(d, p)| (d.as_str(), p))
+        self.all().find(|(_, p)| p.primary == node).map(|(d, p)| (d.as_str(), p))
+    }
+
+    /// Every entry, the datanodes' then the GTM's, as (inventory name, promotion).
+    fn all(&self) -> impl Iterator<Item = (&String, &Promotion)> {
+        self.datanodes.iter().chain(&self.gtm)
     }
 
     /// For tests: roles after `standby` took over `datanode`, by failover (`follows` false) or
@@ -82,7 +94,7 @@ impl Roles {
             old_primary_follows: follows,
             failed_over_at_unix: 1,
         };
-        Roles { datanodes: [(datanode.to_string(), promotion)].into() }
+        Roles { datanodes: [(datanode.to_string(), promotion)].into(), ..Roles::default() }
     }
 
     /// `inv` as the cluster runs now. For every recorded datanode, the node that serves it is
@@ -133,13 +145,45 @@ impl Roles {
                 now.nodes.swap(i, j);
             }
         }
+        for (gtm, p) in &self.gtm {
+            let unknown =
+                || format!("the roles file names GTM `{gtm}`, which the inventory does not have");
+            let g = inv.node(gtm).filter(|n| n.role == Role::Gtm).ok_or_else(unknown)?;
+            let standby = inv.node_of(Role::GtmStandby).ok_or_else(|| {
+                format!("the roles file swaps GTM {gtm} with its standby, but the inventory gives it none")
+            })?;
+            let pair = [g.name.as_str(), standby.name.as_str()];
+            let (new, old) = (p.primary.as_str(), p.old_primary.as_str());
+            if new == old || !pair.contains(&new) || !pair.contains(&old) {
+                return Err(format!(
+                    "the roles file says {new} is the active GTM in place of {old}, but the \
+                     inventory's GTM is {} and its standby {}",
+                    pair[0], pair[1]
+                ));
+            }
+            let new_name = if new == pair[0] { &g.name } else { &standby.name };
+            for n in &mut now.nodes {
+                if n.name.as_str() == new {
+                    (n.role, n.primary) = (Role::Gtm, None);
+                } else if n.name.as_str() == old {
+                    (n.role, n.primary) = (Role::GtmStandby, Some(new_name.clone()));
+                }
+            }
+            // The active GTM first.
+            let at = |name: &str| now.nodes.iter().position(|n| n.name.as_str() == name);
+            if let (Some(i), Some(j)) = (at(new), at(old))
+                && i > j
+            {
+                now.nodes.swap(i, j);
+            }
+        }
         Ok(now)
     }
 
     /// Old primaries that a failover fenced and that apply must rebuild as standbys.
     pub fn to_rebuild(&self) -> Vec<&str> {
-        self.datanodes
-            .values()
+        self.all()
+            .map(|(_, p)| p)
             .filter(|p| !p.old_primary_follows)
             .map(|p| p.old_primary.as_str())
             .collect()
@@ -149,14 +193,15 @@ impl Roles {
     /// entry that hands the datanode back to the inventory's own primary says nothing the
     /// inventory does not, so it goes.
     pub fn rebuilt(&mut self) {
-        for p in self.datanodes.values_mut() {
+        for p in self.datanodes.values_mut().chain(self.gtm.values_mut()) {
             p.old_primary_follows = true;
         }
         self.datanodes.retain(|datanode, p| &p.primary != datanode);
+        self.gtm.retain(|gtm, p| &p.primary != gtm);
     }
 
     pub fn is_empty(&self) -> bool {
-        self.datanodes.is_empty()
+        self.datanodes.is_empty() && self.gtm.is_empty()
     }
 
     pub fn to_toml(&self) -> String {

@@ -161,7 +161,7 @@ pub async fn lock_and_probe(
     files: &(dyn Fn(&str) -> Vec<String> + Sync),
 ) -> Result<(ClusterLock, Facts), Result<Status, Error>> {
     let bin = |host: &str| bin_dir(inv.host(host).expect("inventory host"), bin_rel);
-    let then = |host: &str| Some(observe::host_script(inv, host, &bin, files));
+    let then = |host: &str| Some(observe::host_script(inv, host, &bin, files, true));
     let mut lock = lock_then(inv, fleet, envs, what, LockScope::Every, &then).await?;
     let facts = std::mem::take(&mut lock.outputs)
         .into_iter()
@@ -205,7 +205,7 @@ async fn lock_then(
 pub type HostResults = BTreeMap<String, Result<HostFacts, String>>;
 
 /// Probe every host once, in parallel: per host its facts, or why it could not be probed.
-/// `files(node)`: the managed files whose content to read.
+/// `files(node)`: the managed files whose content to read; `sql`: see [`observe::observe`].
 pub async fn probe(
     inv: &Inventory,
     fleet: &Fleet,
@@ -213,10 +213,11 @@ pub async fn probe(
     envs: &BTreeMap<String, HostEnv>,
     bin_rel: &str,
     files: &(dyn Fn(&str) -> Vec<String> + Sync),
+    sql: bool,
 ) -> Facts {
     let bin = |host: &str| bin_dir(inv.host(host).expect("inventory host"), bin_rel);
     let as_user = |host: &str| envs[host].as_user.clone();
-    observe::observe(inv, fleet, forks, &bin, files, &as_user).await
+    observe::observe(inv, fleet, forks, &bin, files, sql, &as_user).await
 }
 
 /// Keep what `facts` show of each pair's replication in the replication record beside the

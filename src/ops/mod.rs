@@ -20,6 +20,7 @@ pub mod cluster;
 pub mod degrade;
 pub mod exec;
 pub mod failover;
+pub mod gtm;
 pub mod lifecycle;
 pub mod restart;
 #[cfg(test)]

@@ -148,6 +148,7 @@ impl Hosts for Scripted {
         _: &'a Session,
         scope: &'a Inventory,
         _: &'a (dyn Fn(&str) -> Vec<String> + Sync),
+        _: bool,
     ) -> BoxFuture<'a, Facts> {
         let facts = self.probe_now(scope);
         Box::pin(async move { facts })

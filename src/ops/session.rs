@@ -53,12 +53,14 @@ pub type Refused = Result<Status, Error>;
 /// What a [`Session`] does on the hosts: the seam between the operations and SSH.
 pub trait Hosts: Send + Sync {
     /// One probe per host of `scope` (an inventory narrowed to the hosts and nodes to read),
-    /// reading each node's managed files `files(node)` too.
+    /// reading each node's managed files `files(node)` too, and (`sql`) what each running
+    /// server's SQL tells.
     fn probe<'a>(
         &'a self,
         s: &'a Session,
         scope: &'a Inventory,
         files: &'a (dyn Fn(&str) -> Vec<String> + Sync),
+        sql: bool,
     ) -> BoxFuture<'a, Facts>;
 
     /// Run one step on its host, with what `cx` gives steps (apply's has the install to ship,
@@ -97,8 +99,9 @@ impl Hosts for Ssh {
         s: &'a Session,
         scope: &'a Inventory,
         files: &'a (dyn Fn(&str) -> Vec<String> + Sync),
+        sql: bool,
     ) -> BoxFuture<'a, Facts> {
-        Box::pin(cluster::probe(scope, &s.fleet, s.forks, &s.envs, &s.layout.bin, files))
+        Box::pin(cluster::probe(scope, &s.fleet, s.forks, &s.envs, &s.layout.bin, files, sql))
     }
 
     fn run<'a>(
@@ -209,6 +212,26 @@ impl Session {
         nodes: &[&Node],
         files: &(dyn Fn(&str) -> Vec<String> + Sync),
     ) -> HostResults {
+        self.probe_nodes(nodes, files, true).await
+    }
+
+    /// [`Session::probe_reading_each`] without asking any server SQL: whether each runs and
+    /// accepts connections, and its files. What a GTM handover reads, while every server's
+    /// new session waits for the lost GTM.
+    pub async fn probe_without_sql(
+        &self,
+        nodes: &[&Node],
+        files: &(dyn Fn(&str) -> Vec<String> + Sync),
+    ) -> HostResults {
+        self.probe_nodes(nodes, files, false).await
+    }
+
+    async fn probe_nodes(
+        &self,
+        nodes: &[&Node],
+        files: &(dyn Fn(&str) -> Vec<String> + Sync),
+        sql: bool,
+    ) -> HostResults {
         let scope = Inventory {
             hosts: self
                 .inv
@@ -220,7 +243,7 @@ impl Session {
             nodes: nodes.iter().map(|n| (*n).clone()).collect(),
             ..self.inv.clone()
         };
-        let facts = self.hosts.probe(self, &scope, files).await;
+        let facts = self.hosts.probe(self, &scope, files, sql).await;
         facts
             .into_iter()
             .map(|(h, f)| (h, f.map_err(|e| format!("{}: {}", e.step, e.message()))))
@@ -230,7 +253,7 @@ impl Session {
     /// Probe every host of the inventory, reading each node's managed files `files(node)`:
     /// per host its facts, or why it could not be probed.
     pub async fn probe_all(&self, files: &(dyn Fn(&str) -> Vec<String> + Sync)) -> Facts {
-        self.hosts.probe(self, &self.inv, files).await
+        self.hosts.probe(self, &self.inv, files, true).await
     }
 
     /// Take the cluster lock for `what` on every host and probe them in the same login.

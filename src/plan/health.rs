@@ -211,8 +211,31 @@ pub fn assess(
         if let Some(problem) = state_problem(&row) {
             row.problems.push(problem);
         }
+        if running && f.is_some_and(|f| f.sql_stuck) {
+            row.problems.push(format!(
+                "it accepts connections, but a session did not answer within {} s{}",
+                crate::remote::probe::SQL_SECS,
+                if inv.cluster.flavor == crate::inventory::Flavor::PostgresXc {
+                    " (its GTM, or its host's gtm_proxy, may be gone: see the GTM rows)"
+                } else {
+                    ""
+                }
+            ));
+        }
         if let Some(cause) = f.and_then(|f| disk_cause(f, &n.data_dir)) {
             row.problems.push(format!("{cause}: free space on {}", n.host));
+        }
+        if let Some((_, p)) = roles.follower(&n.name).filter(|_| n.role.is_gtm_kind()) {
+            // A GTM that a switchover (or apply) made the new active GTM's standby.
+            if running && row.in_recovery != Some(true) {
+                row.problems.push(format!(
+                    "runs as an active GTM, but {} is the active GTM now: two active GTMs!",
+                    p.primary
+                ));
+            }
+            row.follows = Some(p.primary.clone());
+            rows.push(row);
+            continue;
         }
         if let Some((_, p)) = roles.follower(&n.name) {
             // A switchover made this old primary a standby of the promoted node.
@@ -284,7 +307,7 @@ pub fn assess(
                 }
             }
             let check = match f {
-                Some(f) if running => {
+                Some(f) if running && !f.sql_stuck => {
                     let diff = pgxc_node_differences(&want, &f.pgxc_node);
                     if diff.is_empty() {
                         PgxcNodeCheck::Matches
@@ -366,7 +389,8 @@ fn replication(
         lag_bytes: None,
     };
     let Ok(Some(pf)) = facts else { return repl };
-    if !pf.running {
+    // Its SQL did not answer: nothing is known of its standbys.
+    if !pf.running || pf.sql_stuck {
         return repl;
     }
     match pf.replicas.iter().find(|r| r.application_name == name) {

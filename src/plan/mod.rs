@@ -28,6 +28,7 @@ pub mod degrade;
 pub mod desired;
 pub mod diff;
 pub mod failover;
+pub mod gtm;
 pub mod health;
 pub mod lifecycle;
 pub mod pair;

@@ -26,6 +26,11 @@ pub const WRITE_CHECK: &str = "set statement_timeout = '5s'; \
      create temp table pgxc_deploy_failover_check (x int); \
      insert into pgxc_deploy_failover_check values (1)";
 
+/// Through a Postgres-XC coordinator: a write that commits, so it needs a transaction ID and a
+/// snapshot from the GTM (a GTM handover's check). One statement: X2's psql runs only the last
+/// `-c`, and a multi-statement query string through a coordinator runs oddly.
+pub const GTM_WRITE_CHECK: &str = "create temp table pgxc_deploy_gtm_check as select 1 as x";
+
 /// Through a coordinator: `datanode` answers, from a server that is not in recovery. One
 /// statement: X2 runs a multi-statement query string sent through a coordinator oddly.
 pub fn primary_through_coordinator(datanode: &str) -> String {

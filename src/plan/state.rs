@@ -151,6 +151,9 @@ pub struct NodeFacts {
     pub files: BTreeMap<String, Vec<u8>>,
     /// The server answers (pg_isready 0; for the GTM, gtm_ctl status).
     pub running: bool,
+    /// It accepts connections, but the probe's SQL session did not end within
+    /// [`crate::remote::probe::SQL_SECS`] (a Postgres-XC server whose GTM is gone).
+    pub sql_stuck: bool,
     /// The process named by the PID file (postmaster.pid, gtm.pid) exists, whether or not it
     /// accepts connections yet.
     pub alive: bool,
@@ -271,6 +274,7 @@ pub fn parse_probe(out: &[u8]) -> Result<HostFacts, ParseError> {
             "initialized" => node.initialized = true,
             "running" => node.running = true,
             "alive" => node.alive = true,
+            "sqlstuck" => node.sql_stuck = true,
             "staging" => node.staging = true,
             "start" => node.start_time = Some(rest.to_string()),
             "recovery" => node.in_recovery = Some(rest == "t" || rest == "true"),

@@ -20,6 +20,9 @@ pub struct ProbeNode {
     pub port: u16,
     /// Files (relative to the data directory) whose content is compared with the desired one.
     pub files: Vec<String>,
+    /// Ask the running server SQL (recovery, replication, pgxc_node, settings); else only
+    /// whether it accepts connections. A Postgres-XC server's new sessions wait for the GTM.
+    pub sql: bool,
     /// Coordinators of a Postgres-XC cluster: read pgxc_node.
     pub read_pgxc_node: bool,
     /// The flavor's SQL for a standby's replay lag in bytes, over a row of pg_stat_replication
@@ -107,15 +110,19 @@ pub fn probe_script(
                     "if \"$bin\"/pg_isready -q -h \"$s\" -p \"$port\" -U \"$user\" -d \
                      dbname=postgres 2>/dev/null; then",
                 )
-                .raw("echo running")
-                .raw(
-                    "\"$bin\"/psql -X -A -t -q -h \"$s\" -p \"$port\" -U \"$user\" -d postgres \
-                     <<'PGXC_SQL'",
-                );
-            for query in sql::probe(n.replay_lag_sql, n.positions_sql, n.read_pgxc_node) {
-                sec = sec.raw(&query);
+                .raw("echo running");
+            if n.sql {
+                // Bounded: a Postgres-XC session cannot start while its GTM is gone.
+                sec = sec.raw(&format!(
+                    "timeout {SQL_SECS} \"$bin\"/psql -X -A -t -q -h \"$s\" -p \"$port\" -U \
+                     \"$user\" -d postgres <<'PGXC_SQL'"
+                ));
+                for query in sql::probe(n.replay_lag_sql, n.positions_sql, n.read_pgxc_node) {
+                    sec = sec.raw(&query);
+                }
+                sec = sec.raw("PGXC_SQL").raw("[ $? -eq 124 ] && echo sqlstuck");
             }
-            sec = sec.raw("PGXC_SQL").raw("fi");
+            sec = sec.raw("fi");
         }
         s = s.raw("{").lines(sec).raw(&format!("}} >\"$t\"/{i} 2>/dev/null &"));
     }
@@ -125,6 +132,9 @@ pub fn probe_script(
     }
     s.raw("rm -rf \"$t\"")
 }
+
+/// How long the probe waits for a server's SQL answers, in seconds.
+pub const SQL_SECS: u32 = 5;
 
 /// How many of the server log's last lines the probe searches for a full disk.
 const DISK_LOG_LINES: u32 = 30;
@@ -160,6 +170,7 @@ mod tests {
             role,
             data_dir: format!("/data/{name}"),
             port: 5432,
+            sql: true,
             files: files.iter().map(|f| f.to_string()).collect(),
             read_pgxc_node: role == Role::Coordinator,
             replay_lag_sql: "0",

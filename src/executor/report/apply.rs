@@ -116,7 +116,7 @@ pub fn applied(
 /// The roles file at `path` records that the old primaries `names` were rebuilt as standbys.
 pub fn rebuilt(path: &Path, names: &[&str], out: &mut dyn Write) -> io::Result<()> {
     let (path, names) = (path.display(), names.join(", "));
-    writeln!(out, "{path}: the old primaries {names} are standbys of the new primaries now")
+    writeln!(out, "{path}: {names} rebuilt as standbys of the nodes that took their place")
 }
 
 /// `a, b`: the names of `phases`.

@@ -28,8 +28,12 @@ pub fn status_table(cluster: &str, rows: &[NodeStatus], out: &mut dyn Write) -> 
         table.push(vec![
             r.node.clone(),
             match (&r.promoted_for, r.fenced, &r.follows) {
+                (Some(_), _, _) if r.role.is_gtm_kind() => "gtm (roles file)".to_string(),
                 (Some(datanode), _, _) => format!("primary of {datanode} (roles file)"),
                 (None, true, _) => format!("{} (fenced)", r.role),
+                (None, false, Some(active)) if r.role.is_gtm_kind() => {
+                    format!("gtm_standby of {active} (roles file)")
+                }
                 (None, false, Some(primary)) => format!("standby of {primary} (roles file)"),
                 (None, false, None) => r.role.to_string(),
             },

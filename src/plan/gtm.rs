@@ -1,0 +1,267 @@
+//! GTM failover and switchover: which node is promoted, how the cluster is re-pointed at it,
+//! and the steps that do it. PURE.
+//!
+//! Postgres-XC nodes reach the GTM at `gtm_host`/`gtm_port`, read only when a server starts.
+//! A host with a gtm_proxy has its nodes reach the GTM through the proxy, and a running proxy
+//! can be re-pointed live (`gtm_ctl reconnect -Z gtm_proxy`): no node restarts. The nodes of a
+//! host without a proxy must restart with the new address. [`Handover::describe`] says which
+//! path a handover takes, before it runs.
+
+use crate::flavors::{NodeCommands, StopMode, StopWait};
+use crate::inventory::{Inventory, Node, Role};
+
+use super::sql;
+use super::state::NodeFacts;
+use super::step::{Action, Step};
+
+/// How long the promoted GTM may take to say it is the active one (tenths of a second).
+const ACTIVE_TENTHS: u32 = 100;
+
+/// A GTM handover, in the cluster as it runs now (the roles file applied).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Handover<'a> {
+    /// The active GTM until now: fenced (failover) or stopped cleanly (switchover).
+    pub old: &'a Node,
+    /// Its standby, promoted.
+    pub new: &'a Node,
+    /// gtm_proxies: re-pointed live, and their gtm_proxy.conf rewritten.
+    pub proxies: Vec<&'a Node>,
+    /// Coordinators, datanodes and standbys on hosts without a proxy: their postgresql.conf
+    /// rewritten, and restarted (gtm_host/gtm_port are read only at start).
+    pub restarts: Vec<&'a Node>,
+}
+
+/// The handover of `now`'s GTM to its standby. `Err`: there is none to hand over to.
+pub fn handover(now: &Inventory) -> Result<Handover<'_>, String> {
+    let old = now.node_of(Role::Gtm).ok_or("the inventory has no [gtm]")?;
+    let new = now.node_of(Role::GtmStandby).ok_or_else(|| {
+        format!(
+            "{} has no standby to take over: add a [gtm.standby] table to the inventory and run \
+             apply first",
+            old.name
+        )
+    })?;
+    let proxies = now.nodes.iter().filter(|n| n.role == Role::GtmProxy).collect();
+    let restarts = now
+        .nodes
+        .iter()
+        .filter(|n| n.role.is_server() && now.gtm_proxy_on(&n.host).is_none())
+        .collect();
+    Ok(Handover { old, new, proxies, restarts })
+}
+
+impl Handover<'_> {
+    /// What the handover will do, one line each, said before it starts.
+    pub fn describe(&self) -> Vec<String> {
+        let names = |nodes: &[&Node]| {
+            nodes.iter().map(|n| format!("{} on {}", n.name, n.host)).collect::<Vec<_>>().join(", ")
+        };
+        let mut lines =
+            vec![format!("promote {} on {} (gtm_ctl promote)", self.new.name, self.new.host)];
+        if !self.proxies.is_empty() {
+            lines.push(format!(
+                "re-point the gtm_proxies live, no node restarts for their hosts (gtm_ctl \
+                 reconnect): {}",
+                names(&self.proxies)
+            ));
+        }
+        if self.restarts.is_empty() {
+            lines.push("restart no node: every node reaches the GTM through a gtm_proxy".into());
+        } else {
+            lines.push(format!(
+                "restart the nodes of hosts without a gtm_proxy with the new gtm_host/gtm_port \
+                 (read only at a server's start; their writes fail meanwhile): {}",
+                names(&self.restarts)
+            ));
+        }
+        lines
+    }
+}
+
+/// Why `new` (the GTM standby) cannot be promoted, from what its probe found; `None`: it runs as
+/// a standby, so it has copied the active GTM's state.
+pub fn refusal(new: &Node, facts: Result<Option<&NodeFacts>, String>) -> Option<String> {
+    let why = match facts {
+        Err(why) => format!("its host cannot be reached ({why})"),
+        Ok(None) => "the probe did not report it".into(),
+        Ok(Some(f)) if !f.initialized => "it was never set up: run apply first".into(),
+        Ok(Some(f)) if !f.running => "it is not running, so it holds no copy of the GTM's \
+                                      state to carry on from"
+            .into(),
+        Ok(Some(f)) if f.in_recovery != Some(true) => {
+            "it does not run as a standby (gtm_ctl status does not say `slave`)".into()
+        }
+        Ok(Some(_)) => return None,
+    };
+    Some(format!("refusing to promote {} on {}: {why}; nothing was changed", new.name, new.host))
+}
+
+/// Stop the active GTM: at once to fence it (failover), or cleanly (switchover).
+pub fn stop(old: &Node, commands: &NodeCommands, mode: StopMode) -> Step {
+    step(
+        old,
+        Action::Stop {
+            argv: commands.stop.argv(mode, StopWait::Wait),
+            mode,
+            data_dir: commands.data_dir.clone(),
+            status: commands.status.clone(),
+            remove: commands.remove_after_stop.clone(),
+            then: Vec::new(),
+        },
+    )
+}
+
+/// Promote the GTM standby, then wait until `gtm_ctl status` says it is the active one.
+pub fn promote(new: &Node, commands: &NodeCommands) -> Vec<Step> {
+    let promoted = "it was told to run as the active GTM".to_string();
+    vec![
+        step(new, Action::Check { argv: commands.promote.clone(), what: promoted }),
+        step(
+            new,
+            Action::Await {
+                argv: last_line_says(&commands.status, "master"),
+                what: "gtm_ctl status says it is the active GTM (master)".into(),
+                tenths: ACTIVE_TENTHS,
+            },
+        ),
+    ]
+}
+
+/// Wait until `gtm_ctl status` of a GTM started as a standby says so.
+pub fn runs_as_standby(node: &Node, commands: &NodeCommands) -> Step {
+    step(
+        node,
+        Action::Await {
+            argv: last_line_says(&commands.status, "slave"),
+            what: "gtm_ctl status says it runs as a standby (slave)".into(),
+            tenths: ACTIVE_TENTHS,
+        },
+    )
+}
+
+/// Re-point a running gtm_proxy at the active GTM at `address:port` with `reconnect` (its
+/// `gtm_ctl ... reconnect` argv, [`crate::flavors::postgres_xc::reconnect`]).
+pub fn reconnect(proxy: &Node, reconnect: Vec<String>, address: &str, port: u16) -> Step {
+    let what = format!("it was told to use the GTM at {address}:{port}");
+    step(proxy, Action::Check { argv: reconnect, what })
+}
+
+/// A write that commits through `coordinator` (`psql`: its psql argv, which stops at the first
+/// error): it needs a transaction ID and a snapshot from the GTM. Given up after 5 s.
+pub fn write_check(coordinator: &Node, psql: &[String]) -> Step {
+    let mut argv = vec!["env".to_string(), "PGOPTIONS=-c statement_timeout=5s".to_string()];
+    argv.extend(psql.iter().cloned());
+    argv.extend(["-c".to_string(), sql::GTM_WRITE_CHECK.to_string()]);
+    step(coordinator, Action::Check { argv, what: "a write through it commits".into() })
+}
+
+/// `status` (a `gtm_ctl status` argv), succeeding only when its last line contains `word`.
+fn last_line_says(status: &[String], word: &str) -> Vec<String> {
+    let mut argv: Vec<String> =
+        ["sh", "-c", "\"$@\" | tail -n 1 | grep -q -- \"$WORD\"", "sh"].map(String::from).to_vec();
+    argv.splice(0..0, ["env".to_string(), format!("WORD={word}")]);
+    argv.extend(status.iter().cloned());
+    argv
+}
+
+fn step(node: &Node, action: Action) -> Step {
+    Step { host: node.host.clone(), node: Some(node.name.clone()), action }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flavors::{self, Flavor};
+    use crate::plan::fixtures;
+
+    fn commands(inv: &Inventory, name: &str) -> NodeCommands {
+        let node = inv.node(name).unwrap();
+        flavors::postgres_xc::PostgresXc.commands(inv, node, "/opt/pgxc/bin").unwrap()
+    }
+
+    #[test]
+    fn proxies_are_re_pointed_and_the_nodes_of_hosts_without_one_restarted() {
+        let inv = fixtures::postgres_xc_ha();
+        let h = handover(&inv).unwrap();
+        assert_eq!((h.old.name.as_str(), h.new.name.as_str()), ("gtm", "gtm_standby"));
+        let names = |nodes: &[&Node]| nodes.iter().map(|n| n.name.to_string()).collect::<Vec<_>>();
+        assert_eq!(names(&h.proxies), ["proxy2"]);
+        // db2 has the proxy: coord2 and dn1 stay up; db1's and db3's nodes restart.
+        assert_eq!(names(&h.restarts), ["coord1", "dn1_standby", "dn2", "dn2_replica"]);
+        let said = h.describe().join("\n");
+        assert!(said.contains("promote gtm_standby on db2"), "{said}");
+        assert!(said.contains("re-point the gtm_proxies live") && said.contains("proxy2 on db2"));
+        assert!(said.contains("restart the nodes of hosts without a gtm_proxy"), "{said}");
+
+        let mut all_proxied = inv.clone();
+        for host in ["db1", "db3"] {
+            let mut proxy = inv.node("proxy2").unwrap().clone();
+            proxy.name = format!("proxy_{host}").parse().unwrap();
+            proxy.host = host.into();
+            all_proxied.nodes.push(proxy);
+        }
+        let h = handover(&all_proxied).unwrap();
+        assert!(h.restarts.is_empty());
+        assert!(h.describe().join("\n").contains("restart no node"));
+    }
+
+    #[test]
+    fn no_standby_no_handover() {
+        let err = handover(&fixtures::postgres_xc()).unwrap_err();
+        assert!(err.contains("gtm has no standby") && err.contains("[gtm.standby]"), "{err}");
+    }
+
+    #[test]
+    fn only_a_running_standby_is_promoted() {
+        let inv = fixtures::postgres_xc_ha();
+        let new = inv.node("gtm_standby").unwrap();
+        let standby = NodeFacts {
+            initialized: true,
+            running: true,
+            in_recovery: Some(true),
+            ..NodeFacts::default()
+        };
+        assert_eq!(refusal(new, Ok(Some(&standby))), None);
+        let active = NodeFacts { in_recovery: Some(false), ..standby.clone() };
+        let stopped = NodeFacts { running: false, ..standby.clone() };
+        let cases = [
+            (Err("timed out".to_string()), "its host cannot be reached (timed out)"),
+            (Ok(Some(&stopped)), "it is not running"),
+            (Ok(Some(&active)), "does not run as a standby"),
+        ];
+        for (facts, why) in cases {
+            let said = refusal(new, facts).unwrap();
+            assert!(said.starts_with("refusing to promote gtm_standby on db2: "), "{said}");
+            assert!(said.contains(why) && said.ends_with("nothing was changed"), "{said}");
+        }
+    }
+
+    #[test]
+    fn promote_then_wait_for_the_active_role() {
+        let inv = fixtures::postgres_xc_ha();
+        let steps = promote(inv.node("gtm_standby").unwrap(), &commands(&inv, "gtm_standby"));
+        let Action::Check { argv, .. } = &steps[0].action else { panic!("{steps:?}") };
+        assert_eq!(
+            argv.join(" "),
+            "/opt/pgxc/bin/gtm_ctl -Z gtm -D /var/lib/pgxc/gtm_standby promote"
+        );
+        let Action::Await { argv, .. } = &steps[1].action else { panic!("{steps:?}") };
+        assert_eq!(argv[..2], ["env", "WORD=master"]);
+        assert_eq!(
+            argv[argv.len() - 6..].join(" "),
+            "/opt/pgxc/bin/gtm_ctl -Z gtm -D /var/lib/pgxc/gtm_standby status"
+        );
+    }
+
+    /// The status check under a real /bin/sh, with `printf` standing in for gtm_ctl status.
+    #[test]
+    fn the_status_check_reads_the_last_line() {
+        let run = |word: &str, lines: &str| {
+            let argv = last_line_says(&["printf".into(), lines.into()], word);
+            std::process::Command::new(&argv[0]).args(&argv[1..]).status().unwrap().success()
+        };
+        assert!(run("master", "gtm_ctl: server is running (PID: 7)\n1 master\n"));
+        assert!(!run("master", "1 master\n0 slave\n"));
+        assert!(run("slave", "0 slave\n"));
+    }
+}
