@@ -7,6 +7,8 @@ mod support;
 mod apply;
 /// `exec`: fleet-wide commands, node environments, quoting, host keys, failures.
 mod exec;
+/// GTM standby, gtm_proxies, `failover`/`switchover INVENTORY gtm` (Postgres-XC).
+mod gtm;
 /// `status --watch --heal`: a primary blocked by its dead synchronous standby is degraded, then
 /// switched back on once the standby streams.
 mod heal;

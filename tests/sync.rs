@@ -301,7 +301,7 @@ fn status_names_a_full_disk_as_the_cause() {
     let mount = format!("{LAB_DIR}/hosts/h2/data/{tag}");
     let unmount = |mount: &str| {
         if std::fs::read_to_string("/proc/mounts").unwrap().contains(&format!(" {mount} ")) {
-            stop_servers(mount);
+            stop_servers(mount, false);
             let out = std::process::Command::new("umount").arg(mount).output().unwrap();
             assert!(out.status.success(), "umount {mount}: {}", text(&out.stderr));
         }

@@ -102,12 +102,13 @@ pub fn roll<'a>(selected: &[&'a Node], roles: &Roles, gtm_named: bool, batch: us
             left_alone.push((
                 node,
                 format!(
-                    "not restarted: a {} restart interrupts {}; select it with --on to restart \
-                     it after the others",
-                    node.role,
+                    "not restarted: {}; select it with --on to restart it after the others",
                     match node.role {
-                        Role::GtmProxy => "the transactions of its host's nodes",
-                        _ => "every transaction of the cluster",
+                        Role::GtmProxy =>
+                            "a gtm_proxy restart interrupts the transactions of \
+                                           its host's nodes",
+                        Role::GtmStandby => "a GTM standby restart copies the GTM's state again",
+                        _ => "a GTM restart interrupts every transaction of the cluster",
                     }
                 ),
             ));

@@ -24,39 +24,39 @@ pub fn test_hosts(tag: &str) -> String {
 /// Stop every server left under the test's directories by an earlier run, then remove them.
 pub fn reset(tag: &str) {
     lab();
-    for k in 1..=3 {
-        let root = format!("{LAB_DIR}/hosts/h{k}/data/{tag}");
-        if !Path::new(&root).exists() {
-            continue;
+    let roots: Vec<String> = (1..=3)
+        .map(|k| format!("{LAB_DIR}/hosts/h{k}/data/{tag}"))
+        .filter(|root| Path::new(root).exists())
+        .collect();
+    // Every host's gtm_proxies before any GTM: a proxy whose GTM is gone does not stop within
+    // gtm_ctl's 60 s.
+    for proxies in [true, false] {
+        for root in &roots {
+            stop_servers(root, proxies);
         }
-        stop_servers(&root);
+    }
+    for root in roots {
         std::fs::remove_dir_all(&root).unwrap_or_else(|e| panic!("remove {root}: {e}"));
     }
 }
 
-/// Stop (immediately) every server whose data directory is right under `root`.
-pub fn stop_servers(root: &str) {
-    {
-        let Ok(entries) = std::fs::read_dir(root) else { return };
-        for e in entries.flatten() {
-            let dir = e.path();
-            if dir.join("postmaster.pid").exists() {
-                let ctl = find_ctl(root, "pg_ctl");
-                as_pgxc(&[&ctl, "-D", &dir.display().to_string(), "-m", "immediate", "stop"]);
-            }
-            if dir.join("gtm.pid").exists() {
-                let ctl = find_ctl(root, "gtm_ctl");
-                as_pgxc(&[
-                    &ctl,
-                    "-Z",
-                    "gtm",
-                    "-D",
-                    &dir.display().to_string(),
-                    "-m",
-                    "immediate",
-                    "stop",
-                ]);
-            }
+/// Stop (immediately) every gtm_proxy (`proxies`), or every other server, whose data directory
+/// is right under `root`.
+pub fn stop_servers(root: &str, proxies: bool) {
+    let Ok(entries) = std::fs::read_dir(root) else { return };
+    for dir in entries.flatten().map(|e| e.path()) {
+        let shown = dir.display().to_string();
+        let (pid_file, argv): (&str, &[&str]) = match proxies {
+            true => ("gtm_proxy.pid", &["gtm_ctl", "-Z", "gtm_proxy"]),
+            false if dir.join("gtm.pid").exists() => ("gtm.pid", &["gtm_ctl", "-Z", "gtm"]),
+            false => ("postmaster.pid", &["pg_ctl"]),
+        };
+        if dir.join(pid_file).exists() {
+            let ctl = find_ctl(root, argv[0]);
+            let mut args = vec![ctl.as_str()];
+            args.extend(&argv[1..]);
+            args.extend(["-D", &shown, "-m", "immediate", "stop"]);
+            as_pgxc(&args);
         }
     }
 }

@@ -9,7 +9,9 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 mod cluster;
+mod load;
 pub use cluster::*;
+pub use load::*;
 
 /// Where the test lab lives (also what `.ci/run` tears down afterwards).
 pub const LAB_DIR: &str = "/tmp/pgxc-deploy-test-lab";

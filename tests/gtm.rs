@@ -1,0 +1,177 @@
+//! No single point of failure in the GTM (needs `PGXC_HOME`, an installed Postgres-XC /
+//! Postgres-X2): a GTM standby deployed by apply, then the active GTM killed (SIGKILL) under a
+//! write load through both coordinators and `failover INVENTORY gtm`, with gtm_proxies on
+//! every host (re-pointed live: no node restarts) and without (every node restarts with the
+//! new gtm_host). Every row whose INSERT returned success is there afterwards and new writes
+//! commit through every coordinator; apply makes the old GTM the new one's standby; a
+//! switchover hands the GTM back. Tags `gtmproxy` (ports 35xxx) and `gtmdirect` (36xxx).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::support::*;
+
+/// GTM on h1, its standby on h2, two coordinators (h1, h2), two datanodes (h1, h2), and with
+/// `proxies` a gtm_proxy on each of h1-h3. Ports from `base`.
+fn inventory(dir: &Path, tag: &str, base: u16, proxies: bool) -> String {
+    let (coord, dn, gtm, proxy) = (base, base + 10, base + 100, base + 110);
+    let mut nodes = format!(
+        "[gtm]\nhost = \"h1\"\nport = {gtm}\n[gtm.standby]\nhost = \"h2\"\nport = {gtm}\n\n"
+    );
+    if proxies {
+        for k in 1..=3 {
+            nodes.push_str(&format!(
+                "[[gtm_proxies]]\nname = \"proxy{k}\"\nhost = \"h{k}\"\nport = {proxy}\n\n"
+            ));
+        }
+    }
+    for k in 1..=2 {
+        nodes.push_str(&format!(
+            "[[coordinators]]\nname = \"coord{k}\"\nhost = \"h{k}\"\nport = {coord}\n\
+             pooler_port = {}\n\n\
+             [[datanodes]]\nname = \"dn{k}\"\nhost = \"h{k}\"\nport = {dn}\n\n",
+            base + 120 + k as u16
+        ));
+    }
+    // Trust: the writers connect over TCP without a password.
+    write(dir, "gtm.toml", &xc_toml(tag, &pgxc_home(), "method = \"trust\"", &nodes))
+}
+
+/// SQL through coordinator `k` of cluster `tag`, one statement (X2's psql runs only the last
+/// -c); `None` when it fails.
+fn through(tag: &str, base: u16, k: usize, query: &str) -> Option<String> {
+    let out = psql_out(&lab_psql(tag), &node_dir(tag, k, &format!("coord{k}")), base, query, None);
+    out.status.success().then(|| text(&out.stdout).trim().to_string())
+}
+
+fn through_ok(tag: &str, base: u16, k: usize, query: &str) -> String {
+    through(tag, base, k, query).unwrap_or_else(|| panic!("coord{k}: {query} failed"))
+}
+
+fn gtm_pid(tag: &str, k: usize, node: &str) -> i32 {
+    let pid = std::fs::read_to_string(format!("{}/gtm.pid", node_dir(tag, k, node))).unwrap();
+    pid.lines().next().unwrap().trim().parse().unwrap()
+}
+
+/// Start times of the coordinators and datanodes, from `status --json`.
+fn server_starts(inv: &str) -> BTreeMap<String, String> {
+    let (_, rows) = status(inv);
+    rows.iter()
+        .filter(|(n, _)| n.starts_with("coord") || n.starts_with("dn"))
+        .filter_map(|(n, r)| Some((n.clone(), r["start_time"].as_str()?.to_string())))
+        .collect()
+}
+
+/// Deploy, kill the active GTM under a write load through both coordinators, fail over, check
+/// the rows and new writes; then apply (the old GTM follows) and a switchover back.
+fn gtm_failover_under_load(tag: &str, base: u16, proxies: bool) {
+    let pgxc_home = pgxc_home();
+    reset(tag);
+    let dir = tempdir();
+    let inv = inventory(dir.path(), tag, base, proxies);
+    let out = pgxc(&["apply", &inv]);
+    assert!(out.status.success(), "apply: {}", shown(&out));
+
+    // The standby runs as one: gtm_ctl status says `slave` (RECOVERY yes), the GTM `master`.
+    let (code, rows) = status(&inv);
+    assert_eq!(code, 0, "{rows:#?}");
+    assert_eq!(rows["gtm_standby"]["role"], "gtm_standby", "{rows:#?}");
+    assert_eq!(rows["gtm_standby"]["in_recovery"], true, "{rows:#?}");
+    assert_eq!(rows["gtm"]["in_recovery"], false, "{rows:#?}");
+    if proxies {
+        assert_eq!(rows["proxy3"]["state"], "running", "{rows:#?}");
+    }
+
+    through_ok(tag, base, 1, "create table roll (id bigint) distribute by hash(id)");
+    let before = server_starts(&inv);
+    let lib = format!("{pgxc_home}/lib");
+    let load = Load::start(
+        &format!("{pgxc_home}/bin/psql"),
+        &[("127.0.10.1", base), ("127.0.10.2", base)],
+        &[("LD_LIBRARY_PATH", &lib)],
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    // The active GTM's machine is lost.
+    let pid = gtm_pid(tag, 1, "gtm");
+    kill("-KILL", pid);
+    wait_for("the GTM to die", || process_gone(pid));
+    let out = pgxc(&["failover", &inv, "gtm"]);
+    std::thread::sleep(Duration::from_secs(1));
+    let written = load.finish();
+    assert!(out.status.success(), "failover gtm: {}", shown(&out));
+    let said = text(&out.stdout);
+    eprintln!("{said}");
+    // The plan says which path it takes, before it acts.
+    let plan_at = said.find("promote gtm_standby on h2 (gtm_ctl promote)").expect("the plan");
+    assert!(plan_at < said.find("== promote gtm_standby").unwrap(), "{said}");
+    if proxies {
+        assert!(said.contains("re-point the gtm_proxies live"), "{said}");
+        assert!(said.contains("restart no node"), "{said}");
+        assert!(said.contains("proxy3 on h3: check: it was told to use the GTM at"), "{said}");
+        assert_eq!(server_starts(&inv), before, "no coordinator or datanode restarted");
+        // reconnect alone leaves gtm_proxy.conf naming the lost GTM: it was rewritten.
+        let conf =
+            std::fs::read_to_string(format!("{}/gtm_proxy.conf", node_dir(tag, 3, "proxy3")));
+        assert!(conf.unwrap().contains("gtm_host = '127.0.10.2'"));
+    } else {
+        assert!(said.contains("restart the nodes of hosts without a gtm_proxy"), "{said}");
+        let after = server_starts(&inv);
+        for (node, t) in &before {
+            assert_ne!(&after[node], t, "{node} restarted with the new gtm_host");
+        }
+    }
+    for k in [1, 2] {
+        assert!(said.contains(&format!("coord{k} on h{k}: check: a write through it commits")));
+    }
+    assert!(said.contains("failover gtm: gtm_standby on h2 (127.0.10.2:"), "{said}");
+
+    // Every committed row is there; new writes commit through both coordinators.
+    assert_committed_rows_present(&written, &ids(|q| through_ok(tag, base, 2, q)));
+    for k in [1, 2] {
+        through_ok(tag, base, k, &format!("insert into roll values ({k})"));
+    }
+    assert_eq!(through_ok(tag, base, 1, "select count(*) from roll where id < 3"), "2");
+
+    // status: the promoted standby is the GTM, the old one fenced (recorded beside the
+    // inventory); apply makes it the standby of the new GTM.
+    let (code, rows) = status(&inv);
+    assert_eq!(code, 1, "the fenced GTM is a problem: {rows:#?}");
+    assert_eq!(rows["gtm"]["fenced"], true, "{rows:#?}");
+    assert_eq!(rows["gtm_standby"]["in_recovery"], false, "{rows:#?}");
+    let out = pgxc(&["apply", &inv]);
+    assert!(out.status.success(), "apply: {}", shown(&out));
+    let (code, rows) = status(&inv);
+    assert_eq!(code, 0, "{rows:#?}");
+    assert_eq!(rows["gtm"]["follows"], "gtm_standby", "{rows:#?}");
+    assert_eq!(rows["gtm"]["in_recovery"], true, "the old GTM runs as the standby: {rows:#?}");
+    let out = pgxc(&["apply", &inv]);
+    assert!(text(&out.stdout).contains("nothing to do"), "{}", shown(&out));
+
+    // Switchover: the GTM goes back to h1, losing nothing; gtm_standby follows it again.
+    let out = pgxc(&["switchover", &inv, "gtm"]);
+    assert!(out.status.success(), "switchover gtm: {}", shown(&out));
+    assert!(text(&out.stdout).contains("gtm on h1 (127.0.10.1:"), "{}", shown(&out));
+    for k in [1, 2] {
+        through_ok(tag, base, k, &format!("insert into roll values ({})", k + 2));
+    }
+    assert_eq!(through_ok(tag, base, 2, "select count(*) from roll where id < 5"), "4");
+    let (code, rows) = status(&inv);
+    assert_eq!(code, 0, "{rows:#?}");
+    assert_eq!(rows["gtm"]["role"], "gtm", "handed back to the inventory's GTM: {rows:#?}");
+    assert_eq!(rows["gtm_standby"]["in_recovery"], true, "{rows:#?}");
+    let out = pgxc(&["apply", &inv]);
+    assert!(text(&out.stdout).contains("nothing to do"), "{}", shown(&out));
+
+    reset(tag);
+}
+
+#[test]
+fn postgres_xc_gtm_failover_with_gtm_proxies_restarts_no_node_and_loses_no_commit() {
+    gtm_failover_under_load("gtmproxy", 35432, true);
+}
+
+#[test]
+fn postgres_xc_gtm_failover_without_proxies_restarts_every_node_and_loses_no_commit() {
+    gtm_failover_under_load("gtmdirect", 36432, false);
+}
