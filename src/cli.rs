@@ -64,6 +64,10 @@ pub enum Command {
     /// standby replayed everything, promote it, record the roles, re-point coordinators, then
     /// make the old primary a streaming standby of the new one. Again: switches back.
     Switchover(PairArgs),
+    /// A coordinator is lost (or retired): stop it if its host answers, record it as removed
+    /// beside the inventory, drop it from every other coordinator's pgxc_node and reload their
+    /// pools, so that DDL works again, and check DDL through each of them.
+    Remove(RemoveArgs),
     /// Local lab hosts: real sshd processes on 127.0.10.x, to try the tool and to test it.
     #[command(subcommand)]
     Lab(LabCommand),
@@ -223,6 +227,18 @@ pub struct PairArgs {
     pub inventory: PathBuf,
 
     /// The datanode (or its standby's name).
+    pub node: String,
+
+    #[command(flatten)]
+    pub ssh: SshArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RemoveArgs {
+    /// The inventory file (TOML).
+    pub inventory: PathBuf,
+
+    /// The coordinator to remove.
     pub node: String,
 
     #[command(flatten)]

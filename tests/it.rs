@@ -5,6 +5,8 @@ mod support;
 
 /// `apply` and `plan`: whole clusters on lab hosts, both flavors.
 mod apply;
+/// `remove`: a lost Postgres-XC coordinator taken out, so that DDL works again.
+mod coordinator;
 /// `exec`: fleet-wide commands, node environments, quoting, host keys, failures.
 mod exec;
 /// GTM standby, gtm_proxies, `failover`/`switchover INVENTORY gtm` (Postgres-XC).

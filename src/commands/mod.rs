@@ -15,6 +15,7 @@ mod failover;
 mod fleet;
 mod lab;
 mod lifecycle;
+mod remove;
 mod restart;
 mod status;
 mod switchover;
@@ -47,6 +48,7 @@ async fn dispatch(cli: Cli) -> Result<Status, Error> {
         Command::Failover(args) => failover::run(args).await,
         Command::Degrade(args) => degrade::run(args).await,
         Command::Switchover(args) => switchover::run(args).await,
+        Command::Remove(args) => remove::run(args).await,
         Command::Lab(cmd) => lab::run(cmd).await,
     }
 }

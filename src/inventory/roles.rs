@@ -14,6 +14,10 @@
 //! old_primary_fenced = true    # stopped by failover (false: its host was unreachable)
 //! failed_over_at_unix = 1764236000
 //!
+//! [removed.coord2]             # a lost coordinator that `remove` took out of the cluster
+//! stopped = false
+//! removed_at_unix = 1764236200
+//!
 //! [gtm.gtm]                    # the same, for the GTM and its standby ([gtm.standby])
 //! primary = "gtm_standby"      # the active GTM now
 //! old_primary = "gtm"
@@ -37,6 +41,19 @@ pub struct Roles {
     /// The GTM's entry, under the inventory's GTM name: its standby promoted.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub gtm: BTreeMap<String, Promotion>,
+    /// Coordinators that `remove` took out of the cluster, by name: dropped from every other
+    /// coordinator's pgxc_node, stopped, left out of every command.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub removed: BTreeMap<String, Removed>,
+}
+
+/// A coordinator that `remove` took out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Removed {
+    /// Whether remove stopped it (false: its host was unreachable).
+    pub stopped: bool,
+    pub removed_at_unix: u64,
 }
 
 /// One datanode whose standby was promoted.
@@ -177,6 +194,18 @@ impl Roles {
                 now.nodes.swap(i, j);
             }
         }
+        for name in self.removed.keys() {
+            match inv.node(name) {
+                Some(n) if n.role == Role::Coordinator => {}
+                _ => {
+                    return Err(format!(
+                        "the roles file says coordinator `{name}` was removed, but the inventory \
+                         has no such coordinator"
+                    ));
+                }
+            }
+        }
+        now.nodes.retain(|n| !self.removed.contains_key(n.name.as_str()));
         Ok(now)
     }
 
@@ -201,7 +230,7 @@ impl Roles {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.datanodes.is_empty() && self.gtm.is_empty()
+        self.datanodes.is_empty() && self.gtm.is_empty() && self.removed.is_empty()
     }
 
     pub fn to_toml(&self) -> String {

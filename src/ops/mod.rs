@@ -22,6 +22,7 @@ pub mod exec;
 pub mod failover;
 pub mod gtm;
 pub mod lifecycle;
+pub mod remove;
 pub mod restart;
 #[cfg(test)]
 pub mod scripted;

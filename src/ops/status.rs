@@ -67,7 +67,8 @@ pub async fn refresh(
         let desired = nodes.iter().find(|n| n.name == node);
         desired.map(|n| n.files.iter().map(|f| f.name.clone()).collect()).unwrap_or_default()
     };
-    let every: Vec<&crate::inventory::Node> = inv.nodes.iter().collect();
+    // Not a removed coordinator: its machine may be gone for good.
+    let every: Vec<&crate::inventory::Node> = now.nodes.iter().collect();
     let facts = s.probe_reading_each(&every, &files).await;
 
     cluster::remember_replication(&s.path, &now, &facts);
@@ -81,6 +82,7 @@ pub async fn refresh(
     } else {
         report::status_table(&inv.cluster.name, &rows, out)?;
     }
+    report::removed(&roles.removed, opts.json, out)?;
     out.flush()?;
     let status = if rows.iter().all(|r| r.healthy()) { Status::Ok } else { Status::Failed };
     let Some(healer) = healer else {

@@ -31,6 +31,17 @@ pub const WRITE_CHECK: &str = "set statement_timeout = '5s'; \
 /// `-c`, and a multi-statement query string through a coordinator runs oddly.
 pub const GTM_WRITE_CHECK: &str = "create temp table pgxc_deploy_gtm_check as select 1 as x";
 
+/// DDL through a Postgres-XC coordinator, which runs on every coordinator it lists: create
+/// `table` (a name made of node names and digits). [`ddl_check_drop`] drops it again.
+pub fn ddl_check_create(table: &str) -> String {
+    format!("create table {table} (x int)")
+}
+
+/// See [`ddl_check_create`].
+pub fn ddl_check_drop(table: &str) -> String {
+    format!("drop table {table}")
+}
+
 /// Through a coordinator: `datanode` answers, from a server that is not in recovery. One
 /// statement: X2 runs a multi-statement query string sent through a coordinator oddly.
 pub fn primary_through_coordinator(datanode: &str) -> String {

@@ -89,6 +89,35 @@ pub fn status_table(cluster: &str, rows: &[NodeStatus], out: &mut dyn Write) -> 
 }
 
 /// `status --json`: one object per node, one per line.
+/// The coordinators `remove` took out (the roles file): one line each under the table, or one
+/// JSON line each (`"removed": true`).
+pub fn removed(
+    removed: &std::collections::BTreeMap<String, crate::inventory::roles::Removed>,
+    json: bool,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    for (node, r) in removed {
+        if json {
+            let line = serde_json::json!({
+                "node": node,
+                "role": "coordinator",
+                "removed": true,
+                "removed_at_unix": r.removed_at_unix,
+                "healthy": true,
+            });
+            writeln!(out, "{line}")?;
+        } else {
+            writeln!(
+                out,
+                "{node}: removed by `pgxc-deploy remove` (roles file): out of every other \
+                 coordinator's pgxc_node and left out of every command; its data directory stays \
+                 for `clean`"
+            )?;
+        }
+    }
+    Ok(())
+}
+
 pub fn status_json(rows: &[NodeStatus], out: &mut dyn Write) -> io::Result<()> {
     for r in rows {
         let replication = r.replication.as_ref().map(|x| {
