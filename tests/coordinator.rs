@@ -70,7 +70,7 @@ fn postgres_xc_remove_a_lost_coordinator_and_ddl_works_again() {
     assert_eq!(coord1_ok("select count(*) from before_loss"), "100");
     assert_eq!(coord1_ok("select count(*) from pgxc_node where node_name = 'coord2'"), "0");
 
-    // status: healthy, coord2 said to be removed; apply and start leave it out.
+    // status: healthy, coord2 said to be removed; start leaves it out.
     let (code, rows) = status(&inv);
     assert_eq!(code, 0, "{rows:#?}");
     assert_eq!(rows["coord2"]["removed"], true, "{rows:#?}");
@@ -80,14 +80,39 @@ fn postgres_xc_remove_a_lost_coordinator_and_ddl_works_again() {
         "{}",
         shown(&out)
     );
-    let out = pgxc(&["apply", &inv]);
-    assert!(text(&out.stdout).contains("nothing to do"), "{}", shown(&out));
     let out = pgxc(&["start", &inv]);
     assert!(out.status.success(), "{}", shown(&out));
     assert!(process_gone(pid) && processes_in(&data).is_empty(), "coord2 stays down");
     let out = pgxc(&["remove", &inv, "coord1"]);
     assert_eq!(out.status.code(), Some(2), "the last coordinator stays: {}", shown(&out));
     assert!(text(&out.stderr).contains("it is the last coordinator"), "{}", shown(&out));
+
+    // Its machine is back: apply rebuilds it from coord1's catalog (its own is stale: it lacks
+    // after_loss) and registers it everywhere.
+    let out = pgxc(&["apply", &inv]);
+    assert!(out.status.success(), "apply: {}", shown(&out));
+    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    eprintln!("{said}");
+    assert!(said.contains("coord2 on h2: join: catalog from coord1"), "{said}");
+    let coord2 = |q: &str| psql_out(&lab_psql(TAG), &data, COORD, q, None);
+    let coord2_ok = |q: &str| {
+        let out = coord2(q);
+        assert!(out.status.success(), "coord2: {q}: {}", text(&out.stderr));
+        text(&out.stdout).trim().to_string()
+    };
+    assert_eq!(coord2_ok("select count(*) from before_loss"), "100");
+    assert_eq!(coord2_ok("select count(*) from after_loss"), "10");
+    coord2_ok("create table after_readd (id int) distribute by hash(id)");
+    coord2_ok("insert into after_readd values (1)");
+    assert_eq!(coord1_ok("select count(*) from after_readd"), "1");
+    coord1_ok("create table from_coord1 (id int)");
+    assert_eq!(coord2_ok("select count(*) from from_coord1"), "0");
+    let (code, rows) = status(&inv);
+    assert_eq!(code, 0, "{rows:#?}");
+    assert_eq!(rows["coord2"]["pgxc_node"], "matches", "{rows:#?}");
+    assert!(rows["coord2"].get("removed").is_none(), "{rows:#?}");
+    let out = pgxc(&["apply", &inv]);
+    assert!(text(&out.stdout).contains("nothing to do"), "{}", shown(&out));
 
     reset(TAG);
 }

@@ -10,7 +10,7 @@ use super::{Error, Status, fleet};
 
 pub async fn run(args: ApplyArgs, dry_run: bool) -> Result<Status, Error> {
     let started = Instant::now();
-    let (inv, roles) = cluster::load_now(&args.inventory)?;
+    let (inv, roles) = cluster::load_readding(&args.inventory)?;
     let (local, layout) = apply::prepare(&inv).await?;
     let fleet = fleet::fleet(&inv, &args.ssh);
     let session = Session::with_layout(&args.inventory, inv, fleet, args.ssh.forks, layout).await?;

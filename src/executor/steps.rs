@@ -138,6 +138,11 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
             upload_files(&remote, staging, files).await?;
             remote.run("init", &steps::finish_init(staging, data_dir), None).await
         }
+        Action::JoinCoordinator(join) => {
+            let script = crate::shell::Script::new().lines(steps::join_coordinator(join));
+            let joined = remote.run("join", &script, None).await;
+            joined.map_err(|e| with_log_hint(e, &join.log))
+        }
         Action::Rejoin(rejoin) => {
             let Rejoin { stop, status, rewind, init, data_dir, staging, files } = &**rejoin;
             let node = step.node.as_deref().unwrap_or_default();

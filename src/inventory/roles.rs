@@ -121,6 +121,14 @@ impl Roles {
     /// `pgxc_node_name` keep it); whichever is the standby now is synchronous when the
     /// inventory's standby is. `Err`: the file does not match the inventory.
     pub fn effective(&self, inv: &Inventory) -> Result<Inventory, String> {
+        let mut now = self.effective_readding(inv)?;
+        now.nodes.retain(|n| !self.removed.contains_key(n.name.as_str()));
+        Ok(now)
+    }
+
+    /// [`Roles::effective`], but with the coordinators `remove` took out still in: what apply
+    /// deploys, rebuilding each from a running coordinator's catalog ([`Roles::to_rebuild`]).
+    pub fn effective_readding(&self, inv: &Inventory) -> Result<Inventory, String> {
         let mut now = inv.clone();
         for (datanode, p) in &self.datanodes {
             let unknown = || {
@@ -205,16 +213,19 @@ impl Roles {
                 }
             }
         }
-        now.nodes.retain(|n| !self.removed.contains_key(n.name.as_str()));
         Ok(now)
     }
 
     /// Old primaries that a failover fenced and that apply must rebuild as standbys.
+    /// And the coordinators `remove` took out, which apply rebuilds from a running
+    /// coordinator's catalog.
     pub fn to_rebuild(&self) -> Vec<&str> {
+        let removed = self.removed.keys().map(String::as_str);
         self.all()
             .map(|(_, p)| p)
             .filter(|p| !p.old_primary_follows)
             .map(|p| p.old_primary.as_str())
+            .chain(removed)
             .collect()
     }
 
@@ -227,6 +238,7 @@ impl Roles {
         }
         self.datanodes.retain(|datanode, p| &p.primary != datanode);
         self.gtm.retain(|gtm, p| &p.primary != gtm);
+        self.removed.clear();
     }
 
     pub fn is_empty(&self) -> bool {

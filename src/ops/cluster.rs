@@ -43,6 +43,17 @@ pub fn load_now(path: &Path) -> Result<(Inventory, roles::Roles), Error> {
     Ok((now, roles))
 }
 
+/// [`load_now`] with the coordinators `remove` took out still in (apply re-adds them, see
+/// [`roles::Roles::effective_readding`]).
+pub fn load_readding(path: &Path) -> Result<(Inventory, roles::Roles), Error> {
+    let inv = load(path)?;
+    let roles = roles::load(path).map_err(Error::from)?;
+    let now = roles
+        .effective_readding(&inv)
+        .map_err(|e| Error::Usage(format!("{}: {e}", roles::path_for(path).display())))?;
+    Ok((now, roles))
+}
+
 /// The built-in templates, with the inventory's own where it names a templates directory.
 pub fn renderer(inv: &Inventory) -> Result<Renderer, Error> {
     let Some(dir) = &inv.templates_dir else { return Ok(Renderer::new()) };

@@ -69,7 +69,35 @@ pub struct DesiredNode {
     pub rewind: Option<crate::flavors::Rewind>,
     /// An old primary that a failover fenced, whose data directory holds its own diverged
     /// history: rebuilt ([`Action::Rejoin`](super::step::Action::Rejoin)) before it starts as this standby.
+    /// A coordinator that `remove` took out: its stale catalog is removed, and it joins again.
     pub rejoin: bool,
+    /// Postgres-XC coordinators: how this one joins a running cluster, from another
+    /// coordinator's catalog ([`Action::JoinCoordinator`](super::step::Action::JoinCoordinator)).
+    pub join: Option<Join>,
+}
+
+/// How a new coordinator joins a running Postgres-XC cluster: its catalog copied from a running
+/// coordinator, under `pgxc_lock_for_backup()`, then registered with every coordinator.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Join {
+    /// Its start in restore mode (`pg_ctl -Z restoremode`), to receive the catalog.
+    pub restore_start: Vec<String>,
+    /// On it, once it runs as a coordinator: its own pgxc_node entry, the pool reloaded.
+    pub self_sql: String,
+    /// Every other coordinator, as reached from its host.
+    pub peers: Vec<JoinPeer>,
+}
+
+/// Another coordinator, as a joining one reaches it over TCP.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JoinPeer {
+    pub name: NodeName,
+    /// psql to it, as the cluster's user.
+    pub psql: Vec<String>,
+    /// pg_dumpall of its catalog (`-s --include-nodes --dump-nodes`).
+    pub dumpall: Vec<String>,
+    /// On it: the joining coordinator registered, the pool reloaded.
+    pub sql: String,
 }
 
 /// Where a host's install keeps its binaries: `<install_prefix>/<bin_rel>`.
@@ -130,6 +158,7 @@ pub fn desired(
             None => String::new(),
         };
         let stop = commands.stop.argv(StopMode::Fast, StopWait::Wait);
+        let commands_start = commands.start.clone();
         let restart = (stop, commands.status.clone(), commands.start.clone());
         nodes.push(DesiredNode {
             name: node.name.clone(),
@@ -160,9 +189,56 @@ pub fn desired(
                 _ => None,
             },
             rejoin: false,
+            join: join(inv, node, &bin, &restart_start_argv(&commands_start, node)),
         });
     }
     Ok((hosts, nodes))
+}
+
+/// `start` (a coordinator's `pg_ctl -Z coordinator ... start`) in restore mode, for a
+/// Postgres-XC coordinator; empty otherwise.
+fn restart_start_argv(start: &[String], node: &Node) -> Vec<String> {
+    match node.role {
+        Role::Coordinator => start
+            .iter()
+            .map(|a| if a == "coordinator" { "restoremode".into() } else { a.clone() })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// How coordinator `node` joins the others ([`Join`]); `None` for other nodes and flavors.
+fn join(inv: &Inventory, node: &Node, bin: &str, restore_start: &[String]) -> Option<Join> {
+    if inv.cluster.flavor != crate::inventory::Flavor::PostgresXc || node.role != Role::Coordinator
+    {
+        return None;
+    }
+    let rows = registered_nodes(inv);
+    let me = rows.iter().find(|r| r.name == node.name.as_str())?;
+    let peers = inv
+        .nodes
+        .iter()
+        .filter(|n| n.role == Role::Coordinator && n.name != node.name)
+        .filter_map(|peer| {
+            let address = &inv.host(&peer.host)?.address;
+            let port = peer.port.to_string();
+            let user = &inv.cluster.os_user;
+            let tcp = ["-h", address.as_str(), "-p", &port, "-U", user];
+            let mut psql = vec![format!("{bin}/psql"), "-X".into(), "-q".into()];
+            psql.extend(tcp.map(String::from));
+            psql.extend(["-d".into(), "postgres".into()]);
+            let mut dumpall = vec![format!("{bin}/pg_dumpall")];
+            dumpall.extend(tcp.map(String::from));
+            dumpall.extend(["-s", "--include-nodes", "--dump-nodes"].map(String::from));
+            Some(JoinPeer {
+                name: peer.name.clone(),
+                psql,
+                dumpall,
+                sql: super::sql::join_peer(me),
+            })
+        })
+        .collect();
+    Some(Join { restore_start: restore_start.to_vec(), self_sql: super::sql::join_self(me), peers })
 }
 
 /// What every coordinator's pgxc_node must list: every coordinator and datanode (never a

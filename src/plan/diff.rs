@@ -90,9 +90,33 @@ pub fn plan(
     plan.push("install", install);
 
     let is_primary = |n: &&DesiredNode| n.role != Role::Standby;
+    // A coordinator that `remove` took out comes back with a new catalog, not its stale one.
+    let readded = |n: &DesiredNode| n.rejoin && n.role == Role::Coordinator;
+    let fresh = |n: &DesiredNode| !fact(n).initialized || readded(n);
+    // A new coordinator joins a running Postgres-XC cluster from this one's catalog.
+    let source = nodes.iter().find(|c| c.join.is_some() && !fresh(c) && fact(c).running);
+    let stale = nodes.iter().filter(|n| readded(n) && fact(n).initialized).map(|n| {
+        let (stop, status, _) = n.restart.clone();
+        let action = Action::Remove { data_dir: Some(n.data_dir.clone()), staging: None };
+        (n, fact(n).running.then_some((stop, status)), action)
+    });
+    let mut removals = Vec::new();
+    for (n, running, remove) in stale {
+        if let Some((argv, status)) = running {
+            let data_dir = n.data_dir.clone();
+            let (mode, remove_after, then) =
+                (crate::flavors::StopMode::Fast, Vec::new(), Vec::new());
+            removals.push(step(
+                n,
+                Action::Stop { argv, mode, data_dir, status, remove: remove_after, then },
+            ));
+        }
+        removals.push(step(n, remove));
+    }
+    plan.push("remove the stale catalog of re-added coordinators", removals);
     let init = |n: &DesiredNode| {
         let f = fact(n);
-        (!f.initialized).then(|| {
+        fresh(n).then(|| {
             step(
                 n,
                 Action::Init {
@@ -101,7 +125,7 @@ pub fn plan(
                     data_dir: n.data_dir.clone(),
                     staging: n.staging.clone(),
                     files: n.files.clone(),
-                    foreign: f.dir_exists,
+                    foreign: f.dir_exists && !readded(n),
                 },
             )
         })
@@ -110,10 +134,17 @@ pub fn plan(
 
     let mut files = Vec::new();
     let mut tiers: BTreeMap<u8, Vec<Step>> = BTreeMap::new();
+    let mut joins = Vec::new();
     for n in nodes.iter().filter(is_primary) {
         let f = fact(n);
-        if !f.initialized {
-            tiers.entry(tier(n.role)).or_default().push(step(n, start(n)));
+        if fresh(n) {
+            match (&n.join, source) {
+                (Some(join), Some(source)) => {
+                    let running = |c: &DesiredNode| !fresh(c) && fact(c).running;
+                    joins.push(step(n, join_action(n, join, source, nodes, &running)));
+                }
+                _ => tiers.entry(tier(n.role)).or_default().push(step(n, start(n))),
+            }
             continue;
         }
         let (writes, change) = file_changes(n, f);
@@ -126,6 +157,7 @@ pub fn plan(
     for (tier, steps) in tiers {
         plan.push(tier_name(tier), steps);
     }
+    plan.push("join coordinators", joins);
 
     let register = nodes
         .iter()
@@ -188,6 +220,38 @@ pub fn plan(
     marks.retain(|s| !nodes.iter().any(|n| n.rejoin && s.node.as_deref() == Some(n.name.as_str())));
     plan.push(STREAMED_PHASE, marks);
     plan
+}
+
+/// A new coordinator `n` joins from `source`'s catalog, registered with every other coordinator
+/// of `nodes` that `running` says runs (the others: at the register phase).
+fn join_action(
+    n: &DesiredNode,
+    join: &super::desired::Join,
+    source: &DesiredNode,
+    nodes: &[DesiredNode],
+    running: &dyn Fn(&DesiredNode) -> bool,
+) -> Action {
+    let peer = |name: &str| join.peers.iter().find(|p| p.name == name);
+    let from = peer(&source.name).expect("the source is another coordinator");
+    Action::JoinCoordinator(Box::new(super::step::JoinCoordinator {
+        data_dir: n.data_dir.clone(),
+        source: source.name.to_string(),
+        source_psql: from.psql.clone(),
+        dumpall: from.dumpall.clone(),
+        restore_start: join.restore_start.clone(),
+        stop: n.restart.0.clone(),
+        start: n.start.clone(),
+        log: n.log.clone(),
+        ready: n.ready.clone(),
+        psql: n.psql.clone(),
+        self_sql: join.self_sql.clone(),
+        peers: join
+            .peers
+            .iter()
+            .filter(|p| nodes.iter().any(|c| c.name == p.name && running(c)))
+            .map(|p| (p.psql.clone(), p.sql.clone()))
+            .collect(),
+    }))
 }
 
 /// When a host's password file holds another password than the inventory's, the cluster's
@@ -430,6 +494,7 @@ mod tests {
             sync_standby: None,
             rewind: None,
             rejoin: false,
+            join: None,
         }
     }
 
@@ -466,6 +531,76 @@ mod tests {
             .iter()
             .flat_map(|p| p.steps.iter().map(move |s| format!("{}: {s}", p.name)))
             .collect()
+    }
+
+    /// A coordinator with no data directory, beside a running one: it joins from that one's
+    /// catalog instead of starting empty; with no coordinator running, it starts as in a new
+    /// cluster; a re-added (removed) one loses its stale directory first.
+    #[test]
+    fn a_new_coordinator_joins_from_a_running_one_s_catalog() {
+        use crate::plan::desired::desired;
+        let inv = crate::plan::fixtures::postgres_xc();
+        let (hosts, mut nodes) =
+            desired(&inv, &crate::plan::render::Renderer::new(), "bin", None, None).unwrap();
+        let mut facts: BTreeMap<String, HostFacts> = BTreeMap::new();
+        for n in &nodes {
+            let f = NodeFacts {
+                dir_exists: true,
+                initialized: n.name != "coord2",
+                running: n.name != "coord2",
+                files: n
+                    .files
+                    .iter()
+                    .map(|f| (f.name.clone(), f.content.clone().into_bytes()))
+                    .collect(),
+                pgxc_node: n.pgxc_node.clone().unwrap_or_default(),
+                ..NodeFacts::default()
+            };
+            facts.entry(n.host.clone()).or_default().nodes.insert(n.name.clone(), f);
+        }
+        let phase = |p: &Plan, name: &str| {
+            p.phases
+                .iter()
+                .find(|ph| ph.name == name)
+                .map(|ph| ph.steps.clone())
+                .unwrap_or_default()
+        };
+        let p = plan(&hosts, &nodes, &facts);
+        let joins = phase(&p, "join coordinators");
+        let Action::JoinCoordinator(j) = &joins[0].action else { panic!("{p:?}") };
+        assert_eq!((joins.len(), j.source.as_str()), (1, "coord1"));
+        assert_eq!(j.peers.len(), 1, "registered with coord1, which runs");
+        assert!(j.restore_start.contains(&"restoremode".to_string()), "{:?}", j.restore_start);
+        assert!(j.dumpall.ends_with(&[
+            "-s".into(),
+            "--include-nodes".into(),
+            "--dump-nodes".into()
+        ]));
+        assert!(
+            !phase(&p, "start coordinators").iter().any(|s| s.node.as_deref() == Some("coord2"))
+        );
+
+        // No coordinator runs: a new cluster's start.
+        for h in facts.values_mut() {
+            if let Some(f) = h.nodes.get_mut("coord1") {
+                f.running = false;
+            }
+        }
+        let p = plan(&hosts, &nodes, &facts);
+        assert!(phase(&p, "join coordinators").is_empty());
+
+        // Removed, back: its stale directory goes, then it is initialised and joins.
+        for h in facts.values_mut() {
+            h.nodes.values_mut().for_each(|f| (f.initialized, f.running) = (true, true));
+        }
+        nodes.iter_mut().filter(|n| n.name == "coord2").for_each(|n| n.rejoin = true);
+        let p = plan(&hosts, &nodes, &facts);
+        let removed = phase(&p, "remove the stale catalog of re-added coordinators");
+        assert!(matches!(removed[0].action, Action::Stop { .. }), "it ran: stopped first");
+        assert!(matches!(removed[1].action, Action::Remove { .. }));
+        let Action::Init { foreign, .. } = &phase(&p, "initialise")[0].action else { panic!() };
+        assert!(!foreign);
+        assert_eq!(phase(&p, "join coordinators").len(), 1);
     }
 
     #[test]

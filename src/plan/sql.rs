@@ -31,6 +31,37 @@ pub const WRITE_CHECK: &str = "set statement_timeout = '5s'; \
 /// `-c`, and a multi-statement query string through a coordinator runs oddly.
 pub const GTM_WRITE_CHECK: &str = "create temp table pgxc_deploy_gtm_check as select 1 as x";
 
+/// Locks DDL on the whole Postgres-XC cluster for as long as the session that ran it lives
+/// (what adding a coordinator does while it copies the catalog).
+pub const LOCK_FOR_BACKUP: &str = "select pgxc_lock_for_backup();";
+
+/// On a coordinator that just received another's catalog (whose pgxc_node lists itself as
+/// `localhost:5432`): its own entry `me`, then the pool reloaded.
+pub fn join_self(me: &PgxcNodeRow) -> String {
+    format!(
+        "ALTER NODE {} WITH (HOST = {}, PORT = {});
+SELECT pgxc_pool_reload();
+",
+        me.name,
+        literal(&me.host),
+        me.port
+    )
+}
+
+/// On every other coordinator, while a coordinator `me` joins: register it (created, or, when
+/// an entry of that name is left, altered: run without stopping at the first error), then
+/// reload the pool.
+pub fn join_peer(me: &PgxcNodeRow) -> String {
+    let with = format!("HOST = {}, PORT = {}", literal(&me.host), me.port);
+    format!(
+        "CREATE NODE {name} WITH (TYPE = 'coordinator', {with});
+ALTER NODE {name} WITH          ({with});
+SELECT pgxc_pool_reload();
+",
+        name = me.name
+    )
+}
+
 /// DDL through a Postgres-XC coordinator, which runs on every coordinator it lists: create
 /// `table` (a name made of node names and digits). [`ddl_check_drop`] drops it again.
 pub fn ddl_check_create(table: &str) -> String {

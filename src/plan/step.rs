@@ -121,6 +121,36 @@ pub enum Action {
     Register { psql: Vec<String>, want: Vec<super::state::PgxcNodeRow>, fresh_sql: String },
     /// Make an old primary that a failover fenced a standby of the new primary ([`Rejoin`]).
     Rejoin(Box<Rejoin>),
+    /// A new Postgres-XC coordinator joins a running cluster ([`JoinCoordinator`]).
+    JoinCoordinator(Box<JoinCoordinator>),
+}
+
+/// A new coordinator (initialised, not started) joins a running Postgres-XC cluster: DDL is
+/// locked cluster-wide with `pgxc_lock_for_backup()` in a session on `source` (held until the
+/// end), the catalog is dumped from `source` (`pg_dumpall -s --include-nodes --dump-nodes`),
+/// restored into the new coordinator started in restore mode, which then restarts as a
+/// coordinator (then `ready`); it registers itself (`self_sql`), every other coordinator
+/// registers it (`peers`), and the lock is released. A DDL statement can reach no coordinator
+/// that lacks the catalog it changes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JoinCoordinator {
+    pub data_dir: String,
+    /// The running coordinator whose catalog is copied.
+    pub source: String,
+    /// psql to `source` (the lock's session) and its pg_dumpall.
+    pub source_psql: Vec<String>,
+    pub dumpall: Vec<String>,
+    pub restore_start: Vec<String>,
+    /// Stop (fast, waiting), then start as a coordinator, then poll `ready`.
+    pub stop: Vec<String>,
+    pub start: Vec<String>,
+    pub log: String,
+    pub ready: Vec<String>,
+    /// psql on the new coordinator.
+    pub psql: Vec<String>,
+    pub self_sql: String,
+    /// Every other running coordinator: psql to it and the SQL that registers the new one.
+    pub peers: Vec<(Vec<String>, String)>,
 }
 
 impl Action {
@@ -242,6 +272,11 @@ impl fmt::Display for Step {
                     want.iter().map(|r| format!("{} {}:{}", r.name, r.host, r.port)).collect();
                 write!(f, "pgxc_node = {}", rows.join(", "))
             }
+            Action::JoinCoordinator(join) => write!(
+                f,
+                "join: catalog from {} (pg_dumpall under pgxc_lock_for_backup()), restored, started, registered with every coordinator",
+                join.source
+            ),
             Action::Rejoin(rejoin) => {
                 let how = if rejoin.rewind.is_some() {
                     "pg_rewind, else pg_basebackup"

@@ -203,6 +203,85 @@ pub fn promote(
     script.cmd(argv_cmd(argv)).lines(promote_wait(data_dir, argv, primary))
 }
 
+/// A new Postgres-XC coordinator joins the running cluster
+/// ([`JoinCoordinator`](crate::plan::step::JoinCoordinator)): lock DDL cluster-wide in a psql
+/// session on the source coordinator (it waits, inside psql, until a release file appears, and
+/// gives up after 600 s), dump the source's catalog, restore it in restore mode, restart as a
+/// coordinator, register it on itself and every other coordinator, then release the lock.
+/// Every failure releases the lock, says which stage failed and exits 1.
+pub fn join_coordinator(j: &crate::plan::step::JoinCoordinator) -> Lines {
+    let d = j.data_dir.trim_end_matches('/');
+    let release = format!("{d}.pgxc-deploy-release");
+    let wait = format!(
+        "\\! timeout 600 sh -c 'until [ -e \"$0\" ]; do sleep 0.1; done' {}",
+        crate::shell::quote(&release)
+    );
+    let mut lines = Lines::new()
+        .set("d", d)
+        .set("release", &release)
+        .set("lockout", format!("{d}.pgxc-deploy-lock.out"))
+        .set("dump", format!("{d}.pgxc-deploy-catalog.sql"))
+        .set("source", &j.source)
+        .set("lock_sql", crate::plan::sql::LOCK_FOR_BACKUP)
+        .set("wait_line", wait)
+        .set("self_sql", &j.self_sql)
+        .function("lock_session", argv_cmd(&j.source_psql).args(["-A", "-t"]))
+        .function("dumpall", argv_cmd(&j.dumpall))
+        .function("restore_start", argv_cmd(&j.restore_start))
+        .function("restore", argv_cmd(&j.psql).args(["-f", "-"]))
+        .function("local_sql", argv_cmd(&j.psql).args(["-v", "ON_ERROR_STOP=1", "-f", "-"]))
+        .function("stop_it", argv_cmd(&j.stop))
+        .function("start_it", argv_cmd(&j.start))
+        .function("is_ready", argv_cmd(&j.ready));
+    for (i, (psql, sql)) in j.peers.iter().enumerate() {
+        // Not stopping at an error: CREATE NODE fails where an entry of that name is left,
+        // and the ALTER after it sets its address.
+        lines = lines.function(&format!("peer_{i}"), argv_cmd(psql).args(["-f", "-"]));
+        lines = lines.set(&format!("peer_sql_{i}"), sql);
+    }
+    // Constant from here, over the variables and functions above (and loop indexes).
+    lines = lines
+        .raw("rm -f \"$release\" \"$lockout\"")
+        .raw("printf '%s\\n' \"$lock_sql\" \"$wait_line\" | lock_session >\"$lockout\" 2>&1 &")
+        .raw("lockpid=$!")
+        .raw("release() { touch \"$release\"; wait \"$lockpid\" 2>/dev/null; rm -f \"$release\" \"$lockout\" \"$dump\"; }")
+        .raw("fail() { echo \"$1\" >&2; release; exit 1; }")
+        .raw(
+            "i=0; until grep -qx t \"$lockout\" 2>/dev/null; do i=$((i+1)); if ! kill -0 \
+             \"$lockpid\" 2>/dev/null || [ $i -ge 300 ]; then fail \"could not lock DDL with \
+             pgxc_lock_for_backup() on $source: $(tr '\\n' ' ' < \"$lockout\")\"; fi; sleep 0.1; \
+             done",
+        )
+        .raw("dumpall >\"$dump\" 2>\"$dump.err\" || fail \"pg_dumpall of $source failed: $(tail -n 3 \"$dump.err\")\"")
+        .raw("rm -f \"$dump.err\"")
+        .raw("restore_start >/dev/null || fail 'the start in restore mode failed'")
+        .raw(&format!(
+            "i=0; until is_ready >/dev/null 2>&1; do i=$((i+1)); [ $i -ge {READY_TENTHS} ] && \
+             fail 'started in restore mode, but not accepting connections after 60 s'; sleep 0.1; \
+             done"
+        ))
+        // The source's own role exists already here (initdb made it): that error is expected.
+        .raw(
+            "out=$(restore < \"$dump\" 2>&1 | grep 'ERROR:' | grep -v 'already exists'); [ -z \
+             \"$out\" ] || { stop_it >/dev/null 2>&1; fail \"restoring the catalog of $source \
+             failed: $out\"; }",
+        )
+        .raw("stop_it >/dev/null || fail 'the stop after the restore failed'")
+        .raw("start_it >/dev/null || fail 'the start as a coordinator failed'")
+        .raw(&format!(
+            "i=0; until is_ready >/dev/null 2>&1; do i=$((i+1)); [ $i -ge {READY_TENTHS} ] && \
+             fail 'started, but not accepting connections after 60 s'; sleep 0.1; done"
+        ))
+        .raw("printf '%s' \"$self_sql\" | local_sql >/dev/null || fail 'registering itself failed'");
+    for i in 0..j.peers.len() {
+        lines = lines.raw(&format!(
+            "printf '%s' \"$peer_sql_{i}\" | peer_{i} >/dev/null 2>&1 || fail 'registering it \
+             with another coordinator failed'"
+        ));
+    }
+    lines.raw("release").raw("echo \"catalog copied from $source\"")
+}
+
 /// Run `argv` once.
 pub fn run(argv: &[String]) -> Script {
     Script::new().cmd(argv_cmd(argv))

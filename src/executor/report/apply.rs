@@ -116,7 +116,11 @@ pub fn applied(
 /// The roles file at `path` records that the old primaries `names` were rebuilt as standbys.
 pub fn rebuilt(path: &Path, names: &[&str], out: &mut dyn Write) -> io::Result<()> {
     let (path, names) = (path.display(), names.join(", "));
-    writeln!(out, "{path}: {names} rebuilt as standbys of the nodes that took their place")
+    writeln!(
+        out,
+        "{path}: rebuilt {names} (old primaries as standbys of the nodes that took their place, \
+         removed coordinators from a running coordinator's catalog)"
+    )
 }
 
 /// `a, b`: the names of `phases`.

@@ -110,8 +110,8 @@ pub fn removed(
             writeln!(
                 out,
                 "{node}: removed by `pgxc-deploy remove` (roles file): out of every other \
-                 coordinator's pgxc_node and left out of every command; its data directory stays \
-                 for `clean`"
+                 coordinator's pgxc_node and left out of every command but apply, which re-adds it \
+                 from a running coordinator's catalog once its host answers"
             )?;
         }
     }
