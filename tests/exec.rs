@@ -408,7 +408,7 @@ fn an_invalid_inventory_exits_2_naming_file_line_and_column() {
 
 #[test]
 fn the_shipped_inventories_are_valid() {
-    for name in ["local.toml", "lab.toml"] {
+    for name in ["local.toml", "local-ha.toml", "lab.toml"] {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("inventories").join(name);
         let inv = pgxc_deploy::inventory::load(&path).unwrap_or_else(|e| panic!("{name}:\n{e}"));
         assert!(inv.nodes.len() >= 7, "{name}: {} nodes", inv.nodes.len());
