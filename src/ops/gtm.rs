@@ -265,7 +265,7 @@ fn record(
 /// Point the cluster at the active GTM of `after` (the roles file applied): its own gtm.conf
 /// (`startup = ACT`, so that a restart keeps it active), then every gtm_proxy (file, then
 /// `gtm_ctl reconnect`, or a start if it is down), then the nodes of hosts without a proxy
-/// (file, restart), datanodes and standbys before coordinators; then a write through every
+/// (file, restart), all at once; then a write through every
 /// coordinator that runs. Nodes whose host does not answer are said and left to `apply`.
 /// `Ok(false)`: a step failed (each is reported).
 async fn repoint(
@@ -282,60 +282,60 @@ async fn repoint(
     let running = |n: &Node| matches!(node_facts(facts, n), Ok(Some(f)) if f.running);
     let mut ok = true;
 
-    report::phase_header(&format!("{}: gtm.conf of the active GTM", active.name), out)?;
-    ok &= s.run(&writes(desired_of(active), facts), out).await?;
-
+    // Round trips are what a handover costs: the live moves first (with the new GTM's
+    // gtm.conf), then the files that only matter at a proxy's next start, with the checks.
+    report::phase_header("re-point", out)?;
     let active_host = after.host(&active.host).expect("validated inventory");
-    if !h.proxies.is_empty() {
-        report::phase_header("re-point the gtm_proxies", out)?;
-        let reachable = reachable(&h.proxies, facts, out)?;
-        let files: Vec<Step> =
-            reachable.iter().flat_map(|p| writes(desired_of(p), facts)).collect();
-        ok &= s.run(&files, out).await?;
-        let mut moves = Vec::new();
-        for proxy in reachable {
+    let mut first = writes(desired_of(active), facts);
+    let mut second = Vec::new();
+    let proxies = reachable(&h.proxies, facts, out)?;
+    let all_running = proxies.iter().all(|p| running(p));
+    for proxy in proxies {
+        let files = writes(desired_of(proxy), facts);
+        if running(proxy) {
             let host = after.host(&proxy.host).expect("validated inventory");
-            moves.push(if running(proxy) {
-                let argv = postgres_xc::reconnect(
-                    &bin_dir(host, &s.layout.bin),
-                    &proxy.data_dir,
-                    &active_host.address,
-                    active.port,
-                );
-                gtm::reconnect(proxy, argv, &active_host.address, active.port)
-            } else {
-                step(proxy, Action::start(&s.commands(proxy)?))
-            });
-        }
-        ok &= s.run(&moves, out).await?;
-    }
-
-    if !h.restarts.is_empty() {
-        report::phase_header("restart the nodes of hosts without a gtm_proxy", out)?;
-        let reachable = reachable(&h.restarts, facts, out)?;
-        for coordinators in [false, true] {
-            let tier: Vec<&Node> = reachable
-                .iter()
-                .copied()
-                .filter(|n| (n.role == Role::Coordinator) == coordinators)
-                .collect();
-            let files: Vec<Step> = tier.iter().flat_map(|n| writes(desired_of(n), facts)).collect();
-            ok &= s.run(&files, out).await?;
-            let restarts: Vec<Step> =
-                tier.iter().filter(|n| running(n)).map(|n| restart(desired_of(n))).collect();
-            ok &= s.run(&restarts, out).await?;
+            let argv = postgres_xc::reconnect(
+                &bin_dir(host, &s.layout.bin),
+                &proxy.data_dir,
+                &active_host.address,
+                active.port,
+            );
+            first.push(gtm::reconnect(proxy, argv, &active_host.address, active.port));
+            second.extend(files);
+        } else {
+            first.extend(files);
+            second.push(step(proxy, Action::start(&s.commands(proxy)?)));
         }
     }
-
-    report::phase_header("check", out)?;
+    ok &= s.run(&first, out).await?;
     let coordinators: Vec<&Node> =
         after.nodes.iter().filter(|n| n.role == Role::Coordinator && running(n)).collect();
     let checks: Vec<Step> =
         coordinators.iter().map(|c| gtm::write_check(c, &desired_of(c).psql)).collect();
     if checks.is_empty() {
         writeln!(out, "  no coordinator was running to check writes through")?;
-        return Ok(false);
+        ok = false;
     }
+    if h.restarts.is_empty() && all_running {
+        second.extend(checks);
+        ok &= s.run(&second, out).await?;
+        return Ok(ok);
+    }
+    ok &= s.run(&second, out).await?;
+
+    if !h.restarts.is_empty() {
+        report::phase_header("restart the nodes of hosts without a gtm_proxy", out)?;
+        let reachable = reachable(&h.restarts, facts, out)?;
+        // All at once: a coordinator needs no datanode to start.
+        let files: Vec<Step> =
+            reachable.iter().flat_map(|n| writes(desired_of(n), facts)).collect();
+        ok &= s.run(&files, out).await?;
+        let restarts: Vec<Step> =
+            reachable.iter().filter(|n| running(n)).map(|n| restart(desired_of(n))).collect();
+        ok &= s.run(&restarts, out).await?;
+    }
+
+    report::phase_header("check", out)?;
     ok &= s.run(&checks, out).await?;
     Ok(ok)
 }
