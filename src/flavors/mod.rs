@@ -205,23 +205,46 @@ pub struct StopCommand {
     program: Vec<String>,
     /// The program takes `-w`/`-W` and `-t` (`pg_ctl`); `gtm_ctl` is given neither.
     timed: bool,
+    /// A gtm_proxy: waited for `-w -t` [`PROXY_STOP_SECS`], then killed (see
+    /// [`StopCommand::gtm_proxy`]).
+    proxy: bool,
 }
+
+/// How long a gtm_proxy may take to stop before it is killed.
+pub const PROXY_STOP_SECS: u32 = 5;
 
 impl StopCommand {
     /// `pg_ctl <options> -m <mode> -w|-W -t <PG_CTL_WAIT_SECS> stop`.
     fn pg_ctl(program: Vec<String>) -> StopCommand {
-        StopCommand { program, timed: true }
+        StopCommand { program, timed: true, proxy: false }
     }
 
     /// `gtm_ctl <options> -m <mode> stop`.
     fn gtm_ctl(program: Vec<String>) -> StopCommand {
-        StopCommand { program, timed: false }
+        StopCommand { program, timed: false, proxy: false }
+    }
+
+    /// A gtm_proxy's `gtm_ctl <options> -m <mode> -w -t 5 stop`, then SIGKILL to the PID in
+    /// `<data_dir>/gtm_proxy.pid` if it is still there: a Postgres-X2 proxy whose GTM is gone
+    /// ignores every stop mode for a minute and more (it keeps no state to lose).
+    fn gtm_proxy(program: Vec<String>, data_dir: &str) -> StopCommand {
+        // Whether it is gone is the caller's `status` poll to tell.
+        let script = "d=$1; shift; \"$@\" && exit 0; p=$(head -n 1 \"$d/gtm_proxy.pid\" \
+                      2>/dev/null); [ -n \"$p\" ] && kill -0 \"$p\" 2>/dev/null && kill -KILL \
+                      \"$p\" && echo \"the gtm_proxy did not stop (is its GTM gone?): killed \
+                      $p\"; exit 0";
+        let mut words = argv(["sh", "-c", script, "sh", data_dir]);
+        words.extend(program);
+        StopCommand { program: words, timed: false, proxy: true }
     }
 
     /// The argv that stops the server in `mode`, waiting for it to be gone or not.
     pub fn argv(&self, mode: StopMode, wait: StopWait) -> Vec<String> {
         let mut words = self.program.clone();
         words.extend(argv(["-m", mode.as_str()]));
+        if self.proxy {
+            words.extend(argv(["-w", "-t", &PROXY_STOP_SECS.to_string()]));
+        }
         if self.timed {
             let wait = match wait {
                 StopWait::Wait => "-w",

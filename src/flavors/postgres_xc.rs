@@ -132,7 +132,10 @@ fn gtm_commands(node: &Node, bin_dir: &str, kind: &str) -> NodeCommands {
         // No -w: gtm_ctl would probe localhost, where the GTM does not listen.
         start: argv([&gtm_ctl, "-Z", kind, "-D", dir, "-l", &log, "start"]),
         log,
-        stop: StopCommand::gtm_ctl(argv([&gtm_ctl, "-Z", kind, "-D", dir])),
+        stop: match kind {
+            "gtm_proxy" => StopCommand::gtm_proxy(argv([&gtm_ctl, "-Z", kind, "-D", dir]), dir),
+            _ => StopCommand::gtm_ctl(argv([&gtm_ctl, "-Z", kind, "-D", dir])),
+        },
         reload: None,
         // gtm_ctl status only reads the PID file: the best probe the GTM offers.
         ready: status.clone(),
@@ -186,6 +189,39 @@ mod tests {
             joined(&c.stop.argv(StopMode::Immediate, StopWait::NoWait)),
             "/opt/pgxc/bin/gtm_ctl -Z gtm -D /var/lib/pgxc/gtm -m immediate stop"
         );
+    }
+
+    /// A proxy that ignores its stop is killed: the real argv under /bin/sh, with a stand-in
+    /// gtm_ctl that fails as X2's does when the proxy's GTM is gone.
+    #[test]
+    fn a_proxy_that_does_not_stop_is_killed() {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        let gtm_ctl = bin.join("gtm_ctl");
+        std::fs::write(
+            &gtm_ctl,
+            "#!/bin/sh\necho 'gtm_ctl: server does not shut down' >&2\nexit 1\n",
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&gtm_ctl, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let data = dir.path().join("proxy1");
+        std::fs::create_dir(&data).unwrap();
+        let mut stuck = std::process::Command::new("sleep").arg("60").spawn().unwrap();
+        std::fs::write(data.join("gtm_proxy.pid"), format!("{}\n", stuck.id())).unwrap();
+        let mut inv = fixtures::postgres_xc_ha();
+        inv.nodes.iter_mut().find(|n| n.name == "proxy2").unwrap().data_dir =
+            data.display().to_string();
+        let node = inv.node("proxy2").unwrap();
+        let commands = PostgresXc.commands(&inv, node, &bin.display().to_string()).unwrap();
+        let argv = commands.stop.argv(StopMode::Fast, StopWait::Wait);
+        assert!(argv.ends_with(&["-m", "fast", "-w", "-t", "5", "stop"].map(String::from)));
+        let out = std::process::Command::new(&argv[0]).args(&argv[1..]).output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(said.contains("the gtm_proxy did not stop (is its GTM gone?): killed"), "{said}");
+        assert!(!stuck.wait().unwrap().success(), "killed");
     }
 
     #[test]
