@@ -214,7 +214,7 @@ pub fn assess(
         if running && f.is_some_and(|f| f.sql_stuck) {
             row.problems.push(format!(
                 "it accepts connections, but a session did not answer within {} s{}",
-                crate::remote::probe::SQL_SECS,
+                super::state::SQL_SECS,
                 if inv.cluster.flavor == crate::inventory::Flavor::PostgresXc {
                     " (its GTM, or its host's gtm_proxy, may be gone: see the GTM rows)"
                 } else {

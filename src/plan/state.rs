@@ -140,6 +140,9 @@ impl std::fmt::Display for ReplicaState {
     }
 }
 
+/// How long the probe waits for a server's SQL answers, in seconds.
+pub const SQL_SECS: u32 = 5;
+
 /// What the probe found for one node.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NodeFacts {
@@ -151,8 +154,8 @@ pub struct NodeFacts {
     pub files: BTreeMap<String, Vec<u8>>,
     /// The server answers (pg_isready 0; for the GTM, gtm_ctl status).
     pub running: bool,
-    /// It accepts connections, but the probe's SQL session did not end within
-    /// [`crate::remote::probe::SQL_SECS`] (a Postgres-XC server whose GTM is gone).
+    /// It accepts connections, but the probe's SQL session did not end within [`SQL_SECS`] (a
+    /// Postgres-XC server whose GTM is gone).
     pub sql_stuck: bool,
     /// The process named by the PID file (postmaster.pid, gtm.pid) exists, whether or not it
     /// accepts connections yet.

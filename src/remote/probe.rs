@@ -8,7 +8,7 @@
 
 use crate::inventory::Role;
 use crate::plan::sql;
-use crate::plan::state::{INIT_MARKER, INSTALL_MARKER, STAGING_SUFFIX, STREAMED_MARKER};
+use crate::plan::state::{INIT_MARKER, INSTALL_MARKER, SQL_SECS, STAGING_SUFFIX, STREAMED_MARKER};
 use crate::shell::{Cmd, Lines};
 
 /// What the probe needs to know about one node on the host.
@@ -132,9 +132,6 @@ pub fn probe_script(
     }
     s.raw("rm -rf \"$t\"")
 }
-
-/// How long the probe waits for a server's SQL answers, in seconds.
-pub const SQL_SECS: u32 = 5;
 
 /// How many of the server log's last lines the probe searches for a full disk.
 const DISK_LOG_LINES: u32 = 30;
