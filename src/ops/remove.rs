@@ -1,12 +1,13 @@
 //! Remove a coordinator (`pgxc-deploy remove INVENTORY COORDINATOR`): its machine is lost, or
 //! it is retired. While a coordinator that other coordinators list in pgxc_node is down, every
 //! DDL statement fails on every coordinator (DDL runs on all of them), until it is dropped
-//! from their pgxc_node. In order: refuse the last coordinator; stop it if its host answers
-//! (so that it takes no client with a stale catalog); record it as removed beside the
-//! inventory (every command then leaves it out); drop it from every other running
-//! coordinator's pgxc_node and reload their pools (the same registration apply runs, with the
-//! inventory as it runs now); check that DDL works through every one of them. Its data
-//! directory is left for `clean`.
+//! from their pgxc_node. In order: refuse the last coordinator, or when no other coordinator
+//! runs; record it as removed beside the inventory (every command but apply then leaves it
+//! out); at once, stop it if its host answers (so that it takes no client with a stale
+//! catalog) and drop it from every other running coordinator's pgxc_node, reloading their
+//! pools (the same registration apply runs, with the inventory as it runs now); check that DDL
+//! works through every one of them. Its data directory stays: apply re-adds it from a running
+//! coordinator's catalog once its host answers, `clean` removes it.
 
 use std::io::Write;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -84,45 +85,10 @@ pub async fn remove(
         now.nodes.iter().filter(|n| n.role == Role::Coordinator).collect();
     let facts = s.probe_without_sql(&coordinators, &|_| Vec::new()).await;
 
-    report::phase_header(&format!("stop {node}"), out)?;
-    let stopped = match node_facts(&facts, gone) {
-        Err(why) => {
-            let what = format!(
-                "not stopped, its host is unreachable ({why}): make sure it stays down (every \
-                 command leaves it out from now on)"
-            );
-            report::lifecycle_node(&label(gone), "WARN", &what, out)?;
-            false
-        }
-        Ok(f) => {
-            let mut steps = Vec::new();
-            if f.is_some_and(|f| f.running || f.alive) {
-                steps.push(gtm::stop(gone, &s.commands(gone)?, StopMode::Immediate));
-            }
-            steps.push(kill_leftovers(gone));
-            if !s.run(&steps, out).await? {
-                return fail(
-                    out,
-                    format!(
-                        "could not stop {node} on {}: nothing was changed; stop it by hand (or \
-                         make sure its machine is off), then run remove again",
-                        gone.host
-                    ),
-                );
-            }
-            true
-        }
-    };
-
-    let removed_at_unix = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    roles.removed.insert(node.to_string(), Removed { stopped, removed_at_unix });
-    let path = roles::save(&s.path, &roles)
-        .map_err(|source| Error::Unrecorded { done: format!("{node} is stopped"), source })?;
-    let what = format!("removed (recorded in {})", path.display());
-    report::lifecycle_node(&label(gone), "ok", &what, out)?;
-
-    // The others' pgxc_node as apply would make it now: without the removed coordinator.
-    let after = roles.effective(&s.inv).map_err(Error::Usage)?;
+    // The others' pgxc_node as apply would make it once it is removed.
+    let mut after_roles = roles.clone();
+    after_roles.removed.insert(node.to_string(), Removed { stopped: false, removed_at_unix: 0 });
+    let after = after_roles.effective(&s.inv).map_err(Error::Usage)?;
     let (_, nodes) = desired(&after, &s.renderer, &s.layout.bin, None, None)
         .map_err(|e| Error::Usage(format!("templates: {e}")))?;
     let running = |n: &Node| matches!(node_facts(&facts, n), Ok(Some(f)) if f.running);
@@ -134,28 +100,62 @@ pub async fn remove(
     if survivors.is_empty() {
         return fail(
             out,
-            format!(
-                "{node} is recorded as removed, but no other coordinator is running to drop it \
-                 from: start them (`pgxc-deploy start INVENTORY`), then `pgxc-deploy apply \
-                 INVENTORY` drops it"
-            ),
+            "no other coordinator is running to drop it from: nothing was changed; start them \
+             (`pgxc-deploy start INVENTORY`), then run remove again"
+                .to_string(),
         );
     }
+
+    // Stopping it and dropping it from the others go at once: neither needs the other, and
+    // DDL waits for the second.
+    let mut steps = Vec::new();
+    let stopped = match node_facts(&facts, gone) {
+        Err(why) => {
+            let what = format!(
+                "not stopped, its host is unreachable ({why}): make sure it stays down (every \
+                 command but apply leaves it out from now on)"
+            );
+            report::lifecycle_node(&label(gone), "WARN", &what, out)?;
+            false
+        }
+        Ok(f) => {
+            if f.is_some_and(|f| f.running || f.alive) {
+                steps.push(gtm::stop(gone, &s.commands(gone)?, StopMode::Immediate));
+            }
+            steps.push(kill_leftovers(gone));
+            true
+        }
+    };
+    let removed_at_unix = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    roles.removed.insert(node.to_string(), Removed { stopped, removed_at_unix });
+    // Recorded before anything changes: a record that cannot be written stops here.
+    let path = roles::save(&s.path, &roles).map_err(Error::from)?;
+    let what = format!("removed (recorded in {})", path.display());
+    report::lifecycle_node(&label(gone), "ok", &what, out)?;
+
     let step = |d: &crate::plan::desired::DesiredNode, action| Step {
         host: d.host.clone(),
         node: Some(d.name.clone()),
         action,
     };
-    report::phase_header(&format!("drop {node} from every other coordinator's pgxc_node"), out)?;
-    let registers: Vec<Step> = survivors
-        .iter()
-        .map(|d| {
-            let want = d.pgxc_node.clone().unwrap_or_default();
-            let fresh_sql = d.register_sql.clone();
-            step(d, Action::Register { psql: d.psql.clone(), want, fresh_sql })
-        })
-        .collect();
-    let mut ok = s.run(&registers, out).await?;
+    report::phase_header(
+        &format!("stop {node}, drop it from every other coordinator's pgxc_node"),
+        out,
+    )?;
+    let stop_steps = steps.clone();
+    steps.extend(survivors.iter().map(|d| {
+        let want = d.pgxc_node.clone().unwrap_or_default();
+        let fresh_sql = d.register_sql.clone();
+        step(d, Action::Register { psql: d.psql.clone(), want, fresh_sql })
+    }));
+    let failed = s.failed(&steps, out).await?;
+    if failed.iter().any(|f| stop_steps.contains(f)) {
+        writeln!(
+            out,
+            "  {node} could not be stopped: stop it by hand (or make sure its machine is off)"
+        )?;
+    }
+    let mut ok = failed.is_empty();
 
     report::phase_header("check DDL through every coordinator", out)?;
     for ddl in [sql::ddl_check_create, sql::ddl_check_drop] {
