@@ -7,7 +7,7 @@
 //! host without a proxy must restart with the new address. [`Handover::describe`] says which
 //! path a handover takes, before it runs.
 
-use crate::flavors::{NodeCommands, StopMode, StopWait};
+use crate::flavors::{NodeCommands, StopMode};
 use crate::inventory::{Inventory, Node, Role};
 
 use super::sql;
@@ -98,17 +98,7 @@ pub fn refusal(new: &Node, facts: Result<Option<&NodeFacts>, String>) -> Option<
 
 /// Stop the active GTM: at once to fence it (failover), or cleanly (switchover).
 pub fn stop(old: &Node, commands: &NodeCommands, mode: StopMode) -> Step {
-    step(
-        old,
-        Action::Stop {
-            argv: commands.stop.argv(mode, StopWait::Wait),
-            mode,
-            data_dir: commands.data_dir.clone(),
-            status: commands.status.clone(),
-            remove: commands.remove_after_stop.clone(),
-            then: Vec::new(),
-        },
-    )
+    step(old, Action::stop(commands, mode))
 }
 
 /// Promote the GTM standby, then wait until `gtm_ctl status` says it is the active one.

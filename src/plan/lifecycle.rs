@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use super::state::HostFacts;
 use super::step::{Action, Step};
-use crate::flavors::{NodeCommands, StopMode, StopWait};
+use crate::flavors::{NodeCommands, StopMode};
 use crate::inventory::{Node, Role};
 
 /// Start or stop, and how to stop.
@@ -139,14 +139,7 @@ fn decide(
         // A live process that does not answer yet is starting: the start step's wait covers it.
         Direction::Start => step(Action::start(commands)),
         Direction::Stop(_) if !f.running && !f.alive => Decision::Already("already stopped"),
-        Direction::Stop(mode) => step(Action::Stop {
-            argv: commands.stop.argv(mode, StopWait::Wait),
-            mode,
-            data_dir: commands.data_dir.clone(),
-            status: commands.status.clone(),
-            remove: commands.remove_after_stop.clone(),
-            then: Vec::new(),
-        }),
+        Direction::Stop(mode) => step(Action::stop(commands, mode)),
     }
 }
 

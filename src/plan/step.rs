@@ -154,6 +154,18 @@ pub struct JoinCoordinator {
 }
 
 impl Action {
+    /// Stop a node in `mode` with its flavor's commands, waiting until it is gone.
+    pub fn stop(commands: &NodeCommands, mode: crate::flavors::StopMode) -> Action {
+        Action::Stop {
+            argv: commands.stop.argv(mode, crate::flavors::StopWait::Wait),
+            mode,
+            data_dir: commands.data_dir.clone(),
+            status: commands.status.clone(),
+            remove: commands.remove_after_stop.clone(),
+            then: Vec::new(),
+        }
+    }
+
     /// Start a node with its flavor's commands.
     pub fn start(commands: &NodeCommands) -> Action {
         Action::Start {
