@@ -3,9 +3,12 @@
 //! that changes the cluster or the roles file takes it (apply, start, stop, restart, clean,
 //! failover, switchover, degrade, and `status --heal` while it heals), so two of them never
 //! interleave, and one that is killed (or whose connection drops) leaves no stale lock behind:
-//! its sshd session ends, and the lock with it.
+//! its sshd session ends, and the lock with it. That takes sshd a moment to notice (longer on
+//! a busy host, or while it still receives an upload), so a lock whose holder is a pgxc-deploy
+//! of this machine that no longer runs is waited for (up to [`GONE_HOLDER_WAIT`]), not refused.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use futures::future::join_all;
 
@@ -18,9 +21,29 @@ use crate::transport::{Fleet, Held};
 
 /// Who this process is, for the owner file: `apply by USER@HOST (pid N)`.
 pub fn owner(what: &str) -> String {
-    let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
     let user = std::env::var("USER").unwrap_or_else(|_| "?".into());
-    format!("{what} by {user}@{} (pid {})", host.trim(), std::process::id())
+    format!("{what} by {user}@{} (pid {})", this_host(), std::process::id())
+}
+
+fn this_host() -> String {
+    std::fs::read_to_string("/etc/hostname").unwrap_or_default().trim().to_string()
+}
+
+/// How long a lock whose holder is a pgxc-deploy of this machine that no longer runs (killed a
+/// moment ago) is waited for: its sshd sessions notice the closed connection and end the lock
+/// within moments, later when the host is busy (more so while it receives an upload).
+const GONE_HOLDER_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Whether `holder` (`locked by WHAT by USER@HOST (pid N)`, [`owner`]) names a process of this
+/// machine (`this_host`) that is no longer running. A holder on another machine, or one that
+/// cannot be read, is taken as alive.
+fn holder_is_gone(holder: &str, this_host: &str) -> bool {
+    let Some((rest, pid)) = holder.strip_suffix(')').and_then(|h| h.rsplit_once(" (pid ")) else {
+        return false;
+    };
+    let Ok(pid) = pid.parse::<u32>() else { return false };
+    let same_host = rest.rsplit_once('@').is_some_and(|(_, host)| host == this_host);
+    same_host && pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists()
 }
 
 /// The lock, held on every host of the cluster.
@@ -59,33 +82,38 @@ impl ClusterLock {
             };
             let script = lock_script(&h.data_root, owner, h.then.clone()).to_string();
             let script = h.as_user.wrap(&script);
-            match session.hold(&script).await.map_err(|e| crate::errors::chain(&e))? {
-                Ok((mut held, line)) if line == "locked" => {
-                    let output = match h.then {
-                        Some(_) => {
-                            Some(held.read_block().await.map_err(|e| StepError::new("probe", e)))
-                        }
-                        None => None,
-                    };
-                    Ok(Some((held, output)))
+            let file = format!("{}/{LOCK_FILE}", h.data_root);
+            let start = std::time::Instant::now();
+            loop {
+                let out = match session.hold(&script).await.map_err(|e| crate::errors::chain(&e))? {
+                    Ok((mut held, line)) if line == "locked" => {
+                        let output = match h.then {
+                            Some(_) => Some(
+                                held.read_block().await.map_err(|e| StepError::new("probe", e)),
+                            ),
+                            None => None,
+                        };
+                        return Ok(Some((held, output)));
+                    }
+                    Ok((held, line)) => {
+                        held.release().await;
+                        return Err(format!("unexpected answer from the lock: {line}"));
+                    }
+                    Err(out) => out,
+                };
+                let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+                if out.status != crate::transport::ExitStatus::Code(BUSY) {
+                    return Err(format!("cannot take the lock {file}: {}: {stderr}", out.status));
                 }
-                Ok((held, line)) => {
-                    held.release().await;
-                    Err(format!("unexpected answer from the lock: {line}"))
+                let holder = holder(&stderr);
+                if holder_is_gone(holder, &this_host()) && start.elapsed() < GONE_HOLDER_WAIT {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
                 }
-                Err(out) => {
-                    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
-                    let file = format!("{}/{LOCK_FILE}", h.data_root);
-                    Err(if out.status == crate::transport::ExitStatus::Code(BUSY) {
-                        format!(
-                            "{}: another pgxc-deploy works on this cluster ({file}); \
-                             try again once it has ended (the lock ends with its SSH connection)",
-                            holder(&stderr)
-                        )
-                    } else {
-                        format!("cannot take the lock {file}: {}: {stderr}", out.status)
-                    })
-                }
+                return Err(format!(
+                    "{holder}: another pgxc-deploy works on this cluster ({file}); \
+                     try again once it has ended (the lock ends with its SSH connection)"
+                ));
             }
         });
         let results = join_all(tries).await;
@@ -123,7 +151,7 @@ fn holder(stderr: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
-    use super::holder;
+    use super::{holder, holder_is_gone};
 
     #[test]
     fn the_holder_is_the_lock_scripts_own_line_whatever_a_login_printed_before() {
@@ -132,5 +160,19 @@ mod tests {
                       locked by apply by a@b (pid 7)";
         assert_eq!(holder(stderr), "locked by apply by a@b (pid 7)");
         assert_eq!(holder("something else"), "something else");
+    }
+
+    /// Only a holder of this machine whose process is gone is waited for.
+    #[test]
+    fn a_holder_is_gone_only_when_it_ran_here_and_its_process_ended() {
+        let mut gone = std::process::Command::new("true").spawn().unwrap();
+        let pid = gone.id();
+        gone.wait().unwrap();
+        let line = |host: &str, pid: u32| format!("locked by apply by me@{host} (pid {pid})");
+        assert!(holder_is_gone(&line("vm", pid), "vm"));
+        assert!(!holder_is_gone(&line("other", pid), "vm"), "another machine's process");
+        assert!(!holder_is_gone(&line("vm", std::process::id()), "vm"), "a running process");
+        assert!(!holder_is_gone("locked by another apply", "vm"));
+        assert!(!holder_is_gone("locked by apply by me@vm (pid x)", "vm"));
     }
 }

@@ -140,8 +140,21 @@ fn postgresql_flavor_deploys_streams_reapplies_as_a_no_op_and_reloads_a_changed_
     holder.kill().unwrap();
     holder.wait().unwrap();
     assert_eq!((started(1, "pg1", 25432), started(3, "pg2_standby", 25433)), before);
+    // A holder that is a pgxc-deploy of this machine which no longer runs (killed a moment ago,
+    // its sshd sessions not yet ended) is waited for, not refused.
+    let mut gone = Command::new("true").spawn().unwrap();
+    let gone_pid = gone.id();
+    gone.wait().unwrap();
+    let this = std::fs::read_to_string("/etc/hostname").unwrap();
+    let owner = format!("apply by someone@{} (pid {gone_pid})\n", this.trim());
+    std::fs::write(format!("{lock}.owner"), owner).unwrap();
+    let mut holder = Command::new("flock").args(["-o", &lock, "sleep", "2"]).spawn().unwrap();
+    wait_for("the lock held", || {
+        !Command::new("flock").args(["-n", &lock, "true"]).status().unwrap().success()
+    });
     let out = apply(&inv);
     assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(holder.try_wait().unwrap().is_some(), "apply ran only once the holder ended");
 
     // A changed setting: plan shows the diff and a reload, apply writes and reloads it.
     let inv = pg_inventory(dir.path(), "work_mem = \"8MB\"");
