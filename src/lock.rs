@@ -5,7 +5,7 @@
 //! interleave, and one that is killed (or whose connection drops) leaves no stale lock behind:
 //! its sshd session ends, and the lock with it. That takes sshd a moment to notice (longer on
 //! a busy host, or while it still receives an upload), so a lock whose holder is a pgxc-deploy
-//! of this machine that no longer runs is waited for (up to [`GONE_HOLDER_WAIT`]), not refused.
+//! of this machine that no longer runs is waited for (up to 15 s), not refused.
 
 use std::collections::BTreeMap;
 use std::path::Path;
