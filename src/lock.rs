@@ -46,11 +46,21 @@ fn holder_is_gone(holder: &str, this_host: &str) -> bool {
     same_host && pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists()
 }
 
+/// One host's try at the lock that was not refused.
+enum Try {
+    /// Held, with what its [`LockHost::then`] printed (when given).
+    Locked(Held, Option<Result<Vec<u8>, StepError>>),
+    /// Left unlocked: the host could not be connected to (see `skip_unreachable`); why, when
+    /// it had a [`LockHost::then`] to run.
+    Unlocked(Option<StepError>),
+}
+use Try::{Locked, Unlocked};
+
 /// The lock, held on every host of the cluster.
 pub struct ClusterLock {
     held: Vec<Held>,
     /// Per host whose [`LockHost::then`] was given: what it printed, or why that could not be
-    /// read.
+    /// read (the host left unlocked because it could not be connected to, too).
     pub outputs: BTreeMap<String, Result<Vec<u8>, StepError>>,
 }
 
@@ -77,7 +87,10 @@ impl ClusterLock {
         let tries = hosts.iter().map(|h| async move {
             let session = match fleet.session(&h.host).await {
                 Ok(session) => session,
-                Err(_) if skip_unreachable => return Ok(None),
+                // Its probe, if it had one, says why it could not run.
+                Err(e) if skip_unreachable => {
+                    return Ok(Unlocked(h.then.as_ref().map(|_| StepError::new("connect", e))));
+                }
                 Err(e) => return Err(crate::errors::chain(&e)),
             };
             let script = lock_script(&h.data_root, owner, h.then.clone()).to_string();
@@ -93,7 +106,7 @@ impl ClusterLock {
                             ),
                             None => None,
                         };
-                        return Ok(Some((held, output)));
+                        return Ok(Locked(held, output));
                     }
                     Ok((held, line)) => {
                         held.release().await;
@@ -122,11 +135,11 @@ impl ClusterLock {
         let mut refused = Vec::new();
         for (h, r) in hosts.iter().zip(results) {
             match r {
-                Ok(Some((lock, output))) => {
+                Ok(Locked(lock, output)) => {
                     held.push(lock);
                     outputs.extend(output.map(|o| (h.host.clone(), o)));
                 }
-                Ok(None) => {}
+                Ok(Unlocked(why)) => outputs.extend(why.map(|e| (h.host.clone(), Err(e)))),
                 Err(why) => refused.push((h.host.clone(), why)),
             }
         }

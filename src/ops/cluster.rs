@@ -160,20 +160,34 @@ pub async fn lock(
     lock_then(inv, fleet, envs, what, scope, &|_| None).await
 }
 
-/// [`lock()`], and probe every host in the same login under it: one shell start-up per host
-/// instead of two (a root login whose start-up files take 0.3 s pays it once). `bin_rel` and
-/// `files` as for [`probe`]. The facts are those [`probe`] gives.
+/// What a probe reads: the hosts and nodes of `inv` (an inventory narrowed to them), each
+/// node's managed files `files(node)`, and (`sql`) what each running server's SQL tells (see
+/// [`probe`]).
+pub struct Probe<'a> {
+    pub inv: &'a Inventory,
+    pub files: &'a (dyn Fn(&str) -> Vec<String> + Sync),
+    pub sql: bool,
+}
+
+/// [`lock()`] on every host of `inv`, and `probe` of its hosts in the same login under the
+/// lock: one shell start-up per host instead of two (a root login whose start-up files take
+/// 0.3 s pays it once). `bin_rel` as for [`probe`]. The facts are those [`probe`] gives (a host
+/// that `scope` left unlocked, unreachable, has the reason instead).
 pub async fn lock_and_probe(
     inv: &Inventory,
     fleet: &Fleet,
     envs: &BTreeMap<String, HostEnv>,
     what: &str,
+    scope: LockScope,
     bin_rel: &str,
-    files: &(dyn Fn(&str) -> Vec<String> + Sync),
+    probe: &Probe<'_>,
 ) -> Result<(ClusterLock, Facts), Result<Status, Error>> {
     let bin = |host: &str| bin_dir(inv.host(host).expect("inventory host"), bin_rel);
-    let then = |host: &str| Some(observe::host_script(inv, host, &bin, files, true));
-    let mut lock = lock_then(inv, fleet, envs, what, LockScope::Every, &then).await?;
+    let then = |host: &str| {
+        let probed = probe.inv.host(host).is_some();
+        probed.then(|| observe::host_script(probe.inv, host, &bin, probe.files, probe.sql))
+    };
+    let mut lock = lock_then(inv, fleet, envs, what, scope, &then).await?;
     let facts = std::mem::take(&mut lock.outputs)
         .into_iter()
         .map(|(host, out)| (host, out.and_then(|block| observe::parse_block(&block))))

@@ -26,7 +26,7 @@ use crate::plan::step::{Action, Step};
 
 use super::cluster::{HostResults, LockScope};
 use super::failover::node_facts;
-use super::session::{Session, label};
+use super::session::{Locked, Session, label};
 use super::{Error, Status};
 
 /// Which hand-over.
@@ -66,20 +66,20 @@ pub async fn handover(
         Kind::Failover => LockScope::Reachable,
         Kind::Switchover => LockScope::Every,
     };
-    let _lock = match s.lock(verb, scope).await {
-        Ok(lock) => lock,
+    // Every node, read in the lock's login without SQL (every new session of a server waits
+    // while its GTM is gone).
+    let every = |now: &Inventory| now.nodes.clone();
+    let locked = s.lock_and_probe_now(verb, scope, &every, &managed, false).await;
+    let Locked { lock: _lock, mut roles, now, facts } = match locked {
+        Ok(locked) => locked,
         Err(status) => return status,
     };
     let fail = |out: &mut dyn Write, why: String| -> Result<Status, Error> {
         report::refused(verb, "gtm", &why, out)?;
         Ok(Status::Failed)
     };
-    // Read under the lock: another command may have changed the roles meanwhile.
-    let mut roles = roles::load(&s.path).map_err(Error::from)?;
-    let now = roles.effective(&s.inv).map_err(Error::Usage)?;
     let h = gtm::handover(&now).map_err(|e| Error::Usage(format!("{verb} gtm: {e}")))?;
     let gtm_name = s.inv.node_of(Role::Gtm).expect("a handover has a GTM").name.to_string();
-    let facts = s.probe_without_sql(&now.nodes.iter().collect::<Vec<_>>(), &managed).await;
 
     // A failover whose re-pointing failed: the standby is promoted and the old GTM fenced.
     let again = roles.fenced(h.new.name.as_str()).is_some();

@@ -24,7 +24,7 @@ use crate::plan::step::{Action, Step};
 
 use super::cluster::LockScope;
 use super::failover::node_facts;
-use super::session::{Session, label};
+use super::session::{Locked, Session, label};
 use super::{Error, Status};
 
 /// Refuse, before connecting, what the inventory and the roles file beside it rule out: not a
@@ -68,22 +68,24 @@ pub async fn remove(
     started: Instant,
     out: &mut dyn Write,
 ) -> Result<Status, Error> {
-    let _lock = match s.lock("remove", LockScope::Reachable).await {
-        Ok(lock) => lock,
+    // The coordinators, read in the lock's login without SQL (a coordinator that lists a dead
+    // one answers SQL, but the probe needs nothing from it).
+    let coordinators = |now: &Inventory| -> Vec<Node> {
+        now.nodes.iter().filter(|n| n.role == Role::Coordinator).cloned().collect()
+    };
+    let no_files = |_: &str| Vec::new();
+    let scope = LockScope::Reachable;
+    let locked = s.lock_and_probe_now("remove", scope, &coordinators, &no_files, false).await;
+    let Locked { lock: _lock, mut roles, now, facts } = match locked {
+        Ok(locked) => locked,
         Err(status) => return status,
     };
     let fail = |out: &mut dyn Write, why: String| -> Result<Status, Error> {
         report::refused("remove", node, &why, out)?;
         Ok(Status::Failed)
     };
-    // Read under the lock: another command may have changed the roles meanwhile.
-    let mut roles = roles::load(&s.path).map_err(Error::from)?;
     precheck(&s.inv, &roles, node)?;
-    let now = roles.effective(&s.inv).map_err(Error::Usage)?;
     let gone = now.node(node).expect("prechecked: a coordinator");
-    let coordinators: Vec<&Node> =
-        now.nodes.iter().filter(|n| n.role == Role::Coordinator).collect();
-    let facts = s.probe_without_sql(&coordinators, &|_| Vec::new()).await;
 
     // The others' pgxc_node as apply would make it once it is removed.
     let mut after_roles = roles.clone();

@@ -21,7 +21,7 @@ use crate::plan::step::{Action, Step};
 use crate::source::Layout;
 use crate::transport::{ExitStatus, Fleet, Output};
 
-use super::cluster::{HostResults, LockScope};
+use super::cluster::{HostResults, LockScope, Probe};
 use super::session::{Hosts, Refused, Session};
 use super::{Error, Status};
 
@@ -189,12 +189,13 @@ impl Hosts for Scripted {
 
     fn lock_and_probe<'a>(
         &'a self,
-        s: &'a Session,
+        _: &'a Session,
         what: &'a str,
-        _: &'a (dyn Fn(&str) -> Vec<String> + Sync),
+        _: LockScope,
+        probe: &'a Probe<'a>,
     ) -> BoxFuture<'a, Result<(Option<ClusterLock>, Facts), Refused>> {
         self.0.lock().unwrap().log.push(format!("lock {what}"));
-        let facts = self.probe_now(&s.inv);
+        let facts = self.probe_now(probe.inv);
         Box::pin(async move { Ok((None, facts)) })
     }
 }

@@ -16,6 +16,7 @@ use futures::future::BoxFuture;
 use crate::executor::steps::{HostEnv, StepContext, run_step};
 use crate::executor::{self, Outcome, StepError, Target};
 use crate::flavors::{self, NodeCommands};
+use crate::inventory::roles::{self, Roles};
 use crate::inventory::{Inventory, Node};
 use crate::lock::ClusterLock;
 use crate::observe::Facts;
@@ -25,7 +26,7 @@ use crate::plan::step::Step;
 use crate::source::Layout;
 use crate::transport::{Fleet, Output};
 
-use super::cluster::{self, HostResults, LockScope};
+use super::cluster::{self, HostResults, LockScope, Probe};
 use super::{Error, Status};
 
 /// An inventory's cluster, open for operations. The fleet connects to a host on first use;
@@ -71,13 +72,14 @@ pub trait Hosts: Send + Sync {
         step: &'a Step,
     ) -> BoxFuture<'a, Result<Output, StepError>>;
 
-    /// Take the cluster lock for `what` on every host and probe them all in the same login;
-    /// see [`cluster::lock_and_probe`].
+    /// Take the cluster lock for `what` on every host (`scope`) and run `probe` in the same
+    /// login; see [`cluster::lock_and_probe`].
     fn lock_and_probe<'a>(
         &'a self,
         s: &'a Session,
         what: &'a str,
-        files: &'a (dyn Fn(&str) -> Vec<String> + Sync),
+        scope: LockScope,
+        probe: &'a Probe<'a>,
     ) -> BoxFuture<'a, Result<(Option<ClusterLock>, Facts), Refused>>;
 
     /// Take the cluster lock for `what`; see [`cluster::lock`]. `Ok(None)`: nothing to hold
@@ -88,6 +90,24 @@ pub trait Hosts: Send + Sync {
         what: &'a str,
         scope: LockScope,
     ) -> BoxFuture<'a, Result<Option<ClusterLock>, Refused>>;
+}
+
+/// What [`Session::lock_and_probe_now`] gives: the lock (released when dropped), the roles
+/// file and the inventory with its swaps applied as they are under it, and the probe.
+pub struct Locked {
+    pub lock: Option<ClusterLock>,
+    pub roles: Roles,
+    pub now: Inventory,
+    pub facts: HostResults,
+}
+
+/// Facts per host as the operations judge them: why a host could not be probed as
+/// `step: message`.
+fn judged(facts: Facts) -> HostResults {
+    facts
+        .into_iter()
+        .map(|(h, f)| (h, f.map_err(|e| format!("{}: {}", e.step, e.message()))))
+        .collect()
 }
 
 /// The hosts over SSH, through the session's fleet.
@@ -116,12 +136,13 @@ impl Hosts for Ssh {
         &'a self,
         s: &'a Session,
         what: &'a str,
-        files: &'a (dyn Fn(&str) -> Vec<String> + Sync),
+        scope: LockScope,
+        probe: &'a Probe<'a>,
     ) -> BoxFuture<'a, Result<(Option<ClusterLock>, Facts), Refused>> {
         Box::pin(async move {
-            let (lock, facts) =
-                cluster::lock_and_probe(&s.inv, &s.fleet, &s.envs, what, &s.layout.bin, files)
-                    .await?;
+            let (inv, bin) = (&s.inv, &s.layout.bin);
+            let locked = cluster::lock_and_probe(inv, &s.fleet, &s.envs, what, scope, bin, probe);
+            let (lock, facts) = locked.await?;
             Ok((Some(lock), facts))
         })
     }
@@ -232,7 +253,13 @@ impl Session {
         files: &(dyn Fn(&str) -> Vec<String> + Sync),
         sql: bool,
     ) -> HostResults {
-        let scope = Inventory {
+        let scope = self.narrowed(nodes);
+        judged(self.hosts.probe(self, &scope, files, sql).await)
+    }
+
+    /// The inventory narrowed to `nodes` and their hosts: what a probe of them reads.
+    fn narrowed(&self, nodes: &[&Node]) -> Inventory {
+        Inventory {
             hosts: self
                 .inv
                 .hosts
@@ -242,12 +269,7 @@ impl Session {
                 .collect(),
             nodes: nodes.iter().map(|n| (*n).clone()).collect(),
             ..self.inv.clone()
-        };
-        let facts = self.hosts.probe(self, &scope, files, sql).await;
-        facts
-            .into_iter()
-            .map(|(h, f)| (h, f.map_err(|e| format!("{}: {}", e.step, e.message()))))
-            .collect()
+        }
     }
 
     /// Probe every host of the inventory, reading each node's managed files `files(node)`:
@@ -262,7 +284,37 @@ impl Session {
         what: &str,
         files: &(dyn Fn(&str) -> Vec<String> + Sync),
     ) -> Result<(Option<ClusterLock>, Facts), Refused> {
-        self.hosts.lock_and_probe(self, what, files).await
+        let probe = Probe { inv: &self.inv, files, sql: true };
+        self.hosts.lock_and_probe(self, what, LockScope::Every, &probe).await
+    }
+
+    /// Under the cluster lock for `what` (`scope`): the roles file as it is then, the
+    /// inventory with its swaps applied, and a probe of the nodes that `pick` names in it
+    /// (their managed files `files(node)`, and SQL when `sql`), taken in the lock's own login:
+    /// one shell start-up per host instead of two. The nodes are picked with the roles read
+    /// before the lock; when another command changed them meanwhile, they are probed again.
+    pub async fn lock_and_probe_now(
+        &self,
+        what: &str,
+        scope: LockScope,
+        pick: &(dyn Fn(&Inventory) -> Vec<Node> + Sync),
+        files: &(dyn Fn(&str) -> Vec<String> + Sync),
+        sql: bool,
+    ) -> Result<Locked, Refused> {
+        let now = |roles: &Roles| roles.effective(&self.inv).map_err(|e| Err(Error::Usage(e)));
+        let before = roles::load(&self.path).map_err(|e| Err(Error::from(e)))?;
+        let picked = pick(&now(&before)?);
+        let scope_inv = self.narrowed(&picked.iter().collect::<Vec<_>>());
+        let probe = Probe { inv: &scope_inv, files, sql };
+        let (lock, facts) = self.hosts.lock_and_probe(self, what, scope, &probe).await?;
+        // Read under the lock: another command may have changed the roles meanwhile.
+        let roles = roles::load(&self.path).map_err(|e| Err(Error::from(e)))?;
+        let now = now(&roles)?;
+        let facts = match roles == before {
+            true => judged(facts),
+            false => self.probe_nodes(&pick(&now).iter().collect::<Vec<_>>(), files, sql).await,
+        };
+        Ok(Locked { lock, roles, now, facts })
     }
 
     /// Run `steps` at once (at most `forks`), reporting each on `out`; `Ok(false)` if one
