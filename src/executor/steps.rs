@@ -138,8 +138,8 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
             upload_files(&remote, staging, files).await?;
             remote.run("init", &steps::finish_init(staging, data_dir), None).await
         }
-        Action::JoinCoordinator(join) => {
-            let script = crate::shell::Script::new().lines(steps::join_coordinator(join));
+        Action::JoinNode(join) => {
+            let script = crate::shell::Script::new().lines(steps::join_node(join));
             let joined = remote.run("join", &script, None).await;
             joined.map_err(|e| with_log_hint(e, &join.log))
         }
@@ -205,6 +205,10 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
             remote.run("promote", &steps::promote(data_dir, argv, primary, after), None).await
         }
         Action::Check { argv, .. } => remote.run("check", &steps::run(argv), None).await,
+        Action::Redistribute { psql, table, add } => {
+            let script = crate::shell::Script::new().lines(steps::redistribute(psql, table, add));
+            remote.run("redistribute", &script, None).await
+        }
         Action::Reload { argv, .. } => remote.run("reload", &steps::run(argv), None).await,
         Action::Restart { stop, data_dir, status, start, log, ready, .. } => {
             let script = steps::restart_script(data_dir, stop, status, start, ready);

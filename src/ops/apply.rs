@@ -243,7 +243,7 @@ async fn converge(
         if interrupted_before(&plan.phases[i..], &mut err)? {
             return Ok(Status::Interrupted);
         }
-        report::phase_header(phase.name, &mut err)?;
+        report::phase_header(&phase.name, &mut err)?;
         let ships = phase.steps.iter().any(|s| matches!(s.action, Action::ShipInstall { .. }));
         if let (true, None, Some((path, fingerprint))) = (ships, &archive, prebuilt) {
             let package = source::pack_prebuilt(path).await?;
@@ -285,11 +285,11 @@ async fn converge(
         };
         let ok = s.failed_with(&cx, &phase.steps, &mut err).await?.is_empty();
         if !ok && crate::interrupt::interrupted() {
-            report::phase_interrupted(phase.name, &plan.phases[i + 1..], &mut err)?;
+            report::phase_interrupted(&phase.name, &plan.phases[i + 1..], &mut err)?;
             return Ok(Status::Interrupted);
         }
         if !ok {
-            report::phase_failed(phase.name, &mut err)?;
+            report::phase_failed(&phase.name, &mut err)?;
             return Ok(Status::Failed);
         }
     }

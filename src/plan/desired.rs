@@ -72,31 +72,36 @@ pub struct DesiredNode {
     /// A coordinator that `remove` took out: its stale catalog is removed, and it joins again.
     pub rejoin: bool,
     /// Postgres-XC coordinators: how this one joins a running cluster, from another
-    /// coordinator's catalog ([`Action::JoinCoordinator`](super::step::Action::JoinCoordinator)).
+    /// coordinator's catalog ([`Action::JoinNode`](super::step::Action::JoinNode)).
     pub join: Option<Join>,
 }
 
-/// How a new coordinator joins a running Postgres-XC cluster: its catalog copied from a running
-/// coordinator, under `pgxc_lock_for_backup()`, then registered with every coordinator.
+/// How a new coordinator or datanode joins a running Postgres-XC cluster: its catalog copied
+/// from a running node of its kind, under `pgxc_lock_for_backup()` on a coordinator, then
+/// registered with every coordinator.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Join {
     /// Its start in restore mode (`pg_ctl -Z restoremode`), to receive the catalog.
     pub restore_start: Vec<String>,
-    /// On it, once it runs as a coordinator: its own pgxc_node entry, the pool reloaded.
+    /// On it, once it runs again: its own pgxc_node entry, the pool reloaded (a coordinator;
+    /// empty for a datanode).
     pub self_sql: String,
     /// Every other coordinator, as reached from its host.
     pub peers: Vec<JoinPeer>,
+    /// The nodes whose catalog it may copy (the other coordinators, or the other datanodes'
+    /// primaries), each with its pg_dumpall as run from the new node's host.
+    pub dumps: Vec<(NodeName, Vec<String>)>,
+    /// A datanode: its [`REDISTRIBUTE_MARKER`](super::step::REDISTRIBUTE_MARKER) file.
+    pub marker: Option<String>,
 }
 
-/// Another coordinator, as a joining one reaches it over TCP.
+/// Another coordinator, as a joining node reaches it over TCP.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JoinPeer {
     pub name: NodeName,
     /// psql to it, as the cluster's user.
     pub psql: Vec<String>,
-    /// pg_dumpall of its catalog (`-s --include-nodes --dump-nodes`).
-    pub dumpall: Vec<String>,
-    /// On it: the joining coordinator registered, the pool reloaded.
+    /// On it: the joining node registered, the pool reloaded.
     pub sql: String,
 }
 
@@ -198,47 +203,64 @@ pub fn desired(
 /// `start` (a coordinator's `pg_ctl -Z coordinator ... start`) in restore mode, for a
 /// Postgres-XC coordinator; empty otherwise.
 fn restart_start_argv(start: &[String], node: &Node) -> Vec<String> {
-    match node.role {
-        Role::Coordinator => start
-            .iter()
-            .map(|a| if a == "coordinator" { "restoremode".into() } else { a.clone() })
-            .collect(),
-        _ => Vec::new(),
-    }
+    let kind = match node.role {
+        Role::Coordinator => "coordinator",
+        Role::Datanode => "datanode",
+        _ => return Vec::new(),
+    };
+    start.iter().map(|a| if a == kind { "restoremode".into() } else { a.clone() }).collect()
 }
 
-/// How coordinator `node` joins the others ([`Join`]); `None` for other nodes and flavors.
+/// How coordinator or datanode `node` joins the others ([`Join`]); `None` for other nodes
+/// and flavors.
 fn join(inv: &Inventory, node: &Node, bin: &str, restore_start: &[String]) -> Option<Join> {
-    if inv.cluster.flavor != crate::inventory::Flavor::PostgresXc || node.role != Role::Coordinator
-    {
+    let kinds = [Role::Coordinator, Role::Datanode];
+    if inv.cluster.flavor != crate::inventory::Flavor::PostgresXc || !kinds.contains(&node.role) {
         return None;
     }
     let rows = registered_nodes(inv);
     let me = rows.iter().find(|r| r.name == node.name.as_str())?;
-    let peers = inv
-        .nodes
-        .iter()
-        .filter(|n| n.role == Role::Coordinator && n.name != node.name)
+    let tcp = |peer: &Node| -> Option<Vec<String>> {
+        let address = &inv.host(&peer.host)?.address;
+        let user = &inv.cluster.os_user;
+        Some(
+            ["-h", address.as_str(), "-p", &peer.port.to_string(), "-U", user]
+                .map(String::from)
+                .to_vec(),
+        )
+    };
+    let others =
+        |role: Role| inv.nodes.iter().filter(move |n| n.role == role && n.name != node.name);
+    let peers = others(Role::Coordinator)
         .filter_map(|peer| {
-            let address = &inv.host(&peer.host)?.address;
-            let port = peer.port.to_string();
-            let user = &inv.cluster.os_user;
-            let tcp = ["-h", address.as_str(), "-p", &port, "-U", user];
             let mut psql = vec![format!("{bin}/psql"), "-X".into(), "-q".into()];
-            psql.extend(tcp.map(String::from));
+            psql.extend(tcp(peer)?);
             psql.extend(["-d".into(), "postgres".into()]);
-            let mut dumpall = vec![format!("{bin}/pg_dumpall")];
-            dumpall.extend(tcp.map(String::from));
-            dumpall.extend(["-s", "--include-nodes", "--dump-nodes"].map(String::from));
-            Some(JoinPeer {
-                name: peer.name.clone(),
-                psql,
-                dumpall,
-                sql: super::sql::join_peer(me),
-            })
+            Some(JoinPeer { name: peer.name.clone(), psql, sql: super::sql::join_peer(me) })
         })
         .collect();
-    Some(Join { restore_start: restore_start.to_vec(), self_sql: super::sql::join_self(me), peers })
+    // A coordinator's dump carries the distribution of every table and the node definitions;
+    // a datanode keeps neither (Postgres-XC's own pgxc_ctl copies a datanode's catalog so).
+    let (source_role, options): (Role, &[&str]) = match node.role {
+        Role::Coordinator => (Role::Coordinator, &["-s", "--include-nodes", "--dump-nodes"]),
+        _ => (Role::Datanode, &["-s"]),
+    };
+    let dumps = others(source_role)
+        .filter_map(|peer| {
+            let mut dumpall = vec![format!("{bin}/pg_dumpall")];
+            dumpall.extend(tcp(peer)?);
+            dumpall.extend(options.iter().map(|o| o.to_string()));
+            Some((peer.name.clone(), dumpall))
+        })
+        .collect();
+    let (self_sql, marker) = match node.role {
+        Role::Coordinator => (super::sql::join_self(me), None),
+        _ => {
+            let marker = format!("{}/{}", node.data_dir, super::step::REDISTRIBUTE_MARKER);
+            (String::new(), Some(marker))
+        }
+    };
+    Some(Join { restore_start: restore_start.to_vec(), self_sql, peers, dumps, marker })
 }
 
 /// What every coordinator's pgxc_node must list: every coordinator and datanode (never a

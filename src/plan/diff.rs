@@ -93,8 +93,10 @@ pub fn plan(
     // A coordinator that `remove` took out comes back with a new catalog, not its stale one.
     let readded = |n: &DesiredNode| n.rejoin && n.role == Role::Coordinator;
     let fresh = |n: &DesiredNode| !fact(n).initialized || readded(n);
-    // A new coordinator joins a running Postgres-XC cluster from this one's catalog.
-    let source = nodes.iter().find(|c| c.join.is_some() && !fresh(c) && fact(c).running);
+    // A new node joins a running Postgres-XC cluster under this coordinator's DDL lock.
+    let source = nodes
+        .iter()
+        .find(|c| c.role == Role::Coordinator && c.join.is_some() && !fresh(c) && fact(c).running);
     let stale = nodes.iter().filter(|n| readded(n) && fact(n).initialized).map(|n| {
         let (stop, status, _) = n.restart.clone();
         let action = Action::Remove { data_dir: Some(n.data_dir.clone()), staging: None };
@@ -138,12 +140,14 @@ pub fn plan(
     for n in nodes.iter().filter(is_primary) {
         let f = fact(n);
         if fresh(n) {
-            match (&n.join, source) {
-                (Some(join), Some(source)) => {
-                    let running = |c: &DesiredNode| !fresh(c) && fact(c).running;
-                    joins.push(step(n, join_action(n, join, source, nodes, &running)));
-                }
-                _ => tiers.entry(tier(n.role)).or_default().push(step(n, start(n))),
+            let running = |c: &DesiredNode| !fresh(c) && fact(c).running;
+            let joined = match (&n.join, source) {
+                (Some(join), Some(source)) => join_action(n, join, source, nodes, &running),
+                _ => None,
+            };
+            match joined {
+                Some(action) => joins.push(step(n, action)),
+                None => tiers.entry(tier(n.role)).or_default().push(step(n, start(n))),
             }
             continue;
         }
@@ -157,7 +161,16 @@ pub fn plan(
     for (tier, steps) in tiers {
         plan.push(tier_name(tier), steps);
     }
-    plan.push("join coordinators", joins);
+    let joins_of_datanodes: Vec<String> = joins
+        .iter()
+        .filter(|j| {
+            nodes
+                .iter()
+                .any(|n| Some(n.name.as_str()) == j.node.as_deref() && n.role == Role::Datanode)
+        })
+        .filter_map(|j| j.node.as_ref().map(|n| n.to_string()))
+        .collect();
+    plan.push("join the running cluster", joins);
 
     let register = nodes
         .iter()
@@ -181,6 +194,7 @@ pub fn plan(
         })
         .collect();
     plan.push("register nodes", register);
+    redistribute(&mut plan, nodes, &joins_of_datanodes, source, facts);
 
     let standbys: Vec<&DesiredNode> = nodes.iter().filter(|n| n.role == Role::Standby).collect();
     let rejoins = |n: &&&DesiredNode| n.rejoin && fact(n).initialized;
@@ -222,22 +236,27 @@ pub fn plan(
     plan
 }
 
-/// A new coordinator `n` joins from `source`'s catalog, registered with every other coordinator
-/// of `nodes` that `running` says runs (the others: at the register phase).
+/// A new coordinator or datanode `n` joins: DDL locked on the coordinator `source`, the
+/// catalog copied from `dump_from` (the first of its join's candidates that `running` says
+/// runs), registered with every other coordinator of `nodes` that runs (the others: at the
+/// register phase). `None` while no node to copy from runs.
 fn join_action(
     n: &DesiredNode,
     join: &super::desired::Join,
     source: &DesiredNode,
     nodes: &[DesiredNode],
     running: &dyn Fn(&DesiredNode) -> bool,
-) -> Action {
+) -> Option<Action> {
     let peer = |name: &str| join.peers.iter().find(|p| p.name == name);
     let from = peer(&source.name).expect("the source is another coordinator");
-    Action::JoinCoordinator(Box::new(super::step::JoinCoordinator {
+    let runs = |name: &str| nodes.iter().any(|c| c.name == name && running(c));
+    let (dump_from, dumpall) = join.dumps.iter().find(|(name, _)| runs(name))?;
+    Some(Action::JoinNode(Box::new(super::step::JoinNode {
         data_dir: n.data_dir.clone(),
         source: source.name.to_string(),
         source_psql: from.psql.clone(),
-        dumpall: from.dumpall.clone(),
+        dump_from: dump_from.to_string(),
+        dumpall: dumpall.clone(),
         restore_start: join.restore_start.clone(),
         stop: n.restart.0.clone(),
         start: n.start.clone(),
@@ -248,10 +267,65 @@ fn join_action(
         peers: join
             .peers
             .iter()
-            .filter(|p| nodes.iter().any(|c| c.name == p.name && running(c)))
+            .filter(|p| runs(&p.name))
             .map(|p| (p.psql.clone(), p.sql.clone()))
             .collect(),
-    }))
+        marker: join.marker.clone(),
+    })))
+}
+
+/// Spread the tables over the datanodes that joined (`joined`, in this plan) or whose
+/// redistribution an earlier apply left unfinished (their marker), one table per phase, through
+/// the running coordinator `source`: every table that is on all the other datanodes gets the
+/// new ones it lacks (a table placed on some datanodes only is left where it is). Then the
+/// markers go.
+fn redistribute(
+    plan: &mut Plan,
+    nodes: &[DesiredNode],
+    joined: &[String],
+    source: Option<&DesiredNode>,
+    facts: &BTreeMap<String, HostFacts>,
+) {
+    let empty = NodeFacts::default();
+    let fact =
+        |n: &DesiredNode| facts.get(&n.host).and_then(|h| h.nodes.get(&n.name)).unwrap_or(&empty);
+    let datanodes: Vec<&DesiredNode> = nodes.iter().filter(|n| n.role == Role::Datanode).collect();
+    let new: Vec<&&DesiredNode> = datanodes
+        .iter()
+        .filter(|n| joined.contains(&n.name.to_string()) || fact(n).redistributing)
+        .collect();
+    let Some(source) = source else { return };
+    if new.is_empty() {
+        return;
+    }
+    let old: Vec<&str> = datanodes
+        .iter()
+        .filter(|n| !new.iter().any(|m| m.name == n.name))
+        .map(|n| n.name.as_str())
+        .collect();
+    let tables = &fact(source).tables;
+    let moves: Vec<(String, Vec<String>)> = tables
+        .iter()
+        .filter(|t| old.iter().all(|o| t.nodes.iter().any(|n| n == o)))
+        .filter_map(|t| {
+            let add: Vec<String> =
+                new.iter().map(|n| n.name.to_string()).filter(|n| !t.nodes.contains(n)).collect();
+            (!add.is_empty()).then(|| (t.name.clone(), add))
+        })
+        .collect();
+    let total = moves.len();
+    for (k, (table, add)) in moves.into_iter().enumerate() {
+        let action = Action::Redistribute { psql: source.psql.clone(), table, add };
+        plan.push(format!("redistribute ({}/{total})", k + 1), vec![step(source, action)]);
+    }
+    let done = new
+        .iter()
+        .filter_map(|n| {
+            let path = n.join.as_ref()?.marker.clone()?;
+            Some(step(n, Action::RemoveFile { path }))
+        })
+        .collect();
+    plan.push("redistribution done", done);
 }
 
 /// When a host's password file holds another password than the inventory's, the cluster's
@@ -466,6 +540,7 @@ fn settings(text: &str) -> BTreeMap<String, String> {
 mod tests {
     use super::*;
     use crate::plan::desired::Passfile;
+    use crate::plan::step::REDISTRIBUTE_MARKER;
     fn file(name: &str, content: &str) -> FileContent {
         FileContent { name: name.into(), content: content.into(), mode: 0o600 }
     }
@@ -533,6 +608,108 @@ mod tests {
             .collect()
     }
 
+    /// A datanode with no data directory, in a running cluster: it joins from a running
+    /// datanode's catalog (locked on a coordinator), then every table that was on all the
+    /// other datanodes is spread over it, one per phase, and its marker goes; a later apply
+    /// that finds the marker resumes with the tables still to do, and without it plans none.
+    #[test]
+    fn a_new_datanode_joins_then_the_tables_are_spread_over_it_and_a_resume_skips_done_ones() {
+        use crate::plan::desired::desired;
+        use crate::plan::state::TableRow;
+        let inv = crate::plan::fixtures::postgres_xc();
+        let (hosts, nodes) =
+            desired(&inv, &crate::plan::render::Renderer::new(), "bin", None, None).unwrap();
+        let table = |name: &str, nodes: &[&str]| TableRow {
+            name: name.into(),
+            kind: 'H',
+            nodes: nodes.iter().map(|n| n.to_string()).collect(),
+        };
+        let mut facts: BTreeMap<String, HostFacts> = BTreeMap::new();
+        for n in &nodes {
+            let new = n.name == "dn2" || n.name == "dn2_replica";
+            let f = NodeFacts {
+                dir_exists: !new,
+                initialized: !new,
+                running: !new,
+                files: n
+                    .files
+                    .iter()
+                    .map(|f| (f.name.clone(), f.content.clone().into_bytes()))
+                    .collect(),
+                pgxc_node: n.pgxc_node.clone().unwrap_or_default(),
+                tables: match n.name.as_str() {
+                    "coord1" | "coord2" => {
+                        vec![table("public.a", &["dn1"]), table("s.b", &["dn1"])]
+                    }
+                    _ => Vec::new(),
+                },
+                ..NodeFacts::default()
+            };
+            facts.entry(n.host.clone()).or_default().nodes.insert(n.name.clone(), f);
+        }
+        let names =
+            |p: &Plan| -> Vec<String> { p.phases.iter().map(|ph| ph.name.clone()).collect() };
+        let p = plan(&hosts, &nodes, &facts);
+        let join = &p.phases.iter().find(|ph| ph.name == "join the running cluster").unwrap().steps;
+        let Action::JoinNode(j) = &join[0].action else { panic!("{p:?}") };
+        assert_eq!((j.source.as_str(), j.dump_from.as_str()), ("coord1", "dn1"));
+        assert_eq!(j.dumpall.last().map(String::as_str), Some("-s"), "no node definitions");
+        assert!(j.restore_start.contains(&"restoremode".to_string()), "{:?}", j.restore_start);
+        assert!(j.self_sql.is_empty() && j.marker.as_ref().unwrap().ends_with(REDISTRIBUTE_MARKER));
+        assert_eq!(j.peers.len(), 2, "registered with both running coordinators");
+        let moves: Vec<String> = p
+            .phases
+            .iter()
+            .flat_map(|ph| &ph.steps)
+            .filter_map(|s| match &s.action {
+                Action::Redistribute { table, add, .. } => {
+                    Some(format!("{table} +{}", add.join(",")))
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(moves, ["public.a +dn2", "s.b +dn2"]);
+        let n = names(&p);
+        let at = |name: &str| n.iter().position(|x| x == name).unwrap_or_else(|| panic!("{n:?}"));
+        assert!(at("join the running cluster") < at("redistribute (1/2)"), "{n:?}");
+        assert!(at("redistribute (2/2)") < at("redistribution done"), "{n:?}");
+
+        // Interrupted after the first table: the marker says dn2 is still to fill.
+        for h in facts.values_mut() {
+            for (name, f) in h.nodes.iter_mut() {
+                f.dir_exists = true;
+                f.initialized = true;
+                f.running = true;
+                f.redistributing = name == "dn2";
+                if !f.tables.is_empty() {
+                    f.tables[0].nodes.push("dn2".into());
+                }
+            }
+        }
+        let all = nodes.iter().find(|n| n.name == "coord1").unwrap().pgxc_node.clone().unwrap();
+        for h in facts.values_mut() {
+            for (name, f) in h.nodes.iter_mut() {
+                if name.starts_with("coord") {
+                    f.pgxc_node = all.clone();
+                }
+            }
+        }
+        let p = plan(&hosts, &nodes, &facts);
+        let n = names(&p);
+        assert!(n.contains(&"redistribute (1/1)".to_string()), "{n:?}");
+        assert!(n.contains(&"redistribution done".to_string()), "{n:?}");
+        assert!(!n.contains(&"join the running cluster".to_string()), "{n:?}");
+
+        // Done: no marker, nothing to spread.
+        for h in facts.values_mut() {
+            for f in h.nodes.values_mut() {
+                f.redistributing = false;
+            }
+        }
+        let p = plan(&hosts, &nodes, &facts);
+        assert!(!names(&p).iter().any(|n| n.starts_with("redistribut")), "{:?}", names(&p));
+    }
+
     /// A coordinator with no data directory, beside a running one: it joins from that one's
     /// catalog instead of starting empty; with no coordinator running, it starts as in a new
     /// cluster; a re-added (removed) one loses its stale directory first.
@@ -566,8 +743,8 @@ mod tests {
                 .unwrap_or_default()
         };
         let p = plan(&hosts, &nodes, &facts);
-        let joins = phase(&p, "join coordinators");
-        let Action::JoinCoordinator(j) = &joins[0].action else { panic!("{p:?}") };
+        let joins = phase(&p, "join the running cluster");
+        let Action::JoinNode(j) = &joins[0].action else { panic!("{p:?}") };
         assert_eq!((joins.len(), j.source.as_str()), (1, "coord1"));
         assert_eq!(j.peers.len(), 1, "registered with coord1, which runs");
         assert!(j.restore_start.contains(&"restoremode".to_string()), "{:?}", j.restore_start);
@@ -587,7 +764,7 @@ mod tests {
             }
         }
         let p = plan(&hosts, &nodes, &facts);
-        assert!(phase(&p, "join coordinators").is_empty());
+        assert!(phase(&p, "join the running cluster").is_empty());
 
         // Removed, back: its stale directory goes, then it is initialised and joins.
         for h in facts.values_mut() {
@@ -600,7 +777,7 @@ mod tests {
         assert!(matches!(removed[1].action, Action::Remove { .. }));
         let Action::Init { foreign, .. } = &phase(&p, "initialise")[0].action else { panic!() };
         assert!(!foreign);
-        assert_eq!(phase(&p, "join coordinators").len(), 1);
+        assert_eq!(phase(&p, "join the running cluster").len(), 1);
     }
 
     #[test]

@@ -48,18 +48,30 @@ SELECT pgxc_pool_reload();
     )
 }
 
-/// On every other coordinator, while a coordinator `me` joins: register it (created, or, when
-/// an entry of that name is left, altered: run without stopping at the first error), then
-/// reload the pool.
+/// On every other coordinator, while a coordinator or datanode `me` joins: register it
+/// (created, or, when an entry of that name is left, altered: run without stopping at the
+/// first error), then reload the pool.
 pub fn join_peer(me: &PgxcNodeRow) -> String {
     let with = format!("HOST = {}, PORT = {}", literal(&me.host), me.port);
     format!(
-        "CREATE NODE {name} WITH (TYPE = 'coordinator', {with});
+        "CREATE NODE {name} WITH (TYPE = '{kind}', {with});
 ALTER NODE {name} WITH          ({with});
 SELECT pgxc_pool_reload();
 ",
-        name = me.name
+        name = me.name,
+        kind = me.kind.type_word(),
     )
+}
+
+/// The row count of `table` (a qualified, quoted name), through a coordinator.
+pub fn count_rows(table: &str) -> String {
+    format!("select count(*) from {table};")
+}
+
+/// Spread `table` (a qualified, quoted name) over the datanodes `add` (validated node names)
+/// too.
+pub fn add_node(table: &str, add: &[String]) -> String {
+    format!("ALTER TABLE {table} ADD NODE ({});", add.join(", "))
 }
 
 /// DDL through a Postgres-XC coordinator, which runs on every coordinator it lists: create
@@ -155,9 +167,19 @@ pub fn probe(replay_lag: &str, positions: &str, pgxc_node: bool) -> Vec<String> 
              node_port from pgxc_node;"
                 .to_string(),
         );
+        queries.push(TABLES.to_string());
     }
     queries
 }
+
+/// A coordinator's distributed tables ([`crate::plan::state::TableRow`]): `table KIND NODES
+/// NAME`, the locator type (H hash, M modulo, N round robin, R replicated), the datanodes it
+/// is on (comma-separated) and its qualified, quoted name last.
+const TABLES: &str = "select 'table ' || x.pclocatortype || ' ' || coalesce((select \
+     string_agg(p.node_name::text, ',' order by p.node_name) from pgxc_node p where p.oid = \
+     any(x.nodeoids)), '') || ' ' || quote_ident(n.nspname) || '.' || quote_ident(c.relname) \
+     from pgxc_class x join pg_class c on c.oid = x.pcrelid join pg_namespace n on n.oid = \
+     c.relnamespace;";
 
 /// A coordinator's pgxc_node rows (psql prints them as `name type host port` lines with
 /// `-A -t -F ' '`, [`crate::plan::state::PgxcNodeRow::parse`]).

@@ -31,6 +31,29 @@ pub const STAGING_SUFFIX: &str = ".pgxc-deploy-tmp";
 /// `PGPASSFILE`.
 pub const PASSFILE: &str = ".pgxc-deploy.pgpass";
 
+/// A distributed table, as a coordinator's pgxc_class has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableRow {
+    /// Qualified and quoted (`quote_ident`), as SQL takes it.
+    pub name: String,
+    /// pgxc_class.pclocatortype: H hash, M modulo, N round robin, R replicated.
+    pub kind: char,
+    /// The datanodes it is on.
+    pub nodes: Vec<String>,
+}
+
+impl TableRow {
+    /// `KIND NODES NAME` (nodes comma-separated; the name last, as it may hold spaces).
+    pub fn parse(line: &str) -> Option<TableRow> {
+        let (kind, rest) = line.split_once(' ')?;
+        let (nodes, name) = rest.split_once(' ')?;
+        let mut chars = kind.chars();
+        let (Some(kind), None) = (chars.next(), chars.next()) else { return None };
+        let nodes = nodes.split(',').filter(|n| !n.is_empty()).map(String::from).collect();
+        (!name.is_empty()).then(|| TableRow { name: name.to_string(), kind, nodes })
+    }
+}
+
 /// One row of a coordinator's pgxc_node catalog.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct PgxcNodeRow {
@@ -175,6 +198,11 @@ pub struct NodeFacts {
     /// The last line among the server log's last lines that says a write found no space.
     pub disk_error: Option<String>,
     pub pgxc_node: Vec<PgxcNodeRow>,
+    /// A coordinator: its distributed tables.
+    pub tables: Vec<TableRow>,
+    /// [`REDISTRIBUTE_MARKER`](super::step::REDISTRIBUTE_MARKER) is in the data directory: a
+    /// datanode over which tables are still to be spread.
+    pub redistributing: bool,
     pub replicas: Vec<Replica>,
     /// pg_settings.context by setting name (`postmaster` needs a restart).
     pub setting_context: BTreeMap<String, String>,
@@ -317,6 +345,8 @@ pub fn parse_probe(out: &[u8]) -> Result<HostFacts, ParseError> {
             "pgxc_node" => {
                 node.pgxc_node.push(PgxcNodeRow::parse(rest).map_err(err)?);
             }
+            "table" => node.tables.push(TableRow::parse(rest).ok_or_else(|| err("bad table"))?),
+            "redistributing" => node.redistributing = true,
             _ => return Err(err("unknown fact")),
         }
     }

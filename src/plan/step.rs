@@ -121,24 +121,30 @@ pub enum Action {
     Register { psql: Vec<String>, want: Vec<super::state::PgxcNodeRow>, fresh_sql: String },
     /// Make an old primary that a failover fenced a standby of the new primary ([`Rejoin`]).
     Rejoin(Box<Rejoin>),
-    /// A new Postgres-XC coordinator joins a running cluster ([`JoinCoordinator`]).
-    JoinCoordinator(Box<JoinCoordinator>),
+    /// A new Postgres-XC coordinator or datanode joins a running cluster ([`JoinNode`]).
+    JoinNode(Box<JoinNode>),
+    /// Through a coordinator (`psql`, reading SQL from stdin): spread `table` (a qualified,
+    /// quoted name) over the datanodes `add` too (`ALTER TABLE ... ADD NODE`), failing unless
+    /// its row count, counted through the coordinator before and after, is unchanged.
+    Redistribute { psql: Vec<String>, table: String, add: Vec<String> },
 }
 
-/// A new coordinator (initialised, not started) joins a running Postgres-XC cluster: DDL is
-/// locked cluster-wide with `pgxc_lock_for_backup()` in a session on `source` (held until the
-/// end), the catalog is dumped from `source` (`pg_dumpall -s --include-nodes --dump-nodes`),
-/// restored into the new coordinator started in restore mode, which then restarts as a
-/// coordinator (then `ready`); it registers itself (`self_sql`), every other coordinator
-/// registers it (`peers`), and the lock is released. A DDL statement can reach no coordinator
-/// that lacks the catalog it changes.
+/// A new node (initialised, not started) joins a running Postgres-XC cluster: DDL is locked
+/// cluster-wide with `pgxc_lock_for_backup()` in a session on the coordinator `source` (held
+/// until the end), the catalog is dumped from `dump_from` (another coordinator for a
+/// coordinator, a datanode for a datanode), restored into the new node started in restore
+/// mode, which then restarts as what it is (then `ready`); it registers itself (`self_sql`,
+/// when not empty), every running coordinator registers it (`peers`), and the lock is
+/// released. A DDL statement can reach no node that lacks the catalog it changes.
 #[derive(Debug, Clone, PartialEq)]
-pub struct JoinCoordinator {
+pub struct JoinNode {
     pub data_dir: String,
-    /// The running coordinator whose catalog is copied.
+    /// The running coordinator that holds the DDL lock.
     pub source: String,
-    /// psql to `source` (the lock's session) and its pg_dumpall.
+    /// psql to `source` (the lock's session).
     pub source_psql: Vec<String>,
+    /// The running node whose catalog is copied, and its pg_dumpall.
+    pub dump_from: String,
     pub dumpall: Vec<String>,
     pub restore_start: Vec<String>,
     /// Stop (fast, waiting), then start as a coordinator, then poll `ready`.
@@ -146,12 +152,19 @@ pub struct JoinCoordinator {
     pub start: Vec<String>,
     pub log: String,
     pub ready: Vec<String>,
-    /// psql on the new coordinator.
+    /// psql on the new node.
     pub psql: Vec<String>,
     pub self_sql: String,
-    /// Every other running coordinator: psql to it and the SQL that registers the new one.
+    /// Every other running coordinator: psql to it and the SQL that registers the new node.
     pub peers: Vec<(Vec<String>, String)>,
+    /// A datanode: the marker written into its data directory before it is registered, which
+    /// says that tables are still to be spread over it ([`REDISTRIBUTE_MARKER`]).
+    pub marker: Option<String>,
 }
+
+/// In a new datanode's data directory from its join until every table that was spread over
+/// all the other datanodes is spread over it too: a later apply resumes the redistribution.
+pub const REDISTRIBUTE_MARKER: &str = ".pgxc-deploy-redistribute";
 
 impl Action {
     /// Stop a node in `mode` with its flavor's commands, waiting until it is gone.
@@ -205,7 +218,7 @@ pub struct FileContent {
 /// Steps run in parallel; the next phase starts when every step of this one succeeded.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Phase {
-    pub name: &'static str,
+    pub name: String,
     pub steps: Vec<Step>,
 }
 
@@ -220,9 +233,9 @@ impl Plan {
     }
 
     /// Add a phase, unless it has nothing to do.
-    pub fn push(&mut self, name: &'static str, steps: Vec<Step>) {
+    pub fn push(&mut self, name: impl Into<String>, steps: Vec<Step>) {
         if !steps.is_empty() {
-            self.phases.push(Phase { name, steps });
+            self.phases.push(Phase { name: name.into(), steps });
         }
     }
 
@@ -284,11 +297,14 @@ impl fmt::Display for Step {
                     want.iter().map(|r| format!("{} {}:{}", r.name, r.host, r.port)).collect();
                 write!(f, "pgxc_node = {}", rows.join(", "))
             }
-            Action::JoinCoordinator(join) => write!(
+            Action::JoinNode(join) => write!(
                 f,
-                "join: catalog from {} (pg_dumpall under pgxc_lock_for_backup()), restored, started, registered with every coordinator",
-                join.source
+                "join: catalog from {} (pg_dumpall under pgxc_lock_for_backup() on {}), restored, started, registered with every coordinator",
+                join.dump_from, join.source
             ),
+            Action::Redistribute { table, add, .. } => {
+                write!(f, "redistribute {table}: ADD NODE ({}), row count checked", add.join(", "))
+            }
             Action::Rejoin(rejoin) => {
                 let how = if rejoin.rewind.is_some() {
                     "pg_rewind, else pg_basebackup"

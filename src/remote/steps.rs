@@ -203,13 +203,13 @@ pub fn promote(
     script.cmd(argv_cmd(argv)).lines(promote_wait(data_dir, argv, primary))
 }
 
-/// A new Postgres-XC coordinator joins the running cluster
-/// ([`JoinCoordinator`](crate::plan::step::JoinCoordinator)): lock DDL cluster-wide in a psql
-/// session on the source coordinator (it waits, inside psql, until a release file appears, and
-/// gives up after 600 s), dump the source's catalog, restore it in restore mode, restart as a
-/// coordinator, register it on itself and every other coordinator, then release the lock.
-/// Every failure releases the lock, says which stage failed and exits 1.
-pub fn join_coordinator(j: &crate::plan::step::JoinCoordinator) -> Lines {
+/// A new Postgres-XC coordinator or datanode joins the running cluster
+/// ([`JoinNode`](crate::plan::step::JoinNode)): lock DDL cluster-wide in a psql session on the
+/// source coordinator (it waits, inside psql, until a release file appears, and gives up after
+/// 600 s), dump the catalog of the node to copy, restore it in restore mode, restart, write the
+/// datanode's redistribution marker, register it on itself and every other coordinator, then
+/// release the lock. Every failure releases the lock, says which stage failed and exits 1.
+pub fn join_node(j: &crate::plan::step::JoinNode) -> Lines {
     let d = j.data_dir.trim_end_matches('/');
     let release = format!("{d}.pgxc-deploy-release");
     let wait = format!(
@@ -222,6 +222,7 @@ pub fn join_coordinator(j: &crate::plan::step::JoinCoordinator) -> Lines {
         .set("lockout", format!("{d}.pgxc-deploy-lock.out"))
         .set("dump", format!("{d}.pgxc-deploy-catalog.sql"))
         .set("source", &j.source)
+        .set("dump_from", &j.dump_from)
         .set("lock_sql", crate::plan::sql::LOCK_FOR_BACKUP)
         .set("wait_line", wait)
         .set("self_sql", &j.self_sql)
@@ -252,7 +253,7 @@ pub fn join_coordinator(j: &crate::plan::step::JoinCoordinator) -> Lines {
              pgxc_lock_for_backup() on $source: $(tr '\\n' ' ' < \"$lockout\")\"; fi; sleep 0.1; \
              done",
         )
-        .raw("dumpall >\"$dump\" 2>\"$dump.err\" || fail \"pg_dumpall of $source failed: $(tail -n 3 \"$dump.err\")\"")
+        .raw("dumpall >\"$dump\" 2>\"$dump.err\" || fail \"pg_dumpall of $dump_from failed: $(tail -n 3 \"$dump.err\")\"")
         .raw("rm -f \"$dump.err\"")
         .raw("restore_start >/dev/null || fail 'the start in restore mode failed'")
         .raw(&format!(
@@ -263,23 +264,48 @@ pub fn join_coordinator(j: &crate::plan::step::JoinCoordinator) -> Lines {
         // The source's own role exists already here (initdb made it): that error is expected.
         .raw(
             "out=$(restore < \"$dump\" 2>&1 | grep 'ERROR:' | grep -v 'already exists'); [ -z \
-             \"$out\" ] || { stop_it >/dev/null 2>&1; fail \"restoring the catalog of $source \
+             \"$out\" ] || { stop_it >/dev/null 2>&1; fail \"restoring the catalog of $dump_from \
              failed: $out\"; }",
         )
         .raw("stop_it >/dev/null || fail 'the stop after the restore failed'")
-        .raw("start_it >/dev/null || fail 'the start as a coordinator failed'")
+        .raw("start_it >/dev/null || fail 'the start after the restore failed'")
         .raw(&format!(
             "i=0; until is_ready >/dev/null 2>&1; do i=$((i+1)); [ $i -ge {READY_TENTHS} ] && \
              fail 'started, but not accepting connections after 60 s'; sleep 0.1; done"
         ))
-        .raw("printf '%s' \"$self_sql\" | local_sql >/dev/null || fail 'registering itself failed'");
+        .raw("[ -z \"$self_sql\" ] || printf '%s' \"$self_sql\" | local_sql >/dev/null || fail 'registering itself failed'");
+    if let Some(marker) = &j.marker {
+        lines = lines
+            .set("marker", marker)
+            .raw("touch \"$marker\" || fail 'writing the redistribution marker failed'");
+    }
     for i in 0..j.peers.len() {
         lines = lines.raw(&format!(
             "printf '%s' \"$peer_sql_{i}\" | peer_{i} >/dev/null 2>&1 || fail 'registering it \
              with another coordinator failed'"
         ));
     }
-    lines.raw("release").raw("echo \"catalog copied from $source\"")
+    lines.raw("release").raw("echo \"catalog copied from $dump_from\"")
+}
+
+/// Spread `table` over the datanodes `add` too, through a coordinator (`psql`, reading SQL
+/// from stdin): count its rows, `ALTER TABLE ... ADD NODE`, count again; fail unless both
+/// counts agree. Prints `ROWS rows`.
+pub fn redistribute(psql: &[String], table: &str, add: &[String]) -> Lines {
+    Lines::new()
+        .set("count_sql", crate::plan::sql::count_rows(table))
+        .set("alter_sql", crate::plan::sql::add_node(table, add))
+        .set("table", table)
+        .function("sql", argv_cmd(psql).args(["-A", "-t", "-v", "ON_ERROR_STOP=1", "-f", "-"]))
+        // Constant from here, over the variables and the function above.
+        .raw("before=$(printf '%s' \"$count_sql\" | sql) || exit 1")
+        .raw("printf '%s' \"$alter_sql\" | sql >/dev/null || exit 1")
+        .raw("after=$(printf '%s' \"$count_sql\" | sql) || exit 1")
+        .raw(
+            "[ \"$before\" = \"$after\" ] || { echo \"$table had $before rows before, $after \
+             after\" >&2; exit 1; }",
+        )
+        .raw("echo \"$after rows\"")
 }
 
 /// Run `argv` once.

@@ -125,7 +125,7 @@ pub fn rebuilt(path: &Path, names: &[&str], out: &mut dyn Write) -> io::Result<(
 
 /// `a, b`: the names of `phases`.
 fn phase_names(phases: &[Phase]) -> String {
-    phases.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
+    phases.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
 }
 
 #[cfg(test)]
@@ -135,8 +135,10 @@ mod tests {
 
     #[test]
     fn interruptions_name_the_phases_not_run() {
-        let phases =
-            [Phase { name: "configure", steps: vec![] }, Phase { name: "start", steps: vec![] }];
+        let phases = [
+            Phase { name: "configure".into(), steps: vec![] },
+            Phase { name: "start".into(), steps: vec![] },
+        ];
         assert_eq!(
             text(|err| phase_interrupted("install", &phases, err)),
             "interrupted: phase `install` was cut short (its steps marked `not started` did not \
