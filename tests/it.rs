@@ -7,6 +7,8 @@ mod support;
 mod apply;
 /// `remove`: a lost Postgres-XC coordinator taken out, so that DDL works again.
 mod coordinator;
+/// `apply` adding a Postgres-XC datanode to a running cluster, its tables spread over it.
+mod datanode;
 /// `exec`: fleet-wide commands, node environments, quoting, host keys, failures.
 mod exec;
 /// GTM standby, gtm_proxies, `failover`/`switchover INVENTORY gtm` (Postgres-XC).
