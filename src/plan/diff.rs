@@ -608,6 +608,22 @@ mod tests {
             .collect()
     }
 
+    /// `n` as apply left it: initialised and running (`up`) or not, its managed files and its
+    /// pgxc_node as desired.
+    fn deployed(n: &DesiredNode, up: bool) -> NodeFacts {
+        NodeFacts {
+            initialized: up,
+            running: up,
+            files: n
+                .files
+                .iter()
+                .map(|f| (f.name.clone(), f.content.clone().into_bytes()))
+                .collect(),
+            pgxc_node: n.pgxc_node.clone().unwrap_or_default(),
+            ..NodeFacts::default()
+        }
+    }
+
     /// A datanode with no data directory, in a running cluster: it joins from a running
     /// datanode's catalog (locked on a coordinator), then every table that was on all the
     /// other datanodes is spread over it, one per phase, and its marker goes; a later apply
@@ -629,21 +645,13 @@ mod tests {
             let new = n.name == "dn2" || n.name == "dn2_replica";
             let f = NodeFacts {
                 dir_exists: !new,
-                initialized: !new,
-                running: !new,
-                files: n
-                    .files
-                    .iter()
-                    .map(|f| (f.name.clone(), f.content.clone().into_bytes()))
-                    .collect(),
-                pgxc_node: n.pgxc_node.clone().unwrap_or_default(),
                 tables: match n.name.as_str() {
                     "coord1" | "coord2" => {
                         vec![table("public.a", &["dn1"]), table("s.b", &["dn1"])]
                     }
                     _ => Vec::new(),
                 },
-                ..NodeFacts::default()
+                ..deployed(n, !new)
             };
             facts.entry(n.host.clone()).or_default().nodes.insert(n.name.clone(), f);
         }
@@ -721,18 +729,7 @@ mod tests {
             desired(&inv, &crate::plan::render::Renderer::new(), "bin", None, None).unwrap();
         let mut facts: BTreeMap<String, HostFacts> = BTreeMap::new();
         for n in &nodes {
-            let f = NodeFacts {
-                dir_exists: true,
-                initialized: n.name != "coord2",
-                running: n.name != "coord2",
-                files: n
-                    .files
-                    .iter()
-                    .map(|f| (f.name.clone(), f.content.clone().into_bytes()))
-                    .collect(),
-                pgxc_node: n.pgxc_node.clone().unwrap_or_default(),
-                ..NodeFacts::default()
-            };
+            let f = NodeFacts { dir_exists: true, ..deployed(n, n.name != "coord2") };
             facts.entry(n.host.clone()).or_default().nodes.insert(n.name.clone(), f);
         }
         let phase = |p: &Plan, name: &str| {
