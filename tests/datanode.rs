@@ -1,17 +1,24 @@
-//! Growing a running Postgres-XC cluster (needs `PGXC_HOME`, an installed Postgres-XC /
-//! Postgres-X2): GTM, two coordinators and two datanodes over three lab hosts, tables of every
-//! distribution with 1000 rows each; a third datanode added to the inventory, and one `apply`
-//! copies the catalog into it, registers it and spreads every table over it, keeping every row.
-//! Tag `dngrow`, ports 34xxx.
+//! Growing and shrinking a running Postgres-XC cluster (needs `PGXC_HOME`, an installed
+//! Postgres-XC / Postgres-X2): GTM, two coordinators and two datanodes over three lab hosts,
+//! tables of every distribution with 1000 rows each. A third datanode added to the inventory:
+//! `apply` copies the catalog into it, registers it and spreads every table over it (killed
+//! with SIGKILL in the middle, the next apply finishes), keeping every row. Then it is marked
+//! `state = "removed"`, and so is dn1, one of the first two: apply moves their rows to the
+//! others, drops them from both coordinators and stops them; a table only on dn1 is refused
+//! first. Tag `dngrow`, ports 34xxx.
 
+use std::fs::File;
 use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use crate::support::*;
 
 const TAG: &str = "dngrow";
 const COORD: u16 = 34432;
 
-fn inventory(dir: &Path, datanodes: usize) -> String {
+/// `datanodes` datanodes, those in `removed` marked `state = "removed"`.
+fn inventory(dir: &Path, datanodes: usize, removed: &[usize]) -> String {
     let mut nodes = "[gtm]\nhost = \"h3\"\nport = 34666\n\n".to_string();
     for k in 1..=2 {
         nodes.push_str(&format!(
@@ -21,8 +28,9 @@ fn inventory(dir: &Path, datanodes: usize) -> String {
         ));
     }
     for k in 1..=datanodes {
+        let state = if removed.contains(&k) { "state = \"removed\"\n" } else { "" };
         nodes.push_str(&format!(
-            "[[datanodes]]\nname = \"dn{k}\"\nhost = \"h{k}\"\nport = 34442\n\n"
+            "[[datanodes]]\nname = \"dn{k}\"\nhost = \"h{k}\"\nport = 34442\n{state}\n"
         ));
     }
     write(dir, "grow.toml", &xc_toml(TAG, &pgxc_home(), "method = \"trust\"", &nodes))
@@ -35,6 +43,17 @@ fn through(k: usize, query: &str) -> String {
     text(&out.stdout).trim().to_string()
 }
 
+/// The datanodes pgxc_class lists for `table`, through coordinator `k`.
+fn nodes_of(k: usize, table: &str) -> String {
+    through(
+        k,
+        &format!(
+            "select string_agg(p.node_name::text, ',' order by p.node_name) from pgxc_class x \
+             join pgxc_node p on p.oid = any(x.nodeoids) where x.pcrelid = '{table}'::regclass"
+        ),
+    )
+}
+
 /// Tables: name, how they are distributed.
 const TABLES: [(&str, &str); 5] = [
     ("s1.h", "distribute by hash(id)"),
@@ -44,14 +63,48 @@ const TABLES: [(&str, &str); 5] = [
     ("only1", "to node (dn1)"),
 ];
 
+/// More hash tables, so that the redistribution lasts long enough to be killed in the middle.
+const MORE: usize = 12;
+
+/// `pgxc-deploy apply INV` killed with SIGKILL once its stderr (a file in `dir`) shows the
+/// third redistribution phase; what it printed.
+fn apply_killed_while_redistributing(dir: &Path, inv: &str) -> String {
+    let path = dir.join("killed.err");
+    let mut apply = Command::new(bin())
+        .args(["apply", inv])
+        .env_remove("SSH_AUTH_SOCK")
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(File::create(&path).unwrap()))
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        let said = std::fs::read_to_string(&path).unwrap_or_default();
+        if said.contains("== redistribute (3/") {
+            apply.kill().unwrap();
+            apply.wait().unwrap();
+            return said;
+        }
+        if let Some(status) = apply.try_wait().unwrap() {
+            panic!("apply ended ({status}) before its third redistribution phase:\n{said}");
+        }
+        assert!(start.elapsed() < Duration::from_secs(300), "apply hangs:\n{said}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 #[test]
 fn postgres_xc_apply_adds_a_datanode_and_spreads_every_table_over_it() {
     reset(TAG);
     let dir = tempdir();
-    let out = pgxc(&["apply", &inventory(dir.path(), 2)]);
+    let out = pgxc(&["apply", &inventory(dir.path(), 2, &[])]);
     assert!(out.status.success(), "apply: {}", shown(&out));
     through(1, "create schema s1");
-    for (table, how) in TABLES {
+    let more: Vec<(String, &str)> =
+        (1..=MORE).map(|i| (format!("more{i}"), "distribute by hash(id)")).collect();
+    let all = TABLES.iter().map(|(t, how)| (t.to_string(), *how)).chain(more.iter().cloned());
+    let all: Vec<(String, &str)> = all.collect();
+    for (table, how) in &all {
         through(1, &format!("create table {table} (id int, v text) {how}"));
         through(
             1,
@@ -59,35 +112,38 @@ fn postgres_xc_apply_adds_a_datanode_and_spreads_every_table_over_it() {
         );
     }
 
-    let inv = inventory(dir.path(), 3);
+    let inv = inventory(dir.path(), 3, &[]);
     let out = pgxc(&["plan", &inv]);
     assert!(out.status.success(), "plan: {}", shown(&out));
     let plan = text(&out.stdout);
     assert!(plan.contains("dn3 on h3: join: catalog from dn1"), "{plan}");
     for table in ["s1.h", "public.m", "public.rr", "public.r"] {
-        assert!(plan.contains(&format!("redistribute {table}: ADD NODE (dn3)")), "{plan}");
+        let line = plan.lines().find(|l| l.contains(&format!("redistribute {table} (")));
+        let line = line.unwrap_or_else(|| panic!("no step for {table}: {plan}"));
+        assert!(line.ends_with("B): ADD NODE (dn3), row count and spread checked"), "{line}");
     }
     assert!(!plan.contains("public.only1"), "a table placed on dn1 only stays there: {plan}");
 
+    // Killed in the middle of the redistribution; the next apply finishes it.
+    let killed = apply_killed_while_redistributing(dir.path(), &inv);
+    assert!(killed.contains("redistribute (1/"), "{killed}");
     let out = pgxc(&["apply", &inv]);
-    assert!(out.status.success(), "apply: {}", shown(&out));
-    eprintln!("{}", text(&out.stdout));
+    assert!(out.status.success(), "apply after the kill: {}", shown(&out));
+    let resumed = text(&out.stderr);
+    assert!(resumed.contains("== redistribute (1/"), "resumed: {resumed}");
+    assert!(!resumed.contains("== join the running cluster"), "joined once: {resumed}");
+    assert!(resumed.contains("== redistribution done"), "{resumed}");
 
     // Every row kept, through both coordinators; pgxc_class lists dn3; rows on dn3.
     let on = |node: &str, table: &str| {
         through(1, &format!("execute direct on ({node}) 'select count(*) from {table}'"))
     };
-    for (table, _) in TABLES {
+    for (table, _) in &all {
+        let table = table.as_str();
         for k in 1..=2 {
             assert_eq!(through(k, &format!("select count(*) from {table}")), "1000", "{table}");
         }
-        let nodes = through(
-            2,
-            &format!(
-                "select string_agg(p.node_name::text, ',' order by p.node_name) from pgxc_class x \
-                 join pgxc_node p on p.oid = any(x.nodeoids) where x.pcrelid = '{table}'::regclass"
-            ),
-        );
+        let nodes = nodes_of(2, table);
         let (want_nodes, on_dn3) = match table {
             "only1" => ("dn1", 0),
             "r" => ("dn1,dn2,dn3", 1000),
@@ -107,5 +163,121 @@ fn postgres_xc_apply_adds_a_datanode_and_spreads_every_table_over_it() {
     assert!(rows > 0, "after_grow on dn3: {rows}");
     let out = pgxc(&["apply", &inv]);
     assert!(text(&out.stdout).starts_with("nothing to do"), "{}", shown(&out));
+
+    // Its entry deleted: refused, nothing changed (its rows would be stranded).
+    let out = pgxc(&["apply", &inventory(dir.path(), 2, &[])]);
+    assert!(!out.status.success(), "{}", shown(&out));
+    assert!(
+        text(&out.stderr).contains("datanode dn3 is registered on coord1 but the inventory"),
+        "{}",
+        shown(&out)
+    );
+    assert_eq!(nodes_of(1, "public.m"), "dn1,dn2,dn3");
+
+    // Marked removed: its rows move to dn1 and dn2, both coordinators drop it, it stops.
+    let shrink = |removed: &[usize]| inventory(dir.path(), 3, removed);
+    let out = pgxc(&["plan", &shrink(&[3])]);
+    let plan = text(&out.stdout);
+    assert!(plan.contains("DELETE NODE (dn3), row count and spread checked"), "{}", shown(&out));
+    let out = pgxc(&["apply", &shrink(&[3])]);
+    assert!(out.status.success(), "apply: {}", shown(&out));
+    let pgxc_node = "select string_agg(node_name::text, ',' order by node_name) from pgxc_node";
+    for k in 1..=2 {
+        assert_eq!(through(k, pgxc_node), "coord1,coord2,dn1,dn2", "coord{k}");
+    }
+    let running = processes_in(&node_dir(TAG, 3, "dn3"));
+    assert!(running.is_empty(), "dn3 still runs: {running:?}");
+    let after_grow = ("after_grow".to_string(), "");
+    for (table, _) in all.iter().chain([&after_grow]) {
+        let rows = if table == "after_grow" { "300" } else { "1000" };
+        for k in 1..=2 {
+            assert_eq!(through(k, &format!("select count(*) from {table}")), rows, "{table}");
+        }
+        let nodes = if table == "only1" { "dn1" } else { "dn1,dn2" };
+        assert_eq!(nodes_of(1, table), nodes, "{table}");
+    }
+    let out = pgxc(&["apply", &shrink(&[3])]);
+    assert!(text(&out.stdout).starts_with("nothing to do"), "{}", shown(&out));
+    let out = pgxc(&["status", &shrink(&[3])]);
+    assert!(out.status.success(), "status: {}", shown(&out));
+
+    // dn1, one of the first datanodes: refused while a table is only on it.
+    let out = pgxc(&["apply", &shrink(&[1, 3])]);
+    assert!(!out.status.success(), "{}", shown(&out));
+    assert!(text(&out.stderr).contains("table public.only1 is only on dn1"), "{}", shown(&out));
+    assert_eq!(nodes_of(1, "public.m"), "dn1,dn2", "nothing changed");
+    through(1, "drop table only1");
+    let out = pgxc(&["apply", &shrink(&[1, 3])]);
+    assert!(out.status.success(), "apply: {}", shown(&out));
+    for (table, _) in all.iter().filter(|(t, _)| t != "only1") {
+        for k in 1..=2 {
+            assert_eq!(through(k, &format!("select count(*) from {table}")), "1000", "{table}");
+        }
+        assert_eq!(nodes_of(2, table), "dn2", "{table}");
+    }
+    for k in 1..=2 {
+        assert_eq!(through(k, pgxc_node), "coord1,coord2,dn2", "coord{k}");
+        // DDL and DML through every coordinator.
+        through(k, &format!("create table after_shrink{k} (id int) distribute by hash(id)"));
+        through(k, &format!("insert into after_shrink{k} select generate_series(1, 10)"));
+        assert_eq!(through(3 - k, &format!("select count(*) from after_shrink{k}")), "10");
+    }
+    let out = pgxc(&["apply", &shrink(&[1, 3])]);
+    assert!(text(&out.stdout).starts_with("nothing to do"), "{}", shown(&out));
     reset(TAG);
+}
+
+const PAIR_TAG: &str = "pgpair";
+
+/// The PostgreSQL flavor's equivalent: a second primary/standby pair added beside a running
+/// one, then marked `state = "removed"`: it and its standby stop, the first pair is never
+/// touched, every other command leaves the removed pair out, and the re-apply is a no-op.
+/// Tag `pgpair`, ports 3454x and 3455x.
+#[test]
+fn postgresql_apply_adds_a_primary_standby_pair_and_removes_it() {
+    reset(PAIR_TAG);
+    let dir = tempdir();
+    let second = |state: &str| {
+        format!(
+            "\n[[datanodes]]\nname = \"pg2\"\nhost = \"h2\"\nport = 34552\n{state}\
+             [datanodes.standby]\nhost = \"h3\"\nport = 34553\n"
+        )
+    };
+    let inv = |more: &str| {
+        write(dir.path(), "pair.toml", &pair_toml(PAIR_TAG, (34542, 34543), false, more))
+    };
+    let out = pgxc(&["apply", &inv("")]);
+    assert!(out.status.success(), "apply: {}", shown(&out));
+    let root = |k: usize| format!("{LAB_DIR}/hosts/h{k}/data/{PAIR_TAG}");
+    let psql = find_ctl(&root(1), "psql");
+    let pg1 = format!("{}/pg1", root(1));
+    sql(&psql, &pg1, 34542, "create table t as select generate_series(1, 100) g");
+    let pid = postmaster_pid(&pg1);
+
+    let out = pgxc(&["apply", &inv(&second(""))]);
+    assert!(out.status.success(), "apply with pg2: {}", shown(&out));
+    let (code, rows) = status(&inv(&second("")));
+    assert_eq!(code, 0, "{rows:?}");
+    assert!(rows.contains_key("pg2") && rows.contains_key("pg2_standby"), "{rows:?}");
+    let pg2 = format!("{}/pg2", root(2));
+    let standby = format!("{}/pg2_standby", root(3));
+    assert!(!processes_in(&pg2).is_empty() && !processes_in(&standby).is_empty());
+
+    let removed = inv(&second("state = \"removed\"\n"));
+    let out = pgxc(&["plan", &removed]);
+    let plan = text(&out.stdout);
+    assert!(plan.contains("== stop removed datanodes (2 steps)"), "{}", shown(&out));
+    let out = pgxc(&["apply", &removed]);
+    assert!(out.status.success(), "apply with pg2 removed: {}", shown(&out));
+    assert!(processes_in(&pg2).is_empty(), "pg2 still runs");
+    assert!(processes_in(&standby).is_empty(), "pg2_standby still runs");
+    assert!(Path::new(&format!("{pg2}/PG_VERSION")).exists(), "its directory stays for clean");
+    assert_eq!(postmaster_pid(&pg1), pid, "pg1 was not restarted");
+    assert_eq!(sql(&psql, &pg1, 34542, "select count(*) from t"), "100");
+    let (code, rows) = status(&removed);
+    assert_eq!(code, 0, "{rows:?}");
+    assert!(!rows.contains_key("pg2") && rows.contains_key("pg1_standby"), "{rows:?}");
+    let out = pgxc(&["apply", &removed]);
+    assert!(text(&out.stdout).starts_with("nothing to do"), "{}", shown(&out));
+    reset(PAIR_TAG);
 }

@@ -205,8 +205,8 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
             remote.run("promote", &steps::promote(data_dir, argv, primary, after), None).await
         }
         Action::Check { argv, .. } => remote.run("check", &steps::run(argv), None).await,
-        Action::Redistribute { psql, table, add } => {
-            let script = crate::shell::Script::new().lines(steps::redistribute(psql, table, add));
+        Action::Redistribute(r) => {
+            let script = crate::shell::Script::new().lines(steps::redistribute(r));
             remote.run("redistribute", &script, None).await
         }
         Action::Reload { argv, .. } => remote.run("reload", &steps::run(argv), None).await,

@@ -470,6 +470,10 @@ pub struct Node {
     pub serves: Option<NodeName>,
     /// The node's own settings (`settings = { ... }` in its table).
     pub settings: SettingMap,
+    /// `state = "removed"` on its datanode (a standby follows its datanode): only apply sees
+    /// it ([`super::roles::Roles::effective`] leaves it out), to move its rows to the other
+    /// datanodes, drop it from the coordinators and stop it.
+    pub removed: bool,
 }
 
 /// Where the node whose data directory is `data_dir` keeps its Unix sockets
@@ -500,6 +504,13 @@ impl Node {
 }
 
 impl Inventory {
+    /// The inventory without its datanodes (and their standbys) marked `state = "removed"`,
+    /// and those nodes: what apply deploys, and what it takes out of the cluster.
+    pub fn without_removed(&self) -> (Inventory, Vec<Node>) {
+        let (removed, nodes) = self.nodes.iter().cloned().partition(|n| n.removed);
+        (Inventory { nodes, ..self.clone() }, removed)
+    }
+
     pub fn host(&self, name: &str) -> Option<&Host> {
         self.hosts.iter().find(|h| h.name == name)
     }

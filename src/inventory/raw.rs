@@ -329,6 +329,9 @@ pub struct RawDatanode {
     pub name: Spanned<String>,
     pub host: Spanned<String>,
     pub port: Spanned<u16>,
+    /// `"present"` (the default) or `"removed"`: apply moves its rows to the other datanodes,
+    /// drops it from every coordinator and stops it and its standby.
+    pub state: Option<Spanned<String>>,
     pub standby: Option<Spanned<RawStandby>>,
     pub settings: Option<RawSettingMap>,
 }

@@ -119,15 +119,19 @@ impl Roles {
     /// following). Both keep their names, hosts, ports and data directories (a name is a place),
     /// and both serve the datanode's name ([`super::Node::datanode_name`]: coordinators and
     /// `pgxc_node_name` keep it); whichever is the standby now is synchronous when the
-    /// inventory's standby is. `Err`: the file does not match the inventory.
+    /// inventory's standby is. `Err`: the file does not match the inventory. The coordinators
+    /// `remove` took out and the datanodes (with their standbys) marked `state = "removed"` are
+    /// left out: only apply deals with them.
     pub fn effective(&self, inv: &Inventory) -> Result<Inventory, String> {
         let mut now = self.effective_readding(inv)?;
-        now.nodes.retain(|n| !self.removed.contains_key(n.name.as_str()));
+        now.nodes.retain(|n| !self.removed.contains_key(n.name.as_str()) && !n.removed);
         Ok(now)
     }
 
     /// [`Roles::effective`], but with the coordinators `remove` took out still in: what apply
-    /// deploys, rebuilding each from a running coordinator's catalog ([`Roles::to_rebuild`]).
+    /// deploys, rebuilding each from a running coordinator's catalog ([`Roles::to_rebuild`]);
+    /// and with the datanodes marked `state = "removed"` still in, which apply takes out
+    /// ([`crate::inventory::Inventory::without_removed`]).
     pub fn effective_readding(&self, inv: &Inventory) -> Result<Inventory, String> {
         let mut now = inv.clone();
         for (datanode, p) in &self.datanodes {

@@ -123,6 +123,8 @@ struct PendingNode {
     synchronous: bool,
     /// The node's own `settings = { ... }`, already checked.
     settings: SettingMap,
+    /// `state = "removed"` (its datanode's, for a standby).
+    removed: bool,
 }
 
 /// Who listens on each (machine address, port), to report the second one there.
@@ -392,6 +394,7 @@ impl Checker<'_> {
                 primary: None,
                 synchronous: false,
                 settings: self.setting_map(g.settings.as_ref(), settings::Conf::Gtm),
+                removed: false,
             });
             if let Some(standby) = &g.standby {
                 let s = standby.get_ref();
@@ -413,6 +416,7 @@ impl Checker<'_> {
                     ),
                     synchronous: false,
                     settings: self.setting_map(s.settings.as_ref(), settings::Conf::Gtm),
+                    removed: false,
                 });
             }
         }
@@ -448,6 +452,7 @@ impl Checker<'_> {
                 primary: None,
                 synchronous: false,
                 settings: self.setting_map(p.settings.as_ref(), settings::Conf::GtmProxy),
+                removed: false,
             });
         }
         if let (Some(first), false) = (raw.coordinators.first(), xc) {
@@ -477,10 +482,12 @@ impl Checker<'_> {
                 primary: None,
                 synchronous: false,
                 settings: self.setting_map(c.settings.as_ref(), settings::Conf::Server),
+                removed: false,
             });
         }
         for datanode in &raw.datanodes {
             let d = datanode.get_ref();
+            let removed = self.node_state(d.state.as_ref());
             nodes.push(PendingNode {
                 name: d.name.get_ref().clone(),
                 name_span: d.name.span(),
@@ -492,6 +499,7 @@ impl Checker<'_> {
                 primary: None,
                 synchronous: false,
                 settings: self.setting_map(d.settings.as_ref(), settings::Conf::Server),
+                removed,
             });
             if let Some(standby) = &d.standby {
                 let s = standby.get_ref();
@@ -509,6 +517,7 @@ impl Checker<'_> {
                     primary: Some(d.name.get_ref().clone()),
                     synchronous: s.synchronous,
                     settings: self.setting_map(s.settings.as_ref(), settings::Conf::Server),
+                    removed,
                 });
             }
         }
@@ -530,6 +539,14 @@ impl Checker<'_> {
                 "flavor postgres-xc needs at least one coordinator in front of its datanodes"
                     .to_string(),
                 "add a [[coordinators]] table with `name`, `host`, `port` and `pooler_port`",
+            );
+        }
+        let present = nodes.iter().any(|n| n.role == Role::Datanode && !n.removed);
+        if let (Some(first), false) = (raw.datanodes.first(), present) {
+            self.error(
+                first.span(),
+                "every datanode is `state = \"removed\"`: nothing would hold the rows".to_string(),
+                "keep at least one datanode present (leave `state` out)",
             );
         }
         nodes
@@ -591,6 +608,7 @@ impl Checker<'_> {
                     synchronous: node.synchronous,
                     serves: None,
                     settings: node.settings.clone(),
+                    removed: node.removed,
                 });
             }
         }
@@ -669,6 +687,22 @@ impl Checker<'_> {
                     &format!("{set_name}node names are SQL identifiers: lowercase letters, digits and underscores, starting with a letter or underscore, at most 63 bytes, and not a reserved word such as `select` or `node`"),
                 );
                 None
+            }
+        }
+    }
+
+    /// A datanode's `state`: `true` for `"removed"`.
+    fn node_state(&mut self, state: Option<&Spanned<String>>) -> bool {
+        match state.map(|s| s.get_ref().as_str()) {
+            None | Some("present") => false,
+            Some("removed") => true,
+            Some(other) => {
+                self.error(
+                    state.expect("matched Some").span(),
+                    format!("unknown state `{other}`"),
+                    "write `state = \"removed\"` to move the datanode's rows to the others and take it out of the cluster, or leave `state` out (`\"present\"`)",
+                );
+                false
             }
         }
     }

@@ -16,8 +16,9 @@ use crate::observe;
 use crate::plan::desired::desired;
 use crate::plan::desired::{DesiredHost, DesiredNode};
 use crate::plan::diff::{self, plan};
+use crate::plan::spread::{self, Retiring};
 use crate::plan::state::{HostFacts, disk_cause};
-use crate::plan::step::{Action, Phase};
+use crate::plan::step::{Action, Phase, Plan, Step};
 use crate::secret::Secret;
 use crate::source::{self, BuildInputs, Layout};
 
@@ -72,7 +73,10 @@ pub async fn apply(
     dry_run: bool,
     started: Instant,
 ) -> Result<Status, Error> {
-    let (inv, renderer, layout) = (&s.inv, &s.renderer, &s.layout);
+    let (renderer, layout) = (&s.renderer, &s.layout);
+    // Datanodes marked `state = "removed"` are probed (with the rest of `s.inv`) and taken out.
+    let (live, _) = s.inv.without_removed();
+    let inv = &live;
     let Local { packing, build, password } = local;
     let (lock, first) = if dry_run {
         (None, None)
@@ -115,6 +119,10 @@ pub async fn apply(
                 return give_up(lock, Err(e)).await;
             }
         };
+    let retiring = match crate::plan::desired::retiring(&s.inv, renderer, &layout.bin) {
+        Ok(retiring) => retiring,
+        Err(e) => return give_up(lock, Err(Error::Usage(format!("templates: {e}")))).await,
+    };
     let rebuild = roles.to_rebuild();
     for n in nodes.iter_mut().filter(|n| rebuild.contains(&n.name.as_str())) {
         n.rejoin = true;
@@ -132,7 +140,7 @@ pub async fn apply(
         archive,
         password: password.as_ref().map(|s| (s, inv.cluster.os_user.as_str())),
     };
-    let job = Job { s, dry_run, started, hosts: &hosts, nodes: &nodes };
+    let job = Job { s, dry_run, started, hosts: &hosts, nodes: &nodes, retiring: &retiring };
     let status = converge(&job, inputs, first).await;
     if let Some(lock) = lock {
         lock.release().await;
@@ -198,6 +206,8 @@ struct Job<'a> {
     started: Instant,
     hosts: &'a [DesiredHost],
     nodes: &'a [DesiredNode],
+    /// The nodes of datanodes marked `state = "removed"`.
+    retiring: &'a [Retiring],
 }
 
 /// Probe, plan, and (unless a dry run) run the plan and verify.
@@ -207,7 +217,7 @@ async fn converge(
     inputs: Inputs<'_>,
     first: Option<observe::Facts>,
 ) -> Result<Status, Error> {
-    let Job { s, dry_run, started, hosts, nodes } = *job;
+    let Job { s, dry_run, started, hosts, nodes, retiring } = *job;
     let (inv, fleet, envs, layout) = (&s.inv, &s.fleet, &s.envs, &s.layout);
     let mut err = std::io::stderr();
     let first = match first {
@@ -224,8 +234,13 @@ async fn converge(
     if !dry_run {
         cluster::remember_replication(&s.path, inv, &all_ok(&facts));
     }
-    let plan = plan(hosts, nodes, &facts);
+    let mut plan = plan(hosts, nodes, retiring, &facts);
+    table_sizes(s, &mut plan).await;
     let mut out = std::io::stdout();
+    if !plan.refused.is_empty() {
+        report::plan_refused(&plan.refused, &mut err)?;
+        return Ok(Status::Failed);
+    }
 
     if dry_run {
         report::plan(&plan, &mut out)?;
@@ -309,7 +324,9 @@ async fn converge(
                 return Ok(Status::Failed);
             }
         };
-        let problems = verify(inv, nodes, &facts);
+        let mut problems = verify(inv, nodes, &facts);
+        let left = spread::unretired(&spread::Cluster::after(nodes, retiring, &facts));
+        problems.extend(left.into_iter().map(Problem::fatal));
         let settling = !problems.is_empty() && problems.iter().all(|p| p.not_streaming_yet);
         if !settling || waiting.elapsed() >= STREAM_WAIT || crate::interrupt::interrupted() {
             break (problems, facts);
@@ -333,6 +350,38 @@ async fn converge(
     }
     report::applied(plan.step_count(), &inv.cluster.name, started.elapsed(), &mut out)?;
     Ok(Status::Ok)
+}
+
+/// Fill in the size of every table `plan` redistributes, read in one query through the
+/// coordinator its steps go through. Left out when that fails: the size only informs.
+async fn table_sizes(s: &Session, plan: &mut Plan) {
+    let moves = || {
+        plan.phases.iter().flat_map(|p| &p.steps).filter_map(|step| match &step.action {
+            Action::Redistribute(r) => Some((step, r)),
+            _ => None,
+        })
+    };
+    let Some((first, r)) = moves().next() else { return };
+    let tables: Vec<&str> = moves().map(|(_, r)| r.table.as_str()).collect();
+    let mut argv = r.psql.clone();
+    argv.extend(["-A", "-t", "-c"].map(String::from));
+    argv.push(crate::plan::sql::table_sizes(&tables));
+    let what = "read the sizes of the tables to redistribute".to_string();
+    let check = Step { action: Action::Check { argv, what }, ..first.clone() };
+    let outcome = s.run_one(&check).await;
+    let Some(out) = outcome.result.ok().filter(|o| o.status.success()) else { return };
+    let sizes: BTreeMap<String, u64> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| {
+            let (bytes, table) = line.split_once(' ')?;
+            Some((table.to_string(), bytes.parse().ok()?))
+        })
+        .collect();
+    for step in plan.phases.iter_mut().flat_map(|p| &mut p.steps) {
+        if let Action::Redistribute(r) = &mut step.action {
+            r.bytes = sizes.get(&r.table).copied();
+        }
+    }
 }
 
 /// After Ctrl-C: say that `left` (the phases not started yet) will not run, and `true`.

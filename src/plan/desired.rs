@@ -200,6 +200,32 @@ pub fn desired(
     Ok((hosts, nodes))
 }
 
+/// The nodes of the datanodes `inv` marks `state = "removed"` (and their standbys), with the
+/// commands that stop them; see [`crate::plan::spread`].
+pub fn retiring(
+    inv: &Inventory,
+    renderer: &Renderer,
+    bin_rel: &str,
+) -> Result<Vec<super::spread::Retiring>, RenderError> {
+    let removed: Vec<&Node> = inv.nodes.iter().filter(|n| n.removed).collect();
+    if removed.is_empty() {
+        return Ok(Vec::new());
+    }
+    let all = Inventory {
+        nodes: inv.nodes.iter().map(|n| Node { removed: false, ..n.clone() }).collect(),
+        ..inv.clone()
+    };
+    let (_, nodes) = desired(&all, renderer, bin_rel, None, None)?;
+    Ok(nodes
+        .into_iter()
+        .filter_map(|d| {
+            let node = removed.iter().find(|n| n.name == d.name)?;
+            let datanode = (node.role == Role::Datanode).then(|| node.datanode_name().to_string());
+            Some(super::spread::Retiring { node: d, datanode })
+        })
+        .collect())
+}
+
 /// `start` (a coordinator's `pg_ctl -Z coordinator ... start`) in restore mode, for a
 /// Postgres-XC coordinator; empty otherwise.
 fn restart_start_argv(start: &[String], node: &Node) -> Vec<String> {

@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::desired::{DesiredHost, DesiredNode};
+use super::spread::{self, Retiring};
 use super::state::{HostFacts, NodeFacts, ReplicaState, STREAMED_MARKER};
 use super::step::{Action, FileContent, Plan, Rejoin, Step};
 use crate::inventory::Role;
@@ -20,6 +21,7 @@ pub const SYNC_FILE: &str = "synchronous_standby.conf";
 pub fn plan(
     hosts: &[DesiredHost],
     nodes: &[DesiredNode],
+    retiring: &[Retiring],
     facts: &BTreeMap<String, HostFacts>,
 ) -> Plan {
     let empty = NodeFacts::default();
@@ -172,10 +174,18 @@ pub fn plan(
         .collect();
     plan.push("join the running cluster", joins);
 
+    // Removed datanodes stay registered until their rows have moved.
+    let cluster = spread::Cluster { nodes, retiring, joined: &joins_of_datanodes, source, facts };
+    let refused = spread::refusals(&cluster);
+    if !refused.is_empty() {
+        return Plan { phases: Vec::new(), refused };
+    }
     let register = nodes
         .iter()
         .filter_map(|n| {
-            let want = n.pgxc_node.as_ref()?;
+            let mut want = n.pgxc_node.clone()?;
+            want.extend(spread::kept_rows(&cluster, n));
+            let want = &want;
             let f = fact(n);
             let mut have = f.pgxc_node.clone();
             have.sort();
@@ -194,7 +204,7 @@ pub fn plan(
         })
         .collect();
     plan.push("register nodes", register);
-    redistribute(&mut plan, nodes, &joins_of_datanodes, source, facts);
+    spread::plan(&mut plan, &cluster);
 
     let standbys: Vec<&DesiredNode> = nodes.iter().filter(|n| n.role == Role::Standby).collect();
     let rejoins = |n: &&&DesiredNode| n.rejoin && fact(n).initialized;
@@ -272,60 +282,6 @@ fn join_action(
             .collect(),
         marker: join.marker.clone(),
     })))
-}
-
-/// Spread the tables over the datanodes that joined (`joined`, in this plan) or whose
-/// redistribution an earlier apply left unfinished (their marker), one table per phase, through
-/// the running coordinator `source`: every table that is on all the other datanodes gets the
-/// new ones it lacks (a table placed on some datanodes only is left where it is). Then the
-/// markers go.
-fn redistribute(
-    plan: &mut Plan,
-    nodes: &[DesiredNode],
-    joined: &[String],
-    source: Option<&DesiredNode>,
-    facts: &BTreeMap<String, HostFacts>,
-) {
-    let empty = NodeFacts::default();
-    let fact =
-        |n: &DesiredNode| facts.get(&n.host).and_then(|h| h.nodes.get(&n.name)).unwrap_or(&empty);
-    let datanodes: Vec<&DesiredNode> = nodes.iter().filter(|n| n.role == Role::Datanode).collect();
-    let new: Vec<&&DesiredNode> = datanodes
-        .iter()
-        .filter(|n| joined.contains(&n.name.to_string()) || fact(n).redistributing)
-        .collect();
-    let Some(source) = source else { return };
-    if new.is_empty() {
-        return;
-    }
-    let old: Vec<&str> = datanodes
-        .iter()
-        .filter(|n| !new.iter().any(|m| m.name == n.name))
-        .map(|n| n.name.as_str())
-        .collect();
-    let tables = &fact(source).tables;
-    let moves: Vec<(String, Vec<String>)> = tables
-        .iter()
-        .filter(|t| old.iter().all(|o| t.nodes.iter().any(|n| n == o)))
-        .filter_map(|t| {
-            let add: Vec<String> =
-                new.iter().map(|n| n.name.to_string()).filter(|n| !t.nodes.contains(n)).collect();
-            (!add.is_empty()).then(|| (t.name.clone(), add))
-        })
-        .collect();
-    let total = moves.len();
-    for (k, (table, add)) in moves.into_iter().enumerate() {
-        let action = Action::Redistribute { psql: source.psql.clone(), table, add };
-        plan.push(format!("redistribute ({}/{total})", k + 1), vec![step(source, action)]);
-    }
-    let done = new
-        .iter()
-        .filter_map(|n| {
-            let path = n.join.as_ref()?.marker.clone()?;
-            Some(step(n, Action::RemoveFile { path }))
-        })
-        .collect();
-    plan.push("redistribution done", done);
 }
 
 /// When a host's password file holds another password than the inventory's, the cluster's
@@ -657,7 +613,7 @@ mod tests {
         }
         let names =
             |p: &Plan| -> Vec<String> { p.phases.iter().map(|ph| ph.name.clone()).collect() };
-        let p = plan(&hosts, &nodes, &facts);
+        let p = plan(&hosts, &nodes, &[], &facts);
         let join = &p.phases.iter().find(|ph| ph.name == "join the running cluster").unwrap().steps;
         let Action::JoinNode(j) = &join[0].action else { panic!("{p:?}") };
         assert_eq!((j.source.as_str(), j.dump_from.as_str()), ("coord1", "dn1"));
@@ -670,9 +626,7 @@ mod tests {
             .iter()
             .flat_map(|ph| &ph.steps)
             .filter_map(|s| match &s.action {
-                Action::Redistribute { table, add, .. } => {
-                    Some(format!("{table} +{}", add.join(",")))
-                }
+                Action::Redistribute(r) => Some(format!("{} +{}", r.table, r.add.join(","))),
                 _ => None,
             })
             .collect();
@@ -702,7 +656,7 @@ mod tests {
                 }
             }
         }
-        let p = plan(&hosts, &nodes, &facts);
+        let p = plan(&hosts, &nodes, &[], &facts);
         let n = names(&p);
         assert!(n.contains(&"redistribute (1/1)".to_string()), "{n:?}");
         assert!(n.contains(&"redistribution done".to_string()), "{n:?}");
@@ -714,7 +668,7 @@ mod tests {
                 f.redistributing = false;
             }
         }
-        let p = plan(&hosts, &nodes, &facts);
+        let p = plan(&hosts, &nodes, &[], &facts);
         assert!(!names(&p).iter().any(|n| n.starts_with("redistribut")), "{:?}", names(&p));
     }
 
@@ -739,7 +693,7 @@ mod tests {
                 .map(|ph| ph.steps.clone())
                 .unwrap_or_default()
         };
-        let p = plan(&hosts, &nodes, &facts);
+        let p = plan(&hosts, &nodes, &[], &facts);
         let joins = phase(&p, "join the running cluster");
         let Action::JoinNode(j) = &joins[0].action else { panic!("{p:?}") };
         assert_eq!((joins.len(), j.source.as_str()), (1, "coord1"));
@@ -760,7 +714,7 @@ mod tests {
                 f.running = false;
             }
         }
-        let p = plan(&hosts, &nodes, &facts);
+        let p = plan(&hosts, &nodes, &[], &facts);
         assert!(phase(&p, "join the running cluster").is_empty());
 
         // Removed, back: its stale directory goes, then it is initialised and joins.
@@ -768,7 +722,7 @@ mod tests {
             h.nodes.values_mut().for_each(|f| (f.initialized, f.running) = (true, true));
         }
         nodes.iter_mut().filter(|n| n.name == "coord2").for_each(|n| n.rejoin = true);
-        let p = plan(&hosts, &nodes, &facts);
+        let p = plan(&hosts, &nodes, &[], &facts);
         let removed = phase(&p, "remove the stale catalog of re-added coordinators");
         assert!(matches!(removed[0].action, Action::Stop { .. }), "it ran: stopped first");
         assert!(matches!(removed[1].action, Action::Remove { .. }));
@@ -789,7 +743,7 @@ mod tests {
         dn.files.truncate(1);
         let nodes =
             vec![node("gtm", Role::Gtm, "h1"), dn, node("dn1_standby", Role::Standby, "h1")];
-        let plan = plan(&hosts, &nodes, &BTreeMap::new());
+        let plan = plan(&hosts, &nodes, &[], &BTreeMap::new());
         assert_eq!(
             summary(&plan),
             [
@@ -818,7 +772,7 @@ mod tests {
         old.files.clear();
         let f =
             facts(vec![("h1", "dn1_standby", running(&nodes[0], &[])), ("h1", "dn1", old)], None);
-        let p = plan(&hosts, &nodes, &f);
+        let p = plan(&hosts, &nodes, &[], &f);
         assert_eq!(
             summary(&p),
             [
@@ -832,7 +786,10 @@ mod tests {
 
         // Not there at all: cloned like any new standby.
         let f = facts(vec![("h1", "dn1_standby", running(&nodes[0], &[]))], None);
-        assert_eq!(summary(&plan(&hosts, &nodes, &f))[0].split(':').next(), Some("clone standbys"));
+        assert_eq!(
+            summary(&plan(&hosts, &nodes, &[], &f))[0].split(':').next(),
+            Some("clone standbys")
+        );
     }
 
     #[test]
@@ -842,7 +799,7 @@ mod tests {
         let mut nodes = vec![node("dn1", Role::Datanode, "h1")];
         let f = running(&nodes[0], &[]);
         nodes[0].files[0].content.push_str("include_if_exists 'synchronous_standby.conf'\n");
-        let p = plan(&hosts, &nodes, &facts(vec![("h1", "dn1", f)], None));
+        let p = plan(&hosts, &nodes, &[], &facts(vec![("h1", "dn1", f)], None));
         assert_eq!(summary(&p)[1], "start datanodes: dn1 on h1: reload (include_if_exists)");
     }
 
@@ -863,7 +820,7 @@ mod tests {
             ],
             Some("abc"),
         );
-        assert!(plan(&hosts, &nodes, &f).is_empty());
+        assert!(plan(&hosts, &nodes, &[], &f).is_empty());
     }
 
     #[test]
@@ -884,17 +841,17 @@ mod tests {
                 NodeFacts { in_recovery: Some(true), streamed, ..running(&nodes[1], &[]) };
             facts(vec![("h1", "dn1", primary), ("h1", "dn1_standby", standby)], None)
         };
-        let p = plan(&hosts, &nodes, &with("streaming", false));
+        let p = plan(&hosts, &nodes, &[], &with("streaming", false));
         assert_eq!(
             summary(&p),
             ["record streaming standbys: dn1_standby on h1: create .pgxc-deploy-streamed"]
         );
-        assert!(plan(&hosts, &nodes, &with("streaming", true)).is_empty());
-        assert!(plan(&hosts, &nodes, &with("startup", false)).is_empty(), "not streaming yet");
+        assert!(plan(&hosts, &nodes, &[], &with("streaming", true)).is_empty());
+        assert!(plan(&hosts, &nodes, &[], &with("startup", false)).is_empty(), "not streaming yet");
         // A standby this plan rebuilds: the copy that streamed is replaced.
         let mut rebuilt = nodes.clone();
         rebuilt[1].rejoin = true;
-        let p = plan(&hosts, &rebuilt, &with("streaming", false));
+        let p = plan(&hosts, &rebuilt, &[], &with("streaming", false));
         assert!(!summary(&p).iter().any(|s| s.starts_with(STREAMED_PHASE)), "{:?}", summary(&p));
         assert!(!p.is_empty());
     }
@@ -918,7 +875,7 @@ mod tests {
             f.get_mut("h1").unwrap().passfile = have.map(Into::into);
             f
         };
-        let p = plan(&hosts, &nodes, &with(&nodes, Some("old")));
+        let p = plan(&hosts, &nodes, &[], &with(&nodes, Some("old")));
         assert_eq!(
             summary(&p),
             [
@@ -927,11 +884,11 @@ mod tests {
             ]
         );
         // A first password file, or the same password: nothing to alter.
-        assert_eq!(summary(&plan(&hosts, &nodes, &with(&nodes, None))).len(), 1);
-        assert!(plan(&hosts, &nodes, &with(&nodes, Some("new"))).is_empty());
+        assert_eq!(summary(&plan(&hosts, &nodes, &[], &with(&nodes, None))).len(), 1);
+        assert!(plan(&hosts, &nodes, &[], &with(&nodes, Some("new"))).is_empty());
         // Postgres-XC: one coordinator passes it on to every node.
         nodes.push(node("coord1", Role::Coordinator, "h1"));
-        let p = plan(&hosts, &nodes, &with(&nodes, Some("old")));
+        let p = plan(&hosts, &nodes, &[], &with(&nodes, Some("old")));
         assert_eq!(
             summary(&p)[0],
             "change the password: coord1 on h1: ALTER ROLE: the inventory's new password"
@@ -946,7 +903,7 @@ mod tests {
         let mut nodes = vec![node("dn1", Role::Datanode, "h1")];
         let mut f = running(&nodes[0], &[("work_mem", "user"), ("shared_buffers", "postmaster")]);
         nodes[0].files[0].content.push_str("work_mem = '8MB'\n");
-        let p = plan(&hosts, &nodes, &facts(vec![("h1", "dn1", f.clone())], None));
+        let p = plan(&hosts, &nodes, &[], &facts(vec![("h1", "dn1", f.clone())], None));
         assert_eq!(
             summary(&p),
             [
@@ -956,14 +913,14 @@ mod tests {
         );
 
         nodes[0].files[0].content = nodes[0].files[0].content.replace("128MB", "256MB");
-        let p = plan(&hosts, &nodes, &facts(vec![("h1", "dn1", f.clone())], None));
+        let p = plan(&hosts, &nodes, &[], &facts(vec![("h1", "dn1", f.clone())], None));
         assert_eq!(
             summary(&p)[1],
             "start datanodes: dn1 on h1: restart (shared_buffers, work_mem)"
         );
 
         f.running = false;
-        let p = plan(&hosts, &nodes, &facts(vec![("h1", "dn1", f)], None));
+        let p = plan(&hosts, &nodes, &[], &facts(vec![("h1", "dn1", f)], None));
         assert_eq!(summary(&p)[1], "start datanodes: dn1 on h1: start");
     }
 
@@ -975,7 +932,7 @@ mod tests {
         dn.files.push(file(SYNC_FILE, "synchronous_standby_names = 'dn1_standby'\n"));
         dn.sync_standby = Some("dn1_standby".into());
         let nodes = vec![dn, node("dn1_standby", Role::Standby, "h1")];
-        let p = plan(&hosts, &nodes, &BTreeMap::new());
+        let p = plan(&hosts, &nodes, &[], &BTreeMap::new());
         let last: Vec<String> = summary(&p).into_iter().rev().take(2).collect();
         assert_eq!(
             last,
@@ -1000,6 +957,7 @@ mod tests {
         let p = plan(
             &hosts,
             &[dn.clone(), standby.clone()],
+            &[],
             &facts(vec![("h1", "dn1", on), ("h1", "dn1_standby", off.clone())], None),
         );
         // Only the standby is started: the primary's synchronous file is left on.
@@ -1012,6 +970,7 @@ mod tests {
         let p = plan(
             &hosts,
             &[dn, standby],
+            &[],
             &facts(vec![("h1", "dn1", degraded), ("h1", "dn1_standby", off)], None),
         );
         assert!(summary(&p).last().unwrap().contains("reload (synchronous_standby_names)"));
@@ -1023,7 +982,7 @@ mod tests {
             vec![DesiredHost { name: "h1".into(), install: None, build: false, passfile: None }];
         let nodes = vec![node("dn1", Role::Datanode, "h1")];
         let f = NodeFacts { dir_exists: true, ..Default::default() };
-        let p = plan(&hosts, &nodes, &facts(vec![("h1", "dn1", f)], None));
+        let p = plan(&hosts, &nodes, &[], &facts(vec![("h1", "dn1", f)], None));
         assert!(matches!(p.phases[0].steps[0].action, Action::Init { foreign: true, .. }));
     }
 

@@ -34,6 +34,7 @@ pub mod lifecycle;
 pub mod pair;
 pub mod render;
 pub mod restart;
+pub mod spread;
 pub mod sql;
 pub mod state;
 pub mod step;
@@ -80,6 +81,7 @@ pub(crate) mod fixtures {
             synchronous: false,
             serves: None,
             settings: SettingMap::new(),
+            removed: false,
         }
     }
 

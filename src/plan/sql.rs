@@ -69,9 +69,48 @@ pub fn count_rows(table: &str) -> String {
 }
 
 /// Spread `table` (a qualified, quoted name) over the datanodes `add` (validated node names)
-/// too.
-pub fn add_node(table: &str, add: &[String]) -> String {
-    format!("ALTER TABLE {table} ADD NODE ({});", add.join(", "))
+/// too, then move its rows off `delete`.
+pub fn alter_nodes(table: &str, add: &[String], delete: &[String]) -> String {
+    let mut sql = String::new();
+    if !add.is_empty() {
+        sql.push_str(&format!("ALTER TABLE {table} ADD NODE ({});\n", add.join(", ")));
+    }
+    if !delete.is_empty() {
+        sql.push_str(&format!("ALTER TABLE {table} DELETE NODE ({});\n", delete.join(", ")));
+    }
+    sql
+}
+
+/// Through a Postgres-XC coordinator: `BYTES TABLE` lines, the size of each of `tables`
+/// (qualified, quoted names) summed over its datanodes (`pg_total_relation_size`).
+pub fn table_sizes(tables: &[&str]) -> String {
+    let names: Vec<String> = tables.iter().map(|t| literal(t)).collect();
+    format!(
+        "select pg_total_relation_size(t::regclass) || ' ' || t from unnest(array[{}]::text[]) t",
+        names.join(", ")
+    )
+}
+
+/// Through a coordinator: the datanodes pgxc_class lists for `table` (a qualified, quoted
+/// name), comma-separated in name order.
+pub fn table_nodes(table: &str) -> String {
+    format!(
+        "select string_agg(p.node_name::text, ',' order by p.node_name) from pgxc_class x join \
+         pgxc_node p on p.oid = any(x.nodeoids) where x.pcrelid = {}::regclass;",
+        literal(table)
+    )
+}
+
+/// Through a coordinator: `NODE COUNT` lines, the rows of `table` (a qualified, quoted name)
+/// on each of `datanodes` (validated node names), with EXECUTE DIRECT.
+pub fn rows_per_datanode(table: &str, datanodes: &[String]) -> String {
+    datanodes
+        .iter()
+        .map(|d| {
+            let inner = format!("select '{d} ' || count(*) from {table}");
+            format!("execute direct on ({d}) {};\n", literal(&inner))
+        })
+        .collect()
 }
 
 /// DDL through a Postgres-XC coordinator, which runs on every coordinator it lists: create
@@ -256,5 +295,16 @@ mod tests {
         assert_eq!(reaches_through_coordinator("dn2"), "execute direct on (dn2) 'select 1'");
         assert!(streaming("pg1_standby").contains("application_name = 'pg1_standby' and"));
         assert!(synchronous_again("o'x").contains("application_name = 'o''x' and"));
+        // A table's name, quoted by the server, inside a literal.
+        assert_eq!(
+            rows_per_datanode("public.\"o'x\"", &["dn1".into()]),
+            "execute direct on (dn1) 'select ''dn1 '' || count(*) from public.\"o''x\"';\n"
+        );
+        assert_eq!(
+            table_sizes(&["s.a", "public.\"b'\""]),
+            "select pg_total_relation_size(t::regclass) || ' ' || t from \
+             unnest(array['s.a', 'public.\"b''\"']::text[]) t"
+        );
+        assert!(table_nodes("public.t").ends_with("where x.pcrelid = 'public.t'::regclass;"));
     }
 }

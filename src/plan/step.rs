@@ -124,9 +124,11 @@ pub enum Action {
     /// A new Postgres-XC coordinator or datanode joins a running cluster ([`JoinNode`]).
     JoinNode(Box<JoinNode>),
     /// Through a coordinator (`psql`, reading SQL from stdin): spread `table` (a qualified,
-    /// quoted name) over the datanodes `add` too (`ALTER TABLE ... ADD NODE`), failing unless
-    /// its row count, counted through the coordinator before and after, is unchanged.
-    Redistribute { psql: Vec<String>, table: String, add: Vec<String> },
+    /// quoted name) over the datanodes `add` too (`ALTER TABLE ... ADD NODE`) and move its rows
+    /// off `delete` (`... DELETE NODE`), failing unless its row count, counted through the
+    /// coordinator before and after, is unchanged, pgxc_class lists `after`, and the rows are
+    /// where its kind (pgxc_class.pclocatortype) puts them ([`crate::plan::spread`]).
+    Redistribute(Box<Redistribute>),
 }
 
 /// A new node (initialised, not started) joins a running Postgres-XC cluster: DDL is locked
@@ -160,6 +162,21 @@ pub struct JoinNode {
     /// A datanode: the marker written into its data directory before it is registered, which
     /// says that tables are still to be spread over it ([`REDISTRIBUTE_MARKER`]).
     pub marker: Option<String>,
+}
+
+/// See [`Action::Redistribute`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redistribute {
+    pub psql: Vec<String>,
+    pub table: String,
+    /// pgxc_class.pclocatortype: H hash, M modulo, N round robin, R replicated.
+    pub kind: char,
+    pub add: Vec<String>,
+    pub delete: Vec<String>,
+    /// The datanodes it is on afterwards, sorted.
+    pub after: Vec<String>,
+    /// Its size (`pg_total_relation_size` through the coordinator), when apply read it.
+    pub bytes: Option<u64>,
 }
 
 /// In a new datanode's data directory from its join until every table that was spread over
@@ -225,6 +242,9 @@ pub struct Phase {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Plan {
     pub phases: Vec<Phase>,
+    /// Why apply must not run at all, each a sentence that says what to do; a plan with any
+    /// has no phases.
+    pub refused: Vec<String>,
 }
 
 impl Plan {
@@ -302,8 +322,19 @@ impl fmt::Display for Step {
                 "join: catalog from {} (pg_dumpall under pgxc_lock_for_backup() on {}), restored, started, registered with every coordinator",
                 join.dump_from, join.source
             ),
-            Action::Redistribute { table, add, .. } => {
-                write!(f, "redistribute {table}: ADD NODE ({}), row count checked", add.join(", "))
+            Action::Redistribute(r) => {
+                write!(f, "redistribute {}", r.table)?;
+                if let Some(bytes) = r.bytes {
+                    write!(f, " ({})", human_bytes(bytes))?;
+                }
+                let mut what = Vec::new();
+                if !r.add.is_empty() {
+                    what.push(format!("ADD NODE ({})", r.add.join(", ")));
+                }
+                if !r.delete.is_empty() {
+                    what.push(format!("DELETE NODE ({})", r.delete.join(", ")));
+                }
+                write!(f, ": {}, row count and spread checked", what.join(", then "))
             }
             Action::Rejoin(rejoin) => {
                 let how = if rejoin.rewind.is_some() {
@@ -319,6 +350,19 @@ impl fmt::Display for Step {
 
 fn changed(settings: &[String]) -> String {
     if settings.is_empty() { String::new() } else { format!(" ({})", settings.join(", ")) }
+}
+
+/// `bytes` for people: `512 B`, `3.4 kB`, `1.2 MB`, `5.0 GB` (powers of 1000, as psql's
+/// `pg_size_pretty` does not: it uses 1024 and says kB).
+pub fn human_bytes(bytes: u64) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit + 1 < units.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", units[unit]) }
 }
 
 #[cfg(test)]

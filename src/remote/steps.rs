@@ -288,15 +288,22 @@ pub fn join_node(j: &crate::plan::step::JoinNode) -> Lines {
     lines.raw("release").raw("echo \"catalog copied from $dump_from\"")
 }
 
-/// Spread `table` over the datanodes `add` too, through a coordinator (`psql`, reading SQL
-/// from stdin): count its rows, `ALTER TABLE ... ADD NODE`, count again; fail unless both
-/// counts agree. Prints `ROWS rows`.
-pub fn redistribute(psql: &[String], table: &str, add: &[String]) -> Lines {
+/// Through a coordinator (`r.psql`, reading SQL from stdin): count the table's rows, `ALTER
+/// TABLE ... ADD NODE / DELETE NODE`, count again; fail unless both counts agree, pgxc_class
+/// lists `r.after`, and the rows are where the table's kind puts them: every datanode holds
+/// them all (replicated), or none is empty (distributed, from 1000 rows). Prints `ROWS rows:
+/// NODE COUNT, ...`.
+pub fn redistribute(r: &crate::plan::step::Redistribute) -> Lines {
+    use crate::plan::sql;
     Lines::new()
-        .set("count_sql", crate::plan::sql::count_rows(table))
-        .set("alter_sql", crate::plan::sql::add_node(table, add))
-        .set("table", table)
-        .function("sql", argv_cmd(psql).args(["-A", "-t", "-v", "ON_ERROR_STOP=1", "-f", "-"]))
+        .set("count_sql", sql::count_rows(&r.table))
+        .set("alter_sql", sql::alter_nodes(&r.table, &r.add, &r.delete))
+        .set("nodes_sql", sql::table_nodes(&r.table))
+        .set("spread_sql", sql::rows_per_datanode(&r.table, &r.after))
+        .set("want", r.after.join(","))
+        .set("kind", r.kind.to_string())
+        .set("table", &r.table)
+        .function("sql", argv_cmd(&r.psql).args(["-A", "-t", "-v", "ON_ERROR_STOP=1", "-f", "-"]))
         // Constant from here, over the variables and the function above.
         .raw("before=$(printf '%s' \"$count_sql\" | sql) || exit 1")
         .raw("printf '%s' \"$alter_sql\" | sql >/dev/null || exit 1")
@@ -305,7 +312,22 @@ pub fn redistribute(psql: &[String], table: &str, add: &[String]) -> Lines {
             "[ \"$before\" = \"$after\" ] || { echo \"$table had $before rows before, $after \
              after\" >&2; exit 1; }",
         )
-        .raw("echo \"$after rows\"")
+        .raw("nodes=$(printf '%s' \"$nodes_sql\" | sql) || exit 1")
+        .raw(
+            "[ \"$nodes\" = \"$want\" ] || { echo \"$table: pgxc_class lists $nodes, not $want\" \
+             >&2; exit 1; }",
+        )
+        .raw("spread=$(printf '%s' \"$spread_sql\" | sql) || exit 1")
+        .raw(
+            "bad=$(printf '%s\\n' \"$spread\" | awk -v kind=\"$kind\" -v total=\"$after\" \
+             '(kind == \"R\" && $2 != total) || (kind != \"R\" && total >= 1000 && $2 == 0) \
+             { printf \" %s\", $1 }')",
+        )
+        .raw(
+            "[ -z \"$bad\" ] || { echo \"$table ($after rows, kind $kind): wrong row count on$bad: \
+             $(echo $spread)\" >&2; exit 1; }",
+        )
+        .raw("echo \"$after rows:\" $(printf '%s\\n' \"$spread\" | sed 's/ /=/')")
 }
 
 /// Run `argv` once.
@@ -749,6 +771,62 @@ mod tests {
         assert!(!std::path::Path::new(&format!("{d}/fast_promote")).exists());
         assert!(!std::path::Path::new(&format!("{d}/promote")).exists());
         assert!(!std::path::Path::new(&format!("{d}/{STREAMED_MARKER}")).exists(), "a primary now");
+    }
+
+    /// The redistribution step, with a stand-in psql that answers from files in a directory:
+    /// passes when counts agree and the rows are where the table's kind puts them, and names
+    /// what is wrong otherwise.
+    #[test]
+    fn a_redistribution_checks_the_count_the_node_list_and_the_spread() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display().to_string();
+        let psql = vec![
+            "sh".to_string(),
+            "-c".to_string(),
+            format!(
+                "sql=$(cat); case $sql in *'execute direct'*) cat {d}/spread;; *string_agg*) \
+                 cat {d}/nodes;; *'count(*)'*) n=$(cat {d}/count); echo $n; echo 1000 > \
+                 {d}/count;; ALTER*) echo \"$sql\" >> {d}/altered;; esac"
+            ),
+        ];
+        let set = |name: &str, text: &str| std::fs::write(format!("{d}/{name}"), text).unwrap();
+        let r = |kind: char| crate::plan::step::Redistribute {
+            psql: psql.clone(),
+            table: "public.t".into(),
+            kind,
+            add: vec!["dn3".into()],
+            delete: vec!["dn1".into()],
+            after: vec!["dn2".into(), "dn3".into()],
+            bytes: None,
+        };
+        let run = |kind: char| {
+            let out = sh(Script::new().lines(redistribute(&r(kind))));
+            let said = [out.stdout, out.stderr].concat();
+            (out.status.success(), String::from_utf8_lossy(&said).into_owned())
+        };
+        set("count", "1000");
+        set("nodes", "dn2,dn3\n");
+        set("spread", "dn2 480\ndn3 520\n");
+        assert_eq!(run('H'), (true, "1000 rows: dn2=480 dn3=520\n".into()));
+        let altered = std::fs::read_to_string(format!("{d}/altered")).unwrap();
+        assert!(altered.contains("ALTER TABLE public.t ADD NODE (dn3);"), "{altered}");
+        assert!(altered.contains("ALTER TABLE public.t DELETE NODE (dn1);"), "{altered}");
+
+        set("spread", "dn2 1000\ndn3 0\n");
+        let (ok, said) = run('H');
+        assert!(!ok && said.contains("wrong row count on dn3"), "{said}");
+        let (ok, said) = run('R');
+        assert!(!ok && said.contains("wrong row count on dn3"), "{said}");
+        set("spread", "dn2 1000\ndn3 1000\n");
+        assert!(run('R').0);
+
+        set("nodes", "dn1,dn2,dn3\n");
+        let (ok, said) = run('H');
+        assert!(!ok && said.contains("pgxc_class lists dn1,dn2,dn3, not dn2,dn3"), "{said}");
+        set("nodes", "dn2,dn3\n");
+        set("count", "999");
+        let (ok, said) = run('H');
+        assert!(!ok && said.contains("public.t had 999 rows before, 1000 after"), "{said}");
     }
 
     /// A running server is stopped then started; one that is down is only started.

@@ -17,6 +17,15 @@ pub fn plan_summary(plan: &Plan, cluster: &str, out: &mut dyn Write) -> io::Resu
     writeln!(out, "apply would run {steps} step(s) in {phases} phase(s); nothing was changed")
 }
 
+/// Why apply must not run (nothing was changed), each a sentence that says what to do.
+pub fn plan_refused(refused: &[String], err: &mut dyn Write) -> io::Result<()> {
+    writeln!(err, "error: apply refuses to run; nothing was changed:")?;
+    for why in refused {
+        writeln!(err, "  {why}")?;
+    }
+    Ok(())
+}
+
 /// Hosts apply could not probe (nothing was changed), with each one's failed step.
 pub fn unprobed(failed: &[(String, StepError)], err: &mut dyn Write) -> io::Result<()> {
     let n = failed.len();
