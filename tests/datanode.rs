@@ -1,11 +1,11 @@
 //! Growing and shrinking a running Postgres-XC cluster (needs `PGXC_HOME`, an installed
 //! Postgres-XC / Postgres-X2): GTM, two coordinators and two datanodes over three lab hosts,
 //! tables of every distribution with 1000 rows each. A third datanode added to the inventory:
-//! `apply` copies the catalog into it, registers it and spreads every table over it (killed
-//! with SIGKILL in the middle, the next apply finishes), keeping every row. Then it is marked
-//! `state = "removed"`, and so is dn1, one of the first two: apply moves their rows to the
-//! others, drops them from both coordinators and stops them; a table only on dn1 is refused
-//! first. Tag `dngrow`, ports 34xxx.
+//! `apply` copies the catalog into it, registers it, spreads every table over it (killed
+//! with SIGKILL in the middle, the next apply finishes), keeping every row, and clones its
+//! standby. Then it is marked `state = "removed"`, and so is dn1, one of the first two: apply
+//! moves their rows to the others, drops them from both coordinators and stops them (and the
+//! standby); a table only on dn1 is refused first. Tag `dngrow`, ports 34xxx.
 
 use std::fs::File;
 use std::path::Path;
@@ -29,8 +29,11 @@ fn inventory(dir: &Path, datanodes: usize, removed: &[usize]) -> String {
     }
     for k in 1..=datanodes {
         let state = if removed.contains(&k) { "state = \"removed\"\n" } else { "" };
+        // The added one has a standby, cloned by the apply that adds it.
+        let standby =
+            if k == 3 { "[datanodes.standby]\nhost = \"h1\"\nport = 34443\n" } else { "" };
         nodes.push_str(&format!(
-            "[[datanodes]]\nname = \"dn{k}\"\nhost = \"h{k}\"\nport = 34442\n{state}\n"
+            "[[datanodes]]\nname = \"dn{k}\"\nhost = \"h{k}\"\nport = 34442\n{state}{standby}\n"
         ));
     }
     write(dir, "grow.toml", &xc_toml(TAG, &pgxc_home(), "method = \"trust\"", &nodes))
@@ -156,6 +159,10 @@ fn postgres_xc_apply_adds_a_datanode_and_spreads_every_table_over_it() {
             n => assert_eq!(rows, n, "{table}"),
         }
     }
+    // Its standby, cloned by the same apply, streams (status checks it).
+    let (code, rows) = status(&inv);
+    assert_eq!(code, 0, "{rows:?}");
+    assert_eq!(rows["dn3_standby"]["role"], "standby", "{rows:?}");
     // The new datanode has the catalog: a new table spreads over it; the re-apply is a no-op.
     through(2, "create table after_grow (id int) distribute by hash(id)");
     through(2, "insert into after_grow select generate_series(1, 300)");
@@ -185,8 +192,10 @@ fn postgres_xc_apply_adds_a_datanode_and_spreads_every_table_over_it() {
     for k in 1..=2 {
         assert_eq!(through(k, pgxc_node), "coord1,coord2,dn1,dn2", "coord{k}");
     }
-    let running = processes_in(&node_dir(TAG, 3, "dn3"));
-    assert!(running.is_empty(), "dn3 still runs: {running:?}");
+    for (k, node) in [(3, "dn3"), (1, "dn3_standby")] {
+        let running = processes_in(&node_dir(TAG, k, node));
+        assert!(running.is_empty(), "{node} still runs: {running:?}");
+    }
     let after_grow = ("after_grow".to_string(), "");
     for (table, _) in all.iter().chain([&after_grow]) {
         let rows = if table == "after_grow" { "300" } else { "1000" };
