@@ -61,7 +61,7 @@ fn postgres_xc_remove_a_lost_coordinator_and_ddl_works_again() {
     eprintln!("{said}");
     assert!(said.contains("coord2 on h2: removed (recorded in "), "{said}");
     assert!(said.contains("coord1 on h1: pgxc_node = "), "{said}");
-    assert!(said.contains("coord1 on h1: check: DDL through it works"), "{said}");
+    assert!(said.contains("coord1 on h1: await: DDL through it works"), "{said}");
     assert!(said.contains("remove coord2: dropped from the pgxc_node of coord1"), "{said}");
 
     // DDL works again; the table from before the loss is whole; coord2 is in no pgxc_node.

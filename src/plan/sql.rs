@@ -114,14 +114,15 @@ pub fn rows_per_datanode(table: &str, datanodes: &[String]) -> String {
 }
 
 /// DDL through a Postgres-XC coordinator, which runs on every coordinator it lists: create
-/// `table` (a name made of node names and digits). [`ddl_check_drop`] drops it again.
+/// `table` (a name made of node names and digits). [`ddl_check_drop`] drops it again. Both
+/// may be tried again after a lost answer.
 pub fn ddl_check_create(table: &str) -> String {
-    format!("create table {table} (x int)")
+    format!("create table if not exists {table} (x int)")
 }
 
 /// See [`ddl_check_create`].
 pub fn ddl_check_drop(table: &str) -> String {
-    format!("drop table {table}")
+    format!("drop table if exists {table}")
 }
 
 /// Through a coordinator: `datanode` answers, from a server that is not in recovery. One
