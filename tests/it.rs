@@ -18,6 +18,8 @@ mod gtm;
 mod heal;
 /// Ctrl-C during apply (first: finish running steps; second: stop at once), and `-vv`.
 mod interrupt;
+/// Host keys with OpenSSH's known_hosts rules, against an sshd of its own.
+mod known_hosts;
 /// `lab`: the local sshd hosts themselves.
 mod lab;
 /// `status`, `start`/`stop`, `clean`, `failover`: operating a cluster that apply deployed.

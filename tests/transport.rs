@@ -5,6 +5,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use pgxc_deploy::shell::Become;
+use pgxc_deploy::transport::known_hosts::Files;
 use pgxc_deploy::transport::{Endpoint, ExitStatus, Session, UnknownKeys};
 
 use crate::support::*;
@@ -17,7 +18,7 @@ fn endpoint(k: usize) -> Endpoint {
         port: LAB_PORT,
         user: "pgxc".into(),
         identity_file: Some(lab.join("id_ed25519")),
-        known_hosts: lab.join("known_hosts"),
+        known_hosts: Files { user: lab.join("known_hosts"), global: lab.join("no-global") },
         unknown_keys: UnknownKeys::Refuse,
         connect_timeout: Duration::from_secs(10),
         command_timeout: Duration::from_secs(30),

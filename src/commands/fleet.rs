@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::cli::SshArgs;
 use crate::inventory::{Host, Inventory};
+use crate::transport::known_hosts::Files;
 use crate::transport::{Endpoint, Fleet, UnknownKeys, local_user_name};
 
 /// A fleet holding every host of the inventory (connections are made on first use).
@@ -21,7 +22,10 @@ fn endpoint(host: &Host, args: &SshArgs, local_user: &str) -> Endpoint {
         port: ssh.port,
         user: ssh.user.clone().unwrap_or_else(|| local_user.to_string()),
         identity_file: ssh.identity_file.clone(),
-        known_hosts: ssh.known_hosts.clone(),
+        known_hosts: Files {
+            user: ssh.known_hosts.clone(),
+            global: ssh.global_known_hosts.clone(),
+        },
         unknown_keys: if args.accept_new { UnknownKeys::Learn } else { UnknownKeys::Refuse },
         connect_timeout: args
             .connect_timeout

@@ -445,6 +445,8 @@ pub struct SshTarget {
     /// `None`: use ssh-agent. `~/` and relative paths are already resolved.
     pub identity_file: Option<PathBuf>,
     pub known_hosts: PathBuf,
+    /// The system-wide known_hosts (OpenSSH's GlobalKnownHostsFile), read too.
+    pub global_known_hosts: PathBuf,
     pub connect_timeout: Duration,
     pub command_timeout: Duration,
 }

@@ -270,6 +270,7 @@ pub struct RawSsh {
     pub port: Option<Spanned<u16>>,
     pub identity_file: Option<Spanned<String>>,
     pub known_hosts: Option<Spanned<String>>,
+    pub global_known_hosts: Option<Spanned<String>>,
     pub connect_timeout: Option<Spanned<u64>>,
     pub command_timeout: Option<Spanned<u64>>,
 }
@@ -419,7 +420,7 @@ impl RawInventory {
         let cluster = [&mut c.name, &mut c.os_user, &mut c.install_prefix, &mut c.data_root];
         cluster.into_iter().chain([&mut c.templates_dir]).for_each(|v| optional(v, f));
         let s = &mut self.ssh;
-        [&mut s.user, &mut s.identity_file, &mut s.known_hosts]
+        [&mut s.user, &mut s.identity_file, &mut s.known_hosts, &mut s.global_known_hosts]
             .into_iter()
             .for_each(|v| optional(v, f));
         for host in self.hosts.values_mut() {

@@ -39,6 +39,8 @@ const DEFAULT_INSTALL_PREFIX: &str = "/usr/local/pgsql";
 const DEFAULT_DATA_ROOT: &str = "/var/lib/pgxc";
 const DEFAULT_SSH_PORT: u16 = 22;
 const DEFAULT_KNOWN_HOSTS: &str = "~/.ssh/known_hosts";
+/// OpenSSH's default GlobalKnownHostsFile.
+const DEFAULT_GLOBAL_KNOWN_HOSTS: &str = "/etc/ssh/ssh_known_hosts";
 const DEFAULT_CONNECT_TIMEOUT: u64 = 10;
 const DEFAULT_COMMAND_TIMEOUT: u64 = 600;
 const DEFAULT_GTM_NAME: &str = "gtm";
@@ -143,6 +145,7 @@ struct SshDefaults {
     port: u16,
     identity_file: Option<PathBuf>,
     known_hosts: PathBuf,
+    global_known_hosts: PathBuf,
     connect_timeout: Duration,
     command_timeout: Duration,
 }
@@ -281,6 +284,10 @@ impl Checker<'_> {
                 .as_ref()
                 .map(|p| self.local_path(p, "identity_file", base_dir, home)),
             known_hosts,
+            global_known_hosts: match &raw.global_known_hosts {
+                Some(path) => self.local_path(path, "global_known_hosts", base_dir, home),
+                None => PathBuf::from(DEFAULT_GLOBAL_KNOWN_HOSTS),
+            },
             connect_timeout: self.timeout(raw.connect_timeout.as_ref(), DEFAULT_CONNECT_TIMEOUT),
             command_timeout: self.timeout(raw.command_timeout.as_ref(), DEFAULT_COMMAND_TIMEOUT),
         }
@@ -350,6 +357,7 @@ impl Checker<'_> {
                     port,
                     identity_file,
                     known_hosts: ssh.known_hosts.clone(),
+                    global_known_hosts: ssh.global_known_hosts.clone(),
                     connect_timeout: ssh.connect_timeout,
                     command_timeout: ssh.command_timeout,
                 },
@@ -1012,6 +1020,7 @@ mod tests {
                 port: 22,
                 identity_file: Some(PathBuf::from("/home/tester/.ssh/id_ed25519")),
                 known_hosts: PathBuf::from("tests/inventories/valid/keys/known_hosts"),
+                global_known_hosts: PathBuf::from("/etc/ssh/ssh_known_hosts"),
                 connect_timeout: Duration::from_secs(5),
                 command_timeout: Duration::from_secs(900),
             }
@@ -1162,6 +1171,7 @@ mod tests {
                 port: 22,
                 identity_file: None,
                 known_hosts: PathBuf::from("/home/tester/.ssh/known_hosts"),
+                global_known_hosts: PathBuf::from("/etc/ssh/ssh_known_hosts"),
                 connect_timeout: Duration::from_secs(10),
                 command_timeout: Duration::from_secs(600),
             }

@@ -60,6 +60,7 @@ pub(crate) mod fixtures {
                 port: 22,
                 identity_file: None,
                 known_hosts: PathBuf::from("/home/admin/.ssh/known_hosts"),
+                global_known_hosts: PathBuf::from("/etc/ssh/ssh_known_hosts"),
                 connect_timeout: Duration::from_secs(10),
                 command_timeout: Duration::from_secs(600),
             },

@@ -41,12 +41,26 @@ pub enum ErrorKind {
          line and re-run with --accept-new"
     )]
     HostKeyChanged { addr: String, fingerprint: String, known_hosts: PathBuf, line: usize },
+    #[error(
+        "host key of {addr} ({fingerprint}) is REVOKED by {known_hosts} line {line}; it is \
+         refused, whatever else is known about it"
+    )]
+    HostKeyRevoked { addr: String, fingerprint: String, known_hosts: PathBuf, line: usize },
+    #[error("host certificate of {addr} refused: {why}")]
+    HostCertificateInvalid { addr: String, why: String },
+    #[error(
+        "cannot read {}{}: {why}; fix or remove that line (no host key is trusted or learned \
+         until then)",
+        path.display(),
+        line.map(|l| format!(" line {l}")).unwrap_or_default()
+    )]
+    KnownHostsUnreadable { path: PathBuf, line: Option<usize>, why: String },
     #[error("cannot record the host key of {addr} in {known_hosts}")]
     LearnHostKey {
         addr: String,
         known_hosts: PathBuf,
         #[source]
-        source: Arc<russh::keys::Error>,
+        source: Arc<std::io::Error>,
     },
     #[error("cannot load identity file {path} (an encrypted key must be loaded into ssh-agent)")]
     Identity {

@@ -33,7 +33,7 @@ pub struct Endpoint {
     pub user: String,
     /// `None`: ssh-agent, then ~/.ssh/id_ed25519 and ~/.ssh/id_rsa.
     pub identity_file: Option<PathBuf>,
-    pub known_hosts: PathBuf,
+    pub known_hosts: known_hosts::Files,
     pub unknown_keys: UnknownKeys,
     pub connect_timeout: Duration,
     pub command_timeout: Duration,
@@ -100,8 +100,15 @@ impl Session {
             .await
             .map_err(|e| ErrorKind::Connect { addr: addr.to_string(), source: Arc::new(e) })?;
         let _ = tcp.set_nodelay(true);
+        let (key, host_key_certificates) =
+            known_hosts::preferred(&ep.address, ep.port, &ep.known_hosts, &Preferred::DEFAULT.key);
+        let preferred = Preferred {
+            key: key.into(),
+            host_key_certificates: host_key_certificates.into(),
+            ..Preferred::DEFAULT
+        };
         let config = Arc::new(client::Config {
-            preferred: Preferred::DEFAULT,
+            preferred,
             // Keeps long-running commands (builds) alive through idle NAT/firewalls, and ends a
             // session whose host stopped answering: after KEEPALIVE_MAX unanswered keepalives
             // (about 30-40 s) every command on it fails with "connection lost".
@@ -374,7 +381,7 @@ impl Fleet {
 struct Client {
     address: String,
     port: u16,
-    known_hosts: PathBuf,
+    known_hosts: known_hosts::Files,
     unknown_keys: UnknownKeys,
     /// Why the host key was refused, for a better message than russh's.
     verdict: Arc<Mutex<Option<ErrorKind>>>,
@@ -388,9 +395,6 @@ impl client::Handler for Client {
         &mut self,
         key: &PublicKeyOrCertificate,
     ) -> Result<bool, Self::Error> {
-        let PublicKeyOrCertificate::PublicKey { key, .. } = key else {
-            return Ok(false); // Host certificates are not supported: refuse rather than trust.
-        };
         let checked = known_hosts::verify(
             &self.address,
             self.port,
