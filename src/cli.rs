@@ -16,6 +16,13 @@ pub struct Cli {
     pub command: Command,
 }
 
+impl Cli {
+    /// `plan --detailed-exitcode`: every error exits 1 (2 says changes are pending).
+    pub fn detailed_exitcode(&self) -> bool {
+        matches!(&self.command, Command::Plan(p) if p.detailed_exitcode)
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a command on every selected host, or once per selected node.
@@ -30,7 +37,10 @@ pub enum Command {
     /// nodes, clone standbys. Does only what differs; a second run changes nothing.
     Apply(ApplyArgs),
     /// Show what apply would do (with diffs of every changed file), changing nothing.
-    Plan(ApplyArgs),
+    Plan(PlanArgs),
+    /// Read and check the inventory, contacting no host: every problem at once, with its
+    /// file:line:col and a hint. Exit 0 when it is valid, 2 when it is not.
+    Validate(ValidateArgs),
     /// One row per node: running, in recovery, replication and lag, pgxc_node, config drift.
     /// Exit status 1 when any node is unhealthy.
     Status(StatusArgs),
@@ -103,6 +113,23 @@ pub struct ApplyArgs {
 
     #[command(flatten)]
     pub ssh: SshArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub apply: ApplyArgs,
+
+    /// Exit 0 when there is nothing to do, 2 when changes are pending, 1 on any error
+    /// (terraform's `-detailed-exitcode`), for scripts and CI.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// The inventory file (TOML).
+    pub inventory: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -9,6 +9,7 @@ use pgxc_deploy::commands;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let detailed = cli.detailed_exitcode();
     let default = match cli.verbose {
         0 => "warn",
         1 => "info",
@@ -32,15 +33,20 @@ fn main() -> ExitCode {
     };
     runtime.spawn(pgxc_deploy::interrupt::watch());
     match runtime.block_on(commands::run(cli)) {
-        Ok(status) => ExitCode::from(status as u8),
+        Ok(status) => ExitCode::from(status.code()),
         Err(err) => {
             // A closed pipe (`| head`) is not a failure.
             if err.is_broken_pipe() {
                 return ExitCode::SUCCESS;
             }
+            // With `plan --detailed-exitcode`, 2 means changes pending: every error is 1.
+            let code = match err.exit_status().code() {
+                2 if detailed => 1,
+                code => code,
+            };
             if err.is_diagnostics() {
                 eprintln!("{err}");
-                return ExitCode::from(err.exit_status() as u8);
+                return ExitCode::from(code);
             }
             eprintln!("error: {err}");
             let mut source = std::error::Error::source(&err);
@@ -48,7 +54,7 @@ fn main() -> ExitCode {
                 eprintln!("  caused by: {cause}");
                 source = cause.source();
             }
-            ExitCode::from(err.exit_status() as u8)
+            ExitCode::from(code)
         }
     }
 }

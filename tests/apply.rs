@@ -29,10 +29,32 @@ fn postgresql_flavor_deploys_streams_reapplies_as_a_no_op_and_reloads_a_changed_
     let inv = pg_inventory(dir.path(), "");
     let data = |k: usize, node: &str| node_dir("pgtest", k, node);
 
+    // `validate` contacts no host; `plan --detailed-exitcode`: 2 while changes are pending.
+    let out = pgxc(&["validate", &inv]);
+    assert!(out.status.success(), "{}", shown(&out));
+    assert!(text(&out.stdout).ends_with(": valid (3 host(s), 6 node(s))\n"), "{}", shown(&out));
+    let out = pgxc(&["plan", "--detailed-exitcode", &inv]);
+    assert_eq!(out.status.code(), Some(2), "{}", shown(&out));
+
     let out = apply(&inv);
     assert!(out.status.success(), "apply:\n{}{}", text(&out.stdout), text(&out.stderr));
     assert!(text(&out.stdout).starts_with("applied "), "{}", text(&out.stdout));
     let psql = lab_psql("pgtest");
+    let out = pgxc(&["plan", "--detailed-exitcode", &inv]);
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    let out = pgxc(&["plan", &inv]);
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    // An invalid inventory: 2 for validate (as for every command), 1 with --detailed-exitcode.
+    let bad = write(
+        dir.path(),
+        "bad.toml",
+        &std::fs::read_to_string(&inv).unwrap().replace("port = 25432", "port = 99999"),
+    );
+    let out = pgxc(&["validate", &bad]);
+    assert_eq!(out.status.code(), Some(2), "{}", shown(&out));
+    assert!(text(&out.stderr).contains("bad.toml:"), "{}", shown(&out));
+    let out = pgxc(&["plan", "--detailed-exitcode", &bad]);
+    assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
 
     // Standbys stream from their primary's real address (lab connections leave from
     // 127.0.0.1, so the address is checked in the standby's primary_conninfo).

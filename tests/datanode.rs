@@ -1,9 +1,9 @@
 //! Growing and shrinking a running Postgres-XC cluster (needs `PGXC_HOME`, an installed
-//! Postgres-XC / Postgres-X2): GTM, two coordinators and two datanodes over three lab hosts,
-//! tables of every distribution with 1000 rows each. A third datanode added to the inventory:
+//! Postgres-XC / Postgres-X2): GTM, two coordinators and three datanodes over three lab hosts,
+//! tables of every distribution with 1000 rows each. A fourth datanode added to the inventory:
 //! `apply` copies the catalog into it, registers it, spreads every table over it (killed
 //! with SIGKILL in the middle, the next apply finishes), keeping every row, and clones its
-//! standby. Then it is marked `state = "removed"`, and so is dn1, one of the first two: apply
+//! standby. Then it is marked `state = "removed"`, and so is dn1, one of the first three: apply
 //! moves their rows to the others, drops them from both coordinators and stops them (and the
 //! standby); a table only on dn1 is refused first. Tag `dngrow`, ports 34xxx.
 
@@ -29,11 +29,12 @@ fn inventory(dir: &Path, datanodes: usize, removed: &[usize]) -> String {
     }
     for k in 1..=datanodes {
         let state = if removed.contains(&k) { "state = \"removed\"\n" } else { "" };
-        // The added one has a standby, cloned by the apply that adds it.
+        // dn1-dn3 on h1-h3; the added dn4 on h1 with a standby, cloned by the apply that adds it.
+        let (host, port) = if k == 4 { (1, 34444) } else { (k, 34442) };
         let standby =
-            if k == 3 { "[datanodes.standby]\nhost = \"h1\"\nport = 34443\n" } else { "" };
+            if k == 4 { "[datanodes.standby]\nhost = \"h2\"\nport = 34445\n" } else { "" };
         nodes.push_str(&format!(
-            "[[datanodes]]\nname = \"dn{k}\"\nhost = \"h{k}\"\nport = 34442\n{state}{standby}\n"
+            "[[datanodes]]\nname = \"dn{k}\"\nhost = \"h{host}\"\nport = {port}\n{state}{standby}\n"
         ));
     }
     write(dir, "grow.toml", &xc_toml(TAG, &pgxc_home(), "method = \"trust\"", &nodes))
@@ -97,10 +98,10 @@ fn apply_killed_while_redistributing(dir: &Path, inv: &str) -> String {
 }
 
 #[test]
-fn postgres_xc_apply_adds_a_datanode_and_spreads_every_table_over_it() {
+fn postgres_xc_apply_adds_and_removes_datanodes_keeping_every_row() {
     reset(TAG);
     let dir = tempdir();
-    let out = pgxc(&["apply", &inventory(dir.path(), 2, &[])]);
+    let out = pgxc(&["apply", &inventory(dir.path(), 3, &[])]);
     assert!(out.status.success(), "apply: {}", shown(&out));
     through(1, "create schema s1");
     let more: Vec<(String, &str)> =
@@ -115,15 +116,15 @@ fn postgres_xc_apply_adds_a_datanode_and_spreads_every_table_over_it() {
         );
     }
 
-    let inv = inventory(dir.path(), 3, &[]);
+    let inv = inventory(dir.path(), 4, &[]);
     let out = pgxc(&["plan", &inv]);
     assert!(out.status.success(), "plan: {}", shown(&out));
     let plan = text(&out.stdout);
-    assert!(plan.contains("dn3 on h3: join: catalog from dn1"), "{plan}");
+    assert!(plan.contains("dn4 on h1: join: catalog from dn1"), "{plan}");
     for table in ["s1.h", "public.m", "public.rr", "public.r"] {
         let line = plan.lines().find(|l| l.contains(&format!("redistribute {table} (")));
         let line = line.unwrap_or_else(|| panic!("no step for {table}: {plan}"));
-        assert!(line.ends_with("B): ADD NODE (dn3), row count and spread checked"), "{line}");
+        assert!(line.ends_with("B): ADD NODE (dn4), row count and spread checked"), "{line}");
     }
     assert!(!plan.contains("public.only1"), "a table placed on dn1 only stays there: {plan}");
 
@@ -137,7 +138,7 @@ fn postgres_xc_apply_adds_a_datanode_and_spreads_every_table_over_it() {
     assert!(!resumed.contains("== join the running cluster"), "joined once: {resumed}");
     assert!(resumed.contains("== redistribution done"), "{resumed}");
 
-    // Every row kept, through both coordinators; pgxc_class lists dn3; rows on dn3.
+    // Every row kept, through both coordinators; pgxc_class lists dn4; rows on dn4.
     let on = |node: &str, table: &str| {
         through(1, &format!("execute direct on ({node}) 'select count(*) from {table}'"))
     };
@@ -147,52 +148,52 @@ fn postgres_xc_apply_adds_a_datanode_and_spreads_every_table_over_it() {
             assert_eq!(through(k, &format!("select count(*) from {table}")), "1000", "{table}");
         }
         let nodes = nodes_of(2, table);
-        let (want_nodes, on_dn3) = match table {
+        let (want_nodes, on_dn4) = match table {
             "only1" => ("dn1", 0),
-            "r" => ("dn1,dn2,dn3", 1000),
-            _ => ("dn1,dn2,dn3", -1),
+            "r" => ("dn1,dn2,dn3,dn4", 1000),
+            _ => ("dn1,dn2,dn3,dn4", -1),
         };
         assert_eq!(nodes, want_nodes, "{table}");
-        let rows: i64 = on("dn3", table).parse().unwrap();
-        match on_dn3 {
-            -1 => assert!(rows > 100 && rows < 900, "{table}: {rows} rows on dn3"),
+        let rows: i64 = on("dn4", table).parse().unwrap();
+        match on_dn4 {
+            -1 => assert!(rows > 100 && rows < 500, "{table}: {rows} rows on dn4"),
             n => assert_eq!(rows, n, "{table}"),
         }
     }
     // Its standby, cloned by the same apply, streams (status checks it).
     let (code, rows) = status(&inv);
     assert_eq!(code, 0, "{rows:?}");
-    assert_eq!(rows["dn3_standby"]["role"], "standby", "{rows:?}");
+    assert_eq!(rows["dn4_standby"]["role"], "standby", "{rows:?}");
     // The new datanode has the catalog: a new table spreads over it; the re-apply is a no-op.
     through(2, "create table after_grow (id int) distribute by hash(id)");
     through(2, "insert into after_grow select generate_series(1, 300)");
-    let rows: i64 = on("dn3", "after_grow").parse().unwrap();
-    assert!(rows > 0, "after_grow on dn3: {rows}");
+    let rows: i64 = on("dn4", "after_grow").parse().unwrap();
+    assert!(rows > 0, "after_grow on dn4: {rows}");
     let out = pgxc(&["apply", &inv]);
     assert!(text(&out.stdout).starts_with("nothing to do"), "{}", shown(&out));
 
     // Its entry deleted: refused, nothing changed (its rows would be stranded).
-    let out = pgxc(&["apply", &inventory(dir.path(), 2, &[])]);
+    let out = pgxc(&["apply", &inventory(dir.path(), 3, &[])]);
     assert!(!out.status.success(), "{}", shown(&out));
     assert!(
-        text(&out.stderr).contains("datanode dn3 is registered on coord1 but the inventory"),
+        text(&out.stderr).contains("datanode dn4 is registered on coord1 but the inventory"),
         "{}",
         shown(&out)
     );
-    assert_eq!(nodes_of(1, "public.m"), "dn1,dn2,dn3");
+    assert_eq!(nodes_of(1, "public.m"), "dn1,dn2,dn3,dn4");
 
-    // Marked removed: its rows move to dn1 and dn2, both coordinators drop it, it stops.
-    let shrink = |removed: &[usize]| inventory(dir.path(), 3, removed);
-    let out = pgxc(&["plan", &shrink(&[3])]);
+    // Marked removed: its rows move to dn1-dn3, both coordinators drop it, it stops.
+    let shrink = |removed: &[usize]| inventory(dir.path(), 4, removed);
+    let out = pgxc(&["plan", &shrink(&[4])]);
     let plan = text(&out.stdout);
-    assert!(plan.contains("DELETE NODE (dn3), row count and spread checked"), "{}", shown(&out));
-    let out = pgxc(&["apply", &shrink(&[3])]);
+    assert!(plan.contains("DELETE NODE (dn4), row count and spread checked"), "{}", shown(&out));
+    let out = pgxc(&["apply", &shrink(&[4])]);
     assert!(out.status.success(), "apply: {}", shown(&out));
     let pgxc_node = "select string_agg(node_name::text, ',' order by node_name) from pgxc_node";
     for k in 1..=2 {
-        assert_eq!(through(k, pgxc_node), "coord1,coord2,dn1,dn2", "coord{k}");
+        assert_eq!(through(k, pgxc_node), "coord1,coord2,dn1,dn2,dn3", "coord{k}");
     }
-    for (k, node) in [(3, "dn3"), (1, "dn3_standby")] {
+    for (k, node) in [(1, "dn4"), (2, "dn4_standby")] {
         let running = processes_in(&node_dir(TAG, k, node));
         assert!(running.is_empty(), "{node} still runs: {running:?}");
     }
@@ -202,36 +203,36 @@ fn postgres_xc_apply_adds_a_datanode_and_spreads_every_table_over_it() {
         for k in 1..=2 {
             assert_eq!(through(k, &format!("select count(*) from {table}")), rows, "{table}");
         }
-        let nodes = if table == "only1" { "dn1" } else { "dn1,dn2" };
+        let nodes = if table == "only1" { "dn1" } else { "dn1,dn2,dn3" };
         assert_eq!(nodes_of(1, table), nodes, "{table}");
     }
-    let out = pgxc(&["apply", &shrink(&[3])]);
+    let out = pgxc(&["apply", &shrink(&[4])]);
     assert!(text(&out.stdout).starts_with("nothing to do"), "{}", shown(&out));
-    let out = pgxc(&["status", &shrink(&[3])]);
+    let out = pgxc(&["status", &shrink(&[4])]);
     assert!(out.status.success(), "status: {}", shown(&out));
 
     // dn1, one of the first datanodes: refused while a table is only on it.
-    let out = pgxc(&["apply", &shrink(&[1, 3])]);
+    let out = pgxc(&["apply", &shrink(&[1, 4])]);
     assert!(!out.status.success(), "{}", shown(&out));
     assert!(text(&out.stderr).contains("table public.only1 is only on dn1"), "{}", shown(&out));
-    assert_eq!(nodes_of(1, "public.m"), "dn1,dn2", "nothing changed");
+    assert_eq!(nodes_of(1, "public.m"), "dn1,dn2,dn3", "nothing changed");
     through(1, "drop table only1");
-    let out = pgxc(&["apply", &shrink(&[1, 3])]);
+    let out = pgxc(&["apply", &shrink(&[1, 4])]);
     assert!(out.status.success(), "apply: {}", shown(&out));
     for (table, _) in all.iter().filter(|(t, _)| t != "only1") {
         for k in 1..=2 {
             assert_eq!(through(k, &format!("select count(*) from {table}")), "1000", "{table}");
         }
-        assert_eq!(nodes_of(2, table), "dn2", "{table}");
+        assert_eq!(nodes_of(2, table), "dn2,dn3", "{table}");
     }
     for k in 1..=2 {
-        assert_eq!(through(k, pgxc_node), "coord1,coord2,dn2", "coord{k}");
+        assert_eq!(through(k, pgxc_node), "coord1,coord2,dn2,dn3", "coord{k}");
         // DDL and DML through every coordinator.
         through(k, &format!("create table after_shrink{k} (id int) distribute by hash(id)"));
         through(k, &format!("insert into after_shrink{k} select generate_series(1, 10)"));
         assert_eq!(through(3 - k, &format!("select count(*) from after_shrink{k}")), "10");
     }
-    let out = pgxc(&["apply", &shrink(&[1, 3])]);
+    let out = pgxc(&["apply", &shrink(&[1, 4])]);
     assert!(text(&out.stdout).starts_with("nothing to do"), "{}", shown(&out));
     reset(TAG);
 }

@@ -152,7 +152,7 @@ fn a_failing_command_reports_its_exit_status_and_stderr() {
         r#"case "$SSH_CONNECTION" in *" 127.0.10.2 "*) echo broken >&2; exit 3;; esac; echo fine"#;
 
     let out = pgxc(&["exec", &inv, "--json", "--", cmd]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(3));
     let lines = json_lines(&out.stdout);
     assert_eq!(lines[0]["exit_code"], 0);
     assert_eq!(lines[0]["stdout"], "fine\n");
@@ -162,7 +162,7 @@ fn a_failing_command_reports_its_exit_status_and_stderr() {
     assert_eq!(text(&out.stderr), "error: 1 of 2 targets failed: h2 (exit 3)\n");
 
     let out = pgxc(&["exec", &inv, "--", cmd]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(3));
     let stdout = text(&out.stdout);
     assert!(stdout.contains("h2 (1): exit 3\n---------------\nbroken\n"), "{stdout}");
 }
@@ -236,7 +236,7 @@ fn an_unknown_host_key_is_refused_unless_accept_new_learns_it() {
     let inv = hosts_inventory(dir.path(), &[1, 2], Some(&known));
 
     let out = pgxc(&["exec", &inv, "--", "true"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(255));
     let stdout = text(&out.stdout);
     let want = format!("host key of [127.0.10.1]:{LAB_PORT} is unknown (SHA256:");
     assert!(stdout.contains(&want), "{stdout}");
@@ -270,7 +270,7 @@ fn a_changed_host_key_is_refused_even_with_accept_new() {
         args.extend(extra);
         args.extend(["--", "true"]);
         let out = pgxc(&args);
-        assert_eq!(out.status.code(), Some(1));
+        assert_eq!(out.status.code(), Some(255));
         let stdout = text(&out.stdout);
         assert!(
             stdout.contains(&format!("HOST KEY CHANGED for [127.0.10.1]:{LAB_PORT}")),
@@ -293,7 +293,7 @@ fn a_stopped_sshd_fails_only_its_host() {
     let restart = lab_up();
     assert!(restart.status.success(), "{}", text(&restart.stderr));
 
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(255));
     let lines = json_lines(&out.stdout);
     assert_eq!(lines[0]["stdout"], "up\n");
     assert_eq!(lines[2]["stdout"], "up\n");
@@ -315,7 +315,7 @@ fn a_hung_sshd_is_reported_after_the_connect_timeout() {
     let elapsed = start.elapsed();
     kill("-CONT", pid);
 
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(255));
     let lines = json_lines(&out.stdout);
     let msg = lines[0]["error"]["message"].as_str().unwrap();
     assert!(msg.starts_with("h5: no answer from 127.0.10.5:"), "{msg}");
@@ -374,7 +374,7 @@ fn a_host_that_stops_answering_mid_command_fails_after_the_missed_keepalives() {
     kill("-CONT", sshd);
     let _ = std::process::Command::new("pkill").args(["-f", "sleep 101"]).status();
 
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(255));
     let lines = json_lines(&out.stdout);
     assert_eq!(lines[0]["host"], "h5");
     let msg = lines[0]["error"]["message"].as_str().unwrap();
@@ -389,7 +389,7 @@ fn a_command_that_runs_too_long_is_cut_off() {
     let dir = tempdir();
     let inv = hosts_inventory(dir.path(), &[1], None);
     let out = pgxc(&["exec", &inv, "--command-timeout", "1", "--json", "--", "sleep", "20"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(255));
     let lines = json_lines(&out.stdout);
     assert_eq!(lines[0]["error"]["step"], "run");
     let msg = lines[0]["error"]["message"].as_str().unwrap();

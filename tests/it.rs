@@ -5,6 +5,8 @@ mod support;
 
 /// `apply` and `plan`: whole clusters on lab hosts, both flavors.
 mod apply;
+/// ProxyJump: hosts in a network namespace that only a jump host reaches.
+mod bastion;
 /// `remove`: a lost Postgres-XC coordinator taken out, so that DDL works again.
 mod coordinator;
 /// `apply` adding a Postgres-XC datanode to a running cluster, its tables spread over it.

@@ -116,26 +116,26 @@ fn host_keys_follow_openssh_known_hosts_rules_against_a_real_sshd() {
     assert_eq!(code, 0, "{said}");
     let negated = sshd.line(&format!("[127.0.10.*]:2290,!{name}"), "ed");
     let (code, said) = exec(d, &negated, "", false);
-    assert_eq!(code, 1, "{said}");
+    assert_eq!(code, 255, "{said}");
     assert!(said.contains(&format!("host key of {name} is unknown")), "{said}");
 
     // Revoked: refused, with --accept-new too, and nothing learned.
     let revoked = [sshd.line(&name, "ed"), format!("@revoked {}", sshd.line("*", "ed"))].concat();
     for accept_new in [false, true] {
         let (code, said) = exec(d, &revoked, "", accept_new);
-        assert_eq!(code, 1, "{said}");
+        assert_eq!(code, 255, "{said}");
         assert!(said.contains("is REVOKED by") && said.contains("line 2"), "{said}");
     }
     let only_revoked = format!("@revoked {}", sshd.line("*", "ed"));
     let (code, said) = exec(d, &only_revoked, "", true);
-    assert_eq!(code, 1, "{said}");
+    assert_eq!(code, 255, "{said}");
     assert!(said.contains("is REVOKED"), "{said}");
     assert_eq!(known(d), only_revoked, "nothing learned");
 
     // A line that cannot be read: an error naming it, never "unknown", nothing learned.
     let broken = format!("# keys\n{}garbage-without-a-key\n", sshd.line("other", "ecdsa"));
     let (code, said) = exec(d, &broken, "", true);
-    assert_eq!(code, 1, "{said}");
+    assert_eq!(code, 255, "{said}");
     assert!(said.contains("known_hosts line 3") && !said.contains("unknown ("), "{said}");
     assert_eq!(known(d), broken, "nothing learned");
 
@@ -147,7 +147,7 @@ fn host_keys_follow_openssh_known_hosts_rules_against_a_real_sshd() {
     assert!(log.contains("ssh-ed25519-cert-v01@openssh.com"), "the certificate was used: {log}");
     // An authority for other hosts only: unknown.
     let (code, said) = exec(d, &format!("@cert-authority {}", sshd.line("db*", "ca")), "", false);
-    assert_eq!(code, 1, "{said}");
+    assert_eq!(code, 255, "{said}");
     assert!(said.contains("is unknown"), "{said}");
     // --accept-new still learns a plain key that is unknown.
     let (code, said) = exec(d, "", "", true);

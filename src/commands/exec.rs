@@ -4,6 +4,7 @@
 use crate::cli::ExecArgs;
 use crate::executor::report;
 use crate::ops::{cluster, exec};
+use crate::transport::ExitStatus;
 
 use super::{Error, Status, fleet};
 
@@ -23,5 +24,47 @@ pub async fn run(args: ExecArgs) -> Result<Status, Error> {
     } else {
         report::human(&outcomes, &mut out, &mut err)?;
     }
-    Ok(if outcomes.iter().all(|o| o.ok()) { Status::Ok } else { Status::Failed })
+    Ok(exit_status(&outcomes))
+}
+
+/// The remote command's exit status, the highest of them with several targets (`clush -S`);
+/// 255 for a target where it has none (no connection, killed by a signal), as `ssh` exits.
+fn exit_status(outcomes: &[crate::executor::Outcome]) -> Status {
+    let code = |o: &crate::executor::Outcome| match &o.result {
+        Ok(out) => match out.status {
+            ExitStatus::Code(code) => u8::try_from(code).unwrap_or(255),
+            ExitStatus::Signal(_) => 255,
+        },
+        Err(_) => 255,
+    };
+    match outcomes.iter().map(code).max() {
+        None | Some(0) => Status::Ok,
+        Some(code) => Status::Exit(code),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::executor::{Outcome, StepError, Target};
+    use crate::transport::Output;
+
+    fn outcome(result: Result<ExitStatus, &str>) -> Outcome {
+        let result = result
+            .map(|status| Output { stdout: vec![], stderr: vec![], status })
+            .map_err(|m| StepError::found("run", m.to_string()));
+        let target = Target { host: "h".into(), node: None };
+        Outcome { target, result, elapsed: std::time::Duration::ZERO }
+    }
+
+    #[test]
+    fn exec_exits_with_the_highest_remote_status_and_255_without_one() {
+        let ok = || outcome(Ok(ExitStatus::Code(0)));
+        assert_eq!(exit_status(&[ok(), ok()]), Status::Ok);
+        assert_eq!(exit_status(&[outcome(Ok(ExitStatus::Code(3)))]).code(), 3);
+        let mixed = [ok(), outcome(Ok(ExitStatus::Code(7))), outcome(Ok(ExitStatus::Code(2)))];
+        assert_eq!(exit_status(&mixed).code(), 7);
+        assert_eq!(exit_status(&[ok(), outcome(Err("connect"))]).code(), 255);
+        assert_eq!(exit_status(&[outcome(Ok(ExitStatus::Signal("KILL".into())))]).code(), 255);
+    }
 }

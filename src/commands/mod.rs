@@ -19,6 +19,7 @@ mod remove;
 mod restart;
 mod status;
 mod switchover;
+mod validate;
 
 use crate::cli::{Cli, Command};
 pub use crate::ops::{Error, Status};
@@ -39,7 +40,14 @@ async fn dispatch(cli: Cli) -> Result<Status, Error> {
     match cli.command {
         Command::Exec(args) => exec::run(args).await,
         Command::Apply(args) => apply::run(args, false).await,
-        Command::Plan(args) => apply::run(args, true).await,
+        Command::Plan(args) => {
+            let status = apply::run(args.apply, true).await?;
+            Ok(match status {
+                Status::Pending if !args.detailed_exitcode => Status::Ok,
+                status => status,
+            })
+        }
+        Command::Validate(args) => validate::run(args),
         Command::Status(args) => status::run(args).await,
         Command::Start(args) => lifecycle::start(args).await,
         Command::Stop(args) => lifecycle::stop(args).await,

@@ -449,6 +449,59 @@ pub struct SshTarget {
     pub global_known_hosts: PathBuf,
     pub connect_timeout: Duration,
     pub command_timeout: Duration,
+    /// The jump hosts to go through, in order (OpenSSH's ProxyJump); empty: connect directly.
+    pub proxy_jump: Vec<Jump>,
+}
+
+/// One hop of a ProxyJump list, `[user@]host[:port]` as written: `host` may name a host of
+/// the inventory (then its address, port and user are used), or be an address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Jump {
+    pub user: Option<String>,
+    pub host: String,
+    pub port: Option<u16>,
+}
+
+/// Parse a ProxyJump value: comma-separated `[user@]host[:port]` hops (IPv6 addresses in
+/// brackets, `[::1]:2222`), or `none` (no hop).
+pub fn parse_jumps(text: &str) -> Result<Vec<Jump>, String> {
+    if text.trim() == "none" {
+        return Ok(Vec::new());
+    }
+    text.split(',')
+        .map(|hop| {
+            let hop = hop.trim();
+            let (user, rest) = match hop.rsplit_once('@') {
+                Some((user, rest)) if !user.is_empty() => (Some(user.to_string()), rest),
+                Some(_) => return Err(format!("`{hop}`: empty user before `@`")),
+                None => (None, hop),
+            };
+            let (host, port) = if let Some(inner) = rest.strip_prefix('[') {
+                let (host, after) =
+                    inner.split_once(']').ok_or_else(|| format!("`{hop}`: no closing `]`"))?;
+                match after.strip_prefix(':') {
+                    Some(port) => (host, Some(port)),
+                    None if after.is_empty() => (host, None),
+                    None => return Err(format!("`{hop}`: `{after}` after `]`")),
+                }
+            } else {
+                match rest.split_once(':') {
+                    Some((host, port)) => (host, Some(port)),
+                    None => (rest, None),
+                }
+            };
+            if host.is_empty() || host.contains(char::is_whitespace) {
+                return Err(format!("`{hop}`: no host"));
+            }
+            let port = match port {
+                Some(p) => Some(p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| {
+                    format!("`{hop}`: port `{p}` is not a number from 1 to 65535")
+                })?),
+                None => None,
+            };
+            Ok(Jump { user, host: host.to_string(), port })
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -551,6 +604,35 @@ impl Inventory {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn proxy_jump_values_parse_like_openssh() {
+        let hop = |user: Option<&str>, host: &str, port: Option<u16>| Jump {
+            user: user.map(String::from),
+            host: host.into(),
+            port,
+        };
+        assert_eq!(parse_jumps("bastion").unwrap(), [hop(None, "bastion", None)]);
+        assert_eq!(
+            parse_jumps("ops@gw1:2222, [::1]:2200,root@[fe80::1]").unwrap(),
+            [
+                hop(Some("ops"), "gw1", Some(2222)),
+                hop(None, "::1", Some(2200)),
+                hop(Some("root"), "fe80::1", None)
+            ]
+        );
+        assert!(parse_jumps("none").unwrap().is_empty());
+        for (bad, why) in [
+            ("gw:0", "port `0`"),
+            ("gw:x", "port `x`"),
+            ("@gw", "empty user"),
+            ("[::1", "no closing"),
+            ("a,,b", "no host"),
+        ] {
+            let err = parse_jumps(bad).unwrap_err();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+    }
 
     #[test]
     fn node_names() {

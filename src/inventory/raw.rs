@@ -271,6 +271,7 @@ pub struct RawSsh {
     pub identity_file: Option<Spanned<String>>,
     pub known_hosts: Option<Spanned<String>>,
     pub global_known_hosts: Option<Spanned<String>>,
+    pub proxy_jump: Option<Spanned<String>>,
     pub connect_timeout: Option<Spanned<u64>>,
     pub command_timeout: Option<Spanned<u64>>,
 }
@@ -282,6 +283,7 @@ pub struct RawHost {
     pub user: Option<Spanned<String>>,
     pub port: Option<Spanned<u16>>,
     pub identity_file: Option<Spanned<String>>,
+    pub proxy_jump: Option<Spanned<String>>,
     pub install_prefix: Option<Spanned<String>>,
     pub data_root: Option<Spanned<String>>,
 }
@@ -422,12 +424,14 @@ impl RawInventory {
         let s = &mut self.ssh;
         [&mut s.user, &mut s.identity_file, &mut s.known_hosts, &mut s.global_known_hosts]
             .into_iter()
+            .chain([&mut s.proxy_jump])
             .for_each(|v| optional(v, f));
         for host in self.hosts.values_mut() {
             let h = host.get_mut();
             one(&mut h.address, f);
             [&mut h.user, &mut h.identity_file, &mut h.install_prefix, &mut h.data_root]
                 .into_iter()
+                .chain([&mut h.proxy_jump])
                 .for_each(|v| optional(v, f));
         }
         if let Some(gtm) = &mut self.gtm {

@@ -23,7 +23,8 @@ mod source;
 
 use super::diagnostic::{Lines, Severity};
 use super::model::{
-    Cluster, Flavor, Host, Inventory, Node, NodeName, Role, SettingMap, SshTarget, describe_char,
+    Cluster, Flavor, Host, Inventory, Jump, Node, NodeName, Role, SettingMap, SshTarget,
+    describe_char, parse_jumps,
 };
 use super::raw::{self, Broken, RawFlavor, RawInventory};
 use super::{Diagnostic, Error};
@@ -148,6 +149,7 @@ struct SshDefaults {
     global_known_hosts: PathBuf,
     connect_timeout: Duration,
     command_timeout: Duration,
+    proxy_jump: Vec<Jump>,
 }
 
 impl Checker<'_> {
@@ -290,6 +292,24 @@ impl Checker<'_> {
             },
             connect_timeout: self.timeout(raw.connect_timeout.as_ref(), DEFAULT_CONNECT_TIMEOUT),
             command_timeout: self.timeout(raw.command_timeout.as_ref(), DEFAULT_COMMAND_TIMEOUT),
+            proxy_jump: self.jumps(raw.proxy_jump.as_ref()).unwrap_or_default(),
+        }
+    }
+
+    /// A `proxy_jump` value: its hops, `Some(vec![])` for `"none"`, `None` when not written
+    /// (or wrong, then reported).
+    fn jumps(&mut self, value: Option<&Spanned<String>>) -> Option<Vec<Jump>> {
+        let value = value?;
+        match parse_jumps(value.get_ref()) {
+            Ok(hops) => Some(hops),
+            Err(why) => {
+                self.error(
+                    value.span(),
+                    format!("invalid proxy_jump {why}"),
+                    "write comma-separated `[user@]host[:port]` hops (a host of this inventory, or an address), or `none`",
+                );
+                None
+            }
         }
     }
 
@@ -360,6 +380,9 @@ impl Checker<'_> {
                     global_known_hosts: ssh.global_known_hosts.clone(),
                     connect_timeout: ssh.connect_timeout,
                     command_timeout: ssh.command_timeout,
+                    proxy_jump: self
+                        .jumps(host.proxy_jump.as_ref())
+                        .unwrap_or_else(|| ssh.proxy_jump.clone()),
                 },
                 install_prefix: install.path,
                 data_root: data.path,
@@ -1023,6 +1046,7 @@ mod tests {
                 global_known_hosts: PathBuf::from("/etc/ssh/ssh_known_hosts"),
                 connect_timeout: Duration::from_secs(5),
                 command_timeout: Duration::from_secs(900),
+                proxy_jump: Vec::new(),
             }
         );
         assert_eq!(inv.host("db2").unwrap().ssh.port, 2222);
@@ -1174,6 +1198,7 @@ mod tests {
                 global_known_hosts: PathBuf::from("/etc/ssh/ssh_known_hosts"),
                 connect_timeout: Duration::from_secs(10),
                 command_timeout: Duration::from_secs(600),
+                proxy_jump: Vec::new(),
             }
         );
         assert!(inv.nodes.is_empty());

@@ -245,7 +245,7 @@ async fn converge(
     if dry_run {
         report::plan(&plan, &mut out)?;
         report::plan_summary(&plan, &inv.cluster.name, &mut out)?;
-        return Ok(Status::Ok);
+        return Ok(if plan.is_empty() { Status::Ok } else { Status::Pending });
     }
     if plan.is_empty() {
         report::nothing_to_apply(&inv.cluster.name, &s.path, started.elapsed(), &mut out)?;

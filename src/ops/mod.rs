@@ -32,14 +32,35 @@ pub mod switchover;
 
 pub use session::Session;
 
-/// How a command ended, as the process exit status.
+/// How a command ended; [`Status::code`] is the process exit status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
-    Ok = 0,
-    Failed = 1,
-    Invalid = 2,
-    /// Ctrl-C cut the work short (128 + SIGINT, as shells report it).
-    Interrupted = 130,
+    /// 0.
+    Ok,
+    /// 1: some target failed.
+    Failed,
+    /// 2: an invalid inventory or usage.
+    Invalid,
+    /// 130: Ctrl-C cut the work short (128 + SIGINT, as shells report it).
+    Interrupted,
+    /// `plan` found changes to make: exit 0, or 2 with `--detailed-exitcode` (terraform's
+    /// habit; the command layer decides).
+    Pending,
+    /// `exec`: the remote command's exit status (the highest of them, like `clush -S`).
+    Exit(u8),
+}
+
+impl Status {
+    /// The process exit status.
+    pub fn code(self) -> u8 {
+        match self {
+            Status::Ok => 0,
+            Status::Failed => 1,
+            Status::Invalid | Status::Pending => 2,
+            Status::Interrupted => 130,
+            Status::Exit(code) => code,
+        }
+    }
 }
 
 /// Why a command could not do its work at all (as opposed to a target failing).

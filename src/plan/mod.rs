@@ -63,6 +63,7 @@ pub(crate) mod fixtures {
                 global_known_hosts: PathBuf::from("/etc/ssh/ssh_known_hosts"),
                 connect_timeout: Duration::from_secs(10),
                 command_timeout: Duration::from_secs(600),
+                proxy_jump: Vec::new(),
             },
             install_prefix: install_prefix.to_string(),
             data_root: data_root.to_string(),

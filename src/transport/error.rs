@@ -20,6 +20,19 @@ pub struct Error {
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum ErrorKind {
+    #[error("the jump host {via} cannot open a connection to {addr}")]
+    Jump {
+        addr: String,
+        via: String,
+        #[source]
+        source: Arc<russh::Error>,
+    },
+    #[error("through the jump host {via}")]
+    JumpHost {
+        via: String,
+        #[source]
+        source: Box<Error>,
+    },
     #[error("cannot connect to {addr}")]
     Connect {
         addr: String,

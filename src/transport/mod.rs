@@ -37,6 +37,18 @@ pub struct Endpoint {
     pub unknown_keys: UnknownKeys,
     pub connect_timeout: Duration,
     pub command_timeout: Duration,
+    /// The jump host to reach it through (OpenSSH's ProxyJump), itself maybe behind another:
+    /// the connection is a `direct-tcpip` channel of the jump host's session.
+    pub via: Option<Box<Endpoint>>,
+}
+
+impl Endpoint {
+    /// What identifies a jump host's session in a [`Fleet`]: who logs in where, and through
+    /// which hops.
+    fn key(&self) -> String {
+        let via = self.via.as_ref().map(|v| format!(" via {}", v.key())).unwrap_or_default();
+        format!("{}@{}:{}{via}", self.user, self.address, self.port)
+    }
 }
 
 /// How a remote command ended.
@@ -75,6 +87,8 @@ pub struct Session {
     endpoint: Endpoint,
     handle: Handle<Client>,
     kex: String,
+    /// The jump host's session this one runs through, kept open as long as this one.
+    _via: Option<Arc<Session>>,
 }
 
 /// A keepalive is sent after this long without a word from the host (OpenSSH's
@@ -86,20 +100,65 @@ pub const KEEPALIVE_MAX: usize = 3;
 impl Session {
     /// Connect, check the host key and authenticate, all within the connect timeout.
     pub async fn connect(endpoint: &Endpoint) -> Result<Session, Error> {
+        Session::connect_via(endpoint, None).await
+    }
+
+    /// [`Session::connect`], through `via`'s session when given (a `direct-tcpip` channel to
+    /// the endpoint's address and port, opened by the jump host: ProxyJump).
+    pub async fn connect_via(
+        endpoint: &Endpoint,
+        via: Option<Arc<Session>>,
+    ) -> Result<Session, Error> {
         let err = |kind| Error { host: endpoint.name.clone(), kind };
         let addr = format!("{}:{}", endpoint.address, endpoint.port);
         let timeout = endpoint.connect_timeout;
-        match tokio::time::timeout(timeout, Session::establish(endpoint, &addr)).await {
+        match tokio::time::timeout(timeout, Session::establish(endpoint, &addr, via)).await {
             Ok(result) => result.map_err(err),
             Err(_) => Err(err(ErrorKind::ConnectTimeout { addr, timeout })),
         }
     }
 
-    async fn establish(ep: &Endpoint, addr: &str) -> Result<Session, ErrorKind> {
-        let tcp = tokio::net::TcpStream::connect(addr)
-            .await
-            .map_err(|e| ErrorKind::Connect { addr: addr.to_string(), source: Arc::new(e) })?;
-        let _ = tcp.set_nodelay(true);
+    async fn establish(
+        ep: &Endpoint,
+        addr: &str,
+        via: Option<Arc<Session>>,
+    ) -> Result<Session, ErrorKind> {
+        let (mut handle, kex) = match &via {
+            None => {
+                let tcp = tokio::net::TcpStream::connect(addr).await.map_err(|e| {
+                    ErrorKind::Connect { addr: addr.to_string(), source: Arc::new(e) }
+                })?;
+                let _ = tcp.set_nodelay(true);
+                Session::handshake(ep, addr, tcp).await?
+            }
+            Some(jump) => {
+                let port = u32::from(ep.port);
+                let opened =
+                    jump.handle.channel_open_direct_tcpip(&ep.address, port, "127.0.0.1", 0);
+                let channel = opened.await.map_err(|e| ErrorKind::Jump {
+                    addr: addr.to_string(),
+                    via: jump.endpoint.name.clone(),
+                    source: Arc::new(e),
+                })?;
+                Session::handshake(ep, addr, channel.into_stream()).await?
+            }
+        };
+        auth::authenticate(&mut handle, ep, addr).await?;
+        let through = via.as_ref().map(|v| v.endpoint.name.as_str()).unwrap_or("");
+        tracing::info!(host = %ep.name, addr, kex = %kex, user = %ep.user, via = through, "connected");
+        Ok(Session { endpoint: ep.clone(), handle, kex, _via: via })
+    }
+
+    /// The SSH handshake over `stream`, host key checked: the handle, not yet authenticated,
+    /// and the key exchange negotiated.
+    async fn handshake<S>(
+        ep: &Endpoint,
+        addr: &str,
+        stream: S,
+    ) -> Result<(Handle<Client>, String), ErrorKind>
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
         let (key, host_key_certificates) =
             known_hosts::preferred(&ep.address, ep.port, &ep.known_hosts, &Preferred::DEFAULT.key);
         let preferred = Preferred {
@@ -126,18 +185,17 @@ impl Session {
             verdict: verdict.clone(),
             kex: kex.clone(),
         };
-        let mut handle = match client::connect_stream(config, tcp, handler).await {
-            Ok(handle) => handle,
+        match client::connect_stream(config, stream, handler).await {
+            Ok(handle) => {
+                let kex = kex.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                Ok((handle, kex))
+            }
             Err(e) => {
                 // A refused host key surfaces from russh as a generic error: report ours.
                 let refused = verdict.lock().unwrap_or_else(|p| p.into_inner()).take();
-                return Err(refused.unwrap_or_else(|| ErrorKind::ssh(addr, e)));
+                Err(refused.unwrap_or_else(|| ErrorKind::ssh(addr, e)))
             }
-        };
-        auth::authenticate(&mut handle, ep, addr).await?;
-        let kex = kex.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        tracing::info!(host = %ep.name, addr, kex = %kex, user = %ep.user, "connected");
-        Ok(Session { endpoint: ep.clone(), handle, kex })
+        }
     }
 
     /// The inventory's name of the host.
@@ -352,15 +410,44 @@ impl Fleet {
         Fleet { endpoints, sessions: Mutex::new(HashMap::new()) }
     }
 
-    /// The session with `host`, connecting if this is the first use. A failed connection is
+    /// The session with `host`, connecting if this is the first use (through its jump hosts,
+    /// whose sessions are shared by every host behind them). A failed connection is
     /// remembered: every later user of the host gets the same error without a new attempt.
     pub async fn session(&self, host: &str) -> Result<Arc<Session>, Error> {
-        let cell = {
-            let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
-            sessions.entry(host.to_string()).or_default().clone()
-        };
         let endpoint = self.endpoints.get(host).expect("host comes from the inventory");
-        cell.get_or_init(|| async { Session::connect(endpoint).await.map(Arc::new) }).await.clone()
+        self.connected(host.to_string(), endpoint).await
+    }
+
+    /// The session of `endpoint`, known in the fleet as `key`.
+    fn connected<'a>(
+        &'a self,
+        key: String,
+        endpoint: &'a Endpoint,
+    ) -> futures::future::BoxFuture<'a, Result<Arc<Session>, Error>> {
+        Box::pin(async move {
+            let cell = {
+                let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+                sessions.entry(key).or_default().clone()
+            };
+            let connect = async {
+                let via = match &endpoint.via {
+                    None => None,
+                    Some(jump) => {
+                        let jumped = self.connected(format!("jump {}", jump.key()), jump).await;
+                        // The target's error names the target, and says the jump failed.
+                        Some(jumped.map_err(|e| Error {
+                            host: endpoint.name.clone(),
+                            kind: ErrorKind::JumpHost {
+                                via: jump.name.clone(),
+                                source: Box::new(e),
+                            },
+                        })?)
+                    }
+                };
+                Session::connect_via(endpoint, via).await.map(Arc::new)
+            };
+            cell.get_or_init(|| connect).await.clone()
+        })
     }
 
     /// Disconnect every session.

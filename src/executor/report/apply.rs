@@ -17,6 +17,11 @@ pub fn plan_summary(plan: &Plan, cluster: &str, out: &mut dyn Write) -> io::Resu
     writeln!(out, "apply would run {steps} step(s) in {phases} phase(s); nothing was changed")
 }
 
+/// `validate`'s line for a valid inventory.
+pub fn valid(path: &Path, hosts: usize, nodes: usize, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out, "{}: valid ({hosts} host(s), {nodes} node(s))", path.display())
+}
+
 /// Why apply must not run (nothing was changed), each a sentence that says what to do.
 pub fn plan_refused(refused: &[String], err: &mut dyn Write) -> io::Result<()> {
     writeln!(err, "error: apply refuses to run; nothing was changed:")?;
