@@ -414,3 +414,35 @@ fn the_shipped_inventories_are_valid() {
         assert!(inv.nodes.len() >= 7, "{name}: {} nodes", inv.nodes.len());
     }
 }
+
+/// The OpenSSH client configuration (`[ssh] config`) supplies what the inventory leaves out
+/// (user, port, key, known_hosts, a ProxyCommand), the inventory's own values win, and
+/// `config = false` reads none.
+#[test]
+fn the_openssh_client_configuration_fills_in_what_the_inventory_leaves_out() {
+    let dir = tempdir();
+    lab();
+    let d = dir.path().display();
+    let marker = dir.path().join("proxied");
+    let config = format!(
+        "Host 127.0.10.2\n  ProxyCommand sh -c 'touch {d}/proxied; exec ssh -q -i {LAB_DIR}/id_ed25519 \
+         -o UserKnownHostsFile={LAB_DIR}/known_hosts -o StrictHostKeyChecking=yes -p {LAB_PORT} \
+         -W %h:%p root@127.0.10.1'\n\
+         Host 127.0.10.*\n  User pgxc\n  Port {LAB_PORT}\n  IdentityFile {LAB_DIR}/id_ed25519\n  \
+         UserKnownHostsFile {LAB_DIR}/known_hosts\n"
+    );
+    let config_path = write(dir.path(), "ssh_config", &config);
+    let hosts = "[hosts.h1]\naddress = \"127.0.10.1\"\n[hosts.h2]\naddress = \"127.0.10.2\"\n\
+                 [hosts.h3]\naddress = \"127.0.10.3\"\nuser = \"root\"\n";
+    let inv = write(dir.path(), "c.toml", &format!("[ssh]\nconfig = \"{config_path}\"\n\n{hosts}"));
+    let out = pgxc(&["exec", &inv, "--json", "--", "id -un"]);
+    assert!(out.status.success(), "{}", shown(&out));
+    let users: Vec<String> =
+        json_lines(&out.stdout).iter().map(|l| l["stdout"].as_str().unwrap().into()).collect();
+    assert_eq!(users, ["pgxc\n", "pgxc\n", "root\n"], "the inventory's user wins on h3");
+    assert!(marker.exists(), "h2 was reached through its ProxyCommand");
+
+    let off = write(dir.path(), "off.toml", &format!("[ssh]\nconfig = false\n\n{hosts}"));
+    let out = pgxc(&["exec", &off, "--connect-timeout", "2", "--", "true"]);
+    assert_eq!(out.status.code(), Some(255), "port 22, no key: {}", shown(&out));
+}

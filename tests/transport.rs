@@ -17,12 +17,15 @@ fn endpoint(k: usize) -> Endpoint {
         address: format!("127.0.10.{k}"),
         port: LAB_PORT,
         user: "pgxc".into(),
-        identity_file: Some(lab.join("id_ed25519")),
+        identity_files: vec![lab.join("id_ed25519")],
+        identities_only: false,
         known_hosts: Files { user: lab.join("known_hosts"), global: lab.join("no-global") },
         unknown_keys: UnknownKeys::Refuse,
         connect_timeout: Duration::from_secs(10),
         command_timeout: Duration::from_secs(30),
         via: None,
+        proxy_command: None,
+        keepalive: None,
     }
 }
 

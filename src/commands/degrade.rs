@@ -12,7 +12,7 @@ pub async fn run(args: PairArgs) -> Result<Status, Error> {
     // The cluster as it runs now: after a failover or switchover, the promoted node's standby.
     let (inv, _) = cluster::load_now(&args.inventory)?;
     degrade::pair_of(&inv, &args.node)?;
-    let fleet = fleet::fleet(&inv, &args.ssh);
+    let fleet = fleet::fleet(&inv, &args.ssh)?;
     let session = Session::open(&args.inventory, inv, fleet, args.ssh.forks).await?;
     let done = degrade::degrade_pair(&session, &args.node, started, &mut std::io::stdout()).await;
     session.close().await;

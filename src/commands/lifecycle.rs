@@ -29,7 +29,7 @@ async fn run(args: LifecycleArgs, direction: Direction) -> Result<Status, Error>
     let (inv, _) = cluster::load_now(&args.inventory)?;
     // A bad selector is refused before connecting.
     lifecycle::selected_nodes(&inv, args.on.as_deref())?;
-    let fleet = fleet::fleet(&inv, &args.ssh);
+    let fleet = fleet::fleet(&inv, &args.ssh)?;
     let session = Session::open(&args.inventory, inv, fleet, args.ssh.forks).await?;
     let on = args.on.as_deref();
     let mut out = std::io::stdout();

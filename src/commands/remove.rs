@@ -12,7 +12,7 @@ pub async fn run(args: RemoveArgs) -> Result<Status, Error> {
     let started = Instant::now();
     let inv = cluster::load(&args.inventory)?;
     remove::precheck(&inv, &roles::load(&args.inventory)?, &args.node)?;
-    let fleet = fleet::fleet(&inv, &args.ssh);
+    let fleet = fleet::fleet(&inv, &args.ssh)?;
     let session = Session::open(&args.inventory, inv, fleet, args.ssh.forks).await?;
     let done = remove::remove(&session, &args.node, started, &mut std::io::stdout()).await;
     session.close().await;

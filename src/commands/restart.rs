@@ -26,7 +26,7 @@ pub async fn run(args: RestartArgs) -> Result<Status, Error> {
     if restart::nothing_to_do(&inv, &now, &roles, &opts, &mut out)? {
         return Ok(Status::Ok);
     }
-    let fleet = fleet::fleet(&inv, &args.target.ssh);
+    let fleet = fleet::fleet(&inv, &args.target.ssh)?;
     let session = Session::open(path, inv, fleet, args.target.ssh.forks).await?;
     let done = restart::restart(&session, &now, &opts, started, &mut out).await;
     session.close().await;

@@ -30,7 +30,7 @@ async fn once(
     healer: Option<&mut Healer>,
 ) -> Result<Status, Error> {
     let inv = cluster::load(&args.inventory)?;
-    let fleet = fleet::fleet(&inv, &args.ssh);
+    let fleet = fleet::fleet(&inv, &args.ssh)?;
     let session = Session::open(&args.inventory, inv, fleet, args.ssh.forks).await?;
     let opts = Opts { json: args.json, watching };
     let done = status::refresh(&session, opts, healer, &mut std::io::stdout()).await;

@@ -15,7 +15,7 @@ pub async fn run(args: PairArgs) -> Result<Status, Error> {
     if !gtm {
         switchover::precheck(&args.inventory, &inv, &args.node)?;
     }
-    let fleet = fleet::fleet(&inv, &args.ssh);
+    let fleet = fleet::fleet(&inv, &args.ssh)?;
     let session = Session::open(&args.inventory, inv, fleet, args.ssh.forks).await?;
     let out = &mut std::io::stdout();
     let done = if gtm {

@@ -451,6 +451,23 @@ pub struct SshTarget {
     pub command_timeout: Duration,
     /// The jump hosts to go through, in order (OpenSSH's ProxyJump); empty: connect directly.
     pub proxy_jump: Vec<Jump>,
+    /// The OpenSSH client configuration files to read, the user's first (`[ssh] config`);
+    /// empty: none.
+    pub config: Vec<PathBuf>,
+    /// Which of the values above the inventory wrote (they win over the OpenSSH client
+    /// configuration, which wins over the defaults).
+    pub written: Written,
+}
+
+/// Which `[ssh]` / `[hosts.X]` values the inventory wrote, rather than took as defaults.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Written {
+    pub user: bool,
+    pub port: bool,
+    pub identity_file: bool,
+    pub known_hosts: bool,
+    pub connect_timeout: bool,
+    pub proxy_jump: bool,
 }
 
 /// One hop of a ProxyJump list, `[user@]host[:port]` as written: `host` may name a host of

@@ -272,8 +272,18 @@ pub struct RawSsh {
     pub known_hosts: Option<Spanned<String>>,
     pub global_known_hosts: Option<Spanned<String>>,
     pub proxy_jump: Option<Spanned<String>>,
+    /// The OpenSSH client configuration: a file, or `false` for none (`true`: the default).
+    pub config: Option<Spanned<RawSshConfig>>,
     pub connect_timeout: Option<Spanned<u64>>,
     pub command_timeout: Option<Spanned<u64>>,
+}
+
+/// `[ssh] config`: a path, or a boolean.
+#[derive(Debug, Deserialize)]
+#[serde(untagged, expecting = "a path (string), or false")]
+pub enum RawSshConfig {
+    Path(String),
+    On(bool),
 }
 
 #[derive(Debug, Deserialize)]
@@ -426,6 +436,12 @@ impl RawInventory {
             .into_iter()
             .chain([&mut s.proxy_jump])
             .for_each(|v| optional(v, f));
+        if let Some(config) = &mut s.config {
+            let span = config.span();
+            if let RawSshConfig::Path(path) = config.get_mut() {
+                f(span, path);
+            }
+        }
         for host in self.hosts.values_mut() {
             let h = host.get_mut();
             one(&mut h.address, f);

@@ -23,7 +23,7 @@ mod source;
 
 use super::diagnostic::{Lines, Severity};
 use super::model::{
-    Cluster, Flavor, Host, Inventory, Jump, Node, NodeName, Role, SettingMap, SshTarget,
+    Cluster, Flavor, Host, Inventory, Jump, Node, NodeName, Role, SettingMap, SshTarget, Written,
     describe_char, parse_jumps,
 };
 use super::raw::{self, Broken, RawFlavor, RawInventory};
@@ -40,6 +40,8 @@ const DEFAULT_INSTALL_PREFIX: &str = "/usr/local/pgsql";
 const DEFAULT_DATA_ROOT: &str = "/var/lib/pgxc";
 const DEFAULT_SSH_PORT: u16 = 22;
 const DEFAULT_KNOWN_HOSTS: &str = "~/.ssh/known_hosts";
+/// OpenSSH's system-wide client configuration.
+const DEFAULT_SSH_CONFIG: &str = "/etc/ssh/ssh_config";
 /// OpenSSH's default GlobalKnownHostsFile.
 const DEFAULT_GLOBAL_KNOWN_HOSTS: &str = "/etc/ssh/ssh_known_hosts";
 const DEFAULT_CONNECT_TIMEOUT: u64 = 10;
@@ -150,6 +152,8 @@ struct SshDefaults {
     connect_timeout: Duration,
     command_timeout: Duration,
     proxy_jump: Vec<Jump>,
+    config: Vec<PathBuf>,
+    written: Written,
 }
 
 impl Checker<'_> {
@@ -293,6 +297,27 @@ impl Checker<'_> {
             connect_timeout: self.timeout(raw.connect_timeout.as_ref(), DEFAULT_CONNECT_TIMEOUT),
             command_timeout: self.timeout(raw.command_timeout.as_ref(), DEFAULT_COMMAND_TIMEOUT),
             proxy_jump: self.jumps(raw.proxy_jump.as_ref()).unwrap_or_default(),
+            config: match raw.config.as_ref().map(|c| c.get_ref()) {
+                Some(raw::RawSshConfig::On(false)) => Vec::new(),
+                Some(raw::RawSshConfig::Path(path)) => {
+                    let spanned =
+                        Spanned::new(raw.config.as_ref().expect("some").span(), path.clone());
+                    vec![self.local_path(&spanned, "config", base_dir, home)]
+                }
+                None | Some(raw::RawSshConfig::On(true)) => home
+                    .map(|h| h.join(".ssh/config"))
+                    .into_iter()
+                    .chain([PathBuf::from(DEFAULT_SSH_CONFIG)])
+                    .collect(),
+            },
+            written: Written {
+                user: raw.user.is_some(),
+                port: raw.port.is_some(),
+                identity_file: raw.identity_file.is_some(),
+                known_hosts: raw.known_hosts.is_some(),
+                connect_timeout: raw.connect_timeout.is_some(),
+                proxy_jump: raw.proxy_jump.is_some(),
+            },
         }
     }
 
@@ -383,6 +408,14 @@ impl Checker<'_> {
                     proxy_jump: self
                         .jumps(host.proxy_jump.as_ref())
                         .unwrap_or_else(|| ssh.proxy_jump.clone()),
+                    config: ssh.config.clone(),
+                    written: Written {
+                        user: ssh.written.user || host.user.is_some(),
+                        port: ssh.written.port || host.port.is_some(),
+                        identity_file: ssh.written.identity_file || host.identity_file.is_some(),
+                        proxy_jump: ssh.written.proxy_jump || host.proxy_jump.is_some(),
+                        ..ssh.written
+                    },
                 },
                 install_prefix: install.path,
                 data_root: data.path,
@@ -1047,6 +1080,17 @@ mod tests {
                 connect_timeout: Duration::from_secs(5),
                 command_timeout: Duration::from_secs(900),
                 proxy_jump: Vec::new(),
+                config: vec![
+                    PathBuf::from("/home/tester/.ssh/config"),
+                    PathBuf::from("/etc/ssh/ssh_config")
+                ],
+                written: Written {
+                    user: true,
+                    identity_file: true,
+                    known_hosts: true,
+                    connect_timeout: true,
+                    ..Written::default()
+                },
             }
         );
         assert_eq!(inv.host("db2").unwrap().ssh.port, 2222);
@@ -1199,6 +1243,11 @@ mod tests {
                 connect_timeout: Duration::from_secs(10),
                 command_timeout: Duration::from_secs(600),
                 proxy_jump: Vec::new(),
+                config: vec![
+                    PathBuf::from("/home/tester/.ssh/config"),
+                    PathBuf::from("/etc/ssh/ssh_config")
+                ],
+                written: Written::default(),
             }
         );
         assert!(inv.nodes.is_empty());

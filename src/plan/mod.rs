@@ -64,6 +64,8 @@ pub(crate) mod fixtures {
                 connect_timeout: Duration::from_secs(10),
                 command_timeout: Duration::from_secs(600),
                 proxy_jump: Vec::new(),
+                config: Vec::new(),
+                written: Default::default(),
             },
             install_prefix: install_prefix.to_string(),
             data_root: data_root.to_string(),

@@ -1,5 +1,7 @@
-//! Public-key authentication: from the inventory's identity file, else from ssh-agent, else from
-//! ~/.ssh/id_ed25519 and ~/.ssh/id_rsa (what OpenSSH would try).
+//! Public-key authentication as OpenSSH does it: ssh-agent's keys (unless IdentitiesOnly), then
+//! the identity files (the inventory's or the OpenSSH client configuration's, else
+//! ~/.ssh/id_ed25519, id_ecdsa and id_rsa). A key that cannot be loaded (encrypted: load it
+//! into ssh-agent) is skipped; it is the error when no key could be tried.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -19,26 +21,39 @@ pub(super) async fn authenticate(
     let rsa_hash = handle.best_supported_rsa_hash().await.map_err(ssh)?.flatten();
     let mut tried = Vec::new();
 
-    let files = match &ep.identity_file {
-        Some(path) => vec![path.clone()],
-        None => {
-            if std::env::var_os("SSH_AUTH_SOCK").is_some()
-                && agent(handle, ep, rsa_hash, &mut tried).await?
-            {
-                return Ok(());
-            }
-            default_identities()
-        }
+    // As OpenSSH: the agent's keys first (unless IdentitiesOnly names the files to use), then
+    // the identity files (the defaults when none is named).
+    let only_files = ep.identities_only && !ep.identity_files.is_empty();
+    if !only_files
+        && std::env::var_os("SSH_AUTH_SOCK").is_some()
+        && agent(handle, ep, rsa_hash, &mut tried).await?
+    {
+        return Ok(());
+    }
+    let files = match ep.identity_files.is_empty() {
+        true => default_identities(),
+        false => ep.identity_files.clone(),
     };
+    let mut unreadable = None;
     for path in files {
-        let key = load_secret_key(&path, None)
-            .map_err(|e| ErrorKind::Identity { path: path.clone(), source: Arc::new(e) })?;
+        let key = match load_secret_key(&path, None) {
+            Ok(key) => key,
+            Err(e) => {
+                // An encrypted key (or a missing file) may not be needed: the next key may do.
+                tracing::debug!(path = %path.display(), error = %e, "identity not loaded");
+                unreadable.get_or_insert(ErrorKind::Identity { path, source: Arc::new(e) });
+                continue;
+            }
+        };
         let key = PrivateKeyWithHashAlg::new(Arc::new(key), rsa_hash);
         let result = handle.authenticate_publickey(&ep.user, key).await.map_err(ssh)?;
         if result.success() {
             return Ok(());
         }
         tried.push(path.display().to_string());
+    }
+    if let Some(unreadable) = unreadable.filter(|_| tried.is_empty()) {
+        return Err(unreadable);
     }
     if tried.is_empty() {
         return Err(ErrorKind::NoIdentity);
@@ -77,5 +92,9 @@ async fn agent(
 fn default_identities() -> Vec<PathBuf> {
     let Some(home) = std::env::var_os("HOME") else { return Vec::new() };
     let ssh = PathBuf::from(home).join(".ssh");
-    ["id_ed25519", "id_rsa"].iter().map(|f| ssh.join(f)).filter(|p| p.exists()).collect()
+    ["id_ed25519", "id_ecdsa", "id_rsa"]
+        .iter()
+        .map(|f| ssh.join(f))
+        .filter(|p| p.exists())
+        .collect()
 }

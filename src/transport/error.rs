@@ -75,15 +75,19 @@ pub enum ErrorKind {
         #[source]
         source: Arc<std::io::Error>,
     },
-    #[error("cannot load identity file {path} (an encrypted key must be loaded into ssh-agent)")]
+    #[error(
+        "cannot load identity file {path} (an encrypted key must be loaded into ssh-agent: \
+         `ssh-add {}`)",
+        path.display()
+    )]
     Identity {
         path: PathBuf,
         #[source]
         source: Arc<russh::keys::Error>,
     },
     #[error(
-        "no identity: the inventory names no identity_file, SSH_AUTH_SOCK is not set and \
-         ~/.ssh has no id_ed25519 or id_rsa"
+        "no identity: the inventory and the OpenSSH client configuration name no identity \
+         file, SSH_AUTH_SOCK is not set and ~/.ssh has no id_ed25519, id_ecdsa or id_rsa"
     )]
     NoIdentity,
     #[error("ssh-agent at SSH_AUTH_SOCK")]

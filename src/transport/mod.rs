@@ -7,6 +7,7 @@
 mod auth;
 mod error;
 pub mod known_hosts;
+pub mod ssh_config;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -31,8 +32,10 @@ pub struct Endpoint {
     pub address: String,
     pub port: u16,
     pub user: String,
-    /// `None`: ssh-agent, then ~/.ssh/id_ed25519 and ~/.ssh/id_rsa.
-    pub identity_file: Option<PathBuf>,
+    /// Tried in order after ssh-agent's keys; empty: ~/.ssh/id_ed25519, id_ecdsa, id_rsa.
+    pub identity_files: Vec<PathBuf>,
+    /// OpenSSH's IdentitiesOnly: with identity files named, ssh-agent is not asked.
+    pub identities_only: bool,
     pub known_hosts: known_hosts::Files,
     pub unknown_keys: UnknownKeys,
     pub connect_timeout: Duration,
@@ -40,6 +43,12 @@ pub struct Endpoint {
     /// The jump host to reach it through (OpenSSH's ProxyJump), itself maybe behind another:
     /// the connection is a `direct-tcpip` channel of the jump host's session.
     pub via: Option<Box<Endpoint>>,
+    /// OpenSSH's ProxyCommand (run with `sh -c` on this machine; the connection is its stdin
+    /// and stdout), when there is no jump host.
+    pub proxy_command: Option<String>,
+    /// A keepalive after this long without a word from the host (ServerAliveInterval);
+    /// `None`: [`KEEPALIVE_INTERVAL`]; zero: none.
+    pub keepalive: Option<Duration>,
 }
 
 impl Endpoint {
@@ -124,6 +133,25 @@ impl Session {
         via: Option<Arc<Session>>,
     ) -> Result<Session, ErrorKind> {
         let (mut handle, kex) = match &via {
+            None if ep.proxy_command.is_some() => {
+                let command = ep.proxy_command.as_deref().unwrap_or_default();
+                let mut child = tokio::process::Command::new("sh")
+                    .args(["-c", command])
+                    .stdin(std::process::Stdio::piped())
+                    .stdout(std::process::Stdio::piped())
+                    .kill_on_drop(true)
+                    .spawn()
+                    .map_err(|e| ErrorKind::Connect {
+                        addr: format!("{addr} (ProxyCommand {command})"),
+                        source: Arc::new(e),
+                    })?;
+                let (Some(stdout), Some(stdin)) = (child.stdout.take(), child.stdin.take()) else {
+                    unreachable!("piped above")
+                };
+                // The child lives as long as the stream: dropping it would kill the command.
+                let stream = ProxyStream { io: tokio::io::join(stdout, stdin), _child: child };
+                Session::handshake(ep, addr, stream).await?
+            }
             None => {
                 let tcp = tokio::net::TcpStream::connect(addr).await.map_err(|e| {
                     ErrorKind::Connect { addr: addr.to_string(), source: Arc::new(e) }
@@ -171,7 +199,11 @@ impl Session {
             // Keeps long-running commands (builds) alive through idle NAT/firewalls, and ends a
             // session whose host stopped answering: after KEEPALIVE_MAX unanswered keepalives
             // (about 30-40 s) every command on it fails with "connection lost".
-            keepalive_interval: Some(KEEPALIVE_INTERVAL),
+            keepalive_interval: match ep.keepalive {
+                None => Some(KEEPALIVE_INTERVAL),
+                Some(d) if d.is_zero() => None,
+                Some(d) => Some(d),
+            },
             keepalive_max: KEEPALIVE_MAX,
             ..Default::default()
         });
@@ -307,6 +339,46 @@ impl Session {
     /// Close the connection politely.
     pub async fn close(&self) {
         let _ = self.handle.disconnect(russh::Disconnect::ByApplication, "", "en").await;
+    }
+}
+
+/// A ProxyCommand's stdout and stdin as one stream, with the command it comes from.
+struct ProxyStream {
+    io: tokio::io::Join<tokio::process::ChildStdout, tokio::process::ChildStdin>,
+    _child: tokio::process::Child,
+}
+
+impl tokio::io::AsyncRead for ProxyStream {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for ProxyStream {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }
 
