@@ -105,6 +105,15 @@ pub struct JoinPeer {
     pub sql: String,
 }
 
+/// A node of a datanode marked `state = "removed"`: the datanode, or its standby; see
+/// [`crate::plan::spread`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Retiring {
+    pub node: DesiredNode,
+    /// The one that serves the datanode: the name coordinators know it by. `None`: its standby.
+    pub datanode: Option<String>,
+}
+
 /// Where a host's install keeps its binaries: `<install_prefix>/<bin_rel>`.
 pub fn bin_dir(host: &Host, bin_rel: &str) -> String {
     format!("{}/{}", host.install_prefix, bin_rel.trim_matches('/'))
@@ -206,7 +215,7 @@ pub fn retiring(
     inv: &Inventory,
     renderer: &Renderer,
     bin_rel: &str,
-) -> Result<Vec<super::spread::Retiring>, RenderError> {
+) -> Result<Vec<Retiring>, RenderError> {
     let removed: Vec<&Node> = inv.nodes.iter().filter(|n| n.removed).collect();
     if removed.is_empty() {
         return Ok(Vec::new());
@@ -221,7 +230,7 @@ pub fn retiring(
         .filter_map(|d| {
             let node = removed.iter().find(|n| n.name == d.name)?;
             let datanode = (node.role == Role::Datanode).then(|| node.datanode_name().to_string());
-            Some(super::spread::Retiring { node: d, datanode })
+            Some(Retiring { node: d, datanode })
         })
         .collect())
 }

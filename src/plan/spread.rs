@@ -18,17 +18,10 @@
 use std::collections::BTreeMap;
 
 use super::desired::DesiredNode;
+pub use super::desired::Retiring;
 use super::state::{HostFacts, NodeFacts, NodeKind, PgxcNodeRow};
 use super::step::{Action, Plan, Redistribute, Step};
 use crate::inventory::Role;
-
-/// A node of a datanode marked `state = "removed"`: the datanode, or its standby.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Retiring {
-    pub node: DesiredNode,
-    /// The one that serves the datanode: the name coordinators know it by. `None`: its standby.
-    pub datanode: Option<String>,
-}
 
 /// What [`plan`] needs to know about the cluster.
 pub struct Cluster<'a> {
