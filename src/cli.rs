@@ -38,6 +38,9 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Show what apply would do (with diffs of every changed file), changing nothing.
     Plan(PlanArgs),
+    /// List what a selector selects, one name per line, contacting no host (like `nodeset -e`
+    /// or `ansible --list-hosts`).
+    Nodes(NodesArgs),
     /// Read and check the inventory, contacting no host: every problem at once, with its
     /// file:line:col and a hint. Exit 0 when it is valid, 2 when it is not.
     Validate(ValidateArgs),
@@ -90,9 +93,14 @@ pub struct ExecArgs {
 
     /// Which targets: node or host names, globs (`dn*`), ranges (`dn[1-3]`), roles (`@gtm`,
     /// `@gtm_standby`, `@gtm_proxies`, `@coordinators`, `@datanodes`, `@standbys`, `@all`),
-    /// comma-joined. Default: every host.
+    /// joined by ClusterShell's operators: `,` or, `!` but not, `&` and, `^` either but not
+    /// both (`'dn*!dn2'`, `'@all!@standbys'`). Default: every host.
     #[arg(long, value_name = "SELECTOR")]
     pub on: Option<String>,
+
+    /// Leave out what this selector selects (clush's -x).
+    #[arg(short = 'x', long, value_name = "SELECTOR")]
+    pub exclude: Option<String>,
 
     /// Print one JSON object per target and line instead of folded blocks.
     #[arg(long)]
@@ -124,6 +132,20 @@ pub struct PlanArgs {
     /// (terraform's `-detailed-exitcode`), for scripts and CI.
     #[arg(long)]
     pub detailed_exitcode: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct NodesArgs {
+    /// The inventory file (TOML).
+    pub inventory: PathBuf,
+
+    /// The selector, as `exec --on` takes it. Default: every host.
+    #[arg(long, value_name = "SELECTOR")]
+    pub on: Option<String>,
+
+    /// Leave out what this selector selects.
+    #[arg(short = 'x', long, value_name = "SELECTOR")]
+    pub exclude: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -162,7 +184,7 @@ pub struct LifecycleArgs {
 
     /// Which nodes: node or host names (a host means its nodes), globs (`dn*`), ranges
     /// (`dn[1-3]`), roles (`@gtm`, `@gtm_standby`,
-    /// `@gtm_proxies`, `@coordinators`, `@datanodes`, `@standbys`, `@all`), comma-joined.
+    /// `@gtm_proxies`, `@coordinators`, `@datanodes`, `@standbys`, `@all`), joined by `,` `!` `&` `^`.
     /// Default: every node.
     #[arg(long, value_name = "SELECTOR")]
     pub on: Option<String>,

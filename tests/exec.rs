@@ -446,3 +446,24 @@ fn the_openssh_client_configuration_fills_in_what_the_inventory_leaves_out() {
     let out = pgxc(&["exec", &off, "--connect-timeout", "2", "--", "true"]);
     assert_eq!(out.status.code(), Some(255), "port 22, no key: {}", shown(&out));
 }
+
+/// `nodes` lists what a selector selects without contacting a host; `exec -x` leaves out
+/// what its selector selects; ClusterShell's operators work in both.
+#[test]
+fn nodes_lists_a_selection_and_exec_excludes() {
+    let out = pgxc(&["nodes", "inventories/lab.toml", "--on", "dn*!dn2&@datanodes"]);
+    assert!(out.status.success(), "{}", shown(&out));
+    assert_eq!(text(&out.stdout), "dn1\ndn3\n");
+    let out = pgxc(&["nodes", "inventories/lab.toml", "--on", "@all", "-x", "@standbys,gtm"]);
+    assert_eq!(text(&out.stdout), "coord1\ncoord2\ndn1\ndn2\ndn3\n", "{}", shown(&out));
+    let out = pgxc(&["nodes", "inventories/lab.toml", "--on", "dn1&dn2"]);
+    assert_eq!(out.status.code(), Some(2), "{}", shown(&out));
+
+    let dir = tempdir();
+    let inv = hosts_inventory(dir.path(), &[1, 2, 3], None);
+    let out = pgxc(&["exec", &inv, "--on", "h[1-3]", "-x", "h2", "--json", "--", "true"]);
+    assert!(out.status.success(), "{}", shown(&out));
+    let hosts: Vec<String> =
+        json_lines(&out.stdout).iter().map(|l| l["host"].as_str().unwrap().into()).collect();
+    assert_eq!(hosts, ["h1", "h3"]);
+}

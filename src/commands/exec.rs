@@ -12,7 +12,7 @@ pub async fn run(args: ExecArgs) -> Result<Status, Error> {
     // The cluster as it runs now: `@datanodes` and `@standbys` select the current ones, and a
     // node's PGXC_ROLE is its current role.
     let (inv, roles) = cluster::load_now(&args.inventory)?;
-    let targets = exec::targets(&inv, &roles, args.on.as_deref())?;
+    let targets = exec::targets(&inv, &roles, args.on.as_deref(), args.exclude.as_deref())?;
     let fleet = fleet::fleet(&inv, &args.ssh)?;
     let outcomes = exec::exec(&inv, &fleet, targets, &args.command, args.ssh.forks).await;
     fleet.close().await;

@@ -15,6 +15,7 @@ mod failover;
 mod fleet;
 mod lab;
 mod lifecycle;
+mod nodes;
 mod remove;
 mod restart;
 mod status;
@@ -48,6 +49,7 @@ async fn dispatch(cli: Cli) -> Result<Status, Error> {
             })
         }
         Command::Validate(args) => validate::run(args),
+        Command::Nodes(args) => nodes::run(args),
         Command::Status(args) => status::run(args).await,
         Command::Start(args) => lifecycle::start(args).await,
         Command::Stop(args) => lifecycle::stop(args).await,

@@ -18,7 +18,7 @@ mod validate;
 
 pub use diagnostic::{Diagnostic, Error, Severity, Snippet};
 pub use model::*;
-pub use select::{SelectError, Target, select};
+pub use select::{SelectError, Target, select, select_excluding};
 
 use diagnostic::Lines;
 use std::path::Path;

@@ -1,9 +1,10 @@
 //! Selectors (`--on dn[1-3],@gtm,db2`) -> the hosts and nodes a command acts on.
 //!
-//! Commands call [`select`] after loading the inventory. A selector is comma-separated terms
-//! (commas inside `[...]` belong to ranges); each term is a role (`@datanodes`), a glob
-//! (`dn*`), a node-set range (`dn[1-3]`, via the `nodeset` crate) or a plain node or host name.
-//! No I/O here.
+//! Commands call [`select`] after loading the inventory. A selector is terms joined by
+//! ClusterShell's node-set operators, applied left to right (operators inside `[...]` belong
+//! to ranges): `,` union, `!` difference (`dn*!dn2`, `@all!@standbys`), `&` intersection, `^`
+//! symmetric difference. Each term is a role (`@datanodes`), a glob (`dn*`), a node-set range
+//! (`dn[1-3]`, via the `nodeset` crate) or a plain node or host name. No I/O here.
 
 use super::model::{Inventory, NodeName, Role};
 use std::collections::BTreeSet;
@@ -39,7 +40,7 @@ impl SelectError {
             }
             SelectError::UnknownRole { .. } => format!("roles are {ROLES}"),
             SelectError::Invalid { .. } => {
-                "separate terms with commas; a term is a name, a glob like `dn*`, a range like `dn[1-3]` or a role like @datanodes".to_string()
+                "join terms with `,` (or), `!` (but not), `&` (and), `^` (either, not both); a term is a name, a glob like `dn*`, a range like `dn[1-3]` or a role like @datanodes".to_string()
             }
         }
     }
@@ -74,9 +75,8 @@ pub fn select(inv: &Inventory, selector: Option<&str>) -> Result<Vec<Target>, Se
         return Ok(inv.hosts.iter().map(|h| Target::Host(h.name.clone())).collect());
     };
     // Indexes into inv.hosts and inv.nodes; sets keep them unique and in inventory order.
-    let mut hosts = BTreeSet::new();
-    let mut nodes = BTreeSet::new();
-    for term in split_terms(selector) {
+    let mut picked = Picked::default();
+    for (op, term) in split_terms(selector) {
         let term = term.trim();
         if term.is_empty() {
             return Err(SelectError::Invalid {
@@ -84,57 +84,118 @@ pub fn select(inv: &Inventory, selector: Option<&str>) -> Result<Vec<Target>, Se
                 reason: "empty term".to_string(),
             });
         }
-        if let Some(role) = term.strip_prefix('@') {
-            nodes.extend(
-                role_nodes(inv, role)
-                    .ok_or_else(|| SelectError::UnknownRole { term: term.to_string() })?,
-            );
-        } else if term.contains(['*', '?']) {
-            let pattern = glob::Pattern::new(term).map_err(|e| SelectError::Invalid {
-                term: term.to_string(),
-                reason: e.msg.to_string(),
-            })?;
-            let matched_nodes = positions(inv.nodes.iter(), |n| pattern.matches(n.name.as_str()));
-            let matched_hosts = positions(inv.hosts.iter(), |h| pattern.matches(&h.name));
-            if matched_nodes.is_empty() && matched_hosts.is_empty() {
-                return Err(no_match(inv, term, None));
-            }
-            nodes.extend(matched_nodes);
-            hosts.extend(matched_hosts);
-        } else if term.contains('[') {
-            let set: nodeset::NodeSet = term.parse().map_err(|e: nodeset::NodeSetParseError| {
-                SelectError::Invalid { term: term.to_string(), reason: e.to_string() }
-            })?;
-            for name in set.iter() {
-                lookup(inv, &name, &mut hosts, &mut nodes)
-                    .ok_or_else(|| no_match(inv, &name, Some(term)))?;
-            }
-        } else {
-            lookup(inv, term, &mut hosts, &mut nodes).ok_or_else(|| no_match(inv, term, None))?;
-        }
+        let set = term_set(inv, term)?;
+        picked = match op {
+            ',' => picked.union(&set),
+            '!' => picked.difference(&set),
+            '&' => picked.intersection(&set),
+            _ => picked.symmetric_difference(&set),
+        };
     }
-    let hosts = hosts.into_iter().map(|i| Target::Host(inv.hosts[i].name.clone()));
-    let nodes = nodes.into_iter().map(|i| Target::Node(inv.nodes[i].name.clone()));
+    if picked.hosts.is_empty() && picked.nodes.is_empty() {
+        return Err(no_match(inv, selector, None));
+    }
+    let hosts = picked.hosts.into_iter().map(|i| Target::Host(inv.hosts[i].name.clone()));
+    let nodes = picked.nodes.into_iter().map(|i| Target::Node(inv.nodes[i].name.clone()));
     Ok(hosts.chain(nodes).collect())
 }
 
-/// Split at commas that are not inside `[...]`.
-fn split_terms(selector: &str) -> Vec<&str> {
+/// [`select`], less what `exclude` selects (`-x`, ClusterShell's habit).
+pub fn select_excluding(
+    inv: &Inventory,
+    selector: Option<&str>,
+    exclude: Option<&str>,
+) -> Result<Vec<Target>, SelectError> {
+    let targets = select(inv, selector)?;
+    let Some(exclude) = exclude else { return Ok(targets) };
+    let excluded = select(inv, Some(exclude))?;
+    let left: Vec<Target> = targets.into_iter().filter(|t| !excluded.contains(t)).collect();
+    if left.is_empty() {
+        let what = format!("{} excluding {exclude}", selector.unwrap_or("every host"));
+        return Err(no_match(inv, &what, None));
+    }
+    Ok(left)
+}
+
+/// Hosts and nodes, as indexes into the inventory's lists.
+#[derive(Debug, Default, Clone)]
+struct Picked {
+    hosts: BTreeSet<usize>,
+    nodes: BTreeSet<usize>,
+}
+
+impl Picked {
+    fn union(&self, o: &Picked) -> Picked {
+        let hosts = self.hosts.union(&o.hosts).copied().collect();
+        Picked { hosts, nodes: self.nodes.union(&o.nodes).copied().collect() }
+    }
+    fn difference(&self, o: &Picked) -> Picked {
+        let hosts = self.hosts.difference(&o.hosts).copied().collect();
+        Picked { hosts, nodes: self.nodes.difference(&o.nodes).copied().collect() }
+    }
+    fn intersection(&self, o: &Picked) -> Picked {
+        let hosts = self.hosts.intersection(&o.hosts).copied().collect();
+        Picked { hosts, nodes: self.nodes.intersection(&o.nodes).copied().collect() }
+    }
+    fn symmetric_difference(&self, o: &Picked) -> Picked {
+        let hosts = self.hosts.symmetric_difference(&o.hosts).copied().collect();
+        Picked { hosts, nodes: self.nodes.symmetric_difference(&o.nodes).copied().collect() }
+    }
+}
+
+/// What one term selects. A glob only has to match something, but every name a range expands
+/// to must exist: `dn[1-4]` with no `dn4` is more likely a mistake than a wish to skip it.
+fn term_set(inv: &Inventory, term: &str) -> Result<Picked, SelectError> {
+    let mut picked = Picked::default();
+    if let Some(role) = term.strip_prefix('@') {
+        let nodes =
+            role_nodes(inv, role).ok_or_else(|| SelectError::UnknownRole { term: term.into() })?;
+        picked.nodes.extend(nodes);
+    } else if term.contains(['*', '?']) {
+        let pattern = glob::Pattern::new(term).map_err(|e| SelectError::Invalid {
+            term: term.to_string(),
+            reason: e.msg.to_string(),
+        })?;
+        let matched_nodes = positions(inv.nodes.iter(), |n| pattern.matches(n.name.as_str()));
+        let matched_hosts = positions(inv.hosts.iter(), |h| pattern.matches(&h.name));
+        if matched_nodes.is_empty() && matched_hosts.is_empty() {
+            return Err(no_match(inv, term, None));
+        }
+        picked.nodes.extend(matched_nodes);
+        picked.hosts.extend(matched_hosts);
+    } else if term.contains('[') {
+        let set: nodeset::NodeSet = term.parse().map_err(|e: nodeset::NodeSetParseError| {
+            SelectError::Invalid { term: term.to_string(), reason: e.to_string() }
+        })?;
+        for name in set.iter() {
+            lookup(inv, &name, &mut picked.hosts, &mut picked.nodes)
+                .ok_or_else(|| no_match(inv, &name, Some(term)))?;
+        }
+    } else {
+        lookup(inv, term, &mut picked.hosts, &mut picked.nodes)
+            .ok_or_else(|| no_match(inv, term, None))?;
+    }
+    Ok(picked)
+}
+
+/// Split at the operators `,` `!` `&` `^` that are not inside `[...]`: each term with the
+/// operator before it (`,` for the first).
+fn split_terms(selector: &str) -> Vec<(char, &str)> {
     let mut terms = Vec::new();
     let mut depth = 0usize;
-    let mut start = 0;
+    let (mut start, mut op) = (0, ',');
     for (i, c) in selector.char_indices() {
         match c {
             '[' => depth += 1,
             ']' => depth = depth.saturating_sub(1),
-            ',' if depth == 0 => {
-                terms.push(&selector[start..i]);
-                start = i + 1;
+            ',' | '!' | '&' | '^' if depth == 0 => {
+                terms.push((op, &selector[start..i]));
+                (start, op) = (i + 1, c);
             }
             _ => {}
         }
     }
-    terms.push(&selector[start..]);
+    terms.push((op, &selector[start..]));
     terms
 }
 
@@ -249,6 +310,25 @@ mod tests {
         assert_eq!(sel(Some("coord?")), ["coord1", "coord2"]);
         assert_eq!(sel(Some("d?[23]")), ["h:db2", "h:db3", "dn2"]);
         assert_eq!(sel(Some("*")).len(), 10);
+    }
+
+    /// ClusterShell's node-set operators, left to right; `-x` takes away.
+    #[test]
+    fn operators_and_exclusion() {
+        assert_eq!(sel(Some("dn*!dn2")), ["dn1", "dn1_standby", "dn2_replica"]);
+        assert_eq!(sel(Some("@all!@standbys!@gtm")), ["coord1", "coord2", "dn1", "dn2"]);
+        assert_eq!(sel(Some("dn*&@standbys")), ["dn1_standby", "dn2_replica"]);
+        assert_eq!(sel(Some("dn[1-2]^dn2,coord1")), ["coord1", "dn1"]);
+        assert_eq!(sel(Some("db[1-3]!db2")), ["h:db1", "h:db3"]);
+        let err = select(&inventory(), Some("dn1&dn2")).unwrap_err();
+        assert!(err.to_string().contains("`dn1&dn2` matches no node or host"), "{err}");
+        let excluded = |on, x| -> Vec<String> {
+            let targets = select_excluding(&inventory(), on, Some(x)).unwrap();
+            targets.iter().map(|t| format!("{t:?}")).collect()
+        };
+        assert_eq!(excluded(None, "db2").len(), 2, "every host but db2");
+        assert_eq!(excluded(Some("@datanodes"), "dn1").len(), 1);
+        assert!(select_excluding(&inventory(), Some("dn1"), Some("dn*")).is_err());
     }
 
     #[test]

@@ -12,12 +12,18 @@ use super::{Error, cluster};
 
 /// Where `on` (a selector, every host without it) runs a command: hosts, and nodes where their
 /// role is served now (`inv`: the cluster as it runs now, `roles` the roles file).
-pub fn targets(inv: &Inventory, roles: &Roles, on: Option<&str>) -> Result<Vec<Target>, Error> {
-    let selected = inventory::select(inv, on)
+pub fn targets(
+    inv: &Inventory,
+    roles: &Roles,
+    on: Option<&str>,
+    exclude: Option<&str>,
+) -> Result<Vec<Target>, Error> {
+    let selected = inventory::select_excluding(inv, on, exclude)
         .map_err(|e| Error::Usage(format!("--on: {e}\n  hint: {}", e.hint())))?;
     // A datanode named as such means the node serving it now; one a role or a pattern selected
     // is that node itself.
-    let named: Vec<&str> = on.map_or(Vec::new(), |on| on.split(',').map(str::trim).collect());
+    let operators = [',', '!', '&', '^'];
+    let named: Vec<&str> = on.map_or(Vec::new(), |on| on.split(operators).map(str::trim).collect());
     let mut targets: Vec<Target> = Vec::new();
     for t in selected.iter().map(|t| target(inv, roles, &named, t)) {
         // `dn1` and `@datanodes` both select dn1's promoted standby: once.

@@ -17,6 +17,14 @@ pub fn plan_summary(plan: &Plan, cluster: &str, out: &mut dyn Write) -> io::Resu
     writeln!(out, "apply would run {steps} step(s) in {phases} phase(s); nothing was changed")
 }
 
+/// `nodes`: one name per line.
+pub fn names(names: &[String], out: &mut dyn Write) -> io::Result<()> {
+    for name in names {
+        writeln!(out, "{name}")?;
+    }
+    Ok(())
+}
+
 /// `validate`'s line for a valid inventory.
 pub fn valid(path: &Path, hosts: usize, nodes: usize, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "{}: valid ({hosts} host(s), {nodes} node(s))", path.display())
