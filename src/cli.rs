@@ -76,7 +76,7 @@ pub enum Command {
     /// Planned hand-over, losing nothing: stop the datanode's primary cleanly, wait until its
     /// standby replayed everything, promote it, record the roles, re-point coordinators, then
     /// make the old primary a streaming standby of the new one. Again: switches back.
-    Switchover(PairArgs),
+    Switchover(SwitchoverArgs),
     /// A coordinator is lost (or retired): stop it if its host answers, record it as removed
     /// beside the inventory, drop it from every other coordinator's pgxc_node and reload their
     /// pools, so that DDL works again, and check DDL through each of them.
@@ -266,8 +266,23 @@ pub struct FailoverArgs {
     #[arg(long)]
     pub accept_data_loss: bool,
 
+    /// Do it without asking (without a terminal to ask on, failover refuses to run without it).
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+
     #[command(flatten)]
     pub ssh: SshArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SwitchoverArgs {
+    #[command(flatten)]
+    pub pair: PairArgs,
+
+    /// Do it without asking (without a terminal to ask on, switchover refuses to run without
+    /// it).
+    #[arg(short = 'y', long)]
+    pub yes: bool,
 }
 
 #[derive(Debug, Args)]

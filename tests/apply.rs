@@ -138,8 +138,8 @@ fn postgresql_flavor_deploys_streams_reapplies_as_a_no_op_and_reloads_a_changed_
         vec!["stop"],
         vec!["restart", "--rolling"],
         vec!["clean", "--yes"],
-        vec!["failover", "pg1"],
-        vec!["switchover", "pg1"],
+        vec!["failover", "pg1", "--yes"],
+        vec!["switchover", "pg1", "--yes"],
     ] {
         let mut argv = vec![args[0], inv.as_str()];
         argv.extend(&args[1..]);

@@ -467,3 +467,32 @@ fn nodes_lists_a_selection_and_exec_excludes() {
         json_lines(&out.stdout).iter().map(|l| l["host"].as_str().unwrap().into()).collect();
     assert_eq!(hosts, ["h1", "h3"]);
 }
+
+/// `failover` and `switchover` ask on a terminal, and without one refuse unless `--yes`;
+/// nothing connects before the answer.
+#[test]
+fn destructive_commands_ask_on_a_terminal_and_refuse_without_yes() {
+    let dir = tempdir();
+    let inv = write(dir.path(), "ask.toml", &pair_toml("asktest", (34842, 34843), false, ""));
+    for verb in ["failover", "switchover"] {
+        let out = pgxc(&[verb, &inv, "pg1"]);
+        assert_eq!(out.status.code(), Some(2), "{}", shown(&out));
+        assert!(text(&out.stderr).contains("confirm with --yes"), "{}", shown(&out));
+    }
+    // On a terminal (script(1) gives it one): asked, answered no.
+    let command = format!("{} failover {inv} pg1", bin());
+    let mut asked = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    asked.stdin.take().unwrap().write_all(b"n\n").unwrap();
+    let out = asked.wait_with_output().unwrap();
+    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(said.contains("fail over pg1") && said.contains("[y/N]"), "{said}");
+    assert!(said.contains("not confirmed; nothing was changed"), "{said}");
+    assert_eq!(out.status.code(), Some(2), "{said}");
+}

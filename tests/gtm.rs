@@ -96,7 +96,7 @@ fn gtm_failover_under_load(tag: &str, base: u16, proxies: bool) {
     let pid = gtm_pid(tag, 1, "gtm");
     kill("-KILL", pid);
     wait_for("the GTM to die", || process_gone(pid));
-    let out = pgxc(&["failover", &inv, "gtm"]);
+    let out = pgxc(&["failover", "--yes", &inv, "gtm"]);
     std::thread::sleep(Duration::from_secs(1));
     let written = load.finish();
     assert!(out.status.success(), "failover gtm: {}", shown(&out));
@@ -149,7 +149,7 @@ fn gtm_failover_under_load(tag: &str, base: u16, proxies: bool) {
     assert!(text(&out.stdout).contains("nothing to do"), "{}", shown(&out));
 
     // Switchover: the GTM goes back to h1, losing nothing; gtm_standby follows it again.
-    let out = pgxc(&["switchover", &inv, "gtm"]);
+    let out = pgxc(&["switchover", "--yes", &inv, "gtm"]);
     assert!(out.status.success(), "switchover gtm: {}", shown(&out));
     assert!(text(&out.stdout).contains("gtm on h1 (127.0.10.1:"), "{}", shown(&out));
     for k in [1, 2] {

@@ -293,7 +293,7 @@ fn failover_promotes_a_streamed_standby_keeps_committed_rows_and_fences_the_old_
     let pid = postmaster_pid(&fdata(3, "pg3"));
     kill("-KILL", pid);
     wait_for("pg3's postmaster to die", || process_gone(pid));
-    let out = pgxc(&["failover", &inv, "pg3"]);
+    let out = pgxc(&["failover", "--yes", &inv, "pg3"]);
     assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
     assert!(
         text(&out.stdout).contains("refusing to promote pg3_standby on h1: it is not running"),
@@ -313,7 +313,7 @@ fn failover_promotes_a_streamed_standby_keeps_committed_rows_and_fences_the_old_
     std::fs::remove_file(marker(1, "pg3_standby")).unwrap();
     let out = pgxc(&["start", &inv, "--on", "pg3_standby"]);
     assert!(out.status.success(), "{}", shown(&out));
-    let out = pgxc(&["failover", &inv, "pg3"]);
+    let out = pgxc(&["failover", "--yes", &inv, "pg3"]);
     assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
     assert!(
         text(&out.stdout).contains(
@@ -337,7 +337,7 @@ fn failover_promotes_a_streamed_standby_keeps_committed_rows_and_fences_the_old_
     kill("-KILL", pid);
     wait_for("pg1's postmaster to die", || process_gone(pid));
 
-    let out = pgxc(&["failover", &inv, "pg1"]);
+    let out = pgxc(&["failover", "--yes", &inv, "pg1"]);
     assert!(out.status.success(), "failover: {}", shown(&out));
     let said = text(&out.stdout);
     assert!(said.contains("pg1 on h1: already down"), "{said}");
@@ -370,7 +370,7 @@ fn failover_promotes_a_streamed_standby_keeps_committed_rows_and_fences_the_old_
         !Path::new(&format!("{}/postmaster.pid", fdata(1, "pg1"))).exists()
             || process_gone(postmaster_pid(&fdata(1, "pg1")))
     );
-    let out = pgxc(&["failover", &inv, "pg1"]);
+    let out = pgxc(&["failover", "--yes", &inv, "pg1"]);
     assert!(out.status.success(), "{}", shown(&out));
     assert!(
         text(&out.stdout).contains("pg1 already failed over to pg1_standby"),

@@ -41,7 +41,7 @@ fn switchover_loses_nothing_and_the_old_primary_streams_from_the_new_one_then_ba
     on("pg1", "insert into t select generate_series(1, 1000)");
 
     let started = Instant::now();
-    let out = pgxc(&["switchover", &inv, "pg1"]);
+    let out = pgxc(&["switchover", "--yes", &inv, "pg1"]);
     let took = started.elapsed();
     assert!(out.status.success(), "switchover: {}", shown(&out));
     let said = text(&out.stdout);
@@ -129,7 +129,7 @@ fn switchover_loses_nothing_and_the_old_primary_streams_from_the_new_one_then_ba
     );
 
     // Again: back to the inventory's roles, the roles file empty, apply usable again.
-    let out = pgxc(&["switchover", &inv, "pg1"]);
+    let out = pgxc(&["switchover", "--yes", &inv, "pg1"]);
     assert!(out.status.success(), "switchover back: {}", shown(&out));
     assert!(text(&out.stdout).contains("pg1 on h1 (127.0.10.1:30442) is the primary"));
     assert_eq!(on("pg1", "select count(*) from t"), "1003");
@@ -175,14 +175,14 @@ fn failover_after_a_switchover_promotes_the_old_primary_back_and_fences_the_new_
     assert!(out.status.success(), "apply: {}", shown(&out));
     fo("pg1", "create table t (id int)");
     fo("pg1", "insert into t select generate_series(1, 1000)");
-    let out = pgxc(&["switchover", &inv, "pg1"]);
+    let out = pgxc(&["switchover", "--yes", &inv, "pg1"]);
     assert!(out.status.success(), "switchover: {}", shown(&out));
     fo("pg1_standby", "insert into t values (1001)");
     wait_for("pg1 to replay the new row", || fo("pg1", "select count(*) from t") == "1001");
 
     // The new primary's machine dies: failover promotes pg1 back and fences pg1_standby.
     kill_server(&data(2, "pg1_standby"));
-    let out = pgxc(&["failover", &inv, "pg1"]);
+    let out = pgxc(&["failover", "--yes", &inv, "pg1"]);
     assert!(out.status.success(), "failover: {}", shown(&out));
     let said = text(&out.stdout);
     eprintln!("failover after a switchover:\n{said}");
@@ -237,12 +237,12 @@ fn failover_after_a_switchover_promotes_the_old_primary_back_and_fences_the_new_
     assert_eq!(fo("pg1", "select count(*) from t"), "1002");
 
     // Again with pg1 running: only the coordinator part and the check are redone.
-    let out = pgxc(&["failover", &inv, "pg1"]);
+    let out = pgxc(&["failover", "--yes", &inv, "pg1"]);
     assert!(out.status.success(), "{}", shown(&out));
     assert!(text(&out.stdout).contains("pg1 already failed over to pg1"), "{}", shown(&out));
     // pg1 dies too: there is no standby left to promote; refused, nothing changed.
     kill_server(&data(1, "pg1"));
-    let out = pgxc(&["failover", &inv, "pg1_standby"]);
+    let out = pgxc(&["failover", "--yes", &inv, "pg1_standby"]);
     assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
     assert!(
         text(&out.stdout).contains(
@@ -303,7 +303,7 @@ fn postgres_xc_switchover_re_points_the_coordinator_and_the_old_datanode_follows
     coord("insert into t select generate_series(1, 200)");
     let on_dn1 = coord("execute direct on (dn1) 'select count(*) from t'");
 
-    let out = pgxc(&["switchover", &inv, "dn1"]);
+    let out = pgxc(&["switchover", "--yes", &inv, "dn1"]);
     assert!(out.status.success(), "switchover: {}", shown(&out));
     eprintln!("{}", text(&out.stdout));
     assert_eq!(coord("select count(*) from t"), "200");
@@ -336,7 +336,7 @@ fn postgres_xc_switchover_re_points_the_coordinator_and_the_old_datanode_follows
     let coord1 = postmaster_pid(&data(1, "coord1"));
     kill("-KILL", coord1);
     wait_for("coord1's postmaster to die", || process_gone(coord1));
-    let out = pgxc(&["switchover", &inv, "dn1"]);
+    let out = pgxc(&["switchover", "--yes", &inv, "dn1"]);
     assert!(out.status.success(), "switchover back: {}", shown(&out));
     assert!(
         text(&out.stdout).contains("coord1 on h1: not running: started first"),
@@ -369,7 +369,7 @@ fn postgres_xc_failover_after_a_switchover_points_the_coordinator_back_at_the_ol
     assert!(out.status.success(), "apply: {}", shown(&out));
     coord("create table t(id int) distribute by hash(id)");
     coord("insert into t select generate_series(1, 200)");
-    let out = pgxc(&["switchover", &inv, "dn1"]);
+    let out = pgxc(&["switchover", "--yes", &inv, "dn1"]);
     assert!(out.status.success(), "switchover: {}", shown(&out));
     coord("insert into t select generate_series(201, 220)");
     let on_dn1 = coord("execute direct on (dn1) 'select count(*) from t'");
@@ -380,7 +380,7 @@ fn postgres_xc_failover_after_a_switchover_points_the_coordinator_back_at_the_ol
     });
 
     kill_server(&data(2, "dn1_standby"));
-    let out = pgxc(&["failover", &inv, "dn1"]);
+    let out = pgxc(&["failover", "--yes", &inv, "dn1"]);
     assert!(out.status.success(), "failover: {}", shown(&out));
     eprintln!("{}", text(&out.stdout));
     let query = "select node_host || ':' || node_port from pgxc_node where node_name = 'dn1'";

@@ -235,7 +235,7 @@ fn failover_refuses_a_standby_that_may_lack_acknowledged_commits_unless_told_to_
     let out = pgxc(&["start", &inv, "--on", "pg1_standby"]);
     assert!(out.status.success(), "start: {}", shown(&out));
 
-    let out = pgxc(&["failover", &inv, "pg1"]);
+    let out = pgxc(&["failover", "--yes", &inv, "pg1"]);
     assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
     let said = text(&out.stdout);
     eprintln!("failover after degrade, refused: {said}");
@@ -253,7 +253,7 @@ fn failover_refuses_a_standby_that_may_lack_acknowledged_commits_unless_told_to_
     assert!(!dir.path().join("loss.roles.toml").exists(), "nothing recorded: {said}");
     assert_eq!(on(&pg1_standby, standby, "select pg_is_in_recovery()"), "t");
 
-    let out = pgxc(&["failover", &inv, "pg1", "--accept-data-loss"]);
+    let out = pgxc(&["failover", "--yes", &inv, "pg1", "--accept-data-loss"]);
     assert!(out.status.success(), "failover: {}", shown(&out));
     let said = text(&out.stdout);
     assert!(said.contains("(accepted with --accept-data-loss)"), "{said}");
@@ -275,14 +275,14 @@ fn failover_refuses_a_standby_that_may_lack_acknowledged_commits_unless_told_to_
     wait_for("pg2's postmaster to die", || process_gone(pid));
     let out = pgxc(&["start", &inv, "--on", "pg2_standby"]);
     assert!(out.status.success(), "start: {}", shown(&out));
-    let out = pgxc(&["failover", &inv, "pg2"]);
+    let out = pgxc(&["failover", "--yes", &inv, "pg2"]);
     assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
     let said = text(&out.stdout);
     eprintln!("failover of an asynchronous standby that had stopped streaming: {said}");
     assert!(said.contains("pg2_standby is an asynchronous standby"), "{said}");
     assert!(said.contains("pg2_standby was not streaming when last seen"), "{said}");
     assert!(said.contains("more than maximum_lag_on_failover (1048576)"), "{said}");
-    let out = pgxc(&["failover", &inv, "pg2", "--accept-data-loss"]);
+    let out = pgxc(&["failover", "--yes", &inv, "pg2", "--accept-data-loss"]);
     assert!(out.status.success(), "failover: {}", shown(&out));
     let none = psql_out(&lab_psql(tag), &pg2_standby, 36443, "select count(*) from big", None);
     assert!(!none.status.success(), "the table pg2 wrote alone is lost, as stated");

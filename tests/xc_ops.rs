@@ -115,7 +115,7 @@ fn postgres_xc_status_stop_start_and_failover_through_every_coordinator() {
     let orphans = processes_in(&data(1, "dn1"));
     eprintln!("dn1's processes left by its postmaster: {orphans:?}");
 
-    let out = pgxc(&["failover", &inv, "dn1"]);
+    let out = pgxc(&["failover", "--yes", &inv, "dn1"]);
     assert!(out.status.success(), "failover: {}", shown(&out));
     eprintln!("failover: {}", text(&out.stdout).lines().last().unwrap_or_default());
     // The fence stopped every one of them before the promote.
@@ -197,14 +197,14 @@ fn postgres_xc_status_stop_start_and_failover_through_every_coordinator() {
     wait_for("dn2's postmaster to die", || process_gone(pid));
     let out = pgxc(&["start", &inv, "--on", "dn2_standby"]);
     assert!(out.status.success(), "start: {}", shown(&out));
-    let out = pgxc(&["failover", &inv, "dn2"]);
+    let out = pgxc(&["failover", "--yes", &inv, "dn2"]);
     assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
     let said = text(&out.stdout);
     eprintln!("XC failover of a standby that had stopped streaming: {said}");
     assert!(said.contains("refusing to promote dn2_standby on h3"), "{said}");
     assert!(said.contains("dn2_standby was not streaming when last seen"), "{said}");
     assert!(said.contains("more than maximum_lag_on_failover"), "{said}");
-    let out = pgxc(&["failover", &inv, "dn2", "--accept-data-loss"]);
+    let out = pgxc(&["failover", "--yes", &inv, "dn2", "--accept-data-loss"]);
     assert!(out.status.success(), "failover: {}", shown(&out));
     assert!(text(&out.stdout).contains("(accepted with --accept-data-loss)"), "{}", shown(&out));
     let count: u32 = through_ok(2, "select count(*) from t").parse().unwrap();

@@ -17,6 +17,8 @@ pub async fn run(args: FailoverArgs) -> Result<Status, Error> {
     if !gtm {
         failover::precheck(&args.inventory, &inv, &args.node)?;
     }
+    let what = format!("fail over {} (promote its standby, fence the old primary)", args.node);
+    super::confirm(&what, args.yes)?;
     let fleet = fleet::fleet(&inv, &args.ssh)?;
     let session = Session::open(&args.inventory, inv, fleet, args.ssh.forks).await?;
     let out = &mut std::io::stdout();

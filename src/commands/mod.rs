@@ -63,6 +63,28 @@ async fn dispatch(cli: Cli) -> Result<Status, Error> {
     }
 }
 
+/// Whether to go on with `what` (a destructive operation): `--yes`, or `y`/`yes` answered on
+/// the terminal. Without a terminal and without `--yes`, a usage error that says so; a `no`
+/// is one too: nothing was changed.
+fn confirm(what: &str, yes: bool) -> Result<(), Error> {
+    use std::io::IsTerminal;
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::Usage(format!(
+            "{what}: confirm with --yes (there is no terminal to ask on); nothing was changed"
+        )));
+    }
+    crate::executor::report::ask(&format!("{what}?"), &mut std::io::stderr())?;
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    match answer.trim().to_ascii_lowercase().as_str() {
+        "y" | "yes" => Ok(()),
+        _ => Err(Error::Usage(format!("{what}: not confirmed; nothing was changed"))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

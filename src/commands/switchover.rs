@@ -3,18 +3,21 @@
 
 use std::time::Instant;
 
-use crate::cli::PairArgs;
+use crate::cli::SwitchoverArgs;
 use crate::ops::{Session, cluster, gtm, switchover};
 
 use super::{Error, Status, fleet};
 
-pub async fn run(args: PairArgs) -> Result<Status, Error> {
+pub async fn run(args: SwitchoverArgs) -> Result<Status, Error> {
+    let (yes, args) = (args.yes, args.pair);
     let started = Instant::now();
     let inv = cluster::load(&args.inventory)?;
     let gtm = gtm::names_gtm(&inv, &args.node);
     if !gtm {
         switchover::precheck(&args.inventory, &inv, &args.node)?;
     }
+    let what = format!("switch {} over to its standby", args.node);
+    super::confirm(&what, yes)?;
     let fleet = fleet::fleet(&inv, &args.ssh)?;
     let session = Session::open(&args.inventory, inv, fleet, args.ssh.forks).await?;
     let out = &mut std::io::stdout();

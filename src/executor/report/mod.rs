@@ -196,6 +196,12 @@ pub fn warning(what: &str, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "warning: {what}")
 }
 
+/// A question on the terminal, answered on its own line: `QUESTION [y/N] `.
+pub fn ask(question: &str, err: &mut dyn Write) -> io::Result<()> {
+    write!(err, "{question} [y/N] ")?;
+    err.flush()
+}
+
 /// `== NAME`: a phase of a command.
 pub fn phase_header(name: &str, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "== {name}")
