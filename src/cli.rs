@@ -12,8 +12,43 @@ pub struct Cli {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
+    /// Colour in log lines: auto (on a terminal, unless NO_COLOR is set), always, never.
+    #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
+    pub color: Color,
+
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+impl Color {
+    /// Whether to colour output to stderr: `auto` follows <https://no-color.org> (a non-empty
+    /// NO_COLOR turns it off) and whether stderr is a terminal.
+    pub fn on_stderr(self) -> bool {
+        match self {
+            Color::Always => true,
+            Color::Never => false,
+            Color::Auto => {
+                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                    && std::io::IsTerminal::is_terminal(&std::io::stderr())
+            }
+        }
+    }
+}
+
+/// The shells `completions` writes for.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
 }
 
 impl Cli {
@@ -81,6 +116,14 @@ pub enum Command {
     /// beside the inventory, drop it from every other coordinator's pgxc_node and reload their
     /// pools, so that DDL works again, and check DDL through each of them.
     Remove(RemoveArgs),
+    /// Print a shell completion script: `pgxc-deploy completions bash > \
+    /// /etc/bash_completion.d/pgxc-deploy` (or into ~/.local/share/bash-completion/completions).
+    Completions {
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+    /// Print the man page (roff): `pgxc-deploy man > /usr/local/share/man/man1/pgxc-deploy.1`.
+    Man,
     /// Local lab hosts: real sshd processes on 127.0.10.x, to try the tool and to test it.
     #[command(subcommand)]
     Lab(LabCommand),
@@ -102,9 +145,14 @@ pub struct ExecArgs {
     #[arg(short = 'x', long, value_name = "SELECTOR")]
     pub exclude: Option<String>,
 
-    /// Print one JSON object per target and line instead of folded blocks.
-    #[arg(long)]
+    /// Print one JSON object per target and line instead of the lines as they arrive.
+    #[arg(long, conflicts_with = "fold")]
     pub json: bool,
+
+    /// Once every target is done, fold identical outputs into one block that lists who printed
+    /// it (clush -b), instead of the lines as they arrive (`TARGET: line`).
+    #[arg(short = 'b', long)]
+    pub fold: bool,
 
     #[command(flatten)]
     pub ssh: SshArgs,

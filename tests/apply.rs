@@ -703,3 +703,23 @@ fn an_apply_killed_midway_is_finished_by_the_next_one() {
     assert!(!Path::new(&staging).exists(), "the staging directory was renamed into place");
     reset("killtest");
 }
+
+/// plan shows what it can when a host does not answer: the steps of the others, naming it;
+/// apply refuses to start.
+#[test]
+fn plan_shows_the_hosts_that_answer_and_names_the_others() {
+    let dir = tempdir();
+    let gone = "\n[hosts.gone]\naddress = \"127.0.10.250\"\n\n[[datanodes]]\nname = \"pg2\"\n\
+                host = \"gone\"\nport = 34942\n";
+    let inv = write(dir.path(), "partial.toml", &pair_toml("partial", (34942, 34943), false, gone));
+    let out = pgxc(&["plan", &inv, "--connect-timeout", "2"]);
+    assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("pg1 on h1: initialise"), "{}", shown(&out));
+    assert!(!stdout.contains("pg2 on gone"), "{}", shown(&out));
+    assert!(stdout.contains("partial plan: the steps of gone are not shown"), "{}", shown(&out));
+    assert!(text(&out.stderr).contains("gone: connect:"), "{}", shown(&out));
+    let out = pgxc(&["apply", &inv, "--connect-timeout", "2"]);
+    assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
+    assert!(text(&out.stderr).contains("nothing was changed"), "{}", shown(&out));
+}

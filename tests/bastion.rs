@@ -157,7 +157,7 @@ fn hosts_behind_a_jump_host_are_reached_through_it_for_exec_and_apply() {
     // Directly: nothing answers there.
     let out = pgxc(&["exec", &direct, "--connect-timeout", "3", "--", "true"]);
     assert_eq!(out.status.code(), Some(255), "{}", shown(&out));
-    assert!(text(&out.stdout).contains("cannot connect to 127.0.20.1:2200"), "{}", shown(&out));
+    assert!(text(&out.stderr).contains("cannot connect to 127.0.20.1:2200"), "{}", shown(&out));
 
     // Through the bastion: one login there, one direct-tcpip channel per host.
     let out = pgxc(&["exec", &jump, "--json", "--", "echo $SSH_CONNECTION"]);
@@ -185,7 +185,7 @@ fn hosts_behind_a_jump_host_are_reached_through_it_for_exec_and_apply() {
     let sql = "psql -X -A -t -c 'create table t as select 7 as x' -c 'select x from t'";
     let out = pgxc(&["exec", &jump, "--on", "pg1", "--", sql]);
     assert!(out.status.success(), "{}", shown(&out));
-    assert!(text(&out.stdout).contains("\n7\n"), "{}", shown(&out));
+    assert!(text(&out.stdout).contains("pg1: 7\n"), "{}", shown(&out));
     let out = pgxc(&["apply", &jump]);
     assert!(text(&out.stdout).starts_with("nothing to do"), "{}", shown(&out));
     assert!(

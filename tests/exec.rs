@@ -81,9 +81,19 @@ fn runs_on_every_host_and_folds_identical_output() {
         (1..=3).map(|k| (format!("h{k}"), format!("127.0.10.{k}\n"))).collect();
     assert_eq!(got, want);
 
-    let out = pgxc(&["exec", &inv, "--", "echo", "same"]);
+    let out = pgxc(&["exec", &inv, "-b", "--", "echo", "same"]);
     assert!(out.status.success());
     assert_eq!(text(&out.stdout), "---------------\nh[1-3] (3)\n---------------\nsame\n");
+
+    // By default, every line as it arrives, after its host's name; stderr kept apart.
+    let out = pgxc(&["exec", &inv, "--", "echo one; echo two >&2; printf three"]);
+    assert!(out.status.success(), "{}", shown(&out));
+    let mut lines: Vec<&str> = text(&out.stdout).leak().lines().collect();
+    lines.sort();
+    assert_eq!(lines, ["h1: one", "h1: three", "h2: one", "h2: three", "h3: one", "h3: three"]);
+    let mut errs: Vec<String> = text(&out.stderr).lines().map(String::from).collect();
+    errs.sort();
+    assert_eq!(errs, ["h1: two", "h2: two", "h3: two"]);
 }
 
 #[test]
@@ -161,10 +171,14 @@ fn a_failing_command_reports_its_exit_status_and_stderr() {
     assert_eq!(lines[1]["ok"], false);
     assert_eq!(text(&out.stderr), "error: 1 of 2 targets failed: h2 (exit 3)\n");
 
-    let out = pgxc(&["exec", &inv, "--", cmd]);
+    let out = pgxc(&["exec", &inv, "-b", "--", cmd]);
     assert_eq!(out.status.code(), Some(3));
     let stdout = text(&out.stdout);
     assert!(stdout.contains("h2 (1): exit 3\n---------------\nbroken\n"), "{stdout}");
+    let out = pgxc(&["exec", &inv, "--", cmd]);
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(text(&out.stdout), "h1: fine\n");
+    assert_eq!(text(&out.stderr), "h2: broken\nerror: 1 of 2 targets failed: h2 (exit 3)\n");
 }
 
 #[test]
@@ -237,7 +251,7 @@ fn an_unknown_host_key_is_refused_unless_accept_new_learns_it() {
 
     let out = pgxc(&["exec", &inv, "--", "true"]);
     assert_eq!(out.status.code(), Some(255));
-    let stdout = text(&out.stdout);
+    let stdout = text(&out.stderr);
     let want = format!("host key of [127.0.10.1]:{LAB_PORT} is unknown (SHA256:");
     assert!(stdout.contains(&want), "{stdout}");
     assert!(stdout.contains("--accept-new"), "{stdout}");
@@ -271,7 +285,7 @@ fn a_changed_host_key_is_refused_even_with_accept_new() {
         args.extend(["--", "true"]);
         let out = pgxc(&args);
         assert_eq!(out.status.code(), Some(255));
-        let stdout = text(&out.stdout);
+        let stdout = text(&out.stderr);
         assert!(
             stdout.contains(&format!("HOST KEY CHANGED for [127.0.10.1]:{LAB_PORT}")),
             "{stdout}"

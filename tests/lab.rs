@@ -31,7 +31,7 @@ fn lab_status_lists_running_hosts_and_hosts_toml_is_an_inventory() {
     assert_eq!(stdout.lines().filter(|l| l.ends_with("running")).count(), LAB_HOSTS, "{stdout}");
 
     let hosts = lab.join("hosts.toml").display().to_string();
-    let out = pgxc(&["exec", &hosts, "--on", "h[1-2]", "--", "echo", "hi"]);
+    let out = pgxc(&["exec", &hosts, "--on", "h[1-2]", "-b", "--", "echo", "hi"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "---------------\nh[1-2] (2)\n---------------\nhi\n");
 }

@@ -131,5 +131,5 @@ fn ssh_agent_keys_authenticate_when_no_identity_file_is_named() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(255), "no connection: as ssh exits");
-    assert!(text(&out.stdout).contains("no identity"), "{}", text(&out.stdout));
+    assert!(text(&out.stderr).contains("no identity"), "{}", text(&out.stderr));
 }

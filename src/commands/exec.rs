@@ -14,12 +14,23 @@ pub async fn run(args: ExecArgs) -> Result<Status, Error> {
     let (inv, roles) = cluster::load_now(&args.inventory)?;
     let targets = exec::targets(&inv, &roles, args.on.as_deref(), args.exclude.as_deref())?;
     let fleet = fleet::fleet(&inv, &args.ssh)?;
-    let outcomes = exec::exec(&inv, &fleet, targets, &args.command, args.ssh.forks).await;
+    // pdsh's and clush's default: every line as it arrives, after its target's name.
+    let stream = !args.json && !args.fold;
+    let print = |target: &crate::executor::Target, stderr: bool, line: &[u8]| {
+        // A closed pipe (`| head`) ends the output, not the command.
+        let _ = report::stream_line(target.label(), stderr, line);
+    };
+    let lines: Option<&exec::OnLine<'_>> = if stream { Some(&print) } else { None };
+    let command = &args.command;
+    let outcomes = exec::exec(&inv, &fleet, targets, command, args.ssh.forks, lines).await;
     fleet.close().await;
     let outcomes = outcomes?;
     let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
     if args.json {
         report::json(&outcomes, &mut out)?;
+        report::summary(&outcomes, &mut err)?;
+    } else if stream {
+        report::stream_errors(&outcomes, &mut err)?;
         report::summary(&outcomes, &mut err)?;
     } else {
         report::human(&outcomes, &mut out, &mut err)?;

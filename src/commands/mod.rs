@@ -9,6 +9,7 @@
 
 mod apply;
 mod clean;
+mod completions;
 mod degrade;
 mod exec;
 mod failover;
@@ -50,6 +51,8 @@ async fn dispatch(cli: Cli) -> Result<Status, Error> {
         }
         Command::Validate(args) => validate::run(args),
         Command::Nodes(args) => nodes::run(args),
+        Command::Completions { shell } => completions::completions(shell),
+        Command::Man => completions::man(),
         Command::Status(args) => status::run(args).await,
         Command::Start(args) => lifecycle::start(args).await,
         Command::Stop(args) => lifecycle::stop(args).await,

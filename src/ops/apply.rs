@@ -224,9 +224,14 @@ async fn converge(
         Some(facts) => split(facts),
         None => probe(s, nodes).await,
     };
-    let facts = match first {
-        Ok(facts) => facts,
-        Err(failed) => {
+    // plan shows what it can: the steps of the hosts that answered, naming the others.
+    let (facts, unprobed) = match first {
+        Ok(facts) => (facts, Vec::new()),
+        Err((failed, answered)) if dry_run => {
+            report::unprobed_plan(&failed, &mut err)?;
+            (answered, failed.into_iter().map(|(host, _)| host).collect())
+        }
+        Err((failed, _)) => {
             report::unprobed(&failed, &mut err)?;
             return Ok(Status::Failed);
         }
@@ -243,7 +248,15 @@ async fn converge(
     }
 
     if dry_run {
+        for phase in &mut plan.phases {
+            phase.steps.retain(|step| !unprobed.contains(&step.host));
+        }
+        plan.phases.retain(|phase| !phase.steps.is_empty());
         report::plan(&plan, &mut out)?;
+        if !unprobed.is_empty() {
+            report::plan_partial(&unprobed, &mut out)?;
+            return Ok(Status::Failed);
+        }
         report::plan_summary(&plan, &inv.cluster.name, &mut out)?;
         return Ok(if plan.is_empty() { Status::Ok } else { Status::Pending });
     }
@@ -319,7 +332,7 @@ async fn converge(
     let (problems, facts) = loop {
         let facts = match probe(s, nodes).await {
             Ok(facts) => facts,
-            Err(failed) => {
+            Err((failed, _)) => {
                 report::verify_unprobed(&failed, &mut err)?;
                 return Ok(Status::Failed);
             }
@@ -393,7 +406,7 @@ fn interrupted_before(left: &[Phase], err: &mut dyn Write) -> Result<bool, Error
     Ok(true)
 }
 
-type ProbeFailures = Vec<(String, executor::StepError)>;
+type ProbeFailures = (Vec<(String, executor::StepError)>, BTreeMap<String, HostFacts>);
 
 /// Facts of hosts that all answered, as the other commands hold them.
 fn all_ok(facts: &BTreeMap<String, HostFacts>) -> cluster::HostResults {
@@ -415,7 +428,8 @@ async fn probe(
     split(s.probe_all(&files).await)
 }
 
-/// The facts of every host, or the hosts that could not be probed.
+/// The facts of every host, or the hosts that could not be probed (and the facts of those
+/// that could).
 fn split(facts: observe::Facts) -> Result<BTreeMap<String, HostFacts>, ProbeFailures> {
     let mut ok = BTreeMap::new();
     let mut failed = Vec::new();
@@ -427,7 +441,7 @@ fn split(facts: observe::Facts) -> Result<BTreeMap<String, HostFacts>, ProbeFail
             Err(e) => failed.push((host, e)),
         }
     }
-    if failed.is_empty() { Ok(ok) } else { Err(failed) }
+    if failed.is_empty() { Ok(ok) } else { Err((failed, ok)) }
 }
 
 /// How long apply's verification waits for standbys that run but do not stream yet.

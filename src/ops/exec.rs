@@ -34,14 +34,20 @@ pub fn targets(
     Ok(targets)
 }
 
+/// Called with each whole line a target prints, as it arrives (`true`: stderr; the line
+/// without its newline).
+pub type OnLine<'a> = dyn Fn(&Target, bool, &[u8]) + Send + Sync + 'a;
+
 /// Run `command` on `targets` over `fleet`, at most `forks` at once: one outcome per target, in
-/// order.
+/// order. With `lines`, every line is handed to it as it arrives too (a last line without a
+/// newline when the command ends).
 pub async fn exec(
     inv: &Inventory,
     fleet: &Fleet,
     targets: Vec<Target>,
     command: &[String],
     forks: usize,
+    lines: Option<&OnLine<'_>>,
 ) -> Result<Vec<Outcome>, Error> {
     // Only a command run on a node needs the install's directories (PATH, LD_LIBRARY_PATH).
     let node_hosts: Vec<&str> =
@@ -63,10 +69,48 @@ pub async fn exec(
         async move {
             let session =
                 fleet.session(&target.host).await.map_err(|e| StepError::new("connect", e))?;
-            session.run(&script).await.map_err(|e| StepError::new("run", e))
+            let Some(lines) = lines else {
+                return session.run(&script).await.map_err(|e| StepError::new("run", e));
+            };
+            let split = LineSplitter::default();
+            let on_data = |stderr: bool, data: &[u8]| {
+                split.feed(stderr, data, &mut |err, line| lines(&target, err, line))
+            };
+            let ran = session.run_streaming(&script, &on_data).await;
+            split.finish(&mut |err, line| lines(&target, err, line));
+            ran.map_err(|e| StepError::new("run", e))
         }
     })
     .await)
+}
+
+/// Cuts a target's stdout and stderr into lines, each kept apart until its newline comes.
+#[derive(Default)]
+struct LineSplitter {
+    pending: std::sync::Mutex<[Vec<u8>; 2]>,
+}
+
+impl LineSplitter {
+    fn feed(&self, stderr: bool, data: &[u8], emit: &mut dyn FnMut(bool, &[u8])) {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let buf = &mut pending[usize::from(stderr)];
+        buf.extend_from_slice(data);
+        while let Some(end) = buf.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = buf.drain(..=end).collect();
+            emit(stderr, &line[..end]);
+        }
+    }
+
+    /// What is left without a newline.
+    fn finish(&self, emit: &mut dyn FnMut(bool, &[u8])) {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        for (i, buf) in pending.iter_mut().enumerate() {
+            if !buf.is_empty() {
+                emit(i == 1, buf);
+                buf.clear();
+            }
+        }
+    }
 }
 
 /// A selected node is run where its role is served now: after a failover, the datanode's name
@@ -82,5 +126,24 @@ fn target(inv: &Inventory, roles: &Roles, named: &[&str], t: &inventory::Target)
             let node = inv.node(name).expect("selected nodes and recorded primaries exist");
             Target { host: node.host.clone(), node: Some(name.to_string()) }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_is_cut_into_lines_kept_apart_per_stream() {
+        let split = LineSplitter::default();
+        let mut seen = Vec::new();
+        let mut emit =
+            |err: bool, line: &[u8]| seen.push((err, String::from_utf8_lossy(line).into_owned()));
+        split.feed(false, b"a\nb", &mut emit);
+        split.feed(true, b"e1\n", &mut emit);
+        split.feed(false, b"c\n\nd", &mut emit);
+        split.finish(&mut emit);
+        let want = [(false, "a"), (true, "e1"), (false, "bc"), (false, ""), (false, "d")];
+        assert_eq!(seen, want.map(|(e, l)| (e, l.to_string())));
     }
 }

@@ -60,6 +60,9 @@ impl Endpoint {
     }
 }
 
+/// Called with each piece of a command's output as it arrives: `true` for stderr.
+pub type OnData<'a> = dyn Fn(bool, &[u8]) + Send + Sync + 'a;
+
 /// How a remote command ended.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -251,8 +254,27 @@ impl Session {
         command: &str,
         stdin: Option<&[u8]>,
     ) -> Result<Output, Error> {
+        self.run_inner(command, stdin, None).await
+    }
+
+    /// Like [`Session::run`], handing every piece of output to `on_data` as it arrives
+    /// (`true`: stderr) as well.
+    pub async fn run_streaming(
+        &self,
+        command: &str,
+        on_data: &OnData<'_>,
+    ) -> Result<Output, Error> {
+        self.run_inner(command, None, Some(on_data)).await
+    }
+
+    async fn run_inner(
+        &self,
+        command: &str,
+        stdin: Option<&[u8]>,
+        on_data: Option<&OnData<'_>>,
+    ) -> Result<Output, Error> {
         let timeout = self.endpoint.command_timeout;
-        let result = tokio::time::timeout(timeout, self.exchange(command, stdin)).await;
+        let result = tokio::time::timeout(timeout, self.exchange(command, stdin, on_data)).await;
         let kind = match result {
             Ok(Ok(output)) => return Ok(output),
             Ok(Err(kind)) => kind,
@@ -261,7 +283,12 @@ impl Session {
         Err(Error { host: self.endpoint.name.clone(), kind })
     }
 
-    async fn exchange(&self, command: &str, stdin: Option<&[u8]>) -> Result<Output, ErrorKind> {
+    async fn exchange(
+        &self,
+        command: &str,
+        stdin: Option<&[u8]>,
+        on_data: Option<&OnData<'_>>,
+    ) -> Result<Output, ErrorKind> {
         let addr = &self.endpoint.address;
         let ssh = |e| ErrorKind::ssh(addr, e);
         let mut channel = self.handle.channel_open_session().await.map_err(ssh)?;
@@ -273,6 +300,13 @@ impl Session {
         channel.eof().await.map_err(ssh)?;
         let mut collected = Collected::default();
         while let Some(msg) = channel.wait().await {
+            if let Some(on_data) = on_data {
+                match &msg {
+                    ChannelMsg::Data { data } => on_data(false, data),
+                    ChannelMsg::ExtendedData { data, ext: 1 } => on_data(true, data),
+                    _ => {}
+                }
+            }
             collected.absorb(msg);
         }
         collected.finish()

@@ -49,6 +49,25 @@ pub fn unprobed(failed: &[(String, StepError)], err: &mut dyn Write) -> io::Resu
     Ok(())
 }
 
+/// Hosts plan could not probe: named first; their steps are left out.
+pub fn unprobed_plan(failed: &[(String, StepError)], err: &mut dyn Write) -> io::Result<()> {
+    let n = failed.len();
+    writeln!(err, "warning: cannot read the state of {n} host(s); their steps are not shown:")?;
+    for (host, e) in failed {
+        writeln!(err, "  {host}: {}: {}", e.step, e.message())?;
+    }
+    Ok(())
+}
+
+/// plan's last line when some hosts did not answer.
+pub fn plan_partial(unprobed: &[String], out: &mut dyn Write) -> io::Result<()> {
+    writeln!(
+        out,
+        "partial plan: the steps of {} are not shown (unreachable); apply needs every host",
+        unprobed.join(", ")
+    )
+}
+
 /// The cluster already matches the inventory at `path`: apply's only line.
 pub fn nothing_to_apply(
     cluster: &str,

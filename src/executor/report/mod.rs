@@ -196,6 +196,41 @@ pub fn warning(what: &str, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "warning: {what}")
 }
 
+/// One line a target printed, as it arrived: `LABEL: line` on stdout (its stderr's on
+/// stderr). Each line is written at once, so lines of targets running together do not mix.
+pub fn stream_line(label: &str, stderr: bool, line: &[u8]) -> io::Result<()> {
+    let mut text = Vec::with_capacity(label.len() + line.len() + 3);
+    text.extend_from_slice(label.as_bytes());
+    text.extend_from_slice(b": ");
+    text.extend_from_slice(line);
+    text.push(b'\n');
+    if stderr {
+        let mut err = io::stderr().lock();
+        err.write_all(&text)?;
+        err.flush()
+    } else {
+        let mut out = io::stdout().lock();
+        out.write_all(&text)?;
+        out.flush()
+    }
+}
+
+/// After streamed output: each target that did not run its command, and why, on stderr.
+pub fn stream_errors(outcomes: &[Outcome], err: &mut dyn Write) -> io::Result<()> {
+    for o in outcomes {
+        if let Err(e) = &o.result {
+            writeln!(err, "{}: {} failed: {}", o.target.label(), e.step, e.message())?;
+        }
+    }
+    Ok(())
+}
+
+/// Generated text (a completion script, a man page), as it is.
+pub fn generated(text: &str, out: &mut dyn Write) -> io::Result<()> {
+    out.write_all(text.as_bytes())?;
+    out.flush()
+}
+
 /// A question on the terminal, answered on its own line: `QUESTION [y/N] `.
 pub fn ask(question: &str, err: &mut dyn Write) -> io::Result<()> {
     write!(err, "{question} [y/N] ")?;

@@ -38,7 +38,7 @@ pub fn status_table(cluster: &str, rows: &[NodeStatus], out: &mut dyn Write) -> 
                 (None, false, None) => r.role.to_string(),
             },
             format!("{}:{}", r.address, r.port),
-            r.state.to_string().lines().next().unwrap_or_default().to_string(),
+            clip(r.state.to_string().lines().next().unwrap_or_default()),
             r.in_recovery.map_or_else(dash, |x| if x { "yes" } else { "no" }.to_string()),
             repl.map_or_else(dash, |x| match &x.sync_state {
                 Some(sync) => format!("{} ({sync})", x.state),
@@ -46,7 +46,7 @@ pub fn status_table(cluster: &str, rows: &[NodeStatus], out: &mut dyn Write) -> 
             }),
             repl.and_then(|x| x.lag_bytes).map_or_else(dash, |b| b.to_string()),
             r.pgxc_node.as_ref().map_or_else(dash, |c| pgxc_node_word(c).to_string()),
-            if r.drift.is_empty() { dash() } else { r.drift.join(",") },
+            if r.drift.is_empty() { dash() } else { clip(&r.drift.join(",")) },
         ]);
     }
     // PostgreSQL clusters have no coordinators: no PGXC_NODE column.
@@ -56,7 +56,7 @@ pub fn status_table(cluster: &str, rows: &[NodeStatus], out: &mut dyn Write) -> 
         }
     }
     let widths: Vec<usize> = (0..table[0].len())
-        .map(|c| table.iter().map(|row| row[c].len()).max().unwrap_or(0))
+        .map(|c| table.iter().map(|row| row[c].chars().count()).max().unwrap_or(0))
         .collect();
     for row in &table {
         let cells: Vec<String> =
@@ -87,6 +87,19 @@ pub fn status_table(cluster: &str, rows: &[NodeStatus], out: &mut dyn Write) -> 
     )?;
     out.flush()
 }
+
+/// A cell's text, cut at [`CELL_MAX`] characters (`…` says so): the columns stay readable
+/// when a state is a long error, whose whole text is under the table and in `--json`.
+fn clip(text: &str) -> String {
+    if text.chars().count() <= CELL_MAX {
+        return text.to_string();
+    }
+    let cut: String = text.chars().take(CELL_MAX - 1).collect();
+    format!("{cut}…")
+}
+
+/// The widest a state or drift cell gets in the status table.
+const CELL_MAX: usize = 40;
 
 /// `status --json`: one object per node, one per line.
 /// The coordinators `remove` took out (the roles file): one line each under the table, or one
@@ -178,4 +191,18 @@ pub fn heal_log(log: &[String], out: &mut dyn Write) -> io::Result<()> {
         writeln!(out, "  {line}")?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_cell_is_clipped_and_says_so() {
+        assert_eq!(clip("running"), "running");
+        let long = "unreachable: connect: cannot connect to 10.0.0.1:22: Connection refused";
+        let cut = clip(long);
+        assert_eq!(cut.chars().count(), CELL_MAX);
+        assert!(cut.ends_with('…') && long.starts_with(cut.trim_end_matches('…')));
+    }
 }
