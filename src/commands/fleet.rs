@@ -23,8 +23,13 @@ pub fn fleet(inv: &Inventory, args: &SshArgs) -> Result<Fleet, Error> {
         None | Some([]) => None,
         Some(files) => {
             let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
-            let loaded = ssh_config::load(files, &home)
-                .map_err(|e| Error::Usage(format!("OpenSSH client configuration: {e}")))?;
+            let loaded = ssh_config::load(files, &home).map_err(|e| {
+                Error::Usage(format!(
+                    "OpenSSH client configuration: {e}\n  hint: fix it, or set `config = \
+                         false` in the inventory's [ssh] table (and write there what the hosts \
+                         need) to do without it"
+                ))
+            })?;
             Some(loaded)
         }
     };
