@@ -110,10 +110,7 @@ fn via(
     resolve: &dyn Fn(&str) -> HostConfig,
 ) -> Option<Box<Endpoint>> {
     let hops: Vec<Jump> = match (&config.proxy_jump, host.ssh.written.proxy_jump) {
-        (Some(hops), false) => hops
-            .iter()
-            .map(|j| Jump { user: j.user.clone(), host: j.host.clone(), port: j.port })
-            .collect(),
+        (Some(hops), false) => hops.clone(),
         _ => host.ssh.proxy_jump.clone(),
     };
     let mut via: Option<Box<Endpoint>> = None;
@@ -125,7 +122,7 @@ fn via(
                 let own = resolve(&hop.host);
                 let base = endpoint(host, &HostConfig::default(), args, local_user);
                 Endpoint {
-                    name: jump_name(hop),
+                    name: hop.to_string(),
                     address: own.hostname.clone().unwrap_or_else(|| hop.host.clone()),
                     port: hop.port.or(own.port).unwrap_or(22),
                     user: hop.user.clone().or(own.user.clone()).unwrap_or(base.user.clone()),
@@ -151,12 +148,4 @@ fn via(
         via = Some(Box::new(ep));
     }
     via
-}
-
-/// How a jump host outside the inventory is named in messages: as written.
-fn jump_name(hop: &Jump) -> String {
-    let user = hop.user.as_ref().map(|u| format!("{u}@")).unwrap_or_default();
-    let port = hop.port.map(|p| format!(":{p}")).unwrap_or_default();
-    let host = if hop.host.contains(':') { format!("[{}]", hop.host) } else { hop.host.clone() };
-    format!("{user}{host}{port}")
 }

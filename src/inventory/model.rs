@@ -479,6 +479,21 @@ pub struct Jump {
     pub port: Option<u16>,
 }
 
+impl std::fmt::Display for Jump {
+    /// As written: `user@host:port`, an IPv6 address in brackets.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(user) = &self.user {
+            write!(f, "{user}@")?;
+        }
+        match (self.host.contains(':'), self.port) {
+            (true, Some(port)) => write!(f, "[{}]:{port}", self.host),
+            (false, Some(port)) => write!(f, "{}:{port}", self.host),
+            (true, None) => write!(f, "[{}]", self.host),
+            (false, None) => write!(f, "{}", self.host),
+        }
+    }
+}
+
 /// Parse a ProxyJump value: comma-separated `[user@]host[:port]` hops (IPv6 addresses in
 /// brackets, `[::1]:2222`), or `none` (no hop).
 pub fn parse_jumps(text: &str) -> Result<Vec<Jump>, String> {

@@ -34,7 +34,6 @@
 //!   (remote user), `%u` (local user), `%d` (home), per keyword as ssh_config(5) TOKENS lists;
 //!   others (`%C`, `%l`, `%k`, ...) and `${VAR}` are left as written. `~/` is the home given.
 
-use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -93,27 +92,9 @@ pub enum StrictHostKeyChecking {
     Ask,
 }
 
-/// One `ProxyJump` hop, `[user@]host[:port]` (or `ssh://[user@]host[:port]`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Jump {
-    pub user: Option<String>,
-    /// Without the brackets around an IPv6 address.
-    pub host: String,
-    pub port: Option<u16>,
-}
-
-impl fmt::Display for Jump {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(user) = &self.user {
-            write!(f, "{user}@")?;
-        }
-        match (self.host.contains(':'), self.port) {
-            (true, Some(port)) => write!(f, "[{}]:{port}", self.host),
-            (false, Some(port)) => write!(f, "{}:{port}", self.host),
-            (_, None) => write!(f, "{}", self.host),
-        }
-    }
-}
+/// One `ProxyJump` hop: the inventory's type (`[user@]host[:port]`, or here
+/// `ssh://[user@]host[:port]` too; the host without the brackets around an IPv6 address).
+pub use crate::inventory::Jump;
 
 /// A configuration file that cannot be read, or the first of its lines that cannot be.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -1040,7 +1021,7 @@ mod tests {
                 "ProxyJump: hops with users, ports, IPv6 in brackets, an ssh:// URI",
                 "ProxyJump u@[::1]:2222,gw2:23,ssh://v@gw3:24/,gw4,[fe80::1] # comment\n",
                 "db1",
-                "jump=u@[::1]:2222,gw2:23,v@gw3:24,gw4,fe80::1",
+                "jump=u@[::1]:2222,gw2:23,v@gw3:24,gw4,[fe80::1]",
             ),
             (
                 "ProxyJump none does not stop a later ProxyCommand (ssh -G agrees)",
