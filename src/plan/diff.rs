@@ -172,7 +172,16 @@ pub fn plan(
         })
         .filter_map(|j| j.node.as_ref().map(|n| n.to_string()))
         .collect();
-    plan.push("join the running cluster", joins);
+    // One join at a time: each holds pgxc_lock_for_backup() on the source coordinator while
+    // it copies the catalog, and a second join's lock would wait for (or fail against) it.
+    let total = joins.len();
+    for (k, join) in joins.into_iter().enumerate() {
+        let name = match total {
+            1 => "join the running cluster".to_string(),
+            _ => format!("join the running cluster ({}/{total})", k + 1),
+        };
+        plan.push(name, vec![join]);
+    }
 
     // Removed datanodes stay registered until their rows have moved.
     let cluster = spread::Cluster { nodes, retiring, joined: &joins_of_datanodes, source, facts };
@@ -707,6 +716,20 @@ mod tests {
         assert!(
             !phase(&p, "start coordinators").iter().any(|s| s.node.as_deref() == Some("coord2"))
         );
+
+        // Two nodes join: one at a time (each holds the DDL lock on coord1).
+        let mut two = facts.clone();
+        for h in two.values_mut() {
+            if let Some(f) = h.nodes.get_mut("dn2") {
+                *f = NodeFacts::default();
+            }
+        }
+        let p = plan(&hosts, &nodes, &[], &two);
+        for (k, node) in [(1, "coord2"), (2, "dn2")] {
+            let steps = phase(&p, &format!("join the running cluster ({k}/2)"));
+            assert_eq!(steps.len(), 1, "{p:?}");
+            assert_eq!(steps[0].node.as_deref(), Some(node));
+        }
 
         // No coordinator runs: a new cluster's start.
         for h in facts.values_mut() {
