@@ -128,6 +128,22 @@ fn postgres_xc_apply_adds_and_removes_datanodes_keeping_every_row() {
     }
     assert!(!plan.contains("public.only1"), "a table placed on dn1 only stays there: {plan}");
 
+    // A backup holds the DDL lock: the join fails at once and dn4 stays initialised, not
+    // joined; the next apply joins it (rather than starting it with an empty catalog).
+    let coord1 = node_dir(TAG, 1, "coord1");
+    let hold = "select pgxc_lock_for_backup(); select pg_sleep(12)";
+    let holder = std::thread::spawn(move || psql_out(&lab_psql(TAG), &coord1, COORD, hold, None));
+    std::thread::sleep(Duration::from_secs(2));
+    let out = pgxc(&["apply", &inv]);
+    assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
+    assert!(text(&out.stderr).contains("lock is already held"), "{}", shown(&out));
+    let held = holder.join().unwrap();
+    assert!(held.status.success(), "{}", text(&held.stderr));
+    let out = pgxc(&["plan", &inv]);
+    let plan = text(&out.stdout);
+    assert!(plan.contains("dn4 on h1: join: catalog from dn1"), "{plan}");
+    assert!(!plan.contains("dn4 on h1: initialise"), "{plan}");
+
     // Killed in the middle of the redistribution; the next apply finishes it.
     let killed = apply_killed_while_redistributing(dir.path(), &inv);
     assert!(killed.contains("redistribute (1/"), "{killed}");
@@ -136,6 +152,7 @@ fn postgres_xc_apply_adds_and_removes_datanodes_keeping_every_row() {
     let resumed = text(&out.stderr);
     assert!(resumed.contains("== redistribute (1/"), "resumed: {resumed}");
     assert!(!resumed.contains("== join the running cluster"), "joined once: {resumed}");
+    assert!(killed.contains("== join the running cluster"), "joined then: {killed}");
     assert!(resumed.contains("== redistribution done"), "{resumed}");
 
     // Every row kept, through both coordinators; pgxc_class lists dn4; rows on dn4.

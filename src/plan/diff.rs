@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::desired::{DesiredHost, DesiredNode};
 use super::spread::{self, Retiring};
 use super::state::{HostFacts, NodeFacts, ReplicaState, STREAMED_MARKER};
-use super::step::{Action, FileContent, Plan, Rejoin, Step};
+use super::step::{Action, FileContent, JOIN_MARKER, Plan, Rejoin, Step};
 use crate::inventory::Role;
 
 /// The file that holds a primary's `synchronous_standby_names`.
@@ -95,10 +95,12 @@ pub fn plan(
     // A coordinator that `remove` took out comes back with a new catalog, not its stale one.
     let readded = |n: &DesiredNode| n.rejoin && n.role == Role::Coordinator;
     let fresh = |n: &DesiredNode| !fact(n).initialized || readded(n);
+    // Initialised to join by an apply whose join did not finish: it joins now.
+    let joining = |n: &DesiredNode| fresh(n) || fact(n).join_pending;
     // A new node joins a running Postgres-XC cluster under this coordinator's DDL lock.
-    let source = nodes
-        .iter()
-        .find(|c| c.role == Role::Coordinator && c.join.is_some() && !fresh(c) && fact(c).running);
+    let source = nodes.iter().find(|c| {
+        c.role == Role::Coordinator && c.join.is_some() && !joining(c) && fact(c).running
+    });
     let stale = nodes.iter().filter(|n| readded(n) && fact(n).initialized).map(|n| {
         let (stop, status, _) = n.restart.clone();
         let action = Action::Remove { data_dir: Some(n.data_dir.clone()), staging: None };
@@ -120,6 +122,14 @@ pub fn plan(
     plan.push("remove the stale catalog of re-added coordinators", removals);
     let init = |n: &DesiredNode| {
         let f = fact(n);
+        let mut files = n.files.clone();
+        if n.join.is_some() && source.is_some() {
+            files.push(FileContent {
+                name: JOIN_MARKER.into(),
+                content: String::new(),
+                mode: 0o600,
+            });
+        }
         fresh(n).then(|| {
             step(
                 n,
@@ -128,7 +138,7 @@ pub fn plan(
                     pwfile: n.pwfile.clone(),
                     data_dir: n.data_dir.clone(),
                     staging: n.staging.clone(),
-                    files: n.files.clone(),
+                    files,
                     foreign: f.dir_exists && !readded(n),
                 },
             )
@@ -141,8 +151,8 @@ pub fn plan(
     let mut joins = Vec::new();
     for n in nodes.iter().filter(is_primary) {
         let f = fact(n);
-        if fresh(n) {
-            let running = |c: &DesiredNode| !fresh(c) && fact(c).running;
+        if joining(n) {
+            let running = |c: &DesiredNode| !joining(c) && fact(c).running;
             let joined = match (&n.join, source) {
                 (Some(join), Some(source)) => join_action(n, join, source, nodes, &running),
                 _ => None,
@@ -290,6 +300,7 @@ fn join_action(
             .map(|p| (p.psql.clone(), p.sql.clone()))
             .collect(),
         marker: join.marker.clone(),
+        pending: format!("{}/{}", n.data_dir, JOIN_MARKER),
     })))
 }
 
@@ -630,6 +641,24 @@ mod tests {
         assert!(j.restore_start.contains(&"restoremode".to_string()), "{:?}", j.restore_start);
         assert!(j.self_sql.is_empty() && j.marker.as_ref().unwrap().ends_with(REDISTRIBUTE_MARKER));
         assert_eq!(j.peers.len(), 2, "registered with both running coordinators");
+        assert!(j.pending.ends_with(JOIN_MARKER));
+        let init = &p.phases.iter().find(|ph| ph.name == "initialise").unwrap().steps;
+        let Action::Init { files, .. } = &init[0].action else { panic!("{p:?}") };
+        assert!(files.iter().any(|f| f.name == JOIN_MARKER), "the join is pending until done");
+
+        // Its join failed after initdb: the next apply joins it, not just starts it.
+        let mut pending = facts.clone();
+        for h in pending.values_mut() {
+            if let Some(f) = h.nodes.get_mut("dn2") {
+                (f.dir_exists, f.initialized, f.join_pending) = (true, true, true);
+            }
+        }
+        let again = plan(&hosts, &nodes, &[], &pending);
+        let names_again = names(&again);
+        assert!(names_again.contains(&"join the running cluster".to_string()), "{names_again:?}");
+        let inits =
+            again.phases.iter().filter(|ph| ph.name == "initialise").flat_map(|ph| &ph.steps);
+        assert!(!inits.into_iter().any(|s| s.node.as_deref() == Some("dn2")), "{again:?}");
         let moves: Vec<String> = p
             .phases
             .iter()

@@ -143,8 +143,10 @@ pub fn refusals(c: &Cluster) -> Vec<String> {
             ));
         }
     }
-    let joining_coordinator =
-        c.nodes.iter().any(|n| n.role == Role::Coordinator && !c.fact(n).initialized);
+    let joining_coordinator = c
+        .nodes
+        .iter()
+        .any(|n| n.role == Role::Coordinator && (!c.fact(n).initialized || c.fact(n).join_pending));
     if joining_coordinator {
         refused.push(format!(
             "a coordinator joins while {names} is removed: apply the removal first (leave the new \

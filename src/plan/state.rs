@@ -203,6 +203,9 @@ pub struct NodeFacts {
     /// [`REDISTRIBUTE_MARKER`](super::step::REDISTRIBUTE_MARKER) is in the data directory: a
     /// datanode over which tables are still to be spread.
     pub redistributing: bool,
+    /// [`JOIN_MARKER`](super::step::JOIN_MARKER) is in the data directory: initialised to join
+    /// a running cluster, not joined yet.
+    pub join_pending: bool,
     pub replicas: Vec<Replica>,
     /// pg_settings.context by setting name (`postmaster` needs a restart).
     pub setting_context: BTreeMap<String, String>,
@@ -347,6 +350,7 @@ pub fn parse_probe(out: &[u8]) -> Result<HostFacts, ParseError> {
             }
             "table" => node.tables.push(TableRow::parse(rest).ok_or_else(|| err("bad table"))?),
             "redistributing" => node.redistributing = true,
+            "join_pending" => node.join_pending = true,
             _ => return Err(err("unknown fact")),
         }
     }

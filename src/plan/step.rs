@@ -162,6 +162,8 @@ pub struct JoinNode {
     /// A datanode: the marker written into its data directory before it is registered, which
     /// says that tables are still to be spread over it ([`REDISTRIBUTE_MARKER`]).
     pub marker: Option<String>,
+    /// Its [`JOIN_MARKER`], removed once it is registered everywhere.
+    pub pending: String,
 }
 
 /// See [`Action::Redistribute`].
@@ -182,6 +184,11 @@ pub struct Redistribute {
 /// In a new datanode's data directory from its join until every table that was spread over
 /// all the other datanodes is spread over it too: a later apply resumes the redistribution.
 pub const REDISTRIBUTE_MARKER: &str = ".pgxc-deploy-redistribute";
+
+/// Written with the data directory of a node that is to join a running Postgres-XC cluster,
+/// removed by its join once it is registered everywhere: a node initialised by an apply whose
+/// join failed joins at the next apply (rather than starting with an empty catalog).
+pub const JOIN_MARKER: &str = ".pgxc-deploy-join-pending";
 
 impl Action {
     /// Stop a node in `mode` with its flavor's commands, waiting until it is gone.
@@ -286,7 +293,11 @@ impl fmt::Display for Step {
             }
             Action::Init { argv, files, foreign, .. } => {
                 let tool = argv.first().map(|p| p.rsplit('/').next().unwrap_or(p)).unwrap_or("");
-                let files: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
+                let files: Vec<&str> = files
+                    .iter()
+                    .map(|f| f.name.as_str())
+                    .filter(|name| !name.starts_with(".pgxc-deploy"))
+                    .collect();
                 let foreign = if *foreign {
                     " (REFUSED: its data directory exists but pgxc-deploy did not create it)"
                 } else {

@@ -9,7 +9,7 @@
 use crate::inventory::Role;
 use crate::plan::sql;
 use crate::plan::state::{INIT_MARKER, INSTALL_MARKER, SQL_SECS, STAGING_SUFFIX, STREAMED_MARKER};
-use crate::plan::step::REDISTRIBUTE_MARKER;
+use crate::plan::step::{JOIN_MARKER, REDISTRIBUTE_MARKER};
 use crate::shell::{Cmd, Lines};
 
 /// What the probe needs to know about one node on the host.
@@ -68,6 +68,7 @@ pub fn probe_script(
             .raw(&format!("[ -d \"$d\"{STAGING_SUFFIX} ] && echo staging"))
             .raw(&format!("[ -f \"$d\"/{STREAMED_MARKER} ] && echo streamed"))
             .raw(&format!("[ -f \"$d\"/{REDISTRIBUTE_MARKER} ] && echo redistributing"))
+            .raw(&format!("[ -f \"$d\"/{JOIN_MARKER} ] && echo join_pending"))
             // A full disk explains a server that stopped, or a standby that stopped streaming.
             .raw(
                 "[ -d \"$d\" ] && df -Pk \"$d\" 2>/dev/null | awk 'NR == 2 { print \"free\", $4 }'",

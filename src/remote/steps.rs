@@ -226,7 +226,13 @@ pub fn join_node(j: &crate::plan::step::JoinNode) -> Lines {
         .set("lock_sql", crate::plan::sql::LOCK_FOR_BACKUP)
         .set("wait_line", wait)
         .set("self_sql", &j.self_sql)
-        .function("lock_session", argv_cmd(&j.source_psql).args(["-A", "-t"]))
+        .set("pending", &j.pending)
+        // Ends at once when the lock cannot be taken (held by a backup), instead of going on to
+        // wait for the release.
+        .function(
+            "lock_session",
+            argv_cmd(&j.source_psql).args(["-A", "-t", "-v", "ON_ERROR_STOP=1"]),
+        )
         .function("dumpall", argv_cmd(&j.dumpall))
         .function("restore_start", argv_cmd(&j.restore_start))
         .function("restore", argv_cmd(&j.psql).args(["-f", "-"]))
@@ -242,6 +248,8 @@ pub fn join_node(j: &crate::plan::step::JoinNode) -> Lines {
     }
     // Constant from here, over the variables and functions above (and loop indexes).
     lines = lines
+        // An earlier attempt may have left it running (in restore mode).
+        .raw("stop_it >/dev/null 2>&1 || true")
         .raw("rm -f \"$release\" \"$lockout\"")
         .raw("printf '%s\\n' \"$lock_sql\" \"$wait_line\" | lock_session >\"$lockout\" 2>&1 &")
         .raw("lockpid=$!")
@@ -285,7 +293,10 @@ pub fn join_node(j: &crate::plan::step::JoinNode) -> Lines {
              with another coordinator failed'"
         ));
     }
-    lines.raw("release").raw("echo \"catalog copied from $dump_from\"")
+    lines
+        .raw("rm -f \"$pending\" || fail 'removing the join marker failed'")
+        .raw("release")
+        .raw("echo \"catalog copied from $dump_from\"")
 }
 
 /// Through a coordinator (`r.psql`, reading SQL from stdin): count the table's rows, `ALTER
