@@ -287,10 +287,14 @@ pub fn join_node(j: &crate::plan::step::JoinNode) -> Lines {
             .set("marker", marker)
             .raw("touch \"$marker\" || fail 'writing the redistribution marker failed'");
     }
+    // Tried for up to 30 s: a coordinator may be restarting (an X2 coordinator can crash and
+    // recover under a pool reload while a client runs DDL).
     for i in 0..j.peers.len() {
         lines = lines.raw(&format!(
-            "printf '%s' \"$peer_sql_{i}\" | peer_{i} >/dev/null 2>&1 || fail 'registering it \
-             with another coordinator failed'"
+            "n=0; until printf '%s' \"$peer_sql_{i}\" | peer_{i} >\"$d.pgxc-deploy-peer.out\" \
+             2>&1; do n=$((n+1)); [ $n -ge 30 ] && fail \"registering it with another coordinator \
+             failed: $(tail -n 2 \"$d.pgxc-deploy-peer.out\" | tr '\\n' ' ')\"; sleep 1; done; \
+             rm -f \"$d.pgxc-deploy-peer.out\"",
         ));
     }
     lines
