@@ -180,6 +180,10 @@ pub struct PlanArgs {
     /// (terraform's `-detailed-exitcode`), for scripts and CI.
     #[arg(long)]
     pub detailed_exitcode: bool,
+
+    /// Print one JSON object per step and line, then a summary object (docs/json.md).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -403,5 +407,9 @@ pub enum LabCommand {
     Status {
         #[arg(long, default_value = crate::lab::DEFAULT_DIR)]
         dir: PathBuf,
+
+        /// One JSON object per host and line (`host`, `address`, `port`, `pid`, `running`).
+        #[arg(long)]
+        json: bool,
     },
 }

@@ -35,6 +35,11 @@ fn postgresql_flavor_deploys_streams_reapplies_as_a_no_op_and_reloads_a_changed_
     assert!(text(&out.stdout).ends_with(": valid (3 host(s), 6 node(s))\n"), "{}", shown(&out));
     let out = pgxc(&["plan", "--detailed-exitcode", &inv]);
     assert_eq!(out.status.code(), Some(2), "{}", shown(&out));
+    let lines = json_lines(&pgxc(&["plan", "--json", &inv]).stdout);
+    let summary = &lines.last().unwrap()["summary"];
+    assert_eq!(summary["pending"], true, "{lines:?}");
+    assert_eq!(summary["steps"].as_u64().unwrap() as usize, lines.len() - 1);
+    assert!(lines.iter().any(|l| l["action"] == "init" && l["node"] == "pg1"), "{lines:?}");
 
     let out = apply(&inv);
     assert!(out.status.success(), "apply:\n{}{}", text(&out.stdout), text(&out.stderr));
@@ -42,6 +47,9 @@ fn postgresql_flavor_deploys_streams_reapplies_as_a_no_op_and_reloads_a_changed_
     let psql = lab_psql("pgtest");
     let out = pgxc(&["plan", "--detailed-exitcode", &inv]);
     assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    let lines = json_lines(&pgxc(&["plan", "--json", &inv]).stdout);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["summary"]["pending"], false, "{lines:?}");
     let out = pgxc(&["plan", &inv]);
     assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
     // An invalid inventory: 2 for validate (as for every command), 1 with --detailed-exitcode.

@@ -29,6 +29,10 @@ fn lab_status_lists_running_hosts_and_hosts_toml_is_an_inventory() {
     assert!(out.status.success(), "{}", text(&out.stdout));
     let stdout = text(&out.stdout);
     assert_eq!(stdout.lines().filter(|l| l.ends_with("running")).count(), LAB_HOSTS, "{stdout}");
+    let out = pgxc(&["lab", "status", "--dir", LAB_DIR, "--json"]);
+    let rows = json_lines(&out.stdout);
+    assert_eq!(rows.len(), LAB_HOSTS, "{}", text(&out.stdout));
+    assert!(rows.iter().all(|r| r["running"] == true && r["port"] == LAB_PORT), "{rows:?}");
 
     let hosts = lab.join("hosts.toml").display().to_string();
     let out = pgxc(&["exec", &hosts, "--on", "h[1-2]", "-b", "--", "echo", "hi"]);

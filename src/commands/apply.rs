@@ -8,13 +8,13 @@ use crate::ops::{Session, apply, cluster};
 
 use super::{Error, Status, fleet};
 
-pub async fn run(args: ApplyArgs, dry_run: bool) -> Result<Status, Error> {
+pub async fn run(args: ApplyArgs, dry_run: bool, json: bool) -> Result<Status, Error> {
     let started = Instant::now();
     let (inv, roles) = cluster::load_readding(&args.inventory)?;
     let (local, layout) = apply::prepare(&inv).await?;
     let fleet = fleet::fleet(&inv, &args.ssh)?;
     let session = Session::with_layout(&args.inventory, inv, fleet, args.ssh.forks, layout).await?;
-    let done = apply::apply(&session, roles, local, dry_run, started).await;
+    let done = apply::apply(&session, roles, local, apply::Mode { dry_run, json }, started).await;
     session.close().await;
     done
 }

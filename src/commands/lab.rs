@@ -17,9 +17,12 @@ pub async fn run(cmd: LabCommand) -> Result<Status, Error> {
             let lab = lab::down(&dir, purge).await?;
             report::lab_down(&lab, &dir, &mut out)?;
         }
-        LabCommand::Status { dir } => {
+        LabCommand::Status { dir, json } => {
             let lab = lab::status(&dir)?;
-            report::lab_status(&lab, &mut out)?;
+            match json {
+                true => report::lab_status_json(&lab, &mut out)?,
+                false => report::lab_status(&lab, &mut out)?,
+            }
             if lab.hosts.iter().any(|h| !h.running) {
                 return Ok(Status::Failed);
             }

@@ -41,9 +41,9 @@ pub async fn run(cli: Cli) -> Result<Status, Error> {
 async fn dispatch(cli: Cli) -> Result<Status, Error> {
     match cli.command {
         Command::Exec(args) => exec::run(args).await,
-        Command::Apply(args) => apply::run(args, false).await,
+        Command::Apply(args) => apply::run(args, false, false).await,
         Command::Plan(args) => {
-            let status = apply::run(args.apply, true).await?;
+            let status = apply::run(args.apply, true, args.json).await?;
             Ok(match status {
                 Status::Pending if !args.detailed_exitcode => Status::Ok,
                 status => status,

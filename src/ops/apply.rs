@@ -66,13 +66,21 @@ pub async fn prepare(inv: &Inventory) -> Result<(Local, Layout), Error> {
 /// Make the cluster of `s` (its inventory with the roles file's swaps applied, `roles`) match
 /// the inventory, or (`dry_run`) print the plan; see the module doc. `started`: when the
 /// command started, for the last line.
+/// Apply, or (`dry_run`) plan; `json`: the plan as JSON lines.
+#[derive(Debug, Clone, Copy)]
+pub struct Mode {
+    pub dry_run: bool,
+    pub json: bool,
+}
+
 pub async fn apply(
     s: &Session,
     mut roles: Roles,
     local: Local,
-    dry_run: bool,
+    mode: Mode,
     started: Instant,
 ) -> Result<Status, Error> {
+    let dry_run = mode.dry_run;
     let (renderer, layout) = (&s.renderer, &s.layout);
     // Datanodes marked `state = "removed"` are probed (with the rest of `s.inv`) and taken out.
     let (live, _) = s.inv.without_removed();
@@ -140,7 +148,7 @@ pub async fn apply(
         archive,
         password: password.as_ref().map(|s| (s, inv.cluster.os_user.as_str())),
     };
-    let job = Job { s, dry_run, started, hosts: &hosts, nodes: &nodes, retiring: &retiring };
+    let job = Job { s, mode, started, hosts: &hosts, nodes: &nodes, retiring: &retiring };
     let status = converge(&job, inputs, first).await;
     if let Some(lock) = lock {
         lock.release().await;
@@ -202,7 +210,7 @@ struct Inputs<'a> {
 /// Everything one apply (or plan) works with, prepared before any host is contacted.
 struct Job<'a> {
     s: &'a Session,
-    dry_run: bool,
+    mode: Mode,
     started: Instant,
     hosts: &'a [DesiredHost],
     nodes: &'a [DesiredNode],
@@ -217,7 +225,8 @@ async fn converge(
     inputs: Inputs<'_>,
     first: Option<observe::Facts>,
 ) -> Result<Status, Error> {
-    let Job { s, dry_run, started, hosts, nodes, retiring } = *job;
+    let Job { s, mode, started, hosts, nodes, retiring } = *job;
+    let dry_run = mode.dry_run;
     let (inv, fleet, envs, layout) = (&s.inv, &s.fleet, &s.envs, &s.layout);
     let mut err = std::io::stderr();
     let first = match first {
@@ -244,6 +253,9 @@ async fn converge(
     let mut out = std::io::stdout();
     if !plan.refused.is_empty() {
         report::plan_refused(&plan.refused, &mut err)?;
+        if mode.json {
+            report::plan_json(&plan, &inv.cluster.name, &[], &mut out)?;
+        }
         return Ok(Status::Failed);
     }
 
@@ -252,6 +264,11 @@ async fn converge(
             phase.steps.retain(|step| !unprobed.contains(&step.host));
         }
         plan.phases.retain(|phase| !phase.steps.is_empty());
+        if mode.json {
+            report::plan_json(&plan, &inv.cluster.name, &unprobed, &mut out)?;
+            let pending = if plan.is_empty() { Status::Ok } else { Status::Pending };
+            return Ok(if unprobed.is_empty() { pending } else { Status::Failed });
+        }
         report::plan(&plan, &mut out)?;
         if !unprobed.is_empty() {
             report::plan_partial(&unprobed, &mut out)?;
@@ -584,7 +601,14 @@ mod orchestration {
         script: impl FnOnce(&scripted::Scripted),
     ) -> Ran {
         let op = async |s: &Session, _: &mut Vec<u8>| {
-            apply(s, Roles::default(), local(), false, Instant::now()).await
+            apply(
+                s,
+                Roles::default(),
+                local(),
+                Mode { dry_run: false, json: false },
+                Instant::now(),
+            )
+            .await
         };
         scripted::run(inv, world, script, op).await
     }

@@ -271,6 +271,34 @@ impl Plan {
     }
 }
 
+impl Action {
+    /// The action's name in `plan --json` (snake case, stable).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::Build { .. } => "build",
+            Action::ShipInstall { .. } => "ship_install",
+            Action::WritePassfile { .. } => "write_passfile",
+            Action::SetPassword { .. } => "set_password",
+            Action::Init { .. } => "init",
+            Action::WriteFile { .. } => "write_file",
+            Action::Start { .. } => "start",
+            Action::Stop { .. } => "stop",
+            Action::KillLeftovers { .. } => "kill_leftovers",
+            Action::RemoveFile { .. } => "remove_file",
+            Action::Remove { .. } => "remove",
+            Action::Promote { .. } => "promote",
+            Action::Check { .. } => "check",
+            Action::Reload { .. } => "reload",
+            Action::Restart { .. } => "restart",
+            Action::Await { .. } => "await",
+            Action::Register { .. } => "register",
+            Action::Rejoin(_) => "rejoin",
+            Action::JoinNode(_) => "join",
+            Action::Redistribute(_) => "redistribute",
+        }
+    }
+}
+
 impl fmt::Display for Step {
     /// One line: `dn1 on h2: start`, `h1: install (fingerprint 1a2b3c4d)`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

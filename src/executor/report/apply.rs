@@ -30,6 +30,46 @@ pub fn valid(path: &Path, hosts: usize, nodes: usize, out: &mut dyn Write) -> io
     writeln!(out, "{}: valid ({hosts} host(s), {nodes} node(s))", path.display())
 }
 
+/// `plan --json`: one object per step (`phase`, `host`, `node`, `action`, `text`, and for a
+/// file's change its `diff`), then `{"summary": ...}` (docs/json.md).
+pub fn plan_json(
+    plan: &Plan,
+    cluster: &str,
+    unreachable: &[String],
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    for phase in &plan.phases {
+        for step in &phase.steps {
+            let mut line = serde_json::json!({
+                "phase": phase.name,
+                "host": step.host,
+                "node": step.node.as_ref().map(|n| n.to_string()),
+                "action": step.action.kind(),
+                "text": step.to_string(),
+            });
+            if let crate::plan::step::Action::WriteFile { data_dir, file, old } = &step.action {
+                let path = format!("{data_dir}/{}", file.name);
+                let diff =
+                    similar::TextDiff::from_lines(old.as_deref().unwrap_or(""), &file.content);
+                line["diff"] = diff.unified_diff().header(&path, &path).to_string().into();
+            }
+            writeln!(out, "{line}")?;
+        }
+    }
+    let summary = serde_json::json!({
+        "summary": {
+            "cluster": cluster,
+            "steps": plan.step_count(),
+            "phases": plan.phases.len(),
+            "pending": !plan.is_empty(),
+            "refused": plan.refused,
+            "unreachable": unreachable,
+        }
+    });
+    writeln!(out, "{summary}")?;
+    out.flush()
+}
+
 /// Why apply must not run (nothing was changed), each a sentence that says what to do.
 pub fn plan_refused(refused: &[String], err: &mut dyn Write) -> io::Result<()> {
     writeln!(err, "error: apply refuses to run; nothing was changed:")?;

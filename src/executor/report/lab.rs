@@ -32,3 +32,18 @@ pub fn lab_status(lab: &Lab, out: &mut dyn Write) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// `lab status --json`: one object per host, one per line.
+pub fn lab_status_json(lab: &Lab, out: &mut dyn Write) -> io::Result<()> {
+    for h in &lab.hosts {
+        let line = serde_json::json!({
+            "host": h.name,
+            "address": h.address,
+            "port": h.port,
+            "pid": h.pid,
+            "running": h.running,
+        });
+        writeln!(out, "{line}")?;
+    }
+    Ok(())
+}
