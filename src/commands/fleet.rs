@@ -54,10 +54,12 @@ fn endpoint(host: &Host, config: &HostConfig, args: &SshArgs, local_user: &str) 
         (_, Some(user)) => user,
         (user, None) => user.clone().unwrap_or_else(|| local_user.to_string()),
     };
-    let learn = match config.strict_host_key_checking {
-        Some(StrictHostKeyChecking::AcceptNew | StrictHostKeyChecking::No) => true,
-        _ => args.accept_new,
-    };
+    // StrictHostKeyChecking no learns unknown keys too; a changed key is refused whatever it says.
+    let learn = args.accept_new
+        || matches!(
+            config.strict_host_key_checking,
+            Some(StrictHostKeyChecking::AcceptNew | StrictHostKeyChecking::No)
+        );
     let known_hosts = match (&config.user_known_hosts_files, written.known_hosts) {
         (Some(files), false) if !files.is_empty() => files[0].clone(),
         _ => ssh.known_hosts.clone(),

@@ -494,46 +494,67 @@ impl std::fmt::Display for Jump {
     }
 }
 
-/// Parse a ProxyJump value: comma-separated `[user@]host[:port]` hops (IPv6 addresses in
-/// brackets, `[::1]:2222`), or `none` (no hop).
+/// Parse a ProxyJump value as OpenSSH does: comma-separated hops ([`parse_jump`]), or `none`
+/// (no hop). The inventory's `proxy_jump` and the OpenSSH client configuration's ProxyJump both
+/// come through here.
 pub fn parse_jumps(text: &str) -> Result<Vec<Jump>, String> {
-    if text.trim() == "none" {
+    if text.eq_ignore_ascii_case("none") {
         return Ok(Vec::new());
     }
-    text.split(',')
-        .map(|hop| {
-            let hop = hop.trim();
-            let (user, rest) = match hop.rsplit_once('@') {
-                Some((user, rest)) if !user.is_empty() => (Some(user.to_string()), rest),
-                Some(_) => return Err(format!("`{hop}`: empty user before `@`")),
-                None => (None, hop),
-            };
-            let (host, port) = if let Some(inner) = rest.strip_prefix('[') {
-                let (host, after) =
-                    inner.split_once(']').ok_or_else(|| format!("`{hop}`: no closing `]`"))?;
-                match after.strip_prefix(':') {
-                    Some(port) => (host, Some(port)),
-                    None if after.is_empty() => (host, None),
-                    None => return Err(format!("`{hop}`: `{after}` after `]`")),
-                }
-            } else {
-                match rest.split_once(':') {
-                    Some((host, port)) => (host, Some(port)),
-                    None => (rest, None),
-                }
-            };
-            if host.is_empty() || host.contains(char::is_whitespace) {
-                return Err(format!("`{hop}`: no host"));
+    text.split(',').map(|hop| parse_jump(hop).map_err(|why| format!("`{hop}`: {why}"))).collect()
+}
+
+/// One hop: `[user@]host[:port]` (an IPv6 address in brackets, `[::1]:2222`) or
+/// `ssh://[user@]host[:port]` (OpenSSH's misc.c parse_user_host_port and parse_uri; connection
+/// parameters after `;` are ignored, as ssh does). `Err`: what is wrong with it.
+pub fn parse_jump(hop: &str) -> Result<Jump, String> {
+    let bad = |why: &str| Err(why.to_string());
+    if hop.is_empty() || hop.contains([' ', '\t']) {
+        return bad("no host, or blanks in it");
+    }
+    let (user, rest) = match hop.strip_prefix("ssh://") {
+        Some(uri) => {
+            let uri = uri.strip_suffix('/').unwrap_or(uri);
+            match uri.split_once('@') {
+                Some((user, rest)) => (Some(user.split(';').next().unwrap_or_default()), rest),
+                None => (None, uri),
             }
-            let port = match port {
-                Some(p) => Some(p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| {
-                    format!("`{hop}`: port `{p}` is not a number from 1 to 65535")
-                })?),
-                None => None,
+        }
+        None => match hop.rsplit_once('@') {
+            Some((user, rest)) => (Some(user), rest),
+            None => (None, hop),
+        },
+    };
+    if user == Some("") {
+        return bad("empty user before `@`");
+    }
+    let (host, port) = match rest.strip_prefix('[') {
+        Some(bracketed) => {
+            let Some((host, after)) = bracketed.split_once(']') else {
+                return bad("no closing `]`");
             };
-            Ok(Jump { user, host: host.to_string(), port })
-        })
-        .collect()
+            match (after, after.strip_prefix(':')) {
+                ("", _) => (host, None),
+                (_, Some(port)) => (host, Some(port)),
+                (after, None) => return bad(&format!("`{after}` after `]`")),
+            }
+        }
+        None => match rest.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (rest, None),
+        },
+    };
+    if host.is_empty() || host.contains('/') {
+        return bad("no host");
+    }
+    let port = match port {
+        None | Some("") => None,
+        Some(p) => match p.parse::<u16>().ok().filter(|p| *p != 0) {
+            Some(p) => Some(p),
+            None => return bad(&format!("port `{p}` is not a number from 1 to 65535")),
+        },
+    };
+    Ok(Jump { user: user.map(str::to_string), host: host.to_string(), port })
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -646,7 +667,7 @@ mod tests {
         };
         assert_eq!(parse_jumps("bastion").unwrap(), [hop(None, "bastion", None)]);
         assert_eq!(
-            parse_jumps("ops@gw1:2222, [::1]:2200,root@[fe80::1]").unwrap(),
+            parse_jumps("ops@gw1:2222,[::1]:2200,ssh://root@[fe80::1]/").unwrap(),
             [
                 hop(Some("ops"), "gw1", Some(2222)),
                 hop(None, "::1", Some(2200)),
@@ -660,6 +681,7 @@ mod tests {
             ("@gw", "empty user"),
             ("[::1", "no closing"),
             ("a,,b", "no host"),
+            ("a, b", "blanks"),
         ] {
             let err = parse_jumps(bad).unwrap_err();
             assert!(err.contains(why), "{bad}: {err}");

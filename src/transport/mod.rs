@@ -101,6 +101,8 @@ pub struct Session {
     kex: String,
     /// The jump host's session this one runs through, kept open as long as this one.
     _via: Option<Arc<Session>>,
+    /// The ProxyCommand whose stdin and stdout carry it, killed with the session.
+    _proxy: Option<tokio::process::Child>,
 }
 
 /// A keepalive is sent after this long without a word from the host (OpenSSH's
@@ -135,6 +137,7 @@ impl Session {
         addr: &str,
         via: Option<Arc<Session>>,
     ) -> Result<Session, ErrorKind> {
+        let mut proxy = None;
         let (mut handle, kex) = match &via {
             None if ep.proxy_command.is_some() => {
                 let command = ep.proxy_command.as_deref().unwrap_or_default();
@@ -151,9 +154,9 @@ impl Session {
                 let (Some(stdout), Some(stdin)) = (child.stdout.take(), child.stdin.take()) else {
                     unreachable!("piped above")
                 };
-                // The child lives as long as the stream: dropping it would kill the command.
-                let stream = ProxyStream { io: tokio::io::join(stdout, stdin), _child: child };
-                Session::handshake(ep, addr, stream).await?
+                // The session keeps the child: dropping it would kill the command.
+                proxy = Some(child);
+                Session::handshake(ep, addr, tokio::io::join(stdout, stdin)).await?
             }
             None => {
                 let tcp = tokio::net::TcpStream::connect(addr).await.map_err(|e| {
@@ -177,7 +180,7 @@ impl Session {
         auth::authenticate(&mut handle, ep, addr).await?;
         let through = via.as_ref().map(|v| v.endpoint.name.as_str()).unwrap_or("");
         tracing::info!(host = %ep.name, addr, kex = %kex, user = %ep.user, via = through, "connected");
-        Ok(Session { endpoint: ep.clone(), handle, kex, _via: via })
+        Ok(Session { endpoint: ep.clone(), handle, kex, _via: via, _proxy: proxy })
     }
 
     /// The SSH handshake over `stream`, host key checked: the handle, not yet authenticated,
@@ -373,46 +376,6 @@ impl Session {
     /// Close the connection politely.
     pub async fn close(&self) {
         let _ = self.handle.disconnect(russh::Disconnect::ByApplication, "", "en").await;
-    }
-}
-
-/// A ProxyCommand's stdout and stdin as one stream, with the command it comes from.
-struct ProxyStream {
-    io: tokio::io::Join<tokio::process::ChildStdout, tokio::process::ChildStdin>,
-    _child: tokio::process::Child,
-}
-
-impl tokio::io::AsyncRead for ProxyStream {
-    fn poll_read(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.io).poll_read(cx, buf)
-    }
-}
-
-impl tokio::io::AsyncWrite for ProxyStream {
-    fn poll_write(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.io).poll_write(cx, buf)
-    }
-
-    fn poll_flush(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }
 

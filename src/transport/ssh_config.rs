@@ -525,55 +525,12 @@ fn jumps(value: &str) -> Result<Vec<Jump>, String> {
     if value.eq_ignore_ascii_case("none") {
         return Ok(Vec::new());
     }
-    value
-        .split(',')
-        .map(|hop| {
-            jump(hop)
-                .ok_or_else(|| format!("bad ProxyJump hop `{hop}` (expected [user@]host[:port])"))
+    let hop = |hop: &str| {
+        crate::inventory::parse_jump(hop).map_err(|why| {
+            format!("bad ProxyJump hop `{hop}` (expected [user@]host[:port]): {why}")
         })
-        .collect()
-}
-
-/// One hop (misc.c parse_user_host_port, or parse_uri for `ssh://`).
-fn jump(hop: &str) -> Option<Jump> {
-    if hop.is_empty() || hop.contains([' ', '\t']) {
-        return None;
-    }
-    let (user, rest) = match hop.strip_prefix("ssh://") {
-        Some(uri) => {
-            let uri = uri.strip_suffix('/').unwrap_or(uri);
-            match uri.split_once('@') {
-                // Connection parameters after `;` are ignored, as ssh does.
-                Some((user, rest)) => (Some(user.split(';').next().unwrap_or_default()), rest),
-                None => (None, uri),
-            }
-        }
-        None => match hop.rsplit_once('@') {
-            Some((user, rest)) => (Some(user), rest),
-            None => (None, hop),
-        },
     };
-    if user == Some("") {
-        return None;
-    }
-    let (host, port) = match rest.strip_prefix('[') {
-        Some(bracketed) => {
-            let (host, after) = bracketed.split_once(']')?;
-            (host, if after.is_empty() { None } else { Some(after.strip_prefix(':')?) })
-        }
-        None => match rest.split_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (rest, None),
-        },
-    };
-    if host.is_empty() || host.contains('/') {
-        return None;
-    }
-    let port = match port {
-        None | Some("") => None,
-        Some(port) => Some(port.parse::<u16>().ok().filter(|p| *p != 0)?),
-    };
-    Some(Jump { user: user.map(str::to_string), host: host.to_string(), port })
+    value.split(',').map(hop).collect()
 }
 
 impl File {
