@@ -56,6 +56,24 @@ impl Cli {
     pub fn detailed_exitcode(&self) -> bool {
         matches!(&self.command, Command::Plan(p) if p.detailed_exitcode)
     }
+
+    /// The command's name and whether it reports in JSON events (`--json` of apply and the
+    /// operations; plan, status, exec and lab status print their own JSON).
+    pub fn json_events(&self) -> Option<&'static str> {
+        let (name, json) = match &self.command {
+            Command::Apply(a) => ("apply", a.json),
+            Command::Start(a) => ("start", a.json),
+            Command::Stop(a) => ("stop", a.target.json),
+            Command::Restart(a) => ("restart", a.target.json),
+            Command::Clean(a) => ("clean", a.json),
+            Command::Failover(a) => ("failover", a.json),
+            Command::Degrade(a) => ("degrade", a.json),
+            Command::Switchover(a) => ("switchover", a.pair.json),
+            Command::Remove(a) => ("remove", a.json),
+            _ => return None,
+        };
+        json.then_some(name)
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -167,6 +185,22 @@ pub struct ApplyArgs {
     /// The inventory file (TOML).
     pub inventory: PathBuf,
 
+    /// Limit the change to these nodes (Ansible's --limit), as `exec --on` selects them: steps
+    /// on other nodes are left for a later apply. What cannot be limited (registering a new
+    /// node on every coordinator) still runs, and the plan says so.
+    #[arg(long, value_name = "SELECTOR")]
+    pub on: Option<String>,
+
+    /// Leave out what this selector selects.
+    #[arg(short = 'x', long, value_name = "SELECTOR")]
+    pub exclude: Option<String>,
+
+    /// Print one JSON object per line on stdout (docs/json.md): for plan, one per step and a
+    /// summary; for apply, one per finished step, notes, and a summary. The lines for people
+    /// go to stderr.
+    #[arg(long)]
+    pub json: bool,
+
     #[command(flatten)]
     pub ssh: SshArgs,
 }
@@ -180,10 +214,6 @@ pub struct PlanArgs {
     /// (terraform's `-detailed-exitcode`), for scripts and CI.
     #[arg(long)]
     pub detailed_exitcode: bool,
-
-    /// Print one JSON object per step and line, then a summary object (docs/json.md).
-    #[arg(long)]
-    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -240,6 +270,11 @@ pub struct LifecycleArgs {
     /// Default: every node.
     #[arg(long, value_name = "SELECTOR")]
     pub on: Option<String>,
+
+    /// Print one JSON object per finished step and line on stdout, then a summary object
+    /// (docs/json.md); the lines for people go to stderr.
+    #[arg(long)]
+    pub json: bool,
 
     #[command(flatten)]
     pub ssh: SshArgs,
@@ -300,6 +335,11 @@ pub struct CleanArgs {
     #[arg(long)]
     pub yes: bool,
 
+    /// Print one JSON object per finished step and line on stdout, then a summary object
+    /// (docs/json.md); the lines for people go to stderr.
+    #[arg(long)]
+    pub json: bool,
+
     #[command(flatten)]
     pub ssh: SshArgs,
 }
@@ -321,6 +361,11 @@ pub struct FailoverArgs {
     /// Do it without asking (without a terminal to ask on, failover refuses to run without it).
     #[arg(short = 'y', long)]
     pub yes: bool,
+
+    /// Print one JSON object per finished step and line on stdout, then a summary object
+    /// (docs/json.md); the lines for people go to stderr.
+    #[arg(long)]
+    pub json: bool,
 
     #[command(flatten)]
     pub ssh: SshArgs,
@@ -345,6 +390,11 @@ pub struct PairArgs {
     /// The datanode (or its standby's name).
     pub node: String,
 
+    /// Print one JSON object per finished step and line on stdout, then a summary object
+    /// (docs/json.md); the lines for people go to stderr.
+    #[arg(long)]
+    pub json: bool,
+
     #[command(flatten)]
     pub ssh: SshArgs,
 }
@@ -356,6 +406,11 @@ pub struct RemoveArgs {
 
     /// The coordinator to remove.
     pub node: String,
+
+    /// Print one JSON object per finished step and line on stdout, then a summary object
+    /// (docs/json.md); the lines for people go to stderr.
+    #[arg(long)]
+    pub json: bool,
 
     #[command(flatten)]
     pub ssh: SshArgs,

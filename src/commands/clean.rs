@@ -12,7 +12,7 @@ pub async fn run(args: CleanArgs) -> Result<Status, Error> {
     let inv = cluster::load(&args.inventory)?;
     let fleet = fleet::fleet(&inv, &args.ssh)?;
     let session = Session::open(&args.inventory, inv, fleet, args.ssh.forks).await?;
-    let out = &mut std::io::stdout();
+    let out = &mut crate::executor::report::people();
     let mut done = clean::clean(&session, args.yes, started, out).await;
     // On a terminal, the listing is followed by the question (patronictl's habit).
     if !args.yes

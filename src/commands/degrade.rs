@@ -14,7 +14,13 @@ pub async fn run(args: PairArgs) -> Result<Status, Error> {
     degrade::pair_of(&inv, &args.node)?;
     let fleet = fleet::fleet(&inv, &args.ssh)?;
     let session = Session::open(&args.inventory, inv, fleet, args.ssh.forks).await?;
-    let done = degrade::degrade_pair(&session, &args.node, started, &mut std::io::stdout()).await;
+    let done = degrade::degrade_pair(
+        &session,
+        &args.node,
+        started,
+        &mut crate::executor::report::people(),
+    )
+    .await;
     session.close().await;
     done
 }

@@ -21,7 +21,7 @@ pub async fn run(args: FailoverArgs) -> Result<Status, Error> {
     super::confirm(&what, args.yes)?;
     let fleet = fleet::fleet(&inv, &args.ssh)?;
     let session = Session::open(&args.inventory, inv, fleet, args.ssh.forks).await?;
-    let out = &mut std::io::stdout();
+    let out = &mut crate::executor::report::people();
     let done = if gtm {
         gtm::handover(&session, gtm::Kind::Failover, started, out).await
     } else {

@@ -32,7 +32,7 @@ async fn run(args: LifecycleArgs, direction: Direction) -> Result<Status, Error>
     let fleet = fleet::fleet(&inv, &args.ssh)?;
     let session = Session::open(&args.inventory, inv, fleet, args.ssh.forks).await?;
     let on = args.on.as_deref();
-    let mut out = std::io::stdout();
+    let mut out = crate::executor::report::people();
     let done = lifecycle::start_stop(&session, on, direction, started, &mut out).await;
     session.close().await;
     done

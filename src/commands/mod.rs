@@ -24,18 +24,31 @@ mod switchover;
 mod validate;
 
 use crate::cli::{Cli, Command};
+use crate::executor::report;
 pub use crate::ops::{Error, Status};
 
 /// Run the subcommand the user asked for.
 pub async fn run(cli: Cli) -> Result<Status, Error> {
+    let started = std::time::Instant::now();
+    let events = cli.json_events();
+    if events.is_some() {
+        report::json_events();
+    }
     // Ctrl-C is how `status --watch` ends: its status is the last refresh's.
     let watch = matches!(&cli.command, Command::Status(_));
-    let status = dispatch(cli).await?;
     // Work that Ctrl-C kept from starting was reported as not started.
-    Ok(match status {
+    let done = dispatch(cli).await.map(|status| match status {
         Status::Failed if !watch && crate::interrupt::interrupted() => Status::Interrupted,
         status => status,
-    })
+    });
+    if let Some(command) = events {
+        let (code, error) = match &done {
+            Ok(status) => (status.code(), None),
+            Err(e) => (e.exit_status().code(), Some(crate::errors::chain(e))),
+        };
+        report::json_summary(command, code, error.as_deref(), started.elapsed());
+    }
+    done
 }
 
 async fn dispatch(cli: Cli) -> Result<Status, Error> {
@@ -43,7 +56,8 @@ async fn dispatch(cli: Cli) -> Result<Status, Error> {
         Command::Exec(args) => exec::run(args).await,
         Command::Apply(args) => apply::run(args, false, false).await,
         Command::Plan(args) => {
-            let status = apply::run(args.apply, true, args.json).await?;
+            let json = args.apply.json;
+            let status = apply::run(args.apply, true, json).await?;
             Ok(match status {
                 Status::Pending if !args.detailed_exitcode => Status::Ok,
                 status => status,
@@ -79,7 +93,7 @@ fn confirm(what: &str, yes: bool) -> Result<(), Error> {
             "{what}: confirm with --yes (there is no terminal to ask on); nothing was changed"
         )));
     }
-    crate::executor::report::ask(&format!("{what}?"), &mut std::io::stderr())?;
+    report::ask(&format!("{what}?"), &mut std::io::stderr())?;
     let mut answer = String::new();
     std::io::stdin().read_line(&mut answer)?;
     match answer.trim().to_ascii_lowercase().as_str() {

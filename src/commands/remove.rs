@@ -14,7 +14,8 @@ pub async fn run(args: RemoveArgs) -> Result<Status, Error> {
     remove::precheck(&inv, &roles::load(&args.inventory)?, &args.node)?;
     let fleet = fleet::fleet(&inv, &args.ssh)?;
     let session = Session::open(&args.inventory, inv, fleet, args.ssh.forks).await?;
-    let done = remove::remove(&session, &args.node, started, &mut std::io::stdout()).await;
+    let done =
+        remove::remove(&session, &args.node, started, &mut crate::executor::report::people()).await;
     session.close().await;
     done
 }

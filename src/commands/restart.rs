@@ -22,7 +22,7 @@ pub async fn run(args: RestartArgs) -> Result<Status, Error> {
         switchover: args.switchover,
         switch_back: args.switch_back,
     };
-    let mut out = std::io::stdout();
+    let mut out = crate::executor::report::people();
     if restart::nothing_to_do(&inv, &now, &roles, &opts, &mut out)? {
         return Ok(Status::Ok);
     }

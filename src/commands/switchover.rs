@@ -20,7 +20,7 @@ pub async fn run(args: SwitchoverArgs) -> Result<Status, Error> {
     super::confirm(&what, yes)?;
     let fleet = fleet::fleet(&inv, &args.ssh)?;
     let session = Session::open(&args.inventory, inv, fleet, args.ssh.forks).await?;
-    let out = &mut std::io::stdout();
+    let out = &mut crate::executor::report::people();
     let done = if gtm {
         gtm::handover(&session, gtm::Kind::Switchover, started, out).await
     } else {

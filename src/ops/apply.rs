@@ -163,7 +163,7 @@ pub async fn apply(
             );
             Error::Unrecorded { done, source }
         })?;
-        report::rebuilt(&path, &rebuilt(&nodes), &mut std::io::stdout())?;
+        report::rebuilt(&path, &rebuilt(&nodes), &mut report::people())?;
     }
     status
 }
@@ -250,7 +250,7 @@ async fn converge(
     }
     let mut plan = plan(hosts, nodes, retiring, &facts);
     table_sizes(s, &mut plan).await;
-    let mut out = std::io::stdout();
+    let mut out = report::people();
     if !plan.refused.is_empty() {
         report::plan_refused(&plan.refused, &mut err)?;
         if mode.json {

@@ -19,11 +19,13 @@ use crate::plan::step::{Action, Plan, Step};
 use crate::transport::ExitStatus;
 
 mod apply;
+mod events;
 mod lab;
 mod ops;
 mod status;
 
 pub use apply::*;
+pub use events::{People, json_events, json_summary, people};
 pub use lab::*;
 pub use ops::*;
 pub use status::*;
@@ -167,15 +169,18 @@ pub fn inventory_warnings(
 /// A long step's live progress (a build's stage), on stderr as it happens.
 pub fn build_stage(host: &str, stage: &str) {
     let _ = writeln!(io::stderr().lock(), "  ..    {host}: build: {stage}");
+    events::note(Some(host), None, &format!("build: {stage}"));
 }
 
 /// Something a running step found worth saying: `  ..    dn1 on h2: rewound with pg_rewind`.
 pub fn note(host: &str, node: &str, what: &str) {
     let _ = writeln!(io::stderr().lock(), "  ..    {node} on {host}: {what}");
+    events::note(Some(host), Some(node), what);
 }
 
 /// One finished step, as apply goes: `ok   dn1 on h2: start (1.2 s)`.
 pub fn progress(step: &Step, outcome: &Outcome, err: &mut dyn Write) -> io::Result<()> {
+    events::step(step, outcome);
     let secs = outcome.elapsed.as_secs_f64();
     match &outcome.result {
         Ok(_) => writeln!(err, "  ok    {step} ({secs:.1} s)"),
@@ -193,6 +198,7 @@ pub fn refused(operation: &str, subject: &str, why: &str, out: &mut dyn Write) -
 
 /// A risk the operation takes on, stated before it acts: `warning: ...`.
 pub fn warning(what: &str, out: &mut dyn Write) -> io::Result<()> {
+    events::note(None, None, &format!("warning: {what}"));
     writeln!(out, "warning: {what}")
 }
 
@@ -239,6 +245,7 @@ pub fn ask(question: &str, err: &mut dyn Write) -> io::Result<()> {
 
 /// `== NAME`: a phase of a command.
 pub fn phase_header(name: &str, out: &mut dyn Write) -> io::Result<()> {
+    events::phase(name);
     writeln!(out, "== {name}")
 }
 

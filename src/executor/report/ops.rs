@@ -23,6 +23,7 @@ pub fn tier_header(verb: &str, role: Role, out: &mut dyn Write) -> io::Result<()
 
 /// A node start or stop did not run a step for: `  ok    pg1 on h1: already running`.
 pub fn lifecycle_node(label: &str, mark: &str, what: &str, out: &mut dyn Write) -> io::Result<()> {
+    super::events::note(None, Some(label), &format!("{}: {what}", mark.trim()));
     writeln!(out, "  {mark:<4}  {label}: {what}")
 }
 
@@ -56,7 +57,9 @@ pub fn restarted(
     out: &mut dyn Write,
 ) -> io::Result<()> {
     let down = down.map(|d| format!(", down {:.1} s", d.as_secs_f64())).unwrap_or_default();
-    writeln!(out, "  ok    restarted {what} ({:.1} s{down})", elapsed.as_secs_f64())?;
+    let line = format!("restarted {what} ({:.1} s{down})", elapsed.as_secs_f64());
+    super::events::note(None, None, &line);
+    writeln!(out, "  ok    {line}")?;
     out.flush()
 }
 
@@ -67,7 +70,9 @@ pub fn not_back(
     err: &crate::executor::StepError,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    writeln!(out, "  FAIL  {what} did not come back ({:.1} s)", elapsed.as_secs_f64())?;
+    let line = format!("{what} did not come back ({:.1} s)", elapsed.as_secs_f64());
+    super::events::note(None, None, &format!("{line}: {}: {}", err.step, err.message()));
+    writeln!(out, "  FAIL  {line}")?;
     writeln!(out, "        {}: {}", err.step, err.message().replace('\n', "\n        "))?;
     out.flush()
 }
@@ -216,11 +221,13 @@ pub fn failed_over_before(
     path: &Path,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    writeln!(
+    said(
         out,
-        "{datanode} already failed over to {primary} (recorded in {}): pointing coordinators at \
-         it again and checking",
-        path.display()
+        format!(
+            "{datanode} already failed over to {primary} (recorded in {}): pointing coordinators at \
+             it again and checking",
+            path.display()
+        ),
     )
 }
 
@@ -231,10 +238,12 @@ pub fn failing_over_from(
     new: &NodeName,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    writeln!(
+    said(
         out,
-        "{old} serves {datanode} since a switchover (roles file) and {new} streams from it: \
-         failing over to {new}"
+        format!(
+            "{old} serves {datanode} since a switchover (roles file) and {new} streams from it: \
+             failing over to {new}"
+        ),
     )
 }
 
@@ -247,14 +256,16 @@ pub fn failed_over(
     elapsed: Duration,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    writeln!(
+    said(
         out,
-        "failover {datanode}: {} on {} ({address}:{}) is the primary; writes accepted {:.2} s \
-         after failover started",
-        new.name,
-        new.host,
-        new.port,
-        elapsed.as_secs_f64()
+        format!(
+            "failover {datanode}: {} on {} ({address}:{}) is the primary; writes accepted {:.2} s \
+             after failover started",
+            new.name,
+            new.host,
+            new.port,
+            elapsed.as_secs_f64()
+        ),
     )
 }
 
@@ -269,16 +280,18 @@ pub fn switched_over(
     elapsed: Duration,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    writeln!(
+    said(
         out,
-        "switchover {datanode}: {} on {} ({address}:{}) is the primary, {} streams from it; \
-         writes accepted {:.2} s after switchover started ({:.2} s in all)",
-        new.name,
-        new.host,
-        new.port,
-        old.name,
-        first_write.as_secs_f64(),
-        elapsed.as_secs_f64()
+        format!(
+            "switchover {datanode}: {} on {} ({address}:{}) is the primary, {} streams from it; \
+             writes accepted {:.2} s after switchover started ({:.2} s in all)",
+            new.name,
+            new.host,
+            new.port,
+            old.name,
+            first_write.as_secs_f64(),
+            elapsed.as_secs_f64()
+        ),
     )
 }
 
@@ -289,15 +302,17 @@ pub fn degraded(
     elapsed: Duration,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    writeln!(
+    said(
         out,
-        "degrade {}: synchronous replication off on {} on {} until {standby} streams again \
-         (then `pgxc-deploy apply` switches it back on); commits went through {:.2} s after \
-         degrade started",
-        primary.name,
-        primary.name,
-        primary.host,
-        elapsed.as_secs_f64()
+        format!(
+            "degrade {}: synchronous replication off on {} on {} until {standby} streams again \
+             (then `pgxc-deploy apply` switches it back on); commits went through {:.2} s after \
+             degrade started",
+            primary.name,
+            primary.name,
+            primary.host,
+            elapsed.as_secs_f64()
+        ),
     )
 }
 
@@ -307,11 +322,13 @@ pub fn degrading_streaming(
     primary: &NodeName,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    writeln!(
+    said(
         out,
-        "note: {} on {} streams from {primary}: its commits did not wait for a dead standby; \
-         degrading anyway (the next apply switches synchronous replication back on)",
-        standby.name, standby.host
+        format!(
+            "note: {} on {} streams from {primary}: its commits did not wait for a dead standby; \
+             degrading anyway (the next apply switches synchronous replication back on)",
+            standby.name, standby.host
+        ),
     )
 }
 
@@ -343,6 +360,12 @@ pub fn removed_file(path: &Path, out: &mut dyn Write) -> io::Result<()> {
 /// `clean` could not remove a file kept beside the inventory.
 pub fn not_removed_file(path: &Path, e: &io::Error, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "error: cannot remove {}: {e}; remove it by hand", path.display())
+}
+
+/// A result or a decision, for people and as a JSON note.
+fn said(out: &mut dyn Write, line: String) -> io::Result<()> {
+    super::events::note(None, None, &line);
+    writeln!(out, "{line}")
 }
 
 #[cfg(test)]
