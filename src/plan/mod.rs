@@ -9,7 +9,7 @@
 //!   compared with golden files (`tests/golden/render/`).
 //! - [`desired`] builds every node's desired files and commands; [`state`] holds what a host
 //!   looks like (read from what [`crate::remote::probe`] prints); [`diff`] compares the two into
-//!   a [`step::Plan`].
+//!   a [`step::Plan`]; [`limit`] cuts it down to the nodes `--on` selects.
 //! - For the commands that operate a deployed cluster: [`pair`] says which node of a datanode's
 //!   pair serves now; [`health`] judges the probe's facts
 //!   for `status` (running, streaming, pgxc_node, drift); [`lifecycle`] decides which node
@@ -31,6 +31,7 @@ pub mod failover;
 pub mod gtm;
 pub mod health;
 pub mod lifecycle;
+pub mod limit;
 pub mod pair;
 pub mod render;
 pub mod restart;
