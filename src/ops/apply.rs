@@ -16,6 +16,7 @@ use crate::observe;
 use crate::plan::desired::desired;
 use crate::plan::desired::{DesiredHost, DesiredNode};
 use crate::plan::diff::{self, plan};
+use crate::plan::limit::{self, Scope, Selection};
 use crate::plan::spread::{self, Retiring};
 use crate::plan::state::{HostFacts, disk_cause};
 use crate::plan::step::{Action, Phase, Plan, Step};
@@ -63,21 +64,34 @@ pub async fn prepare(inv: &Inventory) -> Result<(Local, Layout), Error> {
     Ok((Local { packing, build, password }, layout))
 }
 
+/// Apply, or (`dry_run`) plan; `json`: the plan as JSON lines; `on`: only for the nodes
+/// `--on`/`-x` select ([`limit`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Mode<'a> {
+    pub dry_run: bool,
+    pub json: bool,
+    pub on: Option<&'a Selection>,
+}
+
+/// What `--on` less `-x` select in `inv` (the inventory with its roles applied, removed
+/// datanodes included); `None` without either. Nothing selected is a usage error, as for exec.
+pub fn selection(
+    inv: &Inventory,
+    on: Option<&str>,
+    exclude: Option<&str>,
+) -> Result<Option<Selection>, Error> {
+    Selection::resolve(inv, on, exclude)
+        .map_err(|e| Error::Usage(format!("--on: {e}\n  hint: {}", e.hint())))
+}
+
 /// Make the cluster of `s` (its inventory with the roles file's swaps applied, `roles`) match
 /// the inventory, or (`dry_run`) print the plan; see the module doc. `started`: when the
 /// command started, for the last line.
-/// Apply, or (`dry_run`) plan; `json`: the plan as JSON lines.
-#[derive(Debug, Clone, Copy)]
-pub struct Mode {
-    pub dry_run: bool,
-    pub json: bool,
-}
-
 pub async fn apply(
     s: &Session,
     mut roles: Roles,
     local: Local,
-    mode: Mode,
+    mode: Mode<'_>,
     started: Instant,
 ) -> Result<Status, Error> {
     let dry_run = mode.dry_run;
@@ -131,8 +145,8 @@ pub async fn apply(
         Ok(retiring) => retiring,
         Err(e) => return give_up(lock, Err(Error::Usage(format!("templates: {e}")))).await,
     };
-    let rebuild = roles.to_rebuild();
-    for n in nodes.iter_mut().filter(|n| rebuild.contains(&n.name.as_str())) {
+    let rebuild: Vec<String> = roles.to_rebuild().into_iter().map(String::from).collect();
+    for n in nodes.iter_mut().filter(|n| rebuild.iter().any(|r| n.name == r.as_str())) {
         n.rejoin = true;
     }
     let rebuilds = !rebuild.is_empty();
@@ -149,11 +163,14 @@ pub async fn apply(
         password: password.as_ref().map(|s| (s, inv.cluster.os_user.as_str())),
     };
     let job = Job { s, mode, started, hosts: &hosts, nodes: &nodes, retiring: &retiring };
-    let status = converge(&job, inputs, first).await;
+    let mut scope = None;
+    let status = converge(&job, inputs, first, &mut scope).await;
     if let Some(lock) = lock {
         lock.release().await;
     }
-    if rebuilds && !dry_run && matches!(status, Ok(Status::Ok)) {
+    // Under --on, recorded only when every old primary to rebuild was in the selection.
+    let covered = scope.is_none_or(|scope| rebuild.iter().all(|n| scope.contains(n)));
+    if rebuilds && covered && !dry_run && matches!(status, Ok(Status::Ok)) {
         // Verified: every standby streams, the rebuilt old primaries included.
         roles.rebuilt();
         let path = inventory::roles::save(&s.path, &roles).map_err(|source| {
@@ -210,7 +227,7 @@ struct Inputs<'a> {
 /// Everything one apply (or plan) works with, prepared before any host is contacted.
 struct Job<'a> {
     s: &'a Session,
-    mode: Mode,
+    mode: Mode<'a>,
     started: Instant,
     hosts: &'a [DesiredHost],
     nodes: &'a [DesiredNode],
@@ -219,11 +236,13 @@ struct Job<'a> {
 }
 
 /// Probe, plan, and (unless a dry run) run the plan and verify.
-/// `first`: the hosts' facts when they were read already (under the lock).
+/// `first`: the hosts' facts when they were read already (under the lock). `scope`: set to
+/// what a limited apply changed and verified, when `--on` left steps out.
 async fn converge(
     job: &Job<'_>,
     inputs: Inputs<'_>,
     first: Option<observe::Facts>,
+    scope: &mut Option<Scope>,
 ) -> Result<Status, Error> {
     let Job { s, mode, started, hosts, nodes, retiring } = *job;
     let dry_run = mode.dry_run;
@@ -248,13 +267,27 @@ async fn converge(
     if !dry_run {
         cluster::remember_replication(&s.path, inv, &all_ok(&facts));
     }
-    let mut plan = plan(hosts, nodes, retiring, &facts);
+    let whole = plan(hosts, nodes, retiring, &facts);
+    let (mut plan, limited) = match mode.on {
+        Some(selection) => {
+            let limited = limit::limit(whole, selection, inv, &facts);
+            (limited.plan.clone(), Some(limited))
+        }
+        None => (whole, None),
+    };
+    // What --on left out, and the sentences for what it kept outside the selection.
+    let (left_out, unlimited, elsewhere) = match &limited {
+        Some(l) => (l.left_out, l.unlimited.as_slice(), l.elsewhere.as_slice()),
+        None => (0, &[][..], &[][..]),
+    };
+    *scope = limited.as_ref().filter(|l| l.left_out > 0).map(|l| l.scope.clone());
+    let scope = scope.as_ref();
     table_sizes(s, &mut plan).await;
     let mut out = report::people();
     if !plan.refused.is_empty() {
         report::plan_refused(&plan.refused, &mut err)?;
         if mode.json {
-            report::plan_json(&plan, &inv.cluster.name, &[], &mut out)?;
+            report::plan_json(&plan, &inv.cluster.name, &[], left_out, unlimited, &mut out)?;
         }
         return Ok(Status::Failed);
     }
@@ -265,24 +298,37 @@ async fn converge(
         }
         plan.phases.retain(|phase| !phase.steps.is_empty());
         if mode.json {
-            report::plan_json(&plan, &inv.cluster.name, &unprobed, &mut out)?;
+            let name = &inv.cluster.name;
+            report::plan_json(&plan, name, &unprobed, left_out, unlimited, &mut out)?;
             let pending = if plan.is_empty() { Status::Ok } else { Status::Pending };
             return Ok(if unprobed.is_empty() { pending } else { Status::Failed });
         }
         report::plan(&plan, &mut out)?;
+        if limited.is_some() {
+            report::plan_limited(unlimited, left_out, elsewhere, &mut out)?;
+        }
         if !unprobed.is_empty() {
             report::plan_partial(&unprobed, &mut out)?;
             return Ok(Status::Failed);
         }
-        report::plan_summary(&plan, &inv.cluster.name, &mut out)?;
+        report::plan_summary(&plan, &inv.cluster.name, left_out, &mut out)?;
         return Ok(if plan.is_empty() { Status::Ok } else { Status::Pending });
     }
     if plan.is_empty() {
-        report::nothing_to_apply(&inv.cluster.name, &s.path, started.elapsed(), &mut out)?;
+        let elapsed = started.elapsed();
+        match scope {
+            Some(_) => {
+                report::nothing_to_apply_on(&s.path, left_out, elsewhere, elapsed, &mut out)?
+            }
+            None => report::nothing_to_apply(&inv.cluster.name, &s.path, elapsed, &mut out)?,
+        }
         return Ok(Status::Ok);
     }
 
     let Inputs { build, mut archive, prebuilt, password } = inputs;
+    if limited.is_some() {
+        report::plan_limited(unlimited, left_out, elsewhere, &mut err)?;
+    }
     report::apply_start(&plan, &mut err)?;
     for (i, phase) in plan.phases.iter().enumerate() {
         if interrupted_before(&plan.phases[i..], &mut err)? {
@@ -344,7 +390,10 @@ async fn converge(
     }
     // Verify from the servers themselves: running, registered, streaming. A standby that has
     // just started may still replay what it was given (a rewound old primary: everything since
-    // the fork) before it streams: that alone is waited for, up to STREAM_WAIT.
+    // the fork) before it streams: that alone is waited for, up to STREAM_WAIT. Under --on,
+    // only what the limited plan changed is verified.
+    let here = |node: &str| scope.is_none_or(|scope| scope.contains(node));
+    let retiring: Vec<Retiring> = retiring.iter().filter(|r| here(&r.node.name)).cloned().collect();
     let waiting = Instant::now();
     let (problems, facts) = loop {
         let facts = match probe(s, nodes).await {
@@ -354,8 +403,8 @@ async fn converge(
                 return Ok(Status::Failed);
             }
         };
-        let mut problems = verify(inv, nodes, &facts);
-        let left = spread::unretired(&spread::Cluster::after(nodes, retiring, &facts));
+        let mut problems = verify(inv, nodes, &facts, scope);
+        let left = spread::unretired(&spread::Cluster::after(nodes, &retiring, &facts));
         problems.extend(left.into_iter().map(Problem::fatal));
         let settling = !problems.is_empty() && problems.iter().all(|p| p.not_streaming_yet);
         if !settling || waiting.elapsed() >= STREAM_WAIT || crate::interrupt::interrupted() {
@@ -366,7 +415,8 @@ async fn converge(
     cluster::remember_replication(&s.path, inv, &all_ok(&facts));
     // The standbys it has just seen streaming, whatever else is wrong: a later failover may
     // promote them.
-    let marks = diff::streamed_marks(nodes, &facts);
+    let mut marks = diff::streamed_marks(nodes, &facts);
+    marks.retain(|m| m.node.as_deref().is_some_and(here));
     let mut marked = true;
     if !marks.is_empty() {
         report::phase_header(diff::STREAMED_PHASE, &mut err)?;
@@ -378,7 +428,11 @@ async fn converge(
     if !problems.is_empty() || !marked {
         return Ok(Status::Failed);
     }
-    report::applied(plan.step_count(), &inv.cluster.name, started.elapsed(), &mut out)?;
+    let (steps, name, elapsed) = (plan.step_count(), &inv.cluster.name, started.elapsed());
+    match scope {
+        Some(_) => report::applied_on(steps, name, left_out, elsewhere, elapsed, &mut out)?,
+        None => report::applied(steps, name, elapsed, &mut out)?,
+    }
     Ok(Status::Ok)
 }
 
@@ -477,14 +531,16 @@ impl Problem {
     }
 }
 
-/// What is wrong with the cluster after apply, read from the servers.
+/// What is wrong with the cluster after apply, read from the servers; under `--on` (`scope`),
+/// with the nodes the limited apply changed, each coordinator's registration of them.
 fn verify(
     inv: &Inventory,
     nodes: &[DesiredNode],
     facts: &BTreeMap<String, HostFacts>,
+    scope: Option<&Scope>,
 ) -> Vec<Problem> {
     let mut problems = Vec::new();
-    for n in nodes {
+    for n in nodes.iter().filter(|n| scope.is_none_or(|scope| scope.contains(&n.name))) {
         let Some(f) = facts.get(&n.host).and_then(|h| h.nodes.get(&n.name)) else {
             problems.push(Problem::fatal(format!("{} on {}: no facts", n.name, n.host)));
             continue;
@@ -498,7 +554,11 @@ fn verify(
             continue;
         }
         if let Some(want) = &n.pgxc_node {
-            let (mut want, mut have) = (want.clone(), f.pgxc_node.clone());
+            let want = match scope {
+                Some(scope) => scope.rows(want, Some(&f.pgxc_node)),
+                None => want.clone(),
+            };
+            let (mut want, mut have) = (want, f.pgxc_node.clone());
             want.sort();
             have.sort();
             if want != have {
@@ -605,7 +665,7 @@ mod orchestration {
                 s,
                 Roles::default(),
                 local(),
-                Mode { dry_run: false, json: false },
+                Mode { dry_run: false, json: false, on: None },
                 Instant::now(),
             )
             .await
@@ -635,6 +695,33 @@ mod orchestration {
             });
         })
         .await;
+        assert_eq!(ran.status, Status::Ok);
+        assert_eq!(ran.hosts.log(), ["lock apply", "pg2: start"]);
+    }
+
+    /// `--on pg2` with pg1 and pg2 stopped: pg2 alone is started, and verified; pg1, left for
+    /// a later apply, fails nothing.
+    #[tokio::test]
+    async fn a_limited_apply_changes_and_verifies_the_selection_only() {
+        let inv = fixtures::postgresql();
+        let pg2 = inv.node("pg2").unwrap().clone();
+        let mut world = deployed(&inv);
+        for node in ["pg1", "pg2"] {
+            let f = node_mut(&mut world, inv.node(node).unwrap()).unwrap();
+            (f.running, f.alive, f.in_recovery) = (false, false, None);
+        }
+        let on = Selection::resolve(&inv, Some("pg2"), None).unwrap();
+        let op = async |s: &Session, _: &mut Vec<u8>| {
+            let mode = Mode { dry_run: false, json: false, on: on.as_ref() };
+            apply(s, Roles::default(), local(), mode, Instant::now()).await
+        };
+        let script = move |h: &scripted::Scripted| {
+            h.on("pg2: start", move |w| {
+                let f = node_mut(w, &pg2).unwrap();
+                (f.running, f.alive, f.in_recovery) = (true, true, Some(false));
+            })
+        };
+        let ran = scripted::run(&inv, world, script, op).await;
         assert_eq!(ran.status, Status::Ok);
         assert_eq!(ran.hosts.log(), ["lock apply", "pg2: start"]);
     }

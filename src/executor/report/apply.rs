@@ -8,8 +8,21 @@ use std::time::Duration;
 use crate::executor::StepError;
 use crate::plan::step::{Phase, Plan};
 
-/// The last line of `plan`: what apply would do, or that the cluster matches its inventory.
-pub fn plan_summary(plan: &Plan, cluster: &str, out: &mut dyn Write) -> io::Result<()> {
+/// The last line of `plan`: what apply would do, or that the cluster matches its inventory
+/// (`left_out`: the steps `--on` left out; some: only the selection matches).
+pub fn plan_summary(
+    plan: &Plan,
+    cluster: &str,
+    left_out: usize,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    if plan.is_empty() && left_out > 0 {
+        return writeln!(
+            out,
+            "nothing to do on the selection (--on); {cluster} has {left_out} step(s) pending on \
+             other nodes"
+        );
+    }
     if plan.is_empty() {
         return writeln!(out, "nothing to do: {cluster} matches its inventory");
     }
@@ -31,11 +44,14 @@ pub fn valid(path: &Path, hosts: usize, nodes: usize, out: &mut dyn Write) -> io
 }
 
 /// `plan --json`: one object per step (`phase`, `host`, `node`, `action`, `text`, and for a
-/// file's change its `diff`), then `{"summary": ...}` (docs/json.md).
+/// file's change its `diff`), then `{"summary": ...}` (docs/json.md); `limited_out` and
+/// `unlimited`: what `--on` left out, and kept although outside the selection.
 pub fn plan_json(
     plan: &Plan,
     cluster: &str,
     unreachable: &[String],
+    limited_out: usize,
+    unlimited: &[String],
     out: &mut dyn Write,
 ) -> io::Result<()> {
     for phase in &plan.phases {
@@ -64,10 +80,32 @@ pub fn plan_json(
             "pending": !plan.is_empty(),
             "refused": plan.refused,
             "unreachable": unreachable,
+            "limited_out": limited_out,
+            "unlimited": unlimited,
         }
     });
     writeln!(out, "{summary}")?;
     out.flush()
+}
+
+/// What `--on` did to the plan: the steps kept although outside the selection, each with why,
+/// then how many it left out and whose (`elsewhere`).
+pub fn plan_limited(
+    unlimited: &[String],
+    left_out: usize,
+    elsewhere: &[String],
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    if !unlimited.is_empty() {
+        writeln!(out, "kept although outside --on:")?;
+        for why in unlimited {
+            writeln!(out, "  {why}")?;
+        }
+    }
+    if left_out > 0 {
+        writeln!(out, "{left_out} step(s) on other nodes left out (--on): {}", few(elsewhere))?;
+    }
+    Ok(())
 }
 
 /// Why apply must not run (nothing was changed), each a sentence that says what to do.
@@ -117,6 +155,24 @@ pub fn nothing_to_apply(
 ) -> io::Result<()> {
     let (path, secs) = (path.display(), elapsed.as_secs_f64());
     writeln!(out, "nothing to do: {cluster} already matches {path} ({secs:.2} s)")
+}
+
+/// Under `--on`, nothing to do on the selection: apply's only line, with what is pending
+/// elsewhere.
+pub fn nothing_to_apply_on(
+    path: &Path,
+    left_out: usize,
+    elsewhere: &[String],
+    elapsed: Duration,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let (path, secs) = (path.display(), elapsed.as_secs_f64());
+    writeln!(
+        out,
+        "nothing to do on the selection (--on): it matches {path}; {left_out} step(s) on other \
+         nodes pending ({}): apply without --on ({secs:.2} s)",
+        few(elsewhere)
+    )
 }
 
 /// Apply's first line: how many steps in how many phases it is about to run.
@@ -194,6 +250,34 @@ pub fn applied(
     writeln!(out, "applied {steps} step(s): {cluster} is up ({secs:.1} s)")
 }
 
+/// Apply's last line under `--on`: `steps` ran, the selection is verified up, and
+/// `left_out` steps on `elsewhere` are still to run.
+pub fn applied_on(
+    steps: usize,
+    cluster: &str,
+    left_out: usize,
+    elsewhere: &[String],
+    elapsed: Duration,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let secs = elapsed.as_secs_f64();
+    writeln!(
+        out,
+        "applied {steps} step(s): the selection (--on) of {cluster} is up ({secs:.1} s); \
+         {left_out} step(s) on other nodes pending ({}): apply without --on",
+        few(elsewhere)
+    )
+}
+
+/// `a, b, c`, or the first few of many and how many more.
+fn few(names: &[String]) -> String {
+    const SHOWN: usize = 8;
+    match names.len() {
+        n if n > SHOWN => format!("{}, and {} more", names[..SHOWN].join(", "), n - SHOWN),
+        _ => names.join(", "),
+    }
+}
+
 /// The roles file at `path` records that the old primaries `names` were rebuilt as standbys.
 pub fn rebuilt(path: &Path, names: &[&str], out: &mut dyn Write) -> io::Result<()> {
     let (path, names) = (path.display(), names.join(", "));
@@ -247,8 +331,12 @@ mod tests {
     fn plan_summary_says_whether_anything_would_run() {
         let empty = Plan::default();
         assert_eq!(
-            text(|out| plan_summary(&empty, "shop", out)),
+            text(|out| plan_summary(&empty, "shop", 0, out)),
             "nothing to do: shop matches its inventory\n"
+        );
+        assert_eq!(
+            text(|out| plan_summary(&empty, "shop", 3, out)),
+            "nothing to do on the selection (--on); shop has 3 step(s) pending on other nodes\n"
         );
         assert_eq!(
             text(|out| applied(3, "shop", Duration::from_millis(2050), out)),
