@@ -731,3 +731,93 @@ fn plan_shows_the_hosts_that_answer_and_names_the_others() {
     assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
     assert!(text(&out.stderr).contains("nothing was changed"), "{}", shown(&out));
 }
+
+/// `apply --on` (Ansible's `--limit`): `plan --on pg2` shows pg2's steps and how many steps of
+/// which nodes it leaves out; `apply --on 'pg2*'` brings up pg2 and its standby alone (pg1 not
+/// initialised, h1 untouched); a plain apply does the rest, then nothing.
+#[test]
+fn apply_on_a_selection_changes_it_alone_and_a_plain_apply_the_rest() {
+    const TAG: &str = "limittest";
+    reset(TAG);
+    let dir = tempdir();
+    let pg2 = "[[datanodes]]\nname = \"pg2\"\nhost = \"h2\"\nport = 38432\n               [datanodes.standby]\nhost = \"h3\"\nport = 38433\n";
+    let inv = write(dir.path(), "limit.toml", &pair_toml(TAG, (38432, 38433), false, pg2));
+    let data = |k: usize, node: &str| node_dir(TAG, k, node);
+
+    let out = pgxc(&["plan", &inv, "--on", "pg2"]);
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("pg2 on h2: initialise"), "{}", shown(&out));
+    assert!(!stdout.contains("on h1:") && !stdout.contains("pg2_standby on"), "{stdout}");
+    let left_out = stdout.lines().find(|l| l.contains("step(s) on other nodes left out (--on)"));
+    let left_out = left_out.unwrap_or_else(|| panic!("{stdout}"));
+    for name in ["h1", "pg1", "pg1_standby", "pg2_standby"] {
+        assert!(left_out.contains(name), "{left_out}");
+    }
+    // A host less one of its nodes, in JSON: pg2's steps and h2's own, the rest counted.
+    let out = pgxc(&["plan", &inv, "--on", "h2", "-x", "pg1_standby", "--json"]);
+    let lines = json_lines(&out.stdout);
+    let (summary, steps) = lines.split_last().unwrap();
+    assert!(summary["summary"]["limited_out"].as_u64().unwrap() > 0, "{lines:?}");
+    assert_eq!(summary["summary"]["unlimited"], serde_json::json!([]), "{lines:?}");
+    assert!(steps.iter().all(|s| s["node"] == "pg2" || s["node"].is_null()), "{lines:?}");
+    assert!(steps.iter().all(|s| s["host"] == "h2"), "{lines:?}");
+    // A selector that selects nothing: usage (2); a standby without its primary: refused (1).
+    let out = pgxc(&["plan", &inv, "--on", "pg9"]);
+    assert_eq!(out.status.code(), Some(2), "{}", shown(&out));
+    assert!(text(&out.stderr).contains("--on: selector `pg9` matches no node"), "{}", shown(&out));
+    let out = pgxc(&["apply", &inv, "--on", "pg2_standby"]);
+    assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
+    assert!(
+        text(&out.stderr).contains(
+            "pg2_standby on h3: its primary pg2 is not initialised yet, and --on leaves pg2 out"
+        ),
+        "{}",
+        shown(&out)
+    );
+    assert!(!Path::new(&data(2, "pg2")).exists(), "a refused apply changed nothing");
+
+    let out = pgxc(&["apply", &inv, "--on", "pg2*"]);
+    assert!(out.status.success(), "apply --on:\n{}", shown(&out));
+    let stdout = text(&out.stdout);
+    assert!(stdout.starts_with("applied "), "{stdout}");
+    assert!(stdout.contains("the selection (--on) of limittest is up"), "{stdout}");
+    assert!(stdout.contains("step(s) on other nodes pending (h1, pg1, pg1_standby)"), "{stdout}");
+    let psql = find_ctl(&format!("{LAB_DIR}/hosts/h2/data/{TAG}"), "psql");
+    let replicas = sql(
+        &psql,
+        &data(2, "pg2"),
+        38432,
+        "select application_name, state from pg_stat_replication",
+    );
+    assert_eq!(replicas, "pg2_standby|streaming");
+    let (_, rows) = status(&inv);
+    assert_eq!(rows["pg1"]["state"], "not initialised", "{rows:?}");
+    assert_eq!(rows["pg1_standby"]["state"], "not initialised", "{rows:?}");
+    assert_eq!(rows["pg2_standby"]["running"], true, "{rows:?}");
+    assert!(
+        !Path::new(&format!("{LAB_DIR}/hosts/h1/data/{TAG}/install")).exists(),
+        "h1 got its install"
+    );
+    let out = pgxc(&["apply", &inv, "--on", "pg2*"]);
+    assert!(out.status.success(), "{}", shown(&out));
+    assert!(
+        text(&out.stdout).starts_with("nothing to do on the selection (--on): it matches "),
+        "{}",
+        shown(&out)
+    );
+
+    let out = apply(&inv);
+    assert!(out.status.success(), "apply:\n{}", shown(&out));
+    assert!(text(&out.stdout).starts_with("applied "), "{}", shown(&out));
+    assert!(text(&out.stdout).contains("limittest is up"), "{}", shown(&out));
+    let (code, rows) = status(&inv);
+    assert_eq!(code, 0, "{rows:?}");
+    let out = apply(&inv);
+    assert!(
+        text(&out.stdout).starts_with("nothing to do: limittest already matches"),
+        "{}",
+        shown(&out)
+    );
+    reset(TAG);
+}
