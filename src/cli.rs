@@ -57,9 +57,10 @@ impl Cli {
         matches!(&self.command, Command::Plan(p) if p.detailed_exitcode)
     }
 
-    /// The command's name and whether it reports in JSON events (`--json` of apply and the
-    /// operations; plan, status, exec and lab status print their own JSON).
-    pub fn json_events(&self) -> Option<&'static str> {
+    /// Apply's and the operations' name, and whether they report in JSON events (their
+    /// `--json`; plan, status, exec and lab status print their own JSON). `None` for the
+    /// other commands.
+    pub fn reporting(&self) -> Option<(&'static str, bool)> {
         let (name, json) = match &self.command {
             Command::Apply(a) => ("apply", a.json),
             Command::Start(a) => ("start", a.json),
@@ -72,7 +73,7 @@ impl Cli {
             Command::Remove(a) => ("remove", a.json),
             _ => return None,
         };
-        json.then_some(name)
+        Some((name, json))
     }
 }
 

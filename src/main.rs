@@ -20,7 +20,7 @@ fn main() -> ExitCode {
     let ansi = cli.color.on_stderr();
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(pgxc_deploy::executor::report::stderr)
         .with_ansi(ansi)
         .init();
 

@@ -26,8 +26,27 @@ fn status_start_stop_and_clean_on_a_deployed_postgresql_cluster() {
     reset(TAG);
     let dir = tempdir();
     let inv = inventory(dir.path(), "ops.toml", "");
+    // On a terminal (script(1) gives it one), a live line under the step lines shows what
+    // runs and for how long; it is cleared before each line, so every line starts a line.
+    let command = format!("{} apply {inv}", bin());
+    let out = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env_remove("SSH_AUTH_SOCK")
+        .env("COLUMNS", "200")
+        .output()
+        .unwrap();
+    let said = text(&out.stdout);
+    assert!(out.status.success(), "apply on a terminal: {said}");
+    assert!(said.contains("\r\x1b[K  ..    "), "{said:?}");
+    assert!(said.contains("  ok    pg1_standby on h2: initialise"), "{said:?}");
+    for line in said.split("\x1b[K").filter(|l| l.starts_with("  ..    ")) {
+        let live = line.split(['\r', '\n']).next().unwrap();
+        assert!(live.ends_with("s)") || live.ends_with(" more running"), "{live:?} in {said:?}");
+    }
+    // Elsewhere (here a pipe) nothing of it.
     let out = pgxc(&["apply", &inv]);
-    assert!(out.status.success(), "apply: {}", shown(&out));
+    assert!(out.status.success(), "re-apply: {}", shown(&out));
+    assert!(!text(&out.stderr).contains('\x1b'), "{}", shown(&out));
 
     // `--watch 1` refreshes every second until interrupted (SIGINT, as Ctrl-C sends).
     let watch = std::process::Command::new(bin())
@@ -313,16 +332,19 @@ fn failover_promotes_a_streamed_standby_keeps_committed_rows_and_fences_the_old_
     std::fs::remove_file(marker(1, "pg3_standby")).unwrap();
     let out = pgxc(&["start", &inv, "--on", "pg3_standby"]);
     assert!(out.status.success(), "{}", shown(&out));
-    let out = pgxc(&["failover", "--yes", &inv, "pg3"]);
+    // With --json: the lines for people on stderr, JSON lines on stdout, the refusal a note,
+    // a failed summary last.
+    let out = pgxc(&["failover", "--yes", "--json", &inv, "pg3"]);
     assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
-    assert!(
-        text(&out.stdout).contains(
-            "refusing to promote pg3_standby on h1: pgxc-deploy never saw it stream from its \
-             primary"
-        ),
-        "{}",
-        shown(&out)
-    );
+    let never = "refusing to promote pg3_standby on h1: pgxc-deploy never saw it stream from its \
+                 primary";
+    assert!(text(&out.stderr).contains(never), "{}", shown(&out));
+    let lines = json_lines(&out.stdout);
+    let notes: Vec<&str> = lines.iter().filter_map(|l| l["note"]["text"].as_str()).collect();
+    assert!(notes.iter().any(|n| n.contains(never)), "{lines:?}");
+    let summary = &lines.last().unwrap()["summary"];
+    assert_eq!(summary["command"], "failover", "{lines:?}");
+    assert_eq!((&summary["ok"], &summary["exit_code"]), (&false.into(), &1.into()), "{lines:?}");
     assert_eq!(fsql(1, "pg3_standby", standby, "select pg_is_in_recovery()"), "t");
     assert!(!dir.path().join("fo.roles.toml").exists());
 
@@ -370,13 +392,33 @@ fn failover_promotes_a_streamed_standby_keeps_committed_rows_and_fences_the_old_
         !Path::new(&format!("{}/postmaster.pid", fdata(1, "pg1"))).exists()
             || process_gone(postmaster_pid(&fdata(1, "pg1")))
     );
-    let out = pgxc(&["failover", "--yes", &inv, "pg1"]);
+    let out = pgxc(&["failover", "--yes", "--json", &inv, "pg1"]);
     assert!(out.status.success(), "{}", shown(&out));
     assert!(
-        text(&out.stdout).contains("pg1 already failed over to pg1_standby"),
+        text(&out.stderr).contains("pg1 already failed over to pg1_standby"),
         "{}",
         shown(&out)
     );
+    let lines = json_lines(&out.stdout);
+    let steps: Vec<&serde_json::Value> =
+        lines.iter().filter(|l| l.get("action").is_some()).collect();
+    assert!(!steps.is_empty(), "{lines:?}");
+    for step in &steps {
+        assert_eq!(step["ok"], true, "{step}");
+        assert!(
+            step["host"].is_string() && step["text"].is_string() && step["elapsed_ms"].is_u64()
+        );
+    }
+    assert!(
+        steps.iter().any(|s| s["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("pg1_standby on h2: check: it takes writes"))),
+        "{lines:?}"
+    );
+    let summary = &lines.last().unwrap()["summary"];
+    assert_eq!(summary["ok"], true, "{lines:?}");
+    assert_eq!(summary["steps"], steps.len(), "{lines:?}");
+    assert_eq!(summary["error"], serde_json::Value::Null, "{lines:?}");
 
     // plan shows the rebuild; apply rewinds the fenced pg1 into a standby of pg1_standby (the
     // templates set wal_log_hints), with the row written after the failover, and starts pg3
@@ -388,9 +430,25 @@ fn failover_promotes_a_streamed_standby_keeps_committed_rows_and_fences_the_old_
         "{}",
         shown(&out)
     );
-    let out = pgxc(&["apply", &inv]);
+    let out = pgxc(&["apply", "--json", &inv]);
     assert!(out.status.success(), "apply: {}", shown(&out));
     assert!(text(&out.stderr).contains("pg1 on h1: rewound with pg_rewind"), "{}", shown(&out));
+    let lines = json_lines(&out.stdout);
+    let rewound = |l: &serde_json::Value| {
+        let note = &l["note"];
+        (note["host"] == "h1" && note["node"] == "pg1")
+            && note["text"].as_str().is_some_and(|t| t.starts_with("rewound with pg_rewind"))
+    };
+    assert!(lines.iter().any(rewound), "{lines:?}");
+    let rebuild = lines.iter().find(|l| {
+        l["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("pg1 on h1: rebuild the fenced old primary as a standby"))
+    });
+    let rebuild = rebuild.unwrap_or_else(|| panic!("{lines:?}"));
+    assert_eq!((&rebuild["ok"], &rebuild["node"]), (&true.into(), &"pg1".into()), "{rebuild}");
+    assert!(rebuild["phase"].is_string(), "{rebuild}");
+    assert_eq!(lines.last().unwrap()["summary"]["command"], "apply", "{lines:?}");
     let roles = std::fs::read_to_string(dir.path().join("fo.roles.toml")).unwrap();
     assert!(roles.contains("old_primary_follows = true"), "{roles}");
     assert_eq!(fsql(1, "pg1", primary, "select pg_is_in_recovery()"), "t");

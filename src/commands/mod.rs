@@ -30,9 +30,13 @@ pub use crate::ops::{Error, Status};
 /// Run the subcommand the user asked for.
 pub async fn run(cli: Cli) -> Result<Status, Error> {
     let started = std::time::Instant::now();
-    let events = cli.json_events();
+    let reporting = cli.reporting();
+    let events = reporting.and_then(|(name, json)| json.then_some(name));
     if events.is_some() {
         report::json_events();
+    }
+    if reporting.is_some() {
+        report::live_line(cli.verbose > 0 || events.is_some());
     }
     // Ctrl-C is how `status --watch` ends: its status is the last refresh's.
     let watch = matches!(&cli.command, Command::Status(_));

@@ -73,15 +73,48 @@ pub async fn fetch_install(host: &str, cx: &StepContext<'_>) -> Result<Vec<u8>, 
     Ok(remote.run("fetch install", &steps::pack_install(&env.install_prefix), None).await?.stdout)
 }
 
-/// Run one step to completion.
+/// Run one step to completion, shown on the live line while it runs.
 pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepError> {
+    let live = report::running(step.to_string());
+    let started = Instant::now();
+    let done = run_action(step, cx, &live).await;
+    if let (Action::Redistribute(r), Ok(_)) = (&step.action, &done) {
+        redistributed(r.bytes, started.elapsed());
+    }
+    done
+}
+
+/// Bytes moved by the redistributions of this run so far, and the time they took: their pace
+/// gives the next one's expected time (the live line's ETA).
+static MOVED: std::sync::Mutex<(u64, Duration)> = std::sync::Mutex::new((0, Duration::ZERO));
+
+fn redistributed(bytes: Option<u64>, took: Duration) {
+    if let Some(bytes) = bytes {
+        let mut moved = MOVED.lock().unwrap_or_else(|e| e.into_inner());
+        moved.0 += bytes;
+        moved.1 += took;
+    }
+}
+
+/// How long moving `bytes` should take at the pace of the redistributions before it.
+fn expected_redistribution(bytes: Option<u64>) -> Option<Duration> {
+    let (moved, took) = *MOVED.lock().unwrap_or_else(|e| e.into_inner());
+    let bytes = bytes?;
+    (moved > 0).then(|| took.mul_f64(bytes as f64 / moved as f64))
+}
+
+async fn run_action(
+    step: &Step,
+    cx: &StepContext<'_>,
+    live: &report::Running,
+) -> Result<Output, StepError> {
     let env = cx.hosts.get(&step.host).expect("every step's host is in the context");
     let session = cx.fleet.session(&step.host).await.map_err(|e| StepError::new("connect", e))?;
     let remote = Remote { session: &session, env };
     match &step.action {
         Action::Build { fingerprint } => {
             let (build, inputs) = cx.build.expect("a build step comes with its inputs");
-            run_build(&remote, &step.host, build, inputs, fingerprint).await
+            run_build(&remote, &step.host, build, inputs, fingerprint, live).await
         }
         Action::WritePassfile { path } => {
             let (secret, user) = cx.password.expect("a password file step comes with a password");
@@ -129,8 +162,8 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
                 remote.run("init", &steps::make_dir(parent), None).await?;
                 remote.upload(pwfile, &secret.pwfile(), 0o600).await?;
             }
-            let prepared =
-                remote.run("init", &steps::prepare_init(argv, staging, parent), None).await;
+            let prepare = steps::prepare_init(argv, staging, parent);
+            let prepared = remote.run_watching("init", &prepare, &|share| live.done(share)).await;
             if let Some(pwfile) = pwfile {
                 remote.run("init", &steps::remove_pwfile(pwfile), None).await?;
             }
@@ -156,7 +189,10 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
                         upload_files(&remote, data_dir, files).await?;
                         let said = [out.stderr, out.stdout].concat();
                         let said = String::from_utf8_lossy(&said);
-                        let last = said.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("");
+                        // The last line pg_rewind said (not the prompt of the single-user checkpoint).
+                        let said_line =
+                            |l: &&str| !l.trim().is_empty() && !l.starts_with("backend>");
+                        let last = said.lines().rfind(said_line).unwrap_or("");
                         report::note(&step.host, node, &format!("rewound with pg_rewind ({last})"));
                         return Ok(ok_output());
                     }
@@ -172,8 +208,9 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
             }
             let parent =
                 data_dir.rsplit_once('/').map_or("/", |(p, _)| if p.is_empty() { "/" } else { p });
+            let prepare = steps::prepare_init(init, staging, parent);
             remote
-                .run("rebuild: pg_basebackup", &steps::prepare_init(init, staging, parent), None)
+                .run_watching("rebuild: pg_basebackup", &prepare, &|share| live.done(share))
                 .await?;
             upload_files(&remote, staging, files).await?;
             remote.run("rebuild", &steps::finish_rebuild(staging, data_dir), None).await?;
@@ -206,6 +243,9 @@ pub async fn run_step(step: &Step, cx: &StepContext<'_>) -> Result<Output, StepE
         }
         Action::Check { argv, .. } => remote.run("check", &steps::run(argv), None).await,
         Action::Redistribute(r) => {
+            if let Some(expected) = expected_redistribution(r.bytes) {
+                live.expect(expected);
+            }
             let script = crate::shell::Script::new().lines(steps::redistribute(r));
             remote.run("redistribute", &script, None).await
         }
@@ -259,6 +299,7 @@ async fn run_build(
     build: &Build,
     inputs: &BuildInputs,
     fingerprint: &str,
+    live: &report::Running,
 ) -> Result<Output, StepError> {
     let prefix = &remote.env.install_prefix;
     let dir = &build::build_dir(&remote.env.data_root);
@@ -296,12 +337,15 @@ async fn run_build(
                 ),
             ));
         }
-        let (stage, ended) =
-            match build::parse_poll(&String::from_utf8_lossy(&polled.await?.stdout)) {
-                Poll::Running { stage } => (stage, None),
-                Poll::Ended { status, stage } => (stage, Some(status)),
-                Poll::Vanished { stage } => (stage, Some(-1)),
-            };
+        let polled = String::from_utf8_lossy(&polled.await?.stdout).into_owned();
+        if let Some(share) = build::parse_share(&polled) {
+            live.done(share);
+        }
+        let (stage, ended) = match build::parse_poll(&polled) {
+            Poll::Running { stage } => (stage, None),
+            Poll::Ended { status, stage } => (stage, Some(status)),
+            Poll::Vanished { stage } => (stage, Some(-1)),
+        };
         if !stage.is_empty() && stage != shown {
             let secs = started.elapsed().as_secs();
             report::build_stage(host, &format!("{stage} ({}m{:02}s)", secs / 60, secs % 60));
@@ -381,10 +425,42 @@ impl Remote<'_> {
         check(step, out)
     }
 
+    /// Like [`Remote::run`], handing `share` what a pg_basebackup `--progress` line on stderr
+    /// says is done ([`basebackup_share`]).
+    async fn run_watching(
+        &self,
+        step: &str,
+        script: &Script,
+        share: &(dyn Fn(f64) + Send + Sync),
+    ) -> Result<Output, StepError> {
+        let script =
+            steps::in_host_env(script, &self.env.lib_dir, self.env.passfile.as_deref()).to_string();
+        let command = self.env.as_user.wrap_guarded(&script, &self.env.data_root);
+        let on_data = |stderr: bool, data: &[u8]| {
+            if let Some(done) = stderr.then(|| basebackup_share(data)).flatten() {
+                share(done);
+            }
+        };
+        let out = self.session.run_streaming(&command, &on_data).await;
+        check(step, out.map_err(|e| StepError::new(step, e))?)
+    }
+
     async fn upload(&self, path: &str, content: &[u8], mode: u32) -> Result<Output, StepError> {
         let out = self.session.upload(path, content, mode, &self.env.as_user).await;
         check("write", out.map_err(|e| StepError::new("write", e))?)
     }
+}
+
+/// The share done that the last `DONE/TOTAL kB (P%)` line of pg_basebackup's `--progress` in
+/// `data` says (at most 99%: the WAL to the end of the backup follows).
+fn basebackup_share(data: &[u8]) -> Option<f64> {
+    let text = String::from_utf8_lossy(data);
+    text.split(['\n', '\r']).rev().find_map(|line| {
+        let (counts, _) = line.split_once(" kB")?;
+        let (done, total) = counts.trim().split_once('/')?;
+        let (done, total): (f64, f64) = (done.parse().ok()?, total.parse().ok()?);
+        (total > 0.0).then(|| (done / total).min(0.99))
+    })
 }
 
 /// A non-zero exit is a failed step; its message is the end of stderr (or stdout).
@@ -402,6 +478,15 @@ fn check(step: &str, out: Output) -> Result<Output, StepError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pg_basebackup_progress_lines_give_the_share_done() {
+        let data = b"1024/4096 kB (25%), 0/1 tablespace\n2048/4096 kB (50%), 0/1 tablespace\n";
+        assert_eq!(basebackup_share(data), Some(0.5));
+        assert_eq!(basebackup_share(b"\r4096/4096 kB (100%), 1/1 tablespace"), Some(0.99));
+        assert_eq!(basebackup_share(b"pg_basebackup: error: could not connect\n"), None);
+        assert_eq!(basebackup_share(b"0/0 kB (100%)\n"), None);
+    }
 
     #[test]
     fn the_register_step_refuses_a_pgxc_node_it_cannot_read_instead_of_dropping_rows() {

@@ -394,6 +394,8 @@ pub(crate) fn basebackup(
         // 9.4's WAL streamer only notices the end of the backup at its next status report
         // (every 10 s by default) when the primary writes no WAL meanwhile.
         "--status-interval=1",
+        // A `DONE/TOTAL kB` line a second on stderr: the live line's share and ETA.
+        "--progress",
         "-w",
     ]))
 }

@@ -277,7 +277,8 @@ mod tests {
         assert_eq!(
             joined(&c.init),
             "/opt/pgxc/bin/pg_basebackup -h db2.example.com -p 15432 -U postgres \
-             -D /data/pgxc/dn1_standby -X stream --checkpoint=fast --status-interval=1 -w"
+             -D /data/pgxc/dn1_standby -X stream --checkpoint=fast --status-interval=1 \
+             --progress -w"
         );
         assert_eq!(
             joined(&c.start),

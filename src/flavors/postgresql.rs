@@ -148,7 +148,8 @@ mod tests {
         assert_eq!(
             joined(&c.init),
             "/usr/lib/postgresql/16/bin/pg_basebackup -h 192.168.1.10 -p 5432 -U pgadmin \
-             -D /srv/pg/pg1_standby -X stream --checkpoint=fast --status-interval=1 -w"
+             -D /srv/pg/pg1_standby -X stream --checkpoint=fast --status-interval=1 \
+             --progress -w"
         );
         assert_eq!(
             joined(&c.start),

@@ -247,7 +247,7 @@ async fn converge(
     let Job { s, mode, started, hosts, nodes, retiring } = *job;
     let dry_run = mode.dry_run;
     let (inv, fleet, envs, layout) = (&s.inv, &s.fleet, &s.envs, &s.layout);
-    let mut err = std::io::stderr();
+    let mut err = report::stderr();
     let first = match first {
         Some(facts) => split(facts),
         None => probe(s, nodes).await,

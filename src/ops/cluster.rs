@@ -28,7 +28,7 @@ use super::{Error, Status};
 /// through here (or [`load_now`]), once, so the warnings are printed once.
 pub fn load(path: &Path) -> Result<Inventory, Error> {
     let inv = crate::inventory::load(path)?;
-    report::inventory_warnings(&inv.warnings, &mut std::io::stderr())?;
+    report::inventory_warnings(&inv.warnings, &mut report::stderr())?;
     Ok(inv)
 }
 
@@ -220,7 +220,7 @@ async fn lock_then(
         fleet.close().await;
     }
     locked.map_err(|refused| {
-        let printed = report::lock_refused(&inv.cluster.name, &refused, &mut std::io::stderr());
+        let printed = report::lock_refused(&inv.cluster.name, &refused, &mut report::stderr());
         printed.map(|()| Status::Failed).map_err(Error::from)
     })
 }
@@ -261,6 +261,6 @@ pub fn remember_replication(path: &Path, inv: &Inventory, facts: &HostResults) {
         replication::save(path, &record)
     });
     if let Err(e) = saved {
-        let _ = report::replication_unrecorded(&e, &mut std::io::stderr());
+        let _ = report::replication_unrecorded(&e, &mut report::stderr());
     }
 }

@@ -145,7 +145,7 @@ fn remember_degraded(path: &Path, primary: &Node, standby: &Node, from: Option<L
         replication::save(path, &record)
     });
     if let Err(e) = saved {
-        let _ = report::degrade_unrecorded(&e, &standby.name, &mut std::io::stderr());
+        let _ = report::degrade_unrecorded(&e, &standby.name, &mut report::stderr());
     }
 }
 

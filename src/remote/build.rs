@@ -158,7 +158,10 @@ pub fn poll_script(dir: &str) -> Script {
         "cd \"$b\" || exit 1\n\
          if kill -0 \"$(cat build.pid 2>/dev/null)\" 2>/dev/null; then echo alive yes; else echo alive no; fi\n\
          [ -f build.status ] && echo \"status $(cat build.status)\"\n\
-         echo \"stage $(grep '^== ' build.log 2>/dev/null | tail -n 1 | cut -c4-)\"\n\
+         stage=$(grep '^== ' build.log 2>/dev/null | tail -n 1 | cut -c4-)\n\
+         echo \"stage $stage\"\n\
+         [ \"$stage\" = make ] && echo \"objects $(find src -name '*.o' | wc -l) $(find src -name '*.c' \
+         ! -path '*/contrib/*' ! -path '*/test/*' ! -path '*win32*' ! -path '*/tools/*' | wc -l)\"\n\
          exit 0",
     );
     Script::new().lines(lines)
@@ -183,6 +186,16 @@ pub enum Poll {
     Vanished {
         stage: String,
     },
+}
+
+/// During `make`, the share of the build done, from what [`poll_script`] printed: the objects
+/// compiled so far against the C files that a build compiles about once each (it leaves out
+/// contrib, tests, tools and Windows ports), at most 99%. An estimate for the live line's ETA.
+pub fn parse_share(out: &str) -> Option<f64> {
+    let counts = out.lines().find_map(|l| l.strip_prefix("objects "))?;
+    let (done, all) = counts.split_once(' ')?;
+    let (done, all): (f64, f64) = (done.trim().parse().ok()?, all.trim().parse().ok()?);
+    (all > 0.0).then(|| (done / all).min(0.99))
 }
 
 pub fn parse_poll(out: &str) -> Poll {
@@ -273,6 +286,9 @@ mod tests {
             Poll::Ended { status: 2, stage: "configure".into() }
         );
         assert_eq!(parse_poll("stage \nalive no\n"), Poll::Vanished { stage: String::new() });
+        assert_eq!(parse_share("alive yes\nstage make\nobjects 250 1000\n"), Some(0.25));
+        assert_eq!(parse_share("objects 1200 1000\n"), Some(0.99));
+        assert_eq!(parse_share("alive yes\nstage configure\n"), None);
     }
 
     /// The real scripts under /bin/sh: a build that fails in configure records its status and

@@ -28,21 +28,8 @@ fn on() -> bool {
 }
 
 /// Where the lines for people go: stdout, or stderr while JSON events own stdout.
-pub fn people() -> People {
-    People
-}
-
-/// See [`people`].
-pub struct People;
-
-impl Write for People {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if on() { io::stderr().write(buf) } else { io::stdout().write(buf) }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        if on() { io::stderr().flush() } else { io::stdout().flush() }
-    }
+pub fn people() -> super::live::Lines {
+    super::live::lines(!on())
 }
 
 fn emit(value: serde_json::Value) {

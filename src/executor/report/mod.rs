@@ -21,12 +21,14 @@ use crate::transport::ExitStatus;
 mod apply;
 mod events;
 mod lab;
+mod live;
 mod ops;
 mod status;
 
 pub use apply::*;
-pub use events::{People, json_events, json_summary, people};
+pub use events::{json_events, json_summary, people};
 pub use lab::*;
+pub use live::{Lines, Running, eta, live_line, running, stderr};
 pub use ops::*;
 pub use status::*;
 
@@ -168,13 +170,13 @@ pub fn inventory_warnings(
 
 /// A long step's live progress (a build's stage), on stderr as it happens.
 pub fn build_stage(host: &str, stage: &str) {
-    let _ = writeln!(io::stderr().lock(), "  ..    {host}: build: {stage}");
+    let _ = writeln!(stderr(), "  ..    {host}: build: {stage}");
     events::note(Some(host), None, &format!("build: {stage}"));
 }
 
 /// Something a running step found worth saying: `  ..    dn1 on h2: rewound with pg_rewind`.
 pub fn note(host: &str, node: &str, what: &str) {
-    let _ = writeln!(io::stderr().lock(), "  ..    {node} on {host}: {what}");
+    let _ = writeln!(stderr(), "  ..    {node} on {host}: {what}");
     events::note(Some(host), Some(node), what);
 }
 
@@ -193,6 +195,7 @@ pub fn progress(step: &Step, outcome: &Outcome, err: &mut dyn Write) -> io::Resu
 /// Why an operation on one subject did not do its work (it ends the command, exit 1):
 /// `error: failover dn1: ...`.
 pub fn refused(operation: &str, subject: &str, why: &str, out: &mut dyn Write) -> io::Result<()> {
+    events::note(None, None, &format!("error: {operation} {subject}: {why}"));
     writeln!(out, "error: {operation} {subject}: {why}")
 }
 
