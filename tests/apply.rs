@@ -821,3 +821,91 @@ fn apply_on_a_selection_changes_it_alone_and_a_plain_apply_the_rest() {
     );
     reset(TAG);
 }
+
+/// `apply --on dn3` on a running Postgres-XC cluster that the inventory grows by dn3 and dn4:
+/// dn3 joins, both coordinators register it (kept although outside the selection, and said)
+/// and the table is spread over it through coord1; dn4 is neither set up nor registered until a
+/// plain apply adds it.
+#[test]
+fn apply_on_a_new_postgres_xc_datanode_registers_it_on_every_coordinator() {
+    const TAG: &str = "limitxc";
+    let pgxc_home = pgxc_home();
+    reset(TAG);
+    let dir = tempdir();
+    let inventory = |more: &str| {
+        let mut nodes = "[gtm]\nhost = \"h3\"\nport = 38566\n\n".to_string();
+        for k in 1..=2 {
+            nodes.push_str(&format!(
+                "[[coordinators]]\nname = \"coord{k}\"\nhost = \"h{k}\"\nport = 38532\n\
+                 pooler_port = {}\n\n[[datanodes]]\nname = \"dn{k}\"\nhost = \"h{k}\"\n\
+                 port = 38542\n\n",
+                38550 + k
+            ));
+        }
+        nodes.push_str(more);
+        write(dir.path(), "xc.toml", &xc_toml(TAG, &pgxc_home, "method = \"trust\"", &nodes))
+    };
+    let inv = inventory("");
+    let out = apply(&inv);
+    assert!(out.status.success(), "apply:\n{}", shown(&out));
+    let psql = lab_psql(TAG);
+    let through =
+        |k: usize, query: &str| sql(&psql, &node_dir(TAG, k, &format!("coord{k}")), 38532, query);
+    through(1, "create table t(id int) distribute by hash(id)");
+    through(1, "insert into t select generate_series(1, 300)");
+
+    let inv = inventory(
+        "[[datanodes]]\nname = \"dn3\"\nhost = \"h3\"\nport = 38542\n\n\
+         [[datanodes]]\nname = \"dn4\"\nhost = \"h3\"\nport = 38544\n",
+    );
+    let out = pgxc(&["plan", &inv, "--on", "dn3"]);
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    let stdout = text(&out.stdout);
+    for line in [
+        "kept although outside --on:",
+        "  dn3 on h3: its join registers it with every running coordinator, selected or not",
+        "  coord1 on h1: pgxc_node updated for dn3: every running coordinator must list the \
+         selected nodes",
+        "  coord2 on h2: pgxc_node updated for dn3: every running coordinator must list the \
+         selected nodes",
+        "  coord1 on h1: 1 table(s) redistributed through it (ADD NODE dn3): DDL goes through a \
+         running coordinator",
+        "step(s) on other nodes left out (--on): dn4",
+    ] {
+        assert!(stdout.contains(line), "{line}:\n{stdout}");
+    }
+    assert!(!stdout.contains("dn4 on h3"), "{stdout}");
+    let lines = json_lines(&pgxc(&["plan", &inv, "--on", "dn3", "--json"]).stdout);
+    let summary = &lines.last().unwrap()["summary"];
+    assert_eq!(summary["unlimited"].as_array().unwrap().len(), 4, "{summary}");
+    assert!(summary["limited_out"].as_u64().unwrap() > 0, "{summary}");
+
+    let out = pgxc(&["apply", &inv, "--on", "dn3"]);
+    assert!(out.status.success(), "apply --on dn3:\n{}", shown(&out));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("the selection (--on) of limitxc is up"), "{stdout}");
+    assert!(stdout.contains("step(s) on other nodes pending (dn4)"), "{stdout}");
+    let query = "select string_agg(node_name::text, ',' order by node_name) from pgxc_node";
+    for k in [1, 2] {
+        assert_eq!(through(k, query), "coord1,coord2,dn1,dn2,dn3", "coord{k}");
+    }
+    let on_dn3: u32 =
+        through(1, "execute direct on (dn3) 'select count(*) from t'").parse().unwrap();
+    assert!(on_dn3 > 0, "no row moved to dn3");
+    assert_eq!(through(2, "select count(*) from t"), "300");
+    assert!(!Path::new(&node_dir(TAG, 3, "dn4")).exists(), "dn4 was set up");
+
+    let out = apply(&inv);
+    assert!(out.status.success(), "apply:\n{}", shown(&out));
+    for k in [1, 2] {
+        assert_eq!(through(k, query), "coord1,coord2,dn1,dn2,dn3,dn4", "coord{k}");
+    }
+    assert_eq!(through(1, "select count(*) from t"), "300");
+    let out = apply(&inv);
+    assert!(
+        text(&out.stdout).starts_with("nothing to do: limitxc already matches"),
+        "{}",
+        shown(&out)
+    );
+    reset(TAG);
+}
