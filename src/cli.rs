@@ -188,7 +188,8 @@ pub struct ApplyArgs {
 
     /// Limit the change to these nodes (Ansible's --limit), as `exec --on` selects them: steps
     /// on other nodes are left for a later apply. What cannot be limited (registering a new
-    /// node on every coordinator) still runs, and the plan says so.
+    /// node on every coordinator) still runs, and the plan says so; a selected node that needs
+    /// a node left out and down (its primary, the GTM, its host's gtm_proxy) is refused.
     #[arg(long, value_name = "SELECTOR")]
     pub on: Option<String>,
 
