@@ -150,7 +150,7 @@ pub fn render(tasks: &[Task], now: Instant, width: usize) -> Option<String> {
     Some(line)
 }
 
-/// Where the lines for people on stderr go ([`lines`]).
+/// Where the lines for people on stderr go (a [`Lines`]).
 pub fn stderr() -> Lines {
     lines(false)
 }
@@ -162,7 +162,7 @@ pub fn lines(stdout: bool) -> Lines {
     Lines { pending: Vec::new(), stdout }
 }
 
-/// See [`lines`].
+/// Lines for people to stdout or stderr, each whole line written after clearing the live line.
 pub struct Lines {
     pending: Vec<u8>,
     stdout: bool,
