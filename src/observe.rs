@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::executor::{self, Cause, StepError, Target};
 use crate::flavors;
-use crate::inventory::{Flavor, Inventory, Role};
+use crate::inventory::Inventory;
 use crate::plan::desired::passfile_path;
 use crate::plan::state::{HostFacts, parse_probe};
 use crate::remote::probe::{ProbeNode, probe_script};
@@ -69,7 +69,7 @@ pub fn host_script(
             port: n.port,
             files: files(n.name.as_str()),
             sql,
-            read_pgxc_node: inv.cluster.flavor == Flavor::PostgresXc && n.role == Role::Coordinator,
+            read_pgxc_node: flavor.registers(n),
             replay_lag_sql: flavor.replay_lag_sql(),
             positions_sql: flavor.positions_sql(),
         })

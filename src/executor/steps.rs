@@ -263,7 +263,9 @@ async fn run_action(
             let have = parse_pgxc_node(&out.stdout).map_err(|message| {
                 StepError::found("register", format!("cannot read pgxc_node: {message}"))
             })?;
-            let fresh = have.len() == 1 && have[0].name == node;
+            // A fresh coordinator lists only itself: its template's SQL registers the rest
+            // (a Postgres-XL datanode has none: the statements from what it lists do).
+            let fresh = have.len() == 1 && have[0].name == node && !fresh_sql.is_empty();
             let sql = if fresh { fresh_sql.clone() } else { sql::registration(node, want, &have) };
             let run = steps::psql_stdin(psql, false);
             remote.run("register", &run, Some(sql.as_bytes())).await

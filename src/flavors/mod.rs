@@ -16,6 +16,7 @@
 //! (`crate::plan`) calls this module; nothing here knows about hosts being reachable.
 
 pub mod postgres_xc;
+pub mod postgres_xl;
 pub mod postgresql;
 
 use crate::inventory::{self, Host, Inventory, Node, Role};
@@ -32,6 +33,7 @@ pub const SERVER_LOG: &str = "server.log";
 pub fn of(kind: inventory::Flavor) -> &'static dyn Flavor {
     match kind {
         inventory::Flavor::PostgresXc => &postgres_xc::PostgresXc,
+        inventory::Flavor::PostgresXl => &postgres_xl::PostgresXl,
         inventory::Flavor::Postgresql => &postgresql::Postgresql,
     }
 }
@@ -54,6 +56,12 @@ pub trait Flavor: std::fmt::Debug + Send + Sync {
     /// A SQL script to run on the node once the whole cluster is up (Postgres-XC coordinators:
     /// `register_nodes.sql.hbs`), as a template name, or `None`.
     fn setup_sql(&self, node: &Node) -> Option<&'static str>;
+
+    /// Whether pgxc-deploy keeps the node's pgxc_node table (every coordinator; on Postgres-XL
+    /// every datanode too, since datanodes talk to each other).
+    fn registers(&self, node: &Node) -> bool {
+        self.setup_sql(node).is_some()
+    }
 
     /// The argv of every command that manages the node. `bin_dir` is the absolute directory
     /// of the server binaries on the node's host (`plan::desired::bin_dir`: the install

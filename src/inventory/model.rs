@@ -16,14 +16,25 @@ use std::time::Duration;
 pub enum Flavor {
     /// Postgres-XC: a GTM, coordinators and datanodes.
     PostgresXc,
+    /// Postgres-XL 10: Postgres-XC's layout on PostgreSQL 10.
+    PostgresXl,
     /// Plain PostgreSQL: datanodes (primaries) and their streaming standbys.
     Postgresql,
+}
+
+impl Flavor {
+    /// A Postgres-XC-family cluster (Postgres-XC, Postgres-XL): a GTM, coordinators that
+    /// register the nodes, datanodes reached through them.
+    pub fn is_pgxc(self) -> bool {
+        matches!(self, Flavor::PostgresXc | Flavor::PostgresXl)
+    }
 }
 
 impl fmt::Display for Flavor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Flavor::PostgresXc => "postgres-xc",
+            Flavor::PostgresXl => "postgres-xl",
             Flavor::Postgresql => "postgresql",
         })
     }

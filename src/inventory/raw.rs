@@ -259,6 +259,8 @@ pub struct RawCluster {
 pub enum RawFlavor {
     #[serde(rename = "postgres-xc")]
     PostgresXc,
+    #[serde(rename = "postgres-xl")]
+    PostgresXl,
     #[serde(rename = "postgresql")]
     Postgresql,
 }
@@ -342,6 +344,8 @@ pub struct RawDatanode {
     pub name: Spanned<String>,
     pub host: Spanned<String>,
     pub port: Spanned<u16>,
+    /// Postgres-XL: the datanode's pooler (datanodes connect to each other).
+    pub pooler_port: Option<Spanned<u16>>,
     /// `"present"` (the default) or `"removed"`: apply moves its rows to the other datanodes,
     /// drops it from every coordinator and stops it and its standby.
     pub state: Option<Spanned<String>>,
@@ -355,6 +359,8 @@ pub struct RawStandby {
     pub name: Option<Spanned<String>>,
     pub host: Spanned<String>,
     pub port: Spanned<u16>,
+    /// Postgres-XL: the standby's pooler, used once it is promoted.
+    pub pooler_port: Option<Spanned<u16>>,
     #[serde(default)]
     pub synchronous: bool,
     pub settings: Option<RawSettingMap>,

@@ -244,6 +244,7 @@ impl Checker<'_> {
         };
         let flavor = match raw.flavor.as_ref().map(|f| *f.get_ref()) {
             Some(RawFlavor::Postgresql) => Flavor::Postgresql,
+            Some(RawFlavor::PostgresXl) => Flavor::PostgresXl,
             Some(RawFlavor::PostgresXc) | None => Flavor::PostgresXc,
         };
         let os_user = match &raw.os_user {
@@ -433,10 +434,38 @@ impl Checker<'_> {
         Some(Dir { path: normal, span: Some(path.span()), own: true, valid })
     }
 
+    /// A datanode's (or its standby's) `pooler_port`: required by Postgres-XL, whose datanodes
+    /// pool connections to each other; not used by the other flavors.
+    fn datanode_pooler(
+        &mut self,
+        flavor: Flavor,
+        span: std::ops::Range<usize>,
+        pooler_port: &Option<Spanned<u16>>,
+        what: &str,
+        datanode: &str,
+    ) {
+        match (flavor, pooler_port) {
+            (Flavor::PostgresXl, None) => self.error(
+                span,
+                match what {
+                    "datanode" => format!("datanode `{datanode}` has no `pooler_port`"),
+                    _ => format!("the {what} of datanode `{datanode}` has no `pooler_port`"),
+                },
+                "add `pooler_port = <a free port on its host>`: postgres-xl datanodes pool connections to each other",
+            ),
+            (Flavor::PostgresXl, Some(_)) | (_, None) => {}
+            (_, Some(p)) => self.error(
+                p.span(),
+                format!("`pooler_port` of a {what} is not used by flavor {flavor}"),
+                "remove it (only postgres-xl datanodes have a pooler)",
+            ),
+        }
+    }
+
     /// Flatten gtm, coordinators and datanodes (each followed by its standby) and check what
     /// each node needs on its own, including the flavor rules.
     fn nodes(&mut self, raw: &RawInventory, flavor: Flavor) -> Vec<PendingNode> {
-        let xc = flavor == Flavor::PostgresXc;
+        let xc = flavor.is_pgxc();
         let mut nodes = Vec::new();
         if let Some(gtm) = &raw.gtm {
             if !xc {
@@ -552,6 +581,13 @@ impl Checker<'_> {
         for datanode in &raw.datanodes {
             let d = datanode.get_ref();
             let removed = self.node_state(d.state.as_ref());
+            let standby = d.standby.as_ref().map(|s| (s.span(), &s.get_ref().pooler_port));
+            for (span, pooler_port, what) in [(datanode.span(), &d.pooler_port, "datanode")]
+                .into_iter()
+                .chain(standby.map(|(span, p)| (span, p, "standby")))
+            {
+                self.datanode_pooler(flavor, span, pooler_port, what, d.name.get_ref());
+            }
             nodes.push(PendingNode {
                 name: d.name.get_ref().clone(),
                 name_span: d.name.span(),
@@ -559,7 +595,7 @@ impl Checker<'_> {
                 role: Role::Datanode,
                 host: d.host.clone(),
                 port: d.port.clone(),
-                pooler_port: None,
+                pooler_port: d.pooler_port.clone(),
                 primary: None,
                 synchronous: false,
                 settings: self.setting_map(d.settings.as_ref(), settings::Conf::Server),
@@ -577,7 +613,7 @@ impl Checker<'_> {
                     role: Role::Standby,
                     host: s.host.clone(),
                     port: s.port.clone(),
-                    pooler_port: None,
+                    pooler_port: s.pooler_port.clone(),
                     primary: Some(d.name.get_ref().clone()),
                     synchronous: s.synchronous,
                     settings: self.setting_map(s.settings.as_ref(), settings::Conf::Server),
@@ -590,8 +626,7 @@ impl Checker<'_> {
             if let Some(span) = first_coordinator.or(raw.datanodes.first().map(Spanned::span)) {
                 self.error(
                     span,
-                    "flavor postgres-xc needs a [gtm] for its coordinators and datanodes"
-                        .to_string(),
+                    format!("flavor {flavor} needs a [gtm] for its coordinators and datanodes"),
                     "add a [gtm] table with `host = \"<host name>\"` (port defaults to 6666)",
                 );
             }

@@ -15,7 +15,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use crate::executor::report;
 use crate::inventory::replication;
 use crate::inventory::roles::{self, Promotion, Roles};
-use crate::inventory::{Flavor, Inventory, Node, Role};
+use crate::inventory::{Inventory, Node, Role};
 use crate::plan::desired::{bin_dir, desired, psql};
 use crate::plan::diff::{self, SYNC_FILE};
 use crate::plan::failover::{self, Fence, Loss, LossFacts, Takeover};
@@ -343,7 +343,7 @@ pub async fn finish(
     let layout = &s.layout;
     let host = inv.host(&new.host).expect("validated inventory");
     let mut ok = true;
-    if inv.cluster.flavor == Flavor::PostgresXc {
+    if inv.cluster.flavor.is_pgxc() {
         let (_, nodes) = desired(inv, &s.renderer, &layout.bin, None, None)
             .map_err(|e| Error::Usage(format!("templates: {e}")))?;
         let steps: Vec<Step> = nodes

@@ -15,7 +15,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use crate::executor::report;
 use crate::flavors::StopMode;
 use crate::inventory::roles::{self, Removed};
-use crate::inventory::{Flavor, Inventory, Node, Role};
+use crate::inventory::{Inventory, Node, Role};
 use crate::plan::desired::desired;
 use crate::plan::failover::kill_leftovers;
 use crate::plan::gtm;
@@ -34,7 +34,7 @@ const DDL_WAIT_TENTHS: u32 = 300;
 /// Postgres-XC coordinator, or the last one.
 pub fn precheck(inv: &Inventory, roles: &roles::Roles, node: &str) -> Result<(), Error> {
     let usage = |why: String| Err(Error::Usage(format!("remove {node}: {why}")));
-    if inv.cluster.flavor != Flavor::PostgresXc {
+    if !inv.cluster.flavor.is_pgxc() {
         return usage("only Postgres-XC coordinators can be removed".into());
     }
     if roles.removed.contains_key(node) {

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use crate::executor::{self, StepError, Target, report};
 use crate::inventory::roles::Roles;
-use crate::inventory::{Flavor, Inventory, Node, Role, roles};
+use crate::inventory::{Inventory, Node, Role, roles};
 use crate::plan::desired::bin_dir;
 use crate::plan::pair::Pair;
 use crate::plan::restart::{self, RollNode};
@@ -305,7 +305,7 @@ fn probed<'a>(inv: &'a Inventory, roll: &'a restart::Roll<'a>) -> Vec<&'a Node> 
         }
         inv.nodes.iter().filter(|s| s.primary.as_ref() == Some(&n.node.name)).for_each(&mut add);
     }
-    if inv.cluster.flavor == Flavor::PostgresXc {
+    if inv.cluster.flavor.is_pgxc() {
         inv.nodes.iter().filter(|n| n.role == Role::Coordinator).for_each(add);
     }
     nodes

@@ -166,7 +166,7 @@ pub fn desired(
             .into_iter()
             .map(|f| FileContent { name: f.name.to_string(), content: f.contents, mode: f.mode })
             .collect();
-        let pgxc_node = flavor.setup_sql(node).map(|_| registered_nodes(inv));
+        let pgxc_node = flavor.registers(node).then(|| registered_nodes(inv));
         let register_sql = match flavor.setup_sql(node) {
             Some(template) => renderer.render(template, &Context::new(inv, node)?)?,
             None => String::new(),
@@ -250,7 +250,7 @@ fn restart_start_argv(start: &[String], node: &Node) -> Vec<String> {
 /// and flavors.
 fn join(inv: &Inventory, node: &Node, bin: &str, restore_start: &[String]) -> Option<Join> {
     let kinds = [Role::Coordinator, Role::Datanode];
-    if inv.cluster.flavor != crate::inventory::Flavor::PostgresXc || !kinds.contains(&node.role) {
+    if !inv.cluster.flavor.is_pgxc() || !kinds.contains(&node.role) {
         return None;
     }
     let rows = registered_nodes(inv);

@@ -215,7 +215,7 @@ pub fn assess(
             row.problems.push(format!(
                 "it accepts connections, but a session did not answer within {} s{}",
                 super::state::SQL_SECS,
-                if inv.cluster.flavor == crate::inventory::Flavor::PostgresXc {
+                if inv.cluster.flavor.is_pgxc() {
                     " (its GTM, or its host's gtm_proxy, may be gone: see the GTM rows)"
                 } else {
                     ""

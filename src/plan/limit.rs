@@ -33,7 +33,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::sql;
 use super::state::{HostFacts, PgxcNodeRow};
 use super::step::{Action, Plan, Redistribute, Step};
-use crate::inventory::{self, Flavor, Inventory, Node, Role, SelectError, Target};
+use crate::inventory::{self, Inventory, Node, Role, SelectError, Target};
 
 /// What `--on` and `-x` select: nodes, and hosts (for the hosts' own steps).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -388,7 +388,7 @@ fn needs<'a>(inv: &'a Inventory, node: &Node) -> Vec<(&'a Node, &'static str)> {
     if let Some(primary) = node.primary.as_ref().and_then(|p| inv.node(p)) {
         needs.push((primary, "its primary"));
     }
-    if inv.cluster.flavor == Flavor::PostgresXc && node.role != Role::Gtm {
+    if inv.cluster.flavor.is_pgxc() && node.role != Role::Gtm {
         let proxy = match node.role {
             Role::Coordinator | Role::Datanode | Role::Standby => inv.gtm_proxy_on(&node.host),
             _ => None,

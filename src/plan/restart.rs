@@ -20,7 +20,7 @@ use super::step::{Action, Step};
 use super::switchover;
 use crate::flavors::{NodeCommands, StopMode, StopWait};
 use crate::inventory::roles::Roles;
-use crate::inventory::{Flavor, Inventory, Node, Role};
+use crate::inventory::{Inventory, Node, Role};
 
 /// The order of a rolling restart: what goes first depends on nothing that goes later. A
 /// standby's restart costs its primary nothing (unless it is synchronous: commits wait for it
@@ -160,7 +160,7 @@ pub fn verify<'a>(
             }
             Ok(Verify::Streaming { primary })
         }
-        Role::Datanode if inv.cluster.flavor == Flavor::PostgresXc => {
+        Role::Datanode if inv.cluster.flavor.is_pgxc() => {
             let coordinator = inv
                 .nodes
                 .iter()

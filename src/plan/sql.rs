@@ -235,6 +235,11 @@ pub fn registration(coordinator: &str, want: &[PgxcNodeRow], have: &[PgxcNodeRow
         let existing = have.iter().find(|h| h.name == row.name);
         let with = format!("HOST = {}, PORT = {}", literal(&row.host), row.port);
         if row.name == coordinator || existing.is_some() {
+            // A fresh Postgres-XL datanode lists itself as a coordinator: its type changes too.
+            let with = match existing {
+                Some(e) if e.kind != row.kind => format!("TYPE = '{kind}', {with}"),
+                _ => with,
+            };
             if existing != Some(row) || have.is_empty() {
                 sql.push_str(&format!("ALTER NODE {} WITH ({with});\n", row.name));
             }
@@ -258,6 +263,19 @@ mod tests {
 
     fn row(name: &str, kind: &str, host: &str, port: u16) -> PgxcNodeRow {
         PgxcNodeRow { name: name.into(), kind: NodeKind::from_code(kind), host: host.into(), port }
+    }
+
+    /// A fresh Postgres-XL datanode lists only itself, as a coordinator on localhost:5432.
+    #[test]
+    fn registration_of_a_fresh_xl_datanode_changes_its_own_type() {
+        let want = vec![row("coord1", "C", "10.0.0.1", 5432), row("dn1", "D", "10.0.0.2", 15432)];
+        let have = vec![row("dn1", "C", "localhost", 5432)];
+        assert_eq!(
+            registration("dn1", &want, &have),
+            "BEGIN;\nCREATE NODE coord1 WITH (TYPE = 'coordinator', HOST = '10.0.0.1', PORT = \
+             5432);\nALTER NODE dn1 WITH (TYPE = 'datanode', HOST = '10.0.0.2', PORT = 15432);\n\
+             COMMIT;\nSELECT pgxc_pool_reload();\n"
+        );
     }
 
     #[test]

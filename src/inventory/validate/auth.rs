@@ -25,7 +25,8 @@ impl Checker<'_> {
         home: Option<&Path>,
     ) -> Auth {
         let default = match flavor {
-            Flavor::PostgresXc => AuthMethod::Md5,
+            // Postgres-XC is 9.4-based (no SCRAM); Postgres-XL's pgxc_ctl sets up md5 too.
+            Flavor::PostgresXc | Flavor::PostgresXl => AuthMethod::Md5,
             Flavor::Postgresql => AuthMethod::ScramSha256,
         };
         let Some(spanned) = raw else {
