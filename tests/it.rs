@@ -38,3 +38,5 @@ mod transport;
 mod xc_ops;
 /// `degrade` on Postgres-XC: writes through the coordinator resume; apply restores sync.
 mod xc_sync;
+/// Postgres-XL 10 (`flavor = "postgres-xl"`): apply, registration on every node, rows spread.
+mod xl;

@@ -94,7 +94,7 @@ impl fmt::Display for Link {
     }
 }
 
-/// A coordinator's pgxc_node against the inventory.
+/// A coordinator's (on Postgres-XL, a datanode's too) pgxc_node against the inventory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PgxcNodeCheck {
     Matches,
