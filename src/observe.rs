@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::executor::{self, Cause, StepError, Target};
 use crate::flavors;
-use crate::inventory::Inventory;
+use crate::inventory::{Inventory, Role};
 use crate::plan::desired::passfile_path;
 use crate::plan::state::{HostFacts, parse_probe};
 use crate::remote::probe::{ProbeNode, probe_script};
@@ -70,6 +70,8 @@ pub fn host_script(
             files: files(n.name.as_str()),
             sql,
             read_pgxc_node: flavor.registers(n),
+            refuses_sql: matches!(n.role, Role::Datanode | Role::Standby)
+                && !flavor.standby_answers_sql(),
             replay_lag_sql: flavor.replay_lag_sql(),
             positions_sql: flavor.positions_sql(),
         })

@@ -22,15 +22,30 @@ fn pgxl_home(test: &str) -> Option<String> {
     }
 }
 
-/// GTM and coord1 on h1, coord2 and dn1 on h2, dn2 on h3: the manual procedure's topology,
-/// with the datanode names XL's regression suite expects.
-fn inventory(dir: &Path, home: &str) -> String {
-    let nodes = "[gtm]\nhost = \"h1\"\nport = 27666\n\n\
-         [[coordinators]]\nname = \"coord1\"\nhost = \"h1\"\nport = 27532\npooler_port = 27667\n\n\
-         [[coordinators]]\nname = \"coord2\"\nhost = \"h2\"\nport = 27532\npooler_port = 27668\n\n\
-         [[datanodes]]\nname = \"dn1\"\nhost = \"h2\"\nport = 27542\npooler_port = 27543\n\n\
-         [[datanodes]]\nname = \"dn2\"\nhost = \"h3\"\nport = 27542\npooler_port = 27543\n";
-    let text = xc_toml(TAG, home, XC_MD5, nodes).replace("\"postgres-xc\"", "\"postgres-xl\"");
+/// GTM and coord1 on h1, coord2 and dn1 on h2, dn2 on h3 (the manual procedure's topology,
+/// with the datanode names XL's regression suite expects), from port `base` up, in test
+/// directory `tag`; `standby`: dn1 has a streaming standby on h3.
+fn inventory(dir: &Path, home: &str, tag: &str, base: u16, standby: bool) -> String {
+    let (gtm, pooler, dn) = (base + 134, base + 135, base + 10);
+    let mut nodes = format!(
+        "[gtm]\nhost = \"h1\"\nport = {gtm}\n\n\
+         [[coordinators]]\nname = \"coord1\"\nhost = \"h1\"\nport = {base}\npooler_port = {pooler}\n\n\
+         [[coordinators]]\nname = \"coord2\"\nhost = \"h2\"\nport = {base}\npooler_port = {pooler}\n\n\
+         [[datanodes]]\nname = \"dn1\"\nhost = \"h2\"\nport = {dn}\npooler_port = {}\n",
+        dn + 1
+    );
+    if standby {
+        nodes.push_str(&format!(
+            "[datanodes.standby]\nhost = \"h3\"\nport = {}\npooler_port = {}\n",
+            dn + 2,
+            dn + 3
+        ));
+    }
+    nodes.push_str(&format!(
+        "\n[[datanodes]]\nname = \"dn2\"\nhost = \"h3\"\nport = {dn}\npooler_port = {}\n",
+        dn + 1
+    ));
+    let text = xc_toml(tag, home, XC_MD5, &nodes).replace("\"postgres-xc\"", "\"postgres-xl\"");
     write(dir, "xc-password", "xc s3cret\n");
     write(dir, "xl.toml", &text)
 }
@@ -40,46 +55,46 @@ fn postgres_xl_apply_registers_every_node_everywhere_and_rows_spread_over_its_da
     let Some(home) = pgxl_home("postgres_xl_apply") else { return };
     reset(TAG);
     let dir = tempdir();
-    let inv = inventory(dir.path(), &home);
+    let inv = inventory(dir.path(), &home, TAG, 33532, false);
     let out = pgxc(&["apply", &inv]);
     assert!(out.status.success(), "apply: {}", shown(&out));
     let psql = lab_psql(TAG);
     let on = |k: usize, node: &str, port: u16, query: &str| {
         sql(&psql, &node_dir(TAG, k, node), port, query)
     };
-    let version = on(1, "coord1", 27532, "select version()");
+    let version = on(1, "coord1", 33532, "select version()");
     assert!(version.contains("(Postgres-XL 10r1.1)"), "{version}");
 
     // Every coordinator and every datanode lists every node at its real address, each typed
     // as what it is (a fresh XL datanode lists itself as a coordinator on localhost:5432).
-    let want = "coord1|C|127.0.10.1|27532\ncoord2|C|127.0.10.2|27532\n\
-                dn1|D|127.0.10.2|27542\ndn2|D|127.0.10.3|27542";
+    let want = "coord1|C|127.0.10.1|33532\ncoord2|C|127.0.10.2|33532\n\
+                dn1|D|127.0.10.2|33542\ndn2|D|127.0.10.3|33542";
     let query = "select node_name, node_type, node_host, node_port from pgxc_node order by 1";
-    assert_eq!(on(1, "coord1", 27532, query), want);
-    assert_eq!(on(2, "coord2", 27532, query), want);
-    assert_eq!(on(2, "dn1", 27542, query), want);
-    assert_eq!(on(3, "dn2", 27542, query), want);
+    assert_eq!(on(1, "coord1", 33532, query), want);
+    assert_eq!(on(2, "coord2", 33532, query), want);
+    assert_eq!(on(2, "dn1", 33542, query), want);
+    assert_eq!(on(3, "dn2", 33542, query), want);
 
     // Written through coord1, read through coord2, spread over both datanodes; a replicated
     // table on both.
-    on(1, "coord1", 27532, "create table t (id int, v text) distribute by hash(id)");
-    on(1, "coord1", 27532, "insert into t select g, 'row ' || g from generate_series(1, 1000) g");
-    on(1, "coord1", 27532, "create table r (id int) distribute by replication");
-    on(1, "coord1", 27532, "insert into r select generate_series(1, 10)");
-    assert_eq!(on(2, "coord2", 27532, "select count(*) from t"), "1000");
+    on(1, "coord1", 33532, "create table t (id int, v text) distribute by hash(id)");
+    on(1, "coord1", 33532, "insert into t select g, 'row ' || g from generate_series(1, 1000) g");
+    on(1, "coord1", 33532, "create table r (id int) distribute by replication");
+    on(1, "coord1", 33532, "insert into r select generate_series(1, 10)");
+    assert_eq!(on(2, "coord2", 33532, "select count(*) from t"), "1000");
     let mut total = 0;
     for dn in ["dn1", "dn2"] {
         let direct =
             |table: &str| format!("execute direct on ({dn}) 'select count(*) from {table}'");
-        let n: u32 = on(2, "coord2", 27532, &direct("t")).parse().unwrap();
+        let n: u32 = on(2, "coord2", 33532, &direct("t")).parse().unwrap();
         assert!(n > 300, "{dn} holds {n} of 1000 rows");
         total += n;
-        assert_eq!(on(2, "coord2", 27532, &direct("r")), "10", "{dn}");
+        assert_eq!(on(2, "coord2", 33532, &direct("r")), "10", "{dn}");
     }
     assert_eq!(total, 1000);
     // A join across datanodes (XL datanodes exchange rows with each other).
     let joined = "select count(*) from t join r on t.id = r.id";
-    assert_eq!(on(2, "coord2", 27532, joined), "10");
+    assert_eq!(on(2, "coord2", 33532, joined), "10");
 
     // The second apply changes nothing; status sees every node healthy, pgxc_node matching.
     let out = pgxc(&["apply", &inv]);
@@ -101,4 +116,77 @@ fn postgres_xl_apply_registers_every_node_everywhere_and_rows_spread_over_its_da
     }
 
     reset(TAG);
+}
+
+const FAILOVER_TAG: &str = "xlfailover";
+
+#[test]
+fn postgres_xl_failover_after_kill_keeps_every_committed_row_and_apply_rebuilds_the_old_primary() {
+    let Some(home) = pgxl_home("postgres_xl_failover") else { return };
+    reset(FAILOVER_TAG);
+    let dir = tempdir();
+    let inv = inventory(dir.path(), &home, FAILOVER_TAG, 35532, true);
+    let out = pgxc(&["apply", &inv]);
+    assert!(out.status.success(), "apply: {}", shown(&out));
+    let psql = lab_psql(FAILOVER_TAG);
+    let on = |k: usize, node: &str, port: u16, query: &str| {
+        sql(&psql, &node_dir(FAILOVER_TAG, k, node), port, query)
+    };
+    // An XL standby refuses every session; status reads it from pg_controldata and from its
+    // primary's pg_stat_replication.
+    let (code, rows) = status(&inv);
+    assert_eq!(code, 0, "{rows:#?}");
+    assert_eq!(rows["dn1_standby"]["in_recovery"], true, "{}", rows["dn1_standby"]);
+
+    on(1, "coord1", 35532, "create table t (id int, v text) distribute by hash(id)");
+    on(1, "coord1", 35532, "insert into t select g, 'row ' || g from generate_series(1, 1000) g");
+    wait_for("dn1_standby to replay every row", || {
+        let (_, rows) = status(&inv);
+        rows["dn1_standby"]["replication"]["lag_bytes"] == 0
+    });
+    let dn1 = node_dir(FAILOVER_TAG, 2, "dn1");
+    let pid = postmaster_pid(&dn1);
+    kill("-KILL", pid);
+    wait_for("dn1's postmaster to die", || process_gone(pid));
+
+    // A planned switchover cannot check the standby's replay: refused, nothing changed.
+    let out = pgxc(&["switchover", "--yes", &inv, "dn1"]);
+    assert_eq!(out.status.code(), Some(2), "{}", shown(&out));
+    assert!(text(&out.stderr).contains("not supported with flavor postgres-xl"), "{}", shown(&out));
+
+    let out = pgxc(&["failover", "--yes", &inv, "dn1"]);
+    assert!(out.status.success(), "failover: {}", shown(&out));
+    let said = text(&out.stdout);
+    assert!(said.contains("dn1_standby on h3 (127.0.10.3:35544) is the primary"), "{said}");
+    // Every node that lists dn1 lists it at its new address: both coordinators, dn2, and the
+    // new primary itself (its copy of pgxc_node came from dn1).
+    let dn1_row = "select node_host || ':' || node_port from pgxc_node where node_name = 'dn1'";
+    for (k, node, port) in
+        [(1, "coord1", 35532), (2, "coord2", 35532), (3, "dn2", 35542), (3, "dn1_standby", 35544)]
+    {
+        assert_eq!(on(k, node, port, dn1_row), "127.0.10.3:35544", "{node}");
+    }
+    // Every committed row, through the other coordinator; rows cross between datanodes.
+    assert_eq!(on(2, "coord2", 35532, "select count(*) from t"), "1000");
+    let self_join = "select count(*) from t a join t b on a.id = b.id + 1";
+    assert_eq!(on(2, "coord2", 35532, self_join), "999");
+    on(2, "coord2", 35532, "insert into t values (1001, 'after')");
+    assert_eq!(on(1, "coord1", 35532, "select count(*) from t"), "1001");
+
+    // The next apply rebuilds the old primary as a standby of the new one.
+    let out = pgxc(&["apply", &inv]);
+    assert!(out.status.success(), "apply: {}", shown(&out));
+    assert!(
+        text(&out.stderr).contains("dn1 on h2: rebuild the fenced old primary"),
+        "{}",
+        shown(&out)
+    );
+    let (code, rows) = status(&inv);
+    assert_eq!(code, 0, "{rows:#?}");
+    assert_eq!(rows["dn1"]["in_recovery"], true, "{}", rows["dn1"]);
+    assert_eq!(rows["dn1_standby"]["promoted_for"], "dn1", "{}", rows["dn1_standby"]);
+    let out = pgxc(&["apply", &inv]);
+    assert!(text(&out.stdout).starts_with("nothing to do"), "{}", shown(&out));
+
+    reset(FAILOVER_TAG);
 }

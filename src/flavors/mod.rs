@@ -57,6 +57,12 @@ pub trait Flavor: std::fmt::Debug + Send + Sync {
     /// `register_nodes.sql.hbs`), as a template name, or `None`.
     fn setup_sql(&self, node: &Node) -> Option<&'static str>;
 
+    /// Whether a streaming standby accepts sessions (a Postgres-XL standby refuses every one:
+    /// "Was unable to obtain a snapshot from GTM"), so its state is read with SQL.
+    fn standby_answers_sql(&self) -> bool {
+        true
+    }
+
     /// Whether pgxc-deploy keeps the node's pgxc_node table (every coordinator; on Postgres-XL
     /// every datanode too, since datanodes talk to each other).
     fn registers(&self, node: &Node) -> bool {

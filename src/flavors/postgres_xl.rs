@@ -48,6 +48,10 @@ impl Flavor for PostgresXl {
         matches!(node.role, Role::Coordinator | Role::Datanode)
     }
 
+    fn standby_answers_sql(&self) -> bool {
+        false
+    }
+
     fn replay_lag_sql(&self) -> &'static str {
         "pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint"
     }

@@ -329,8 +329,8 @@ pub fn record(
     Ok(())
 }
 
-/// Point every coordinator at the new primary (Postgres-XC), then check that the datanode
-/// takes writes. `inv`: the cluster as it runs now (every datanode where it is served);
+/// Point every coordinator (on Postgres-XL every datanode too: [`crate::flavors::Flavor::registers`])
+/// at the new primary, then check that the datanode takes writes through each coordinator. `inv`: the cluster as it runs now (every datanode where it is served);
 /// `datanode`: the inventory's datanode (its name is what coordinators know). `Ok(false)`: a
 /// step failed (each is reported).
 pub async fn finish(
@@ -346,9 +346,10 @@ pub async fn finish(
     if inv.cluster.flavor.is_pgxc() {
         let (_, nodes) = desired(inv, &s.renderer, &layout.bin, None, None)
             .map_err(|e| Error::Usage(format!("templates: {e}")))?;
+        // The nodes that keep a pgxc_node: coordinators, and Postgres-XL's datanodes (the new
+        // primary among them: its copy lists the old address).
         let steps: Vec<Step> = nodes
             .iter()
-            .filter(|n| n.role == Role::Coordinator)
             .filter_map(|c| {
                 let want = failover::repointed(
                     c.pgxc_node.as_ref()?,
@@ -371,18 +372,22 @@ pub async fn finish(
         // if it stopped meanwhile, started first. Registration reads pgxc_node before it
         // writes, so running it again converges from whatever is there: a re-read, not a
         // blind retry.
-        report::phase_header("point coordinators at the new primary", out)?;
+        report::phase_header("point the nodes at the new primary", out)?;
         let mut pending = steps;
         for attempt in 1..=REGISTER_TRIES {
             if attempt > 1 {
                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                report::phase_header("again, for the coordinators that failed (read first)", out)?;
+                report::phase_header("again, for the nodes that failed (read first)", out)?;
                 start_stopped(s, &pending, out).await?;
             }
             let failed = s.failed(&pending, out).await?;
+            let coordinator = |s: &Step| {
+                let name = s.node.as_ref().and_then(|n| inv.node(n.as_str()));
+                name.is_some_and(|n| n.role == Role::Coordinator)
+            };
             let checks: Vec<Step> = pending
                 .iter()
-                .filter(|s| !failed.contains(s))
+                .filter(|s| !failed.contains(s) && coordinator(s))
                 .map(|s| through_coordinator_check(s, datanode))
                 .collect();
             if !checks.is_empty() {

@@ -36,9 +36,25 @@ use super::{Error, Status};
 pub fn precheck(path: &Path, inv: &Inventory, node: &str) -> Result<(), Error> {
     let roles = roles::load(path).map_err(Error::from)?;
     let usage = |e: String| Error::Usage(format!("switchover: {e}"));
+    unchecked_replay(inv).map_err(usage)?;
     let pair = pair::pair(inv, node).map_err(usage)?;
     pair::current(inv, &roles, pair).map_err(usage)?;
     Ok(())
+}
+
+/// A switchover promotes the standby only once it has replayed the old primary's final
+/// checkpoint, which it is asked with SQL: a flavor whose standbys refuse every session
+/// (Postgres-XL) cannot be checked, so it is refused before anything changes.
+pub fn unchecked_replay(inv: &Inventory) -> Result<(), String> {
+    if crate::flavors::of(inv.cluster.flavor).standby_answers_sql() {
+        return Ok(());
+    }
+    Err(format!(
+        "not supported with flavor {}: its standbys refuse every session, so whether one has \
+         replayed its primary's final checkpoint cannot be checked before it is promoted; \
+         nothing was changed. `failover` works (and loses nothing the standby received)",
+        inv.cluster.flavor
+    ))
 }
 
 /// Switch `node`'s datanode over to its standby under the cluster lock (every host), and say

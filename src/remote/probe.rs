@@ -26,6 +26,10 @@ pub struct ProbeNode {
     pub sql: bool,
     /// Coordinators of a Postgres-XC cluster: read pgxc_node.
     pub read_pgxc_node: bool,
+    /// A server that refuses every session while it is a standby (Postgres-XL's datanodes):
+    /// pg_controldata says whether it is in recovery, and only a server that is not is asked
+    /// SQL.
+    pub refuses_sql: bool,
     /// The flavor's SQL for a standby's replay lag in bytes, over a row of pg_stat_replication
     /// ([`crate::flavors::Flavor::replay_lag_sql`]).
     pub replay_lag_sql: &'static str,
@@ -114,6 +118,14 @@ pub fn probe_script(
                      dbname=postgres 2>/dev/null; then",
                 )
                 .raw("echo running");
+            if n.refuses_sql {
+                // `in archive recovery` while a standby (then no SQL), else asked as usual.
+                sec = sec.raw(
+                    "if [ \"$(\"$bin\"/pg_controldata \"$d\" 2>/dev/null | sed -n 's/^Database \
+                     cluster state: *//p')\" = 'in archive recovery' ]; then echo recovery t",
+                );
+                sec = sec.raw(if n.sql { "else" } else { "fi" });
+            }
             if n.sql {
                 // Bounded: a Postgres-XC session cannot start while its GTM is gone.
                 sec = sec.raw(&format!(
@@ -124,6 +136,9 @@ pub fn probe_script(
                     sec = sec.raw(&query);
                 }
                 sec = sec.raw("PGXC_SQL").raw("[ $? -eq 124 ] && echo sqlstuck");
+                if n.refuses_sql {
+                    sec = sec.raw("fi");
+                }
             }
             sec = sec.raw("fi");
         }
@@ -173,6 +188,7 @@ mod tests {
             sql: true,
             files: files.iter().map(|f| f.to_string()).collect(),
             read_pgxc_node: role == Role::Coordinator,
+            refuses_sql: false,
             replay_lag_sql: "0",
             positions_sql: "",
         }
@@ -244,6 +260,43 @@ mod tests {
             .output()
             .unwrap();
         assert_eq!(parse_probe(&out.stdout).unwrap().install, None);
+    }
+
+    /// A Postgres-XL standby refuses every session: pg_controldata says it is in recovery and
+    /// no SQL is sent; once promoted (in production) it is asked SQL as usual.
+    #[test]
+    fn a_server_that_refuses_sql_while_a_standby_is_read_with_pg_controldata() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().display().to_string();
+        let d = format!("{root}/dn1");
+        std::fs::create_dir_all(format!("{root}/bin")).unwrap();
+        std::fs::create_dir_all(&d).unwrap();
+        let tool = |name: &str, body: &str| {
+            let path = format!("{root}/bin/{name}");
+            std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        };
+        tool("pg_isready", "exit 0");
+        tool("psql", "cat >/dev/null; echo 'recovery f'; echo 'wal 0/3000060'");
+        let mut n = node("dn1", Role::Standby, &[]);
+        n.data_dir = d.clone();
+        n.refuses_sql = true;
+        let probe = || {
+            let script = probe_script(&root, &format!("{root}/bin"), "pgxc", None, &[n.clone()]);
+            let out =
+                std::process::Command::new("/bin/sh").arg("-c").arg(script.to_string()).output();
+            parse_probe(&out.unwrap().stdout).unwrap().nodes["dn1"].clone()
+        };
+        tool("pg_controldata", "echo 'Database cluster state:               in archive recovery'");
+        let f = probe();
+        assert!(f.running);
+        assert_eq!(f.in_recovery, Some(true));
+        assert_eq!(f.wal, None, "no SQL was sent");
+        tool("pg_controldata", "echo 'Database cluster state:               in production'");
+        let f = probe();
+        assert_eq!(f.in_recovery, Some(false));
+        assert!(f.wal.is_some(), "asked SQL once promoted");
     }
 
     /// Paths and file names with quotes, spaces and `$` reach the probe as they are.
