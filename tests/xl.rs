@@ -188,5 +188,28 @@ fn postgres_xl_failover_after_kill_keeps_every_committed_row_and_apply_rebuilds_
     let out = pgxc(&["apply", &inv]);
     assert!(text(&out.stdout).starts_with("nothing to do"), "{}", shown(&out));
 
+    // A rolling restart under writes through both coordinators: the standby (dn1 now, which
+    // answers no SQL: its new postmaster PID tells the restart), the datanodes, the
+    // coordinators; every committed row is there afterwards.
+    on(1, "coord1", 35532, "create table roll (id bigint) distribute by hash(id)");
+    let lib = format!("{home}/lib");
+    let load = Load::start(
+        &format!("{home}/bin/psql"),
+        &[("127.0.10.1", 35532), ("127.0.10.2", 35532)],
+        &[("LD_LIBRARY_PATH", &lib), ("PGPASSWORD", "xc s3cret")],
+    );
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let out = pgxc(&["restart", &inv, "--rolling"]);
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let written = load.finish();
+    assert!(out.status.success(), "{}", shown(&out));
+    let said = text(&out.stdout);
+    for node in ["dn1 on h2", "dn1_standby on h3", "dn2 on h3", "coord1 on h1", "coord2 on h2"] {
+        assert!(said.contains(&format!("  ok    restarted {node} (")), "{node}: {said}");
+    }
+    let (code, rows) = status(&inv);
+    assert_eq!(code, 0, "healthy after the roll: {rows:#?}");
+    assert_committed_rows_present(&written, &ids(|q| on(1, "coord1", 35532, q)));
+
     reset(FAILOVER_TAG);
 }

@@ -123,10 +123,10 @@ pub async fn restart(
     for n in roll.nodes() {
         let commands = s.commands(n.node)?;
         let verify = restart::verify(inv, n, &reachable).map_err(Error::Usage)?;
-        let before = reachable(n.node).and_then(|f| f.start_time.clone());
+        let before = reachable(n.node).and_then(restart::Before::of);
         let before = if n.node.role.is_gtm_kind() { None } else { before };
         let standbys = restart::standbys(inv, n, &reachable);
-        let steps = restart::steps(inv, n, &commands, &verify, before.as_deref(), &standbys, &bin);
+        let steps = restart::steps(inv, n, &commands, &verify, before.as_ref(), &standbys, &bin);
         planned.insert(n.node.name.to_string(), steps);
     }
 

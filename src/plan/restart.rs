@@ -235,7 +235,9 @@ pub fn refusals<'a>(
                  (`pgxc-deploy start INVENTORY --on {}` starts it)",
                 n.node.name
             )),
-            Ok(Some(f)) if n.node.role != Role::Gtm && f.start_time.is_none() => {
+            Ok(Some(f))
+                if n.node.role != Role::Gtm && f.start_time.is_none() && f.pid.is_none() =>
+            {
                 out.push(format!("{label}: its postmaster start time could not be read"))
             }
             Ok(Some(_)) => {
@@ -248,16 +250,30 @@ pub fn refusals<'a>(
     out
 }
 
+/// What tells that a node restarted: its postmaster start time before the restart, or, for a
+/// server that answers no SQL (a Postgres-XL standby), its postmaster's PID.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Before {
+    StartTime(String),
+    Pid(u32),
+}
+
+impl Before {
+    /// From the node's facts: its start time, else its PID.
+    pub fn of(f: &NodeFacts) -> Option<Before> {
+        f.start_time.clone().map(Before::StartTime).or(f.pid.map(Before::Pid))
+    }
+}
+
 /// The restart of one node and the checks that follow it, in order. `commands`: the node's;
-/// `bin(node)`: the server binaries' directory on that node's host; `start_time`: its
-/// postmaster start time before the restart (`None` for the GTM); `standbys`: see
-/// [`standbys`].
+/// `bin(node)`: the server binaries' directory on that node's host; `before`: how to tell it
+/// restarted (`None` for the GTM); `standbys`: see [`standbys`].
 pub fn steps(
     inv: &Inventory,
     n: &RollNode<'_>,
     commands: &NodeCommands,
     verify: &Verify<'_>,
-    start_time: Option<&str>,
+    before: Option<&Before>,
     standbys: &[&Node],
     bin: &dyn Fn(&Node) -> String,
 ) -> Vec<Step> {
@@ -284,8 +300,16 @@ pub fn steps(
             settings: Vec::new(),
         },
     )];
-    if let Some(before) = start_time {
-        steps.push(check(node, sql::started_after(before), "a new postmaster start time".into()));
+    match before {
+        Some(Before::StartTime(t)) => {
+            steps.push(check(node, sql::started_after(t), "a new postmaster start time".into()))
+        }
+        Some(Before::Pid(pid)) => {
+            let argv = crate::remote::steps::new_postmaster_pid(&commands.data_dir, *pid);
+            let what = "a new postmaster PID".into();
+            steps.push(on(node, Action::Await { argv, what, tenths: CHECK_TENTHS }));
+        }
+        None => {}
     }
     match verify {
         Verify::Streaming { primary } => steps.push(check(
@@ -475,7 +499,15 @@ mod tests {
         let dn1 = inv.node("dn1").unwrap();
         let c = flavor.commands(&inv, standby.node, "/b").unwrap();
         let v = Verify::Streaming { primary: dn1 };
-        let steps = steps(&inv, standby, &c, &v, Some("2026-11-25 12:00:00.1+00"), &[], &bin);
+        let steps = steps(
+            &inv,
+            standby,
+            &c,
+            &v,
+            Some(&Before::StartTime("2026-11-25 12:00:00.1+00".into())),
+            &[],
+            &bin,
+        );
         let shown: Vec<String> = steps.iter().map(|s| s.to_string()).collect();
         assert_eq!(
             shown,
@@ -506,7 +538,8 @@ mod tests {
         let v = Verify::ThroughCoordinator { coordinator: coord1, datanode: "dn1".into() };
         let primary = RollNode { node: dn1, tier: Role::Datanode, serves: None, follows: None };
         let c = flavor.commands(&inv, dn1, "/b").unwrap();
-        let s = super::steps(&inv, &primary, &c, &v, Some("x'y"), &[], &bin);
+        let s =
+            super::steps(&inv, &primary, &c, &v, Some(&Before::StartTime("x'y".into())), &[], &bin);
         assert_eq!(s[2].to_string(), "coord1 on db1: await: a query through it reaches dn1");
         let Action::Await { argv, .. } = &s[2].action else { panic!("await") };
         assert_eq!(argv.last().unwrap(), "execute direct on (dn1) 'select 1'");
@@ -527,7 +560,15 @@ mod tests {
         let facts = |_: &Node| Some(&up);
         let standbys = standbys(&inv, &primary, &facts);
         assert_eq!(standbys.len(), 1);
-        let s = super::steps(&inv, &primary, &c_dn1(&inv), &v, Some("t"), &standbys, &bin);
+        let s = super::steps(
+            &inv,
+            &primary,
+            &c_dn1(&inv),
+            &v,
+            Some(&Before::StartTime("t".into())),
+            &standbys,
+            &bin,
+        );
         assert_eq!(
             s[3].to_string(),
             "dn1 on db2: await: its synchronous standby dn1_standby streams from it again"

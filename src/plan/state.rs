@@ -183,6 +183,9 @@ pub struct NodeFacts {
     /// The process named by the PID file (postmaster.pid, gtm.pid) exists, whether or not it
     /// accepts connections yet.
     pub alive: bool,
+    /// The PID of that process (a restart changes it: what tells a restart of a server that
+    /// answers no SQL, a Postgres-XL standby, from none).
+    pub pid: Option<u32>,
     pub start_time: Option<String>,
     pub in_recovery: Option<bool>,
     /// [`STREAMED_MARKER`] is in the data directory: pgxc-deploy saw this standby stream
@@ -308,6 +311,7 @@ pub fn parse_probe(out: &[u8]) -> Result<HostFacts, ParseError> {
             "initialized" => node.initialized = true,
             "running" => node.running = true,
             "alive" => node.alive = true,
+            "pid" => node.pid = rest.trim().parse().ok(),
             "sqlstuck" => node.sql_stuck = true,
             "staging" => node.staging = true,
             "start" => node.start_time = Some(rest.to_string()),

@@ -88,7 +88,7 @@ pub fn probe_script(
             _ => "postmaster.pid",
         };
         sec = sec.raw(&format!(
-            "{} && echo alive",
+            "{} && echo alive && echo \"pid $p\"",
             live_server(&format!("\"$d\"/{pid_file}"), "\"$d\"")
         ));
         for f in &n.files {
