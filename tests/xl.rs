@@ -55,46 +55,46 @@ fn postgres_xl_apply_registers_every_node_everywhere_and_rows_spread_over_its_da
     let Some(home) = pgxl_home("postgres_xl_apply") else { return };
     reset(TAG);
     let dir = tempdir();
-    let inv = inventory(dir.path(), &home, TAG, 33532, false);
+    let inv = inventory(dir.path(), &home, TAG, 41532, false);
     let out = pgxc(&["apply", &inv]);
     assert!(out.status.success(), "apply: {}", shown(&out));
     let psql = lab_psql(TAG);
     let on = |k: usize, node: &str, port: u16, query: &str| {
         sql(&psql, &node_dir(TAG, k, node), port, query)
     };
-    let version = on(1, "coord1", 33532, "select version()");
+    let version = on(1, "coord1", 41532, "select version()");
     assert!(version.contains("(Postgres-XL 10r1.1)"), "{version}");
 
     // Every coordinator and every datanode lists every node at its real address, each typed
     // as what it is (a fresh XL datanode lists itself as a coordinator on localhost:5432).
-    let want = "coord1|C|127.0.10.1|33532\ncoord2|C|127.0.10.2|33532\n\
-                dn1|D|127.0.10.2|33542\ndn2|D|127.0.10.3|33542";
+    let want = "coord1|C|127.0.10.1|41532\ncoord2|C|127.0.10.2|41532\n\
+                dn1|D|127.0.10.2|41542\ndn2|D|127.0.10.3|41542";
     let query = "select node_name, node_type, node_host, node_port from pgxc_node order by 1";
-    assert_eq!(on(1, "coord1", 33532, query), want);
-    assert_eq!(on(2, "coord2", 33532, query), want);
-    assert_eq!(on(2, "dn1", 33542, query), want);
-    assert_eq!(on(3, "dn2", 33542, query), want);
+    assert_eq!(on(1, "coord1", 41532, query), want);
+    assert_eq!(on(2, "coord2", 41532, query), want);
+    assert_eq!(on(2, "dn1", 41542, query), want);
+    assert_eq!(on(3, "dn2", 41542, query), want);
 
     // Written through coord1, read through coord2, spread over both datanodes; a replicated
     // table on both.
-    on(1, "coord1", 33532, "create table t (id int, v text) distribute by hash(id)");
-    on(1, "coord1", 33532, "insert into t select g, 'row ' || g from generate_series(1, 1000) g");
-    on(1, "coord1", 33532, "create table r (id int) distribute by replication");
-    on(1, "coord1", 33532, "insert into r select generate_series(1, 10)");
-    assert_eq!(on(2, "coord2", 33532, "select count(*) from t"), "1000");
+    on(1, "coord1", 41532, "create table t (id int, v text) distribute by hash(id)");
+    on(1, "coord1", 41532, "insert into t select g, 'row ' || g from generate_series(1, 1000) g");
+    on(1, "coord1", 41532, "create table r (id int) distribute by replication");
+    on(1, "coord1", 41532, "insert into r select generate_series(1, 10)");
+    assert_eq!(on(2, "coord2", 41532, "select count(*) from t"), "1000");
     let mut total = 0;
     for dn in ["dn1", "dn2"] {
         let direct =
             |table: &str| format!("execute direct on ({dn}) 'select count(*) from {table}'");
-        let n: u32 = on(2, "coord2", 33532, &direct("t")).parse().unwrap();
+        let n: u32 = on(2, "coord2", 41532, &direct("t")).parse().unwrap();
         assert!(n > 300, "{dn} holds {n} of 1000 rows");
         total += n;
-        assert_eq!(on(2, "coord2", 33532, &direct("r")), "10", "{dn}");
+        assert_eq!(on(2, "coord2", 41532, &direct("r")), "10", "{dn}");
     }
     assert_eq!(total, 1000);
     // A join across datanodes (XL datanodes exchange rows with each other).
     let joined = "select count(*) from t join r on t.id = r.id";
-    assert_eq!(on(2, "coord2", 33532, joined), "10");
+    assert_eq!(on(2, "coord2", 41532, joined), "10");
 
     // The second apply changes nothing; status sees every node healthy, pgxc_node matching.
     let out = pgxc(&["apply", &inv]);
@@ -125,7 +125,7 @@ fn postgres_xl_failover_after_kill_keeps_every_committed_row_and_apply_rebuilds_
     let Some(home) = pgxl_home("postgres_xl_failover") else { return };
     reset(FAILOVER_TAG);
     let dir = tempdir();
-    let inv = inventory(dir.path(), &home, FAILOVER_TAG, 35532, true);
+    let inv = inventory(dir.path(), &home, FAILOVER_TAG, 42532, true);
     let out = pgxc(&["apply", &inv]);
     assert!(out.status.success(), "apply: {}", shown(&out));
     let psql = lab_psql(FAILOVER_TAG);
@@ -138,8 +138,8 @@ fn postgres_xl_failover_after_kill_keeps_every_committed_row_and_apply_rebuilds_
     assert_eq!(code, 0, "{rows:#?}");
     assert_eq!(rows["dn1_standby"]["in_recovery"], true, "{}", rows["dn1_standby"]);
 
-    on(1, "coord1", 35532, "create table t (id int, v text) distribute by hash(id)");
-    on(1, "coord1", 35532, "insert into t select g, 'row ' || g from generate_series(1, 1000) g");
+    on(1, "coord1", 42532, "create table t (id int, v text) distribute by hash(id)");
+    on(1, "coord1", 42532, "insert into t select g, 'row ' || g from generate_series(1, 1000) g");
     wait_for("dn1_standby to replay every row", || {
         let (_, rows) = status(&inv);
         rows["dn1_standby"]["replication"]["lag_bytes"] == 0
@@ -157,21 +157,21 @@ fn postgres_xl_failover_after_kill_keeps_every_committed_row_and_apply_rebuilds_
     let out = pgxc(&["failover", "--yes", &inv, "dn1"]);
     assert!(out.status.success(), "failover: {}", shown(&out));
     let said = text(&out.stdout);
-    assert!(said.contains("dn1_standby on h3 (127.0.10.3:35544) is the primary"), "{said}");
+    assert!(said.contains("dn1_standby on h3 (127.0.10.3:42544) is the primary"), "{said}");
     // Every node that lists dn1 lists it at its new address: both coordinators, dn2, and the
     // new primary itself (its copy of pgxc_node came from dn1).
     let dn1_row = "select node_host || ':' || node_port from pgxc_node where node_name = 'dn1'";
     for (k, node, port) in
-        [(1, "coord1", 35532), (2, "coord2", 35532), (3, "dn2", 35542), (3, "dn1_standby", 35544)]
+        [(1, "coord1", 42532), (2, "coord2", 42532), (3, "dn2", 42542), (3, "dn1_standby", 42544)]
     {
-        assert_eq!(on(k, node, port, dn1_row), "127.0.10.3:35544", "{node}");
+        assert_eq!(on(k, node, port, dn1_row), "127.0.10.3:42544", "{node}");
     }
     // Every committed row, through the other coordinator; rows cross between datanodes.
-    assert_eq!(on(2, "coord2", 35532, "select count(*) from t"), "1000");
+    assert_eq!(on(2, "coord2", 42532, "select count(*) from t"), "1000");
     let self_join = "select count(*) from t a join t b on a.id = b.id + 1";
-    assert_eq!(on(2, "coord2", 35532, self_join), "999");
-    on(2, "coord2", 35532, "insert into t values (1001, 'after')");
-    assert_eq!(on(1, "coord1", 35532, "select count(*) from t"), "1001");
+    assert_eq!(on(2, "coord2", 42532, self_join), "999");
+    on(2, "coord2", 42532, "insert into t values (1001, 'after')");
+    assert_eq!(on(1, "coord1", 42532, "select count(*) from t"), "1001");
 
     // The next apply rebuilds the old primary as a standby of the new one.
     let out = pgxc(&["apply", &inv]);
@@ -191,11 +191,11 @@ fn postgres_xl_failover_after_kill_keeps_every_committed_row_and_apply_rebuilds_
     // A rolling restart under writes through both coordinators: the standby (dn1 now, which
     // answers no SQL: its new postmaster PID tells the restart), the datanodes, the
     // coordinators; every committed row is there afterwards.
-    on(1, "coord1", 35532, "create table roll (id bigint) distribute by hash(id)");
+    on(1, "coord1", 42532, "create table roll (id bigint) distribute by hash(id)");
     let lib = format!("{home}/lib");
     let load = Load::start(
         &format!("{home}/bin/psql"),
-        &[("127.0.10.1", 35532), ("127.0.10.2", 35532)],
+        &[("127.0.10.1", 42532), ("127.0.10.2", 42532)],
         &[("LD_LIBRARY_PATH", &lib), ("PGPASSWORD", "xc s3cret")],
     );
     std::thread::sleep(std::time::Duration::from_secs(1));
@@ -209,7 +209,7 @@ fn postgres_xl_failover_after_kill_keeps_every_committed_row_and_apply_rebuilds_
     }
     let (code, rows) = status(&inv);
     assert_eq!(code, 0, "healthy after the roll: {rows:#?}");
-    assert_committed_rows_present(&written, &ids(|q| on(1, "coord1", 35532, q)));
+    assert_committed_rows_present(&written, &ids(|q| on(1, "coord1", 42532, q)));
 
     reset(FAILOVER_TAG);
 }
