@@ -305,7 +305,7 @@ pub fn steps(
             steps.push(check(node, sql::started_after(t), "a new postmaster start time".into()))
         }
         Some(Before::Pid(pid)) => {
-            let argv = crate::remote::steps::new_postmaster_pid(&commands.data_dir, *pid);
+            let argv = new_postmaster_pid(&commands.data_dir, *pid);
             let what = "a new postmaster PID".into();
             steps.push(on(node, Action::Await { argv, what, tenths: CHECK_TENTHS }));
         }
@@ -338,6 +338,14 @@ pub fn steps(
     steps
 }
 
+/// argv that fails while the postmaster of `data_dir` is still the process `pid` (or none
+/// runs): an Await that a restart happened, on a server that answers no SQL.
+fn new_postmaster_pid(data_dir: &str, pid: u32) -> Vec<String> {
+    let test =
+        "p=$(head -n 1 \"$1\"/postmaster.pid 2>/dev/null) && [ -n \"$p\" ] && [ \"$p\" != \"$2\" ]";
+    ["sh", "-c", test, "sh", data_dir, &pid.to_string()].map(String::from).to_vec()
+}
+
 /// The milliseconds a restart step's output says its node was down (from the stop command to
 /// the first successful readiness probe); see the executor's restart script.
 pub fn down_ms(stdout: &str) -> Option<u64> {
@@ -353,6 +361,21 @@ pub const WAS_DOWN: &str = "was not running: starting it";
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A restart of a server that answers no SQL is seen by its postmaster's new PID.
+    #[test]
+    fn a_new_postmaster_pid_is_awaited() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display().to_string();
+        let argv = new_postmaster_pid(&d, 1234);
+        let run = || std::process::Command::new(&argv[0]).args(&argv[1..]).status().unwrap();
+        assert!(!run().success(), "no postmaster.pid");
+        std::fs::write(format!("{d}/postmaster.pid"), "1234\n/data\n").unwrap();
+        assert!(!run().success(), "the same postmaster");
+        std::fs::write(format!("{d}/postmaster.pid"), "5678\n/data\n").unwrap();
+        assert!(run().success(), "a new postmaster");
+    }
+
     use crate::flavors;
     use crate::plan::fixtures;
     use crate::plan::state::ReplicaState;

@@ -353,14 +353,6 @@ pub fn redistribute(r: &crate::plan::step::Redistribute) -> Lines {
         .raw("echo \"$after rows:\" $(printf '%s\\n' \"$spread\" | sed 's/ /=/')")
 }
 
-/// argv that fails while the postmaster of `data_dir` is still the process `pid` (or none
-/// runs): an Await that a restart happened, on a server that answers no SQL.
-pub fn new_postmaster_pid(data_dir: &str, pid: u32) -> Vec<String> {
-    let test =
-        "p=$(head -n 1 \"$1\"/postmaster.pid 2>/dev/null) && [ -n \"$p\" ] && [ \"$p\" != \"$2\" ]";
-    ["sh", "-c", test, "sh", data_dir, &pid.to_string()].map(String::from).to_vec()
-}
-
 /// Run `argv` once.
 pub fn run(argv: &[String]) -> Script {
     Script::new().cmd(argv_cmd(argv))
@@ -865,20 +857,6 @@ mod tests {
         set("count", "999");
         let (ok, said) = run('H');
         assert!(!ok && said.contains("public.t had 999 rows before, 1000 after"), "{said}");
-    }
-
-    /// A restart of a server that answers no SQL is seen by its postmaster's new PID.
-    #[test]
-    fn a_new_postmaster_pid_is_awaited() {
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path().display().to_string();
-        let argv = new_postmaster_pid(&d, 1234);
-        let run = || std::process::Command::new(&argv[0]).args(&argv[1..]).status().unwrap();
-        assert!(!run().success(), "no postmaster.pid");
-        std::fs::write(format!("{d}/postmaster.pid"), "1234\n/data\n").unwrap();
-        assert!(!run().success(), "the same postmaster");
-        std::fs::write(format!("{d}/postmaster.pid"), "5678\n/data\n").unwrap();
-        assert!(run().success(), "a new postmaster");
     }
 
     /// A running server is stopped then started; one that is down is only started.
