@@ -178,20 +178,29 @@ pub fn verify<'a>(
 /// stream from the restarted primary again, so that it leaves the cluster as healthy as it
 /// found it, and because every commit on a primary waits for its synchronous standby (a
 /// walreceiver retries every 5 s by default: `wal_retrieve_retry_interval` on PostgreSQL).
+/// For a promoted standby, its standby is the old primary that follows it (rebuilt by apply,
+/// or made a standby by a switchover): running and in recovery.
 pub fn standbys<'a>(
     inv: &'a Inventory,
     n: &RollNode<'a>,
     facts: &dyn Fn(&Node) -> Option<&'a NodeFacts>,
 ) -> Vec<&'a Node> {
-    if n.tier != Role::Datanode || n.serves.is_some() {
+    if n.tier != Role::Datanode {
         return Vec::new();
     }
     inv.nodes
         .iter()
-        .filter(|s| {
-            s.role == Role::Standby
-                && s.primary.as_ref() == Some(&n.node.name)
-                && facts(s).is_some_and(|f| f.running)
+        .filter(|s| match &n.serves {
+            None => {
+                s.role == Role::Standby
+                    && s.primary.as_ref() == Some(&n.node.name)
+                    && facts(s).is_some_and(|f| f.running)
+            }
+            Some(datanode) => {
+                s.role == Role::Datanode
+                    && s.name.as_str() == datanode
+                    && facts(s).is_some_and(|f| f.running && f.in_recovery == Some(true))
+            }
         })
         .collect()
 }
