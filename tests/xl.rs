@@ -22,8 +22,8 @@ fn pgxl_home(test: &str) -> Option<String> {
     }
 }
 
-/// GTM and coord1 on h1, coord2 and dn1 on h2, dn2 on h3 (the manual procedure's topology,
-/// with the datanode names XL's regression suite expects), from port `base` up, in test
+/// GTM and coord1 on h1, coord2 and dn1 on h2, dn2 on h3 (the manual procedure's topology),
+/// from port `base` up, in test
 /// directory `tag`; `standby`: dn1 has a streaming standby on h3.
 fn inventory(dir: &Path, home: &str, tag: &str, base: u16, standby: bool) -> String {
     let (gtm, pooler, dn) = (base + 134, base + 135, base + 10);
