@@ -50,18 +50,27 @@ fn inventory(dir: &Path, home: &str, tag: &str, base: u16, standby: bool) -> Str
     write(dir, "xl.toml", &text)
 }
 
+/// A fresh cluster of [`inventory`] in test directory `tag`, applied: its directory and
+/// inventory path.
+fn deployed(home: &str, tag: &str, base: u16, standby: bool) -> (tempfile::TempDir, String) {
+    reset(tag);
+    let dir = tempdir();
+    let inv = inventory(dir.path(), home, tag, base, standby);
+    let out = pgxc(&["apply", &inv]);
+    assert!(out.status.success(), "apply: {}", shown(&out));
+    (dir, inv)
+}
+
+/// `query` through psql on `node` (lab host `k`, `port`) of test directory `tag`.
+fn on(tag: &str, k: usize, node: &str, port: u16, query: &str) -> String {
+    sql(&lab_psql(tag), &node_dir(tag, k, node), port, query)
+}
+
 #[test]
 fn postgres_xl_apply_registers_every_node_everywhere_and_rows_spread_over_its_datanodes() {
     let Some(home) = pgxl_home("postgres_xl_apply") else { return };
-    reset(TAG);
-    let dir = tempdir();
-    let inv = inventory(dir.path(), &home, TAG, 41532, false);
-    let out = pgxc(&["apply", &inv]);
-    assert!(out.status.success(), "apply: {}", shown(&out));
-    let psql = lab_psql(TAG);
-    let on = |k: usize, node: &str, port: u16, query: &str| {
-        sql(&psql, &node_dir(TAG, k, node), port, query)
-    };
+    let (_dir, inv) = deployed(&home, TAG, 41532, false);
+    let on = |k: usize, node: &str, port: u16, query: &str| on(TAG, k, node, port, query);
     let version = on(1, "coord1", 41532, "select version()");
     assert!(version.contains("(Postgres-XL 10r1.1)"), "{version}");
 
@@ -123,15 +132,8 @@ const FAILOVER_TAG: &str = "xlfailover";
 #[test]
 fn postgres_xl_failover_after_kill_keeps_every_committed_row_and_apply_rebuilds_the_old_primary() {
     let Some(home) = pgxl_home("postgres_xl_failover") else { return };
-    reset(FAILOVER_TAG);
-    let dir = tempdir();
-    let inv = inventory(dir.path(), &home, FAILOVER_TAG, 42532, true);
-    let out = pgxc(&["apply", &inv]);
-    assert!(out.status.success(), "apply: {}", shown(&out));
-    let psql = lab_psql(FAILOVER_TAG);
-    let on = |k: usize, node: &str, port: u16, query: &str| {
-        sql(&psql, &node_dir(FAILOVER_TAG, k, node), port, query)
-    };
+    let (_dir, inv) = deployed(&home, FAILOVER_TAG, 42532, true);
+    let on = |k: usize, node: &str, port: u16, query: &str| on(FAILOVER_TAG, k, node, port, query);
     // An XL standby refuses every session; status reads it from pg_controldata and from its
     // primary's pg_stat_replication.
     let (code, rows) = status(&inv);

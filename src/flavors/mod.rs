@@ -76,19 +76,28 @@ pub trait Flavor: std::fmt::Debug + Send + Sync {
 
     /// A SQL expression over one row of the primary's `pg_stat_replication`: the bytes of WAL
     /// the primary has written that the standby has not replayed yet (NULL before the standby's
-    /// first reply). PostgreSQL 10 renamed every `xlog`/`location` to `wal`/`lsn`; Postgres-XC
-    /// is 9.4-based and has only the old names.
-    fn replay_lag_sql(&self) -> &'static str;
+    /// first reply). These three use PostgreSQL 10's names (`wal`/`lsn`, PostgreSQL and
+    /// Postgres-XL); Postgres-XC is 9.4-based and overrides them with the old `xlog`/`location`
+    /// ones.
+    fn replay_lag_sql(&self) -> &'static str {
+        "pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint"
+    }
 
     /// SQL statements that print the node's WAL positions, one `key X/Y` line each: `wal`
     /// (written, on a primary), `received` and `replayed` (on a standby). A NULL position
     /// prints an empty line.
-    fn positions_sql(&self) -> &'static str;
+    fn positions_sql(&self) -> &'static str {
+        "select 'wal ' || pg_current_wal_lsn() where not pg_is_in_recovery();\n\
+         select 'received ' || pg_last_wal_receive_lsn() where pg_is_in_recovery();\n\
+         select 'replayed ' || pg_last_wal_replay_lsn() where pg_is_in_recovery();\n"
+    }
 
     /// A SQL expression, on a standby: whether it has replayed the WAL record that starts at
     /// `lsn` (a `X/Y` position, as pg_controldata prints it). `pg_last_wal_replay_lsn()` is the
     /// end of the last record replayed, so it is past `lsn` once that record is replayed.
-    fn replayed_past_sql(&self, lsn: &str) -> String;
+    fn replayed_past_sql(&self, lsn: &str) -> String {
+        format!("pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '{lsn}') > 0")
+    }
 
     /// The inventory's nodes grouped by [`Flavor::start_order`], in inventory order within a
     /// tier; roles without nodes give no tier.

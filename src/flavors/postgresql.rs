@@ -64,20 +64,6 @@ impl Flavor for Postgresql {
         None
     }
 
-    fn replay_lag_sql(&self) -> &'static str {
-        "pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint"
-    }
-
-    fn positions_sql(&self) -> &'static str {
-        "select 'wal ' || pg_current_wal_lsn() where not pg_is_in_recovery();\n\
-         select 'received ' || pg_last_wal_receive_lsn() where pg_is_in_recovery();\n\
-         select 'replayed ' || pg_last_wal_replay_lsn() where pg_is_in_recovery();\n"
-    }
-
-    fn replayed_past_sql(&self, lsn: &str) -> String {
-        format!("pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '{lsn}') > 0")
-    }
-
     fn commands(&self, inv: &Inventory, node: &Node, bin_dir: &str) -> Result<NodeCommands, Error> {
         let (init, pwfile) = match node.role {
             Role::Datanode => {
