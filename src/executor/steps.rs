@@ -189,7 +189,8 @@ async fn run_action(
                         upload_files(&remote, data_dir, files).await?;
                         let said = [out.stderr, out.stdout].concat();
                         let said = String::from_utf8_lossy(&said);
-                        // The last line pg_rewind said (not the prompt of the single-user checkpoint).
+                        // The last line pg_rewind said (not the single-user checkpoint's
+                        // prompt).
                         let said_line =
                             |l: &&str| !l.trim().is_empty() && !l.starts_with("backend>");
                         let last = said.lines().rfind(said_line).unwrap_or("");

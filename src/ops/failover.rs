@@ -329,9 +329,10 @@ pub fn record(
     Ok(())
 }
 
-/// Point every coordinator (on Postgres-XL every datanode too: [`crate::flavors::Flavor::registers`])
-/// at the new primary, then check that the datanode takes writes through each coordinator. `inv`: the cluster as it runs now (every datanode where it is served);
-/// `datanode`: the inventory's datanode (its name is what coordinators know). `Ok(false)`: a
+/// Point every coordinator (on Postgres-XL every datanode too:
+/// [`crate::flavors::Flavor::registers`]) at the new primary, then check that the datanode
+/// takes writes through each coordinator. `inv`: the cluster as it runs now (every datanode
+/// where it is served); `datanode`: the inventory's datanode (its name is what coordinators know). `Ok(false)`: a
 /// step failed (each is reported).
 pub async fn finish(
     s: &Session,

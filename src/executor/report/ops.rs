@@ -224,8 +224,8 @@ pub fn failed_over_before(
     said(
         out,
         format!(
-            "{datanode} already failed over to {primary} (recorded in {}): pointing coordinators at \
-             it again and checking",
+            "{datanode} already failed over to {primary} (recorded in {}): pointing coordinators \
+             at it again and checking",
             path.display()
         ),
     )
