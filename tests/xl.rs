@@ -23,14 +23,16 @@ fn pgxl_home(test: &str) -> Option<String> {
 }
 
 /// GTM and coord1 on h1, coord2 and dn1 on h2, dn2 on h3 (the manual procedure's topology),
-/// from port `base` up, in test
-/// directory `tag`; `standby`: dn1 has a streaming standby on h3.
+/// from port `base` up, in test directory `tag`; `standby`: dn1 has a streaming standby on h3.
+/// dn1 is the primary datanode, and coord2 and dn2 prefer it (as pgxc_ctl and pg_regress mark
+/// them).
 fn inventory(dir: &Path, home: &str, tag: &str, base: u16, standby: bool) -> String {
     let (gtm, pooler, dn) = (base + 134, base + 135, base + 10);
     let mut nodes = format!(
         "[gtm]\nhost = \"h1\"\nport = {gtm}\n\n\
          [[coordinators]]\nname = \"coord1\"\nhost = \"h1\"\nport = {base}\npooler_port = {pooler}\n\n\
-         [[coordinators]]\nname = \"coord2\"\nhost = \"h2\"\nport = {base}\npooler_port = {pooler}\n\n\
+         [[coordinators]]\nname = \"coord2\"\nhost = \"h2\"\nport = {base}\npooler_port = {pooler}\n\
+         preferred_datanodes = [\"dn1\"]\n\n\
          [[datanodes]]\nname = \"dn1\"\nhost = \"h2\"\nport = {dn}\npooler_port = {}\n",
         dn + 1
     );
@@ -42,10 +44,12 @@ fn inventory(dir: &Path, home: &str, tag: &str, base: u16, standby: bool) -> Str
         ));
     }
     nodes.push_str(&format!(
-        "\n[[datanodes]]\nname = \"dn2\"\nhost = \"h3\"\nport = {dn}\npooler_port = {}\n",
+        "\n[[datanodes]]\nname = \"dn2\"\nhost = \"h3\"\nport = {dn}\npooler_port = {}\n\
+         preferred_datanodes = [\"dn1\"]\n",
         dn + 1
     ));
-    let text = xc_toml(tag, home, XC_MD5, &nodes).replace("\"postgres-xc\"", "\"postgres-xl\"");
+    let flavor = "flavor = \"postgres-xl\"\nprimary_datanode = \"dn1\"";
+    let text = xc_toml(tag, home, XC_MD5, &nodes).replace("flavor = \"postgres-xc\"", flavor);
     write(dir, "xc-password", "xc s3cret\n");
     write(dir, "xl.toml", &text)
 }
@@ -75,14 +79,18 @@ fn postgres_xl_apply_registers_every_node_everywhere_and_rows_spread_over_its_da
     assert!(version.contains("(Postgres-XL 10r1.1)"), "{version}");
 
     // Every coordinator and every datanode lists every node at its real address, each typed
-    // as what it is (a fresh XL datanode lists itself as a coordinator on localhost:5432).
-    let want = "coord1|C|127.0.10.1|41532\ncoord2|C|127.0.10.2|41532\n\
-                dn1|D|127.0.10.2|41542\ndn2|D|127.0.10.3|41542";
-    let query = "select node_name, node_type, node_host, node_port from pgxc_node order by 1";
-    assert_eq!(on(1, "coord1", 41532, query), want);
-    assert_eq!(on(2, "coord2", 41532, query), want);
-    assert_eq!(on(2, "dn1", 41542, query), want);
-    assert_eq!(on(3, "dn2", 41542, query), want);
+    // as what it is (a fresh XL datanode lists itself as a coordinator on localhost:5432); dn1
+    // is primary everywhere and preferred where the inventory says so.
+    let want = |preferred: &str| {
+        let dn1 = format!("dn1|D|127.0.10.2|41542|t|{preferred}");
+        format!("coord1|C|127.0.10.1|41532|f|f\ncoord2|C|127.0.10.2|41532|f|f\n{dn1}\ndn2|D|127.0.10.3|41542|f|f")
+    };
+    let query = "select node_name, node_type, node_host, node_port, nodeis_primary, \
+                 nodeis_preferred from pgxc_node order by 1";
+    assert_eq!(on(1, "coord1", 41532, query), want("f"));
+    assert_eq!(on(2, "coord2", 41532, query), want("t"));
+    assert_eq!(on(2, "dn1", 41542, query), want("f"));
+    assert_eq!(on(3, "dn2", 41542, query), want("t"));
 
     // Written through coord1, read through coord2, spread over both datanodes; a replicated
     // table on both.
@@ -123,6 +131,37 @@ fn postgres_xl_apply_registers_every_node_everywhere_and_rows_spread_over_its_da
     for node in ["coord1", "coord2", "dn1", "dn2"] {
         assert_eq!(rows[node]["pgxc_node"], "matches", "{node}: {}", rows[node]);
     }
+
+    // The primary moves to dn2 and coord1 comes to prefer it: status sees the drift, apply
+    // unmarks dn1 before it marks dn2 (a server takes one primary at a time), and a replicated
+    // table is still written and read.
+    let moved = std::fs::read_to_string(&inv).unwrap().replace(
+        "primary_datanode = \"dn1\"",
+        "primary_datanode = \"dn2\"",
+    );
+    let moved = moved.replacen(
+        "pooler_port = 41667\n",
+        "pooler_port = 41667\npreferred_datanodes = [\"dn2\"]\n",
+        1,
+    );
+    std::fs::write(&inv, moved).unwrap();
+    let (code, rows) = status(&inv);
+    assert_ne!(code, 0, "{rows:#?}");
+    let differs = rows["coord1"]["pgxc_node_differences"].to_string();
+    assert!(differs.contains("dn1 primary, the inventory says unmarked"), "{}", rows["coord1"]);
+    assert!(differs.contains("dn2 unmarked, the inventory says primary, preferred"), "{differs}");
+    let out = pgxc(&["apply", &inv]);
+    assert!(out.status.success(), "{}", shown(&out));
+    let marks = "select string_agg(node_name || ':' || nodeis_primary || nodeis_preferred, ' ' \
+                 order by node_name) from pgxc_node where node_type = 'D'";
+    assert_eq!(on(1, "coord1", 41532, marks), "dn1:falsefalse dn2:truetrue");
+    assert_eq!(on(2, "coord2", 41532, marks), "dn1:falsetrue dn2:truefalse");
+    assert_eq!(on(2, "dn1", 41542, marks), "dn1:falsefalse dn2:truefalse");
+    assert_eq!(on(3, "dn2", 41542, marks), "dn1:falsetrue dn2:truefalse");
+    on(2, "coord2", 41532, "insert into r values (11)");
+    assert_eq!(on(1, "coord1", 41532, "select count(*) from r"), "11");
+    let out = pgxc(&["apply", &inv]);
+    assert!(text(&out.stdout).starts_with("nothing to do"), "{}", shown(&out));
 
     reset(TAG);
 }

@@ -493,9 +493,10 @@ mod tests {
 
     #[test]
     fn the_register_step_refuses_a_pgxc_node_it_cannot_read_instead_of_dropping_rows() {
-        let rows = parse_pgxc_node(b"coord1 C 127.0.10.1 5432\ndn1 D 127.0.10.2 15432\n").unwrap();
+        let rows =
+            parse_pgxc_node(b"coord1 C 127.0.10.1 5432 f f\ndn1 D 127.0.10.2 15432 t t\n").unwrap();
         assert_eq!(rows.len(), 2);
-        let err = parse_pgxc_node(b"coord1 C 127.0.10.1 5432\ndn1 D 127.0.10.2\n").unwrap_err();
+        let err = parse_pgxc_node(b"coord1 C 127.0.10.1 5432 f f\ndn1 D 127.0.10.2\n").unwrap_err();
         assert_eq!(err, "bad pgxc_node row: \"dn1 D 127.0.10.2\"");
     }
 }

@@ -432,6 +432,9 @@ pub struct Cluster {
     /// The most WAL bytes an asynchronous standby may have been behind, when last seen, for
     /// `failover` to promote it without `--accept-data-loss`.
     pub maximum_lag_on_failover: u64,
+    /// Postgres-XC/XL: the datanode that every pgxc_node marks `PRIMARY` (writes to replicated
+    /// tables go to it first), named as coordinators name it.
+    pub primary_datanode: Option<NodeName>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -587,6 +590,9 @@ pub struct Node {
     /// ([`super::roles::Roles::effective`]): the datanode whose data this node holds, as
     /// coordinators name it. See [`Node::datanode_name`].
     pub serves: Option<NodeName>,
+    /// The datanodes that this node's pgxc_node marks `PREFERRED` (read first for replicated
+    /// tables): a coordinator's, a Postgres-XL datanode's (its standby has its datanode's).
+    pub preferred: Vec<NodeName>,
     /// The node's own settings (`settings = { ... }` in its table).
     pub settings: SettingMap,
     /// `state = "removed"` on its datanode (a standby follows its datanode): only apply sees

@@ -253,6 +253,8 @@ pub struct RawCluster {
     pub data_root: Option<Spanned<String>>,
     pub templates_dir: Option<Spanned<String>>,
     pub maximum_lag_on_failover: Option<Spanned<u64>>,
+    /// Postgres-XC/XL: the datanode every catalog marks `PRIMARY`.
+    pub primary_datanode: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -335,6 +337,8 @@ pub struct RawCoordinator {
     pub host: Spanned<String>,
     pub port: Spanned<u16>,
     pub pooler_port: Option<Spanned<u16>>,
+    /// The datanodes its pgxc_node marks `PREFERRED`.
+    pub preferred_datanodes: Option<Spanned<Vec<Spanned<String>>>>,
     pub settings: Option<RawSettingMap>,
 }
 
@@ -349,6 +353,8 @@ pub struct RawDatanode {
     /// `"present"` (the default) or `"removed"`: apply moves its rows to the other datanodes,
     /// drops it from every coordinator and stops it and its standby.
     pub state: Option<Spanned<String>>,
+    /// Postgres-XL: the datanodes its own pgxc_node marks `PREFERRED`.
+    pub preferred_datanodes: Option<Spanned<Vec<Spanned<String>>>>,
     pub standby: Option<Spanned<RawStandby>>,
     pub settings: Option<RawSettingMap>,
 }
@@ -436,7 +442,10 @@ impl RawInventory {
     pub fn strings_mut(&mut self, f: &mut dyn FnMut(Range<usize>, &mut String)) {
         let c = &mut self.cluster;
         let cluster = [&mut c.name, &mut c.os_user, &mut c.install_prefix, &mut c.data_root];
-        cluster.into_iter().chain([&mut c.templates_dir]).for_each(|v| optional(v, f));
+        cluster
+            .into_iter()
+            .chain([&mut c.templates_dir, &mut c.primary_datanode])
+            .for_each(|v| optional(v, f));
         let s = &mut self.ssh;
         [&mut s.user, &mut s.identity_file, &mut s.known_hosts, &mut s.global_known_hosts]
             .into_iter()
@@ -478,12 +487,14 @@ impl RawInventory {
             let c = coordinator.get_mut();
             one(&mut c.name, f);
             one(&mut c.host, f);
+            c.preferred_datanodes.iter_mut().flat_map(|l| l.get_mut()).for_each(|v| one(v, f));
             settings_strings(c.settings.as_mut(), f);
         }
         for datanode in &mut self.datanodes {
             let d = datanode.get_mut();
             one(&mut d.name, f);
             one(&mut d.host, f);
+            d.preferred_datanodes.iter_mut().flat_map(|l| l.get_mut()).for_each(|v| one(v, f));
             settings_strings(d.settings.as_mut(), f);
             if let Some(standby) = &mut d.standby {
                 let s = standby.get_mut();

@@ -126,10 +126,18 @@ struct PendingNode {
     pooler_port: Option<Spanned<u16>>,
     primary: Option<String>,
     synchronous: bool,
+    /// `preferred_datanodes` as written (a standby: its datanode's), checked by
+    /// [`Checker::datanode_marks`].
+    preferred: Vec<Spanned<String>>,
     /// The node's own `settings = { ... }`, already checked.
     settings: SettingMap,
     /// `state = "removed"` (its datanode's, for a standby).
     removed: bool,
+}
+
+/// The strings of a list key as written, or none.
+fn written_list(list: &Option<Spanned<Vec<Spanned<String>>>>) -> Vec<Spanned<String>> {
+    list.as_ref().map_or_else(Vec::new, |l| l.get_ref().clone())
 }
 
 /// Who listens on each (machine address, port), to report the second one there.
@@ -177,6 +185,7 @@ impl Checker<'_> {
             .map(|dir| self.local_path(dir, "templates_dir", base_dir, home));
         let nodes = self.nodes(&raw, cluster.flavor);
         let nodes = self.cross_checks(nodes, &hosts);
+        self.datanode_marks(&raw, &cluster, &nodes);
         let source = raw.source.as_ref().and_then(|s| self.source(s, &hosts, base_dir, home));
         let b = &self.broken;
         let has_nodes =
@@ -263,7 +272,65 @@ impl Checker<'_> {
         };
         let maximum_lag_on_failover =
             raw.maximum_lag_on_failover.as_ref().map_or(DEFAULT_MAXIMUM_LAG, |l| *l.get_ref());
-        Cluster { name, flavor, os_user, maximum_lag_on_failover }
+        let primary_datanode = raw.primary_datanode.as_ref().and_then(|p| {
+            if !flavor.is_pgxc() {
+                self.error(
+                    p.span(),
+                    format!("`primary_datanode` is not used by flavor {flavor}"),
+                    "remove it: only postgres-xc and postgres-xl mark a primary datanode",
+                );
+            }
+            NodeName::new(p.get_ref()).ok()
+        });
+        Cluster { name, flavor, os_user, maximum_lag_on_failover, primary_datanode }
+    }
+
+    /// `primary_datanode` and every `preferred_datanodes` entry name a datanode of the
+    /// inventory (as coordinators name it), once each; the primary is not being removed.
+    fn datanode_marks(&mut self, raw: &RawInventory, cluster: &Cluster, nodes: &[Node]) {
+        let datanodes: Vec<&Node> = nodes.iter().filter(|n| n.role == Role::Datanode).collect();
+        let names: Vec<&str> = datanodes.iter().map(|n| n.name.as_str()).collect();
+        let check = |checker: &mut Self, written: &Spanned<String>, key: &str| {
+            let Some(datanode) = datanodes.iter().find(|n| n.name.as_str() == written.get_ref())
+            else {
+                checker.error(
+                    written.span(),
+                    format!("`{key}` names `{}`, which is not a datanode", written.get_ref()),
+                    &format!(
+                        "datanodes: {}; a standby is never marked, its datanode is",
+                        quoted_list(&names)
+                    ),
+                );
+                return;
+            };
+            if key == "primary_datanode" && datanode.removed {
+                checker.error(
+                    written.span(),
+                    format!("primary datanode `{}` is being removed", datanode.name),
+                    "name another datanode in `primary_datanode` (or remove the key) in the same apply",
+                );
+            }
+        };
+        if let (Some(p), true) = (&raw.cluster.primary_datanode, cluster.flavor.is_pgxc()) {
+            check(self, p, "primary_datanode");
+        }
+        let lists = raw.coordinators.iter().map(|c| &c.get_ref().preferred_datanodes);
+        let lists = lists.chain(raw.datanodes.iter().map(|d| &d.get_ref().preferred_datanodes));
+        for list in lists.flatten() {
+            let mut seen = Vec::new();
+            for written in list.get_ref() {
+                if seen.contains(&written.get_ref()) {
+                    self.error(
+                        written.span(),
+                        format!("`{}` is listed twice in `preferred_datanodes`", written.get_ref()),
+                        "list each datanode once",
+                    );
+                    continue;
+                }
+                seen.push(written.get_ref());
+                check(self, written, "preferred_datanodes");
+            }
+        }
     }
 
     fn ssh(&mut self, raw: &raw::RawSsh, base_dir: &Path, home: Option<&Path>) -> SshDefaults {
@@ -486,6 +553,7 @@ impl Checker<'_> {
                 pooler_port: None,
                 primary: None,
                 synchronous: false,
+                preferred: Vec::new(),
                 settings: self.setting_map(g.settings.as_ref(), settings::Conf::Gtm),
                 removed: false,
             });
@@ -508,6 +576,7 @@ impl Checker<'_> {
                             .map_or(DEFAULT_GTM_NAME.to_string(), |n| n.get_ref().clone()),
                     ),
                     synchronous: false,
+                    preferred: Vec::new(),
                     settings: self.setting_map(s.settings.as_ref(), settings::Conf::Gtm),
                     removed: false,
                 });
@@ -544,6 +613,7 @@ impl Checker<'_> {
                 pooler_port: None,
                 primary: None,
                 synchronous: false,
+                preferred: Vec::new(),
                 settings: self.setting_map(p.settings.as_ref(), settings::Conf::GtmProxy),
                 removed: false,
             });
@@ -574,6 +644,7 @@ impl Checker<'_> {
                 pooler_port: c.pooler_port.clone(),
                 primary: None,
                 synchronous: false,
+                preferred: written_list(&c.preferred_datanodes),
                 settings: self.setting_map(c.settings.as_ref(), settings::Conf::Server),
                 removed: false,
             });
@@ -588,6 +659,14 @@ impl Checker<'_> {
             {
                 self.datanode_pooler(flavor, span, pooler_port, what, d.name.get_ref());
             }
+            let preferred = written_list(&d.preferred_datanodes);
+            if let (Some(list), false) = (&d.preferred_datanodes, flavor == Flavor::PostgresXl) {
+                self.error(
+                    list.span(),
+                    format!("`preferred_datanodes` of a datanode is not used by flavor {flavor}"),
+                    "remove it: only postgres-xl datanodes keep a pgxc_node of their own; mark preferred datanodes on the coordinators",
+                );
+            }
             nodes.push(PendingNode {
                 name: d.name.get_ref().clone(),
                 name_span: d.name.span(),
@@ -598,6 +677,7 @@ impl Checker<'_> {
                 pooler_port: d.pooler_port.clone(),
                 primary: None,
                 synchronous: false,
+                preferred: preferred.clone(),
                 settings: self.setting_map(d.settings.as_ref(), settings::Conf::Server),
                 removed,
             });
@@ -616,6 +696,7 @@ impl Checker<'_> {
                     pooler_port: s.pooler_port.clone(),
                     primary: Some(d.name.get_ref().clone()),
                     synchronous: s.synchronous,
+                    preferred: preferred.clone(),
                     settings: self.setting_map(s.settings.as_ref(), settings::Conf::Server),
                     removed,
                 });
@@ -706,6 +787,11 @@ impl Checker<'_> {
                     primary: node.primary.as_deref().and_then(|p| NodeName::new(p).ok()),
                     synchronous: node.synchronous,
                     serves: None,
+                    preferred: node
+                        .preferred
+                        .iter()
+                        .filter_map(|p| NodeName::new(p.get_ref()).ok())
+                        .collect(),
                     settings: node.settings.clone(),
                     removed: node.removed,
                 });
@@ -1094,7 +1180,8 @@ mod tests {
                 name: "lab".into(),
                 flavor: Flavor::PostgresXc,
                 os_user: "postgres".into(),
-                maximum_lag_on_failover: 1 << 20
+                maximum_lag_on_failover: 1 << 20,
+                primary_datanode: None,
             }
         );
 
@@ -1261,7 +1348,8 @@ mod tests {
                 name: "test".into(),
                 flavor: Flavor::PostgresXc,
                 os_user: "postgres".into(),
-                maximum_lag_on_failover: 1 << 20
+                maximum_lag_on_failover: 1 << 20,
+                primary_datanode: None,
             }
         );
         let host = &inv.hosts[0];

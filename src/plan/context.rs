@@ -104,6 +104,10 @@ pub struct Peer {
     /// This is the node being configured (a coordinator registers the others, and `ALTER`s
     /// itself).
     pub is_self: bool,
+    /// A datanode: the inventory's `primary_datanode`.
+    pub primary: bool,
+    /// A datanode in the configured node's `preferred_datanodes`.
+    pub preferred: bool,
 }
 
 /// The primary a standby streams from.
@@ -187,8 +191,16 @@ impl Context {
                 .map(|n| {
                     let Endpoint { address, port, .. } = endpoint(n)?;
                     // After a failover a datanode keeps its name on the coordinators.
-                    let name = n.datanode_name().to_string();
-                    Ok(Peer { name, address, port, is_self: n.name == node.name })
+                    let name = n.datanode_name();
+                    let datanode = role == Role::Datanode;
+                    Ok(Peer {
+                        name: name.to_string(),
+                        address,
+                        port,
+                        is_self: n.name == node.name,
+                        primary: datanode && inv.cluster.primary_datanode.as_ref() == Some(name),
+                        preferred: datanode && node.preferred.contains(name),
+                    })
                 })
                 .collect()
         };

@@ -166,7 +166,7 @@ pub fn desired(
             .into_iter()
             .map(|f| FileContent { name: f.name.to_string(), content: f.contents, mode: f.mode })
             .collect();
-        let pgxc_node = flavor.registers(node).then(|| registered_nodes(inv));
+        let pgxc_node = flavor.registers(node).then(|| registered_nodes(inv, node));
         let register_sql = match flavor.setup_sql(node) {
             Some(template) => renderer.render(template, &Context::new(inv, node)?)?,
             None => String::new(),
@@ -253,8 +253,10 @@ fn join(inv: &Inventory, node: &Node, bin: &str, restore_start: &[String]) -> Op
     if !inv.cluster.flavor.is_pgxc() || !kinds.contains(&node.role) {
         return None;
     }
-    let rows = registered_nodes(inv);
-    let me = rows.iter().find(|r| r.name == node.name.as_str())?;
+    let row_on = |owner: &Node| {
+        registered_nodes(inv, owner).into_iter().find(|r| r.name == node.name.as_str())
+    };
+    let me = row_on(node)?;
     let tcp = |peer: &Node| -> Option<Vec<String>> {
         let address = &inv.host(&peer.host)?.address;
         let user = &inv.cluster.os_user;
@@ -271,7 +273,11 @@ fn join(inv: &Inventory, node: &Node, bin: &str, restore_start: &[String]) -> Op
             let mut psql = vec![format!("{bin}/psql"), "-X".into(), "-q".into()];
             psql.extend(tcp(peer)?);
             psql.extend(["-d".into(), "postgres".into()]);
-            Some(JoinPeer { name: peer.name.clone(), psql, sql: super::sql::join_peer(me) })
+            Some(JoinPeer {
+                name: peer.name.clone(),
+                psql,
+                sql: super::sql::join_peer(&row_on(peer)?),
+            })
         })
         .collect();
     // A coordinator's dump carries the distribution of every table and the node definitions;
@@ -289,7 +295,7 @@ fn join(inv: &Inventory, node: &Node, bin: &str, restore_start: &[String]) -> Op
         })
         .collect();
     let (self_sql, marker) = match node.role {
-        Role::Coordinator => (super::sql::join_self(me), None),
+        Role::Coordinator => (super::sql::join_self(&me), None),
         _ => {
             let marker = format!("{}/{}", node.data_dir, super::step::REDISTRIBUTE_MARKER);
             (String::new(), Some(marker))
@@ -298,9 +304,10 @@ fn join(inv: &Inventory, node: &Node, bin: &str, restore_start: &[String]) -> Op
     Some(Join { restore_start: restore_start.to_vec(), self_sql, peers, dumps, marker })
 }
 
-/// What every coordinator's pgxc_node must list: every coordinator and datanode (never a
-/// standby) at its host's real address.
-fn registered_nodes(inv: &Inventory) -> Vec<PgxcNodeRow> {
+/// What the pgxc_node of `owner` (a coordinator, or a Postgres-XL datanode) must list: every
+/// coordinator and datanode (never a standby) at its host's real address, the inventory's
+/// `primary_datanode` marked primary and the owner's `preferred_datanodes` preferred.
+fn registered_nodes(inv: &Inventory, owner: &Node) -> Vec<PgxcNodeRow> {
     inv.nodes
         .iter()
         .filter_map(|n| {
@@ -310,11 +317,15 @@ fn registered_nodes(inv: &Inventory) -> Vec<PgxcNodeRow> {
                 _ => return None,
             };
             let host = inv.host(&n.host)?;
+            let name = n.datanode_name();
+            let datanode = kind == NodeKind::Datanode;
             Some(PgxcNodeRow {
-                name: n.datanode_name().to_string(),
+                name: name.to_string(),
                 kind,
                 host: host.address.clone(),
                 port: n.port,
+                primary: datanode && inv.cluster.primary_datanode.as_ref() == Some(name),
+                preferred: datanode && owner.preferred.contains(name),
             })
         })
         .collect()
@@ -373,5 +384,32 @@ mod tests {
                 Some("/srv/pg/pg2.pgxc-deploy-tmp.pgxc-deploy-pw"),
             ]
         );
+    }
+
+    /// `primary_datanode` is marked in every catalog; `preferred_datanodes` only in the
+    /// catalog of the coordinator that lists them, in the diff's rows and in the SQL a fresh
+    /// coordinator runs alike.
+    #[test]
+    fn marks_are_per_catalog() {
+        let mut inv = fixtures::postgres_xc();
+        inv.cluster.primary_datanode = Some(NodeName::new("dn1").unwrap());
+        let coord1 = inv.nodes.iter_mut().find(|n| n.name == "coord1").unwrap();
+        coord1.preferred = vec![NodeName::new("dn2").unwrap()];
+        let (_, nodes) = desired(&inv, &Renderer::new(), "bin", None, None).unwrap();
+        let marks = |coordinator: &str| -> Vec<String> {
+            let n = nodes.iter().find(|n| n.name == coordinator).unwrap();
+            let rows = n.pgxc_node.as_ref().unwrap();
+            rows.iter().map(|r| format!("{} {}", r.name, r.marks())).collect()
+        };
+        let unmarked = ["coord1 unmarked", "coord2 unmarked"];
+        assert_eq!(marks("coord1")[..2], unmarked);
+        assert_eq!(marks("coord1")[2..], ["dn1 primary", "dn2 preferred"]);
+        assert_eq!(marks("coord2")[2..], ["dn1 primary", "dn2 unmarked"]);
+        let sql = |coordinator: &str| {
+            nodes.iter().find(|n| n.name == coordinator).unwrap().register_sql.clone()
+        };
+        assert!(sql("coord1").contains("PORT = 15432, PRIMARY);\n"), "{}", sql("coord1"));
+        assert!(sql("coord1").contains("PORT = 15433, PREFERRED);\n"), "{}", sql("coord1"));
+        assert!(!sql("coord2").contains("PREFERRED"), "{}", sql("coord2"));
     }
 }

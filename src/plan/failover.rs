@@ -641,6 +641,8 @@ mod tests {
             kind: crate::plan::state::NodeKind::Datanode,
             host: host.into(),
             port,
+            primary: false,
+            preferred: false,
         };
         let want = [row("dn1", "db2.example.com", 15432), row("dn2", "fd00::3", 15433)];
         assert_eq!(

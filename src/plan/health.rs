@@ -430,10 +430,13 @@ pub fn pgxc_node_differences(want: &[PgxcNodeRow], have: &[PgxcNodeRow]) -> Vec<
     for w in want {
         match have.iter().find(|h| h.name == w.name) {
             None => out.push(format!("{} missing", w.name)),
-            Some(h) if h != w => out.push(format!(
+            Some(h) if (&h.host, h.port) != (&w.host, w.port) => out.push(format!(
                 "{} at {}:{}, the inventory says {}:{}",
                 w.name, h.host, h.port, w.host, w.port
             )),
+            Some(h) if h != w => {
+                out.push(format!("{} {}, the inventory says {}", w.name, h.marks(), w.marks()))
+            }
             Some(_) => {}
         }
     }
@@ -666,6 +669,8 @@ mod tests {
             kind: crate::plan::state::NodeKind::Datanode,
             host: host.into(),
             port,
+            primary: false,
+            preferred: false,
         };
         let want = [row("dn1", "10.0.0.1", 5432), row("dn2", "10.0.0.2", 5432)];
         assert!(pgxc_node_differences(&want, &[want[1].clone(), want[0].clone()]).is_empty());
@@ -677,6 +682,11 @@ mod tests {
                 "dn2 missing",
                 "old not in the inventory"
             ]
+        );
+        let primary = PgxcNodeRow { primary: true, ..want[0].clone() };
+        assert_eq!(
+            pgxc_node_differences(&[primary], &want[..1]),
+            ["dn1 unmarked, the inventory says primary"]
         );
     }
 

@@ -657,7 +657,14 @@ mod tests {
     }
 
     fn row(name: &str, kind: NodeKind, port: u16) -> PgxcNodeRow {
-        PgxcNodeRow { name: name.into(), kind, host: "10.0.0.9".into(), port }
+        PgxcNodeRow {
+            name: name.into(),
+            kind,
+            host: "10.0.0.9".into(),
+            port,
+            primary: false,
+            preferred: false,
+        }
     }
 
     fn coord(name: &str) -> PgxcNodeRow {

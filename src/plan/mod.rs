@@ -85,6 +85,7 @@ pub(crate) mod fixtures {
             primary: None,
             synchronous: false,
             serves: None,
+            preferred: Vec::new(),
             settings: SettingMap::new(),
             removed: false,
         }
@@ -133,6 +134,7 @@ pub(crate) mod fixtures {
                 flavor: Flavor::PostgresXc,
                 os_user: "postgres".to_string(),
                 maximum_lag_on_failover: 1 << 20,
+                primary_datanode: None,
             },
             hosts,
             nodes,
@@ -188,6 +190,7 @@ pub(crate) mod fixtures {
                 flavor: Flavor::Postgresql,
                 os_user: "pgadmin".to_string(),
                 maximum_lag_on_failover: 1 << 20,
+                primary_datanode: None,
             },
             hosts,
             nodes,

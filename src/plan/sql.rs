@@ -50,9 +50,10 @@ SELECT pgxc_pool_reload();
 
 /// On every other coordinator, while a coordinator or datanode `me` joins: register it
 /// (created, or, when an entry of that name is left, altered: run without stopping at the
-/// first error), then reload the pool.
+/// first error), then reload the pool. `me` is the row as that coordinator must list it (its
+/// marks are per catalog).
 pub fn join_peer(me: &PgxcNodeRow) -> String {
-    let with = format!("HOST = {}, PORT = {}", literal(&me.host), me.port);
+    let with = format!("HOST = {}, PORT = {}{}", literal(&me.host), me.port, marks(me, None));
     format!(
         "CREATE NODE {name} WITH (TYPE = '{kind}', {with});
 ALTER NODE {name} WITH          ({with});
@@ -61,6 +62,25 @@ SELECT pgxc_pool_reload();
         name = me.name,
         kind = me.kind.type_word(),
     )
+}
+
+/// The PRIMARY and PREFERRED options of a CREATE or ALTER NODE for `row`, each with its
+/// leading `, `: written when set, and as `= false` when `have` (the row as the catalog has
+/// it) has it set and `row` does not. Nothing for an unmarked row new to the catalog.
+fn marks(row: &PgxcNodeRow, have: Option<&PgxcNodeRow>) -> String {
+    let mut out = String::new();
+    let had = |f: fn(&PgxcNodeRow) -> bool| have.is_some_and(f);
+    for (word, want, had) in [
+        ("PRIMARY", row.primary, had(|h| h.primary)),
+        ("PREFERRED", row.preferred, had(|h| h.preferred)),
+    ] {
+        match (want, had) {
+            (true, _) => out.push_str(&format!(", {word}")),
+            (false, true) => out.push_str(&format!(", {word} = false")),
+            (false, false) => {}
+        }
+    }
+    out
 }
 
 /// The row count of `table` (a qualified, quoted name), through a coordinator.
@@ -204,7 +224,7 @@ pub fn probe(replay_lag: &str, positions: &str, pgxc_node: bool) -> Vec<String> 
     if pgxc_node {
         queries.push(
             "select 'pgxc_node ' || node_name || ' ' || node_type || ' ' || node_host || ' ' || \
-             node_port from pgxc_node;"
+             node_port || ' ' || nodeis_primary || ' ' || nodeis_preferred from pgxc_node;"
                 .to_string(),
         );
         queries.push(TABLES.to_string());
@@ -223,16 +243,35 @@ const TABLES: &str = "select 'table ' || x.pclocatortype || ' ' || coalesce((sel
 
 /// A coordinator's pgxc_node rows (psql prints them as `name type host port` lines with
 /// `-A -t -F ' '`, [`crate::plan::state::PgxcNodeRow::parse`]).
-pub const PGXC_NODE_ROWS: &str = "select node_name, node_type, node_host, node_port from pgxc_node";
+pub const PGXC_NODE_ROWS: &str = "select node_name, node_type, node_host, node_port, \
+     nodeis_primary, nodeis_preferred from pgxc_node";
 
-/// SQL that turns `have` (a coordinator's current pgxc_node) into `want`: ALTER what differs or
-/// is the coordinator itself (initdb leaves it as localhost:5432), CREATE what is missing, DROP
-/// what the inventory no longer has, then reload the pooler. Hosts are quoted as literals.
+/// SQL that turns `have` (a coordinator's current pgxc_node) into `want`: DROP what the
+/// inventory no longer has, ALTER what differs or is the coordinator itself (initdb leaves it
+/// as localhost:5432), CREATE what is missing, then reload the pooler. Hosts are quoted as
+/// literals. A server allows one PRIMARY at a time, and Postgres-XL's session keeps the old
+/// one in mind until it ends: when the primary moves, the old one is dropped or unmarked in a
+/// transaction of its own, and the rest runs in a new session (psql's `\connect`).
 pub fn registration(coordinator: &str, want: &[PgxcNodeRow], have: &[PgxcNodeRow]) -> String {
     let mut sql = String::from("BEGIN;\n");
-    for row in want {
+    let wanted = |row: &PgxcNodeRow| want.iter().find(|w| w.name == row.name);
+    let existing = |row: &PgxcNodeRow| have.iter().find(|h| h.name == row.name);
+    for row in have.iter().filter(|h| wanted(h).is_none()) {
+        sql.push_str(&format!("DROP NODE {};\n", row.name));
+    }
+    let unmarks_primary =
+        |row: &&PgxcNodeRow| existing(row).is_some_and(|e| e.primary && !row.primary);
+    let (first, rest): (Vec<&PgxcNodeRow>, Vec<&PgxcNodeRow>) =
+        want.iter().partition(unmarks_primary);
+    let loses = have.iter().any(|h| h.primary && wanted(h).is_none_or(|w| !w.primary));
+    let gains = want.iter().any(|w| w.primary && existing(w).is_none_or(|e| !e.primary));
+    let split = loses && gains;
+    for (i, row) in first.iter().chain(&rest).enumerate() {
+        if split && i == first.len() {
+            sql.push_str("COMMIT;\n\\connect\nBEGIN;\n");
+        }
         let kind = row.kind.type_word();
-        let existing = have.iter().find(|h| h.name == row.name);
+        let existing = existing(row);
         let with = format!("HOST = {}, PORT = {}", literal(&row.host), row.port);
         if row.name == coordinator || existing.is_some() {
             // A fresh Postgres-XL datanode lists itself as a coordinator: its type changes too.
@@ -241,15 +280,15 @@ pub fn registration(coordinator: &str, want: &[PgxcNodeRow], have: &[PgxcNodeRow
                 _ => with,
             };
             if existing != Some(row) || have.is_empty() {
-                sql.push_str(&format!("ALTER NODE {} WITH ({with});\n", row.name));
+                let marks = marks(row, existing);
+                sql.push_str(&format!("ALTER NODE {} WITH ({with}{marks});\n", row.name));
             }
         } else {
-            sql.push_str(&format!("CREATE NODE {} WITH (TYPE = '{kind}', {with});\n", row.name));
-        }
-    }
-    for row in have {
-        if !want.iter().any(|w| w.name == row.name) {
-            sql.push_str(&format!("DROP NODE {};\n", row.name));
+            let marks = marks(row, None);
+            sql.push_str(&format!(
+                "CREATE NODE {} WITH (TYPE = '{kind}', {with}{marks});\n",
+                row.name
+            ));
         }
     }
     sql.push_str("COMMIT;\nSELECT pgxc_pool_reload();\n");
@@ -262,7 +301,18 @@ mod tests {
     use crate::plan::state::NodeKind;
 
     fn row(name: &str, kind: &str, host: &str, port: u16) -> PgxcNodeRow {
-        PgxcNodeRow { name: name.into(), kind: NodeKind::from_code(kind), host: host.into(), port }
+        PgxcNodeRow {
+            name: name.into(),
+            kind: NodeKind::from_code(kind),
+            host: host.into(),
+            port,
+            primary: false,
+            preferred: false,
+        }
+    }
+
+    fn marked(row: PgxcNodeRow, primary: bool, preferred: bool) -> PgxcNodeRow {
+        PgxcNodeRow { primary, preferred, ..row }
     }
 
     /// A fresh Postgres-XL datanode lists only itself, as a coordinator on localhost:5432.
@@ -292,9 +342,45 @@ mod tests {
         ];
         assert_eq!(
             registration("coord1", &want, &have),
-            "BEGIN;\nALTER NODE coord1 WITH (HOST = '10.0.0.1', PORT = 5432);\n\
+            "BEGIN;\nDROP NODE old;\nALTER NODE coord1 WITH (HOST = '10.0.0.1', PORT = 5432);\n\
              CREATE NODE dn2 WITH (TYPE = 'datanode', HOST = '10.0.0.3', PORT = 15432);\n\
-             DROP NODE old;\nCOMMIT;\nSELECT pgxc_pool_reload();\n"
+             COMMIT;\nSELECT pgxc_pool_reload();\n"
+        );
+    }
+
+    /// One PRIMARY at a time: the old primary is unmarked (or dropped) before the new one is
+    /// marked; marks already right are left alone; a new node is created with its marks.
+    #[test]
+    fn registration_moves_the_primary_mark_in_an_order_the_server_accepts() {
+        let dn = |name: &str| row(name, "D", "10.0.0.2", 15432);
+        let want = vec![
+            row("coord1", "C", "10.0.0.1", 5432),
+            marked(dn("dn1"), true, true),
+            dn("dn2"),
+            marked(dn("dn3"), false, true),
+        ];
+        let have = vec![
+            row("coord1", "C", "10.0.0.1", 5432),
+            marked(dn("dn1"), false, true),
+            marked(dn("dn2"), true, true),
+        ];
+        assert_eq!(
+            registration("coord1", &want, &have),
+            "BEGIN;\nALTER NODE dn2 WITH (HOST = '10.0.0.2', PORT = 15432, PRIMARY = false, \
+             PREFERRED = false);\nCOMMIT;\n\\connect\nBEGIN;\nALTER NODE dn1 WITH (HOST = '10.0.0.2', PORT = 15432, PRIMARY, PREFERRED);\n\
+             CREATE NODE dn3 WITH (TYPE = 'datanode', HOST = '10.0.0.2', PORT = 15432, \
+             PREFERRED);\nCOMMIT;\nSELECT pgxc_pool_reload();\n"
+        );
+        let have = vec![row("coord1", "C", "10.0.0.1", 5432), marked(dn("old"), true, false)];
+        let want = vec![row("coord1", "C", "10.0.0.1", 5432), marked(dn("dn1"), true, false)];
+        assert!(registration("coord1", &want, &have).starts_with(
+            "BEGIN;\nDROP NODE old;\nCOMMIT;\n\\connect\nBEGIN;\nCREATE NODE dn1 WITH (TYPE = 'datanode', HOST = '10.0.0.2', PORT = 15432, PRIMARY);"
+        ));
+        assert_eq!(
+            join_peer(&marked(dn("dn4"), false, true)).lines().next(),
+            Some(
+                "CREATE NODE dn4 WITH (TYPE = 'datanode', HOST = '10.0.0.2', PORT = 15432, PREFERRED);"
+            )
         );
     }
 

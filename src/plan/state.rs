@@ -61,21 +61,46 @@ pub struct PgxcNodeRow {
     pub kind: NodeKind,
     pub host: String,
     pub port: u16,
+    /// `nodeis_primary`: the datanode that writes to replicated tables go to first.
+    pub primary: bool,
+    /// `nodeis_preferred`: a datanode this catalog's server reads replicated tables from.
+    pub preferred: bool,
 }
 
 impl PgxcNodeRow {
-    /// A row as `node_name node_type node_host node_port`, space-separated (how the probe and
-    /// the register step read pgxc_node with psql).
+    /// A row as `node_name node_type node_host node_port nodeis_primary nodeis_preferred`,
+    /// space-separated, booleans as `t`/`f` or `true`/`false` (how the probe and the register
+    /// step read pgxc_node with psql).
     pub fn parse(line: &str) -> Result<PgxcNodeRow, &'static str> {
         let f: Vec<&str> = line.split(' ').collect();
-        let [name, kind, host, port] = f[..] else { return Err("bad pgxc_node row") };
+        let [name, kind, host, port, primary, preferred] = f[..] else {
+            return Err("bad pgxc_node row");
+        };
         let port = port.parse().map_err(|_| "bad pgxc_node port")?;
+        let flag = |b: &str| match b {
+            "t" | "true" => Ok(true),
+            "f" | "false" => Ok(false),
+            _ => Err("bad pgxc_node flag"),
+        };
         Ok(PgxcNodeRow {
             name: name.into(),
             kind: NodeKind::from_code(kind),
             host: host.into(),
             port,
+            primary: flag(primary)?,
+            preferred: flag(preferred)?,
         })
+    }
+
+    /// How the row is marked, in words: `primary, preferred`, `primary`, `preferred` or
+    /// `unmarked`.
+    pub fn marks(&self) -> &'static str {
+        match (self.primary, self.preferred) {
+            (true, true) => "primary, preferred",
+            (true, false) => "primary",
+            (false, true) => "preferred",
+            (false, false) => "unmarked",
+        }
     }
 }
 
@@ -374,21 +399,21 @@ mod tests {
 
     #[test]
     fn a_pgxc_node_row_parses_once_for_probe_and_registration() {
-        let row = PgxcNodeRow::parse("dn1 D 127.0.10.2 15432").unwrap();
+        let row = PgxcNodeRow::parse("dn1 D 127.0.10.2 15432 t f").unwrap();
         assert_eq!(row.kind, NodeKind::Datanode);
         assert_eq!((row.name.as_str(), row.host.as_str(), row.port), ("dn1", "127.0.10.2", 15432));
-        assert_eq!(
-            PgxcNodeRow::parse("coord1 C localhost 5432").unwrap().kind.type_word(),
-            "coordinator"
-        );
-        assert_eq!(PgxcNodeRow::parse("dn1 D h").unwrap_err(), "bad pgxc_node row");
-        assert_eq!(PgxcNodeRow::parse("dn1 D h x").unwrap_err(), "bad pgxc_node port");
+        assert_eq!((row.primary, row.preferred, row.marks()), (true, false, "primary"));
+        let coord = PgxcNodeRow::parse("coord1 C localhost 5432 false false").unwrap();
+        assert_eq!((coord.kind.type_word(), coord.marks()), ("coordinator", "unmarked"));
+        assert_eq!(PgxcNodeRow::parse("dn1 D h 1 f").unwrap_err(), "bad pgxc_node row");
+        assert_eq!(PgxcNodeRow::parse("dn1 D h x f f").unwrap_err(), "bad pgxc_node port");
+        assert_eq!(PgxcNodeRow::parse("dn1 D h 1 f yes").unwrap_err(), "bad pgxc_node flag");
     }
     #[test]
     fn parses_every_kind_of_fact() {
         let out = b"install abc123\nnode coord1\ndir\ninitialized\nfile postgresql.conf 12\nport = 5432\n\n\
-running\nstart 2026-11-25 12:00:00.1+00\nrecovery f\ncontext port postmaster\npgxc_node coord1 C 127.0.10.1 5432\n\
-pgxc_node dn1 D 127.0.10.2 15432\nreplica dn1_standby streaming async 4096\nreplica dn2_standby startup async \n\
+running\nstart 2026-11-25 12:00:00.1+00\nrecovery f\ncontext port postmaster\npgxc_node coord1 C 127.0.10.1 5432 false false\n\
+pgxc_node dn1 D 127.0.10.2 15432 false true\nreplica dn1_standby streaming async 4096\nreplica dn2_standby startup async \n\
 wal 0/3000060\nfree 51200\n\
 node dn1_standby\ndir\nstaging\nalive\nstreamed\nfile odd 3\na\nb\nreplica  \n\
 received 0/3000000\n\nfree 12\ndiskerror PANIC:  could not write to file \"pg_wal/xlogtemp.1\": No space left on device\n";
@@ -407,7 +432,9 @@ received 0/3000000\n\nfree 12\ndiskerror PANIC:  could not write to file \"pg_wa
                 name: "dn1".into(),
                 kind: NodeKind::Datanode,
                 host: "127.0.10.2".into(),
-                port: 15432
+                port: 15432,
+                primary: false,
+                preferred: true,
             }
         );
         assert_eq!(

@@ -56,7 +56,7 @@ pub fn psql_stdin(argv: &[String], quiet: bool) -> Script {
     if quiet { psql(argv, &[&["-q"][..], &stdin].concat()) } else { psql(argv, &stdin) }
 }
 
-/// A coordinator's pgxc_node as `node_name node_type node_host node_port` lines
+/// A coordinator's pgxc_node as `node_name node_type node_host node_port primary preferred` lines
 /// ([`crate::plan::state::PgxcNodeRow::parse`]).
 pub fn read_pgxc_node(argv: &[String]) -> Script {
     psql(argv, &["-A", "-t", "-F", " ", "-c", crate::plan::sql::PGXC_NODE_ROWS])
