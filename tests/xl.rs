@@ -83,7 +83,9 @@ fn postgres_xl_apply_registers_every_node_everywhere_and_rows_spread_over_its_da
     // is primary everywhere and preferred where the inventory says so.
     let want = |preferred: &str| {
         let dn1 = format!("dn1|D|127.0.10.2|41542|t|{preferred}");
-        format!("coord1|C|127.0.10.1|41532|f|f\ncoord2|C|127.0.10.2|41532|f|f\n{dn1}\ndn2|D|127.0.10.3|41542|f|f")
+        format!(
+            "coord1|C|127.0.10.1|41532|f|f\ncoord2|C|127.0.10.2|41532|f|f\n{dn1}\ndn2|D|127.0.10.3|41542|f|f"
+        )
     };
     let query = "select node_name, node_type, node_host, node_port, nodeis_primary, \
                  nodeis_preferred from pgxc_node order by 1";
@@ -135,10 +137,9 @@ fn postgres_xl_apply_registers_every_node_everywhere_and_rows_spread_over_its_da
     // The primary moves to dn2 and coord1 comes to prefer it: status sees the drift, apply
     // unmarks dn1 before it marks dn2 (a server takes one primary at a time), and a replicated
     // table is still written and read.
-    let moved = std::fs::read_to_string(&inv).unwrap().replace(
-        "primary_datanode = \"dn1\"",
-        "primary_datanode = \"dn2\"",
-    );
+    let moved = std::fs::read_to_string(&inv)
+        .unwrap()
+        .replace("primary_datanode = \"dn1\"", "primary_datanode = \"dn2\"");
     let moved = moved.replacen(
         "pooler_port = 41667\n",
         "pooler_port = 41667\npreferred_datanodes = [\"dn2\"]\n",
@@ -179,6 +180,32 @@ fn postgres_xl_failover_after_kill_keeps_every_committed_row_and_apply_rebuilds_
     assert_eq!(code, 0, "{rows:#?}");
     assert_eq!(rows["dn1_standby"]["in_recovery"], true, "{}", rows["dn1_standby"]);
 
+    // Switchover and back under writes through both coordinators: the standby refuses SQL,
+    // so its own WAL must hold the old primary's final checkpoint before it is promoted.
+    on(1, "coord1", 42532, "create table roll (id bigint) distribute by hash(id)");
+    let lib = format!("{home}/lib");
+    let coordinators = [("127.0.10.1", 42532), ("127.0.10.2", 42532)];
+    let env = [("LD_LIBRARY_PATH", lib.as_str()), ("PGPASSWORD", "xc s3cret")];
+    let load = Load::start(&format!("{home}/bin/psql"), &coordinators, &env);
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let dn1_row = "select node_host || ':' || node_port from pgxc_node where node_name = 'dn1'";
+    let everywhere = [(1, "coord1", 42532), (2, "coord2", 42532), (3, "dn2", 42542)];
+    for (to, at) in [("dn1_standby", "127.0.10.3:42544"), ("dn1", "127.0.10.2:42542")] {
+        let out = pgxc(&["switchover", "--yes", &inv, "dn1"]);
+        assert!(out.status.success(), "switchover to {to}: {}", shown(&out));
+        let said = text(&out.stdout);
+        assert!(said.contains("its WAL holds dn1"), "{said}");
+        for (k, node, port) in everywhere {
+            assert_eq!(on(k, node, port, dn1_row), at, "{node} after the switchover to {to}");
+        }
+        let (code, rows) = status(&inv);
+        assert_eq!(code, 0, "after the switchover to {to}: {rows:#?}");
+    }
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let written = load.finish();
+    assert_committed_rows_present(&written, &ids(|q| on(2, "coord2", 42532, q)));
+    assert_eq!(on(2, "dn1", 42542, "select pg_is_in_recovery()"), "f");
+
     on(1, "coord1", 42532, "create table t (id int, v text) distribute by hash(id)");
     on(1, "coord1", 42532, "insert into t select g, 'row ' || g from generate_series(1, 1000) g");
     wait_for("dn1_standby to replay every row", || {
@@ -190,10 +217,10 @@ fn postgres_xl_failover_after_kill_keeps_every_committed_row_and_apply_rebuilds_
     kill("-KILL", pid);
     wait_for("dn1's postmaster to die", || process_gone(pid));
 
-    // A planned switchover cannot check the standby's replay: refused, nothing changed.
+    // A switchover needs a running primary: refused, nothing changed.
     let out = pgxc(&["switchover", "--yes", &inv, "dn1"]);
-    assert_eq!(out.status.code(), Some(2), "{}", shown(&out));
-    assert!(text(&out.stderr).contains("not supported with flavor postgres-xl"), "{}", shown(&out));
+    assert!(!out.status.success(), "{}", shown(&out));
+    assert!(text(&out.stdout).contains("use failover when it is lost"), "{}", shown(&out));
 
     let out = pgxc(&["failover", "--yes", &inv, "dn1"]);
     assert!(out.status.success(), "failover: {}", shown(&out));
@@ -201,7 +228,6 @@ fn postgres_xl_failover_after_kill_keeps_every_committed_row_and_apply_rebuilds_
     assert!(said.contains("dn1_standby on h3 (127.0.10.3:42544) is the primary"), "{said}");
     // Every node that lists dn1 lists it at its new address: both coordinators, dn2, and the
     // new primary itself (its copy of pgxc_node came from dn1).
-    let dn1_row = "select node_host || ':' || node_port from pgxc_node where node_name = 'dn1'";
     for (k, node, port) in
         [(1, "coord1", 42532), (2, "coord2", 42532), (3, "dn2", 42542), (3, "dn1_standby", 42544)]
     {
@@ -232,13 +258,7 @@ fn postgres_xl_failover_after_kill_keeps_every_committed_row_and_apply_rebuilds_
     // A rolling restart under writes through both coordinators: the standby (dn1 now, which
     // answers no SQL: its new postmaster PID tells the restart), the datanodes, the
     // coordinators; every committed row is there afterwards.
-    on(1, "coord1", 42532, "create table roll (id bigint) distribute by hash(id)");
-    let lib = format!("{home}/lib");
-    let load = Load::start(
-        &format!("{home}/bin/psql"),
-        &[("127.0.10.1", 42532), ("127.0.10.2", 42532)],
-        &[("LD_LIBRARY_PATH", &lib), ("PGPASSWORD", "xc s3cret")],
-    );
+    let load = Load::start(&format!("{home}/bin/psql"), &coordinators, &env);
     std::thread::sleep(std::time::Duration::from_secs(1));
     let out = pgxc(&["restart", &inv, "--rolling"]);
     std::thread::sleep(std::time::Duration::from_secs(1));

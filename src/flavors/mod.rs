@@ -63,6 +63,33 @@ pub trait Flavor: std::fmt::Debug + Send + Sync {
         true
     }
 
+    /// The argv, run on a standby's host, that fails until the standby whose data directory is
+    /// `data_dir` holds in its own WAL the record that starts at `lsn` on `timeline`: how a
+    /// switchover checks a standby that refuses SQL ([`Flavor::standby_answers_sql`]) before it
+    /// promotes it, as a promotion replays all the WAL a standby holds before it ends recovery.
+    /// pg_waldump reads the record only once it is there whole; pages of a recycled segment
+    /// fail its checks. PostgreSQL 10's names (pg_waldump, pg_wal).
+    fn wal_holds_argv(
+        &self,
+        bin_dir: &str,
+        data_dir: &str,
+        timeline: u32,
+        lsn: &str,
+    ) -> Vec<String> {
+        [
+            format!("{bin_dir}/pg_waldump"),
+            "-p".into(),
+            format!("{data_dir}/pg_wal"),
+            "-t".into(),
+            timeline.to_string(),
+            "-s".into(),
+            lsn.to_string(),
+            "-n".into(),
+            "1".into(),
+        ]
+        .to_vec()
+    }
+
     /// Whether pgxc-deploy keeps the node's pgxc_node table (every coordinator; on Postgres-XL
     /// every datanode too, since datanodes talk to each other).
     fn registers(&self, node: &Node) -> bool {

@@ -87,10 +87,6 @@ pub async fn restart(
     out: &mut dyn Write,
 ) -> Result<Status, Error> {
     let (inv, path) = (&s.inv, &s.path);
-    if opts.switchover {
-        let why = super::switchover::unchecked_replay(inv);
-        why.map_err(|e| Error::Usage(format!("restart --switchover: {e}")))?;
-    }
     let _lock = match s.lock("restart", LockScope::Every).await {
         Ok(lock) => lock,
         Err(status) => return status,

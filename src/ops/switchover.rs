@@ -36,25 +36,9 @@ use super::{Error, Status};
 pub fn precheck(path: &Path, inv: &Inventory, node: &str) -> Result<(), Error> {
     let roles = roles::load(path).map_err(Error::from)?;
     let usage = |e: String| Error::Usage(format!("switchover: {e}"));
-    unchecked_replay(inv).map_err(usage)?;
     let pair = pair::pair(inv, node).map_err(usage)?;
     pair::current(inv, &roles, pair).map_err(usage)?;
     Ok(())
-}
-
-/// A switchover promotes the standby only once it has replayed the old primary's final
-/// checkpoint, which it is asked with SQL: a flavor whose standbys refuse every session
-/// (Postgres-XL) cannot be checked, so it is refused before anything changes.
-pub fn unchecked_replay(inv: &Inventory) -> Result<(), String> {
-    if crate::flavors::of(inv.cluster.flavor).standby_answers_sql() {
-        return Ok(());
-    }
-    Err(format!(
-        "not supported with flavor {}: its standbys refuse every session, so whether one has \
-         replayed its primary's final checkpoint cannot be checked before it is promoted; \
-         nothing was changed. `failover` works (and loses nothing the standby received)",
-        inv.cluster.flavor
-    ))
 }
 
 /// Switch `node`'s datanode over to its standby under the cluster lock (every host), and say
@@ -169,8 +153,9 @@ pub async fn hand_over<'a>(
             old.name
         ),
     };
-    let lsn = match switchover::checkpoint_lsn(&text) {
-        Some(lsn) if switchover::shut_down_cleanly(&text) => lsn,
+    let checkpoint = switchover::checkpoint_lsn(&text).zip(switchover::checkpoint_timeline(&text));
+    let (lsn, timeline) = match checkpoint {
+        Some(checkpoint) if switchover::shut_down_cleanly(&text) => checkpoint,
         _ => fail!(
             "cannot read a clean shutdown's checkpoint from pg_controldata on {}: nothing was \
              promoted; start {} again (`pgxc-deploy start INVENTORY --on {}`)",
@@ -182,9 +167,13 @@ pub async fn hand_over<'a>(
 
     // Promote once the standby has replayed that checkpoint: nothing the primary wrote is lost.
     report::phase_header(&format!("promote {}", new.name), out)?;
-    let replayed = (
-        s.psql_on(new, switchover::replayed_sql(inv, &lsn)),
-        format!("it replayed {}'s final checkpoint {lsn}", old.name),
+    let new_host = inv.host(&new.host).expect("validated inventory");
+    let replayed = switchover::final_checkpoint_check(
+        inv,
+        &|sql| s.psql_on(new, sql),
+        &bin_dir(new_host, &layout.bin),
+        (new, old),
+        (timeline, &lsn),
     );
     if !promote(s, new, Some(replayed), out).await? {
         fail!(
@@ -342,7 +331,8 @@ mod tests {
     use crate::plan::fixtures;
 
     const CONTROLDATA: &str = "Database cluster state:               shut down\n\
-                               Latest checkpoint location:           0/3000028\n";
+                               Latest checkpoint location:           0/3000028\n\
+                       Latest checkpoint's TimeLineID:       1\n";
 
     /// Switch `node` over in a session on `world`; its status, what it printed, the stand-in.
     async fn switch(
@@ -406,7 +396,8 @@ mod tests {
     async fn a_stop_that_was_not_a_clean_shutdown_promotes_nothing() {
         let inv = fixtures::postgresql();
         let crashed = "Database cluster state:               in production\n\
-                       Latest checkpoint location:           0/3000028\n";
+                       Latest checkpoint location:           0/3000028\n\
+                       Latest checkpoint's TimeLineID:       1\n";
         let (status, out, hosts, _dir) =
             switch(&inv, |h| h.prints("pg1: stop", crashed), pair_streaming(&inv), "pg1").await;
         assert_eq!(status, Status::Failed);

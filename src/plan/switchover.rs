@@ -98,6 +98,13 @@ pub fn checkpoint_lsn(controldata: &str) -> Option<String> {
     (hex(hi) && hex(lo)).then(|| lsn.to_string())
 }
 
+/// The "Latest checkpoint's TimeLineID" pg_controldata prints: the timeline of its final
+/// checkpoint record.
+pub fn checkpoint_timeline(controldata: &str) -> Option<u32> {
+    let line = controldata.lines().find(|l| l.starts_with("Latest checkpoint's TimeLineID:"))?;
+    line.split_once(':')?.1.trim().parse().ok()
+}
+
 /// Whether the pg_controldata output says the server was shut down cleanly (not in
 /// production, crashed or in recovery).
 pub fn shut_down_cleanly(controldata: &str) -> bool {
@@ -109,6 +116,29 @@ pub fn shut_down_cleanly(controldata: &str) -> bool {
 /// SQL that fails until the standby has replayed the record at `lsn`.
 pub fn replayed_sql(inv: &Inventory, lsn: &str) -> String {
     super::sql::replayed(&flavors::of(inv.cluster.flavor).replayed_past_sql(lsn))
+}
+
+/// What must hold before `standby` is promoted in place of `old`, whose final checkpoint
+/// record starts at `lsn` on `timeline`: an argv that fails until it holds, and what it checks
+/// in words. SQL on a standby that answers it (`psql_c` makes the argv that runs SQL there: it
+/// replayed the record); else pg_waldump on its own WAL (`bin_dir`: the record is there, and
+/// promoting replays it).
+pub fn final_checkpoint_check(
+    inv: &Inventory,
+    psql_c: &dyn Fn(String) -> Vec<String>,
+    bin_dir: &str,
+    (standby, old): (&Node, &Node),
+    (timeline, lsn): (u32, &str),
+) -> (Vec<String>, String) {
+    let flavor = flavors::of(inv.cluster.flavor);
+    if flavor.standby_answers_sql() {
+        let argv = psql_c(replayed_sql(inv, lsn));
+        return (argv, format!("it replayed {}'s final checkpoint {lsn}", old.name));
+    }
+    (
+        flavor.wal_holds_argv(bin_dir, &standby.data_dir, timeline, lsn),
+        format!("its WAL holds {}'s final checkpoint {lsn} (promoting replays it)", old.name),
+    )
 }
 
 /// The files that make `old` a standby of `new`, rendered as apply would render them for an
@@ -215,6 +245,10 @@ mod tests {
                    Database cluster state:               shut down\n\
                    Latest checkpoint location:           0/3000028\n";
         assert_eq!(checkpoint_lsn(out).as_deref(), Some("0/3000028"));
+        let tli =
+            "Latest checkpoint's TimeLineID:       3\nLatest checkpoint's PrevTimeLineID:   2\n";
+        assert_eq!(checkpoint_timeline(tli), Some(3));
+        assert_eq!(checkpoint_timeline(out), None);
         assert!(shut_down_cleanly(out));
         assert!(!shut_down_cleanly("Database cluster state:               in production\n"));
         assert_eq!(checkpoint_lsn("Latest checkpoint location: 0/30'; drop"), None);
@@ -225,6 +259,22 @@ mod tests {
         );
 
         let (old, new) = (inv.node("pg1").unwrap(), inv.node("pg1_standby").unwrap());
+        let psql = |sql: String| vec!["psql".to_string(), "-c".to_string(), sql];
+        let (argv, what) = final_checkpoint_check(&inv, &psql, "/b", (new, old), (1, "0/3000028"));
+        assert_eq!(argv[..2], ["psql", "-c"]);
+        assert_eq!(what, "it replayed pg1's final checkpoint 0/3000028");
+        // A Postgres-XL standby refuses SQL: its WAL is read instead.
+        let mut xl = fixtures::postgres_xc();
+        xl.cluster.flavor = crate::inventory::Flavor::PostgresXl;
+        let (dn1, dn1_standby) = (xl.node("dn1").unwrap(), xl.node("dn1_standby").unwrap());
+        let (argv, what) =
+            final_checkpoint_check(&xl, &psql, "/b", (dn1_standby, dn1), (2, "0/3000028"));
+        assert_eq!(
+            argv.join(" "),
+            "/b/pg_waldump -p /data/pgxc/dn1_standby/pg_wal -t 2 -s 0/3000028 -n 1"
+        );
+        assert!(what.starts_with("its WAL holds dn1's final checkpoint"), "{what}");
+
         let files = follow_files(&inv, &Renderer::new(), old, new).unwrap();
         let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(names, ["postgresql.conf", "pg_hba.conf", "standby.signal"]);
