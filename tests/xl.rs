@@ -252,6 +252,8 @@ fn postgres_xl_failover_after_kill_keeps_every_committed_row_and_apply_rebuilds_
     assert_eq!(code, 0, "{rows:#?}");
     assert_eq!(rows["dn1"]["in_recovery"], true, "{}", rows["dn1"]);
     assert_eq!(rows["dn1_standby"]["promoted_for"], "dn1", "{}", rows["dn1_standby"]);
+    // The promoted datanode's own pgxc_node is checked too.
+    assert_eq!(rows["dn1_standby"]["pgxc_node"], "matches", "{}", rows["dn1_standby"]);
     let out = pgxc(&["apply", &inv]);
     assert!(text(&out.stdout).starts_with("nothing to do"), "{}", shown(&out));
 

@@ -225,6 +225,34 @@ pub fn assess(
         if let Some(cause) = f.and_then(|f| disk_cause(f, &n.data_dir)) {
             row.problems.push(format!("{cause}: free space on {}", n.host));
         }
+        // Before the early ends below: a promoted Postgres-XL datanode keeps a pgxc_node too.
+        if let Some(want) = &n.pgxc_node {
+            let mut want = want.clone();
+            for (datanode, p) in &roles.datanodes {
+                if let Some(new) = inv.node(&p.primary) {
+                    let address = inv.host(&new.host).map(|h| h.address.as_str()).unwrap_or("");
+                    want = repointed(&want, datanode, address, new.port);
+                }
+            }
+            let check = match f {
+                Some(f) if running && !f.sql_stuck => {
+                    let diff = pgxc_node_differences(&want, &f.pgxc_node);
+                    if diff.is_empty() {
+                        PgxcNodeCheck::Matches
+                    } else {
+                        PgxcNodeCheck::Differs(diff)
+                    }
+                }
+                _ => PgxcNodeCheck::Unknown,
+            };
+            if let PgxcNodeCheck::Differs(d) = &check {
+                row.problems.push(format!(
+                    "pgxc_node differs from the inventory: {} (apply re-registers)",
+                    d.join("; ")
+                ));
+            }
+            row.pgxc_node = Some(check);
+        }
         if let Some((_, p)) = roles.follower(&n.name).filter(|_| n.role.is_gtm_kind()) {
             // A GTM that a switchover (or apply) made the new active GTM's standby.
             if running && row.in_recovery != Some(true) {
@@ -297,33 +325,6 @@ pub fn assess(
                 );
             }
             _ => {}
-        }
-        if let Some(want) = &n.pgxc_node {
-            let mut want = want.clone();
-            for (datanode, p) in &roles.datanodes {
-                if let Some(new) = inv.node(&p.primary) {
-                    let address = inv.host(&new.host).map(|h| h.address.as_str()).unwrap_or("");
-                    want = repointed(&want, datanode, address, new.port);
-                }
-            }
-            let check = match f {
-                Some(f) if running && !f.sql_stuck => {
-                    let diff = pgxc_node_differences(&want, &f.pgxc_node);
-                    if diff.is_empty() {
-                        PgxcNodeCheck::Matches
-                    } else {
-                        PgxcNodeCheck::Differs(diff)
-                    }
-                }
-                _ => PgxcNodeCheck::Unknown,
-            };
-            if let PgxcNodeCheck::Differs(d) = &check {
-                row.problems.push(format!(
-                    "pgxc_node differs from the inventory: {} (apply re-registers)",
-                    d.join("; ")
-                ));
-            }
-            row.pgxc_node = Some(check);
         }
         if let Some(standby) = f.and_then(|f| super::degrade::blocking_standby(n, f))
             && running
@@ -688,6 +689,45 @@ mod tests {
             pgxc_node_differences(&[primary], &want[..1]),
             ["dn1 unmarked, the inventory says primary"]
         );
+    }
+
+    /// A Postgres-XL datanode's standby promoted by failover keeps a pgxc_node of its own,
+    /// checked like any datanode's.
+    #[test]
+    fn a_promoted_xl_datanode_checks_its_pgxc_node() {
+        let mut inv = fixtures::postgres_xc();
+        inv.cluster.flavor = crate::inventory::Flavor::PostgresXl;
+        let mut roles = Roles::default();
+        roles.datanodes.insert(
+            "dn1".into(),
+            crate::inventory::roles::Promotion {
+                primary: "dn1_standby".into(),
+                old_primary: "dn1".into(),
+                old_primary_fenced: true,
+                old_primary_follows: true,
+                failed_over_at_unix: 1,
+            },
+        );
+        let now = roles.effective(&inv).unwrap();
+        let (_, nodes) = desired(&now, &Renderer::new(), "bin", None, None).unwrap();
+        let mut facts = BTreeMap::new();
+        for n in &nodes {
+            let mut f = healthy(n);
+            f.in_recovery = Some(n.role == Role::Standby);
+            if let Some(want) = &n.pgxc_node {
+                f.pgxc_node = want.clone();
+                if n.name == "dn1_standby" {
+                    f.pgxc_node.pop();
+                }
+            }
+            let host = facts.entry(n.host.clone()).or_insert_with(|| Ok(HostFacts::default()));
+            host.as_mut().unwrap().nodes.insert(n.name.clone(), f);
+        }
+        let rows = assess(&inv, &nodes, &facts, &roles);
+        let promoted = row(&rows, "dn1_standby");
+        assert_eq!(promoted.promoted_for.as_deref(), Some("dn1"));
+        assert_eq!(promoted.pgxc_node, Some(PgxcNodeCheck::Differs(vec!["dn2 missing".into()])));
+        assert_eq!(row(&rows, "dn2").pgxc_node, Some(PgxcNodeCheck::Matches));
     }
 
     #[test]
