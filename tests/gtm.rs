@@ -73,7 +73,7 @@ fn gtm_failover_under_load(tag: &str, base: u16, proxies: bool) {
     let out = pgxc(&["apply", &inv]);
     assert!(out.status.success(), "apply: {}", shown(&out));
 
-    // The standby runs as one: gtm_ctl status says `slave` (RECOVERY yes), the GTM `master`.
+    // The standby runs as one: its gtm.pid says standby (RECOVERY yes), the GTM's active.
     let (code, rows) = status(&inv);
     assert_eq!(code, 0, "{rows:#?}");
     assert_eq!(rows["gtm_standby"]["role"], "gtm_standby", "{rows:#?}");

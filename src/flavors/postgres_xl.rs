@@ -59,6 +59,16 @@ impl Flavor for PostgresXl {
             // ("sh: gtm: Permission denied", or nothing at all with -l, and no server).
             commands.start.splice(1..1, ["-p".to_string(), bin_dir.to_string()]);
         }
+        if node.role == Role::GtmProxy {
+            // XL's `gtm_ctl status` reads a third line (master or slave) that its gtm_proxy
+            // never writes to gtm_proxy.pid ("invalid data in PID file"): the proxy runs while
+            // the process its PID file names lives.
+            let live = "p=$(head -n 1 \"$0/gtm_proxy.pid\" 2>/dev/null) && [ -n \"$p\" ] && \
+                        kill -0 \"$p\"";
+            let status = ["sh", "-c", live, node.data_dir.as_str()].map(String::from).to_vec();
+            commands.ready = status.clone();
+            commands.status = status;
+        }
         Ok(commands)
     }
 }
@@ -86,5 +96,24 @@ mod tests {
         let coord = inv.nodes.iter().find(|n| n.role == Role::Coordinator).unwrap();
         let c = PostgresXl.commands(&inv, coord, "/opt/xl/bin").unwrap();
         assert_eq!(c.start, PostgresXc.commands(&inv, coord, "/opt/xl/bin").unwrap().start);
+    }
+
+    /// A gtm_proxy's status and readiness come from its PID file, run by a real sh.
+    #[test]
+    fn a_gtm_proxy_runs_while_its_pid_file_names_a_live_process() {
+        let inv = crate::plan::fixtures::postgres_xc_ha();
+        let proxy = inv.nodes.iter().find(|n| n.role == Role::GtmProxy).unwrap();
+        let c = PostgresXl.commands(&inv, proxy, "/opt/xl/bin").unwrap();
+        assert_eq!(c.status, c.ready);
+        let dir = tempfile::tempdir().unwrap();
+        let run = |pid: &str| {
+            std::fs::write(dir.path().join("gtm_proxy.pid"), pid).unwrap();
+            let mut argv = c.status.clone();
+            argv[3] = dir.path().to_str().unwrap().to_string();
+            std::process::Command::new(&argv[0]).args(&argv[1..]).status().unwrap().success()
+        };
+        assert!(run(&format!("{}\n/data/proxy2\n", std::process::id())));
+        assert!(!run("999999999\n/data/proxy2\n"));
+        assert!(!run(""));
     }
 }

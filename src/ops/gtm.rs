@@ -103,6 +103,17 @@ pub async fn handover(
             active.name,
             recorded.display()
         )?;
+    } else if kind == Kind::Failover && promoted_before(&facts, active, old) {
+        // A failover that promoted the standby but was stopped before it recorded that (its
+        // check of the promotion gave up): carry on from there.
+        writeln!(
+            out,
+            "{} runs as the active GTM already and {} is down: recording it, then re-pointing \
+             the cluster at it",
+            active.name, old.name
+        )?;
+        let fenced = node_facts(&facts, old).is_ok();
+        record(s, &mut roles, &gtm_name, active, old, fenced, out)?;
     } else {
         if let Some(why) = gtm::refusal(active, node_facts(&facts, active)) {
             return fail(out, why);
@@ -436,4 +447,13 @@ fn step(node: &Node, action: Action) -> Step {
 
 fn desired_step(n: &DesiredNode, action: Action) -> Step {
     Step { host: n.host.clone(), node: Some(n.name.clone()), action }
+}
+
+/// Whether an earlier failover promoted `new` already: it runs as the active GTM, and `old`
+/// is seen down.
+fn promoted_before(facts: &HostResults, new: &Node, old: &Node) -> bool {
+    let active =
+        matches!(node_facts(facts, new), Ok(Some(f)) if f.running && f.in_recovery == Some(false));
+    let old_down = matches!(node_facts(facts, old), Ok(Some(f)) if !f.running);
+    active && old_down
 }

@@ -89,7 +89,7 @@ pub fn refusal(new: &Node, facts: Result<Option<&NodeFacts>, String>) -> Option<
                                       state to carry on from"
             .into(),
         Ok(Some(f)) if f.in_recovery != Some(true) => {
-            "it does not run as a standby (gtm_ctl status does not say `slave`)".into()
+            "it does not run as a standby (its gtm.pid does not say so)".into()
         }
         Ok(Some(_)) => return None,
     };
@@ -101,7 +101,7 @@ pub fn stop(old: &Node, commands: &NodeCommands, mode: StopMode) -> Step {
     step(old, Action::stop(commands, mode))
 }
 
-/// Promote the GTM standby, then wait until `gtm_ctl status` says it is the active one.
+/// Promote the GTM standby, then wait until its PID file says it is the active one.
 pub fn promote(new: &Node, commands: &NodeCommands) -> Vec<Step> {
     let promoted = "it was told to run as the active GTM".to_string();
     vec![
@@ -109,21 +109,21 @@ pub fn promote(new: &Node, commands: &NodeCommands) -> Vec<Step> {
         step(
             new,
             Action::Await {
-                argv: last_line_says(&commands.status, "master"),
-                what: "gtm_ctl status says it is the active GTM (master)".into(),
+                argv: gtm_mode_is(&commands.data_dir, ACTIVE),
+                what: "its gtm.pid says it runs as the active GTM".into(),
                 tenths: ACTIVE_TENTHS,
             },
         ),
     ]
 }
 
-/// Wait until `gtm_ctl status` of a GTM started as a standby says so.
+/// Wait until the PID file of a GTM started as a standby says so.
 pub fn runs_as_standby(node: &Node, commands: &NodeCommands) -> Step {
     step(
         node,
         Action::Await {
-            argv: last_line_says(&commands.status, "slave"),
-            what: "gtm_ctl status says it runs as a standby (slave)".into(),
+            argv: gtm_mode_is(&commands.data_dir, STANDBY),
+            what: "its gtm.pid says it runs as a standby".into(),
             tenths: ACTIVE_TENTHS,
         },
     )
@@ -146,12 +146,18 @@ pub fn write_check(coordinator: &Node, psql: &[String]) -> Step {
 }
 
 /// `status` (a `gtm_ctl status` argv), succeeding only when its last line contains `word`.
-fn last_line_says(status: &[String], word: &str) -> Vec<String> {
-    let mut argv: Vec<String> =
-        ["sh", "-c", "\"$@\" | tail -n 1 | grep -q -- \"$WORD\"", "sh"].map(String::from).to_vec();
-    argv.splice(0..0, ["env".to_string(), format!("WORD={word}")]);
-    argv.extend(status.iter().cloned());
-    argv
+/// The third line of gtm.pid: how the GTM runs, `1` the active one, `0` a standby (written at
+/// start and again at promotion; Postgres-X2's `gtm_ctl status` prints it as `1 master` or
+/// `0 slave`, Postgres-XL's not at all).
+const ACTIVE: &str = "1";
+const STANDBY: &str = "0";
+
+/// An argv that succeeds when the GTM of `data_dir` runs (its PID file names a live process)
+/// and its PID file says `mode` ([`ACTIVE`] or [`STANDBY`]).
+fn gtm_mode_is(data_dir: &str, mode: &str) -> Vec<String> {
+    let script = "f=$0/gtm.pid; p=$(head -n 1 \"$f\" 2>/dev/null) && [ -n \"$p\" ] && \
+                  kill -0 \"$p\" 2>/dev/null && [ \"$(sed -n 3p \"$f\")\" = \"$1\" ]";
+    ["sh", "-c", script, data_dir, mode].map(String::from).to_vec()
 }
 
 fn step(node: &Node, action: Action) -> Step {
@@ -236,22 +242,23 @@ mod tests {
             "/opt/pgxc/bin/gtm_ctl -Z gtm -D /var/lib/pgxc/gtm_standby promote"
         );
         let Action::Await { argv, .. } = &steps[1].action else { panic!("{steps:?}") };
-        assert_eq!(argv[..2], ["env", "WORD=master"]);
-        assert_eq!(
-            argv[argv.len() - 6..].join(" "),
-            "/opt/pgxc/bin/gtm_ctl -Z gtm -D /var/lib/pgxc/gtm_standby status"
-        );
+        assert_eq!(argv[3..], ["/var/lib/pgxc/gtm_standby", "1"]);
     }
-
-    /// The status check under a real /bin/sh, with `printf` standing in for gtm_ctl status.
+    /// The mode check under a real /bin/sh, over PID files written here.
     #[test]
-    fn the_status_check_reads_the_last_line() {
-        let run = |word: &str, lines: &str| {
-            let argv = last_line_says(&["printf".into(), lines.into()], word);
+    fn the_mode_check_reads_the_pid_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir = dir.path().to_str().unwrap();
+        let run = |contents: &str, mode: &str| {
+            std::fs::write(dir.path().join("gtm.pid"), contents).unwrap();
+            let argv = gtm_mode_is(data_dir, mode);
             std::process::Command::new(&argv[0]).args(&argv[1..]).status().unwrap().success()
         };
-        assert!(run("master", "gtm_ctl: server is running (PID: 7)\n1 master\n"));
-        assert!(!run("master", "1 master\n0 slave\n"));
-        assert!(run("slave", "0 slave\n"));
+        let me = std::process::id();
+        assert!(run(&format!("{me}\n{data_dir}\n1\n"), ACTIVE));
+        assert!(!run(&format!("{me}\n{data_dir}\n0\n"), ACTIVE));
+        assert!(run(&format!("{me}\n{data_dir}\n0\n"), STANDBY));
+        assert!(!run(&format!("999999999\n{data_dir}\n1\n"), ACTIVE), "a dead GTM");
+        assert!(!run("", STANDBY));
     }
 }

@@ -98,16 +98,20 @@ pub fn probe_script(
             );
         }
         if n.role.is_gtm_kind() {
-            // gtm_ctl status believes any live PID in the PID file. Its last line says whether
-            // a GTM runs as the active one (`1 master`) or as a standby (`0 slave`): printed as
-            // `recovery t|f`, as a standby server's is.
-            let live = live_server(&format!("\"$d\"/{pid_file}"), "\"$d\"");
-            let kind = if n.role == Role::GtmProxy { "gtm_proxy" } else { "gtm" };
-            sec = sec.raw(&format!(
-                "{live} && st=$(\"$bin\"/gtm_ctl -Z {kind} -D \"$d\" status 2>/dev/null) && echo running \
-                 && case $(printf '%s\\n' \"$st\" | tail -n 1) in *slave*) echo recovery t;; \
-                 *master*) echo recovery f;; esac"
-            ));
+            // The GTM's PID file says in its third line whether it runs as the active GTM
+            // (`1`) or as a standby (`0`): printed as `recovery t|f`, as a standby server's is.
+            // (Postgres-X2's `gtm_ctl status` prints that line as `1 master`/`0 slave`,
+            // Postgres-XL's not at all; a gtm_proxy is neither.)
+            let pid = format!("\"$d\"/{pid_file}");
+            let live = live_server(&pid, "\"$d\"");
+            sec = sec.raw(&if n.role == Role::GtmProxy {
+                format!("{live} && echo running")
+            } else {
+                format!(
+                    "{live} && echo running && case $(sed -n 3p {pid} 2>/dev/null) in 0) echo \
+                     recovery t;; 1) echo recovery f;; esac"
+                )
+            });
         } else {
             // A user and database that exist keep the probe out of the server log as a failed
             // login; 9.4's pg_isready reads -d only as a connection string.
