@@ -132,7 +132,7 @@ pub enum Command {
     /// make the old primary a streaming standby of the new one. Again: switches back.
     Switchover(SwitchoverArgs),
     /// A coordinator is lost (or retired): stop it if its host answers, record it as removed
-    /// beside the inventory, drop it from every other coordinator's pgxc_node and reload their
+    /// beside the inventory, drop it from every other coordinator's (and Postgres-XL datanode's) pgxc_node and reload their
     /// pools, so that DDL works again, and check DDL through each of them.
     Remove(RemoveArgs),
     /// Print a shell completion script: `pgxc-deploy completions bash > \

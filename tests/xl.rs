@@ -276,3 +276,120 @@ fn postgres_xl_failover_after_kill_keeps_every_committed_row_and_apply_rebuilds_
 
     reset(FAILOVER_TAG);
 }
+
+const CHANGE_TAG: &str = "xlchange";
+
+/// gtm_proxies on every host, datanodes added and removed with their rows moved, and a lost
+/// coordinator removed and re-added, on Postgres-XL, whose datanodes keep a pgxc_node of their
+/// own: every step must reach them too. Ports 43xxx.
+#[test]
+fn postgres_xl_grows_and_shrinks_online_through_gtm_proxies() {
+    let Some(home) = pgxl_home("postgres_xl_grows_and_shrinks") else { return };
+    reset(CHANGE_TAG);
+    let dir = tempdir();
+    let dn = |name: &str, host: &str, extra: &str| {
+        format!(
+            "[[datanodes]]\nname = \"{name}\"\nhost = \"{host}\"\nport = 43010\n\
+             pooler_port = 43011\n{extra}\n"
+        )
+    };
+    let nodes = |datanodes: &str| {
+        let mut text = "[gtm]\nhost = \"h1\"\nport = 43100\n\n".to_string();
+        for k in 1..=3 {
+            text.push_str(&format!(
+                "[[gtm_proxies]]\nname = \"proxy{k}\"\nhost = \"h{k}\"\nport = 43110\n\n"
+            ));
+        }
+        for k in 1..=2 {
+            text.push_str(&format!(
+                "[[coordinators]]\nname = \"coord{k}\"\nhost = \"h{k}\"\nport = 43000\n\
+                 pooler_port = 43001\n\n"
+            ));
+        }
+        text + datanodes
+    };
+    let write_inventory = |primary: &str, datanodes: &str| {
+        let flavor = format!("flavor = \"postgres-xl\"\nprimary_datanode = \"{primary}\"");
+        let text = xc_toml(CHANGE_TAG, &home, "method = \"trust\"", &nodes(datanodes))
+            .replace("flavor = \"postgres-xc\"", &flavor);
+        write(dir.path(), "xl.toml", &text)
+    };
+    let two = dn("dn1", "h2", "") + &dn("dn2", "h3", "");
+    let inv = write_inventory("dn1", &two);
+    let out = pgxc(&["apply", &inv]);
+    assert!(out.status.success(), "apply: {}", shown(&out));
+    let on = |k: usize, node: &str, port: u16, query: &str| on(CHANGE_TAG, k, node, port, query);
+    let coord = |k: usize, query: &str| on(k, &format!("coord{k}"), 43000, query);
+    coord(1, "create table t (id int, v text) distribute by hash(id)");
+    coord(1, "insert into t select g, 'row ' || g from generate_series(1, 1000) g");
+    coord(1, "create table r (id int) distribute by replication");
+    coord(1, "insert into r select generate_series(1, 10)");
+    let self_join = "select count(*) from t a join t b on a.id = b.id + 1";
+    let names = "select string_agg(node_name::text, ',' order by node_name) from pgxc_node";
+    // Every node that keeps a pgxc_node lists `want`.
+    let listed_everywhere = |want: &str, datanodes: &[(usize, &str)]| {
+        for k in 1..=2 {
+            assert_eq!(coord(k, names), want, "coord{k}");
+        }
+        for (k, name) in datanodes {
+            assert_eq!(on(*k, name, 43010, names), want, "{name}");
+        }
+    };
+
+    // dn3 joins: its share of t, all of r, and every node lists it.
+    let three = two.clone() + &dn("dn3", "h1", "");
+    write_inventory("dn1", &three);
+    let out = pgxc(&["apply", &inv]);
+    assert!(out.status.success(), "apply adding dn3: {}", shown(&out));
+    assert_eq!(coord(2, "select count(*) from t"), "1000");
+    let on_dn3: u32 = coord(1, "execute direct on (dn3) 'select count(*) from t'").parse().unwrap();
+    assert!(on_dn3 > 200, "dn3 holds {on_dn3} of 1000 rows");
+    assert_eq!(coord(1, "execute direct on (dn3) 'select count(*) from r'"), "10");
+    assert_eq!(coord(2, self_join), "999");
+    let datanodes = [(2, "dn1"), (3, "dn2"), (1, "dn3")];
+    listed_everywhere("coord1,coord2,dn1,dn2,dn3", &datanodes);
+
+    // dn1, the primary datanode, leaves (dn2 becomes the primary): its rows move, and no
+    // node lists it afterwards.
+    let shrunk =
+        dn("dn1", "h2", "state = \"removed\"") + &dn("dn2", "h3", "") + &dn("dn3", "h1", "");
+    write_inventory("dn2", &shrunk);
+    let out = pgxc(&["apply", &inv]);
+    assert!(out.status.success(), "apply removing dn1: {}", shown(&out));
+    assert_eq!(coord(1, "select count(*) from t"), "1000");
+    assert_eq!(coord(2, self_join), "999");
+    let datanodes = [(3, "dn2"), (1, "dn3")];
+    listed_everywhere("coord1,coord2,dn2,dn3", &datanodes);
+    let primary = "select node_name from pgxc_node where nodeis_primary";
+    assert_eq!(on(1, "dn3", 43010, primary), "dn2");
+    let (code, rows) = status(&inv);
+    assert_eq!(code, 0, "{rows:#?}");
+
+    // coord2 is lost and removed: DDL works again through coord1, and the datanodes no longer
+    // list it. apply re-adds it from coord1's catalog and every node lists it again.
+    let pid = postmaster_pid(&node_dir(CHANGE_TAG, 2, "coord2"));
+    kill("-KILL", pid);
+    wait_for("coord2's postmaster to die", || process_gone(pid));
+    let out = pgxc(&["remove", &inv, "coord2"]);
+    assert!(out.status.success(), "remove: {}", shown(&out));
+    assert!(
+        text(&out.stdout).contains("dropped from the pgxc_node of coord1, dn2, dn3"),
+        "{}",
+        shown(&out)
+    );
+    coord(1, "create table after_remove (x int)");
+    for (k, name) in datanodes {
+        assert_eq!(on(k, name, 43010, names), "coord1,dn2,dn3", "{name}");
+    }
+    let out = pgxc(&["apply", &inv]);
+    assert!(out.status.success(), "apply re-adding coord2: {}", shown(&out));
+    listed_everywhere("coord1,coord2,dn2,dn3", &datanodes);
+    assert_eq!(coord(2, "select count(*) from after_remove"), "0");
+    assert_eq!(coord(2, self_join), "999");
+    let (code, rows) = status(&inv);
+    assert_eq!(code, 0, "{rows:#?}");
+    let out = pgxc(&["apply", &inv]);
+    assert!(text(&out.stdout).starts_with("nothing to do"), "{}", shown(&out));
+
+    reset(CHANGE_TAG);
+}

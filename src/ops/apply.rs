@@ -558,13 +558,13 @@ fn verify(
                 Some(scope) => scope.rows(want, Some(&f.pgxc_node)),
                 None => want.clone(),
             };
-            let (mut want, mut have) = (want, f.pgxc_node.clone());
-            want.sort();
-            have.sort();
-            if want != have {
+            let differences = crate::plan::health::pgxc_node_differences(&want, &f.pgxc_node);
+            if !differences.is_empty() {
                 problems.push(Problem::fatal(format!(
-                    "{} on {}: pgxc_node is {:?}, the inventory says {:?}",
-                    n.name, n.host, have, want
+                    "{} on {}: pgxc_node differs from the inventory: {}",
+                    n.name,
+                    n.host,
+                    differences.join("; ")
                 )));
             }
         }

@@ -71,10 +71,12 @@ pub async fn remove(
     started: Instant,
     out: &mut dyn Write,
 ) -> Result<Status, Error> {
-    // The coordinators, read in the lock's login without SQL (a coordinator that lists a dead
-    // one answers SQL, but the probe needs nothing from it).
+    // The nodes that keep a pgxc_node (the coordinators; Postgres-XL's datanodes too), read in
+    // the lock's login without SQL (a node that lists a dead coordinator answers SQL, but the
+    // probe needs nothing from it).
+    let flavor = crate::flavors::of(s.inv.cluster.flavor);
     let coordinators = |now: &Inventory| -> Vec<Node> {
-        now.nodes.iter().filter(|n| n.role == Role::Coordinator).cloned().collect()
+        now.nodes.iter().filter(|n| flavor.registers(n)).cloned().collect()
     };
     let no_files = |_: &str| Vec::new();
     let scope = LockScope::Reachable;
@@ -100,6 +102,12 @@ pub async fn remove(
     let survivors: Vec<_> = nodes
         .iter()
         .filter(|d| d.role == Role::Coordinator)
+        .filter(|d| after.node(&d.name).is_some_and(running))
+        .collect();
+    // Every running node that keeps a pgxc_node: the coordinators, Postgres-XL's datanodes too.
+    let listing: Vec<_> = nodes
+        .iter()
+        .filter(|d| d.pgxc_node.is_some())
         .filter(|d| after.node(&d.name).is_some_and(running))
         .collect();
     if survivors.is_empty() {
@@ -143,12 +151,9 @@ pub async fn remove(
         node: Some(d.name.clone()),
         action,
     };
-    report::phase_header(
-        &format!("stop {node}, drop it from every other coordinator's pgxc_node"),
-        out,
-    )?;
+    report::phase_header(&format!("stop {node}, drop it from every other node's pgxc_node"), out)?;
     let stop_steps = steps.clone();
-    steps.extend(survivors.iter().map(|d| {
+    steps.extend(listing.iter().map(|d| {
         let want = d.pgxc_node.clone().unwrap_or_default();
         let fresh_sql = d.register_sql.clone();
         step(d, Action::Register { psql: d.psql.clone(), want, fresh_sql })
@@ -189,7 +194,7 @@ pub async fn remove(
             ),
         );
     }
-    let names: Vec<&str> = survivors.iter().map(|d| d.name.as_str()).collect();
+    let names: Vec<&str> = listing.iter().map(|d| d.name.as_str()).collect();
     writeln!(
         out,
         "remove {node}: dropped from the pgxc_node of {}; DDL works through every running \

@@ -75,8 +75,18 @@ impl<'a> Cluster<'a> {
             .filter(|(_, f)| f.initialized && f.running)
     }
 
-    /// The names (as coordinators know them) of the removed datanodes that some running
-    /// coordinator still lists, or whose name a table of the source still holds.
+    /// The running nodes that keep a pgxc_node (coordinators; Postgres-XL datanodes too), with
+    /// their facts.
+    fn registering(&self) -> impl Iterator<Item = (&DesiredNode, &NodeFacts)> {
+        self.nodes
+            .iter()
+            .filter(|n| n.pgxc_node.is_some())
+            .map(|n| (n, self.fact(n)))
+            .filter(|(_, f)| f.initialized && f.running)
+    }
+
+    /// The names (as coordinators know them) of the removed datanodes that some running node
+    /// still lists in its pgxc_node, or whose name a table of the source still holds.
     fn still_in(&self) -> Vec<&str> {
         let tables = self.source.map(|s| &self.fact(s).tables);
         self.retiring
@@ -84,7 +94,7 @@ impl<'a> Cluster<'a> {
             .filter_map(|r| r.datanode.as_deref())
             .filter(|name| {
                 let listed = self
-                    .coordinators()
+                    .registering()
                     .any(|(_, f)| f.pgxc_node.iter().any(|row| row.name == *name));
                 let used =
                     tables.is_some_and(|t| t.iter().any(|t| t.nodes.iter().any(|n| n == name)));
@@ -157,11 +167,13 @@ pub fn refusals(c: &Cluster) -> Vec<String> {
 }
 
 /// The rows [`Action::Register`] must keep on `coordinator` until its removed datanodes hold no
-/// table any more: their pgxc_node rows as it has them.
+/// table any more: their pgxc_node rows as it has them, but neither primary nor preferred (the
+/// inventory's primary is another datanode, and a datanode on its way out is read from last).
 pub fn kept_rows(c: &Cluster, coordinator: &DesiredNode) -> Vec<PgxcNodeRow> {
     let still_in = c.still_in();
     let f = c.fact(coordinator);
-    f.pgxc_node.iter().filter(|r| still_in.contains(&r.name.as_str())).cloned().collect()
+    let unmarked = |r: &PgxcNodeRow| PgxcNodeRow { primary: false, preferred: false, ..r.clone() };
+    f.pgxc_node.iter().filter(|r| still_in.contains(&r.name.as_str())).map(unmarked).collect()
 }
 
 /// Add the phases that move rows: one per table (ADD NODE for new datanodes, DELETE NODE for
@@ -224,7 +236,7 @@ pub fn plan(plan: &mut Plan, c: &Cluster) {
     plan.push("redistribution done", done);
 
     let drops = c
-        .coordinators()
+        .registering()
         .filter(|(_, f)| f.pgxc_node.iter().any(|r| still_in.contains(&r.name.as_str())))
         .map(|(n, _)| {
             let want = n.pgxc_node.clone().unwrap_or_default();
@@ -232,7 +244,7 @@ pub fn plan(plan: &mut Plan, c: &Cluster) {
             step(n, Action::Register { psql: n.psql.clone(), want, fresh_sql })
         })
         .collect();
-    plan.push("drop removed datanodes from the coordinators", drops);
+    plan.push("drop removed datanodes from every pgxc_node", drops);
 
     let stops = c
         .retiring
@@ -366,7 +378,7 @@ mod tests {
             phases,
             [
                 "redistribute (1/1)",
-                "drop removed datanodes from the coordinators",
+                "drop removed datanodes from every pgxc_node",
                 "stop removed datanodes"
             ]
         );
