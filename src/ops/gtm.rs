@@ -457,3 +457,35 @@ fn promoted_before(facts: &HostResults, new: &Node, old: &Node) -> bool {
     let old_down = matches!(node_facts(facts, old), Ok(Some(f)) if !f.running);
     active && old_down
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::scripted::{self, healthy, node_mut};
+    use crate::plan::fixtures;
+
+    /// A failover whose promotion check gave up left the standby active and the GTM down: run
+    /// again, it records the standby as the active GTM and carries on, promoting nothing.
+    #[tokio::test]
+    async fn a_failover_run_again_after_the_promotion_carries_on() {
+        let inv = fixtures::postgres_xc_ha();
+        let mut world = healthy(&inv);
+        let gtm = inv.node("gtm").unwrap();
+        let standby = inv.node("gtm_standby").unwrap();
+        let old = node_mut(&mut world, gtm).unwrap();
+        (old.running, old.alive) = (false, false);
+        node_mut(&mut world, standby).unwrap().in_recovery = Some(false);
+        let ran = scripted::run(
+            &inv,
+            world,
+            |_| {},
+            async |s, out| handover(s, Kind::Failover, Instant::now(), out).await,
+        )
+        .await;
+        assert!(ran.out.contains("gtm_standby runs as the active GTM already"), "{}", ran.out);
+        let log = ran.hosts.log();
+        assert!(!log.iter().any(|l| l.contains("promote")), "{log:?}");
+        let roles = roles::load(&ran.dir.path().join("lab.toml")).unwrap();
+        assert!(roles.fenced("gtm").is_some(), "{:?}", ran.out);
+    }
+}
