@@ -155,11 +155,11 @@ fn degrade_lets_writes_through_when_a_synchronous_standby_dies_and_apply_restore
 /// apply never lowers durability: with pg1's synchronous standby down and unable to start (its
 /// port taken), apply fails at the standby's start and leaves pg1 synchronous (commits still
 /// wait); once the standby can start, apply starts it and commits go through. Its own
-/// directory (`synckeep`) and ports (35432, 35433).
+/// directory (`synckeep`) and ports (38862, 38863; 35432 is tests/gtm.rs's).
 #[test]
 fn apply_keeps_a_primary_synchronous_while_its_standby_cannot_start() {
     let tag = "synckeep";
-    let (primary, standby) = (35432, 35433);
+    let (primary, standby) = (38862, 38863);
     reset(tag);
     let dir = tempdir();
     let inv = write(dir.path(), "keep.toml", &pair_toml(tag, (primary, standby), true, ""));
@@ -195,15 +195,16 @@ fn apply_keeps_a_primary_synchronous_while_its_standby_cannot_start() {
 /// dies, the standby comes back: failover refuses it, saying since when and from which WAL
 /// position it is behind, and promotes it only with `--accept-data-loss`. Then an asynchronous
 /// pair whose standby stopped streaming (seen by status) while its primary wrote over 1 MB:
-/// refused the same way. Its own directory (`syncloss`) and ports (36432, 36433, 36442, 36443).
+/// refused the same way. Its own directory (`syncloss`) and ports (38832, 38833, 38842, 38843;
+/// 36432 clashed with tests/gtm.rs's gtmdirect coordinators when both ran at once).
 #[test]
 fn failover_refuses_a_standby_that_may_lack_acknowledged_commits_unless_told_to_accept_it() {
     let tag = "syncloss";
-    let (primary, standby) = (36432, 36433);
+    let (primary, standby) = (38832, 38833);
     reset(tag);
     let dir = tempdir();
-    let pg2 = "\n[[datanodes]]\nname = \"pg2\"\nhost = \"h3\"\nport = 36442\n\
-               [datanodes.standby]\nhost = \"h1\"\nport = 36443\n";
+    let pg2 = "\n[[datanodes]]\nname = \"pg2\"\nhost = \"h3\"\nport = 38842\n\
+               [datanodes.standby]\nhost = \"h1\"\nport = 38843\n";
     let inv = write(dir.path(), "loss.toml", &pair_toml(tag, (primary, standby), true, pg2));
     let out = pgxc(&["apply", &inv]);
     assert!(out.status.success(), "apply: {}", shown(&out));
@@ -257,7 +258,7 @@ fn failover_refuses_a_standby_that_may_lack_acknowledged_commits_unless_told_to_
     assert!(out.status.success(), "failover: {}", shown(&out));
     let said = text(&out.stdout);
     assert!(said.contains("(accepted with --accept-data-loss)"), "{said}");
-    assert!(said.contains("pg1_standby on h2 (127.0.10.2:36433) is the primary"), "{said}");
+    assert!(said.contains("pg1_standby on h2 (127.0.10.2:38833) is the primary"), "{said}");
     // The loss it stated is real: the 2,000 rows committed without the standby are gone.
     assert_eq!(on(&pg1_standby, standby, "select count(*) from t"), "100");
 
@@ -266,7 +267,7 @@ fn failover_refuses_a_standby_that_may_lack_acknowledged_commits_unless_told_to_
     let pid = postmaster_pid(&pg2_standby);
     kill("-KILL", pid);
     wait_for("pg2's standby to die", || process_gone(pid));
-    on(&pg2, 36442, "create table big as select generate_series(1, 100000) as x");
+    on(&pg2, 38842, "create table big as select generate_series(1, 100000) as x");
     let _ = pgxc(&["status", &inv]);
     let kept = std::fs::read_to_string(&record).unwrap();
     assert!(kept.contains("[datanodes.pg2]\nprimary = \"pg2\""), "{kept}");
@@ -284,7 +285,7 @@ fn failover_refuses_a_standby_that_may_lack_acknowledged_commits_unless_told_to_
     assert!(said.contains("more than maximum_lag_on_failover (1048576)"), "{said}");
     let out = pgxc(&["failover", "--yes", &inv, "pg2", "--accept-data-loss"]);
     assert!(out.status.success(), "failover: {}", shown(&out));
-    let none = psql_out(&lab_psql(tag), &pg2_standby, 36443, "select count(*) from big", None);
+    let none = psql_out(&lab_psql(tag), &pg2_standby, 38843, "select count(*) from big", None);
     assert!(!none.status.success(), "the table pg2 wrote alone is lost, as stated");
     reset(tag);
 }
@@ -293,11 +294,11 @@ fn failover_refuses_a_standby_that_may_lack_acknowledged_commits_unless_told_to_
 /// 200 MB tmpfs; once it is full, the standby cannot take pg1's WAL, and status says so on both
 /// rows (pg1's commits wait for a standby whose disk is full), not only that it does not
 /// stream. Freed again, the standby streams and commits go through. Its own directory
-/// (`diskfull`) and ports (37432, 37433).
+/// (`diskfull`) and ports (38852, 38853; 37432 is tests/coordinator.rs's).
 #[test]
 fn status_names_a_full_disk_as_the_cause() {
     let tag = "diskfull";
-    let (primary, standby) = (37432, 37433);
+    let (primary, standby) = (38852, 38853);
     let mount = format!("{LAB_DIR}/hosts/h2/data/{tag}");
     let unmount = |mount: &str| {
         if std::fs::read_to_string("/proc/mounts").unwrap().contains(&format!(" {mount} ")) {
