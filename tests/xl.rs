@@ -274,6 +274,23 @@ fn postgres_xl_failover_after_kill_keeps_every_committed_row_and_apply_rebuilds_
     assert_eq!(code, 0, "healthy after the roll: {rows:#?}");
     assert_committed_rows_present(&written, &ids(|q| on(1, "coord1", 42532, q)));
 
+    // A rolling restart by switchover under the same writers: dn1_standby, the primary since
+    // the failover, hands dn1 back to dn1, whose WAL must hold its final checkpoint first.
+    let load = Load::start(&format!("{home}/bin/psql"), &coordinators, &env);
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let out = pgxc(&["restart", &inv, "--rolling", "--switchover"]);
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let written = load.finish();
+    assert!(out.status.success(), "{}", shown(&out));
+    let (code, rows) = status(&inv);
+    assert_eq!(code, 0, "healthy after the switchover roll: {rows:#?}");
+    assert_eq!(rows["dn1"]["in_recovery"], false, "{}", rows["dn1"]);
+    assert_eq!(rows["dn1_standby"]["in_recovery"], true, "{}", rows["dn1_standby"]);
+    for (k, node, port) in everywhere {
+        assert_eq!(on(k, node, port, dn1_row), "127.0.10.2:42542", "{node} after the roll");
+    }
+    assert_committed_rows_present(&written, &ids(|q| on(1, "coord1", 42532, q)));
+
     reset(FAILOVER_TAG);
 }
 
