@@ -352,8 +352,13 @@ impl fmt::Display for Step {
             Action::Reload { settings, .. } => write!(f, "reload{}", changed(settings)),
             Action::Restart { settings, .. } => write!(f, "restart{}", changed(settings)),
             Action::Register { want, .. } => {
-                let rows: Vec<String> =
-                    want.iter().map(|r| format!("{} {}:{}", r.name, r.host, r.port)).collect();
+                let rows: Vec<String> = want
+                    .iter()
+                    .map(|r| match r.marks() {
+                        "unmarked" => format!("{} {}:{}", r.name, r.host, r.port),
+                        marks => format!("{} {}:{} ({marks})", r.name, r.host, r.port),
+                    })
+                    .collect();
                 write!(f, "pgxc_node = {}", rows.join(", "))
             }
             Action::JoinNode(join) => write!(
@@ -428,5 +433,31 @@ mod tests {
                 Step { host: "h1".into(), node: Some(NodeName::new("dn1").unwrap()), action };
             assert_eq!(step.to_string(), line);
         }
+    }
+
+    /// A register step names each row's marks, when it has any.
+    #[test]
+    fn a_register_step_shows_the_marks() {
+        use super::super::state::{NodeKind, PgxcNodeRow};
+        let row = |name: &str, kind, primary, preferred| PgxcNodeRow {
+            name: name.into(),
+            kind,
+            host: "10.0.0.1".into(),
+            port: 5432,
+            primary,
+            preferred,
+        };
+        let want = vec![
+            row("coord1", NodeKind::Coordinator, false, false),
+            row("dn1", NodeKind::Datanode, true, true),
+            row("dn2", NodeKind::Datanode, false, true),
+        ];
+        let action = Action::Register { psql: vec![], want, fresh_sql: String::new() };
+        let step = Step { host: "h1".into(), node: Some(NodeName::new("coord1").unwrap()), action };
+        assert_eq!(
+            step.to_string(),
+            "coord1 on h1: pgxc_node = coord1 10.0.0.1:5432, dn1 10.0.0.1:5432 (primary, \
+             preferred), dn2 10.0.0.1:5432 (preferred)"
+        );
     }
 }
