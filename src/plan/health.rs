@@ -441,7 +441,8 @@ pub fn pgxc_node_differences(want: &[PgxcNodeRow], have: &[PgxcNodeRow]) -> Vec<
             Some(_) => {}
         }
     }
-    for h in have.iter().filter(|h| !want.iter().any(|w| w.name == h.name)) {
+    let unwanted = |h: &&PgxcNodeRow| h.kind.registered() && !want.iter().any(|w| w.name == h.name);
+    for h in have.iter().filter(unwanted) {
         out.push(format!("{} not in the inventory", h.name));
     }
     out
@@ -684,6 +685,11 @@ mod tests {
                 "old not in the inventory"
             ]
         );
+        let gtm = PgxcNodeRow {
+            kind: crate::plan::state::NodeKind::Other("G".into()),
+            ..row("gtm", "x", 1)
+        };
+        assert!(pgxc_node_differences(&want, &[want[0].clone(), want[1].clone(), gtm]).is_empty());
         let primary = PgxcNodeRow { primary: true, ..want[0].clone() };
         assert_eq!(
             pgxc_node_differences(&[primary], &want[..1]),

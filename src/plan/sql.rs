@@ -256,7 +256,8 @@ pub fn registration(coordinator: &str, want: &[PgxcNodeRow], have: &[PgxcNodeRow
     let mut sql = String::from("BEGIN;\n");
     let wanted = |row: &PgxcNodeRow| want.iter().find(|w| w.name == row.name);
     let existing = |row: &PgxcNodeRow| have.iter().find(|h| h.name == row.name);
-    for row in have.iter().filter(|h| wanted(h).is_none()) {
+    // Rows of a kind pgxc-deploy does not register (OpenTenBase's GTM row, type `G`) stay.
+    for row in have.iter().filter(|h| wanted(h).is_none() && h.kind.registered()) {
         sql.push_str(&format!("DROP NODE {};\n", row.name));
     }
     let unmarks_primary =
@@ -371,6 +372,9 @@ mod tests {
              CREATE NODE dn3 WITH (TYPE = 'datanode', HOST = '10.0.0.2', PORT = 15432, \
              PREFERRED);\nCOMMIT;\nSELECT pgxc_pool_reload();\n"
         );
+        let gtm = row("gtm", "G", "10.0.0.1", 6666);
+        let kept = registration("coord1", &[], std::slice::from_ref(&gtm));
+        assert!(!kept.contains("DROP"), "a row of a kind not registered stays: {kept}");
         let have = vec![row("coord1", "C", "10.0.0.1", 5432), marked(dn("old"), true, false)];
         let want = vec![row("coord1", "C", "10.0.0.1", 5432), marked(dn("dn1"), true, false)];
         assert!(registration("coord1", &want, &have).starts_with(

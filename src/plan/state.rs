@@ -124,6 +124,12 @@ impl NodeKind {
         }
     }
 
+    /// A kind pgxc-deploy registers (coordinators and datanodes); a row of another kind is
+    /// left as it is.
+    pub fn registered(&self) -> bool {
+        !matches!(self, NodeKind::Other(_))
+    }
+
     /// The word `CREATE NODE ... WITH (TYPE = '...')` takes.
     pub fn type_word(&self) -> &str {
         match self {
