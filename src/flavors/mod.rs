@@ -137,6 +137,16 @@ pub trait Flavor: std::fmt::Debug + Send + Sync {
     }
 }
 
+/// An argv that succeeds while the PID file `pid_file` names a live process and, with
+/// `third_line`, while its third line says that (a GTM's gtm.pid: `1` active, `0` standby).
+/// What the GTM commands offer instead of `gtm_ctl status`, whose output differs between
+/// Postgres-X2 and Postgres-XL (and which cannot read an XL gtm_proxy's PID file).
+pub fn pid_file_says(pid_file: &str, third_line: Option<&str>) -> Vec<String> {
+    let script = "p=$(head -n 1 \"$0\" 2>/dev/null) && [ -n \"$p\" ] && kill -0 \"$p\" \
+                  2>/dev/null && { [ -z \"$1\" ] || [ \"$(sed -n 3p \"$0\")\" = \"$1\" ]; }";
+    argv(["sh", "-c", script, pid_file, third_line.unwrap_or("")])
+}
+
 /// Switches that templates branch on, so a template never tests the flavor's name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Features {

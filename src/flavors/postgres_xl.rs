@@ -63,9 +63,7 @@ impl Flavor for PostgresXl {
             // XL's `gtm_ctl status` reads a third line (master or slave) that its gtm_proxy
             // never writes to gtm_proxy.pid ("invalid data in PID file"): the proxy runs while
             // the process its PID file names lives.
-            let live = "p=$(head -n 1 \"$0/gtm_proxy.pid\" 2>/dev/null) && [ -n \"$p\" ] && \
-                        kill -0 \"$p\"";
-            let status = ["sh", "-c", live, node.data_dir.as_str()].map(String::from).to_vec();
+            let status = super::pid_file_says(&format!("{}/gtm_proxy.pid", node.data_dir), None);
             commands.ready = status.clone();
             commands.status = status;
         }
@@ -109,7 +107,7 @@ mod tests {
         let run = |pid: &str| {
             std::fs::write(dir.path().join("gtm_proxy.pid"), pid).unwrap();
             let mut argv = c.status.clone();
-            argv[3] = dir.path().to_str().unwrap().to_string();
+            argv[3] = dir.path().join("gtm_proxy.pid").to_str().unwrap().to_string();
             std::process::Command::new(&argv[0]).args(&argv[1..]).status().unwrap().success()
         };
         assert!(run(&format!("{}\n/data/proxy2\n", std::process::id())));

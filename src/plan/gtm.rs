@@ -155,9 +155,7 @@ const STANDBY: &str = "0";
 /// An argv that succeeds when the GTM of `data_dir` runs (its PID file names a live process)
 /// and its PID file says `mode` ([`ACTIVE`] or [`STANDBY`]).
 fn gtm_mode_is(data_dir: &str, mode: &str) -> Vec<String> {
-    let script = "f=$0/gtm.pid; p=$(head -n 1 \"$f\" 2>/dev/null) && [ -n \"$p\" ] && \
-                  kill -0 \"$p\" 2>/dev/null && [ \"$(sed -n 3p \"$f\")\" = \"$1\" ]";
-    ["sh", "-c", script, data_dir, mode].map(String::from).to_vec()
+    crate::flavors::pid_file_says(&format!("{data_dir}/gtm.pid"), Some(mode))
 }
 
 fn step(node: &Node, action: Action) -> Step {
@@ -242,7 +240,7 @@ mod tests {
             "/opt/pgxc/bin/gtm_ctl -Z gtm -D /var/lib/pgxc/gtm_standby promote"
         );
         let Action::Await { argv, .. } = &steps[1].action else { panic!("{steps:?}") };
-        assert_eq!(argv[3..], ["/var/lib/pgxc/gtm_standby", "1"]);
+        assert_eq!(argv[3..], ["/var/lib/pgxc/gtm_standby/gtm.pid", "1"]);
     }
     /// The mode check under a real /bin/sh, over PID files written here.
     #[test]

@@ -697,6 +697,28 @@ mod tests {
         );
     }
 
+    /// Facts of `nodes` as apply leaves them (standbys in recovery), every pgxc_node as
+    /// desired except `short`'s, which lacks its last row.
+    fn registered_but(
+        nodes: &[DesiredNode],
+        short: &str,
+    ) -> BTreeMap<String, Result<HostFacts, String>> {
+        let mut facts = BTreeMap::new();
+        for n in nodes {
+            let mut f = healthy(n);
+            f.in_recovery = Some(n.role == Role::Standby);
+            if let Some(want) = &n.pgxc_node {
+                f.pgxc_node = want.clone();
+                if n.name == short {
+                    f.pgxc_node.pop();
+                }
+            }
+            let host = facts.entry(n.host.clone()).or_insert_with(|| Ok(HostFacts::default()));
+            host.as_mut().unwrap().nodes.insert(n.name.clone(), f);
+        }
+        facts
+    }
+
     /// A Postgres-XL datanode's standby promoted by failover keeps a pgxc_node of its own,
     /// checked like any datanode's.
     #[test]
@@ -716,20 +738,7 @@ mod tests {
         );
         let now = roles.effective(&inv).unwrap();
         let (_, nodes) = desired(&now, &Renderer::new(), "bin", None, None).unwrap();
-        let mut facts = BTreeMap::new();
-        for n in &nodes {
-            let mut f = healthy(n);
-            f.in_recovery = Some(n.role == Role::Standby);
-            if let Some(want) = &n.pgxc_node {
-                f.pgxc_node = want.clone();
-                if n.name == "dn1_standby" {
-                    f.pgxc_node.pop();
-                }
-            }
-            let host = facts.entry(n.host.clone()).or_insert_with(|| Ok(HostFacts::default()));
-            host.as_mut().unwrap().nodes.insert(n.name.clone(), f);
-        }
-        let rows = assess(&inv, &nodes, &facts, &roles);
+        let rows = assess(&inv, &nodes, &registered_but(&nodes, "dn1_standby"), &roles);
         let promoted = row(&rows, "dn1_standby");
         assert_eq!(promoted.promoted_for.as_deref(), Some("dn1"));
         assert_eq!(promoted.pgxc_node, Some(PgxcNodeCheck::Differs(vec!["dn2 missing".into()])));
@@ -740,19 +749,7 @@ mod tests {
     fn xc_coordinators_check_pgxc_node() {
         let inv = fixtures::postgres_xc();
         let (_, nodes) = desired(&inv, &Renderer::new(), "bin", None, None).unwrap();
-        let mut facts = BTreeMap::new();
-        for n in &nodes {
-            let mut f = healthy(n);
-            if let Some(want) = &n.pgxc_node {
-                f.pgxc_node = want.clone();
-                if n.name == "coord2" {
-                    f.pgxc_node.pop();
-                }
-            }
-            let host = facts.entry(n.host.clone()).or_insert_with(|| Ok(HostFacts::default()));
-            host.as_mut().unwrap().nodes.insert(n.name.clone(), f);
-        }
-        let rows = assess(&inv, &nodes, &facts, &Roles::default());
+        let rows = assess(&inv, &nodes, &registered_but(&nodes, "coord2"), &Roles::default());
         assert_eq!(row(&rows, "coord1").pgxc_node, Some(PgxcNodeCheck::Matches));
         assert_eq!(
             row(&rows, "coord2").pgxc_node,
