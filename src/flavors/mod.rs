@@ -15,6 +15,7 @@
 //! them with [`crate::shell::Cmd`] and runs them as the cluster's OS user. The planner
 //! (`crate::plan`) calls this module; nothing here knows about hosts being reachable.
 
+pub mod opentenbase;
 pub mod postgres_xc;
 pub mod postgres_xl;
 pub mod postgresql;
@@ -34,6 +35,7 @@ pub fn of(kind: inventory::Flavor) -> &'static dyn Flavor {
     match kind {
         inventory::Flavor::PostgresXc => &postgres_xc::PostgresXc,
         inventory::Flavor::PostgresXl => &postgres_xl::PostgresXl,
+        inventory::Flavor::Opentenbase => &opentenbase::Opentenbase,
         inventory::Flavor::Postgresql => &postgresql::Postgresql,
     }
 }
@@ -96,6 +98,19 @@ pub trait Flavor: std::fmt::Debug + Send + Sync {
         self.setup_sql(node).is_some()
     }
 
+    /// Whether the cluster's tables are sharded over a default node group that one
+    /// coordinator creates once every node is registered (OpenTenBase: [`crate::plan::sql::
+    /// default_group`]); the probe then reads each coordinator's node groups.
+    fn default_group(&self) -> bool {
+        false
+    }
+
+    /// How a standby that was a primary becomes a standby of the new one by `pg_rewind`
+    /// ([`Features::pg_rewind`]).
+    fn rewind(&self, inv: &Inventory, node: &Node, bin_dir: &str) -> Result<Rewind, Error> {
+        rewind(inv, node, bin_dir)
+    }
+
     /// The argv of every command that manages the node. `bin_dir` is the absolute directory
     /// of the server binaries on the node's host (`plan::desired::bin_dir`: the install
     /// layout's binaries under the host's `install_prefix`).
@@ -152,6 +167,9 @@ pub fn pid_file_says(pid_file: &str, third_line: Option<&str>) -> Vec<String> {
 pub struct Features {
     /// Postgres-XC: `pgxc_node_name`, `gtm_host`/`gtm_port` and the coordinator pooler.
     pub pgxc: bool,
+    /// The GTM's address is a setting (`gtm_host`, `gtm_port`); OpenTenBase has none (initdb
+    /// writes the GTM's address into pgxc_node).
+    pub gtm_setting: bool,
     /// Standbys are configured in `recovery.conf` (PostgreSQL up to 11, so Postgres-XC);
     /// otherwise by a `standby.signal` file and `primary_conninfo` in postgresql.conf.
     pub recovery_conf: bool,
@@ -328,6 +346,8 @@ pub enum Error {
     NoPrimary { node: String },
     #[error("node `{node}` is on host `{host}`, which is not in the inventory")]
     UnknownHost { node: String, host: String },
+    #[error("node `{node}` needs a GTM, and the inventory has none")]
+    NoGtm { node: String },
 }
 
 /// `bin_dir/program` as one argv word.

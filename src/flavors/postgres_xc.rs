@@ -35,6 +35,7 @@ impl Flavor for PostgresXc {
 
     fn features(&self) -> Features {
         Features {
+            gtm_setting: true,
             pgxc: true,
             recovery_conf: true,
             wal_keep_size: false,

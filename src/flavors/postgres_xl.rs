@@ -25,6 +25,7 @@ impl Flavor for PostgresXl {
     fn features(&self) -> Features {
         Features {
             pgxc: true,
+            gtm_setting: true,
             recovery_conf: true,
             wal_keep_size: false,
             wal_level: "replica",

@@ -30,6 +30,7 @@ impl Flavor for Postgresql {
 
     fn features(&self) -> Features {
         Features {
+            gtm_setting: false,
             pgxc: false,
             recovery_conf: false,
             wal_keep_size: true,

@@ -18,15 +18,30 @@ pub enum Flavor {
     PostgresXc,
     /// Postgres-XL 10: Postgres-XC's layout on PostgreSQL 10.
     PostgresXl,
+    /// OpenTenBase: Postgres-XL's descendant on PostgreSQL 10, with sharded tables, node
+    /// groups and a forward process on every node.
+    Opentenbase,
     /// Plain PostgreSQL: datanodes (primaries) and their streaming standbys.
     Postgresql,
 }
 
 impl Flavor {
-    /// A Postgres-XC-family cluster (Postgres-XC, Postgres-XL): a GTM, coordinators that
-    /// register the nodes, datanodes reached through them.
+    /// A Postgres-XC-family cluster (Postgres-XC, Postgres-XL, OpenTenBase): a GTM,
+    /// coordinators that register the nodes, datanodes reached through them.
     pub fn is_pgxc(self) -> bool {
-        matches!(self, Flavor::PostgresXc | Flavor::PostgresXl)
+        matches!(self, Flavor::PostgresXc | Flavor::PostgresXl | Flavor::Opentenbase)
+    }
+
+    /// Datanodes talk to each other (Postgres-XL, OpenTenBase): each has a pooler and keeps a
+    /// pgxc_node of its own, with preferred datanodes.
+    pub fn datanodes_pool(self) -> bool {
+        matches!(self, Flavor::PostgresXl | Flavor::Opentenbase)
+    }
+
+    /// Every coordinator and datanode runs a forward process on a port of its own, which
+    /// pgxc_node lists (OpenTenBase).
+    pub fn forwards(self) -> bool {
+        self == Flavor::Opentenbase
     }
 }
 
@@ -35,6 +50,7 @@ impl fmt::Display for Flavor {
         f.write_str(match self {
             Flavor::PostgresXc => "postgres-xc",
             Flavor::PostgresXl => "postgres-xl",
+            Flavor::Opentenbase => "opentenbase",
             Flavor::Postgresql => "postgresql",
         })
     }
@@ -578,8 +594,10 @@ pub struct Node {
     /// Name of a host in [`Inventory::hosts`].
     pub host: String,
     pub port: u16,
-    /// Coordinators only.
+    /// Coordinators; Postgres-XL's and OpenTenBase's datanodes and standbys too.
     pub pooler_port: Option<u16>,
+    /// OpenTenBase: the forward process's port (coordinators, datanodes, standbys).
+    pub forward_port: Option<u16>,
     /// `<host data_root>/<node name>`.
     pub data_dir: String,
     /// Standbys only: the datanode they replicate (a GTM standby: the GTM).

@@ -263,6 +263,8 @@ pub enum RawFlavor {
     PostgresXc,
     #[serde(rename = "postgres-xl")]
     PostgresXl,
+    #[serde(rename = "opentenbase")]
+    Opentenbase,
     #[serde(rename = "postgresql")]
     Postgresql,
 }
@@ -337,6 +339,8 @@ pub struct RawCoordinator {
     pub host: Spanned<String>,
     pub port: Spanned<u16>,
     pub pooler_port: Option<Spanned<u16>>,
+    /// OpenTenBase: the port of its forward process (rows exchanged between nodes).
+    pub forward_port: Option<Spanned<u16>>,
     /// The datanodes its pgxc_node marks `PREFERRED`.
     pub preferred_datanodes: Option<Spanned<Vec<Spanned<String>>>>,
     pub settings: Option<RawSettingMap>,
@@ -348,8 +352,10 @@ pub struct RawDatanode {
     pub name: Spanned<String>,
     pub host: Spanned<String>,
     pub port: Spanned<u16>,
-    /// Postgres-XL: the datanode's pooler (datanodes connect to each other).
+    /// Postgres-XL, OpenTenBase: the datanode's pooler (datanodes connect to each other).
     pub pooler_port: Option<Spanned<u16>>,
+    /// OpenTenBase: the port of its forward process.
+    pub forward_port: Option<Spanned<u16>>,
     /// `"present"` (the default) or `"removed"`: apply moves its rows to the other datanodes,
     /// drops it from every coordinator and stops it and its standby.
     pub state: Option<Spanned<String>>,
@@ -365,8 +371,10 @@ pub struct RawStandby {
     pub name: Option<Spanned<String>>,
     pub host: Spanned<String>,
     pub port: Spanned<u16>,
-    /// Postgres-XL: the standby's pooler, used once it is promoted.
+    /// Postgres-XL, OpenTenBase: the standby's pooler, used once it is promoted.
     pub pooler_port: Option<Spanned<u16>>,
+    /// OpenTenBase: the port of its forward process, which runs once it is promoted.
+    pub forward_port: Option<Spanned<u16>>,
     #[serde(default)]
     pub synchronous: bool,
     pub settings: Option<RawSettingMap>,

@@ -124,6 +124,7 @@ struct PendingNode {
     host: Spanned<String>,
     port: Spanned<u16>,
     pooler_port: Option<Spanned<u16>>,
+    forward_port: Option<Spanned<u16>>,
     primary: Option<String>,
     synchronous: bool,
     /// `preferred_datanodes` as written (a standby: its datanode's), checked by
@@ -254,6 +255,7 @@ impl Checker<'_> {
         let flavor = match raw.flavor.as_ref().map(|f| *f.get_ref()) {
             Some(RawFlavor::Postgresql) => Flavor::Postgresql,
             Some(RawFlavor::PostgresXl) => Flavor::PostgresXl,
+            Some(RawFlavor::Opentenbase) => Flavor::Opentenbase,
             Some(RawFlavor::PostgresXc) | None => Flavor::PostgresXc,
         };
         let os_user = match &raw.os_user {
@@ -277,7 +279,7 @@ impl Checker<'_> {
                 self.error(
                     p.span(),
                     format!("`primary_datanode` is not used by flavor {flavor}"),
-                    "remove it: only postgres-xc and postgres-xl mark a primary datanode",
+                    "remove it: only postgres-xc, postgres-xl and opentenbase mark a primary datanode",
                 );
             }
             NodeName::new(p.get_ref()).ok()
@@ -501,30 +503,29 @@ impl Checker<'_> {
         Some(Dir { path: normal, span: Some(path.span()), own: true, valid })
     }
 
-    /// A datanode's (or its standby's) `pooler_port`: required by Postgres-XL, whose datanodes
-    /// pool connections to each other; not used by the other flavors.
-    fn datanode_pooler(
-        &mut self,
-        flavor: Flavor,
-        span: std::ops::Range<usize>,
-        pooler_port: &Option<Spanned<u16>>,
-        what: &str,
-        datanode: &str,
-    ) {
-        match (flavor, pooler_port) {
-            (Flavor::PostgresXl, None) => self.error(
+    /// A port key that some flavors require on a node and the others do not use: a datanode's
+    /// (or its standby's) `pooler_port` (Postgres-XL and OpenTenBase datanodes pool connections
+    /// to each other), and OpenTenBase's `forward_port` on coordinators, datanodes and
+    /// standbys. `what` is the node's kind, `owner` the coordinator or datanode it belongs to.
+    fn flavor_port(&mut self, flavor: Flavor, span: Range<usize>, value: &Option<Spanned<u16>>, key: &str, what: &str, owner: &str) {
+        let (wanted, why) = match key {
+            "forward_port" => (flavor.forwards(), "opentenbase nodes exchange rows through a forward process"),
+            _ => (flavor.datanodes_pool(), "postgres-xl and opentenbase datanodes pool connections to each other"),
+        };
+        match (wanted, value) {
+            (true, None) => self.error(
                 span,
                 match what {
-                    "datanode" => format!("datanode `{datanode}` has no `pooler_port`"),
-                    _ => format!("the {what} of datanode `{datanode}` has no `pooler_port`"),
+                    "standby" => format!("the standby of datanode `{owner}` has no `{key}`"),
+                    _ => format!("{what} `{owner}` has no `{key}`"),
                 },
-                "add `pooler_port = <a free port on its host>`: postgres-xl datanodes pool connections to each other",
+                &format!("add `{key} = <a free port on its host>`: {why}"),
             ),
-            (Flavor::PostgresXl, Some(_)) | (_, None) => {}
-            (_, Some(p)) => self.error(
+            (true, Some(_)) | (false, None) => {}
+            (false, Some(p)) => self.error(
                 p.span(),
-                format!("`pooler_port` of a {what} is not used by flavor {flavor}"),
-                "remove it (only postgres-xl datanodes have a pooler)",
+                format!("`{key}` of a {what} is not used by flavor {flavor}"),
+                &format!("remove it ({why})"),
             ),
         }
     }
@@ -551,18 +552,25 @@ impl Checker<'_> {
                 host: g.host.clone(),
                 port: g.port.clone().unwrap_or(Spanned::new(gtm.span(), DEFAULT_GTM_PORT)),
                 pooler_port: None,
+                forward_port: None,
                 primary: None,
                 synchronous: false,
                 preferred: Vec::new(),
                 settings: self.setting_map(g.settings.as_ref(), settings::Conf::Gtm),
                 removed: false,
             });
-            if let (Some(standby), Flavor::PostgresXl) = (&g.standby, flavor) {
-                self.error(
+            match (&g.standby, flavor) {
+                (Some(standby), Flavor::PostgresXl) => self.error(
                     standby.span(),
                     "[gtm.standby] is not supported with flavor postgres-xl".to_string(),
                     "remove it: a promoted Postgres-XL 10r1.1 GTM standby handed out transaction IDs the lost GTM had used (rows committed before the failover vanished; measured, docs/flavors.md), so pgxc-deploy neither deploys nor promotes one; gtm_proxies work",
-                );
+                ),
+                (Some(standby), Flavor::Opentenbase) => self.error(
+                    standby.span(),
+                    "[gtm.standby] is not supported with flavor opentenbase yet".to_string(),
+                    "remove it: an OpenTenBase GTM standby replicates the GTM's WAL (gtm.conf `max_wal_sender`), which pgxc-deploy does not set up yet (docs/flavors.md)",
+                ),
+                _ => {}
             }
             if let Some(standby) = &g.standby {
                 let s = standby.get_ref();
@@ -577,6 +585,7 @@ impl Checker<'_> {
                     host: s.host.clone(),
                     port: s.port.clone().unwrap_or(Spanned::new(standby.span(), DEFAULT_GTM_PORT)),
                     pooler_port: None,
+                    forward_port: None,
                     primary: Some(
                         g.name
                             .as_ref()
@@ -594,6 +603,13 @@ impl Checker<'_> {
                 first.span(),
                 "[[gtm_proxies]] are not used by flavor postgresql".to_string(),
                 "remove the [[gtm_proxies]] tables, or set `flavor = \"postgres-xc\"` in [cluster]",
+            );
+        }
+        if let (Some(first), Flavor::Opentenbase) = (raw.gtm_proxies.first(), flavor) {
+            self.error(
+                first.span(),
+                "[[gtm_proxies]] are not used by flavor opentenbase".to_string(),
+                "remove the [[gtm_proxies]] tables: opentenbase nodes reach the GTM at the address initdb gave them (their pgxc_node's GTM row)",
             );
         }
         let mut proxy_hosts: HashMap<&str, &Spanned<String>> = HashMap::new();
@@ -618,6 +634,7 @@ impl Checker<'_> {
                 host: p.host.clone(),
                 port: p.port.clone(),
                 pooler_port: None,
+                forward_port: None,
                 primary: None,
                 synchronous: false,
                 preferred: Vec::new(),
@@ -634,6 +651,8 @@ impl Checker<'_> {
         }
         for coord in &raw.coordinators {
             let c = coord.get_ref();
+            let name = c.name.get_ref();
+            self.flavor_port(flavor, coord.span(), &c.forward_port, "forward_port", "coordinator", name);
             if xc && c.pooler_port.is_none() {
                 self.error(
                     coord.span(),
@@ -649,6 +668,7 @@ impl Checker<'_> {
                 host: c.host.clone(),
                 port: c.port.clone(),
                 pooler_port: c.pooler_port.clone(),
+                forward_port: c.forward_port.clone(),
                 primary: None,
                 synchronous: false,
                 preferred: written_list(&c.preferred_datanodes),
@@ -659,19 +679,21 @@ impl Checker<'_> {
         for datanode in &raw.datanodes {
             let d = datanode.get_ref();
             let removed = self.node_state(d.state.as_ref());
-            let standby = d.standby.as_ref().map(|s| (s.span(), &s.get_ref().pooler_port));
-            for (span, pooler_port, what) in [(datanode.span(), &d.pooler_port, "datanode")]
-                .into_iter()
-                .chain(standby.map(|(span, p)| (span, p, "standby")))
-            {
-                self.datanode_pooler(flavor, span, pooler_port, what, d.name.get_ref());
+            let standby = d.standby.as_ref().map(|s| (s.span(), s.get_ref()));
+            let ports = [(datanode.span(), &d.pooler_port, &d.forward_port, "datanode")];
+            let standby_ports =
+                standby.map(|(span, s)| (span, &s.pooler_port, &s.forward_port, "standby"));
+            for (span, pooler, forward, what) in ports.into_iter().chain(standby_ports) {
+                let name = d.name.get_ref();
+                self.flavor_port(flavor, span.clone(), pooler, "pooler_port", what, name);
+                self.flavor_port(flavor, span, forward, "forward_port", what, name);
             }
             let preferred = written_list(&d.preferred_datanodes);
-            if let (Some(list), false) = (&d.preferred_datanodes, flavor == Flavor::PostgresXl) {
+            if let (Some(list), false) = (&d.preferred_datanodes, flavor.datanodes_pool()) {
                 self.error(
                     list.span(),
                     format!("`preferred_datanodes` of a datanode is not used by flavor {flavor}"),
-                    "remove it: only postgres-xl datanodes keep a pgxc_node of their own; mark preferred datanodes on the coordinators",
+                    "remove it: only postgres-xl and opentenbase datanodes keep a pgxc_node of their own; mark preferred datanodes on the coordinators",
                 );
             }
             nodes.push(PendingNode {
@@ -682,6 +704,7 @@ impl Checker<'_> {
                 host: d.host.clone(),
                 port: d.port.clone(),
                 pooler_port: d.pooler_port.clone(),
+                forward_port: d.forward_port.clone(),
                 primary: None,
                 synchronous: false,
                 preferred: preferred.clone(),
@@ -701,6 +724,7 @@ impl Checker<'_> {
                     host: s.host.clone(),
                     port: s.port.clone(),
                     pooler_port: s.pooler_port.clone(),
+                    forward_port: s.forward_port.clone(),
                     primary: Some(d.name.get_ref().clone()),
                     synchronous: s.synchronous,
                     preferred: preferred.clone(),
@@ -780,6 +804,7 @@ impl Checker<'_> {
             }
             let port = self.port(Some(&node.port), 0);
             let pooler_port = node.pooler_port.as_ref().map(|p| self.port(Some(p), 0));
+            let forward_port = node.forward_port.as_ref().map(|p| self.port(Some(p), 0));
 
             if let (Some(name), Some(host)) = (name, host) {
                 let data_dir = format!("{}/{}", host.data_root, name);
@@ -791,6 +816,7 @@ impl Checker<'_> {
                     host: host.name.clone(),
                     port,
                     pooler_port,
+                    forward_port,
                     primary: node.primary.as_deref().and_then(|p| NodeName::new(p).ok()),
                     synchronous: node.synchronous,
                     serves: None,
@@ -813,6 +839,7 @@ impl Checker<'_> {
     fn listen<'p>(&mut self, listeners: &mut Listeners<'p>, node: &'p PendingNode, host: &Host) {
         let mut ports = vec![(&node.port, "port")];
         ports.extend(node.pooler_port.as_ref().map(|p| (p, "pooler_port")));
+        ports.extend(node.forward_port.as_ref().map(|p| (p, "forward_port")));
         for (spanned, what) in ports {
             let port = *spanned.get_ref();
             if port == 0 {

@@ -356,7 +356,7 @@ pub async fn finish(
                     c.pgxc_node.as_ref()?,
                     datanode.name.as_str(),
                     &host.address,
-                    new.port,
+                    new,
                 );
                 Some(Step {
                     host: c.host.clone(),

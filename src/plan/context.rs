@@ -8,7 +8,7 @@
 //! `/32` or `/128`. Quoting for a configuration file or SQL is the template's job, with the
 //! `conf_string` and `sql_literal` helpers of [`super::render`].
 //!
-//! Optional parts (`gtm`, `primary`, `standby`, `node.pooler_port`) are always present, as
+//! Optional parts (`gtm`, `primary`, `standby`, `node.pooler_port`, `node.forward_port`) are always present, as
 //! `null` when they do not apply, so that strict mode can tell a misspelt name from an absent
 //! value.
 
@@ -75,8 +75,12 @@ pub struct NodeInfo {
     /// Its host's address (IP or DNS name): what the node listens on.
     pub address: String,
     pub port: u16,
-    /// Coordinators: the pooler's port. `null` for other roles.
+    /// Coordinators (Postgres-XL and OpenTenBase: datanodes and standbys too): the pooler's
+    /// port. `null` for other roles.
     pub pooler_port: Option<u16>,
+    /// OpenTenBase's coordinators, datanodes and standbys: the forward process's port. `null`
+    /// otherwise.
+    pub forward_port: Option<u16>,
     /// Absolute path of the data directory.
     pub data_dir: String,
     /// Where the server puts its Unix sockets: its host's data_root
@@ -101,6 +105,8 @@ pub struct Peer {
     pub name: String,
     pub address: String,
     pub port: u16,
+    /// OpenTenBase: its forward process's port (`FORWARD =`); `null` for other flavors.
+    pub forward_port: Option<u16>,
     /// This is the node being configured (a coordinator registers the others, and `ALTER`s
     /// itself).
     pub is_self: bool,
@@ -197,6 +203,7 @@ impl Context {
                         name: name.to_string(),
                         address,
                         port,
+                        forward_port: n.forward_port,
                         is_self: n.name == node.name,
                         primary: datanode && inv.cluster.primary_datanode.as_ref() == Some(name),
                         preferred: datanode && node.preferred.contains(name),
@@ -273,6 +280,7 @@ impl Context {
                 address: host.address.clone(),
                 port: node.port,
                 pooler_port: node.pooler_port,
+                forward_port: node.forward_port,
                 data_dir: node.data_dir.clone(),
                 socket_dir: node.socket_dir().to_string(),
                 pgxc_node_name: node.datanode_name().to_string(),

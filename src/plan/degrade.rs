@@ -48,7 +48,7 @@ pub fn pair<'a>(now: &'a Inventory, name: &str) -> Result<Pair<'a>, String> {
 /// through a coordinator, so there only the setting is read.
 pub fn check(flavor: Flavor, primary: &DesiredNode) -> Vec<String> {
     let sql = match flavor {
-        Flavor::PostgresXc | Flavor::PostgresXl => sql::SYNC_OFF.to_string(),
+        Flavor::PostgresXc | Flavor::PostgresXl | Flavor::Opentenbase => sql::SYNC_OFF.to_string(),
         Flavor::Postgresql => sql::sync_off_then_write(),
     };
     let mut argv = primary.psql.clone();

@@ -198,7 +198,7 @@ pub fn desired(
                 .map(|s| s.name.to_string()),
             rewind: match node.role {
                 Role::Standby if flavor.features().pg_rewind => {
-                    Some(flavors::rewind(inv, node, &bin)?)
+                    Some(flavor.rewind(inv, node, &bin)?)
                 }
                 _ => None,
             },
@@ -326,6 +326,7 @@ fn registered_nodes(inv: &Inventory, owner: &Node) -> Vec<PgxcNodeRow> {
                 port: n.port,
                 primary: datanode && inv.cluster.primary_datanode.as_ref() == Some(name),
                 preferred: datanode && owner.preferred.contains(name),
+                forward: n.forward_port.unwrap_or(0),
             })
         })
         .collect()

@@ -281,17 +281,19 @@ pub fn promote(
     }
 }
 
-/// A coordinator's desired pgxc_node with `datanode` moved to `address:port`.
+/// A coordinator's desired pgxc_node with `datanode` moved to the node `new` (on `address`):
+/// its port, and its forward port (OpenTenBase).
 pub fn repointed(
     want: &[PgxcNodeRow],
     datanode: &str,
     address: &str,
-    port: u16,
+    new: &Node,
 ) -> Vec<PgxcNodeRow> {
     want.iter()
         .map(|row| {
             if row.name == datanode {
-                PgxcNodeRow { host: address.to_string(), port, ..row.clone() }
+                let (port, forward) = (new.port, new.forward_port.unwrap_or(0));
+                PgxcNodeRow { host: address.to_string(), port, forward, ..row.clone() }
             } else {
                 row.clone()
             }
@@ -643,12 +645,19 @@ mod tests {
             port,
             primary: false,
             preferred: false,
+            forward: 0,
         };
         let want = [row("dn1", "db2.example.com", 15432), row("dn2", "fd00::3", 15433)];
         assert_eq!(
-            repointed(&want, "dn1", "fd00::3", 15432),
+            repointed(&want, "dn1", "fd00::3", s),
             [row("dn1", "fd00::3", 15432), row("dn2", "fd00::3", 15433)]
         );
+        // OpenTenBase: the forward port moves with it.
+        let otb = fixtures::opentenbase();
+        let s = otb.node("dn1_standby").unwrap();
+        let moved = PgxcNodeRow { forward: 15434, ..row("dn1", "fd00::3", 15432) };
+        let want = [PgxcNodeRow { forward: 15434, ..row("dn1", "db2.example.com", 15432) }];
+        assert_eq!(repointed(&want, "dn1", "fd00::3", s), [moved]);
         assert_eq!(
             crate::plan::sql::primary_through_coordinator("dn1"),
             "execute direct on (dn1) 'select 1 / (not pg_is_in_recovery())::int'"

@@ -231,7 +231,7 @@ pub fn assess(
             for (datanode, p) in &roles.datanodes {
                 if let Some(new) = inv.node(&p.primary) {
                     let address = inv.host(&new.host).map(|h| h.address.as_str()).unwrap_or("");
-                    want = repointed(&want, datanode, address, new.port);
+                    want = repointed(&want, datanode, address, new);
                 }
             }
             let check = match f {
@@ -431,9 +431,11 @@ pub fn pgxc_node_differences(want: &[PgxcNodeRow], have: &[PgxcNodeRow]) -> Vec<
     for w in want {
         match have.iter().find(|h| h.name == w.name) {
             None => out.push(format!("{} missing", w.name)),
-            Some(h) if (&h.host, h.port) != (&w.host, w.port) => out.push(format!(
-                "{} at {}:{}, the inventory says {}:{}",
-                w.name, h.host, h.port, w.host, w.port
+            Some(h) if h.address() != w.address() => out.push(format!(
+                "{} at {}, the inventory says {}",
+                w.name,
+                h.address(),
+                w.address()
             )),
             Some(h) if h != w => {
                 out.push(format!("{} {}, the inventory says {}", w.name, h.marks(), w.marks()))
@@ -673,6 +675,7 @@ mod tests {
             port,
             primary: false,
             preferred: false,
+            forward: 0,
         };
         let want = [row("dn1", "10.0.0.1", 5432), row("dn2", "10.0.0.2", 5432)];
         assert!(pgxc_node_differences(&want, &[want[1].clone(), want[0].clone()]).is_empty());

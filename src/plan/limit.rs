@@ -664,6 +664,7 @@ mod tests {
             port,
             primary: false,
             preferred: false,
+            forward: 0,
         }
     }
 

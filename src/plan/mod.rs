@@ -81,6 +81,7 @@ pub(crate) mod fixtures {
             host: host.to_string(),
             port,
             pooler_port: None,
+            forward_port: None,
             data_dir: format!("{data_root}/{name}"),
             primary: None,
             synchronous: false,
@@ -168,6 +169,22 @@ pub(crate) mod fixtures {
         };
         let proxy = node(&inv.hosts, "proxy2", Role::GtmProxy, "db2", 6670);
         inv.nodes.splice(1..1, [gtm_standby, proxy]);
+        inv
+    }
+
+    /// [`postgres_xc`] as OpenTenBase: every coordinator, datanode and standby with a pooler
+    /// and a forward process (the forward port: the port plus 2), dn1 the primary datanode.
+    pub fn opentenbase() -> Inventory {
+        let mut inv = postgres_xc();
+        inv.cluster.flavor = Flavor::Opentenbase;
+        inv.cluster.primary_datanode = Some(NodeName::new("dn1").unwrap());
+        inv.settings.gtm = crate::inventory::SettingMap::new();
+        for n in &mut inv.nodes {
+            if matches!(n.role, Role::Coordinator | Role::Datanode | Role::Standby) {
+                n.pooler_port = Some(n.port + 1);
+                n.forward_port = Some(n.port + 2);
+            }
+        }
         inv
     }
 

@@ -39,12 +39,11 @@ pub const LOCK_FOR_BACKUP: &str = "select pgxc_lock_for_backup();";
 /// `localhost:5432`): its own entry `me`, then the pool reloaded.
 pub fn join_self(me: &PgxcNodeRow) -> String {
     format!(
-        "ALTER NODE {} WITH (HOST = {}, PORT = {});
+        "ALTER NODE {} WITH ({});
 SELECT pgxc_pool_reload();
 ",
         me.name,
-        literal(&me.host),
-        me.port
+        endpoint(me)
     )
 }
 
@@ -53,7 +52,7 @@ SELECT pgxc_pool_reload();
 /// first error), then reload the pool. `me` is the row as that coordinator must list it (its
 /// marks are per catalog).
 pub fn join_peer(me: &PgxcNodeRow) -> String {
-    let with = format!("HOST = {}, PORT = {}{}", literal(&me.host), me.port, marks(me, None));
+    let with = format!("{}{}", endpoint(me), marks(me, None));
     format!(
         "CREATE NODE {name} WITH (TYPE = '{kind}', {with});
 ALTER NODE {name} WITH          ({with});
@@ -62,6 +61,16 @@ SELECT pgxc_pool_reload();
         name = me.name,
         kind = me.kind.type_word(),
     )
+}
+
+/// `HOST = ..., PORT = ...` of a CREATE or ALTER NODE for `row`, and `, FORWARD = ...` when
+/// it has a forward port (OpenTenBase).
+fn endpoint(row: &PgxcNodeRow) -> String {
+    let mut with = format!("HOST = {}, PORT = {}", literal(&row.host), row.port);
+    if row.forward != 0 {
+        with.push_str(&format!(", FORWARD = {}", row.forward));
+    }
+    with
 }
 
 /// The PRIMARY and PREFERRED options of a CREATE or ALTER NODE for `row`, each with its
@@ -222,11 +231,11 @@ pub fn probe(replay_lag: &str, positions: &str, pgxc_node: bool) -> Vec<String> 
         queries.push(positions.to_string());
     }
     if pgxc_node {
-        queries.push(
+        queries.push(format!(
             "select 'pgxc_node ' || node_name || ' ' || node_type || ' ' || node_host || ' ' || \
-             node_port || ' ' || nodeis_primary || ' ' || nodeis_preferred from pgxc_node;"
-                .to_string(),
-        );
+             node_port || ' ' || nodeis_primary || ' ' || nodeis_preferred || ' ' || \
+             {FORWARD_PORT} from pgxc_node p;"
+        ));
         queries.push(TABLES.to_string());
     }
     queries
@@ -241,10 +250,16 @@ const TABLES: &str = "select 'table ' || x.pclocatortype || ' ' || coalesce((sel
      from pgxc_class x join pg_class c on c.oid = x.pcrelid join pg_namespace n on n.oid = \
      c.relnamespace;";
 
-/// A coordinator's pgxc_node rows (psql prints them as `name type host port` lines with
-/// `-A -t -F ' '`, [`crate::plan::state::PgxcNodeRow::parse`]).
+/// A pgxc_node row's (`p`) forward port, or 0: OpenTenBase's `node_forward_port`, a column the
+/// other flavors lack, so it is read by name from the row as JSON (9.3+), on every flavor.
+const FORWARD_PORT: &str = "coalesce(row_to_json(p)->>'node_forward_port', '0')";
+
+/// A coordinator's pgxc_node rows (psql prints them as `name type host port primary preferred
+/// forward` lines with `-A -t -F ' '`, [`crate::plan::state::PgxcNodeRow::parse`]); the last
+/// column is [`FORWARD_PORT`].
 pub const PGXC_NODE_ROWS: &str = "select node_name, node_type, node_host, node_port, \
-     nodeis_primary, nodeis_preferred from pgxc_node";
+     nodeis_primary, nodeis_preferred, coalesce(row_to_json(p)->>'node_forward_port', '0') \
+     from pgxc_node p";
 
 /// SQL that turns `have` (a coordinator's current pgxc_node) into `want`: DROP what the
 /// inventory no longer has, ALTER what differs or is the coordinator itself (initdb leaves it
@@ -273,7 +288,7 @@ pub fn registration(coordinator: &str, want: &[PgxcNodeRow], have: &[PgxcNodeRow
         }
         let kind = row.kind.type_word();
         let existing = existing(row);
-        let with = format!("HOST = {}, PORT = {}", literal(&row.host), row.port);
+        let with = endpoint(row);
         if row.name == coordinator || existing.is_some() {
             // A fresh Postgres-XL datanode lists itself as a coordinator: its type changes too.
             let with = match existing {
@@ -309,6 +324,7 @@ mod tests {
             port,
             primary: false,
             preferred: false,
+            forward: 0,
         }
     }
 

@@ -65,18 +65,25 @@ pub struct PgxcNodeRow {
     pub primary: bool,
     /// `nodeis_preferred`: a datanode this catalog's server reads replicated tables from.
     pub preferred: bool,
+    /// OpenTenBase's `node_forward_port`; 0 where the catalog has none (other flavors, the
+    /// GTM's row).
+    pub forward: u16,
 }
 
 impl PgxcNodeRow {
-    /// A row as `node_name node_type node_host node_port nodeis_primary nodeis_preferred`,
-    /// space-separated, booleans as `t`/`f` or `true`/`false` (how the probe and the register
-    /// step read pgxc_node with psql).
+    /// A row as `node_name node_type node_host node_port nodeis_primary nodeis_preferred
+    /// [node_forward_port]`, space-separated, booleans as `t`/`f` or `true`/`false` (how the
+    /// probe and the register step read pgxc_node with psql, [`crate::plan::sql::
+    /// PGXC_NODE_ROWS`]); no forward port is 0.
     pub fn parse(line: &str) -> Result<PgxcNodeRow, &'static str> {
         let f: Vec<&str> = line.split(' ').collect();
-        let [name, kind, host, port, primary, preferred] = f[..] else {
-            return Err("bad pgxc_node row");
+        let (name, kind, host, port, primary, preferred, forward) = match f[..] {
+            [a, b, c, d, e, g] => (a, b, c, d, e, g, "0"),
+            [a, b, c, d, e, g, h] => (a, b, c, d, e, g, h),
+            _ => return Err("bad pgxc_node row"),
         };
         let port = port.parse().map_err(|_| "bad pgxc_node port")?;
+        let forward = forward.parse().map_err(|_| "bad pgxc_node forward port")?;
         let flag = |b: &str| match b {
             "t" | "true" => Ok(true),
             "f" | "false" => Ok(false),
@@ -89,7 +96,16 @@ impl PgxcNodeRow {
             port,
             primary: flag(primary)?,
             preferred: flag(preferred)?,
+            forward,
         })
+    }
+
+    /// Where the row says the node is: `HOST:PORT`, and ` (forward PORT)` when it has one.
+    pub fn address(&self) -> String {
+        match self.forward {
+            0 => format!("{}:{}", self.host, self.port),
+            f => format!("{}:{} (forward {f})", self.host, self.port),
+        }
     }
 
     /// How the row is marked, in words: `primary, preferred`, `primary`, `preferred` or
@@ -441,6 +457,7 @@ received 0/3000000\n\nfree 12\ndiskerror PANIC:  could not write to file \"pg_wa
                 port: 15432,
                 primary: false,
                 preferred: true,
+                forward: 0,
             }
         );
         assert_eq!(

@@ -446,6 +446,7 @@ mod tests {
             port: 5432,
             primary,
             preferred,
+            forward: 0,
         };
         let want = vec![
             row("coord1", NodeKind::Coordinator, false, false),

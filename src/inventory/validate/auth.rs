@@ -26,7 +26,7 @@ impl Checker<'_> {
     ) -> Auth {
         let default = match flavor {
             // Postgres-XC is 9.4-based (no SCRAM); Postgres-XL's pgxc_ctl sets up md5 too.
-            Flavor::PostgresXc | Flavor::PostgresXl => AuthMethod::Md5,
+            Flavor::PostgresXc | Flavor::PostgresXl | Flavor::Opentenbase => AuthMethod::Md5,
             Flavor::Postgresql => AuthMethod::ScramSha256,
         };
         let Some(spanned) = raw else {

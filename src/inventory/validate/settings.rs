@@ -20,6 +20,7 @@ pub(super) enum Conf {
 const MANAGED_SERVER: &[(&str, &str)] = &[
     ("config_file", "pgxc-deploy keeps postgresql.conf in the node's data directory"),
     ("data_directory", "pgxc-deploy sets `data_directory` from `data_root` and the node's name"),
+    ("forward_port", "pgxc-deploy sets `forward_port` from the node's `forward_port`"),
     ("gtm_host", "pgxc-deploy sets `gtm_host` from the [gtm] table's host"),
     ("gtm_port", "pgxc-deploy sets `gtm_port` from the [gtm] table's port"),
     ("hba_file", "pgxc-deploy writes pg_hba.conf in the node's data directory, from [auth]"),
@@ -32,7 +33,7 @@ const MANAGED_SERVER: &[(&str, &str)] = &[
         "pgxc-deploy sets `listen_addresses` so that the other nodes and the [auth] `allow` networks can connect",
     ),
     ("pgxc_node_name", "pgxc-deploy sets `pgxc_node_name` from the node's name"),
-    ("pooler_port", "pgxc-deploy sets `pooler_port` from the coordinator's `pooler_port`"),
+    ("pooler_port", "pgxc-deploy sets `pooler_port` from the node's `pooler_port`"),
     ("port", "pgxc-deploy sets `port` from the node's port"),
     ("primary_conninfo", "pgxc-deploy sets `primary_conninfo` on a standby from its datanode"),
     ("standby_mode", "pgxc-deploy sets `standby_mode` on the nodes of [datanodes.standby]"),
