@@ -70,6 +70,7 @@ pub fn host_script(
             files: files(n.name.as_str()),
             sql,
             read_pgxc_node: flavor.registers(n),
+            read_groups: flavor.default_group() && n.role == Role::Coordinator,
             refuses_sql: matches!(n.role, Role::Datanode | Role::Standby)
                 && !flavor.standby_answers_sql(),
             replay_lag_sql: flavor.replay_lag_sql(),

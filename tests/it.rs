@@ -24,6 +24,8 @@ mod interrupt;
 mod known_hosts;
 /// `lab`: the local sshd hosts themselves.
 mod lab;
+/// OpenTenBase (`flavor = "opentenbase"`): apply, forward ports, the node group, failover.
+mod opentenbase;
 /// `status`, `start`/`stop`, `clean`, `failover`: operating a cluster that apply deployed.
 mod ops;
 /// `restart --rolling`: under a write load, both flavors; a node that does not come back.

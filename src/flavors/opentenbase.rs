@@ -61,9 +61,9 @@ impl Flavor for Opentenbase {
         let mut commands = PostgresXl.commands(inv, node, bin_dir)?;
         match node.role {
             Role::Coordinator | Role::Datanode => {
-                let gtm = inv.node_of(Role::Gtm).ok_or_else(|| Error::NoGtm {
-                    node: node.name.to_string(),
-                })?;
+                let gtm = inv
+                    .node_of(Role::Gtm)
+                    .ok_or_else(|| Error::NoGtm { node: node.name.to_string() })?;
                 let address = inv.host(&gtm.host).map(|h| h.address.clone()).ok_or_else(|| {
                     Error::UnknownHost { node: gtm.name.to_string(), host: gtm.host.clone() }
                 })?;
@@ -96,6 +96,14 @@ impl Flavor for Opentenbase {
             }
             Role::Standby | Role::GtmStandby | Role::GtmProxy => {}
         }
+        if matches!(node.role, Role::Coordinator | Role::Datanode | Role::Standby) {
+            // A node reaches another on its own host (pgxc_node's host is its own) without a
+            // host in the connection string, so libpq takes PGHOST or else /tmp: there, the
+            // socket directory its servers listen on ([`Node::socket_dir`], the same for every
+            // node of the host).
+            let pghost = format!("PGHOST={}", node.socket_dir());
+            commands.start.splice(0..0, argv(["env", &pghost]));
+        }
         Ok(commands)
     }
 }
@@ -121,7 +129,11 @@ mod tests {
         let dn = inv.node("dn1").unwrap();
         let init = Opentenbase.commands(&inv, dn, "/opt/otb/bin").unwrap().init.join(" ");
         assert!(init.contains(" --nodetype datanode "), "{init}");
-        assert_eq!(c.start[..3], argv(["/opt/otb/bin/pg_ctl", "-Z", "coordinator"]));
+        let pghost = format!("PGHOST={}", coord.socket_dir());
+        assert_eq!(
+            c.start[..5],
+            argv(["env", &pghost, "/opt/otb/bin/pg_ctl", "-Z", "coordinator"])
+        );
         let standby = inv.node("dn1_standby").unwrap();
         let c = Opentenbase.commands(&inv, standby, "/opt/otb/bin").unwrap();
         assert!(c.init[0].ends_with("/pg_basebackup"), "{:?}", c.init);

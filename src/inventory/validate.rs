@@ -507,10 +507,23 @@ impl Checker<'_> {
     /// (or its standby's) `pooler_port` (Postgres-XL and OpenTenBase datanodes pool connections
     /// to each other), and OpenTenBase's `forward_port` on coordinators, datanodes and
     /// standbys. `what` is the node's kind, `owner` the coordinator or datanode it belongs to.
-    fn flavor_port(&mut self, flavor: Flavor, span: Range<usize>, value: &Option<Spanned<u16>>, key: &str, what: &str, owner: &str) {
+    fn flavor_port(
+        &mut self,
+        flavor: Flavor,
+        span: Range<usize>,
+        value: &Option<Spanned<u16>>,
+        key: &str,
+        what: &str,
+        owner: &str,
+    ) {
         let (wanted, why) = match key {
-            "forward_port" => (flavor.forwards(), "opentenbase nodes exchange rows through a forward process"),
-            _ => (flavor.datanodes_pool(), "postgres-xl and opentenbase datanodes pool connections to each other"),
+            "forward_port" => {
+                (flavor.forwards(), "opentenbase nodes exchange rows through a forward process")
+            }
+            _ => (
+                flavor.datanodes_pool(),
+                "postgres-xl and opentenbase datanodes pool connections to each other",
+            ),
         };
         match (wanted, value) {
             (true, None) => self.error(
@@ -652,7 +665,14 @@ impl Checker<'_> {
         for coord in &raw.coordinators {
             let c = coord.get_ref();
             let name = c.name.get_ref();
-            self.flavor_port(flavor, coord.span(), &c.forward_port, "forward_port", "coordinator", name);
+            self.flavor_port(
+                flavor,
+                coord.span(),
+                &c.forward_port,
+                "forward_port",
+                "coordinator",
+                name,
+            );
             if xc && c.pooler_port.is_none() {
                 self.error(
                     coord.span(),

@@ -61,6 +61,9 @@ pub struct DesiredNode {
     pub pgxc_node: Option<Vec<PgxcNodeRow>>,
     /// The registration SQL for a fresh coordinator (the rendered `register_nodes.sql.hbs`).
     pub register_sql: String,
+    /// An OpenTenBase coordinator ([`flavors::Flavor::default_group`]): the datanodes (as
+    /// pgxc_node names them) its default node group must hold, sharded.
+    pub default_group: Option<Vec<String>>,
     pub psql: Vec<String>,
     /// A primary with a synchronous standby: the standby's name. Until that standby streams,
     /// the primary runs with synchronous replication off (every commit would wait for it).
@@ -167,6 +170,10 @@ pub fn desired(
             .map(|f| FileContent { name: f.name.to_string(), content: f.contents, mode: f.mode })
             .collect();
         let pgxc_node = flavor.registers(node).then(|| registered_nodes(inv, node));
+        let default_group = (flavor.default_group() && node.role == Role::Coordinator).then(|| {
+            let rows = pgxc_node.iter().flatten();
+            rows.filter(|r| r.kind == NodeKind::Datanode).map(|r| r.name.clone()).collect()
+        });
         let register_sql = match flavor.setup_sql(node) {
             Some(template) => renderer.render(template, &Context::new(inv, node)?)?,
             None => String::new(),
@@ -190,6 +197,7 @@ pub fn desired(
             restart,
             pgxc_node,
             register_sql,
+            default_group,
             psql: psql(inv, node, &bin),
             sync_standby: inv
                 .nodes

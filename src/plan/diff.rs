@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::desired::{DesiredHost, DesiredNode};
 use super::spread::{self, Retiring};
+use super::sql;
 use super::state::{HostFacts, NodeFacts, ReplicaState, STREAMED_MARKER};
 use super::step::{Action, FileContent, JOIN_MARKER, Plan, Rejoin, Step};
 use crate::inventory::Role;
@@ -195,7 +196,9 @@ pub fn plan(
 
     // Removed datanodes stay registered until their rows have moved.
     let cluster = spread::Cluster { nodes, retiring, joined: &joins_of_datanodes, source, facts };
-    let refused = spread::refusals(&cluster);
+    let mut refused = spread::refusals(&cluster);
+    let (group, group_refused) = default_group(nodes, &fact);
+    refused.extend(group_refused);
     if !refused.is_empty() {
         return Plan { phases: Vec::new(), refused };
     }
@@ -206,7 +209,9 @@ pub fn plan(
             want.extend(spread::kept_rows(&cluster, n));
             let want = &want;
             let f = fact(n);
-            let mut have = f.pgxc_node.clone();
+            // Rows of kinds pgxc-deploy does not register (OpenTenBase's GTM) are not compared.
+            let mut have: Vec<_> =
+                f.pgxc_node.iter().filter(|r| r.kind.registered()).cloned().collect();
             have.sort();
             let mut want_sorted = want.clone();
             want_sorted.sort();
@@ -223,6 +228,7 @@ pub fn plan(
         })
         .collect();
     plan.push("register nodes", register);
+    plan.push("shard the default node group", group.into_iter().collect());
     spread::plan(&mut plan, &cluster);
 
     let standbys: Vec<&DesiredNode> = nodes.iter().filter(|n| n.role == Role::Standby).collect();
@@ -269,6 +275,49 @@ pub fn plan(
 /// catalog copied from `dump_from` (the first of its join's candidates that `running` says
 /// runs), registered with every other coordinator of `nodes` that runs (the others: at the
 /// register phase). `None` while no node to copy from runs.
+/// OpenTenBase: once every node is registered, the first coordinator makes the datanodes the
+/// default node group and shards it, unless its catalog shows that done; a default group that
+/// holds other datanodes is refused (OpenTenBase's `ALTER NODE GROUP` moves no rows, so
+/// pgxc-deploy neither adds nor removes its datanodes).
+fn default_group<'a>(
+    nodes: &[DesiredNode],
+    fact: &dyn Fn(&DesiredNode) -> &'a NodeFacts,
+) -> (Option<Step>, Vec<String>) {
+    let Some((n, want)) = nodes.iter().find_map(|n| Some((n, n.default_group.as_ref()?))) else {
+        return (None, Vec::new());
+    };
+    let f = fact(n);
+    let have = f.groups.iter().find(|g| g.name == sql::DEFAULT_GROUP || g.default);
+    let mut sorted = want.clone();
+    sorted.sort();
+    let exists = match have {
+        Some(g) if f.running && g.members != sorted => {
+            let why = format!(
+                "node group {} on {} holds {}, and the inventory's datanodes are {}: pgxc-deploy \
+                 does not add or remove opentenbase datanodes (its ALTER NODE GROUP moves no \
+                 rows); put the [[datanodes]] back as they were",
+                g.name,
+                n.name,
+                g.members.join(", "),
+                sorted.join(", ")
+            );
+            return (None, vec![why]);
+        }
+        Some(_) => true,
+        None => false,
+    };
+    if exists && f.running && f.shards.is_some_and(|s| s > 0) {
+        return (None, Vec::new());
+    }
+    let mut argv = n.psql.clone();
+    argv.extend(["-v".to_string(), "ON_ERROR_STOP=1".to_string()]);
+    for statement in sql::default_group(want, exists) {
+        argv.extend(["-c".to_string(), statement]);
+    }
+    let what = format!("node group {} ({}) sharded", sql::DEFAULT_GROUP, want.join(", "));
+    (Some(step(n, Action::Check { argv, what })), Vec::new())
+}
+
 fn join_action(
     n: &DesiredNode,
     join: &super::desired::Join,
@@ -428,6 +477,11 @@ fn tier_name(tier: u8) -> &'static str {
 }
 
 /// The file writes an initialised node needs, and then whether it must start, reload or restart.
+/// Settings that the server reports as reloadable (pg_settings.context `sighup`) but uses
+/// only at start: OpenTenBase's `forward_port` (its forward process keeps listening on the
+/// old port after a reload, and every node then looks for it at the new one).
+const READ_AT_START: &[&str] = &["forward_port"];
+
 fn file_changes(n: &DesiredNode, f: &NodeFacts) -> (Vec<Step>, Option<Action>) {
     let mut writes = Vec::new();
     let mut restart = BTreeSet::new();
@@ -450,6 +504,7 @@ fn file_changes(n: &DesiredNode, f: &NodeFacts) -> (Vec<Step>, Option<Action>) {
                         reload.insert(name);
                     } else if file.name == "gtm.conf"
                         || matches!(context, Some("postmaster") | None)
+                        || READ_AT_START.contains(&name.as_str())
                     {
                         restart.insert(name);
                     } else {
@@ -541,6 +596,7 @@ mod tests {
             restart: (vec!["stop".into()], vec!["status".into()], vec!["start".into()]),
             pgxc_node: None,
             register_sql: String::new(),
+            default_group: None,
             psql: vec!["psql".into()],
             sync_standby: None,
             rewind: None,
@@ -974,6 +1030,71 @@ mod tests {
         f.running = false;
         let p = plan(&hosts, &nodes, &[], &facts(vec![("h1", "dn1", f)], None));
         assert_eq!(summary(&p)[1], "start datanodes: dn1 on h1: start");
+    }
+
+    /// OpenTenBase's forward_port says `sighup`, but its forward process reads it at start.
+    #[test]
+    fn a_changed_forward_port_restarts_whatever_its_context_says() {
+        let hosts =
+            vec![DesiredHost { name: "h1".into(), install: None, build: false, passfile: None }];
+        let mut nodes = vec![node("dn1", Role::Datanode, "h1")];
+        let f = running(&nodes[0], &[("forward_port", "sighup")]);
+        nodes[0].files[0].content.push_str("forward_port = 15434\n");
+        let p = plan(&hosts, &nodes, &[], &facts(vec![("h1", "dn1", f)], None));
+        assert_eq!(summary(&p)[1], "start datanodes: dn1 on h1: restart (forward_port)");
+    }
+
+    /// OpenTenBase: the first coordinator makes the datanodes the default node group and shards
+    /// it once; a group already there and sharded is left; one that holds other datanodes is
+    /// refused before anything runs.
+    #[test]
+    fn the_default_node_group_is_made_once_and_never_changed() {
+        let hosts =
+            vec![DesiredHost { name: "h1".into(), install: None, build: false, passfile: None }];
+        let mut coord = node("coord1", Role::Coordinator, "h1");
+        coord.default_group = Some(vec!["dn2".into(), "dn1".into()]);
+        let nodes = vec![coord];
+        let mut f = running(&nodes[0], &[]);
+        let shard = |f: &NodeFacts| {
+            let p = plan(&hosts, &nodes, &[], &facts(vec![("h1", "coord1", f.clone())], None));
+            let steps: Vec<String> = p
+                .phases
+                .iter()
+                .filter(|ph| ph.name == "shard the default node group")
+                .flat_map(|ph| &ph.steps)
+                .map(|s| match &s.action {
+                    Action::Check { argv, .. } => argv.join(" "),
+                    other => format!("{other:?}"),
+                })
+                .collect();
+            (steps, p.refused)
+        };
+        let (steps, refused) = shard(&f);
+        assert!(refused.is_empty(), "{refused:?}");
+        assert_eq!(
+            steps,
+            ["psql -v ON_ERROR_STOP=1 -c CREATE DEFAULT NODE GROUP default_group WITH (dn2, dn1) \
+              -c CREATE SHARDING GROUP TO GROUP default_group -c CLEAN SHARDING"]
+        );
+        let group = |members: &[&str]| crate::plan::state::GroupRow {
+            name: "default_group".into(),
+            default: true,
+            members: members.iter().map(|m| m.to_string()).collect(),
+        };
+        f.groups = vec![group(&["dn1", "dn2"])];
+        f.shards = Some(0);
+        let (steps, _) = shard(&f);
+        assert_eq!(
+            steps,
+            ["psql -v ON_ERROR_STOP=1 -c CREATE SHARDING GROUP TO GROUP default_group -c CLEAN \
+              SHARDING"]
+        );
+        f.shards = Some(4096);
+        assert_eq!(shard(&f), (Vec::new(), Vec::new()));
+        f.groups = vec![group(&["dn1"])];
+        let (steps, refused) = shard(&f);
+        assert!(steps.is_empty());
+        assert!(refused[0].contains("holds dn1, and the inventory's datanodes are dn1, dn2"));
     }
 
     #[test]

@@ -214,7 +214,7 @@ pub fn started_after(before: &str) -> String {
 /// settings need a restart), the replicas with their lag (`replay_lag`, the flavor's
 /// expression), the flavor's WAL positions (`positions`, lines of its own), and with
 /// `pgxc_node`, a coordinator's pgxc_node.
-pub fn probe(replay_lag: &str, positions: &str, pgxc_node: bool) -> Vec<String> {
+pub fn probe(replay_lag: &str, positions: &str, pgxc_node: bool, groups: bool) -> Vec<String> {
     let mut queries = vec![
         "select 'start ' || pg_postmaster_start_time();".to_string(),
         "select 'recovery ' || pg_is_in_recovery();".to_string(),
@@ -238,7 +238,39 @@ pub fn probe(replay_lag: &str, positions: &str, pgxc_node: bool) -> Vec<String> 
         ));
         queries.push(TABLES.to_string());
     }
+    if groups {
+        queries.push(GROUPS.to_string());
+        queries.push("select 'shards ' || count(*) from pgxc_shard_map;".to_string());
+    }
     queries
+}
+
+/// An OpenTenBase coordinator's node groups ([`crate::plan::state::GroupRow`]): `group NAME
+/// DEFAULT MEMBERS`, DEFAULT 1 for the default group, its members' names comma-separated in
+/// name order.
+const GROUPS: &str = "select 'group ' || group_name || ' ' || default_group || ' ' || \
+     coalesce((select string_agg(n.node_name::text, ',' order by n.node_name) from pgxc_node n \
+     where n.oid = any(g.group_members)), '') from pgxc_group g;";
+
+/// The name of the node group pgxc-deploy makes the default one on OpenTenBase (the name its
+/// regression suite and pgxc_ctl use).
+pub const DEFAULT_GROUP: &str = "default_group";
+
+/// On one OpenTenBase coordinator, once every node lists every other: the statements, each run
+/// on its own (psql `-c` each), that make `datanodes` (validated node names) the default node
+/// group, unless `exists`, and shard the tables over it. The coordinator passes them on to
+/// every other node.
+pub fn default_group(datanodes: &[String], exists: bool) -> Vec<String> {
+    let mut sql = Vec::new();
+    if !exists {
+        sql.push(format!(
+            "CREATE DEFAULT NODE GROUP {DEFAULT_GROUP} WITH ({})",
+            datanodes.join(", ")
+        ));
+    }
+    sql.push(format!("CREATE SHARDING GROUP TO GROUP {DEFAULT_GROUP}"));
+    sql.push("CLEAN SHARDING".to_string());
+    sql
 }
 
 /// A coordinator's distributed tables ([`crate::plan::state::TableRow`]): `table KIND NODES

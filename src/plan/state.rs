@@ -54,6 +54,31 @@ impl TableRow {
     }
 }
 
+/// One of an OpenTenBase coordinator's node groups (pgxc_group).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupRow {
+    pub name: String,
+    /// The default group: where tables without a group go.
+    pub default: bool,
+    /// Its datanodes, in name order.
+    pub members: Vec<String>,
+}
+
+impl GroupRow {
+    /// `NAME DEFAULT MEMBERS` (DEFAULT 1 or 0, members comma-separated; none: empty).
+    pub fn parse(line: &str) -> Option<GroupRow> {
+        let mut f = line.split(' ');
+        let (name, default, members) = (f.next()?, f.next()?, f.next().unwrap_or(""));
+        let members = members.split(',').filter(|m| !m.is_empty()).map(String::from).collect();
+        let default = default.parse::<i32>().ok()? != 0;
+        (!name.is_empty() && f.next().is_none()).then(|| GroupRow {
+            name: name.to_string(),
+            default,
+            members,
+        })
+    }
+}
+
 /// One row of a coordinator's pgxc_node catalog.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct PgxcNodeRow {
@@ -250,6 +275,10 @@ pub struct NodeFacts {
     pub pgxc_node: Vec<PgxcNodeRow>,
     /// A coordinator: its distributed tables.
     pub tables: Vec<TableRow>,
+    /// An OpenTenBase coordinator: its node groups, and the rows of its shard map (`None`:
+    /// not read).
+    pub groups: Vec<GroupRow>,
+    pub shards: Option<u64>,
     /// [`REDISTRIBUTE_MARKER`](super::step::REDISTRIBUTE_MARKER) is in the data directory: a
     /// datanode over which tables are still to be spread.
     pub redistributing: bool,
@@ -400,6 +429,8 @@ pub fn parse_probe(out: &[u8]) -> Result<HostFacts, ParseError> {
                 node.pgxc_node.push(PgxcNodeRow::parse(rest).map_err(err)?);
             }
             "table" => node.tables.push(TableRow::parse(rest).ok_or_else(|| err("bad table"))?),
+            "group" => node.groups.push(GroupRow::parse(rest).ok_or_else(|| err("bad group"))?),
+            "shards" => node.shards = Some(rest.parse().map_err(|_| err("bad shards"))?),
             "redistributing" => node.redistributing = true,
             "join_pending" => node.join_pending = true,
             _ => return Err(err("unknown fact")),

@@ -26,6 +26,9 @@ pub struct ProbeNode {
     pub sql: bool,
     /// Coordinators of a Postgres-XC cluster: read pgxc_node.
     pub read_pgxc_node: bool,
+    /// A coordinator of a cluster sharded over a default node group (OpenTenBase,
+    /// [`crate::flavors::Flavor::default_group`]): read its node groups and shard map.
+    pub read_groups: bool,
     /// A server that refuses every session while it is a standby (Postgres-XL's datanodes):
     /// pg_controldata says whether it is in recovery, and only a server that is not is asked
     /// SQL.
@@ -136,7 +139,9 @@ pub fn probe_script(
                     "timeout {SQL_SECS} \"$bin\"/psql -X -A -t -q -h \"$s\" -p \"$port\" -U \
                      \"$user\" -d postgres <<'PGXC_SQL'"
                 ));
-                for query in sql::probe(n.replay_lag_sql, n.positions_sql, n.read_pgxc_node) {
+                for query in
+                    sql::probe(n.replay_lag_sql, n.positions_sql, n.read_pgxc_node, n.read_groups)
+                {
                     sec = sec.raw(&query);
                 }
                 sec = sec.raw("PGXC_SQL").raw("[ $? -eq 124 ] && echo sqlstuck");
@@ -192,6 +197,7 @@ mod tests {
             sql: true,
             files: files.iter().map(|f| f.to_string()).collect(),
             read_pgxc_node: role == Role::Coordinator,
+            read_groups: false,
             refuses_sql: false,
             replay_lag_sql: "0",
             positions_sql: "",
