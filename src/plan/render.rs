@@ -345,7 +345,7 @@ mod golden {
     fn rendered() -> BTreeMap<PathBuf, String> {
         let renderer = Renderer::new();
         let mut files = BTreeMap::new();
-        for inv in [fixtures::postgres_xc(), fixtures::postgresql()] {
+        for inv in [fixtures::postgres_xc(), fixtures::opentenbase(), fixtures::postgresql()] {
             let flavor = flavors::of(inv.cluster.flavor);
             for node in &inv.nodes {
                 let dir = Path::new(&inv.cluster.flavor.to_string()).join(node.name.as_str());
