@@ -271,5 +271,24 @@ fn opentenbase_failover_switchover_and_rolls_keep_every_committed_row() {
     }
     assert_eq!(on(2, "coord2", 24532, joined), "1001");
 
+    // stop, start: every row; clean: every node's data directory gone, no server left.
+    let out = pgxc(&["stop", &inv]);
+    assert!(out.status.success(), "stop: {}", shown(&out));
+    let out = pgxc(&["start", &inv]);
+    assert!(out.status.success(), "start: {}", shown(&out));
+    assert_eq!(on(1, "coord1", 24532, joined), "1001");
+    let out = pgxc(&["clean", &inv, "--yes"]);
+    assert!(out.status.success(), "clean: {}", shown(&out));
+    for (k, node) in
+        [(1, "gtm"), (1, "coord1"), (2, "coord2"), (2, "dn1"), (3, "dn2"), (3, "dn1_standby")]
+    {
+        assert!(!Path::new(&node_dir(FAILOVER_TAG, k, node)).exists(), "{node}");
+    }
+    let (code, rows) = status(&inv);
+    assert_ne!(code, 0);
+    for (name, row) in &rows {
+        assert_ne!(row["state"], "running", "{name}: {row}");
+    }
+
     reset(FAILOVER_TAG);
 }

@@ -355,8 +355,8 @@ impl fmt::Display for Step {
                 let rows: Vec<String> = want
                     .iter()
                     .map(|r| match r.marks() {
-                        "unmarked" => format!("{} {}:{}", r.name, r.host, r.port),
-                        marks => format!("{} {}:{} ({marks})", r.name, r.host, r.port),
+                        "unmarked" => format!("{} {}", r.name, r.address()),
+                        marks => format!("{} {} ({marks})", r.name, r.address()),
                     })
                     .collect();
                 write!(f, "pgxc_node = {}", rows.join(", "))
