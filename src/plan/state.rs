@@ -461,7 +461,27 @@ mod tests {
         assert_eq!(PgxcNodeRow::parse("dn1 D h 1 f").unwrap_err(), "bad pgxc_node row");
         assert_eq!(PgxcNodeRow::parse("dn1 D h x f f").unwrap_err(), "bad pgxc_node port");
         assert_eq!(PgxcNodeRow::parse("dn1 D h 1 f yes").unwrap_err(), "bad pgxc_node flag");
+        // OpenTenBase's forward port, last; 0 where the catalog has none.
+        let otb = PgxcNodeRow::parse("dn1 D 127.0.10.2 15432 t f 15434").unwrap();
+        assert_eq!(
+            (otb.forward, otb.address()),
+            (15434, "127.0.10.2:15432 (forward 15434)".into())
+        );
+        assert_eq!((row.forward, row.address()), (0, "127.0.10.2:15432".into()));
+        let bad = PgxcNodeRow::parse("dn1 D h 1 f f x");
+        assert_eq!(bad.unwrap_err(), "bad pgxc_node forward port");
     }
+
+    #[test]
+    fn an_opentenbase_node_group_parses_with_its_members() {
+        let g = GroupRow::parse("default_group 1 dn1,dn2").unwrap();
+        assert_eq!((g.name.as_str(), g.default, g.members.len()), ("default_group", true, 2));
+        let empty = GroupRow::parse("other 0 ").unwrap();
+        assert!(!empty.default && empty.members.is_empty());
+        assert_eq!(GroupRow::parse("g x dn1"), None);
+        assert_eq!(GroupRow::parse("g 1 dn1 extra"), None);
+    }
+
     #[test]
     fn parses_every_kind_of_fact() {
         let out = b"install abc123\nnode coord1\ndir\ninitialized\nfile postgresql.conf 12\nport = 5432\n\n\
