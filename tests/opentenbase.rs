@@ -174,6 +174,36 @@ fn opentenbase_apply_registers_every_node_with_its_forward_port_and_shards_over_
     );
     assert!(!Path::new(&node_dir(TAG, 1, "dn3")).exists());
 
+    // coord2 is lost and removed: DDL works through coord1 and no node lists coord2. apply
+    // refuses to re-add it (OpenTenBase's catalog copy fails), changing nothing; without it in
+    // the inventory, the cluster runs on.
+    let pid = postmaster_pid(&node_dir(TAG, 2, "coord2"));
+    kill("-KILL", pid);
+    wait_for("coord2's postmaster to die", || process_gone(pid));
+    let out = pgxc(&["remove", &inv, "coord2"]);
+    assert!(out.status.success(), "remove: {}", shown(&out));
+    on(1, "coord1", 23532, "create table after_remove (x int) distribute by shard(x)");
+    let names = "select string_agg(node_name::text, ',' order by node_name) from pgxc_node";
+    for (k, node, port) in [(1, "coord1", 23532), (2, "dn1", 23542), (3, "dn2", 23542)] {
+        assert_eq!(on(k, node, port, names), "coord1,dn1,dn2,gtm", "{node}");
+    }
+    let out = pgxc(&["apply", &inv]);
+    assert!(!out.status.success(), "{}", shown(&out));
+    assert!(
+        shown(&out).contains("coord2 would join the running opentenbase cluster"),
+        "{}",
+        shown(&out)
+    );
+    let coordinator2 = "[[coordinators]]\nname = \"coord2\"\nhost = \"h2\"\nport = 23532\n\
+                        pooler_port = 23667\nforward_port = 23668\n\n";
+    assert!(moved.contains(coordinator2), "{moved}");
+    std::fs::write(&inv, moved.replace(coordinator2, "")).unwrap();
+    let out = pgxc(&["apply", &inv]);
+    assert!(out.status.success(), "apply without coord2: {}", shown(&out));
+    let (code, rows) = status(&inv);
+    assert_eq!(code, 0, "{rows:#?}");
+    assert_eq!(on(1, "coord1", 23532, joined), "1000");
+
     reset(TAG);
 }
 

@@ -206,15 +206,15 @@ impl Roles {
                 now.nodes.swap(i, j);
             }
         }
+        // A coordinator taken out of the inventory after `remove` is gone for good: the next
+        // apply that succeeds forgets it ([`Roles::rebuilt`]).
         for name in self.removed.keys() {
-            match inv.node(name) {
-                Some(n) if n.role == Role::Coordinator => {}
-                _ => {
-                    return Err(format!(
-                        "the roles file says coordinator `{name}` was removed, but the inventory \
-                         has no such coordinator"
-                    ));
-                }
+            if let Some(n) = inv.node(name).filter(|n| n.role != Role::Coordinator) {
+                return Err(format!(
+                    "the roles file says coordinator `{name}` was removed, but the inventory's \
+                     `{name}` is a {}: give that node another name",
+                    n.role
+                ));
             }
         }
         Ok(now)

@@ -174,6 +174,8 @@ pub fn plan(
     for (tier, steps) in tiers {
         plan.push(tier_name(tier), steps);
     }
+    let joining_nodes: Vec<String> =
+        joins.iter().filter_map(|j| j.node.as_ref().map(|n| n.to_string())).collect();
     let joins_of_datanodes: Vec<String> = joins
         .iter()
         .filter(|j| {
@@ -199,6 +201,18 @@ pub fn plan(
     let mut refused = spread::refusals(&cluster);
     let (group, group_refused) = default_group(nodes, &fact);
     refused.extend(group_refused);
+    // OpenTenBase: a node that would join the running cluster is refused (a datanode by the
+    // node group above). Its pg_dumpall writes functions its own restore refuses ("parameter
+    // parallel must be SAFE, RESTRICTED, or UNSAFE"), so no catalog copy can be made.
+    if nodes.iter().any(|n| n.default_group.is_some()) {
+        for name in joining_nodes.iter().filter(|j| !joins_of_datanodes.contains(j)) {
+            refused.push(format!(
+                "{name} would join the running opentenbase cluster, which pgxc-deploy cannot do \
+                 yet (OpenTenBase's pg_dumpall writes a catalog its restore refuses); take it out \
+                 of the inventory to run without it"
+            ));
+        }
+    }
     if !refused.is_empty() {
         return Plan { phases: Vec::new(), refused };
     }
