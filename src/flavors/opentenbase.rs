@@ -50,10 +50,20 @@ impl Flavor for Opentenbase {
         true
     }
 
+    /// pg_rewind with `--node-name` (it refuses to run without), after crash recovery in
+    /// single-user mode: OpenTenBase's pg_rewind takes a crashed old primary as it is and
+    /// reads its WAL only up to its last checkpoint, so it says "no rewind required" even when
+    /// the old primary wrote WAL past the fork. Recovery ends with a checkpoint after the
+    /// fork, so pg_rewind then rewinds for real (checked by hand: docs/opentenbase.md).
     fn rewind(&self, inv: &Inventory, node: &Node, bin_dir: &str) -> Result<Rewind, Error> {
         let mut r = rewind(inv, node, bin_dir)?;
-        // OpenTenBase's pg_rewind refuses to run without it ("no node name specified").
         r.rewind.extend(argv(["--node-name", node.datanode_name().as_str()]));
+        let recover = "\"$0\" --single -D \"$1\" postgres </dev/null >/dev/null || exit 1; \
+                       shift; exec \"$@\"";
+        let postgres = super::bin(bin_dir, "postgres");
+        let mut words = argv(["sh", "-c", recover, &postgres, &node.data_dir]);
+        words.append(&mut r.rewind);
+        r.rewind = words;
         Ok(r)
     }
 
@@ -156,6 +166,25 @@ mod tests {
         let standby = inv.node("dn1_standby").unwrap();
         let r = Opentenbase.rewind(&inv, standby, "/b").unwrap();
         assert!(r.rewind.ends_with(&argv(["--node-name", "dn1"])), "{:?}", r.rewind);
+        // Crash recovery in single-user mode first, then pg_rewind itself, run by a real sh
+        // (with stand-ins for both programs that print what they were given).
+        let dir = tempfile::tempdir().unwrap();
+        let fake = |name: &str, body: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+            std::process::Command::new("chmod").arg("+x").arg(&path).status().unwrap();
+        };
+        fake("postgres", "echo \"postgres $*\" >> \"$(dirname \"$0\")/ran\"");
+        fake("pg_rewind", "echo \"pg_rewind $*\" >> \"$(dirname \"$0\")/ran\"");
+        let bin = dir.path().to_str().unwrap();
+        let r = Opentenbase.rewind(&inv, standby, bin).unwrap();
+        let ok = std::process::Command::new(&r.rewind[0]).args(&r.rewind[1..]).status().unwrap();
+        assert!(ok.success());
+        let ran = std::fs::read_to_string(dir.path().join("ran")).unwrap();
+        let lines: Vec<&str> = ran.lines().collect();
+        assert_eq!(lines[0], format!("postgres --single -D {} postgres", standby.data_dir));
+        assert!(lines[1].starts_with(&format!("pg_rewind -D {}", standby.data_dir)), "{ran}");
+        assert!(lines[1].ends_with("--node-name dn1"), "{ran}");
         assert!(!Opentenbase.features().gtm_setting);
         assert!(Opentenbase.default_group());
     }
