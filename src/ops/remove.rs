@@ -234,6 +234,6 @@ mod tests {
         let coord1 = nodes.iter().find(|n| n.name == "coord1").unwrap();
         assert!(!coord1.pgxc_node.as_ref().unwrap().iter().any(|r| r.name == "coord2"));
         roles.removed.insert("dn1".into(), Removed { stopped: true, removed_at_unix: 1 });
-        assert!(roles.effective(&inv).unwrap_err().contains("no such coordinator"));
+        assert!(roles.effective(&inv).unwrap_err().contains("the inventory's `dn1` is a datanode"));
     }
 }
