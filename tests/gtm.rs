@@ -122,7 +122,7 @@ fn gtm_failover_under_load(tag: &str, base: u16, proxies: bool) {
         }
     }
     for k in [1, 2] {
-        assert!(said.contains(&format!("coord{k} on h{k}: check: a write through it commits")));
+        assert!(said.contains(&format!("coord{k} on h{k}: await: a write through it commits")));
     }
     assert!(said.contains("failover gtm: gtm_standby on h2 (127.0.10.2:"), "{said}");
 

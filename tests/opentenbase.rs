@@ -322,3 +322,83 @@ fn opentenbase_failover_switchover_and_rolls_keep_every_committed_row() {
 
     reset(FAILOVER_TAG);
 }
+
+const GTM_TAG: &str = "otbgtm";
+
+/// A GTM standby on h2: kill -9 of the active GTM under writes through both coordinators,
+/// failover (the GTM's pgxc_node row re-pointed live on every coordinator and datanode, no
+/// restart), every committed row kept; apply makes the old GTM the standby; switchover back.
+#[test]
+fn opentenbase_gtm_failover_repoints_every_catalog_and_loses_no_commit() {
+    let Some(home) = otb_home("opentenbase_gtm_failover") else { return };
+    reset(GTM_TAG);
+    let dir = tempdir();
+    let inv = inventory(dir.path(), &home, GTM_TAG, 19532, false);
+    let text_now = std::fs::read_to_string(&inv).unwrap();
+    let gtm = "[gtm]\nhost = \"h1\"\nport = 19666\n";
+    assert!(text_now.contains(gtm), "{text_now}");
+    let with_standby = format!("{gtm}[gtm.standby]\nhost = \"h2\"\nport = 19666\n");
+    std::fs::write(&inv, text_now.replace(gtm, &with_standby)).unwrap();
+    let out = pgxc(&["apply", &inv]);
+    assert!(out.status.success(), "apply: {}", shown(&out));
+    let on = |k: usize, node: &str, port: u16, query: &str| on(GTM_TAG, k, node, port, query);
+    let (code, rows) = status(&inv);
+    assert_eq!(code, 0, "{rows:#?}");
+    assert_eq!(rows["gtm_standby"]["in_recovery"], true, "{rows:#?}");
+    assert_eq!(rows["gtm"]["in_recovery"], false, "{rows:#?}");
+
+    on(1, "coord1", 19532, "create table roll (id bigint) distribute by shard(id)");
+    let lib = format!("{home}/lib");
+    let coordinators = [("127.0.10.1", 19532), ("127.0.10.2", 19532)];
+    let env = [("LD_LIBRARY_PATH", lib.as_str()), ("PGPASSWORD", "xc s3cret")];
+    let load = Load::start(&format!("{home}/bin/psql"), &coordinators, &env);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let pid_file = format!("{}/gtm.pid", node_dir(GTM_TAG, 1, "gtm"));
+    let pid: i32 =
+        std::fs::read_to_string(&pid_file).unwrap().lines().next().unwrap().parse().unwrap();
+    kill("-KILL", pid);
+    wait_for("the GTM to die", || process_gone(pid));
+    let out = pgxc(&["failover", "--yes", &inv, "gtm"]);
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let written = load.finish();
+    assert!(out.status.success(), "failover gtm: {}", shown(&out));
+    let said = text(&out.stdout);
+    assert!(said.contains("re-point the GTM's row in the pgxc_node"), "{said}");
+    let gtm_row = "select node_host || ':' || node_port from pgxc_node where node_type = 'G'";
+    let everywhere =
+        [(1, "coord1", 19532), (2, "coord2", 19532), (2, "dn1", 19542), (3, "dn2", 19542)];
+    for (k, node, port) in everywhere {
+        assert_eq!(on(k, node, port, gtm_row), "127.0.10.2:19666", "{node}");
+    }
+    assert_committed_rows_present(&written, &ids(|q| on(2, "coord2", 19532, q)));
+    for (k, id) in [(1, -1), (2, -2)] {
+        on(k, &format!("coord{k}"), 19532, &format!("insert into roll values ({id})"));
+    }
+    let after = "select count(*) from roll where id < 0";
+    assert_eq!(on(1, "coord1", 19532, after), "2");
+
+    // apply makes the old GTM the standby of the new one; a second apply does nothing.
+    let out = pgxc(&["apply", &inv]);
+    assert!(out.status.success(), "apply: {}", shown(&out));
+    let (code, rows) = status(&inv);
+    assert_eq!(code, 0, "{rows:#?}");
+    assert_eq!(rows["gtm"]["in_recovery"], true, "the old GTM runs as the standby: {rows:#?}");
+    let out = pgxc(&["apply", &inv]);
+    assert!(text(&out.stdout).contains("nothing to do"), "{}", shown(&out));
+
+    // Switchover: the GTM goes back to h1, losing nothing.
+    let out = pgxc(&["switchover", "--yes", &inv, "gtm"]);
+    assert!(out.status.success(), "switchover gtm: {}", shown(&out));
+    for (k, node, port) in everywhere {
+        assert_eq!(on(k, node, port, gtm_row), "127.0.10.1:19666", "{node}");
+    }
+    for (k, id) in [(1, -3), (2, -4)] {
+        on(k, &format!("coord{k}"), 19532, &format!("insert into roll values ({id})"));
+    }
+    assert_eq!(on(2, "coord2", 19532, after), "4");
+    let (code, rows) = status(&inv);
+    assert_eq!(code, 0, "{rows:#?}");
+    assert_eq!(rows["gtm_standby"]["in_recovery"], true, "{rows:#?}");
+
+    reset(GTM_TAG);
+}

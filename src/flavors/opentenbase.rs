@@ -98,13 +98,13 @@ impl Flavor for Opentenbase {
                     ]),
                 );
             }
-            Role::Gtm => {
+            Role::Gtm | Role::GtmStandby => {
                 // `gtm_ctl status` needs the GTM's address (-H, -P); its PID file tells as much.
                 let status = pid_file_says(&format!("{}/gtm.pid", node.data_dir), None);
                 commands.ready = status.clone();
                 commands.status = status;
             }
-            Role::Standby | Role::GtmStandby | Role::GtmProxy => {}
+            Role::Standby | Role::GtmProxy => {}
         }
         if matches!(node.role, Role::Coordinator | Role::Datanode | Role::Standby) {
             // A node reaches another on its own host (pgxc_node's host is its own) without a

@@ -572,18 +572,12 @@ impl Checker<'_> {
                 settings: self.setting_map(g.settings.as_ref(), settings::Conf::Gtm),
                 removed: false,
             });
-            match (&g.standby, flavor) {
-                (Some(standby), Flavor::PostgresXl) => self.error(
+            if let (Some(standby), Flavor::PostgresXl) = (&g.standby, flavor) {
+                self.error(
                     standby.span(),
                     "[gtm.standby] is not supported with flavor postgres-xl".to_string(),
                     "remove it: a promoted Postgres-XL 10r1.1 GTM standby handed out transaction IDs the lost GTM had used (rows committed before the failover vanished; measured, docs/flavors.md), so pgxc-deploy neither deploys nor promotes one; gtm_proxies work",
-                ),
-                (Some(standby), Flavor::Opentenbase) => self.error(
-                    standby.span(),
-                    "[gtm.standby] is not supported with flavor opentenbase yet".to_string(),
-                    "remove it: an OpenTenBase GTM standby replicates the GTM's WAL (gtm.conf `max_wal_sender`), which pgxc-deploy does not set up yet (docs/flavors.md)",
-                ),
-                _ => {}
+                );
             }
             if let Some(standby) = &g.standby {
                 let s = standby.get_ref();

@@ -161,7 +161,7 @@ pub async fn handover(
     }
 
     let after = roles.effective(&s.inv).map_err(Error::Usage)?;
-    let ok = repoint(s, &after, &facts, out).await?;
+    let ok = repoint(s, &after, &facts, &gtm_name, out).await?;
     if !ok {
         return fail(
             out,
@@ -283,6 +283,7 @@ async fn repoint(
     s: &Session,
     after: &Inventory,
     facts: &HostResults,
+    gtm_name: &str,
     out: &mut dyn Write,
 ) -> Result<bool, Error> {
     let h = gtm::handover(after).map_err(Error::Usage)?;
@@ -319,6 +320,19 @@ async fn repoint(
         }
     }
     ok &= s.run(&first, out).await?;
+    if !h.catalogs.is_empty() {
+        // The row is named after the inventory's GTM: the active one when initdb ran.
+        let catalogs = reachable(&h.catalogs, facts, out)?;
+        let steps: Vec<Step> = catalogs
+            .iter()
+            .filter(|n| running(n))
+            .map(|n| {
+                let psql = &desired_of(n).psql;
+                gtm::repoint_catalog(n, psql, gtm_name, &active_host.address, active.port)
+            })
+            .collect();
+        ok &= s.run(&steps, out).await?;
+    }
     let coordinators: Vec<&Node> =
         after.nodes.iter().filter(|n| n.role == Role::Coordinator && running(n)).collect();
     let checks: Vec<Step> =

@@ -29,6 +29,10 @@ pub struct Handover<'a> {
     /// Coordinators, datanodes and standbys on hosts without a proxy: their postgresql.conf
     /// rewritten, and restarted (gtm_host/gtm_port are read only at start).
     pub restarts: Vec<&'a Node>,
+    /// Where the GTM's address is a pgxc_node row (OpenTenBase, no `gtm_host` setting): the
+    /// coordinators and datanodes, whose row is altered live ([`repoint_catalog`]); no proxy,
+    /// no restart.
+    pub catalogs: Vec<&'a Node>,
 }
 
 /// The handover of `now`'s GTM to its standby. `Err`: there is none to hand over to.
@@ -42,12 +46,20 @@ pub fn handover(now: &Inventory) -> Result<Handover<'_>, String> {
         )
     })?;
     let proxies = now.nodes.iter().filter(|n| n.role == Role::GtmProxy).collect();
+    if !crate::flavors::of(now.cluster.flavor).features().gtm_setting {
+        let catalogs = now
+            .nodes
+            .iter()
+            .filter(|n| matches!(n.role, Role::Coordinator | Role::Datanode))
+            .collect();
+        return Ok(Handover { old, new, proxies, restarts: Vec::new(), catalogs });
+    }
     let restarts = now
         .nodes
         .iter()
         .filter(|n| n.role.is_server() && now.gtm_proxy_on(&n.host).is_none())
         .collect();
-    Ok(Handover { old, new, proxies, restarts })
+    Ok(Handover { old, new, proxies, restarts, catalogs: Vec::new() })
 }
 
 impl Handover<'_> {
@@ -65,7 +77,13 @@ impl Handover<'_> {
                 names(&self.proxies)
             ));
         }
-        if self.restarts.is_empty() {
+        if !self.catalogs.is_empty() {
+            lines.push(format!(
+                "re-point the GTM's row in the pgxc_node of every coordinator and datanode, live \
+                 (ALTER NODE), no node restarts: {}",
+                names(&self.catalogs)
+            ));
+        } else if self.restarts.is_empty() {
             lines.push("restart no node: every node reaches the GTM through a gtm_proxy".into());
         } else {
             lines.push(format!(
@@ -136,13 +154,34 @@ pub fn reconnect(proxy: &Node, reconnect: Vec<String>, address: &str, port: u16)
     step(proxy, Action::Check { argv: reconnect, what })
 }
 
+/// Re-point the GTM's row `gtm` (its name in pgxc_node) at `address:port` in the pgxc_node of
+/// `node` (`psql`: its psql argv), live: where the GTM's address is a catalog row, not a
+/// setting (OpenTenBase). Tried again until it commits, for [`WRITE_TENTHS`]: a promoted
+/// OpenTenBase GTM refuses timestamps for a few seconds ("could not obtain global timestamp").
+pub fn repoint_catalog(node: &Node, psql: &[String], gtm: &str, address: &str, port: u16) -> Step {
+    let mut argv = psql.to_vec();
+    argv.extend(["-v".to_string(), "ON_ERROR_STOP=1".to_string()]);
+    for statement in sql::repoint_gtm(gtm, address, port) {
+        argv.extend(["-c".to_string(), statement]);
+    }
+    let what = format!("its pgxc_node has GTM {gtm} at {address}:{port}");
+    step(node, Action::Await { argv, what, tenths: WRITE_TENTHS })
+}
+
+/// How long a write through a coordinator may keep failing after a handover (tenths of a
+/// second): an OpenTenBase GTM refuses timestamps for about 3 s after its promotion ("sync
+/// time exceeded").
+const WRITE_TENTHS: u32 = 300;
+
 /// A write that commits through `coordinator` (`psql`: its psql argv, which stops at the first
-/// error): it needs a transaction ID and a snapshot from the GTM. Given up after 5 s.
+/// error): it needs a transaction ID and a snapshot from the GTM. Each try is given up after
+/// 5 s; tried again until it commits, for [`WRITE_TENTHS`].
 pub fn write_check(coordinator: &Node, psql: &[String]) -> Step {
     let mut argv = vec!["env".to_string(), "PGOPTIONS=-c statement_timeout=5s".to_string()];
     argv.extend(psql.iter().cloned());
     argv.extend(["-c".to_string(), sql::GTM_WRITE_CHECK.to_string()]);
-    step(coordinator, Action::Check { argv, what: "a write through it commits".into() })
+    let what = "a write through it commits".into();
+    step(coordinator, Action::Await { argv, what, tenths: WRITE_TENTHS })
 }
 
 /// `status` (a `gtm_ctl status` argv), succeeding only when its last line contains `word`.
@@ -197,6 +236,39 @@ mod tests {
         let h = handover(&all_proxied).unwrap();
         assert!(h.restarts.is_empty());
         assert!(h.describe().join("\n").contains("restart no node"));
+    }
+
+    /// OpenTenBase: the GTM's pgxc_node row is altered on every coordinator and datanode,
+    /// again until it commits; no node restarts.
+    #[test]
+    fn opentenbase_re_points_the_catalogs_and_restarts_nothing() {
+        let mut inv = fixtures::opentenbase();
+        let gtm_standby = crate::inventory::Node {
+            primary: Some(crate::inventory::NodeName::new("gtm").unwrap()),
+            pooler_port: None,
+            forward_port: None,
+            ..inv.node("coord2").unwrap().clone()
+        };
+        let gtm_standby = crate::inventory::Node {
+            name: crate::inventory::NodeName::new("gtm_standby").unwrap(),
+            role: Role::GtmStandby,
+            port: 6666,
+            ..gtm_standby
+        };
+        inv.nodes.insert(1, gtm_standby);
+        let h = handover(&inv).unwrap();
+        assert!(h.restarts.is_empty() && h.proxies.is_empty());
+        let names: Vec<&str> = h.catalogs.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(names, ["coord1", "coord2", "dn1", "dn2"]);
+        assert!(h.describe()[1].contains("re-point the GTM's row"), "{:?}", h.describe());
+        let step = repoint_catalog(h.catalogs[0], &["psql".to_string()], "gtm", "10.0.0.2", 6666);
+        let Action::Await { argv, tenths, .. } = &step.action else { panic!("{step:?}") };
+        assert_eq!(*tenths, WRITE_TENTHS);
+        assert_eq!(
+            argv.join(" "),
+            "psql -v ON_ERROR_STOP=1 -c ALTER NODE gtm WITH (HOST = '10.0.0.2', PORT = 6666) -c \
+             SELECT pgxc_pool_reload()"
+        );
     }
 
     #[test]

@@ -252,6 +252,16 @@ const GROUPS: &str = "select 'group ' || group_name || ' ' || default_group || '
      coalesce((select string_agg(n.node_name::text, ',' order by n.node_name) from pgxc_node n \
      where n.oid = any(g.group_members)), '') from pgxc_group g;";
 
+/// On an OpenTenBase coordinator or datanode: its pgxc_node row of the GTM, `gtm` (a
+/// validated node name), moved to `address:port`, then the pool reloaded; each statement run
+/// on its own.
+pub fn repoint_gtm(gtm: &str, address: &str, port: u16) -> Vec<String> {
+    vec![
+        format!("ALTER NODE {gtm} WITH (HOST = {}, PORT = {port})", literal(address)),
+        "SELECT pgxc_pool_reload()".to_string(),
+    ]
+}
+
 /// The name of the node group pgxc-deploy makes the default one on OpenTenBase (the name its
 /// regression suite and pgxc_ctl use).
 pub const DEFAULT_GROUP: &str = "default_group";
