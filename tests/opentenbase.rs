@@ -301,7 +301,15 @@ fn opentenbase_failover_switchover_and_rolls_keep_every_committed_row() {
     }
     assert_eq!(on(2, "coord2", 24532, joined), "1001");
 
-    // stop, start: every row; clean: every node's data directory gone, no server left.
+    // stop, then apply starts the stopped cluster (its node group unread until it runs), then
+    // changes nothing; stop, start: every row; clean: every node's data directory gone, no
+    // server left.
+    let out = pgxc(&["stop", &inv]);
+    assert!(out.status.success(), "stop: {}", shown(&out));
+    let out = pgxc(&["apply", &inv]);
+    assert!(out.status.success(), "apply on the stopped cluster: {}", shown(&out));
+    let out = pgxc(&["apply", &inv]);
+    assert!(text(&out.stdout).starts_with("nothing to do"), "{}", shown(&out));
     let out = pgxc(&["stop", &inv]);
     assert!(out.status.success(), "stop: {}", shown(&out));
     let out = pgxc(&["start", &inv]);

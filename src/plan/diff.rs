@@ -297,8 +297,19 @@ fn default_group<'a>(
     nodes: &[DesiredNode],
     fact: &dyn Fn(&DesiredNode) -> &'a NodeFacts,
 ) -> (Option<Step>, Vec<String>) {
-    let Some((n, want)) = nodes.iter().find_map(|n| Some((n, n.default_group.as_ref()?))) else {
+    let coordinators: Vec<(&DesiredNode, &Vec<String>)> =
+        nodes.iter().filter_map(|n| Some((n, n.default_group.as_ref()?))).collect();
+    let Some(&first) = coordinators.first() else {
         return (None, Vec::new());
+    };
+    // What a running coordinator's catalog says; none runs: a new cluster, or one stopped
+    // everywhere, whose group is not known (the next apply makes it if it is missing).
+    let (n, want) = match coordinators.iter().find(|(n, _)| fact(n).running) {
+        Some(&running) => running,
+        None if coordinators.iter().any(|(n, _)| fact(n).initialized) => {
+            return (None, Vec::new());
+        }
+        None => first,
     };
     let f = fact(n);
     let have = f.groups.iter().find(|g| g.name == sql::DEFAULT_GROUP || g.default);
@@ -1109,6 +1120,9 @@ mod tests {
         let (steps, refused) = shard(&f);
         assert!(steps.is_empty());
         assert!(refused[0].contains("holds dn1, and the inventory's datanodes are dn1, dn2"));
+        // Stopped: its catalog is not known, so nothing is planned (it starts in this apply).
+        f.running = false;
+        assert_eq!(shard(&f), (Vec::new(), Vec::new()));
     }
 
     #[test]
