@@ -171,7 +171,7 @@ pub fn repoint_catalog(node: &Node, psql: &[String], gtm: &str, address: &str, p
 /// How long a write through a coordinator may keep failing after a handover (tenths of a
 /// second): an OpenTenBase GTM refuses timestamps for about 3 s after its promotion ("sync
 /// time exceeded").
-const WRITE_TENTHS: u32 = 300;
+pub const WRITE_TENTHS: u32 = 300;
 
 /// A write that commits through `coordinator` (`psql`: its psql argv, which stops at the first
 /// error): it needs a transaction ID and a snapshot from the GTM. Each try is given up after

@@ -294,7 +294,7 @@ const TABLES: &str = "select 'table ' || x.pclocatortype || ' ' || coalesce((sel
 
 /// A pgxc_node row's (`p`) forward port, or 0: OpenTenBase's `node_forward_port`, a column the
 /// other flavors lack, so it is read by name from the row as JSON (9.3+), on every flavor.
-const FORWARD_PORT: &str = "coalesce(row_to_json(p)->>'node_forward_port', '0')";
+pub const FORWARD_PORT: &str = "coalesce(row_to_json(p)->>'node_forward_port', '0')";
 
 /// A coordinator's pgxc_node rows (psql prints them as `name type host port primary preferred
 /// forward` lines with `-A -t -F ' '`, [`crate::plan::state::PgxcNodeRow::parse`]); the last
