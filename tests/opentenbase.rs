@@ -8,18 +8,13 @@ use std::path::Path;
 
 use crate::support::*;
 
-/// The OpenTenBase install, or `None` after a SKIPPED line naming what to run.
+/// The install `OTB_HOME` names, or `None` after a SKIPPED line naming what to run.
 fn otb_home(test: &str) -> Option<String> {
-    match std::env::var("OTB_HOME") {
-        Ok(home) if !home.is_empty() => Some(home),
-        _ => {
-            eprintln!(
-                "SKIPPED {test}: OTB_HOME is not set; OTB_HOME=$(scripts/opentenbase-build) runs \
-                 it (OpenTenBase's source is not in ../shared/sources, so CI cannot build it)"
-            );
-            None
-        }
-    }
+    install_home(
+        "OTB_HOME",
+        test,
+        "OTB_HOME=$(scripts/opentenbase-build) runs it (OpenTenBase's source is not in ../shared/sources, so CI cannot build it)",
+    )
 }
 
 /// GTM and coord1 on h1, coord2 and dn1 on h2, dn2 on h3, from port `base` up, in test
@@ -71,18 +66,13 @@ fn deployed(home: &str, tag: &str, base: u16, standby: bool) -> (tempfile::TempD
     (dir, inv)
 }
 
-/// `query` through psql on `node` (lab host `k`, `port`) of test directory `tag`.
-fn on(tag: &str, k: usize, node: &str, port: u16, query: &str) -> String {
-    sql(&lab_psql(tag), &node_dir(tag, k, node), port, query)
-}
-
 const TAG: &str = "otbtest";
 
 #[test]
 fn opentenbase_apply_registers_every_node_with_its_forward_port_and_shards_over_the_datanodes() {
     let Some(home) = otb_home("opentenbase_apply") else { return };
     let (dir, inv) = deployed(&home, TAG, 23532, false);
-    let on = |k: usize, node: &str, port: u16, query: &str| on(TAG, k, node, port, query);
+    let on = |k: usize, node: &str, port: u16, query: &str| on_node(TAG, k, node, port, query);
     let version = on(1, "coord1", 23532, "select version()");
     assert!(version.contains("OpenTenBase"), "{version}");
 
@@ -213,7 +203,8 @@ const FAILOVER_TAG: &str = "otbfailover";
 fn opentenbase_failover_switchover_and_rolls_keep_every_committed_row() {
     let Some(home) = otb_home("opentenbase_failover") else { return };
     let (_dir, inv) = deployed(&home, FAILOVER_TAG, 24532, true);
-    let on = |k: usize, node: &str, port: u16, query: &str| on(FAILOVER_TAG, k, node, port, query);
+    let on =
+        |k: usize, node: &str, port: u16, query: &str| on_node(FAILOVER_TAG, k, node, port, query);
     let (code, rows) = status(&inv);
     assert_eq!(code, 0, "{rows:#?}");
     assert_eq!(rows["dn1_standby"]["in_recovery"], true, "{}", rows["dn1_standby"]);
@@ -349,7 +340,7 @@ fn opentenbase_gtm_failover_repoints_every_catalog_and_loses_no_commit() {
     std::fs::write(&inv, text_now.replace(gtm, &with_standby)).unwrap();
     let out = pgxc(&["apply", &inv]);
     assert!(out.status.success(), "apply: {}", shown(&out));
-    let on = |k: usize, node: &str, port: u16, query: &str| on(GTM_TAG, k, node, port, query);
+    let on = |k: usize, node: &str, port: u16, query: &str| on_node(GTM_TAG, k, node, port, query);
     let (code, rows) = status(&inv);
     assert_eq!(code, 0, "{rows:#?}");
     assert_eq!(rows["gtm_standby"]["in_recovery"], true, "{rows:#?}");

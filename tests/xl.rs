@@ -8,18 +8,13 @@ use crate::support::*;
 
 const TAG: &str = "xltest";
 
-/// The Postgres-XL install, or `None` after a SKIPPED line naming what to run.
+/// The install `PGXL_HOME` names, or `None` after a SKIPPED line naming what to run.
 fn pgxl_home(test: &str) -> Option<String> {
-    match std::env::var("PGXL_HOME") {
-        Ok(home) if !home.is_empty() => Some(home),
-        _ => {
-            eprintln!(
-                "SKIPPED {test}: PGXL_HOME is not set; PGXL_HOME=$(scripts/server-install xl) \
-                 runs it (scripts/test and CI do)"
-            );
-            None
-        }
-    }
+    install_home(
+        "PGXL_HOME",
+        test,
+        "PGXL_HOME=$(scripts/server-install xl) runs it (scripts/test and CI do)",
+    )
 }
 
 /// GTM and coord1 on h1, coord2 and dn1 on h2, dn2 on h3 (the manual procedure's topology),
@@ -65,16 +60,11 @@ fn deployed(home: &str, tag: &str, base: u16, standby: bool) -> (tempfile::TempD
     (dir, inv)
 }
 
-/// `query` through psql on `node` (lab host `k`, `port`) of test directory `tag`.
-fn on(tag: &str, k: usize, node: &str, port: u16, query: &str) -> String {
-    sql(&lab_psql(tag), &node_dir(tag, k, node), port, query)
-}
-
 #[test]
 fn postgres_xl_apply_registers_every_node_everywhere_and_rows_spread_over_its_datanodes() {
     let Some(home) = pgxl_home("postgres_xl_apply") else { return };
     let (_dir, inv) = deployed(&home, TAG, 41532, false);
-    let on = |k: usize, node: &str, port: u16, query: &str| on(TAG, k, node, port, query);
+    let on = |k: usize, node: &str, port: u16, query: &str| on_node(TAG, k, node, port, query);
     let version = on(1, "coord1", 41532, "select version()");
     assert!(version.contains("(Postgres-XL 10r1.1)"), "{version}");
 
@@ -173,7 +163,8 @@ const FAILOVER_TAG: &str = "xlfailover";
 fn postgres_xl_failover_after_kill_keeps_every_committed_row_and_apply_rebuilds_the_old_primary() {
     let Some(home) = pgxl_home("postgres_xl_failover") else { return };
     let (_dir, inv) = deployed(&home, FAILOVER_TAG, 42532, true);
-    let on = |k: usize, node: &str, port: u16, query: &str| on(FAILOVER_TAG, k, node, port, query);
+    let on =
+        |k: usize, node: &str, port: u16, query: &str| on_node(FAILOVER_TAG, k, node, port, query);
     // An XL standby refuses every session; status reads it from pg_controldata and from its
     // primary's pg_stat_replication.
     let (code, rows) = status(&inv);
@@ -335,7 +326,8 @@ fn postgres_xl_grows_and_shrinks_online_through_gtm_proxies() {
     let inv = write_inventory("dn1", &two);
     let out = pgxc(&["apply", &inv]);
     assert!(out.status.success(), "apply: {}", shown(&out));
-    let on = |k: usize, node: &str, port: u16, query: &str| on(CHANGE_TAG, k, node, port, query);
+    let on =
+        |k: usize, node: &str, port: u16, query: &str| on_node(CHANGE_TAG, k, node, port, query);
     let coord = |k: usize, query: &str| on(k, &format!("coord{k}"), 43000, query);
     coord(1, "create table t (id int, v text) distribute by hash(id)");
     coord(1, "insert into t select g, 'row ' || g from generate_series(1, 1000) g");

@@ -86,6 +86,23 @@ pub fn socket_dir(data_dir: &str) -> &str {
     data_dir.rsplit_once('/').expect("an absolute data directory").0
 }
 
+/// `query` through psql on `node` (lab host `k`, `port`) of test directory `tag`.
+pub fn on_node(tag: &str, k: usize, node: &str, port: u16, query: &str) -> String {
+    sql(&lab_psql(tag), &node_dir(tag, k, node), port, query)
+}
+
+/// The server install that environment variable `var` names, or `None` after a SKIPPED line
+/// for `test` that says how to get it (`how`).
+pub fn install_home(var: &str, test: &str, how: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(home) if !home.is_empty() => Some(home),
+        _ => {
+            eprintln!("SKIPPED {test}: {var} is not set; {how}");
+            None
+        }
+    }
+}
+
 /// Run SQL on a node through its Unix socket (beside its data directory); returns stdout.
 pub fn sql(psql: &str, data_dir: &str, port: u16, query: &str) -> String {
     let out = psql_out(psql, data_dir, port, query, None);
