@@ -451,6 +451,11 @@ pub enum LabCommand {
         /// sshd port (default: 22 as root, 2222 otherwise).
         #[arg(long)]
         port: Option<u16>,
+        /// Give each new host a network namespace and an address of its own (198.18.N.K on a
+        /// bridge), so hosts reach each other from their own address as on a real network
+        /// (root only; a lab keeps the kind it was made with).
+        #[arg(long)]
+        netns: bool,
     },
     /// Stop the lab's sshd processes (exactly those it started).
     Down {

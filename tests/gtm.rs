@@ -4,7 +4,13 @@
 //! every host (re-pointed live: no node restarts) and without (every node restarts with the
 //! new gtm_host). Every row whose INSERT returned success is there afterwards and new writes
 //! commit through every coordinator; apply makes the old GTM the new one's standby; a
-//! switchover hands the GTM back. Tags `gtmproxy` (ports 35xxx) and `gtmdirect` (36xxx).
+//! switchover hands the GTM back. Tags `gtmproxy` (ports 35xxx) and `gtmdirect` (36xxx); on
+//! Postgres-XL (`PGXL_HOME`, else SKIPPED) `xlgtmproxy` (17xxx) and `xlgtmdirect` (20xxx).
+//!
+//! The hosts are the namespace lab's ([`On::Netns`]): X2's and XL's GTM standby registers with
+//! the active under the address it connects from, and the active sends it every transaction
+//! ID there. On loopback hosts that address is 127.0.0.1, where the standby does not listen, so
+//! it would never be in sync: X2 hides that with the margin it adds on promotion, XL does not.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -12,9 +18,16 @@ use std::time::Duration;
 
 use crate::support::*;
 
+/// The server a test deploys: Postgres-X2 or Postgres-XL, and its install.
+#[derive(Clone, Copy)]
+struct Server<'a> {
+    xl: bool,
+    home: &'a str,
+}
+
 /// GTM on h1, its standby on h2, two coordinators (h1, h2), two datanodes (h1, h2), and with
 /// `proxies` a gtm_proxy on each of h1-h3. Ports from `base`.
-fn inventory(dir: &Path, tag: &str, base: u16, proxies: bool) -> String {
+fn inventory(dir: &Path, server: Server, tag: &str, base: u16, proxies: bool) -> String {
     let (coord, dn, gtm, proxy) = (base, base + 10, base + 100, base + 110);
     let mut nodes = format!(
         "[gtm]\nhost = \"h1\"\nport = {gtm}\n[gtm.standby]\nhost = \"h2\"\nport = {gtm}\n\n"
@@ -27,15 +40,26 @@ fn inventory(dir: &Path, tag: &str, base: u16, proxies: bool) -> String {
         }
     }
     for k in 1..=2 {
+        // XL's datanodes have a pooler too.
+        let dn_pooler = match server.xl {
+            true => format!("pooler_port = {}\n", base + 130 + k as u16),
+            false => String::new(),
+        };
         nodes.push_str(&format!(
             "[[coordinators]]\nname = \"coord{k}\"\nhost = \"h{k}\"\nport = {coord}\n\
              pooler_port = {}\n\n\
-             [[datanodes]]\nname = \"dn{k}\"\nhost = \"h{k}\"\nport = {dn}\n\n",
+             [[datanodes]]\nname = \"dn{k}\"\nhost = \"h{k}\"\nport = {dn}\n{dn_pooler}\n",
             base + 120 + k as u16
         ));
     }
-    // Trust: the writers connect over TCP without a password.
-    write(dir, "gtm.toml", &xc_toml(tag, &pgxc_home(), "method = \"trust\"", &nodes))
+    // Trust: the writers connect over TCP without a password, from this machine's side of the
+    // lab network.
+    let auth = format!("method = \"trust\"\nallow = [\"{}/32\"]", netns_lab_gateway());
+    let mut text = xc_toml_on(On::Netns, tag, server.home, &auth, &nodes);
+    if server.xl {
+        text = text.replace("flavor = \"postgres-xc\"", "flavor = \"postgres-xl\"");
+    }
+    write(dir, "gtm.toml", &text)
 }
 
 /// SQL through coordinator `k` of cluster `tag`, one statement (X2's psql runs only the last
@@ -65,11 +89,11 @@ fn server_starts(inv: &str) -> BTreeMap<String, String> {
 
 /// Deploy, kill the active GTM under a write load through both coordinators, fail over, check
 /// the rows and new writes; then apply (the old GTM follows) and a switchover back.
-fn gtm_failover_under_load(tag: &str, base: u16, proxies: bool) {
-    let pgxc_home = pgxc_home();
+fn gtm_failover_under_load(server: Server, tag: &str, base: u16, proxies: bool) {
     reset(tag);
     let dir = tempdir();
-    let inv = inventory(dir.path(), tag, base, proxies);
+    let inv = inventory(dir.path(), server, tag, base, proxies);
+    let at = |k| On::Netns.address(k);
     let out = pgxc(&["apply", &inv]);
     assert!(out.status.success(), "apply: {}", shown(&out));
 
@@ -85,10 +109,10 @@ fn gtm_failover_under_load(tag: &str, base: u16, proxies: bool) {
 
     through_ok(tag, base, 1, "create table roll (id bigint) distribute by hash(id)");
     let before = server_starts(&inv);
-    let lib = format!("{pgxc_home}/lib");
+    let lib = format!("{}/lib", server.home);
     let load = Load::start(
-        &format!("{pgxc_home}/bin/psql"),
-        &[("127.0.10.1", base), ("127.0.10.2", base)],
+        &format!("{}/bin/psql", server.home),
+        &[(&at(1), base), (&at(2), base)],
         &[("LD_LIBRARY_PATH", &lib)],
     );
     std::thread::sleep(Duration::from_secs(2));
@@ -113,7 +137,7 @@ fn gtm_failover_under_load(tag: &str, base: u16, proxies: bool) {
         // reconnect alone leaves gtm_proxy.conf naming the lost GTM: it was rewritten.
         let conf =
             std::fs::read_to_string(format!("{}/gtm_proxy.conf", node_dir(tag, 3, "proxy3")));
-        assert!(conf.unwrap().contains("gtm_host = '127.0.10.2'"));
+        assert!(conf.unwrap().contains(&format!("gtm_host = '{}'", at(2))));
     } else {
         assert!(said.contains("restart the nodes of hosts without a gtm_proxy"), "{said}");
         let after = server_starts(&inv);
@@ -124,7 +148,7 @@ fn gtm_failover_under_load(tag: &str, base: u16, proxies: bool) {
     for k in [1, 2] {
         assert!(said.contains(&format!("coord{k} on h{k}: await: a write through it commits")));
     }
-    assert!(said.contains("failover gtm: gtm_standby on h2 (127.0.10.2:"), "{said}");
+    assert!(said.contains(&format!("failover gtm: gtm_standby on h2 ({}:", at(2))), "{said}");
 
     // Every committed row is there; new writes commit through both coordinators.
     assert_committed_rows_present(&written, &ids(|q| through_ok(tag, base, 2, q)));
@@ -151,7 +175,7 @@ fn gtm_failover_under_load(tag: &str, base: u16, proxies: bool) {
     // Switchover: the GTM goes back to h1, losing nothing; gtm_standby follows it again.
     let out = pgxc(&["switchover", "--yes", &inv, "gtm"]);
     assert!(out.status.success(), "switchover gtm: {}", shown(&out));
-    assert!(text(&out.stdout).contains("gtm on h1 (127.0.10.1:"), "{}", shown(&out));
+    assert!(text(&out.stdout).contains(&format!("gtm on h1 ({}:", at(1))), "{}", shown(&out));
     for k in [1, 2] {
         through_ok(tag, base, k, &format!("insert into roll values ({})", k + 2));
     }
@@ -166,12 +190,35 @@ fn gtm_failover_under_load(tag: &str, base: u16, proxies: bool) {
     reset(tag);
 }
 
+fn x2() -> Server<'static> {
+    static HOME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    Server { xl: false, home: HOME.get_or_init(pgxc_home) }
+}
+
+/// Postgres-XL's install, or `None` after a SKIPPED line.
+fn xl(test: &str) -> Option<String> {
+    let how = "PGXL_HOME=$(scripts/server-install xl) runs it (scripts/test and CI do)";
+    install_home("PGXL_HOME", test, how)
+}
+
 #[test]
 fn postgres_xc_gtm_failover_with_gtm_proxies_restarts_no_node_and_loses_no_commit() {
-    gtm_failover_under_load("gtmproxy", 35432, true);
+    gtm_failover_under_load(x2(), "gtmproxy", 35432, true);
 }
 
 #[test]
 fn postgres_xc_gtm_failover_without_proxies_restarts_every_node_and_loses_no_commit() {
-    gtm_failover_under_load("gtmdirect", 36432, false);
+    gtm_failover_under_load(x2(), "gtmdirect", 36432, false);
+}
+
+#[test]
+fn postgres_xl_gtm_failover_with_gtm_proxies_restarts_no_node_and_loses_no_commit() {
+    let Some(home) = xl("postgres_xl_gtm_failover_with_gtm_proxies") else { return };
+    gtm_failover_under_load(Server { xl: true, home: &home }, "xlgtmproxy", 17432, true);
+}
+
+#[test]
+fn postgres_xl_gtm_failover_without_proxies_restarts_every_node_and_loses_no_commit() {
+    let Some(home) = xl("postgres_xl_gtm_failover_without_proxies") else { return };
+    gtm_failover_under_load(Server { xl: true, home: &home }, "xlgtmdirect", 20432, false);
 }

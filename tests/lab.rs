@@ -39,3 +39,30 @@ fn lab_status_lists_running_hosts_and_hosts_toml_is_an_inventory() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "---------------\nh[1-2] (2)\n---------------\nhi\n");
 }
+
+/// `lab up --netns`: each host in a network namespace of its own, reached over the bridge with
+/// the real OpenSSH client, and reaching another host from its own address (on the loopback lab
+/// every host reaches another from 127.0.0.1).
+#[test]
+fn lab_of_network_namespaces_hosts_reach_each_other_from_their_own_address() {
+    let addresses = netns_lab();
+    assert!(addresses.iter().all(|a| a.starts_with("198.18.")), "{addresses:?}");
+    let lab = std::path::Path::new(NETNS_LAB_DIR);
+    for (from, to) in [(2, 1), (1, 3)] {
+        let out = Command::new("ssh")
+            .args(["-i", &lab.join("id_ed25519").display().to_string()])
+            .args(["-o", &format!("UserKnownHostsFile={}", lab.join("known_hosts").display())])
+            .args(["-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes"])
+            .args(["-p", &LAB_PORT.to_string()])
+            .arg(&addresses[from - 1])
+            .arg(format!("ip -o route get {}", addresses[to - 1]))
+            .output()
+            .expect("run ssh");
+        assert!(out.status.success(), "h{from}: {}", text(&out.stderr));
+        let route = text(&out.stdout);
+        assert!(route.contains(&format!(" src {} ", addresses[from - 1])), "h{from}: {route}");
+    }
+    // The loopback lab's hosts are one network stack: h2 reaches h1 from 127.0.0.1.
+    let out = Command::new("ip").args(["-o", "route", "get", "127.0.10.1"]).output().unwrap();
+    assert!(text(&out.stdout).contains(" src 127.0.0.1 "), "{}", text(&out.stdout));
+}

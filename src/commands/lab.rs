@@ -9,8 +9,8 @@ use super::{Error, Status};
 pub async fn run(cmd: LabCommand) -> Result<Status, Error> {
     let mut out = std::io::stdout();
     match cmd {
-        LabCommand::Up { hosts, dir, port } => {
-            let lab = lab::up(&UpOptions { dir, hosts, port }).await?;
+        LabCommand::Up { hosts, dir, port, netns } => {
+            let lab = lab::up(&UpOptions { dir, hosts, port, netns }).await?;
             report::lab_up(&lab, &mut out)?;
         }
         LabCommand::Down { dir, purge } => {

@@ -572,13 +572,6 @@ impl Checker<'_> {
                 settings: self.setting_map(g.settings.as_ref(), settings::Conf::Gtm),
                 removed: false,
             });
-            if let (Some(standby), Flavor::PostgresXl) = (&g.standby, flavor) {
-                self.error(
-                    standby.span(),
-                    "[gtm.standby] is not supported with flavor postgres-xl".to_string(),
-                    "remove it: a promoted Postgres-XL 10r1.1 GTM standby handed out transaction IDs the lost GTM had used (rows committed before the failover vanished; measured, docs/flavors.md), so pgxc-deploy neither deploys nor promotes one; gtm_proxies work",
-                );
-            }
             if let Some(standby) = &g.standby {
                 let s = standby.get_ref();
                 nodes.push(PendingNode {

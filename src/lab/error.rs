@@ -11,9 +11,17 @@ use std::process::ExitStatus;
 #[derive(thiserror::Error, Debug)]
 #[non_exhaustive]
 pub enum Error {
-    /// `--hosts` outside `1..=254` (one loopback address `127.0.10.K` per host).
-    #[error("--hosts {hosts}: a lab has 1 to {max} hosts (127.0.10.1 to 127.0.10.{max})")]
+    /// `--hosts` outside `1..=254` (one loopback address `127.0.10.K` per host; 253 with
+    /// `--netns`).
+    #[error("--hosts {hosts}: a lab has 1 to {max} hosts (one address each, .1 to .{max})")]
     HostCount { hosts: usize, max: usize },
+
+    /// `up --netns` as an ordinary user.
+    #[error(
+        "--netns: network namespaces need root (`ip netns add`): run `lab up` as root, or \
+         without --netns for hosts on 127.0.10.x"
+    )]
+    NetnsNeedsRoot,
 
     /// The lab directory cannot be used (bad characters, not a lab, not reachable by the
     /// cluster user...). `reason` says why and what to do.

@@ -10,6 +10,7 @@
 //! DIR/id_rsa[.pub]
 //! DIR/known_hosts               one line per host, OpenSSH format
 //! DIR/hosts.toml                inventory fragment for the running hosts
+//! DIR/netns                     with `up --netns`: the lab's network number N (below)
 //! DIR/hosts/hK/                 host K: ssh_host_ed25519_key, sshd_config, sshd.pid, sshd.log,
 //!                               install/ and data/ (owned by the cluster user)
 //! ```
@@ -19,6 +20,9 @@ use std::path::{Path, PathBuf};
 
 /// Largest host number: host K listens on `127.0.10.K`.
 pub(crate) const MAX_HOSTS: usize = 254;
+
+/// Largest host number in a lab of network namespaces: `198.18.N.254` is the bridge's.
+pub(crate) const MAX_NETNS_HOSTS: usize = 253;
 
 /// Port used when running as root: every host has its own address, so they can all use 22.
 pub(crate) const ROOT_PORT: u16 = 22;
@@ -34,6 +38,42 @@ pub(crate) fn default_port(root: bool) -> u16 {
 /// Loopback address of host `k`.
 pub(crate) fn address(k: usize) -> String {
     format!("127.0.10.{k}")
+}
+
+/// A lab whose hosts each have a network namespace of their own (`lab up --netns`): host K is
+/// `198.18.N.K` on a veth pair whose other end is on the bridge `pxlNbr` (`198.18.N.254`), so
+/// hosts reach each other and this machine from their own address, as on a real network.
+/// 198.18.0.0/15 is the range set aside for network tests (RFC 2544); N tells labs apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Net(pub u8);
+
+impl Net {
+    pub fn address(self, k: usize) -> String {
+        format!("198.18.{}.{k}", self.0)
+    }
+    /// The bridge's address with its prefix: this machine's side of the lab network.
+    pub fn bridge_cidr(self) -> String {
+        format!("198.18.{}.254/24", self.0)
+    }
+    pub fn bridge(self) -> String {
+        format!("pxl{}br", self.0)
+    }
+    /// The namespace of host `k` (`ip netns exec` takes it).
+    pub fn namespace(self, k: usize) -> String {
+        format!("pgxc-lab{}-h{k}", self.0)
+    }
+    /// The host's end of the veth pair is `eth0` inside its namespace; this is the bridge's end
+    /// (at most 10 characters: interface names have at most 15).
+    pub fn veth(self, k: usize) -> String {
+        format!("pxl{}h{k}", self.0)
+    }
+    /// `DIR/netns`'s text.
+    pub fn to_file(self) -> String {
+        format!("{}\n", self.0)
+    }
+    pub fn parse(text: &str) -> Option<Net> {
+        text.trim().parse().ok().map(Net)
+    }
 }
 
 /// Name of host `k`, also its directory name under `DIR/hosts`.
@@ -74,11 +114,16 @@ pub(crate) fn check_dir_text(dir: &Path) -> Result<&str, String> {
 #[derive(Debug, Clone)]
 pub(crate) struct Layout {
     pub dir: PathBuf,
+    /// Set for a lab of network namespaces.
+    pub net: Option<Net>,
 }
 
 impl Layout {
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Layout { dir: dir.into() }
+        Layout { dir: dir.into(), net: None }
+    }
+    pub fn net_file(&self) -> PathBuf {
+        self.dir.join("netns")
     }
     pub fn marker(&self) -> PathBuf {
         self.dir.join(".pgxc-lab")
@@ -102,7 +147,16 @@ impl Layout {
         self.dir.join("hosts")
     }
     pub fn host(&self, k: usize) -> HostLayout {
-        HostLayout::new(k, self.hosts_dir().join(host_name(k)))
+        let dir = self.hosts_dir().join(host_name(k));
+        match self.net {
+            None => HostLayout { name: host_name(k), address: address(k), namespace: None, dir },
+            Some(net) => HostLayout {
+                name: host_name(k),
+                address: net.address(k),
+                namespace: Some(net.namespace(k)),
+                dir,
+            },
+        }
     }
 }
 
@@ -111,13 +165,12 @@ impl Layout {
 pub(crate) struct HostLayout {
     pub name: String,
     pub address: String,
+    /// The network namespace sshd runs in (and so every command of the host).
+    pub namespace: Option<String>,
     pub dir: PathBuf,
 }
 
 impl HostLayout {
-    fn new(k: usize, dir: PathBuf) -> Self {
-        HostLayout { name: host_name(k), address: address(k), dir }
-    }
     pub fn host_key(&self) -> PathBuf {
         self.dir.join("ssh_host_ed25519_key")
     }
@@ -262,6 +315,27 @@ fn toml_string(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lab_of_namespaces_names_fit_and_addresses_follow_its_network() {
+        let net = Net(255);
+        assert_eq!(net.address(253), "198.18.255.253");
+        assert_eq!(net.bridge_cidr(), "198.18.255.254/24");
+        // Linux interface names have at most 15 bytes.
+        assert!(net.veth(MAX_NETNS_HOSTS).len() <= 15 && net.bridge().len() <= 15);
+        assert_eq!(Net::parse(&net.to_file()), Some(net));
+        assert_eq!(Net::parse("256"), None);
+        let mut layout = Layout::new("/tmp/lab");
+        assert_eq!(layout.host(2).address, "127.0.10.2");
+        assert_eq!(layout.host(2).namespace, None);
+        layout.net = Some(Net(3));
+        let host = layout.host(2);
+        assert_eq!(
+            (host.address.as_str(), host.namespace.as_deref()),
+            ("198.18.3.2", Some("pgxc-lab3-h2"))
+        );
+        assert_eq!(host.dir, Path::new("/tmp/lab/hosts/h2"));
+    }
 
     #[test]
     fn host_names_round_trip_and_reject_lookalikes() {

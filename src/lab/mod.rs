@@ -9,6 +9,7 @@
 //! - `layout` PURE: paths inside the lab directory and the text of every file written.
 //! - `sshd`: start, wait for, recognise and stop the sshd processes.
 //! - `keys`: ssh-keygen. `users`: who logs in, and the `pgxc` login made when running as root.
+//! - `netns`: with `up --netns`, each host's network namespace and the bridge joining them.
 //! - `files`, `command`: small I/O helpers that put the path or program into every error.
 //!
 //! The sshds daemonize, so hosts outlive `pgxc-deploy`; their PIDs are recorded in
@@ -20,6 +21,7 @@ mod error;
 mod files;
 mod keys;
 mod layout;
+mod netns;
 mod sshd;
 mod users;
 
@@ -33,7 +35,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 pub use error::{Error, Result};
-use layout::{HostLayout, Layout, MAX_HOSTS};
+use layout::{HostLayout, Layout, MAX_HOSTS, MAX_NETNS_HOSTS, Net};
 use users::Account;
 
 /// Where the lab lives when `--dir` is not given.
@@ -55,6 +57,9 @@ pub struct UpOptions {
     /// Port for every host. Default: the port of the existing hosts, else 22 as root and 2222
     /// otherwise.
     pub port: Option<u16>,
+    /// A new lab's hosts each get a network namespace and an address `198.18.N.K` of their own
+    /// (root only). A lab keeps the kind it was made with.
+    pub netns: bool,
 }
 
 /// One lab host.
@@ -91,13 +96,27 @@ pub struct Lab {
 /// Returns hosts 1..=N plus any other host of the directory that is running (a lab is never
 /// shrunk by `up`; use [`down`]).
 pub async fn up(opts: &UpOptions) -> Result<Lab> {
-    if !(1..=MAX_HOSTS).contains(&opts.hosts) {
-        return Err(Error::HostCount { hosts: opts.hosts, max: MAX_HOSTS });
+    let max = if opts.netns { MAX_NETNS_HOSTS } else { MAX_HOSTS };
+    if !(1..=max).contains(&opts.hosts) {
+        return Err(Error::HostCount { hosts: opts.hosts, max });
     }
-    let layout = Layout::new(lab_dir(&opts.dir)?);
+    let mut layout = Layout::new(lab_dir(&opts.dir)?);
     let me = users::invoking()?;
     let sshd_bin = sshd::find()?;
+    if opts.netns && !me.is_root() {
+        return Err(Error::NetnsNeedsRoot);
+    }
     let _lock = claim(&layout).await?;
+    layout.net = network(&layout, opts.netns).await?;
+    if let Some(net) = layout.net {
+        if opts.hosts > MAX_NETNS_HOSTS {
+            return Err(Error::HostCount { hosts: opts.hosts, max: MAX_NETNS_HOSTS });
+        }
+        if !me.is_root() {
+            return Err(Error::NetnsNeedsRoot);
+        }
+        netns::ensure_bridge(net).await?;
+    }
 
     let cluster = if me.is_root() {
         // sshd's privilege separation directory; packages create it only when the service runs.
@@ -134,6 +153,7 @@ pub async fn up(opts: &UpOptions) -> Result<Lab> {
         let running = existing.iter().any(|(j, h)| *j == k && h.running);
         let host = layout.host(k);
         let job = HostJob {
+            net: layout.net.map(|net| (net, k)),
             host,
             port,
             sshd: sshd_bin.clone(),
@@ -180,7 +200,7 @@ pub async fn up(opts: &UpOptions) -> Result<Lab> {
 ///
 /// A missing directory is not an error: there is nothing to stop.
 pub async fn down(dir: &Path, purge: bool) -> Result<Lab> {
-    let layout = Layout::new(lab_dir(dir)?);
+    let mut layout = Layout::new(lab_dir(dir)?);
     let me = users::invoking()?;
     let mut lab = Lab {
         dir: layout.dir.clone(),
@@ -200,6 +220,7 @@ pub async fn down(dir: &Path, purge: bool) -> Result<Lab> {
         });
     }
     let _lock = lock(&layout.marker(), false).await?;
+    layout.net = read_net(&layout)?;
 
     let hosts = scan(&layout)?;
     let mut tasks = JoinSet::new();
@@ -218,6 +239,13 @@ pub async fn down(dir: &Path, purge: bool) -> Result<Lab> {
         return Err(error);
     }
     lab.hosts = scan(&layout)?.into_iter().map(|(_, h)| h).collect();
+    if let (Some(net), true) = (layout.net, purge) {
+        for (k, _) in &hosts {
+            netns::remove_host(net, *k).await?;
+        }
+        netns::remove_bridge(net).await?;
+        tracing::info!(bridge = %net.bridge(), "lab network removed");
+    }
     if purge {
         std::fs::remove_dir_all(&layout.dir).map_err(error::io_at("delete", &layout.dir))?;
         tracing::info!(dir = %layout.dir.display(), "lab directory deleted");
@@ -254,6 +282,8 @@ pub fn hosts_table(lab: &Lab) -> String {
 
 /// Everything needed to bring up one host, owned so it can move into a task.
 struct HostJob {
+    /// The lab's network and the host's number, in a lab of network namespaces.
+    net: Option<(Net, usize)>,
     host: HostLayout,
     port: u16,
     sshd: PathBuf,
@@ -279,6 +309,9 @@ impl HostJob {
             }
             keys::ensure(&host.host_key(), keys::Kind::Ed25519, &format!("pgxc-lab-{}", host.name))
                 .await?;
+            if let Some((net, k)) = self.net {
+                netns::ensure_host(net, k, &host.name).await?;
+            }
             // A stale pid file would be taken for the new daemon's.
             files::remove_opt(&host.pid_file())?;
             let config = layout::sshd_config(host, self.port, &self.authorized_keys);
@@ -311,6 +344,43 @@ fn choose_port(opts: &UpOptions, existing: &[(usize, LabHost)], root: bool) -> R
             Err(Error::PortMismatch { host: h.name.clone(), running: h.port, requested: port })
         }
         None => Ok(port),
+    }
+}
+
+/// The lab's network: the one recorded in `DIR/netns`, else with `netns` a new one (for a lab
+/// without hosts yet), else none (hosts on loopback addresses).
+async fn network(layout: &Layout, netns: bool) -> Result<Option<Net>> {
+    if let Some(net) = read_net(layout)? {
+        return Ok(Some(net));
+    }
+    if !netns {
+        return Ok(None);
+    }
+    if !scan(layout)?.is_empty() {
+        return Err(Error::BadDir {
+            dir: layout.dir.clone(),
+            reason: format!(
+                "its hosts are on 127.0.10.x: for a lab of network namespaces run \
+                 `pgxc-deploy lab down --purge --dir {}` first, or choose another --dir",
+                layout.dir.display()
+            ),
+        });
+    }
+    let net = netns::choose().await?;
+    files::write(&layout.net_file(), &net.to_file(), 0o644)?;
+    tracing::info!(bridge = %net.bridge(), "lab network chosen");
+    Ok(Some(net))
+}
+
+/// The network recorded in `DIR/netns`, if the lab has one.
+fn read_net(layout: &Layout) -> Result<Option<Net>> {
+    let path = layout.net_file();
+    match files::read_opt(&path)? {
+        None => Ok(None),
+        Some(text) => Net::parse(&text).map(Some).ok_or_else(|| Error::BadDir {
+            dir: layout.dir.clone(),
+            reason: format!("{} does not hold a lab network number (0-255)", path.display()),
+        }),
     }
 }
 
@@ -435,7 +505,7 @@ mod tests {
     }
 
     fn opts(port: Option<u16>) -> UpOptions {
-        UpOptions { dir: PathBuf::from("/tmp/lab"), hosts: 2, port }
+        UpOptions { dir: PathBuf::from("/tmp/lab"), hosts: 2, port, netns: false }
     }
 
     #[test]

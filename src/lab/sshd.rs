@@ -41,7 +41,14 @@ pub(crate) async fn start(sshd: &Path, host: &HostLayout) -> Result<()> {
     let (config, log) = (host.config(), host.log());
     let args = ["-f".as_ref(), config.as_os_str(), "-E".as_ref(), log.as_os_str()];
     let log_offset = files::len(&log);
-    let out = command::output(sshd, args, Some(("sshd", "openssh-server"))).await?;
+    let out = match &host.namespace {
+        None => command::output(sshd, args, Some(("sshd", "openssh-server"))).await?,
+        // sshd execs in the namespace, so /proc shows it as itself (see `is_lab_sshd`).
+        Some(ns) => {
+            let netns = ["netns".as_ref(), "exec".as_ref(), ns.as_ref(), sshd.as_os_str()];
+            command::output("ip", netns.into_iter().chain(args), Some(("ip", "iproute2"))).await?
+        }
+    };
     if out.status.success() {
         return Ok(());
     }

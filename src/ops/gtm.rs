@@ -291,7 +291,9 @@ async fn repoint(
     let (_, nodes) = desired(after, &s.renderer, &s.layout.bin, None, None)
         .map_err(|e| Error::Usage(format!("templates: {e}")))?;
     let desired_of = |n: &Node| nodes.iter().find(|d| d.name == n.name).expect("desired node");
-    let running = |n: &Node| matches!(node_facts(facts, n), Ok(Some(f)) if f.running);
+    // Its process, not pg_isready: a Postgres-XL server's sessions cannot start while it has
+    // no GTM, so pg_isready times out on a server that is up and waiting for the new one.
+    let running = |n: &Node| matches!(node_facts(facts, n), Ok(Some(f)) if f.running || f.alive);
     let mut ok = true;
 
     // Round trips are what a handover costs: the live moves first (with the new GTM's

@@ -12,10 +12,16 @@ pub const PG_PREBUILT: &str = "/usr/lib/postgresql/15";
 
 /// `[hosts.hK]` for a test whose installs and data live in their own directory `tag`.
 pub fn test_hosts(tag: &str) -> String {
+    test_hosts_at(tag, |k| format!("127.0.10.{k}"))
+}
+
+/// [`test_hosts`] with host `k` at `address(k)`.
+pub fn test_hosts_at(tag: &str, address: impl Fn(usize) -> String) -> String {
     (1..=3)
         .map(|k| {
             let root = format!("{LAB_DIR}/hosts/h{k}/data/{tag}");
-            format!("[hosts.h{k}]\naddress = \"127.0.10.{k}\"\ninstall_prefix = \"{root}/install\"\ndata_root = \"{root}\"\n")
+            let address = address(k);
+            format!("[hosts.h{k}]\naddress = \"{address}\"\ninstall_prefix = \"{root}/install\"\ndata_root = \"{root}\"\n")
         })
         .collect::<Vec<_>>()
         .join("\n")
@@ -148,12 +154,16 @@ pub const XC_MD5: &str = "method = \"md5\"\npassword_file = \"xc-password\"";
 /// `pgxc_home` shipped as it is, `auth` as the `[auth]` table's body, small shared_buffers,
 /// then `nodes` (`[gtm]`, `[[coordinators]]`, `[[datanodes]]`).
 pub fn xc_toml(tag: &str, pgxc_home: &str, auth: &str, nodes: &str) -> String {
+    xc_toml_on(On::Loopback, tag, pgxc_home, auth, nodes)
+}
+
+/// [`xc_toml`] over the hosts of lab `on`.
+pub fn xc_toml_on(on: On, tag: &str, pgxc_home: &str, auth: &str, nodes: &str) -> String {
     format!(
         "[cluster]\nname = \"{tag}\"\nflavor = \"postgres-xc\"\nos_user = \"pgxc\"\n\n\
          [auth]\n{auth}\n\n[source]\nprebuilt = \"{pgxc_home}\"\n\n\
-         [settings.all]\nshared_buffers = \"16MB\"\n\n{}\n{}\n{nodes}",
-        ssh_table(None),
-        test_hosts(tag),
+         [settings.all]\nshared_buffers = \"16MB\"\n\n{}\n{nodes}",
+        on.hosts(tag),
     )
 }
 

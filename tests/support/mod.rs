@@ -20,6 +20,69 @@ pub const LAB_HOSTS: usize = 6;
 /// nor needs root to bind.
 pub const LAB_PORT: u16 = 2200;
 
+/// A second lab, whose hosts h1-h3 each have a network namespace of their own (`lab up
+/// --netns`, as root): hosts reach each other from their own address, as on a real network. On
+/// the loopback lab every host reaches another from 127.0.0.1, and a GTM standby registers with
+/// the active GTM under the address it connects from, so the active could never reach it.
+/// Installs and data still live under [`LAB_DIR`]'s host directories (one filesystem).
+pub const NETNS_LAB_DIR: &str = "/tmp/pgxc-deploy-test-netns";
+
+/// Which lab an inventory's hosts h1-h3 are on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum On {
+    Loopback,
+    Netns,
+}
+
+impl On {
+    /// The address of host `k` (1-3).
+    pub fn address(self, k: usize) -> String {
+        match self {
+            On::Loopback => format!("127.0.10.{k}"),
+            On::Netns => netns_lab()[k - 1].clone(),
+        }
+    }
+
+    /// The `[ssh]` table and `[hosts.h1]`-`[hosts.h3]` for a test in directory `tag`.
+    pub fn hosts(self, tag: &str) -> String {
+        match self {
+            On::Loopback => format!("{}\n{}", ssh_table(None), test_hosts(tag)),
+            On::Netns => {
+                let lab = Path::new(NETNS_LAB_DIR);
+                let ssh = format!(
+                    "[ssh]\nport = {LAB_PORT}\nidentity_file = \"{}\"\nknown_hosts = \"{}\"\n",
+                    lab.join("id_ed25519").display(),
+                    lab.join("known_hosts").display()
+                );
+                format!("{ssh}\n{}", test_hosts_at(tag, |k| self.address(k)))
+            }
+        }
+    }
+}
+
+/// This machine's address on the namespace lab's network (the bridge's: `198.18.N.254`), which
+/// the tests' clients connect from.
+pub fn netns_lab_gateway() -> String {
+    let h1 = &netns_lab()[0];
+    format!("{}.254", h1.rsplit_once('.').expect("an IPv4 address").0)
+}
+
+/// Start the namespace lab once for this test process (and the loopback lab, which holds the
+/// data); returns the addresses of h1-h3.
+pub fn netns_lab() -> &'static [String] {
+    static ADDRESSES: OnceLock<Vec<String>> = OnceLock::new();
+    ADDRESSES.get_or_init(|| {
+        lab();
+        let port = LAB_PORT.to_string();
+        let up = ["lab", "up", "--netns", "--hosts", "3", "--dir", NETNS_LAB_DIR, "--port", &port];
+        let out = pgxc(&up);
+        assert!(out.status.success(), "lab up --netns failed:\n{}", text(&out.stderr));
+        let out = pgxc(&["lab", "status", "--dir", NETNS_LAB_DIR, "--json"]);
+        let hosts = json_lines(&out.stdout);
+        hosts.iter().map(|h| h["address"].as_str().expect("an address").to_string()).collect()
+    })
+}
+
 /// The path of the built `pgxc-deploy` binary.
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_pgxc-deploy")
