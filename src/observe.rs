@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::executor::{self, Cause, StepError, Target};
 use crate::flavors;
-use crate::inventory::{Inventory, Role};
+use crate::inventory::{Inventory, Node, Role};
 use crate::plan::desired::passfile_path;
 use crate::plan::state::{HostFacts, parse_probe};
 use crate::remote::probe::{ProbeNode, probe_script};
@@ -75,6 +75,7 @@ pub fn host_script(
                 && !flavor.standby_answers_sql(),
             replay_lag_sql: flavor.replay_lag_sql(),
             positions_sql: flavor.positions_sql(),
+            route_to: gtm_peer(inv, n).filter(|_| flavor.features().gtm_standby_dialed),
         })
         .collect();
     let passfile = passfile_path(inv, host);
@@ -85,6 +86,17 @@ pub fn host_script(
         passfile.as_deref(),
         &nodes,
     )
+}
+
+/// For the GTM, its standby's host address, and for the standby the GTM's (either may be the
+/// standby after a failover).
+fn gtm_peer(inv: &Inventory, n: &Node) -> Option<String> {
+    let pair = [Role::Gtm, Role::GtmStandby];
+    if !pair.contains(&n.role) {
+        return None;
+    }
+    let peer = inv.nodes.iter().find(|m| pair.contains(&m.role) && m.name != n.name)?;
+    inv.host(&peer.host).map(|h| h.address.clone())
 }
 
 /// What the probe printed, run under the cluster lock ([`crate::remote::lock::lock_script`]).

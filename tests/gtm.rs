@@ -222,3 +222,38 @@ fn postgres_xl_gtm_failover_without_proxies_restarts_every_node_and_loses_no_com
     let Some(home) = xl("postgres_xl_gtm_failover_without_proxies") else { return };
     gtm_failover_under_load(Server { xl: true, home: &home }, "xlgtmdirect", 20432, false);
 }
+
+/// On the loopback lab every host reaches the GTM on h1 from 127.0.0.1, so a standby on h2
+/// would register an address where it does not listen and never be sent a transaction ID:
+/// apply refuses it, changing nothing. (status and failover judge the same fact: unit tests.)
+#[test]
+fn postgres_xc_gtm_standby_the_active_could_not_reach_is_refused() {
+    let tag = "gtmloop";
+    reset(tag);
+    let (coord, dn, gtm) = (20632, 20642, 20666);
+    let nodes = format!(
+        "[gtm]\nhost = \"h1\"\nport = {gtm}\n[gtm.standby]\nhost = \"h2\"\nport = {gtm}\n\n\
+         [[coordinators]]\nname = \"coord1\"\nhost = \"h1\"\nport = {coord}\npooler_port = {}\n\n\
+         [[datanodes]]\nname = \"dn1\"\nhost = \"h1\"\nport = {dn}\n",
+        coord + 1
+    );
+    let dir = tempdir();
+    let toml = xc_toml(tag, &pgxc_home(), "method = \"trust\"", &nodes);
+    let inv = write(dir.path(), "gtm.toml", &toml);
+    let out = pgxc(&["apply", &inv]);
+    assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
+    let said = text(&out.stderr);
+    assert!(said.contains("apply refuses to run; nothing was changed"), "{said}");
+    assert!(said.contains("gtm_standby on h2 would never be in sync"), "{said}");
+    assert!(said.contains("which is 127.0.0.1 on h2, but it listens on 127.0.10.2"), "{said}");
+    assert!(said.contains("lab up --netns"), "{said}");
+    // Nothing installed, no data directory: only the cluster lock's files.
+    for k in [1, 2] {
+        let root = format!("{LAB_DIR}/hosts/h{k}/data/{tag}");
+        let made: Vec<String> = std::fs::read_dir(&root)
+            .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .unwrap_or_default();
+        assert!(made.iter().all(|name| name.starts_with(".pgxc-deploy.")), "h{k}: {made:?}");
+    }
+    reset(tag);
+}

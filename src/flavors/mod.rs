@@ -182,6 +182,11 @@ pub struct Features {
     /// The install has `pg_rewind` (PostgreSQL 9.5+; 9.4-based Postgres-XC has not), so an old
     /// primary can rejoin as a standby by rewinding rather than by a full copy.
     pub pg_rewind: bool,
+    /// The active GTM connects to its standby to send it every transaction ID, at the address
+    /// the standby's own connection to it came from (Postgres-X2, Postgres-XL: gtm_standby.c
+    /// registers `node_get_local_addr`). A standby that listens elsewhere is never in sync.
+    /// OpenTenBase's standby streams the GTM's WAL over its own connection instead.
+    pub gtm_standby_dialed: bool,
 }
 
 /// One file pgxc-deploy writes into a node's data directory.

@@ -27,7 +27,7 @@ impl Flavor for Opentenbase {
     }
 
     fn features(&self) -> Features {
-        Features { gtm_setting: false, ..PostgresXl.features() }
+        Features { gtm_setting: false, gtm_standby_dialed: false, ..PostgresXl.features() }
     }
 
     fn start_order(&self) -> &'static [Role] {

@@ -41,6 +41,7 @@ impl Flavor for PostgresXc {
             wal_keep_size: false,
             wal_level: "hot_standby",
             pg_rewind: false,
+            gtm_standby_dialed: true,
         }
     }
 

@@ -30,6 +30,7 @@ impl Flavor for PostgresXl {
             wal_keep_size: false,
             wal_level: "replica",
             pg_rewind: true,
+            gtm_standby_dialed: true,
         }
     }
 

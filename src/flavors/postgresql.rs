@@ -36,6 +36,7 @@ impl Flavor for Postgresql {
             wal_keep_size: true,
             wal_level: "replica",
             pg_rewind: true,
+            gtm_standby_dialed: false,
         }
     }
 

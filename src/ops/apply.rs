@@ -16,6 +16,7 @@ use crate::observe;
 use crate::plan::desired::desired;
 use crate::plan::desired::{DesiredHost, DesiredNode};
 use crate::plan::diff::{self, plan};
+use crate::plan::gtm;
 use crate::plan::limit::{self, Scope, Selection};
 use crate::plan::spread::{self, Retiring};
 use crate::plan::state::{HostFacts, disk_cause};
@@ -267,7 +268,8 @@ async fn converge(
     if !dry_run {
         cluster::remember_replication(&s.path, inv, &all_ok(&facts));
     }
-    let whole = plan(hosts, nodes, retiring, &facts);
+    let mut whole = plan(hosts, nodes, retiring, &facts);
+    whole.refused.extend(gtm::unreachable_standbys(inv, nodes, &facts));
     let (mut plan, limited) = match mode.on {
         Some(selection) => {
             let limited = limit::limit(whole, selection, inv, &facts);

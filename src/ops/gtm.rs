@@ -115,7 +115,8 @@ pub async fn handover(
         let fenced = node_facts(&facts, old).is_ok();
         record(s, &mut roles, &gtm_name, active, old, fenced, out)?;
     } else {
-        if let Some(why) = gtm::refusal(active, node_facts(&facts, active)) {
+        let address = s.inv.host(&active.host).map_or("", |h| h.address.as_str());
+        if let Some(why) = gtm::refusal(active, address, node_facts(&facts, active)) {
             return fail(out, why);
         }
         let old_facts = node_facts(&facts, old);

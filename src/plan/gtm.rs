@@ -7,11 +7,14 @@
 //! host without a proxy must restart with the new address. [`Handover::describe`] says which
 //! path a handover takes, before it runs.
 
+use std::collections::BTreeMap;
+
 use crate::flavors::{NodeCommands, StopMode};
 use crate::inventory::{Inventory, Node, Role};
 
+use super::desired::DesiredNode;
 use super::sql;
-use super::state::NodeFacts;
+use super::state::{HostFacts, NodeFacts};
 use super::step::{Action, Step};
 
 /// How long the promoted GTM may take to say it is the active one (tenths of a second).
@@ -96,9 +99,14 @@ impl Handover<'_> {
     }
 }
 
-/// Why `new` (the GTM standby) cannot be promoted, from what its probe found; `None`: it runs as
-/// a standby, so it has copied the active GTM's state.
-pub fn refusal(new: &Node, facts: Result<Option<&NodeFacts>, String>) -> Option<String> {
+/// Why `new` (the GTM standby, listening on `address`) cannot be promoted, from what its probe
+/// found; `None`: it runs as a standby that the active GTM could reach, so it holds the active
+/// GTM's state.
+pub fn refusal(
+    new: &Node,
+    address: &str,
+    facts: Result<Option<&NodeFacts>, String>,
+) -> Option<String> {
     let why = match facts {
         Err(why) => format!("its host cannot be reached ({why})"),
         Ok(None) => "the probe did not report it".into(),
@@ -109,9 +117,45 @@ pub fn refusal(new: &Node, facts: Result<Option<&NodeFacts>, String>) -> Option<
         Ok(Some(f)) if f.in_recovery != Some(true) => {
             "it does not run as a standby (its gtm.pid does not say so)".into()
         }
+        Ok(Some(f)) if let Some(from) = f.dialed_elsewhere(address) => format!(
+            "it was never sent a transaction ID: the active GTM sends them to the address its \
+             standby's connection came from, {from}, and it listens on {address}; promoted, it \
+             would hand out transaction IDs already used. Start the old GTM again if you can \
+             (`pgxc-deploy start INVENTORY --on {old}`), and see `pgxc-deploy status`",
+            old = new.primary.as_ref().map_or("gtm", |p| p.as_str())
+        ),
         Ok(Some(_)) => return None,
     };
     Some(format!("refusing to promote {} on {}: {why}; nothing was changed", new.name, new.host))
+}
+
+/// Apply's refusals of GTM standbys (`nodes` as apply would leave them) that the active GTM
+/// could never reach: their host's connections to it come from another address than the one
+/// they listen on ([`NodeFacts::dialed_elsewhere`]), so they would never be in sync.
+pub fn unreachable_standbys(
+    inv: &Inventory,
+    nodes: &[DesiredNode],
+    facts: &BTreeMap<String, HostFacts>,
+) -> Vec<String> {
+    nodes
+        .iter()
+        .filter(|n| n.role == Role::GtmStandby)
+        .filter_map(|n| {
+            let f = facts.get(&n.host)?.nodes.get(&n.name)?;
+            let listens = &inv.host(&n.host)?.address;
+            let from = f.dialed_elsewhere(listens)?;
+            Some(format!(
+                "{} on {host} would never be in sync: the active GTM sends its standby every \
+                 transaction ID at the address the standby's connection comes from, which is \
+                 {from} on {host}, but it listens on {listens}. Give {host} the address its \
+                 connections to the active GTM come from (`address` in [hosts.{host}]), or route \
+                 them from {listens}; on lab hosts, `pgxc-deploy lab up --netns` gives each host \
+                 an address of its own",
+                n.name,
+                host = n.host
+            ))
+        })
+        .collect()
 }
 
 /// Stop the active GTM: at once to fence it (failover), or cleanly (switchover).
@@ -287,16 +331,20 @@ mod tests {
             in_recovery: Some(true),
             ..NodeFacts::default()
         };
-        assert_eq!(refusal(new, Ok(Some(&standby))), None);
+        assert_eq!(refusal(new, "10.0.0.2", Ok(Some(&standby))), None);
         let active = NodeFacts { in_recovery: Some(false), ..standby.clone() };
         let stopped = NodeFacts { running: false, ..standby.clone() };
+        let reached = NodeFacts { reach_from: Some("10.0.0.2".into()), ..standby.clone() };
+        assert_eq!(refusal(new, "10.0.0.2", Ok(Some(&reached))), None);
+        let elsewhere = NodeFacts { reach_from: Some("127.0.0.1".into()), ..standby.clone() };
         let cases = [
             (Err("timed out".to_string()), "its host cannot be reached (timed out)"),
             (Ok(Some(&stopped)), "it is not running"),
             (Ok(Some(&active)), "does not run as a standby"),
+            (Ok(Some(&elsewhere)), "came from, 127.0.0.1, and it listens on 10.0.0.2"),
         ];
         for (facts, why) in cases {
-            let said = refusal(new, facts).unwrap();
+            let said = refusal(new, "10.0.0.2", facts).unwrap();
             assert!(said.starts_with("refusing to promote gtm_standby on db2: "), "{said}");
             assert!(said.contains(why) && said.ends_with("nothing was changed"), "{said}");
         }

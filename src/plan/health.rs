@@ -253,6 +253,9 @@ pub fn assess(
             }
             row.pgxc_node = Some(check);
         }
+        if let Some(problem) = f.and_then(|f| unreachable_standby(&row, f)) {
+            row.problems.push(problem);
+        }
         if let Some((_, p)) = roles.follower(&n.name).filter(|_| n.role.is_gtm_kind()) {
             // A GTM that a switchover (or apply) made the new active GTM's standby.
             if running && row.in_recovery != Some(true) {
@@ -345,6 +348,25 @@ pub fn assess(
         rows.push(row);
     }
     rows
+}
+
+/// A GTM running as a standby whose host reaches the active GTM from another address than the
+/// one it listens on ([`NodeFacts::reach_from`]): the active GTM sends its standby every
+/// transaction ID at the address the standby connected from, so this one is never in sync.
+fn unreachable_standby(row: &NodeStatus, f: &NodeFacts) -> Option<String> {
+    let from = f.dialed_elsewhere(&row.address)?;
+    let listens = &row.address;
+    if !(row.state.accepting() && row.in_recovery == Some(true)) {
+        return None;
+    }
+    Some(format!(
+        "not in sync: the active GTM sends its standby every transaction ID at the address the \
+         standby's connection came from, {from}, but it listens on {listens}; promoted, it would \
+         hand out transaction IDs already used. Give {host} the address its connections to the \
+         active GTM come from (`address` in [hosts.{host}]), or route them from {listens}; on \
+         lab hosts, `pgxc-deploy lab up --netns` gives each host an address of its own",
+        host = row.host
+    ))
 }
 
 fn state(f: &NodeFacts) -> State {
@@ -786,5 +808,30 @@ mod tests {
             ["runs as a GTM standby, but the inventory has it as the active GTM"]
         );
         assert!(row(&rows, "proxy2").healthy());
+    }
+
+    #[test]
+    fn a_gtm_standby_whose_connections_come_from_another_address_is_not_in_sync() {
+        let mut inv = fixtures::postgres_xc_ha();
+        let standby_host = inv.node("gtm_standby").unwrap().host.clone();
+        let address = "10.0.0.2";
+        inv.hosts.iter_mut().find(|h| h.name == standby_host).unwrap().address = address.into();
+        let (_, nodes) = desired(&inv, &Renderer::new(), "bin", None, None).unwrap();
+        let mut facts = all_healthy(&nodes);
+        let mut reach_from = |from: &str| {
+            let host = facts.get_mut(&standby_host).unwrap().as_mut().unwrap();
+            host.nodes.get_mut("gtm_standby").unwrap().reach_from = Some(from.into());
+            assess(&inv, &nodes, &facts, &Roles::default())
+        };
+        assert!(row(&reach_from(address), "gtm_standby").healthy());
+        let rows = reach_from("127.0.0.1");
+        let problems = &row(&rows, "gtm_standby").problems;
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].starts_with("not in sync: the active GTM sends"), "{problems:?}");
+        assert!(
+            problems[0].contains(&format!("came from, 127.0.0.1, but it listens on {address}"))
+        );
+        // The active GTM is not judged by where its own connections come from.
+        assert!(row(&rows, "gtm").healthy());
     }
 }

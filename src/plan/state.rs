@@ -260,6 +260,10 @@ pub struct NodeFacts {
     pub pid: Option<u32>,
     pub start_time: Option<String>,
     pub in_recovery: Option<bool>,
+    /// A GTM or GTM standby of a flavor whose active GTM connects back to its standby: the
+    /// address this host's connections to the other one come from (`ip route get`), which is
+    /// where that one would send a standby here its transaction IDs.
+    pub reach_from: Option<String>,
     /// [`STREAMED_MARKER`] is in the data directory: pgxc-deploy saw this standby stream
     /// from its primary since it last became a standby.
     pub streamed: bool,
@@ -306,6 +310,15 @@ pub fn node_facts<'a>(
 }
 
 impl NodeFacts {
+    /// A GTM here that listens on `listens` (an IP address) but whose connections to the other
+    /// GTM come from another address ([`NodeFacts::reach_from`]): that address. As a standby it
+    /// is never sent a transaction ID. `None` when they agree or cannot be compared (a DNS name).
+    pub fn dialed_elsewhere(&self, listens: &str) -> Option<&str> {
+        let from = self.reach_from.as_deref()?;
+        let listens: std::net::IpAddr = listens.parse().ok()?;
+        (from.parse().ok() != Some(listens)).then_some(from)
+    }
+
     /// This primary lists `standby` as connected and streaming.
     pub fn streams_to(&self, standby: &str) -> bool {
         self.replicas
@@ -395,6 +408,7 @@ pub fn parse_probe(out: &[u8]) -> Result<HostFacts, ParseError> {
             "streamed" => node.streamed = true,
             "free" => node.free_kb = rest.trim().parse().ok(),
             "diskerror" => node.disk_error = Some(rest.to_string()),
+            "reach_from" => node.reach_from = Some(rest.trim().to_string()),
             "wal" | "received" | "replayed" => {
                 let lsn: Lsn = rest.parse().map_err(|e: String| err(&e))?;
                 match key {

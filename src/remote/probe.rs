@@ -39,6 +39,10 @@ pub struct ProbeNode {
     /// The flavor's SQL that prints the node's WAL positions
     /// ([`crate::flavors::Flavor::positions_sql`]).
     pub positions_sql: &'static str,
+    /// A GTM or GTM standby the other of the pair connects back to
+    /// ([`crate::flavors::Features::gtm_standby_dialed`]): the other's address, whose route's
+    /// source address (`ip route get`) the probe prints as `reach_from`.
+    pub route_to: Option<String>,
 }
 
 /// The probe script for one host: read-only, one line of output per fact.
@@ -98,6 +102,13 @@ pub fn probe_script(
             sec = sec.set("f", f).raw(
                 "[ -f \"$d/$f\" ] && { printf 'file %s %s\\n' \"$f\" \"$(wc -c < \"$d/$f\")\"; cat \
                  \"$d/$f\"; echo; }",
+            );
+        }
+        if let Some(address) = &n.route_to {
+            // The address a connection to the other GTM comes from: the one a standby here
+            // registers under, and so where the active GTM sends it transaction IDs.
+            sec = sec.set("r", address).raw(
+                "ip -o route get \"$r\" 2>/dev/null | sed -n 's/.* src \\([^ ]*\\).*/reach_from \\1/p'",
             );
         }
         if n.role.is_gtm_kind() {
@@ -201,6 +212,7 @@ mod tests {
             refuses_sql: false,
             replay_lag_sql: "0",
             positions_sql: "",
+            route_to: None,
         }
     }
 
@@ -236,6 +248,16 @@ mod tests {
         assert!(!f.alive && !f.staging);
         assert_eq!(f.files.keys().collect::<Vec<_>>(), ["pg_hba.conf"]);
         assert_eq!(f.files["pg_hba.conf"], b"local all all trust\n'quoted' $x\n");
+        assert_eq!(f.reach_from, None);
+
+        // A GTM standby's host says where its connections to the active GTM come from: on this
+        // machine's loopback, 127.0.0.1 whichever 127.x address the active has.
+        let mut standby = node("gtm_standby", Role::GtmStandby, &[]);
+        standby.route_to = Some("127.0.10.1".into());
+        let script = probe_script(&root, &format!("{root}/bin"), "pgxc", None, &[standby]);
+        let out = std::process::Command::new("/bin/sh").arg("-c").arg(script.to_string()).output();
+        let facts = parse_probe(&out.unwrap().stdout).unwrap();
+        assert_eq!(facts.nodes["gtm_standby"].reach_from.as_deref(), Some("127.0.0.1"));
 
         // A live PID in postmaster.pid is a live server process, even one that does not
         // answer, when that process runs in the data directory; a staging directory left by an
