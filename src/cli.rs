@@ -143,7 +143,8 @@ pub enum Command {
     },
     /// Print the man page (roff): `pgxc-deploy man > /usr/local/share/man/man1/pgxc-deploy.1`.
     Man,
-    /// Local lab hosts: real sshd processes on 127.0.10.x, to try the tool and to test it.
+    /// Local lab hosts: real sshd processes on 127.0.10.x (or each in a network namespace of its
+    /// own), to try the tool and to test it.
     #[command(subcommand)]
     Lab(LabCommand),
 }
@@ -443,7 +444,8 @@ pub struct SshArgs {
 pub enum LabCommand {
     /// Start N lab hosts (or add the missing ones) and print their `[hosts]` table.
     Up {
-        /// How many hosts: 127.0.10.1 to 127.0.10.N.
+        /// How many hosts: 127.0.10.1 to 127.0.10.N (at most 254; with --netns 198.18.M.1 to
+        /// 198.18.M.N, at most 253).
         #[arg(long, default_value_t = 3)]
         hosts: usize,
         #[arg(long, default_value = crate::lab::DEFAULT_DIR)]
@@ -461,7 +463,8 @@ pub enum LabCommand {
     Down {
         #[arg(long, default_value = crate::lab::DEFAULT_DIR)]
         dir: PathBuf,
-        /// Also delete the lab directory (keys, logs, data).
+        /// Also delete the lab directory (keys, logs, data), and a --netns lab's namespaces and
+        /// bridge.
         #[arg(long)]
         purge: bool,
     },

@@ -116,3 +116,29 @@ fn parse(out: &Output) -> Result<HostFacts, StepError> {
     }
     parse_probe(&out.stdout).map_err(|e| StepError::new("probe", Cause::found(&e)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::fixtures;
+
+    /// The probe of `host` as apply runs it.
+    fn script(inv: &Inventory, host: &str) -> String {
+        host_script(inv, host, &|_| "bin".to_string(), &|_| Vec::new(), true).to_string()
+    }
+
+    #[test]
+    fn both_gtm_hosts_read_where_their_connections_to_the_other_come_from() {
+        let mut inv = fixtures::postgres_xc_ha();
+        let host_of = |name: &str| inv.node(name).unwrap().host.clone();
+        let (gtm_host, standby_host) = (host_of("gtm"), host_of("gtm_standby"));
+        let address_of = |host: &str| inv.host(host).unwrap().address.clone();
+        let standby = script(&inv, &standby_host);
+        assert!(standby.contains("ip -o route get"), "{standby}");
+        assert!(standby.contains(&address_of(&gtm_host)), "{standby}");
+        assert!(script(&inv, &gtm_host).contains(&address_of(&standby_host)));
+        // OpenTenBase's standby streams the GTM's WAL over its own connection: nothing to read.
+        inv.cluster.flavor = crate::inventory::Flavor::Opentenbase;
+        assert!(!script(&inv, &standby_host).contains("ip -o route get"));
+    }
+}

@@ -23,6 +23,13 @@ pub enum Error {
     )]
     NetnsNeedsRoot,
 
+    /// `up` as an ordinary user on a lab made with `--netns`.
+    #[error(
+        "lab directory `{dir}` was made with --netns ({dir}/netns): run `lab up` as root, or \
+         `pgxc-deploy lab down --purge --dir {dir}` and start it again without --netns"
+    )]
+    NetnsLab { dir: PathBuf },
+
     /// The lab directory cannot be used (bad characters, not a lab, not reachable by the
     /// cluster user...). `reason` says why and what to do.
     #[error("lab directory `{dir}`: {reason}")]

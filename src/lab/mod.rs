@@ -1,5 +1,6 @@
-//! Lab hosts: N local OpenSSH servers, one per loopback address `127.0.10.K`, each with its own
-//! host key and directories. They are the fixture for integration tests and the way users try
+//! Lab hosts: N local OpenSSH servers, one per loopback address `127.0.10.K` (with `up --netns`,
+//! each in a network namespace of its own at `198.18.N.K`), each with its own host key and
+//! directories. They are the fixture for integration tests and the way users try
 //! the tool without machines. `commands::lab` calls [`up`], [`down`] and [`status`] and prints
 //! what they return; nothing here prints.
 //!
@@ -67,7 +68,7 @@ pub struct UpOptions {
 pub struct LabHost {
     /// `hK`.
     pub name: String,
-    /// `127.0.10.K`.
+    /// `127.0.10.K`, or `198.18.N.K` in a lab of network namespaces.
     pub address: String,
     pub port: u16,
     /// The PID recorded in `sshd.pid`, if any (it may be stale: see `running`).
@@ -107,15 +108,9 @@ pub async fn up(opts: &UpOptions) -> Result<Lab> {
         return Err(Error::NetnsNeedsRoot);
     }
     let _lock = claim(&layout).await?;
-    layout.net = network(&layout, opts.netns).await?;
-    if let Some(net) = layout.net {
-        if opts.hosts > MAX_NETNS_HOSTS {
-            return Err(Error::HostCount { hosts: opts.hosts, max: MAX_NETNS_HOSTS });
-        }
-        if !me.is_root() {
-            return Err(Error::NetnsNeedsRoot);
-        }
-        netns::ensure_bridge(net).await?;
+    layout.net = network(&layout, opts.netns, me.is_root()).await?;
+    if layout.net.is_some() && opts.hosts > MAX_NETNS_HOSTS {
+        return Err(Error::HostCount { hosts: opts.hosts, max: MAX_NETNS_HOSTS });
     }
 
     let cluster = if me.is_root() {
@@ -240,10 +235,7 @@ pub async fn down(dir: &Path, purge: bool) -> Result<Lab> {
     }
     lab.hosts = scan(&layout)?.into_iter().map(|(_, h)| h).collect();
     if let (Some(net), true) = (layout.net, purge) {
-        for (k, _) in &hosts {
-            netns::remove_host(net, *k).await?;
-        }
-        netns::remove_bridge(net).await?;
+        netns::remove(net).await?;
         tracing::info!(bridge = %net.bridge(), "lab network removed");
     }
     if purge {
@@ -347,10 +339,14 @@ fn choose_port(opts: &UpOptions, existing: &[(usize, LabHost)], root: bool) -> R
     }
 }
 
-/// The lab's network: the one recorded in `DIR/netns`, else with `netns` a new one (for a lab
-/// without hosts yet), else none (hosts on loopback addresses).
-async fn network(layout: &Layout, netns: bool) -> Result<Option<Net>> {
+/// The lab's network, its bridge up: the one recorded in `DIR/netns`, else with `netns` a new
+/// one (for a lab without hosts yet), else none (hosts on loopback addresses).
+async fn network(layout: &Layout, netns: bool, root: bool) -> Result<Option<Net>> {
     if let Some(net) = read_net(layout)? {
+        if !root {
+            return Err(Error::NetnsLab { dir: layout.dir.clone() });
+        }
+        netns::ensure_bridge(net, &layout.dir).await?;
         return Ok(Some(net));
     }
     if !netns {
@@ -366,7 +362,7 @@ async fn network(layout: &Layout, netns: bool) -> Result<Option<Net>> {
             ),
         });
     }
-    let net = netns::choose().await?;
+    let net = netns::claim(&layout.dir).await?;
     files::write(&layout.net_file(), &net.to_file(), 0o644)?;
     tracing::info!(bridge = %net.bridge(), "lab network chosen");
     Ok(Some(net))

@@ -117,13 +117,7 @@ pub fn refusal(
         Ok(Some(f)) if f.in_recovery != Some(true) => {
             "it does not run as a standby (its gtm.pid does not say so)".into()
         }
-        Ok(Some(f)) if let Some(from) = f.dialed_elsewhere(address) => format!(
-            "it was never sent a transaction ID: the active GTM sends them to the address its \
-             standby's connection came from, {from}, and it listens on {address}; promoted, it \
-             would hand out transaction IDs already used. Start the old GTM again if you can \
-             (`pgxc-deploy start INVENTORY --on {old}`), and see `pgxc-deploy status`",
-            old = new.primary.as_ref().map_or("gtm", |p| p.as_str())
-        ),
+        Ok(Some(f)) if let Some(why) = f.unreached(&new.host, address) => why,
         Ok(Some(_)) => return None,
     };
     Some(format!("refusing to promote {} on {}: {why}; nothing was changed", new.name, new.host))
@@ -142,18 +136,8 @@ pub fn unreachable_standbys(
         .filter(|n| n.role == Role::GtmStandby)
         .filter_map(|n| {
             let f = facts.get(&n.host)?.nodes.get(&n.name)?;
-            let listens = &inv.host(&n.host)?.address;
-            let from = f.dialed_elsewhere(listens)?;
-            Some(format!(
-                "{} on {host} would never be in sync: the active GTM sends its standby every \
-                 transaction ID at the address the standby's connection comes from, which is \
-                 {from} on {host}, but it listens on {listens}. Give {host} the address its \
-                 connections to the active GTM come from (`address` in [hosts.{host}]), or route \
-                 them from {listens}; on lab hosts, `pgxc-deploy lab up --netns` gives each host \
-                 an address of its own",
-                n.name,
-                host = n.host
-            ))
+            let why = f.unreached(&n.host, &inv.host(&n.host)?.address)?;
+            Some(format!("GTM standby {} on {}: {why}", n.name, n.host))
         })
         .collect()
 }
@@ -337,11 +321,13 @@ mod tests {
         let reached = NodeFacts { reach_from: Some("10.0.0.2".into()), ..standby.clone() };
         assert_eq!(refusal(new, "10.0.0.2", Ok(Some(&reached))), None);
         let elsewhere = NodeFacts { reach_from: Some("127.0.0.1".into()), ..standby.clone() };
+        let unknown = NodeFacts { reach_from: Some("?".into()), ..standby.clone() };
         let cases = [
             (Err("timed out".to_string()), "its host cannot be reached (timed out)"),
             (Ok(Some(&stopped)), "it is not running"),
             (Ok(Some(&active)), "does not run as a standby"),
-            (Ok(Some(&elsewhere)), "came from, 127.0.0.1, and it listens on 10.0.0.2"),
+            (Ok(Some(&elsewhere)), "which is 127.0.0.1 on db2, but it listens on 10.0.0.2"),
+            (Ok(Some(&unknown)), "install iproute2 on db2"),
         ];
         for (facts, why) in cases {
             let said = refusal(new, "10.0.0.2", facts).unwrap();

@@ -354,19 +354,10 @@ pub fn assess(
 /// one it listens on ([`NodeFacts::reach_from`]): the active GTM sends its standby every
 /// transaction ID at the address the standby connected from, so this one is never in sync.
 fn unreachable_standby(row: &NodeStatus, f: &NodeFacts) -> Option<String> {
-    let from = f.dialed_elsewhere(&row.address)?;
-    let listens = &row.address;
     if !(row.state.accepting() && row.in_recovery == Some(true)) {
         return None;
     }
-    Some(format!(
-        "not in sync: the active GTM sends its standby every transaction ID at the address the \
-         standby's connection came from, {from}, but it listens on {listens}; promoted, it would \
-         hand out transaction IDs already used. Give {host} the address its connections to the \
-         active GTM come from (`address` in [hosts.{host}]), or route them from {listens}; on \
-         lab hosts, `pgxc-deploy lab up --netns` gives each host an address of its own",
-        host = row.host
-    ))
+    f.unreached(&row.host, &row.address)
 }
 
 fn state(f: &NodeFacts) -> State {
@@ -814,24 +805,30 @@ mod tests {
     fn a_gtm_standby_whose_connections_come_from_another_address_is_not_in_sync() {
         let mut inv = fixtures::postgres_xc_ha();
         let standby_host = inv.node("gtm_standby").unwrap().host.clone();
+        let gtm_host = inv.node("gtm").unwrap().host.clone();
         let address = "10.0.0.2";
         inv.hosts.iter_mut().find(|h| h.name == standby_host).unwrap().address = address.into();
         let (_, nodes) = desired(&inv, &Renderer::new(), "bin", None, None).unwrap();
         let mut facts = all_healthy(&nodes);
-        let mut reach_from = |from: &str| {
-            let host = facts.get_mut(&standby_host).unwrap().as_mut().unwrap();
-            host.nodes.get_mut("gtm_standby").unwrap().reach_from = Some(from.into());
+        let mut reach_from = |host: &str, node: &str, from: &str| {
+            let h = facts.get_mut(host).unwrap().as_mut().unwrap();
+            h.nodes.get_mut(node).unwrap().reach_from = Some(from.into());
             assess(&inv, &nodes, &facts, &Roles::default())
         };
-        assert!(row(&reach_from(address), "gtm_standby").healthy());
-        let rows = reach_from("127.0.0.1");
+        assert!(row(&reach_from(&standby_host, "gtm_standby", address), "gtm_standby").healthy());
+        // The active GTM is not judged by where its own connections come from.
+        let rows = reach_from(&gtm_host, "gtm", "127.0.0.1");
+        assert!(row(&rows, "gtm").healthy(), "{rows:?}");
+
+        let rows = reach_from(&standby_host, "gtm_standby", "127.0.0.1");
         let problems = &row(&rows, "gtm_standby").problems;
         assert_eq!(problems.len(), 1, "{problems:?}");
-        assert!(problems[0].starts_with("not in sync: the active GTM sends"), "{problems:?}");
-        assert!(
-            problems[0].contains(&format!("came from, 127.0.0.1, but it listens on {address}"))
-        );
-        // The active GTM is not judged by where its own connections come from.
-        assert!(row(&rows, "gtm").healthy());
+        assert!(problems[0].starts_with("never in sync: the active GTM sends"), "{problems:?}");
+        let said = format!("which is 127.0.0.1 on {standby_host}, but it listens on {address}");
+        assert!(problems[0].contains(&said), "{problems:?}");
+        let rows = reach_from(&standby_host, "gtm_standby", "?");
+        let problems = &row(&rows, "gtm_standby").problems;
+        assert!(problems[0].starts_with("not known to be in sync"), "{problems:?}");
+        assert!(problems[0].contains("install iproute2"), "{problems:?}");
     }
 }

@@ -235,6 +235,9 @@ impl std::fmt::Display for ReplicaState {
     }
 }
 
+/// `reach_from` when `ip route get` printed no source address (no iproute2 on the host).
+pub const UNKNOWN_SOURCE: &str = "?";
+
 /// How long the probe waits for a server's SQL answers, in seconds.
 pub const SQL_SECS: u32 = 5;
 
@@ -310,13 +313,31 @@ pub fn node_facts<'a>(
 }
 
 impl NodeFacts {
-    /// A GTM here that listens on `listens` (an IP address) but whose connections to the other
-    /// GTM come from another address ([`NodeFacts::reach_from`]): that address. As a standby it
-    /// is never sent a transaction ID. `None` when they agree or cannot be compared (a DNS name).
-    pub fn dialed_elsewhere(&self, listens: &str) -> Option<&str> {
+    /// Why a GTM standby here, on `host` and listening on `listens`, is not known to be sent
+    /// every transaction ID by the active GTM ([`NodeFacts::reach_from`]), with what to do;
+    /// `None` when its connections come from where it listens, or when nothing was checked (a
+    /// flavor whose standby is not dialed back, an `address` that is a DNS name).
+    pub fn unreached(&self, host: &str, listens: &str) -> Option<String> {
         let from = self.reach_from.as_deref()?;
-        let listens: std::net::IpAddr = listens.parse().ok()?;
-        (from.parse().ok() != Some(listens)).then_some(from)
+        let ip: std::net::IpAddr = listens.parse().ok()?;
+        if from == UNKNOWN_SOURCE {
+            return Some(format!(
+                "not known to be in sync: the address its connections to the active GTM come \
+                 from could not be read on {host} (`ip route get` printed none), and the active \
+                 GTM sends its standby every transaction ID there; install iproute2 on {host} \
+                 so that pgxc-deploy can check it"
+            ));
+        }
+        (from.parse().ok() != Some(ip)).then(|| {
+            format!(
+                "never in sync: the active GTM sends its standby every transaction ID at the \
+                 address the standby's connection to it comes from, which is {from} on {host}, \
+                 but it listens on {listens}; promoted, it would hand out transaction IDs already \
+                 used. Give {host} the address its connections to the active GTM come from \
+                 (`address` in [hosts.{host}]), or route them from {listens}; on lab hosts, \
+                 `pgxc-deploy lab up --netns` gives each host an address of its own"
+            )
+        })
     }
 
     /// This primary lists `standby` as connected and streaming.

@@ -8,7 +8,9 @@
 
 use crate::inventory::Role;
 use crate::plan::sql;
-use crate::plan::state::{INIT_MARKER, INSTALL_MARKER, SQL_SECS, STAGING_SUFFIX, STREAMED_MARKER};
+use crate::plan::state::{
+    INIT_MARKER, INSTALL_MARKER, SQL_SECS, STAGING_SUFFIX, STREAMED_MARKER, UNKNOWN_SOURCE,
+};
 use crate::plan::step::{JOIN_MARKER, REDISTRIBUTE_MARKER};
 use crate::shell::{Cmd, Lines};
 
@@ -107,9 +109,10 @@ pub fn probe_script(
         if let Some(address) = &n.route_to {
             // The address a connection to the other GTM comes from: the one a standby here
             // registers under, and so where the active GTM sends it transaction IDs.
-            sec = sec.set("r", address).raw(
-                "ip -o route get \"$r\" 2>/dev/null | sed -n 's/.* src \\([^ ]*\\).*/reach_from \\1/p'",
-            );
+            sec = sec.set("r", address).raw(&format!(
+                "r=$(ip -o route get \"$r\" 2>/dev/null | sed -n 's/.* src \\([^ ]*\\).*/\\1/p'); \
+                 echo \"reach_from ${{r:-{UNKNOWN_SOURCE}}}\""
+            ));
         }
         if n.role.is_gtm_kind() {
             // The GTM's PID file says in its third line whether it runs as the active GTM
@@ -258,6 +261,13 @@ mod tests {
         let out = std::process::Command::new("/bin/sh").arg("-c").arg(script.to_string()).output();
         let facts = parse_probe(&out.unwrap().stdout).unwrap();
         assert_eq!(facts.nodes["gtm_standby"].reach_from.as_deref(), Some("127.0.0.1"));
+        // No route (or no `ip`): said, not left out.
+        let mut standby = node("gtm_standby", Role::GtmStandby, &[]);
+        standby.route_to = Some("no.such.host.invalid".into());
+        let script = probe_script(&root, &format!("{root}/bin"), "pgxc", None, &[standby]);
+        let out = std::process::Command::new("/bin/sh").arg("-c").arg(script.to_string()).output();
+        let facts = parse_probe(&out.unwrap().stdout).unwrap();
+        assert_eq!(facts.nodes["gtm_standby"].reach_from.as_deref(), Some(UNKNOWN_SOURCE));
 
         // A live PID in postmaster.pid is a live server process, even one that does not
         // answer, when that process runs in the data directory; a staging directory left by an
