@@ -73,6 +73,42 @@ fn through_ok(tag: &str, base: u16, k: usize, query: &str) -> String {
     through(tag, base, k, query).unwrap_or_else(|| panic!("coord{k}: {query} failed"))
 }
 
+/// A psql session on coord1 with a transaction left open.
+struct Open(std::process::Child);
+
+impl Open {
+    fn begin(server: Server, tag: &str, base: u16, statement: &str) -> Open {
+        let data_dir = node_dir(tag, 1, "coord1");
+        let port = base.to_string();
+        let child = std::process::Command::new("runuser")
+            .args(["-u", "pgxc", "--", &format!("{}/bin/psql", server.home), "-X", "-A", "-t"])
+            .args(["-h", socket_dir(&data_dir), "-p", &port, "-U", "pgxc", "-d", "postgres"])
+            .env("LD_LIBRARY_PATH", format!("{}/lib", server.home))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("psql");
+        let mut open = Open(child);
+        open.send("begin");
+        open.send(statement);
+        open
+    }
+
+    fn send(&mut self, statement: &str) {
+        use std::io::Write;
+        let stdin = self.0.stdin.as_mut().expect("psql's stdin");
+        writeln!(stdin, "{statement};").expect("write to psql");
+    }
+
+    /// What psql said, once its input ends.
+    fn finish(mut self) -> String {
+        drop(self.0.stdin.take());
+        let out = self.0.wait_with_output().expect("psql");
+        format!("{}{}", text(&out.stdout), text(&out.stderr)).replace('\n', " / ")
+    }
+}
+
 fn gtm_pid(tag: &str, k: usize, node: &str) -> i32 {
     let pid = std::fs::read_to_string(format!("{}/gtm.pid", node_dir(tag, k, node))).unwrap();
     pid.lines().next().unwrap().trim().parse().unwrap()
@@ -115,14 +151,27 @@ fn gtm_failover_under_load(server: Server, tag: &str, base: u16, proxies: bool) 
         &[(&at(1), base), (&at(2), base)],
         &[("LD_LIBRARY_PATH", &lib)],
     );
+    // Without proxies: a transaction open when the GTM is lost, committed while it is gone.
+    // (With them, X2's writer through coord1 stalled in 2 runs of 2: not looked into yet.)
+    let mut open =
+        (!proxies).then(|| Open::begin(server, tag, base, "insert into roll values (-1)"));
     std::thread::sleep(Duration::from_secs(2));
     // The active GTM's machine is lost.
     let pid = gtm_pid(tag, 1, "gtm");
     kill("-KILL", pid);
     wait_for("the GTM to die", || process_gone(pid));
+    if let Some(open) = &mut open {
+        open.send("commit");
+    }
     let out = pgxc(&["failover", "--yes", &inv, "gtm"]);
     std::thread::sleep(Duration::from_secs(1));
     let written = load.finish();
+    let commit = open.map(Open::finish).unwrap_or_default();
+    eprintln!("the transaction open across the GTM's loss: {commit}");
+    if commit.contains("COMMIT") {
+        // Acknowledged (XL commits on the datanodes and ignores the lost GTM): it must show.
+        assert_eq!(through_ok(tag, base, 2, "select count(*) from roll where id = -1"), "1");
+    }
     assert!(out.status.success(), "failover gtm: {}", shown(&out));
     let said = text(&out.stdout);
     eprintln!("{said}");
@@ -155,7 +204,7 @@ fn gtm_failover_under_load(server: Server, tag: &str, base: u16, proxies: bool) 
     for k in [1, 2] {
         through_ok(tag, base, k, &format!("insert into roll values ({k})"));
     }
-    assert_eq!(through_ok(tag, base, 1, "select count(*) from roll where id < 3"), "2");
+    assert_eq!(through_ok(tag, base, 1, "select count(*) from roll where id between 1 and 2"), "2");
 
     // status: the promoted standby is the GTM, the old one fenced (recorded beside the
     // inventory); apply makes it the standby of the new GTM.
@@ -179,7 +228,7 @@ fn gtm_failover_under_load(server: Server, tag: &str, base: u16, proxies: bool) 
     for k in [1, 2] {
         through_ok(tag, base, k, &format!("insert into roll values ({})", k + 2));
     }
-    assert_eq!(through_ok(tag, base, 2, "select count(*) from roll where id < 5"), "4");
+    assert_eq!(through_ok(tag, base, 2, "select count(*) from roll where id between 1 and 4"), "4");
     let (code, rows) = status(&inv);
     assert_eq!(code, 0, "{rows:#?}");
     assert_eq!(rows["gtm"]["role"], "gtm", "handed back to the inventory's GTM: {rows:#?}");
@@ -244,7 +293,7 @@ fn postgres_xc_gtm_standby_the_active_could_not_reach_is_refused() {
     assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
     let said = text(&out.stderr);
     assert!(said.contains("apply refuses to run; nothing was changed"), "{said}");
-    assert!(said.contains("gtm_standby on h2 would never be in sync"), "{said}");
+    assert!(said.contains("GTM standby gtm_standby on h2: never in sync"), "{said}");
     assert!(said.contains("which is 127.0.0.1 on h2, but it listens on 127.0.10.2"), "{said}");
     assert!(said.contains("lab up --netns"), "{said}");
     // Nothing installed, no data directory: only the cluster lock's files.

@@ -302,6 +302,16 @@ async fn repoint(
     report::phase_header("re-point", out)?;
     let active_host = after.host(&active.host).expect("validated inventory");
     let mut first = writes(desired_of(active), facts);
+    if h.restarts_gtm() {
+        // With its new gtm.conf (`startup = ACT`) first, and before the proxies reconnect.
+        ok &= s.run(&first, out).await?;
+        for step in gtm::restart_fresh(active, &s.commands(active)?) {
+            if ok {
+                ok = s.run(&[step], out).await?;
+            }
+        }
+        first = Vec::new();
+    }
     let mut second = Vec::new();
     let proxies = reachable(&h.proxies, facts, out)?;
     let all_running = proxies.iter().all(|p| running(p));
@@ -414,6 +424,7 @@ fn writes(n: &DesiredNode, facts: &HostResults) -> Vec<Step> {
 }
 
 /// Restart a node so that it reads its new gtm_host/gtm_port.
+/// Restart `n` for its changed `gtm_host`/`gtm_port`.
 fn restart(n: &DesiredNode) -> Step {
     let (stop, status, start) = n.restart.clone();
     let settings = vec!["gtm_host".to_string(), "gtm_port".to_string()];

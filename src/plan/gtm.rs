@@ -90,12 +90,26 @@ impl Handover<'_> {
             lines.push("restart no node: every node reaches the GTM through a gtm_proxy".into());
         } else {
             lines.push(format!(
+                "restart {} once promoted, cleanly: it forgets the transactions that nodes \
+                 connected to the lost GTM without a proxy left open, which would stay open on \
+                 it for good and hide their rows (a commit the lost GTM never heard of is \
+                 acknowledged all the same)",
+                self.new.name
+            ));
+            lines.push(format!(
                 "restart the nodes of hosts without a gtm_proxy with the new gtm_host/gtm_port \
                  (read only at a server's start; their writes fail meanwhile): {}",
                 names(&self.restarts)
             ));
         }
         lines
+    }
+
+    /// The promoted GTM restarts before the nodes do: nodes without a proxy may have left
+    /// transactions open on it that no client will ever end ([`Handover::describe`]). Through
+    /// a proxy a client keeps its identity across the handover and ends its own.
+    pub fn restarts_gtm(&self) -> bool {
+        !self.restarts.is_empty()
     }
 }
 
@@ -145,6 +159,19 @@ pub fn unreachable_standbys(
 /// Stop the active GTM: at once to fence it (failover), or cleanly (switchover).
 pub fn stop(old: &Node, commands: &NodeCommands, mode: StopMode) -> Step {
     step(old, Action::stop(commands, mode))
+}
+
+/// Restart the promoted GTM ([`Handover::restarts_gtm`]) in two steps, run one after the
+/// other: a fast stop that also removes its register.node, then a start. A stop saves its next
+/// transaction ID; the transactions it held open are not kept. Postgres-X2's GTM finds itself
+/// among the GTMs its register.node lists and at its next start connects to itself as its own
+/// standby, and hangs (Postgres-XL skips its own name); nodes register again as they connect.
+pub fn restart_fresh(new: &Node, commands: &NodeCommands) -> [Step; 2] {
+    let mut stop = Action::stop(commands, StopMode::Fast);
+    if let Action::Stop { remove, .. } = &mut stop {
+        remove.push(format!("{}/register.node", commands.data_dir));
+    }
+    [step(new, stop), step(new, Action::start(commands))]
 }
 
 /// Promote the GTM standby, then wait until its PID file says it is the active one.
@@ -253,6 +280,10 @@ mod tests {
         assert!(said.contains("promote gtm_standby on db2"), "{said}");
         assert!(said.contains("re-point the gtm_proxies live") && said.contains("proxy2 on db2"));
         assert!(said.contains("restart the nodes of hosts without a gtm_proxy"), "{said}");
+        // Before them, the promoted GTM, which forgets what their clients left open.
+        assert!(h.restarts_gtm());
+        let gtm_restart = said.find("restart gtm_standby once promoted").expect("said");
+        assert!(gtm_restart < said.find("restart the nodes").unwrap(), "{said}");
 
         let mut all_proxied = inv.clone();
         for host in ["db1", "db3"] {
@@ -262,7 +293,7 @@ mod tests {
             all_proxied.nodes.push(proxy);
         }
         let h = handover(&all_proxied).unwrap();
-        assert!(h.restarts.is_empty());
+        assert!(h.restarts.is_empty() && !h.restarts_gtm());
         assert!(h.describe().join("\n").contains("restart no node"));
     }
 
