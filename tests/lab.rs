@@ -57,7 +57,7 @@ fn lab_of_network_namespaces_hosts_reach_each_other_from_their_own_address() {
             .arg(&addresses[from - 1])
             // The route, and a real connection over the bridge: the other host's sshd banner.
             .arg(format!(
-                "ip -o route get {to_address} && bash -c 'exec 3<>/dev/tcp/{to_address}/{LAB_PORT} \
+                "cat /proc/sys/net/ipv4/ip_local_port_range && ip -o route get {to_address} && bash -c 'exec 3<>/dev/tcp/{to_address}/{LAB_PORT} \
                  && head -c 7 <&3'",
                 to_address = addresses[to - 1]
             ))
@@ -67,5 +67,7 @@ fn lab_of_network_namespaces_hosts_reach_each_other_from_their_own_address() {
         let said = text(&out.stdout);
         assert!(said.contains(&format!(" src {} ", addresses[from - 1])), "h{from}: {said}");
         assert!(said.ends_with("SSH-2.0"), "h{from} -> h{to}: {said}");
+        // Outgoing connections never take a port a lab node could listen on.
+        assert!(said.starts_with("61000\t65535\n"), "h{from}: {said}");
     }
 }

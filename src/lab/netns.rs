@@ -86,35 +86,42 @@ pub(crate) async fn ensure_bridge(net: Net, dir: &Path) -> Result<()> {
     if filtered.is_ok_and(|v| v.trim() == "1") && dropped {
         tracing::warn!(
             %bridge,
-            "bridged traffic goes through iptables (net.bridge.bridge-nf-call-iptables = 1), whose \
-             FORWARD chain drops by default: if lab hosts cannot reach each other, allow it with `iptables -I FORWARD -i {bridge} \
-             -o {bridge} -j ACCEPT`"
+            "bridged traffic goes through iptables (net.bridge.bridge-nf-call-iptables = 1), \
+             whose FORWARD chain drops by default: if lab hosts cannot reach each other, allow \
+             it with `iptables -I FORWARD -i {bridge} -o {bridge} -j ACCEPT`"
         );
     }
     Ok(())
 }
 
-/// Host `k`'s namespace with `eth0` at its address on the bridge, and `lo` up. A namespace
-/// left half-made by an interrupted `up` is made again.
+/// The ephemeral ports of a lab host's outgoing connections: above every port a lab cluster
+/// listens on. A host's connections leave from its own address, so one from the usual range
+/// (32768-60999) could take a node's port on it and make that node's start fail ("could not
+/// bind ... Address already in use"; seen in tests/gtm.rs).
+const EPHEMERAL_PORTS: &str = "61000 65535";
+
+/// Host `k`'s namespace with `eth0` at its address on the bridge, `lo` up, and its ephemeral
+/// ports [`EPHEMERAL_PORTS`]. A namespace left half-made by an interrupted `up` is made again.
 pub(crate) async fn ensure_host(net: Net, k: usize, name: &str) -> Result<()> {
     debug_assert!((1..=MAX_NETNS_HOSTS).contains(&k));
     let (ns, veth, address) = (net.namespace(k), net.veth(k), net.address(k));
     let cidr = format!("{address}/24");
-    let shown = ip(&["-n", &ns, "-o", "addr", "show", "dev", "eth0"]).await?;
-    if shown.status.success()
-        && String::from_utf8_lossy(&shown.stdout).contains(&format!(" {cidr} "))
-    {
-        return Ok(());
-    }
-    remove_host(net, k).await?;
     let what = format!("{name}: network namespace {ns}");
-    ip_ok(&what, &["netns", "add", &ns]).await?;
-    ip_ok(&what, &["link", "add", &veth, "type", "veth", "peer", "name", "eth0", "netns", &ns])
-        .await?;
-    ip_ok(&what, &["link", "set", &veth, "master", &net.bridge(), "up"]).await?;
-    ip_ok(&what, &["-n", &ns, "addr", "add", &cidr, "dev", "eth0"]).await?;
-    ip_ok(&what, &["-n", &ns, "link", "set", "eth0", "up"]).await?;
-    ip_ok(&what, &["-n", &ns, "link", "set", "lo", "up"]).await
+    let ports = format!("echo {EPHEMERAL_PORTS} > /proc/sys/net/ipv4/ip_local_port_range");
+    let shown = ip(&["-n", &ns, "-o", "addr", "show", "dev", "eth0"]).await?;
+    let made = shown.status.success()
+        && String::from_utf8_lossy(&shown.stdout).contains(&format!(" {cidr} "));
+    if !made {
+        remove_host(net, k).await?;
+        ip_ok(&what, &["netns", "add", &ns]).await?;
+        let peer = ["link", "add", &veth, "type", "veth", "peer", "name", "eth0", "netns", &ns];
+        ip_ok(&what, &peer).await?;
+        ip_ok(&what, &["link", "set", &veth, "master", &net.bridge(), "up"]).await?;
+        ip_ok(&what, &["-n", &ns, "addr", "add", &cidr, "dev", "eth0"]).await?;
+        ip_ok(&what, &["-n", &ns, "link", "set", "eth0", "up"]).await?;
+        ip_ok(&what, &["-n", &ns, "link", "set", "lo", "up"]).await?;
+    }
+    ip_ok(&what, &["netns", "exec", &ns, "sh", "-c", &ports]).await
 }
 
 /// Removes host `k`'s namespace (which takes its veth pair along), if there is one.

@@ -162,15 +162,13 @@ pub fn stop(old: &Node, commands: &NodeCommands, mode: StopMode) -> Step {
 }
 
 /// Restart the promoted GTM ([`Handover::restarts_gtm`]) in two steps, run one after the
-/// other: a fast stop that also removes its register.node, then a start. A stop saves its next
-/// transaction ID; the transactions it held open are not kept. Postgres-X2's GTM finds itself
-/// among the GTMs its register.node lists and at its next start connects to itself as its own
-/// standby, and hangs (Postgres-XL skips its own name); nodes register again as they connect.
+/// other: a fast stop, which also removes its register.node (the GTM's `remove_after_stop`),
+/// then a start. A stop saves its next transaction ID; the transactions it held open are not
+/// kept. Without the removal, Postgres-X2's GTM found itself among the GTMs its register.node
+/// lists, connected to itself as its own standby and hung (Postgres-XL skips its own name);
+/// nodes register again as they connect.
 pub fn restart_fresh(new: &Node, commands: &NodeCommands) -> [Step; 2] {
-    let mut stop = Action::stop(commands, StopMode::Fast);
-    if let Action::Stop { remove, .. } = &mut stop {
-        remove.push(format!("{}/register.node", commands.data_dir));
-    }
+    let stop = Action::stop(commands, StopMode::Fast);
     [step(new, stop), step(new, Action::start(commands))]
 }
 
