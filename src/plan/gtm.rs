@@ -139,7 +139,7 @@ pub fn refusal(
 
 /// Apply's refusals of GTM standbys (`nodes` as apply would leave them) that the active GTM
 /// could never reach: their host's connections to it come from another address than the one
-/// they listen on ([`NodeFacts::dialed_elsewhere`]), so they would never be in sync.
+/// they listen on, or from an address that could not be read ([`NodeFacts::unreached`]).
 pub fn unreachable_standbys(
     inv: &Inventory,
     nodes: &[DesiredNode],
