@@ -68,6 +68,14 @@ fn deployed(home: &str, tag: &str, base: u16, standby: bool) -> (tempfile::TempD
 
 const TAG: &str = "otbtest";
 
+/// Writers through coord1 (h1) and coord2 (h2), both at `port`, with the install's psql.
+fn writers(home: &str, port: u16) -> Load {
+    let lib = format!("{home}/lib");
+    let coordinators = [("127.0.10.1", port), ("127.0.10.2", port)];
+    let env = [("LD_LIBRARY_PATH", lib.as_str()), ("PGPASSWORD", "xc s3cret")];
+    Load::start(&format!("{home}/bin/psql"), &coordinators, &env)
+}
+
 #[test]
 fn opentenbase_apply_registers_every_node_with_its_forward_port_and_shards_over_the_datanodes() {
     let Some(home) = otb_home("opentenbase_apply") else { return };
@@ -211,10 +219,7 @@ fn opentenbase_failover_switchover_and_rolls_keep_every_committed_row() {
 
     // Switchover and back under writes through both coordinators.
     on(1, "coord1", 24532, "create table roll (id bigint) distribute by shard(id)");
-    let lib = format!("{home}/lib");
-    let coordinators = [("127.0.10.1", 24532), ("127.0.10.2", 24532)];
-    let env = [("LD_LIBRARY_PATH", lib.as_str()), ("PGPASSWORD", "xc s3cret")];
-    let load = Load::start(&format!("{home}/bin/psql"), &coordinators, &env);
+    let load = writers(&home, 24532);
     std::thread::sleep(std::time::Duration::from_secs(1));
     let dn1_row = "select node_host || ':' || node_port || ':' || node_forward_port from \
                    pgxc_node where node_name = 'dn1'";
@@ -275,7 +280,7 @@ fn opentenbase_failover_switchover_and_rolls_keep_every_committed_row() {
 
     // A rolling restart under writes, then one by switchover that hands dn1 back.
     for how in [&["--rolling"][..], &["--rolling", "--switchover"][..]] {
-        let load = Load::start(&format!("{home}/bin/psql"), &coordinators, &env);
+        let load = writers(&home, 24532);
         std::thread::sleep(std::time::Duration::from_secs(1));
         let mut args = vec!["restart", inv.as_str()];
         args.extend(how);
@@ -347,10 +352,7 @@ fn opentenbase_gtm_failover_repoints_every_catalog_and_loses_no_commit() {
     assert_eq!(rows["gtm"]["in_recovery"], false, "{rows:#?}");
 
     on(1, "coord1", 19532, "create table roll (id bigint) distribute by shard(id)");
-    let lib = format!("{home}/lib");
-    let coordinators = [("127.0.10.1", 19532), ("127.0.10.2", 19532)];
-    let env = [("LD_LIBRARY_PATH", lib.as_str()), ("PGPASSWORD", "xc s3cret")];
-    let load = Load::start(&format!("{home}/bin/psql"), &coordinators, &env);
+    let load = writers(&home, 19532);
     std::thread::sleep(std::time::Duration::from_secs(2));
     let pid_file = format!("{}/gtm.pid", node_dir(GTM_TAG, 1, "gtm"));
     let pid: i32 =
